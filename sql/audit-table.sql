@@ -1,0 +1,15 @@
+-- The audit trail of coupon-audit repair: one row per counter it wrote, inserted in the same
+-- transaction as the write. Created when missing; `--audit-table NAME` replaces the name.
+CREATE TABLE IF NOT EXISTS `coupon_audit_log` (
+  id          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  runId       CHAR(36)        NOT NULL,
+  settingId   DECIMAL(20, 0)  NOT NULL,
+  counterName VARCHAR(32)     NOT NULL,
+  oldValue    BIGINT          NULL,
+  newValue    BIGINT          NOT NULL,
+  changedAt   TIMESTAMP(3)    NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  dbUser      VARCHAR(255)    NULL,
+  PRIMARY KEY (id),
+  KEY idx_coupon_audit_run (runId),
+  KEY idx_coupon_audit_setting (settingId, changedAt)
+) ENGINE = InnoDB;

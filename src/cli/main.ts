@@ -1,0 +1,75 @@
+import { Command, CommanderError } from 'commander';
+import { Chalk } from 'chalk';
+import { CouponAuditError, EXIT } from '../errors.js';
+import { checkCommand } from './commands/check.js';
+import { sqlCommand } from './commands/sql.js';
+import type { CommonOptions } from './common-options.js';
+import type { Runner } from './runner.js';
+import { colorLevel, createTerminal, type Io, processIo } from './terminal.js';
+
+const VERSION = '0.1.0';
+
+/** Runs the CLI; resolves to the exit code. Never throws: every error is mapped here, in one place. */
+export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
+  let exitCode: number = EXIT.OK;
+  let verbose = argv.includes('--verbose') || argv.includes('-v');
+
+  const program = new Command('coupon-audit')
+    .description('Audit and repair the cached issuedCount/usedCount counters of coupon settings (MySQL/MariaDB).')
+    .version(VERSION, '-V, --version')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      outputError: (text, write) => write(`coupon-audit: ${text.replace(/^error: /, '')}`),
+    });
+
+  const run: Runner = (action) => async (options) => {
+    verbose = options.verbose === true;
+    exitCode = await action(createTerminal(io, options), options);
+  };
+  checkCommand(program, run);
+  sqlCommand(program, io);
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (error) {
+    exitCode = reportError(error, io, verbose);
+  }
+  return exitCode;
+}
+
+function reportError(error: unknown, io: Io, verbose: boolean): number {
+  if (error instanceof CommanderError) {
+    // Commander already printed its message (or the help); help and --version exit 0, the rest are usage errors.
+    return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+  }
+  const c = new Chalk({ level: colorLevel(io.stderr, io.env) });
+  if (error instanceof CouponAuditError) {
+    if (error.exitCode === EXIT.SIGINT || error.exitCode === EXIT.SIGTERM) {
+      io.stderr.write(`${c.yellow('coupon-audit:')} ${error.message}\n`);
+    } else {
+      io.stderr.write(`${c.red('coupon-audit:')} ${error.message}\n`);
+    }
+    if (verbose && error.cause !== undefined) io.stderr.write(`${describeCause(error.cause)}\n`);
+    return error.exitCode;
+  }
+  io.stderr.write(
+    `${c.red('coupon-audit: internal error:')} ${error instanceof Error ? error.message : String(error)}. ` +
+      'This is a bug; rerun with --verbose and report it.\n',
+  );
+  if (verbose && error instanceof Error && error.stack !== undefined) io.stderr.write(`${error.stack}\n`);
+  return EXIT.INTERNAL;
+}
+
+function describeCause(cause: unknown): string {
+  if (cause instanceof Error) {
+    const fields = cause as Error & { code?: string; errno?: number; sqlState?: string };
+    const head = [fields.code, fields.errno, fields.sqlState].filter((part) => part !== undefined).join(' ');
+    return `cause: ${head ? `[${head}] ` : ''}${cause.stack ?? cause.message}`;
+  }
+  return `cause: ${String(cause)}`;
+}
+
+export type { CommonOptions };

@@ -1,0 +1,93 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+import ora, { type Ora } from 'ora';
+
+export interface OutputStream {
+  write(chunk: string): boolean;
+  isTTY?: boolean;
+  getColorDepth?: () => number;
+}
+
+export interface InputStream extends NodeJS.ReadableStream {
+  isTTY?: boolean;
+  setRawMode?: (mode: boolean) => unknown;
+}
+
+/** Everything the CLI touches of the outside world, so tests can run it in-process. */
+export interface Io {
+  stdout: OutputStream;
+  stderr: OutputStream;
+  stdin: InputStream;
+  env: NodeJS.ProcessEnv;
+}
+
+export function processIo(): Io {
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+}
+
+/**
+ * chalk level for a stream: NO_COLOR (non-empty) wins, then FORCE_COLOR, then "is it a terminal".
+ * chalk's own detection looks at stdout only and ignores NO_COLOR, hence this.
+ */
+export function colorLevel(stream: OutputStream, env: NodeJS.ProcessEnv): 0 | 1 | 2 | 3 {
+  if (env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '') return 0;
+  const force = env['FORCE_COLOR'];
+  if (force !== undefined) {
+    if (force === '0' || force === 'false') return 0;
+    if (force === '2') return 2;
+    if (force === '3') return 3;
+    return 1;
+  }
+  if (stream.isTTY !== true) return 0;
+  if (env['TERM'] === 'dumb') return 0;
+  const depth = stream.getColorDepth?.() ?? 4;
+  return depth >= 24 ? 3 : depth >= 8 ? 2 : depth >= 4 ? 1 : 0;
+}
+
+export interface Terminal {
+  io: Io;
+  /** Colours for stdout (data) and stderr (diagnostics), each off unless that stream may have them. */
+  out: ChalkInstance;
+  err: ChalkInstance;
+  quiet: boolean;
+  verbose: boolean;
+  /** A spinner on stderr; silent off a terminal and under --quiet, so cron mails nothing. */
+  spinner(text: string): Ora;
+  /** A diagnostic line on stderr (not under --quiet). */
+  info(line: string): void;
+  warn(line: string): void;
+  /** Only with --verbose. */
+  debug(line: string): void;
+}
+
+export function createTerminal(io: Io, flags: { quiet?: boolean; verbose?: boolean } = {}): Terminal {
+  const quiet = flags.quiet === true;
+  const verbose = flags.verbose === true;
+  const out = new Chalk({ level: colorLevel(io.stdout, io.env) });
+  const err = new Chalk({ level: colorLevel(io.stderr, io.env) });
+  const interactive = io.stderr.isTTY === true && !quiet && io.env['CI'] === undefined;
+  return {
+    io,
+    out,
+    err,
+    quiet,
+    verbose,
+    spinner: (text) =>
+      ora({
+        text,
+        stream: io.stderr as NodeJS.WritableStream,
+        isEnabled: interactive,
+        isSilent: !interactive,
+        discardStdin: false,
+        color: err.level > 0 ? 'cyan' : false,
+      }),
+    info: (line) => {
+      if (!quiet) io.stderr.write(`${line}\n`);
+    },
+    warn: (line) => {
+      if (!quiet) io.stderr.write(`${err.yellow("warning:")} ${line}\n`);
+    },
+    debug: (line) => {
+      if (verbose) io.stderr.write(`${err.dim(line)}\n`);
+    },
+  };
+}

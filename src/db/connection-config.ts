@@ -1,0 +1,145 @@
+import { readFileSync } from 'node:fs';
+import { UsageError } from '../errors.js';
+
+export interface ConnectionConfig {
+  host: string;
+  port: number;
+  user: string;
+  password: string | undefined;
+  database: string;
+  ssl: SslConfig | undefined;
+  connectTimeoutMs: number;
+}
+
+export interface SslConfig {
+  ca?: string;
+  rejectUnauthorized: boolean;
+}
+
+export interface ConnectionInputs {
+  url: string | undefined;
+  env: NodeJS.ProcessEnv;
+  sslCa?: string | undefined;
+  /** A password typed at a prompt (`--password` with no value); wins over MYSQL_PWD. */
+  password?: string | undefined;
+  connectTimeoutMs?: number | undefined;
+}
+
+const PROTOCOLS = new Set(['mysql:', 'mariadb:']);
+const URL_OPTIONS = new Set(['ssl', 'ssl-ca', 'sslca', 'connectTimeout', 'connect_timeout']);
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * Turns `--url` / `DATABASE_URL` (plus MYSQL_PWD, --ssl-ca) into a connection config.
+ * Every failure is a UsageError whose message never contains the password.
+ */
+export function resolveConnectionConfig(inputs: ConnectionInputs): ConnectionConfig {
+  const raw = inputs.url ?? inputs.env['DATABASE_URL'];
+  if (raw === undefined || raw.trim() === '') {
+    throw new UsageError(
+      'No database given: pass --url mysql://user@host:3306/dbname or set DATABASE_URL.',
+    );
+  }
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new UsageError(
+      `The database URL is malformed (${maskUrl(raw)}); expected mysql://user:password@host:3306/dbname.`,
+    );
+  }
+  if (!PROTOCOLS.has(url.protocol)) {
+    throw new UsageError(
+      `The database URL must start with mysql:// (got ${url.protocol}//); expected mysql://user:password@host:3306/dbname.`,
+    );
+  }
+  if (url.hostname === '') {
+    throw new UsageError(`The database URL names no host (${maskUrl(raw)}).`);
+  }
+  const database = decode(url.pathname.replace(/^\//, ''));
+  if (database === '' || database.includes('/')) {
+    throw new UsageError(
+      `The database URL names no database (${maskUrl(raw)}); add it as the path: mysql://user@host:3306/dbname.`,
+    );
+  }
+  const port = url.port === '' ? 3306 : Number(url.port);
+  for (const key of url.searchParams.keys()) {
+    if (!URL_OPTIONS.has(key)) {
+      throw new UsageError(
+        `Unknown option '${key}' in the database URL; supported: ssl, ssl-ca, connectTimeout.`,
+      );
+    }
+  }
+
+  const urlPassword = url.password === '' ? undefined : decode(url.password);
+  const envPassword = inputs.env['MYSQL_PWD'];
+  const password = inputs.password ?? urlPassword ?? (envPassword === '' ? undefined : envPassword);
+
+  const timeoutParam = url.searchParams.get('connectTimeout') ?? url.searchParams.get('connect_timeout');
+  let connectTimeoutMs = inputs.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (timeoutParam !== null) {
+    if (!/^\d+$/.test(timeoutParam) || Number(timeoutParam) <= 0) {
+      throw new UsageError(`connectTimeout in the database URL must be a positive number of milliseconds.`);
+    }
+    connectTimeoutMs = Number(timeoutParam);
+  }
+
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port,
+    user: url.username === '' ? 'root' : decode(url.username),
+    password,
+    database,
+    ssl: resolveSsl(url.searchParams, inputs.sslCa),
+    connectTimeoutMs,
+  };
+}
+
+function resolveSsl(params: URLSearchParams, sslCaFlag: string | undefined): SslConfig | undefined {
+  const mode = (params.get('ssl') ?? '').toLowerCase();
+  const caPath = sslCaFlag ?? params.get('ssl-ca') ?? params.get('sslca') ?? undefined;
+  if (mode === 'false' || mode === '0' || mode === 'disabled') {
+    if (caPath !== undefined) throw new UsageError('--ssl-ca cannot be combined with ssl=false.');
+    return undefined;
+  }
+  const known = ['', 'true', '1', 'required', 'verify', 'skip-verify'];
+  if (!known.includes(mode)) {
+    throw new UsageError(
+      `ssl=${mode} in the database URL is not understood; use ssl=true, ssl=skip-verify or ssl=false.`,
+    );
+  }
+  if (mode === '' && caPath === undefined) return undefined;
+  const ssl: SslConfig = { rejectUnauthorized: mode !== 'skip-verify' };
+  if (caPath !== undefined) {
+    try {
+      ssl.ca = readFileSync(caPath, 'utf8');
+    } catch (error) {
+      throw new UsageError(`Cannot read the TLS CA file ${caPath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}.`);
+    }
+  }
+  return ssl;
+}
+
+function decode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new UsageError('The database URL has a malformed %-escape.');
+  }
+}
+
+/** The URL as it may be printed: any password replaced by ***. Works on unparsable input too. */
+export function maskUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.password !== '') url.password = '***';
+    return url.toString();
+  } catch {
+    return raw.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+  }
+}
+
+/** How the target is named in messages: user@host:port/db, no password. */
+export function describeTarget(config: ConnectionConfig): string {
+  return `${config.user}@${config.host}:${config.port}/${config.database}`;
+}

@@ -1,0 +1,100 @@
+import { DatabaseError } from '../errors.js';
+import type { ConnectionConfig } from './connection-config.js';
+
+interface DriverError {
+  code?: string;
+  errno?: number;
+  sqlMessage?: string;
+  message?: string;
+  fatal?: boolean;
+}
+
+const LOST_CONNECTION = new Set([
+  'PROTOCOL_CONNECTION_LOST',
+  'ECONNRESET',
+  'EPIPE',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+  'ER_QUERY_INTERRUPTED',
+  'ER_CLIENT_INTERACTION_TIMEOUT',
+]);
+
+export function isDriverError(error: unknown): error is DriverError & Error {
+  return error instanceof Error && ('code' in error || 'errno' in error);
+}
+
+/** Lock wait timeout (1205), deadlock (1213), MariaDB's "record has changed" (1020): retry these. */
+export function isRetryableLockError(error: unknown): boolean {
+  if (!isDriverError(error)) return false;
+  return error.errno === 1205 || error.errno === 1213 || error.errno === 1020;
+}
+
+export function isConnectionLost(error: unknown): boolean {
+  if (!isDriverError(error)) return false;
+  return LOST_CONNECTION.has(error.code ?? '') || error.errno === 2013 || error.errno === 2006;
+}
+
+/**
+ * Maps a mysql2 error to one clear sentence (what failed, what to do), scrubbed of the password.
+ * `context` says what the tool was doing ("reading g_coupons").
+ */
+export function toDatabaseError(error: unknown, config: ConnectionConfig, context?: string): DatabaseError {
+  if (error instanceof DatabaseError) return error;
+  const target = `${config.host}:${config.port}`;
+  const e = (error ?? {}) as DriverError;
+  const detail = e.sqlMessage ?? e.message ?? String(error);
+  let message: string;
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      message = `Cannot connect to ${target}: connection refused. Is the server running and listening on that port?`;
+      break;
+    case 'ETIMEDOUT':
+      message = `Cannot connect to ${target}: no answer within ${Math.round(config.connectTimeoutMs / 1000)} s.`;
+      break;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      message = `Cannot resolve the database host '${config.host}'.`;
+      break;
+    case 'ER_ACCESS_DENIED_ERROR':
+    case 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR':
+      message = `Access denied for user '${config.user}' at ${target}: check the user name and password.`;
+      break;
+    case 'ER_DBACCESS_DENIED_ERROR':
+      message = `User '${config.user}' has no access to database '${config.database}': ${detail}.`;
+      break;
+    case 'ER_BAD_DB_ERROR':
+      message = `Unknown database '${config.database}' on ${target}: check the database name in the URL.`;
+      break;
+    case 'ER_NO_SUCH_TABLE':
+      message = `A required table is missing: ${detail}.`;
+      break;
+    case 'ER_BAD_FIELD_ERROR':
+      message = `A required column is missing: ${detail}.`;
+      break;
+    case 'ER_TABLEACCESS_DENIED_ERROR':
+    case 'ER_COLUMNACCESS_DENIED_ERROR':
+    case 'ER_SPECIFIC_ACCESS_DENIED_ERROR':
+      message = `Missing privilege: ${detail}. Grant it to '${config.user}' (see README, "Privileges").`;
+      break;
+    case 'HANDSHAKE_SSL_ERROR':
+    case 'HANDSHAKE_NO_SSL_SUPPORT':
+      message = `TLS handshake with ${target} failed: ${detail}.`;
+      break;
+    default:
+      if (isConnectionLost(error)) {
+        message = `Lost the connection to ${target}${context ? ` while ${context}` : ''} (${e.code ?? e.errno}): the server went away or killed the session; rerun when it is back.`;
+      } else if (e.code !== undefined && /^(E[A-Z]+|CERT_|ERR_TLS|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO)/.test(e.code)) {
+        message = `Cannot talk to ${target}: ${e.code} ${detail}.`;
+      } else {
+        message = `Database error${context ? ` while ${context}` : ''}: ${detail}${e.code ? ` (${e.code})` : ''}.`;
+      }
+  }
+  return new DatabaseError(scrub(message.replace(/\.\.$/, '.'), config), { cause: error });
+}
+
+/** Removes the password from any text that might echo it. */
+export function scrub(text: string, config: Pick<ConnectionConfig, 'password'>): string {
+  const password = config.password;
+  if (password === undefined || password.length === 0) return text;
+  return text.split(password).join('***');
+}

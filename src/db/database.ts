@@ -1,0 +1,424 @@
+import { readFileSync } from 'node:fs';
+import mysql from 'mysql2/promise';
+import type { Pool, PoolConnection, PoolOptions, RowDataPacket } from 'mysql2/promise';
+import { DatabaseError } from '../errors.js';
+import type { ConnectionConfig } from './connection-config.js';
+import { toDatabaseError } from './database-error.js';
+import {
+  type ChildCount,
+  type ChildScope,
+  type ChildTable,
+  type RecountedSetting,
+  type SettingRow,
+  toBigInt,
+  toBigIntOrNull,
+} from './rows.js';
+
+/**
+ * The database layer: the one module that owns every SQL statement the tool runs.
+ * Identifiers are escaped with escapeId; values (setting ids included) are always `?` parameters.
+ * mysql2 inlines bigint parameters as exact integer literals, so ids past 2^53 stay exact.
+ */
+
+export interface TableNames {
+  settings: string;
+  coupons: string;
+  uses: string;
+  audit: string;
+}
+
+export const DEFAULT_TABLES: TableNames = {
+  settings: 'g_coupon_settings',
+  coupons: 'g_coupons',
+  uses: 'g_coupon_uses',
+  audit: 'coupon_audit_log',
+};
+
+/** The columns SPEC.md lets us assume; nothing else is read or written. */
+export const REQUIRED_COLUMNS: Record<'settings' | ChildTable, readonly string[]> = {
+  settings: ['id', 'status', 'issuedCount', 'usedCount'],
+  coupons: ['settingId'],
+  uses: ['settingId'],
+};
+
+export type Counter = 'issuedCount' | 'usedCount';
+export const COUNTERS: readonly Counter[] = ['issuedCount', 'usedCount'];
+export const CHILD_OF: Record<Counter, ChildTable> = { issuedCount: 'coupons', usedCount: 'uses' };
+
+export interface ServerInfo {
+  version: string;
+  flavor: 'MariaDB' | 'MySQL';
+  logBin: boolean;
+  binlogFormat: string | null;
+  /** FOR UPDATE SKIP LOCKED: MariaDB 10.6+, MySQL 8.0.1+. */
+  supportsSkipLocked: boolean;
+}
+
+export interface AuditEntry {
+  runId: string;
+  settingId: bigint;
+  counter: Counter;
+  oldValue: bigint | null;
+  newValue: bigint;
+}
+
+export interface DatabaseOptions {
+  tables?: Partial<TableNames>;
+  poolSize?: number;
+}
+
+type Row = RowDataPacket & Record<string, unknown>;
+
+const id = (name: string): string => mysql.escapeId(name);
+
+export class Database {
+  readonly tables: TableNames;
+  private readonly sql: ReturnType<typeof buildStatements>;
+
+  private constructor(
+    private readonly pool: Pool,
+    readonly config: ConnectionConfig,
+    tables: TableNames,
+  ) {
+    this.tables = tables;
+    this.sql = buildStatements(tables);
+  }
+
+  /** Opens a pool and proves the server answers, so connection errors surface first and clearly. */
+  static async connect(config: ConnectionConfig, options: DatabaseOptions = {}): Promise<Database> {
+    const tables = { ...DEFAULT_TABLES, ...options.tables };
+    const pool = mysql.createPool(poolOptions(config, options.poolSize ?? 4));
+    const db = new Database(pool, config, tables);
+    try {
+      const connection = await pool.getConnection();
+      connection.release();
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw toDatabaseError(error, config);
+    }
+    return db;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
+  }
+
+  private async rows(sql: string, values: unknown[], context: string): Promise<Row[]> {
+    try {
+      const [rows] = await this.pool.query<Row[]>(sql, values);
+      return rows;
+    } catch (error) {
+      throw toDatabaseError(error, this.config, context);
+    }
+  }
+
+  async serverInfo(): Promise<ServerInfo> {
+    const [row] = await this.rows(
+      'SELECT VERSION() AS version, @@log_bin AS logBin, @@binlog_format AS binlogFormat',
+      [],
+      'reading the server version',
+    );
+    const version = String(row?.['version'] ?? '');
+    const flavor = /mariadb/i.test(version) ? 'MariaDB' : 'MySQL';
+    const [major = 0, minor = 0, patch = 0] = version.split(/[.-]/).map((part) => Number.parseInt(part, 10) || 0);
+    const at = (m: number, n: number, p: number): boolean =>
+      major > m || (major === m && (minor > n || (minor === n && patch >= p)));
+    return {
+      version,
+      flavor,
+      logBin: Number(row?.['logBin'] ?? 0) === 1,
+      binlogFormat: row?.['binlogFormat'] == null ? null : String(row['binlogFormat']),
+      supportsSkipLocked: flavor === 'MariaDB' ? at(10, 6, 0) : at(8, 0, 1),
+    };
+  }
+
+  /** Throws a DatabaseError naming every missing table and column. */
+  async verifySchema(): Promise<void> {
+    const names = [this.tables.settings, this.tables.coupons, this.tables.uses];
+    const rows = await this.rows(this.sql.listColumns, [names], 'reading information_schema');
+    const found = new Map<string, Set<string>>();
+    for (const row of rows) {
+      const table = String(row['tableName']);
+      if (!found.has(table)) found.set(table, new Set());
+      found.get(table)!.add(String(row['columnName']).toLowerCase());
+    }
+    const problems: string[] = [];
+    for (const key of ['settings', 'coupons', 'uses'] as const) {
+      const table = this.tables[key];
+      const columns = found.get(table);
+      if (columns === undefined) {
+        problems.push(`table ${table} is missing`);
+        continue;
+      }
+      const missing = REQUIRED_COLUMNS[key].filter((column) => !columns.has(column.toLowerCase()));
+      if (missing.length > 0) problems.push(`table ${table} has no column ${missing.join(', ')}`);
+    }
+    if (problems.length > 0) {
+      throw new DatabaseError(
+        `Database '${this.config.database}' does not have the coupon schema: ${problems.join('; ')}.`,
+      );
+    }
+  }
+
+  /** Child tables that have an index whose first column is settingId. */
+  async childTablesWithSettingIndex(): Promise<Set<ChildTable>> {
+    const rows = await this.rows(
+      this.sql.settingIdIndexes,
+      [[this.tables.coupons, this.tables.uses]],
+      'reading information_schema',
+    );
+    const tables = new Set(rows.map((row) => String(row['tableName'])));
+    const result = new Set<ChildTable>();
+    if (tables.has(this.tables.coupons)) result.add('coupons');
+    if (tables.has(this.tables.uses)) result.add('uses');
+    return result;
+  }
+
+  /** Keyset page of settings: ids greater than `after`, ascending, at most `limit`. */
+  async settingsPage(after: bigint | null, limit: number): Promise<SettingRow[]> {
+    const rows =
+      after === null
+        ? await this.rows(this.sql.firstSettingsPage, [limit], `reading ${this.tables.settings}`)
+        : await this.rows(this.sql.nextSettingsPage, [after, limit], `reading ${this.tables.settings}`);
+    return rows.map(toSettingRow);
+  }
+
+  async settingsByIds(ids: readonly bigint[]): Promise<SettingRow[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.rows(this.sql.settingsByIds, [ids], `reading ${this.tables.settings}`);
+    return rows.map(toSettingRow);
+  }
+
+  /** COUNT(*) per settingId of one child table, over a range of setting ids or a list of them. */
+  async countChildren(table: ChildTable, scope: ChildScope): Promise<ChildCount[]> {
+    const { sql, values } = countChildrenStatement(this.tables[table], scope);
+    const rows = await this.rows(sql, values, `counting ${this.tables[table]}`);
+    return rows.map((row) => ({ settingId: toBigIntOrNull(row['settingId']), count: toBigInt(row['n']) }));
+  }
+
+  /**
+   * Settings and both true counts in ONE statement, so they come from one consistent snapshot:
+   * used to confirm drift seen by the paged scan (whose statements see different moments).
+   */
+  async recount(ids: readonly bigint[]): Promise<RecountedSetting[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.rows(this.sql.recount, [ids, ids, ids], 'recounting drifted settings');
+    return rows.map((row) => ({
+      ...toSettingRow(row),
+      actualIssued: toBigInt(row['actualIssued']),
+      actualUsed: toBigInt(row['actualUsed']),
+    }));
+  }
+
+  /** The detection SQL for a DBA: one statement, and the paged statements `check` really runs. */
+  detectionSql(): string {
+    return this.sql.explain;
+  }
+
+  /** A dedicated connection for repair transactions. */
+  async openRepairSession(): Promise<RepairSession> {
+    try {
+      const connection = await this.pool.getConnection();
+      return new RepairSession(connection, this.config, this.tables, this.sql);
+    } catch (error) {
+      throw toDatabaseError(error, this.config, 'opening a repair connection');
+    }
+  }
+
+  /** Creates the audit table when missing, from sql/audit-table.sql with the configured name. */
+  async ensureAuditTable(): Promise<void> {
+    await this.rows(auditTableDdl(this.tables.audit), [], `creating the audit table ${this.tables.audit}`);
+  }
+}
+
+/** The detection statements as text, for `coupon-audit sql`; needs no connection. */
+export function detectionSqlFor(tables: Partial<TableNames> = {}): string {
+  return buildStatements({ ...DEFAULT_TABLES, ...tables }).explain;
+}
+
+function poolOptions(config: ConnectionConfig, connectionLimit: number): PoolOptions {
+  return {
+    host: config.host,
+    port: config.port,
+    user: config.user,
+    password: config.password,
+    database: config.database,
+    ssl: config.ssl,
+    connectTimeout: config.connectTimeoutMs,
+    connectionLimit,
+    maxIdle: connectionLimit,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    dateStrings: true,
+    multipleStatements: false,
+    enableKeepAlive: true,
+  };
+}
+
+function toSettingRow(row: Row): SettingRow {
+  return {
+    id: toBigInt(row['id']),
+    status: row['status'] == null ? null : String(row['status']),
+    issuedCount: toBigIntOrNull(row['issuedCount']),
+    usedCount: toBigIntOrNull(row['usedCount']),
+  };
+}
+
+function countChildrenStatement(table: string, scope: ChildScope): { sql: string; values: unknown[] } {
+  const head = `SELECT settingId, COUNT(*) AS n FROM ${id(table)}`;
+  const tail = ' GROUP BY settingId';
+  if (scope.kind === 'ids') {
+    return { sql: `${head} WHERE settingId IN (?)${tail}`, values: [scope.ids] };
+  }
+  // The first range also takes NULL settingIds (orphans by definition); the last is unbounded above.
+  const { after, upTo } = scope;
+  if (after === null && upTo === null) return { sql: head + tail, values: [] };
+  if (after === null) return { sql: `${head} WHERE settingId <= ? OR settingId IS NULL${tail}`, values: [upTo] };
+  if (upTo === null) return { sql: `${head} WHERE settingId > ?${tail}`, values: [after] };
+  return { sql: `${head} WHERE settingId > ? AND settingId <= ?${tail}`, values: [after, upTo] };
+}
+
+function buildStatements(tables: TableNames) {
+  const s = id(tables.settings);
+  const c = id(tables.coupons);
+  const u = id(tables.uses);
+  const settingColumns = 'id, status, issuedCount, usedCount';
+  const lockSettings = `SELECT ${settingColumns} FROM ${s} WHERE id IN (?) ORDER BY id FOR UPDATE`;
+  return {
+    listColumns:
+      'SELECT TABLE_NAME AS tableName, COLUMN_NAME AS columnName FROM information_schema.COLUMNS ' +
+      'WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?)',
+    settingIdIndexes:
+      'SELECT DISTINCT TABLE_NAME AS tableName FROM information_schema.STATISTICS ' +
+      "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?) AND SEQ_IN_INDEX = 1 AND COLUMN_NAME = 'settingId'",
+    firstSettingsPage: `SELECT ${settingColumns} FROM ${s} ORDER BY id LIMIT ?`,
+    nextSettingsPage: `SELECT ${settingColumns} FROM ${s} WHERE id > ? ORDER BY id LIMIT ?`,
+    settingsByIds: `SELECT ${settingColumns} FROM ${s} WHERE id IN (?) ORDER BY id`,
+    recount:
+      `SELECT s.id, s.status, s.issuedCount, s.usedCount, ` +
+      `COALESCE(c.n, 0) AS actualIssued, COALESCE(u.n, 0) AS actualUsed FROM ${s} s ` +
+      `LEFT JOIN (SELECT settingId, COUNT(*) AS n FROM ${c} WHERE settingId IN (?) GROUP BY settingId) c ON c.settingId = s.id ` +
+      `LEFT JOIN (SELECT settingId, COUNT(*) AS n FROM ${u} WHERE settingId IN (?) GROUP BY settingId) u ON u.settingId = s.id ` +
+      `WHERE s.id IN (?) ORDER BY s.id`,
+    lockSettings,
+    lockSettingsSkipLocked: `${lockSettings} SKIP LOCKED`,
+    explain: explainText(s, c, u),
+  };
+}
+
+function explainText(s: string, c: string, u: string): string {
+  return `-- coupon-audit: drift detection.
+-- A setting drifts when issuedCount is not COUNT(*) of its ${c} rows, or usedCount is not
+-- COUNT(*) of its ${u} rows, compared NULL-safely (<=>): a NULL cache, a negative cache and a
+-- non-zero cache on a setting with no children are all drift.
+
+-- As one statement (run it by hand; returns the drifted settings):
+SELECT s.id, s.status,
+       s.issuedCount, COALESCE(c.n, 0) AS actualIssued,
+       s.usedCount,   COALESCE(u.n, 0) AS actualUsed
+FROM ${s} s
+LEFT JOIN (SELECT settingId, COUNT(*) AS n FROM ${c} GROUP BY settingId) c ON c.settingId = s.id
+LEFT JOIN (SELECT settingId, COUNT(*) AS n FROM ${u} GROUP BY settingId) u ON u.settingId = s.id
+WHERE NOT (s.issuedCount <=> COALESCE(c.n, 0) AND s.usedCount <=> COALESCE(u.n, 0))
+ORDER BY s.id;
+
+-- What \`coupon-audit check\` runs instead, page by page (keyset on id, never OFFSET), so that
+-- no statement runs long and memory stays flat; :after and :upTo bound each page's ids:
+--   SELECT id, status, issuedCount, usedCount FROM ${s} WHERE id > :after ORDER BY id LIMIT :pageSize;
+--   SELECT settingId, COUNT(*) AS n FROM ${c} WHERE settingId > :after AND settingId <= :upTo GROUP BY settingId;
+--   SELECT settingId, COUNT(*) AS n FROM ${u} WHERE settingId > :after AND settingId <= :upTo GROUP BY settingId;
+-- Child rows counted in a page whose settingId matches no setting are orphans (reported, never drift).
+-- Settings that look drifted are confirmed by one more statement, the one above restricted to
+-- their ids, so a setting caught between two statements of a live application is not reported.
+`;
+}
+
+function auditTableDdl(name: string): string {
+  const file = new URL('../../sql/audit-table.sql', import.meta.url);
+  const ddl = readFileSync(file, 'utf8');
+  const placeholder = id(DEFAULT_TABLES.audit);
+  if (!ddl.includes(placeholder)) throw new Error(`sql/audit-table.sql does not name ${placeholder}`);
+  return ddl.replace(placeholder, id(name)).replace(/;\s*$/, '');
+}
+
+/**
+ * One connection, one repair transaction at a time. READ COMMITTED so that every plain read after
+ * the FOR UPDATE sees the latest committed children (a fresh snapshot per statement).
+ */
+export class RepairSession {
+  constructor(
+    private readonly connection: PoolConnection,
+    private readonly config: ConnectionConfig,
+    private readonly tables: TableNames,
+    private readonly sql: ReturnType<typeof buildStatements>,
+  ) {}
+
+  // Errors are thrown as the driver's: the repair loop retries lock errors and maps the rest.
+  private async run(sql: string, values: unknown[]): Promise<Row[]> {
+    const [rows] = await this.connection.query<Row[]>(sql, values);
+    return rows;
+  }
+
+  asDatabaseError(error: unknown, context: string): DatabaseError {
+    return toDatabaseError(error, this.config, context);
+  }
+
+  async configure(lockWaitTimeoutSeconds: number): Promise<void> {
+    await this.run('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', []);
+    await this.run('SET SESSION innodb_lock_wait_timeout = ?', [lockWaitTimeoutSeconds]);
+  }
+
+  async begin(): Promise<void> {
+    await this.run('START TRANSACTION', []);
+  }
+
+  /** Locks the settings that exist among `ids`, ascending; with skipLocked, rows others hold are left out. */
+  async lockSettings(ids: readonly bigint[], options: { skipLocked: boolean }): Promise<SettingRow[]> {
+    const sql = options.skipLocked ? this.sql.lockSettingsSkipLocked : this.sql.lockSettings;
+    const rows = await this.run(sql, [ids]);
+    return rows.map(toSettingRow);
+  }
+
+  /** Plain (non-locking) counts: under READ COMMITTED they see everything committed before this statement. */
+  async countChildren(table: ChildTable, ids: readonly bigint[]): Promise<ChildCount[]> {
+    const { sql, values } = countChildrenStatement(this.tables[table], { kind: 'ids', ids });
+    const rows = await this.run(sql, values);
+    return rows.map((row) => ({ settingId: toBigIntOrNull(row['settingId']), count: toBigInt(row['n']) }));
+  }
+
+  /** Writes literal values (never `col = col + n`): the row is locked, so the values are exact. */
+  async writeCounters(settingId: bigint, values: Partial<Record<Counter, bigint>>): Promise<void> {
+    const counters = COUNTERS.filter((counter) => values[counter] !== undefined);
+    if (counters.length === 0) return;
+    const assignments = counters.map((counter) => `${id(counter)} = ?`).join(', ');
+    await this.run(
+      `UPDATE ${id(this.tables.settings)} SET ${assignments} WHERE id = ?`,
+      [...counters.map((counter) => values[counter]), settingId]);
+  }
+
+  async recordAudit(entries: readonly AuditEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const rows = entries.map((e) => [e.runId, e.settingId, e.counter, e.oldValue, e.newValue, this.config.user]);
+    await this.run(
+      `INSERT INTO ${id(this.tables.audit)} (runId, settingId, counterName, oldValue, newValue, dbUser) VALUES ?`,
+      [rows]);
+  }
+
+  async commit(): Promise<void> {
+    await this.run('COMMIT', []);
+  }
+
+  /** Never throws: a rollback on a dead connection has nothing left to undo. */
+  async rollback(): Promise<void> {
+    await this.run('ROLLBACK', []).catch(() => undefined);
+  }
+
+  release(): void {
+    this.connection.release();
+  }
+
+  /** For a connection that failed mid-transaction: drop it instead of returning it to the pool. */
+  destroy(): void {
+    this.connection.destroy();
+  }
+}

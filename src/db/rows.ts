@@ -1,0 +1,43 @@
+/** Rows as the core sees them: every integer exact (bigint), whatever the column type. */
+
+export interface SettingRow {
+  id: bigint;
+  status: string | null;
+  issuedCount: bigint | null;
+  usedCount: bigint | null;
+}
+
+export interface ChildCount {
+  /** null for child rows whose settingId is NULL (always orphans). */
+  settingId: bigint | null;
+  count: bigint;
+}
+
+/** A setting and both of its true counts, read by one statement (one consistent snapshot). */
+export interface RecountedSetting extends SettingRow {
+  actualIssued: bigint;
+  actualUsed: bigint;
+}
+
+/** Child tables, by the counter they back. */
+export type ChildTable = 'coupons' | 'uses';
+
+/** Which child rows a count covers: a half-open id range (after, upTo], or a list of ids. */
+export type ChildScope =
+  | { kind: 'range'; after: bigint | null; upTo: bigint | null }
+  | { kind: 'ids'; ids: readonly bigint[] };
+
+export function toBigInt(value: unknown): bigint {
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'number') return BigInt(value);
+  if (typeof value === 'string') return BigInt(value);
+  throw new TypeError(`expected an integer from the server, got ${typeof value}`);
+}
+
+export function toBigIntOrNull(value: unknown): bigint | null {
+  return value === null || value === undefined ? null : toBigInt(value);
+}
+
+export function compareIds(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

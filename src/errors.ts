@@ -1,0 +1,49 @@
+/**
+ * Every failure the tool knows about is one of these, and each carries its exit code.
+ * The CLI maps anything else to EXIT.INTERNAL (70), never to 1, so a crash is not read as drift.
+ */
+export const EXIT = {
+  OK: 0,
+  DRIFT: 1,
+  USAGE: 2,
+  DATABASE: 3,
+  PARTIAL: 4,
+  LOCKED: 5,
+  INTERNAL: 70,
+  SIGINT: 130,
+  SIGTERM: 143,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+export abstract class CouponAuditError extends Error {
+  abstract readonly exitCode: ExitCode;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad flag, bad value, no URL: exit 2. */
+export class UsageError extends CouponAuditError {
+  readonly exitCode = EXIT.USAGE;
+}
+
+/** Cannot connect, authentication, missing table/column/privilege, connection lost: exit 3. */
+export class DatabaseError extends CouponAuditError {
+  readonly exitCode = EXIT.DATABASE;
+}
+
+/** Another repair holds the run lock: exit 5. */
+export class RunLockedError extends CouponAuditError {
+  readonly exitCode = EXIT.LOCKED;
+}
+
+/** SIGINT (130) or SIGTERM (143) stopped the run. */
+export class InterruptedError extends CouponAuditError {
+  readonly exitCode: ExitCode;
+  constructor(readonly signal: 'SIGINT' | 'SIGTERM') {
+    super(`interrupted by ${signal}`);
+    this.exitCode = signal === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM;
+  }
+}
