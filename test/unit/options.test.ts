@@ -1,0 +1,66 @@
+import { InvalidArgumentError } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { counterList, positiveInteger, settingIds } from '../../src/cli/options.js';
+import { colorLevel } from '../../src/cli/terminal.js';
+import { maskUrl, resolveConnectionConfig } from '../../src/db/connection-config.js';
+import { UsageError } from '../../src/errors.js';
+
+describe('option parsers', () => {
+  it('positive integers', () => {
+    const parse = positiveInteger(100);
+    expect(parse('5')).toBe(5);
+    for (const bad of ['0', '-5', 'abc', '1.5', '101', '']) expect(() => parse(bad)).toThrow(InvalidArgumentError);
+  });
+  it('setting ids, exact past 2^53, accumulating', () => {
+    expect(settingIds('1, 9007199254740993', undefined)).toEqual([1n, 9007199254740993n]);
+    expect(settingIds('3', [1n])).toEqual([1n, 3n]);
+    for (const bad of ['', '1,,2', 'x', '1.5', '18446744073709551616']) expect(() => settingIds(bad, undefined)).toThrow(InvalidArgumentError);
+  });
+  it('counters', () => {
+    expect(counterList('usedcount')).toEqual(['usedCount']);
+    expect(counterList('usedCount,issuedCount')).toEqual(['issuedCount', 'usedCount']);
+    expect(() => counterList('total')).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('connection config', () => {
+  it('reads user, password, host, port, database; MYSQL_PWD when the URL has none', () => {
+    expect(resolveConnectionConfig({ url: 'mysql://app:p%40ss@db.example:3307/coupons', env: {} })).toMatchObject({
+      host: 'db.example',
+      port: 3307,
+      user: 'app',
+      password: 'p@ss',
+      database: 'coupons',
+    });
+    expect(resolveConnectionConfig({ url: 'mysql://app@h/d', env: { MYSQL_PWD: 'fromenv' } }).password).toBe('fromenv');
+    expect(resolveConnectionConfig({ url: undefined, env: { DATABASE_URL: 'mysql://h/d' } }).user).toBe('root');
+  });
+  it('turns TLS on with ?ssl=true, and off by default', () => {
+    expect(resolveConnectionConfig({ url: 'mysql://h/d', env: {} }).ssl).toBeUndefined();
+    expect(resolveConnectionConfig({ url: 'mysql://h/d?ssl=true', env: {} }).ssl).toEqual({ rejectUnauthorized: true });
+    expect(resolveConnectionConfig({ url: 'mysql://h/d?ssl=skip-verify', env: {} }).ssl).toEqual({ rejectUnauthorized: false });
+  });
+  it.each(['', 'nonsense', 'http://h/d', 'mysql://h', 'mysql://h/d?bogus=1', 'mysql://h/d?ssl=maybe'])(
+    'rejects %j as a usage error',
+    (url) => {
+      expect(() => resolveConnectionConfig({ url, env: {} })).toThrow(UsageError);
+    },
+  );
+  it('masks passwords, even in URLs it cannot parse', () => {
+    expect(maskUrl('mysql://u:secret@h:1/d')).toBe('mysql://u:***@h:1/d');
+    expect(maskUrl('mysql://u:se cret@h:1 d')).not.toContain('se cret');
+  });
+});
+
+describe('colour', () => {
+  const tty = { write: () => true, isTTY: true, getColorDepth: () => 8 };
+  const pipe = { write: () => true };
+  it('is on for a terminal, off for a pipe, off with NO_COLOR, forced with FORCE_COLOR', () => {
+    expect(colorLevel(tty, {})).toBe(2);
+    expect(colorLevel(pipe, {})).toBe(0);
+    expect(colorLevel(tty, { NO_COLOR: '1' })).toBe(0);
+    expect(colorLevel(tty, { NO_COLOR: '' })).toBe(2);
+    expect(colorLevel(pipe, { FORCE_COLOR: '1' })).toBe(1);
+    expect(colorLevel(tty, { FORCE_COLOR: '0' })).toBe(0);
+  });
+});
