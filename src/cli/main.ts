@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { Chalk } from 'chalk';
 import { CouponAuditError, EXIT } from '../errors.js';
 import { checkCommand } from './commands/check.js';
+import { repairCommand } from './commands/repair.js';
 import { sqlCommand } from './commands/sql.js';
 import type { CommonOptions } from './common-options.js';
 import type { Runner } from './runner.js';
@@ -30,6 +31,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     exitCode = await action(createTerminal(io, options), options);
   };
   checkCommand(program, run);
+  repairCommand(program, run);
   sqlCommand(program, io);
 
   try {

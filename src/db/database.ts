@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, PoolOptions, RowDataPacket } from 'mysql2/promise';
@@ -215,20 +216,105 @@ export class Database {
     return this.sql.explain;
   }
 
+  /**
+   * Columns of the settings table that ON UPDATE CURRENT_TIMESTAMP would change behind our back
+   * (an `updatedAt`): repair assigns them to themselves so that only the counters change.
+   */
+  async autoUpdatedSettingsColumns(): Promise<string[]> {
+    const rows = await this.rows(this.sql.onUpdateColumns, [this.tables.settings], 'reading information_schema');
+    return rows.map((row) => String(row['columnName']));
+  }
+
+  async dedicatedConnection(): Promise<PoolConnection> {
+    try {
+      return await this.pool.getConnection();
+    } catch (error) {
+      throw toDatabaseError(error, this.config, 'opening a connection');
+    }
+  }
+
   /** A dedicated connection for repair transactions. */
-  async openRepairSession(): Promise<RepairSession> {
+  async openRepairSession(preservedColumns: readonly string[] = []): Promise<RepairSession> {
     try {
       const connection = await this.pool.getConnection();
-      return new RepairSession(connection, this.config, this.tables, this.sql);
+      return new RepairSession(connection, this.config, this.tables, this.sql, preservedColumns);
     } catch (error) {
       throw toDatabaseError(error, this.config, 'opening a repair connection');
     }
   }
 
-  /** Creates the audit table when missing, from sql/audit-table.sql with the configured name. */
+  /**
+   * Creates the audit table when missing, from sql/audit-table.sql with the configured name.
+   * Looks first: CREATE TABLE IF NOT EXISTS would need the CREATE privilege even when it exists.
+   */
   async ensureAuditTable(): Promise<void> {
+    const rows = await this.rows(this.sql.tableExists, [this.tables.audit], 'reading information_schema');
+    if (rows.length > 0) return;
     await this.rows(auditTableDdl(this.tables.audit), [], `creating the audit table ${this.tables.audit}`);
   }
+}
+
+/**
+ * The server-side run lock (GET_LOCK) that keeps two repairs off one database. It lives on a
+ * connection of its own: GET_LOCK is per connection and survives COMMIT, and the lock goes away by
+ * itself if the process dies (the server drops the connection).
+ */
+export class RunLock {
+  private constructor(
+    private readonly connection: PoolConnection,
+    readonly name: string,
+  ) {}
+
+  static lockName(database: string): string {
+    const name = `coupon-audit:repair:${database}`;
+    // GET_LOCK names are limited to 64 characters; a long database name keeps a unique tail.
+    return name.length <= 64 ? name : `coupon-audit:repair:${createHash('sha1').update(database).digest('hex')}`;
+  }
+
+  /** Resolves to the lock, or to a description of who holds it when it was not free within `waitSeconds`. */
+  static async acquire(db: Database, waitSeconds: number): Promise<RunLock | { heldBy: string }> {
+    const name = RunLock.lockName(db.config.database);
+    const connection = await db.dedicatedConnection();
+    try {
+      const [rows] = await connection.query<Row[]>('SELECT GET_LOCK(?, ?) AS got', [name, waitSeconds]);
+      if (Number(rows[0]?.['got']) === 1) return new RunLock(connection, name);
+      const heldBy = await describeHolder(connection, name);
+      connection.release();
+      return { heldBy };
+    } catch (error) {
+      connection.destroy();
+      throw toDatabaseError(error, db.config, 'taking the run lock');
+    }
+  }
+
+  async release(): Promise<void> {
+    try {
+      await this.connection.query('SELECT RELEASE_LOCK(?)', [this.name]);
+      this.connection.release();
+    } catch {
+      this.connection.destroy();
+    }
+  }
+}
+
+async function describeHolder(connection: PoolConnection, name: string): Promise<string> {
+  const [rows] = await connection.query<Row[]>('SELECT IS_USED_LOCK(?) AS holder', [name]);
+  const holder = rows[0]?.['holder'];
+  if (holder == null) return 'another session (it has just released it)';
+  try {
+    // Visible only with the PROCESS privilege (or to the same user); the connection id is always known.
+    const [who] = await connection.query<Row[]>(
+      'SELECT USER AS user, HOST AS host, TIME AS seconds FROM information_schema.PROCESSLIST WHERE ID = ?',
+      [holder],
+    );
+    const row = who[0];
+    if (row !== undefined) {
+      return `connection ${holder} (${String(row['user'])}@${String(row['host']).replace(/:\d+$/, '')}, for ${String(row['seconds'])} s)`;
+    }
+  } catch {
+    // fall through
+  }
+  return `connection ${holder}`;
 }
 
 /** The detection statements as text, for `coupon-audit sql`; needs no connection. */
@@ -291,6 +377,11 @@ function buildStatements(tables: TableNames) {
     settingIdIndexes:
       'SELECT DISTINCT TABLE_NAME AS tableName FROM information_schema.STATISTICS ' +
       "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?) AND SEQ_IN_INDEX = 1 AND COLUMN_NAME = 'settingId'",
+    onUpdateColumns:
+      'SELECT COLUMN_NAME AS columnName FROM information_schema.COLUMNS ' +
+      "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND LOWER(EXTRA) LIKE '%on update%'",
+    tableExists:
+      'SELECT TABLE_NAME AS tableName FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
     firstSettingsPage: `SELECT ${settingColumns} FROM ${s} ORDER BY id LIMIT ?`,
     nextSettingsPage: `SELECT ${settingColumns} FROM ${s} WHERE id > ? ORDER BY id LIMIT ?`,
     settingsByIds: `SELECT ${settingColumns} FROM ${s} WHERE id IN (?) ORDER BY id`,
@@ -351,6 +442,7 @@ export class RepairSession {
     private readonly config: ConnectionConfig,
     private readonly tables: TableNames,
     private readonly sql: ReturnType<typeof buildStatements>,
+    private readonly preservedColumns: readonly string[],
   ) {}
 
   // Errors are thrown as the driver's: the repair loop retries lock errors and maps the rest.
@@ -390,7 +482,10 @@ export class RepairSession {
   async writeCounters(settingId: bigint, values: Partial<Record<Counter, bigint>>): Promise<void> {
     const counters = COUNTERS.filter((counter) => values[counter] !== undefined);
     if (counters.length === 0) return;
-    const assignments = counters.map((counter) => `${id(counter)} = ?`).join(', ');
+    const assignments = [
+      ...counters.map((counter) => `${id(counter)} = ?`),
+      ...this.preservedColumns.map((column) => `${id(column)} = ${id(column)}`),
+    ].join(', ');
     await this.run(
       `UPDATE ${id(this.tables.settings)} SET ${assignments} WHERE id = ?`,
       [...counters.map((counter) => values[counter]), settingId]);

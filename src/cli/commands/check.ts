@@ -6,6 +6,7 @@ import { addCommonOptions, auditPolicy, type CommonOptions } from '../common-opt
 import { connect } from '../connect.js';
 import { driftReportJson, driftSummaryLine, plural, renderDriftTable } from '../drift-report.js';
 import type { Runner } from '../runner.js';
+import { Interrupts } from '../signals.js';
 import type { Terminal } from '../terminal.js';
 
 export function checkCommand(program: Command, run: Runner): void {
@@ -17,12 +18,17 @@ export function checkCommand(program: Command, run: Runner): void {
 }
 
 export async function runCheck(terminal: Terminal, options: CommonOptions): Promise<ExitCode> {
-  const db = await connect(options, terminal);
+  const interrupts = new Interrupts(terminal.io);
+  const db = await connect(options, terminal).catch((error: unknown) => {
+    interrupts.dispose();
+    throw error;
+  });
   try {
     const report = await scan(db, terminal, options);
     printDriftReport(terminal, options, db, report, { command: 'check' });
     return report.drifted.length > 0 ? EXIT.DRIFT : EXIT.OK;
   } finally {
+    interrupts.dispose();
     await db.close();
   }
 }
