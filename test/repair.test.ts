@@ -1,0 +1,157 @@
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseJson, runCli } from './helpers/cli.js';
+import { createTestDatabase, NULL_CACHE_QUERY, seed, SEED_VERIFICATION_QUERY, type TestDatabase } from './helpers/database.js';
+import { driftedIds, settingsSnapshot } from './helpers/snapshot.js';
+
+const BIG = 9007199254740993n;
+const SETTINGS = [
+  { id: 1, issuedCount: 2, usedCount: 1, coupons: 2, uses: 1 }, // clean
+  { id: 2, issuedCount: 5, usedCount: 0, coupons: 1 }, // too high
+  { id: 3, issuedCount: 0, usedCount: 0, coupons: 3 }, // too low
+  { id: 4, issuedCount: 1, usedCount: null, coupons: 1, uses: 1 }, // NULL
+  { id: 5, issuedCount: null, usedCount: 0 }, // NULL, no children
+  { id: 6, issuedCount: -2, usedCount: 0 }, // negative
+  { id: 7, issuedCount: 3, usedCount: 2 }, // no children, non-zero
+  { id: 8, status: 'DELETED', issuedCount: 4, usedCount: 1, coupons: 2, uses: 1 }, // deleted, stale
+  { id: 10, issuedCount: 0, usedCount: 0 }, // clean
+  { id: BIG, issuedCount: 1, usedCount: 0, coupons: 2 }, // past 2^53
+];
+const DRIFTED = ['2', '3', '4', '5', '6', '7', '8', BIG.toString()];
+const AUDIT = 'SELECT settingId, counterName, oldValue, newValue, runId FROM coupon_audit_log ORDER BY settingId, counterName';
+
+let db: TestDatabase;
+
+beforeEach(async () => {
+  db = await createTestDatabase('repair');
+  await seed(db.conn, SETTINGS);
+});
+afterEach(async () => {
+  await db?.drop();
+});
+
+describe('repair', () => {
+  it('--dry-run shows what would be written, exits 1, and writes nothing', async () => {
+    const before = await settingsSnapshot(db.conn);
+    const result = await runCli(['repair', '--url', db.url, '--dry-run', '--format', 'json']);
+    expect(result.code).toBe(1);
+    const report = parseJson(result);
+    expect(report.drifted.map((s) => s.id)).toEqual(DRIFTED);
+    expect(report['dryRun']).toBe(true);
+    expect(await settingsSnapshot(db.conn)).toEqual(before);
+    const tables = await db.query<RowDataPacket[]>("SHOW TABLES LIKE 'coupon_audit_log'");
+    expect(tables).toHaveLength(0);
+    const table = await runCli(['repair', '--url', db.url, '--dry-run']);
+    expect(table.code).toBe(1);
+    for (const id of DRIFTED) expect(table.stdout).toContain(id);
+  });
+
+  it('refuses without a terminal and without --yes (exit 2, names --yes) and writes nothing', async () => {
+    const before = await settingsSnapshot(db.conn);
+    const result = await runCli(['repair', '--url', db.url]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--yes is required when not running interactively');
+    expect(await settingsSnapshot(db.conn)).toEqual(before);
+  });
+
+  it('--yes fixes every kind of drift, changes nothing but the two counters, and audits exactly the writes', async () => {
+    const before = await settingsSnapshot(db.conn);
+    const plan = parseJson(await runCli(['repair', '--url', db.url, '--dry-run', '--format', 'json']));
+    const result = await runCli(['repair', '--url', db.url, '--yes', '--format', 'json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const summary = JSON.parse(result.stdout) as { runId: string; summary: Record<string, unknown>; changes: unknown[] };
+    expect(summary.summary).toMatchObject({ drifted: 8, repaired: 8, skipped: 0, failed: 0 });
+
+    // The seed's verification query and the NULL caches it cannot see: both empty now.
+    expect(await db.query<RowDataPacket[]>(SEED_VERIFICATION_QUERY)).toHaveLength(0);
+    expect(await db.query<RowDataPacket[]>(NULL_CACHE_QUERY)).toHaveLength(0);
+    expect(await driftedIds(db.conn)).toEqual([]);
+    expect((await runCli(['check', '--url', db.url])).code).toBe(0);
+
+    // Nothing but the counters changed (updatedAt has ON UPDATE CURRENT_TIMESTAMP: kept as it was).
+    const after = await settingsSnapshot(db.conn);
+    expect([...after.keys()]).toEqual([...before.keys()]);
+    for (const [id, row] of before) {
+      const { issuedCount: _i, usedCount: _u, ...rest } = row;
+      const { issuedCount: _i2, usedCount: _u2, ...restAfter } = after.get(id)!;
+      expect(restAfter).toEqual(rest);
+    }
+
+    // The audit table holds exactly the planned changes, under this run's id.
+    const expected = plan.drifted.flatMap((setting) =>
+      Object.entries(setting.counters)
+        .filter(([, state]) => state.cached === null || String(state.cached) !== String(state.expected))
+        .map(([counter, state]) => [setting.id, counter, state.cached === null ? null : String(state.cached), String(state.expected)]),
+    );
+    const audit = await db.query<RowDataPacket[]>(AUDIT);
+    expect(audit.map((row) => [String(row['settingId']), row['counterName'], row['oldValue'] === null ? null : String(row['oldValue']), String(row['newValue'])])).toEqual(
+      expected.sort((a, b) => (BigInt(a[0]!) === BigInt(b[0]!) ? String(a[1]).localeCompare(String(b[1])) : BigInt(a[0]!) < BigInt(b[0]!) ? -1 : 1)),
+    );
+    expect(new Set(audit.map((row) => row['runId']))).toEqual(new Set([summary.runId]));
+    expect(summary.changes).toHaveLength(audit.length);
+
+    // A second run finds nothing and writes nothing.
+    const again = await runCli(['repair', '--url', db.url, '--yes']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('No drift');
+    expect(await db.query<RowDataPacket[]>(AUDIT)).toHaveLength(audit.length);
+  });
+
+  it.each([['1'], ['3']])('gives the same result with --batch-size %s', async (size) => {
+    const result = await runCli(['repair', '--url', db.url, '--yes', '--batch-size', size, '--format', 'json']);
+    expect(result.code).toBe(0);
+    const summary = JSON.parse(result.stdout) as { summary: { repaired: number; transactions: number } };
+    expect(summary.summary.repaired).toBe(8);
+    expect(summary.summary.transactions).toBe(Math.ceil(8 / Number(size)));
+    expect(await driftedIds(db.conn)).toEqual([]);
+  });
+
+  it('prints what changed, old → new, and a summary line', async () => {
+    const result = await runCli(['repair', '--url', db.url, '--yes']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/│\s+2 │ issuedCount │\s+5 │\s+1 │/);
+    expect(result.stdout).toMatch(/│\s+4 │ usedCount\s+│\s+NULL │\s+1 │/);
+    expect(result.stdout).toContain('Repaired 8 settings (9 counters)');
+    expect(result.stdout).toContain('failed 0');
+  });
+
+  it('--max-changes refuses to write anything when more settings drift (exit 2)', async () => {
+    const before = await settingsSnapshot(db.conn);
+    const refused = await runCli(['repair', '--url', db.url, '--yes', '--max-changes', '7']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('8 settings drift, more than --max-changes 7; nothing was written');
+    expect(await settingsSnapshot(db.conn)).toEqual(before);
+    expect((await runCli(['repair', '--url', db.url, '--yes', '--max-changes', '8'])).code).toBe(0);
+  });
+
+  it('repairs only --ids, and only --columns', async () => {
+    expect((await runCli(['repair', '--url', db.url, '--yes', '--ids', `2,${BIG}`])).code).toBe(0);
+    expect(await driftedIds(db.conn)).toEqual(['3', '4', '5', '6', '7', '8']);
+    expect((await runCli(['repair', '--url', db.url, '--yes', '--columns', 'usedCount'])).code).toBe(0);
+    const [row4] = await db.query<RowDataPacket[]>('SELECT issuedCount, usedCount FROM g_coupon_settings WHERE id = 4');
+    expect(String(row4!['usedCount'])).toBe('1');
+    const [row3] = await db.query<RowDataPacket[]>('SELECT issuedCount, usedCount FROM g_coupon_settings WHERE id = 3');
+    expect(String(row3!['issuedCount'])).toBe('0'); // issuedCount left alone
+  });
+
+  it('writes its audit trail to --audit-table, created when missing', async () => {
+    const result = await runCli(['repair', '--url', db.url, '--yes', '--audit-table', 'ops`audit log']);
+    expect(result.code).toBe(0);
+    const rows = await db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM `ops``audit log`');
+    expect(Number(rows[0]!['n'])).toBe(9);
+  });
+
+  it('--deleted zero expects 0 on DELETED settings; --deleted skip leaves them alone', async () => {
+    const skip = await runCli(['repair', '--url', db.url, '--yes', '--deleted', 'skip', '--format', 'json']);
+    expect(skip.code).toBe(0);
+    expect(await driftedIds(db.conn)).toEqual(['8']);
+    const zero = await runCli(['check', '--url', db.url, '--deleted', 'zero', '--format', 'json']);
+    expect(parseJson(zero).drifted.map((s) => s.id)).toEqual(['8']);
+    expect((await runCli(['repair', '--url', db.url, '--yes', '--deleted', 'zero'])).code).toBe(0);
+    const [row] = await db.query<RowDataPacket[]>('SELECT issuedCount, usedCount FROM g_coupon_settings WHERE id = 8');
+    expect([String(row!['issuedCount']), String(row!['usedCount'])]).toEqual(['0', '0']);
+    expect((await runCli(['check', '--url', db.url, '--deleted', 'zero'])).code).toBe(0);
+    expect((await runCli(['check', '--url', db.url, '--deleted', 'count'])).code).toBe(1);
+  });
+});
