@@ -39,15 +39,18 @@ export async function counters(conn: Connection, id: bigint | number): Promise<{
   };
 }
 
-/** Waits until some transaction on the server is in LOCK WAIT on this database's tables. */
+/**
+ * Waits until some transaction is waiting for a row lock in this database. MariaDB refreshes the
+ * INNODB_LOCKS cache only when nobody read it for 0.1 s, hence the slow poll.
+ */
 export async function waitForLockWait(conn: Connection, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 150));
     const [rows] = await conn.query<RowDataPacket[]>(
-      "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()",
+      "SELECT COUNT(*) AS n FROM information_schema.INNODB_LOCK_WAITS w JOIN information_schema.INNODB_LOCKS l ON l.lock_id = w.requested_lock_id WHERE l.lock_table LIKE CONCAT('`', DATABASE(), '`.%')",
     );
     if (Number(rows[0]?.['n']) > 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error('no transaction started waiting for a lock');
 }

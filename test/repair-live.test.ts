@@ -1,0 +1,198 @@
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
+import { createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
+import { counters, driftedIds, waitForLockWait } from './helpers/snapshot.js';
+
+/**
+ * Repair against an application that keeps writing. The application increments in the same
+ * transaction as its child insert/delete (SPEC.md). Each interleaving ends with exact counters,
+ * and no application statement fails.
+ */
+
+let db: TestDatabase;
+let app: Connection;
+let observer: Connection;
+
+const S = 42; // the setting every interleaving works on: drifted by +3 before each test
+
+beforeAll(async () => {
+  db = await createTestDatabase('repair_live');
+  app = await db.connect();
+  observer = await db.connect();
+});
+afterAll(async () => {
+  await app?.end();
+  await observer?.end();
+  await db?.drop();
+});
+beforeEach(async () => {
+  await app.query('ROLLBACK'); // a failed test must not leave its locks to the next one
+  await db.query('DELETE FROM g_coupons');
+  await db.query('DELETE FROM g_coupon_uses');
+  await db.query('DELETE FROM g_coupon_settings');
+  await seed(db.conn, [
+    { id: S, issuedCount: 5 + 3, usedCount: 0, coupons: 5 },
+    { id: S + 1, issuedCount: 1, usedCount: 7, coupons: 1, uses: 2 },
+  ]);
+});
+
+const insertCoupon = (conn: Connection, code: string) => conn.query('INSERT INTO g_coupons (settingId, code) VALUES (?, ?)', [S, code]);
+const increment = (conn: Connection) => conn.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 1 WHERE id = ?', [S]);
+
+/** The wrong protocol, for contrast: read the count, then write it (waiting for the row as needed). */
+async function naiveRepair(conn: Connection): Promise<void> {
+  const [rows] = await conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM g_coupons WHERE settingId = ?', [S]);
+  await conn.query('UPDATE g_coupon_settings SET issuedCount = ? WHERE id = ?', [rows[0]!['n'], S]);
+}
+
+async function expectExact(): Promise<void> {
+  const state = await counters(db.conn, S);
+  expect(state.issued).toBe(state.coupons);
+  expect(await driftedIds(db.conn)).toEqual([]);
+}
+
+describe('repair interleaved with application transactions', () => {
+  it('application inserts a child and waits; repair runs; application increments and commits', async () => {
+    await app.query('BEGIN');
+    await insertCoupon(app, 'in-flight');
+    const repair = await runCli(['repair', '--url', db.url, '--yes']);
+    expect(repair.code).toBe(0);
+    await increment(app); // must not fail or deadlock
+    await app.query('COMMIT');
+    await expectExact();
+    expect((await counters(db.conn, S)).issued).toBe('6');
+  });
+
+  it('application increments first and waits; repair waits for the row; application commits', async () => {
+    // The naive repair loses the increment in exactly this interleaving...
+    await app.query('BEGIN');
+    await insertCoupon(app, 'naive');
+    await increment(app);
+    const naive = await db.connect();
+    const naiveDone = naiveRepair(naive); // counts 5 (the insert is not committed), then waits for the row
+    await waitForLockWait(observer);
+    await app.query('COMMIT');
+    await naiveDone;
+    await naive.end();
+    const lost = await counters(db.conn, S);
+    expect(lost).toMatchObject({ issued: '5', coupons: '6' }); // an increment lost: the scenario is sharp
+
+    // ...and coupon-audit does not.
+    await db.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 3 WHERE id = ?', [S]);
+    await app.query('BEGIN');
+    await insertCoupon(app, 'ours');
+    await increment(app);
+    const repairDone = runCli(['repair', '--url', db.url, '--yes', '--format', 'json', '--lock-wait-timeout', '10']);
+    await waitForLockWait(observer);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await app.query('COMMIT');
+    const repair = await repairDone;
+    expect(repair.stderr).toBe('');
+    expect(repair.code).toBe(0);
+    await expectExact();
+    expect((await counters(db.conn, S)).issued).toBe('7');
+  });
+
+  it('application increments and waits; repair waits; application rolls back', async () => {
+    await app.query('BEGIN');
+    await insertCoupon(app, 'rolled-back');
+    await increment(app);
+    const repairDone = runCli(['repair', '--url', db.url, '--yes', '--lock-wait-timeout', '10']);
+    await waitForLockWait(observer);
+    await app.query('ROLLBACK');
+    const repair = await repairDone;
+    expect(repair.code).toBe(0);
+    await expectExact();
+    expect((await counters(db.conn, S)).issued).toBe('5');
+  });
+
+  it('another session holds a drifted row: exit 4 within seconds, that setting named, the others repaired; a rerun finishes', async () => {
+    await app.query('BEGIN');
+    await app.query('SELECT id FROM g_coupon_settings WHERE id = ? FOR UPDATE', [S]);
+    const started = Date.now();
+    const repair = await runCli(['repair', '--url', db.url, '--yes', '--lock-wait-timeout', '1']);
+    const elapsed = Date.now() - started;
+    expect(repair.code).toBe(4);
+    expect(elapsed).toBeLessThan(15_000);
+    expect(repair.stdout).toContain(`Not repaired, still locked by another session: ${S}.`);
+    expect(repair.stdout).toContain('Repaired 1 setting');
+    expect(await driftedIds(db.conn)).toEqual([String(S)]); // the other one is repaired
+    await app.query('ROLLBACK');
+    const rerun = await runCli(['repair', '--url', db.url, '--yes']);
+    expect(rerun.code).toBe(0);
+    await expectExact();
+  });
+});
+
+describe('repair under a concurrent workload', () => {
+  it('keeps every counter exact and never fails an application transaction', async () => {
+    const HOT = [101, 102, 103, 104];
+    await seed(db.conn, HOT.map((id) => ({ id, issuedCount: 3, usedCount: 1, coupons: 3, uses: 1 })));
+    const workers = await Promise.all([1, 2, 3, 4].map(() => db.connect()));
+    const failures: string[] = [];
+    let transactions = 0;
+    let stop = false;
+    const work = async (conn: Connection, worker: number) => {
+      await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+      for (let i = 0; !stop; i += 1) {
+        const id = HOT[(worker + i) % HOT.length]!;
+        const op = (worker * 7 + i) % 5;
+        try {
+          await conn.query('BEGIN');
+          if (op === 0) {
+            await conn.query('INSERT INTO g_coupons (settingId, code) VALUES (?, ?)', [id, `w${worker}-${i}`]);
+            await conn.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 1 WHERE id = ?', [id]);
+            await conn.query('COMMIT');
+          } else if (op === 1) {
+            await conn.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 1 WHERE id = ?', [id]);
+            await conn.query('INSERT INTO g_coupons (settingId, code) VALUES (?, ?)', [id, `w${worker}-${i}`]);
+            await conn.query('COMMIT');
+          } else if (op === 2) {
+            await conn.query('INSERT INTO g_coupon_uses (settingId) VALUES (?)', [id]);
+            await conn.query('UPDATE g_coupon_settings SET usedCount = usedCount + 1 WHERE id = ?', [id]);
+            await conn.query('ROLLBACK'); // a failed redeem
+          } else if (op === 3) {
+            await conn.query('UPDATE g_coupon_settings SET usedCount = usedCount + 1 WHERE id = ?', [id]);
+            await conn.query('INSERT INTO g_coupon_uses (settingId) VALUES (?)', [id]);
+            await conn.query('COMMIT');
+          } else {
+            const [rows] = await conn.query<RowDataPacket[]>('SELECT id FROM g_coupons WHERE settingId = ? ORDER BY id DESC LIMIT 1', [id]);
+            const couponId = rows[0]?.['id'];
+            const [deleted] = couponId === undefined ? [{ affectedRows: 0 }] : await conn.query('DELETE FROM g_coupons WHERE id = ?', [couponId]);
+            if ((deleted as { affectedRows: number }).affectedRows === 1) {
+              await conn.query('UPDATE g_coupon_settings SET issuedCount = issuedCount - 1 WHERE id = ?', [id]);
+            }
+            await conn.query('COMMIT');
+          }
+          transactions += 1;
+        } catch (error) {
+          failures.push(`worker ${worker} op ${op}: ${(error as Error).message}`);
+          await conn.query('ROLLBACK').catch(() => undefined);
+        }
+      }
+    };
+    const running = workers.map((conn, index) => work(conn, index));
+    try {
+      for (let round = 0; round < 6; round += 1) {
+        // Committed drift, as a bug in the application would leave it.
+        await db.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 5, usedCount = NULL WHERE id = ?', [HOT[round % HOT.length]]);
+        await db.query('UPDATE g_coupon_settings SET usedCount = usedCount - 2 WHERE id = ?', [HOT[(round + 1) % HOT.length]]);
+        const repair = await runCli(['repair', '--url', db.url, '--yes', '--format', 'json']);
+        expect(repair.stderr).toBe('');
+        expect(repair.code).toBe(0);
+        const summary = (JSON.parse(repair.stdout) as { summary: { repaired: number; failed: number } }).summary;
+        expect(summary.repaired).toBeGreaterThanOrEqual(2);
+        expect(summary.failed).toBe(0);
+        expect(await driftedIds(db.conn)).toEqual([]); // one statement: one consistent snapshot
+      }
+    } finally {
+      stop = true;
+      await Promise.all(running);
+      await Promise.all(workers.map((conn) => conn.end()));
+    }
+    expect(failures).toEqual([]);
+    expect(transactions).toBeGreaterThan(50);
+    expect(await driftedIds(db.conn)).toEqual([]);
+  });
+});

@@ -1,0 +1,111 @@
+import { spawn } from 'node:child_process';
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, runCli } from './helpers/cli.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { driftedIds } from './helpers/snapshot.js';
+
+/**
+ * Faults mid-repair. "Never half applied": after the fault every counter holds either its old
+ * value or its true count, the audit table holds exactly the committed changes, and a rerun converges.
+ */
+
+const N = 3000; // drifted settings; with --batch-size 5 the repair takes hundreds of transactions
+let db: TestDatabase;
+
+beforeEach(async () => {
+  db = await createTestDatabase('repair_signals');
+  // Settings 1..N with no children and issuedCount = id (drift), usedCount = 0.
+  const rows = Array.from({ length: N }, (_, index) => [index + 1, index + 1, 0]);
+  await db.query('INSERT INTO g_coupon_settings (id, issuedCount, usedCount) VALUES ?', [rows]);
+});
+afterEach(async () => {
+  await db?.drop();
+});
+
+async function waitForAuditRows(min: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const rows = await db
+      .query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_audit_log')
+      .catch(() => [{ n: 0 }] as unknown as RowDataPacket[]);
+    if (Number(rows[0]!['n']) >= min) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('repair did not start writing');
+}
+
+/** Every counter old or exact; audit rows are exactly the changed counters; batches whole. */
+async function expectNeverHalfApplied(batchSize: number): Promise<number> {
+  const rows = await db.query<RowDataPacket[]>('SELECT id, issuedCount FROM g_coupon_settings ORDER BY id');
+  const changed = new Set<string>();
+  for (const row of rows) {
+    const value = String(row['issuedCount']);
+    expect([String(row['id']), '0']).toContain(value);
+    if (value === '0') changed.add(String(row['id']));
+  }
+  const audit = await db.query<RowDataPacket[]>('SELECT settingId, oldValue, newValue FROM coupon_audit_log');
+  expect(new Set(audit.map((row) => String(row['settingId'])))).toEqual(changed);
+  expect(audit).toHaveLength(changed.size);
+  for (const row of audit) expect([String(row['oldValue']), String(row['newValue'])]).toEqual([String(row['settingId']), '0']);
+  // Batches are consecutive runs of `batchSize` ids in ascending order, each committed whole.
+  expect(changed.size % batchSize).toBe(0);
+  return changed.size;
+}
+
+function startRepair(args: string[]) {
+  const child = spawn(process.execPath, [BIN, 'repair', '--url', db.url, '--yes', ...args], {
+    env: { PATH: process.env['PATH'] ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>((resolve) => {
+    let killedAt = 0;
+    const originalKill = child.kill.bind(child);
+    child.kill = (signal?: NodeJS.Signals | number) => {
+      killedAt = Date.now();
+      return originalKill(signal);
+    };
+    child.on('close', (code, signal) => resolve({ code, signal, ms: Date.now() - killedAt }));
+  });
+  return { child, done, output: () => ({ stdout, stderr }) };
+}
+
+describe('repair under signals', () => {
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s mid-run: exits %i within seconds, the batch in flight whole, a summary printed; a rerun converges', async (signal, code) => {
+    const run = startRepair(['--batch-size', '5']);
+    await waitForAuditRows(50);
+    run.child.kill(signal);
+    const result = await run.done;
+    expect(result.code).toBe(code);
+    expect(result.ms).toBeLessThan(5000);
+    expect(run.output().stdout).toMatch(/Repaired \d+ settings/);
+    expect(run.output().stdout).toContain('Interrupted');
+    const repaired = await expectNeverHalfApplied(5);
+    expect(repaired).toBeGreaterThan(0);
+    expect(repaired).toBeLessThan(N);
+    const rerun = await runCli(['repair', '--url', db.url, '--yes']);
+    expect(rerun.code).toBe(0);
+    expect(await driftedIds(db.conn)).toEqual([]);
+  });
+
+  it('SIGKILL mid-run: no batch half applied; a rerun converges', async () => {
+    const run = startRepair(['--batch-size', '5']);
+    await waitForAuditRows(50);
+    run.child.kill('SIGKILL');
+    const result = await run.done;
+    expect(result.signal).toBe('SIGKILL');
+    // The server rolls back the killed connection's open transaction; give it a moment to notice.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await expectNeverHalfApplied(5);
+    const rerun = await runCli(['repair', '--url', db.url, '--yes']);
+    expect(rerun.code).toBe(0);
+    expect(await driftedIds(db.conn)).toEqual([]);
+  });
+});
