@@ -2,10 +2,11 @@ import { Command, Option } from 'commander';
 import type { Counter } from '../db/database.js';
 import { COUNTERS } from '../db/database.js';
 import { DEFAULT_POLICY, type AuditPolicy, type DeletedPolicy } from '../core/drift.js';
-import { counterList, DELETED_POLICIES, positiveInteger, settingIds } from './options.js';
+import { counterList, DELETED_POLICIES, positiveInteger, settingIds, webhookUrl } from './options.js';
+import type { ReportingOptions } from './reporting/publish.js';
 
 /** Options every database command takes (SPEC.md "Common options" and the run-shaping flags). */
-export interface CommonOptions {
+export interface CommonOptions extends ReportingOptions {
   url?: string;
   format: 'table' | 'json';
   batchSize?: number;
@@ -34,6 +35,8 @@ export function addCommonOptions(command: Command): Command {
     .option('--concurrency <n>', 'pages counted at once (each on its own connections)', positiveInteger(16), 2)
     .option('--ssl-ca <file>', 'verify the server certificate against this CA file (turns TLS on)')
     .option('--password [password]', 'database password; with no value, prompt for it (or set MYSQL_PWD)')
+    .option('--metrics-file <path>', 'write a Prometheus textfile (node_exporter textfile collector) after the run')
+    .option('--notify-url <url>', 'POST a JSON message (Slack-style "text") here when drift is found or the run fails', webhookUrl)
     .option('-q, --quiet', 'print nothing when there is no drift; a short summary when there is')
     .option('-v, --verbose', 'SQL timings, and the full error on failure');
 }

@@ -1,8 +1,9 @@
-import { type ConnectionConfig, resolveConnectionConfig } from '../db/connection-config.js';
+import { type ConnectionConfig, describeTarget, resolveConnectionConfig } from '../db/connection-config.js';
 import { Database, type TableNames } from '../db/database.js';
 import { UsageError } from '../errors.js';
 import type { CommonOptions } from './common-options.js';
 import { promptPassword } from './prompt.js';
+import type { RunOutcome } from './reporting/run-outcome.js';
 import type { Terminal } from './terminal.js';
 
 /** Resolves --url/DATABASE_URL/MYSQL_PWD/--password and opens the database. */
@@ -10,8 +11,13 @@ export async function connect(
   options: CommonOptions,
   terminal: Terminal,
   extra: { tables?: Partial<TableNames>; poolSize?: number } = {},
+  outcome?: RunOutcome,
 ): Promise<Database> {
   const config = await connectionConfig(options, terminal);
+  if (outcome !== undefined) {
+    outcome.target = describeTarget(config);
+    outcome.database = config.database;
+  }
   const spinner = terminal.spinner(`Connecting to ${config.user}@${config.host}:${config.port}/${config.database}`).start();
   try {
     const db = await Database.connect(config, {

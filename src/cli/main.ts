@@ -5,6 +5,8 @@ import { checkCommand } from './commands/check.js';
 import { repairCommand } from './commands/repair.js';
 import { sqlCommand } from './commands/sql.js';
 import type { CommonOptions } from './common-options.js';
+import { publishOutcome } from './reporting/publish.js';
+import { newRunOutcome } from './reporting/run-outcome.js';
 import type { Runner } from './runner.js';
 import { colorLevel, createTerminal, type Io, processIo } from './terminal.js';
 
@@ -26,9 +28,19 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
       outputError: (text, write) => write(`coupon-audit: ${text.replace(/^error: /, '')}`),
     });
 
-  const run: Runner = (action) => async (options) => {
+  const run: Runner = (command, action) => async (options) => {
     verbose = options.verbose === true;
-    exitCode = await action(createTerminal(io, options), options);
+    const terminal = createTerminal(io, options);
+    const outcome = newRunOutcome(command);
+    const startedAt = Date.now();
+    try {
+      exitCode = await action(terminal, options, outcome);
+    } catch (error) {
+      const failure = describeFailure(error);
+      await publishOutcome(terminal, options, outcome, { exitCode: failure.exitCode, error: failure.message, startedAt });
+      throw error;
+    }
+    await publishOutcome(terminal, options, outcome, { exitCode, error: null, startedAt });
   };
   checkCommand(program, run);
   repairCommand(program, run);
@@ -63,6 +75,12 @@ function reportError(error: unknown, io: Io, verbose: boolean): number {
   );
   if (verbose && error instanceof Error && error.stack !== undefined) io.stderr.write(`${error.stack}\n`);
   return EXIT.INTERNAL;
+}
+
+function describeFailure(error: unknown): { exitCode: number; message: string } {
+  if (error instanceof CommanderError) return { exitCode: EXIT.USAGE, message: error.message };
+  if (error instanceof CouponAuditError) return { exitCode: error.exitCode, message: error.message };
+  return { exitCode: EXIT.INTERNAL, message: `internal error: ${error instanceof Error ? error.message : String(error)}` };
 }
 
 function describeCause(cause: unknown): string {

@@ -68,3 +68,15 @@ export function tableName(value: string): string {
   }
   return value;
 }
+
+/** `--notify-url`: an http(s) URL; the message never echoes it whole (webhook URLs carry tokens). */
+export function webhookUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('expected an http:// or https:// URL.');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('expected an http:// or https:// URL.');
+  return value;
+}

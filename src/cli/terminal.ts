@@ -4,6 +4,7 @@ import ora, { type Ora } from 'ora';
 export interface OutputStream {
   write(chunk: string): boolean;
   isTTY?: boolean;
+  columns?: number;
   getColorDepth?: () => number;
 }
 
@@ -64,7 +65,9 @@ export function createTerminal(io: Io, flags: { quiet?: boolean; verbose?: boole
   const verbose = flags.verbose === true;
   const out = new Chalk({ level: colorLevel(io.stdout, io.env) });
   const err = new Chalk({ level: colorLevel(io.stderr, io.env) });
-  const interactive = io.stderr.isTTY === true && !quiet && io.env['CI'] === undefined;
+  // A terminal that reports 0 columns (some pseudo-terminals do) sends ora into an endless loop of
+  // "clear line" codes when the spinner stops: no spinner there.
+  const interactive = io.stderr.isTTY === true && (io.stderr.columns ?? 0) > 0 && !quiet && io.env['CI'] === undefined;
   return {
     io,
     out,

@@ -53,3 +53,27 @@ export interface JsonReport {
   drifted: { id: string; status: string; counters: { issuedCount?: JsonCounter; usedCount?: JsonCounter } }[];
   [key: string]: unknown;
 }
+
+/** Runs the built CLI on a pseudo-terminal (test/helpers/pty-run.py), typing `answers` at its prompts. */
+export function runCliOnTerminal(
+  args: readonly string[],
+  options: { env?: Record<string, string | undefined>; answers?: readonly string[] } = {},
+): Promise<CliResult> {
+  const answers = (options.answers ?? []).flatMap((answer) => ['--answer', answer]);
+  return new Promise((resolve, reject) => {
+    const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', TERM: 'xterm-256color' };
+    for (const [key, value] of Object.entries(options.env ?? {})) if (value !== undefined) env[key] = value;
+    const helper = new URL('./pty-run.py', import.meta.url).pathname;
+    const child = spawn('python3', [helper, ...answers, '--', process.execPath, BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}

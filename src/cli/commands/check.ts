@@ -5,6 +5,7 @@ import { EXIT, type ExitCode } from '../../errors.js';
 import { addCommonOptions, auditPolicy, type CommonOptions } from '../common-options.js';
 import { connect } from '../connect.js';
 import { driftReportJson, driftSummaryLine, plural, renderDriftTable } from '../drift-report.js';
+import type { RunOutcome } from '../reporting/run-outcome.js';
 import type { Runner } from '../runner.js';
 import { Interrupts } from '../signals.js';
 import type { Terminal } from '../terminal.js';
@@ -14,23 +15,30 @@ export function checkCommand(program: Command, run: Runner): void {
     program
       .command('check')
       .description('find settings whose cached issuedCount/usedCount differ from the real counts; writes nothing'),
-  ).action(run(runCheck));
+  ).action(run('check', runCheck));
 }
 
-export async function runCheck(terminal: Terminal, options: CommonOptions): Promise<ExitCode> {
+export async function runCheck(terminal: Terminal, options: CommonOptions, outcome: RunOutcome): Promise<ExitCode> {
   const interrupts = new Interrupts(terminal.io);
-  const db = await connect(options, terminal).catch((error: unknown) => {
+  const db = await connect(options, terminal, {}, outcome).catch((error: unknown) => {
     interrupts.dispose();
     throw error;
   });
   try {
     const report = await scan(db, terminal, options);
+    recordScan(outcome, report, { command: 'check' });
     printDriftReport(terminal, options, db, report, { command: 'check' });
     return report.drifted.length > 0 ? EXIT.DRIFT : EXIT.OK;
   } finally {
     interrupts.dispose();
     await db.close();
   }
+}
+
+export function recordScan(outcome: RunOutcome, report: DriftReport, extra: Record<string, unknown>): void {
+  outcome.scanned = report.scanned;
+  outcome.drifted = report.drifted.length;
+  outcome.report = driftReportJson(report, extra);
 }
 
 /** Schema check + detection with a spinner; shared by check and repair. */

@@ -14,7 +14,8 @@ import type { Runner } from '../runner.js';
 import { Interrupts } from '../signals.js';
 import type { Terminal } from '../terminal.js';
 import { plural } from '../drift-report.js';
-import { printDriftReport, scan } from './check.js';
+import { printDriftReport, recordScan, scan } from './check.js';
+import type { RunOutcome } from '../reporting/run-outcome.js';
 
 export interface RepairOptions extends CommonOptions {
   dryRun?: boolean;
@@ -36,15 +37,16 @@ export function repairCommand(program: Command, run: Runner): void {
       .option('--audit-table <name>', 'table recording every write (created when missing)', tableName, 'coupon_audit_log')
       .option('--lock-wait-timeout <seconds>', 'innodb_lock_wait_timeout of the repair session', positiveInteger(60), 2)
       .option('--wait-lock <seconds>', 'wait this long for another repair to finish instead of exiting 5', nonNegativeSeconds, 0),
-  ).action(run(runRepair));
+  ).action(run('repair', runRepair));
 }
 
-export async function runRepair(terminal: Terminal, options: RepairOptions): Promise<ExitCode> {
+export async function runRepair(terminal: Terminal, options: RepairOptions, outcome: RunOutcome): Promise<ExitCode> {
   const interrupts = new Interrupts(terminal.io);
+  outcome.dryRun = options.dryRun === true;
   const db = await connect(options, terminal, {
     tables: { audit: options.auditTable ?? 'coupon_audit_log' },
     poolSize: options.concurrency * 2 + 3,
-  }).catch((error: unknown) => {
+  }, outcome).catch((error: unknown) => {
     interrupts.dispose();
     throw error;
   });
@@ -55,6 +57,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions): Pro
       lock = await takeRunLock(db, terminal, options.waitLock);
     }
     const report = await scan(db, terminal, options);
+    recordScan(outcome, report, { command: 'repair', dryRun: options.dryRun === true });
     if (report.drifted.length === 0 || options.dryRun) {
       printDriftReport(terminal, options, db, report, { command: 'repair', dryRun: options.dryRun === true });
       return report.drifted.length > 0 ? EXIT.DRIFT : EXIT.OK;
@@ -83,9 +86,11 @@ export async function runRepair(terminal: Terminal, options: RepairOptions): Pro
       await applyRepair(db, terminal, options, report, result, interrupts.controller.signal);
     } catch (error) {
       // Whatever committed stays committed: say what it was before the error is reported.
+      recordRepair(outcome, report, result);
       printRepairResult(terminal, options, report, result);
       throw error;
     }
+    recordRepair(outcome, report, result);
     printRepairResult(terminal, options, report, result);
     if (result.interrupted) return interrupts.received === 'SIGTERM' ? EXIT.SIGTERM : EXIT.SIGINT;
     return result.failed.length > 0 ? EXIT.PARTIAL : EXIT.OK;
@@ -134,6 +139,12 @@ async function applyRepair(
         `p99 ${stats.p99.toFixed(1)} ms, max ${stats.max.toFixed(1)} ms`,
     );
   }
+}
+
+function recordRepair(outcome: RunOutcome, report: DriftReport, result: RepairResult): void {
+  outcome.repaired = result.repaired.length;
+  outcome.failed = result.failed.length;
+  outcome.report = repairResultJson(result, { scanned: report.scanned, drifted: report.drifted.length });
 }
 
 function printRepairResult(terminal: Terminal, options: RepairOptions, report: DriftReport, result: RepairResult): void {

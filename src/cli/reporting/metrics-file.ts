@@ -1,0 +1,100 @@
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { EXIT } from '../../errors.js';
+import type { RunOutcome } from './run-outcome.js';
+
+export interface MetricsInput {
+  outcome: RunOutcome;
+  exitCode: number;
+  finishedAt: Date;
+  durationSeconds: number;
+  /** coupon_audit_last_success_timestamp_seconds from the previous file, kept across failed runs. */
+  previousSuccess: number | null;
+}
+
+/** A run did its job: it scanned (and repaired) everything; drift found is still a successful run. */
+export function isSuccessfulRun(outcome: RunOutcome, exitCode: number): boolean {
+  if (exitCode === EXIT.OK) return true;
+  return exitCode === EXIT.DRIFT && outcome.drifted !== null;
+}
+
+const HELP: Record<string, [type: 'gauge', help: string]> = {
+  coupon_audit_drifted_settings: ['gauge', 'Settings whose cached counters differed from the real counts in the last run.'],
+  coupon_audit_scanned_settings: ['gauge', 'Settings scanned by the last run.'],
+  coupon_audit_repaired_settings: ['gauge', 'Settings repaired by the last run (0 for check and dry runs).'],
+  coupon_audit_failed_settings: ['gauge', 'Drifted settings the last repair could not repair (still locked).'],
+  coupon_audit_last_run_timestamp_seconds: ['gauge', 'When the last run finished, in seconds since the epoch.'],
+  coupon_audit_last_run_success: ['gauge', '1 if the last run completed (drift found counts as completed), 0 if it failed.'],
+  coupon_audit_last_run_exit_code: ['gauge', 'Exit code of the last run.'],
+  coupon_audit_last_success_timestamp_seconds: ['gauge', 'When a run last completed, in seconds since the epoch.'],
+  coupon_audit_run_duration_seconds: ['gauge', 'Wall time of the last run, in seconds.'],
+};
+
+/** The Prometheus text exposition of one run. Values the run never learnt (it failed first) are left out. */
+export function renderMetrics(input: MetricsInput): string {
+  const { outcome } = input;
+  const success = isSuccessfulRun(outcome, input.exitCode);
+  const finished = input.finishedAt.getTime() / 1000;
+  const values: Record<string, number | null> = {
+    coupon_audit_drifted_settings: outcome.drifted,
+    coupon_audit_scanned_settings: outcome.scanned,
+    coupon_audit_repaired_settings: outcome.drifted === null ? null : (outcome.repaired ?? 0),
+    coupon_audit_failed_settings: outcome.failed,
+    coupon_audit_last_run_timestamp_seconds: finished,
+    coupon_audit_last_run_success: success ? 1 : 0,
+    coupon_audit_last_run_exit_code: input.exitCode,
+    coupon_audit_last_success_timestamp_seconds: success ? finished : input.previousSuccess,
+    coupon_audit_run_duration_seconds: input.durationSeconds,
+  };
+  const labels = labelSet({ command: outcome.command, database: outcome.database ?? '' });
+  const lines: string[] = [];
+  for (const [name, [type, help]] of Object.entries(HELP)) {
+    const value = values[name];
+    if (value === null || value === undefined) continue;
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name}${labels} ${formatValue(value)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Reads the last-success timestamp back from a previous file (for the same command and database). */
+export function previousSuccessTimestamp(text: string): number | null {
+  const match = /^coupon_audit_last_success_timestamp_seconds(?:\{[^}]*\})? (\S+)$/m.exec(text);
+  if (match === null) return null;
+  const value = Number(match[1]);
+  return Number.isFinite(value) ? value : null;
+}
+
+export async function readPreviousSuccess(path: string): Promise<number | null> {
+  try {
+    return previousSuccessTimestamp(await readFile(path, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Writes beside the target and renames, so node_exporter's textfile collector never reads half a
+ * file (rename is atomic within a directory).
+ */
+export async function writeMetricsFile(path: string, text: string): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`;
+  try {
+    await writeFile(temporary, text, { mode: 0o644 });
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+function labelSet(labels: Record<string, string>): string {
+  const parts = Object.entries(labels).map(([key, value]) => `${key}="${escapeLabel(value)}"`);
+  return `{${parts.join(',')}}`;
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function formatValue(value: number): string {
+  return Number.isInteger(value) ? value.toString() : value.toFixed(3);
+}

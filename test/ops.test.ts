@@ -1,0 +1,324 @@
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runCli, runCliOnTerminal } from './helpers/cli.js';
+import { createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
+import { driftedIds, settingsSnapshot } from './helpers/snapshot.js';
+
+const ANSI = /\u001b\[/;
+const SETTINGS = [
+  { id: 1, issuedCount: 2, usedCount: 1, coupons: 2, uses: 1 },
+  { id: 2, issuedCount: 5, usedCount: 0, coupons: 1 },
+  { id: 3, issuedCount: 0, usedCount: null, coupons: 3, uses: 1 },
+  { id: 4, issuedCount: 0, usedCount: 0 },
+];
+
+let db: TestDatabase;
+let clean: TestDatabase;
+let dir: string;
+
+beforeAll(async () => {
+  clean = await createTestDatabase('ops_clean');
+  await seed(clean.conn, [{ id: 1, issuedCount: 1, usedCount: 0, coupons: 1 }]);
+});
+afterAll(async () => {
+  await clean?.drop();
+});
+beforeEach(async () => {
+  db = await createTestDatabase('ops');
+  await seed(db.conn, SETTINGS);
+  dir = mkdtempSync(join(tmpdir(), 'coupon-audit-ops-'));
+});
+afterEach(async () => {
+  await db?.drop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('--quiet', () => {
+  it('prints nothing at all when there is no drift, for check and repair', async () => {
+    for (const args of [['check'], ['repair', '--yes'], ['check', '--format', 'json']]) {
+      const result = await runCli([...args, '--url', clean.url, '--quiet']);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe('');
+    }
+  });
+
+  it('prints a one-line summary on drift, exit code unchanged', async () => {
+    const result = await runCli(['check', '--url', db.url, '--quiet']);
+    expect(result.code).toBe(1);
+    expect(result.stdout.trim().split('\n')).toEqual(['2 of 4 settings drifted (issuedCount 2, usedCount 1).']);
+    expect(result.stderr).toBe('');
+  });
+});
+
+describe('terminal manners', () => {
+  it('never writes an ANSI code on a pipe, even with drift and --verbose', async () => {
+    const result = await runCli(['check', '--url', db.url, '--verbose']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).not.toMatch(ANSI);
+    expect(result.stderr).not.toMatch(ANSI);
+    expect(result.stderr).toContain('sql ');
+  });
+
+  it('colours on a terminal, and not with NO_COLOR', async () => {
+    const coloured = await runCliOnTerminal(['check', '--url', db.url]);
+    expect(coloured.code).toBe(1);
+    expect(coloured.stdout).toMatch(ANSI);
+    expect(coloured.stdout).toContain('2 of 4 settings drifted');
+    const plain = await runCliOnTerminal(['check', '--url', db.url], { env: { NO_COLOR: '1' } });
+    expect(plain.code).toBe(1);
+    // The spinner may still move the cursor; no colour (SGR, ending in m) is written.
+    expect(plain.stdout).not.toMatch(/\u001b\[[0-9;]*m/);
+  });
+
+  it('FORCE_COLOR colours even on a pipe', async () => {
+    const result = await runCli(['check', '--url', db.url], { env: { FORCE_COLOR: '1' } });
+    expect(result.stdout).toMatch(ANSI);
+  });
+});
+
+describe('the confirmation prompt on a terminal', () => {
+  it("answered 'n': nothing is written, exit 1", async () => {
+    const before = await settingsSnapshot(db.conn);
+    const result = await runCliOnTerminal(['repair', '--url', db.url], { answers: ['n'] });
+    expect(result.stdout).toContain('Repair 2 settings? [y/N]');
+    expect(result.stdout).toContain('Nothing written.');
+    expect(result.code).toBe(1);
+    expect(await settingsSnapshot(db.conn)).toEqual(before);
+  });
+
+  it("answered 'y': repaired, exit 0", async () => {
+    const result = await runCliOnTerminal(['repair', '--url', db.url], { answers: ['y'] });
+    expect(result.stdout).toContain('Repair 2 settings? [y/N]');
+    expect(result.code).toBe(0);
+    expect(await driftedIds(db.conn)).toEqual([]);
+  });
+
+  it('Enter alone is No', async () => {
+    const result = await runCliOnTerminal(['repair', '--url', db.url], { answers: [''] });
+    expect(result.code).toBe(1);
+    expect(await driftedIds(db.conn)).toEqual(['2', '3']);
+  });
+});
+
+describe('one repair at a time', () => {
+  const lockName = () => `coupon-audit:repair:${db.name}`;
+
+  it('a second repair exits 5 naming the holder, and writes nothing', async () => {
+    const holder = await db.connect();
+    try {
+      await holder.query('SELECT GET_LOCK(?, 0)', [lockName()]);
+      const [[row]] = await holder.query<RowDataPacket[]>('SELECT CONNECTION_ID() AS id');
+      const result = await runCli(['repair', '--url', db.url, '--yes']);
+      expect(result.code).toBe(5);
+      expect(result.stderr).toContain('Another repair');
+      expect(result.stderr).toContain(`connection ${row!['id']}`);
+      expect(await driftedIds(db.conn)).toEqual(['2', '3']);
+      // check and dry runs are not repairs: they do not need the lock.
+      expect((await runCli(['repair', '--url', db.url, '--dry-run'])).code).toBe(1);
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('two real repairs at once: the second exits 5 while the first runs, and the data ends exact', async () => {
+    const blocker = await db.connect();
+    try {
+      // Hold one drifted row so the first repair is still running (waiting and retrying) when the second starts.
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT id FROM g_coupon_settings WHERE id = 3 FOR UPDATE');
+      const first = runCli(['repair', '--url', db.url, '--yes', '--lock-wait-timeout', '1']);
+      await waitForLockHolder(db.conn, lockName());
+      const second = await runCli(['repair', '--url', db.url, '--yes']);
+      expect(second.code).toBe(5);
+      await blocker.query('ROLLBACK');
+      const firstResult = await first;
+      expect([0, 4]).toContain(firstResult.code);
+      const rerun = await runCli(['repair', '--url', db.url, '--yes']);
+      expect(rerun.code).toBe(0);
+      expect(await driftedIds(db.conn)).toEqual([]);
+    } finally {
+      await blocker.end();
+    }
+  });
+
+  it('--wait-lock waits for the other repair to finish', async () => {
+    const holder = await db.connect();
+    try {
+      await holder.query('SELECT GET_LOCK(?, 0)', [lockName()]);
+      const waiting = runCli(['repair', '--url', db.url, '--yes', '--wait-lock', '20']);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await holder.query('SELECT RELEASE_LOCK(?)', [lockName()]);
+      const result = await waiting;
+      expect(result.code).toBe(0);
+      expect(await driftedIds(db.conn)).toEqual([]);
+    } finally {
+      await holder.end();
+    }
+  });
+});
+
+describe('--metrics-file', () => {
+  it('writes a Prometheus textfile with HELP and TYPE for every metric, and nothing else in the directory', async () => {
+    const path = join(dir, 'coupon_audit.prom');
+    const result = await runCli(['check', '--url', db.url, '--metrics-file', path]);
+    expect(result.code).toBe(1);
+    const metrics = parseMetrics(readFileSync(path, 'utf8'));
+    const labels = `{command="check",database="${db.name}"}`;
+    expect(metrics.get(`coupon_audit_drifted_settings${labels}`)).toBe(2);
+    expect(metrics.get(`coupon_audit_scanned_settings${labels}`)).toBe(4);
+    expect(metrics.get(`coupon_audit_repaired_settings${labels}`)).toBe(0);
+    expect(metrics.get(`coupon_audit_last_run_success${labels}`)).toBe(1);
+    const now = Date.now() / 1000;
+    expect(metrics.get(`coupon_audit_last_run_timestamp_seconds${labels}`)).toBeGreaterThan(now - 60);
+    expect(metrics.get(`coupon_audit_run_duration_seconds${labels}`)).toBeGreaterThan(0);
+    const text = readFileSync(path, 'utf8');
+    for (const name of [
+      'coupon_audit_drifted_settings',
+      'coupon_audit_scanned_settings',
+      'coupon_audit_repaired_settings',
+      'coupon_audit_last_run_timestamp_seconds',
+      'coupon_audit_last_run_success',
+      'coupon_audit_run_duration_seconds',
+    ]) {
+      expect(text).toContain(`# HELP ${name} `);
+      expect(text).toContain(`# TYPE ${name} gauge`);
+    }
+    expect(readdirSync(dir)).toEqual(['coupon_audit.prom']);
+  });
+
+  it('counts what repair repaired', async () => {
+    const path = join(dir, 'repair.prom');
+    expect((await runCli(['repair', '--url', db.url, '--yes', '--quiet', '--metrics-file', path])).code).toBe(0);
+    const metrics = parseMetrics(readFileSync(path, 'utf8'));
+    const labels = `{command="repair",database="${db.name}"}`;
+    expect(metrics.get(`coupon_audit_drifted_settings${labels}`)).toBe(2);
+    expect(metrics.get(`coupon_audit_repaired_settings${labels}`)).toBe(2);
+    expect(metrics.get(`coupon_audit_last_run_success${labels}`)).toBe(1);
+  });
+
+  it('a failed run says success 0 and keeps the last success time of the run before', async () => {
+    const path = join(dir, 'check.prom');
+    await runCli(['check', '--url', db.url, '--metrics-file', path]);
+    const before = parseMetrics(readFileSync(path, 'utf8'));
+    const lastSuccess = [...before].find(([key]) => key.startsWith('coupon_audit_last_success_timestamp_seconds'))![1];
+    const broken = new URL(db.url);
+    broken.pathname = '/ca_test_no_such_database';
+    const result = await runCli(['check', '--url', broken.toString(), '--metrics-file', path]);
+    expect(result.code).toBe(3);
+    const after = readFileSync(path, 'utf8');
+    expect(after).toMatch(/^coupon_audit_last_run_success\{[^}]*\} 0$/m);
+    expect(after).not.toContain('coupon_audit_drifted_settings{');
+    expect(after).toMatch(new RegExp(`^coupon_audit_last_success_timestamp_seconds\\{[^}]*\\} ${lastSuccess!.toFixed(3).replace('.', '\\.')}$`, 'm'));
+  });
+
+  it('an unwritable path is a warning; the exit code is the run’s', async () => {
+    const result = await runCli(['check', '--url', db.url, '--quiet', '--metrics-file', join(dir, 'missing', 'x.prom')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('warning: could not write the metrics file');
+  });
+});
+
+describe('--notify-url', () => {
+  let server: Server;
+  let received: { body: Record<string, unknown>; headers: IncomingMessage['headers'] }[];
+  let status: number;
+  let url: string;
+
+  beforeEach(async () => {
+    received = [];
+    status = 200;
+    server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        received.push({ body: JSON.parse(body) as Record<string, unknown>, headers: request.headers });
+        response.writeHead(status).end('ok');
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address() as { port: number };
+    url = `http://127.0.0.1:${address.port}/services/T000/B000/secret-token`;
+  });
+  afterEach(() => {
+    server.close();
+  });
+
+  it('POSTs one JSON message with a human text line and the report when drift is found', async () => {
+    const result = await runCli(['check', '--url', db.url, '--notify-url', url, '--quiet']);
+    expect(result.code).toBe(1);
+    expect(received).toHaveLength(1);
+    const message = received[0]!;
+    expect(message.headers['content-type']).toBe('application/json');
+    expect(message.body['text']).toMatch(new RegExp(`^coupon-audit check on root@127\\.0\\.0\\.1:\\d+/${db.name}: 2 drifted settings of 4 scanned`));
+    const report = message.body['report'] as { summary: { drifted: number }; drifted: { id: string }[] };
+    expect(report.summary.drifted).toBe(2);
+    expect(report.drifted.map((setting) => setting.id)).toEqual(['2', '3']);
+  });
+
+  it('says nothing when all is well', async () => {
+    const result = await runCli(['check', '--url', clean.url, '--notify-url', url]);
+    expect(result.code).toBe(0);
+    expect(received).toHaveLength(0);
+  });
+
+  it('notifies a repair that could not finish', async () => {
+    const blocker = await db.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT id FROM g_coupon_settings WHERE id = 3 FOR UPDATE');
+      const result = await runCli(['repair', '--url', db.url, '--yes', '--lock-wait-timeout', '1', '--notify-url', url]);
+      expect(result.code).toBe(4);
+      expect(received).toHaveLength(1);
+      expect(received[0]!.body['text']).toContain('1 not repaired (locked)');
+      expect(received[0]!.body['exitCode']).toBe(4);
+    } finally {
+      await blocker.query('ROLLBACK');
+      await blocker.end();
+    }
+  });
+
+  it('a failed POST is a warning that does not print the webhook token, and does not change the exit code', async () => {
+    status = 500;
+    const failing = await runCli(['check', '--url', db.url, '--notify-url', url]);
+    expect(failing.code).toBe(1);
+    expect(failing.stderr).toMatch(/warning: could not notify http:\/\/127\.0\.0\.1:\d+: HTTP 500/);
+    expect(failing.stderr).not.toContain('secret-token');
+    server.close();
+    const refused = await runCli(['check', '--url', db.url, '--notify-url', url]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('warning: could not notify');
+  });
+
+  it('rejects a URL that is not http(s) (exit 2)', async () => {
+    const result = await runCli(['check', '--url', db.url, '--notify-url', 'ftp://example.com/hook']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('expected an http:// or https:// URL');
+  });
+});
+
+function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const [key, value] = line.split(' ');
+    samples.set(key!, Number(value));
+  }
+  return samples;
+}
+
+async function waitForLockHolder(conn: Connection, name: string): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    const [[row]] = await conn.query<RowDataPacket[]>('SELECT IS_USED_LOCK(?) AS holder', [name]);
+    if (row!['holder'] !== null) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`nobody took ${name}`);
+}
+

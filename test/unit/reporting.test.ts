@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { isSuccessfulRun, previousSuccessTimestamp, renderMetrics } from '../../src/cli/reporting/metrics-file.js';
+import { notificationPayload, notificationText, shouldNotify } from '../../src/cli/reporting/notify.js';
+import { newRunOutcome } from '../../src/cli/reporting/run-outcome.js';
+
+const finishedAt = new Date('2026-11-24T10:00:00Z');
+
+describe('renderMetrics', () => {
+  it('renders every known value with HELP and TYPE, labels escaped', () => {
+    const outcome = { ...newRunOutcome('check'), database: 'we"ird\\db', scanned: 10, drifted: 2 };
+    const text = renderMetrics({ outcome, exitCode: 1, finishedAt, durationSeconds: 1.5, previousSuccess: null });
+    const labels = '{command="check",database="we\\"ird\\\\db"}';
+    expect(text).toContain(`coupon_audit_drifted_settings${labels} 2\n`);
+    expect(text).toContain(`coupon_audit_scanned_settings${labels} 10\n`);
+    expect(text).toContain(`coupon_audit_repaired_settings${labels} 0\n`);
+    expect(text).toContain(`coupon_audit_last_run_success${labels} 1\n`);
+    expect(text).toContain(`coupon_audit_last_run_timestamp_seconds${labels} 1795514400\n`);
+    expect(text).toContain(`coupon_audit_last_success_timestamp_seconds${labels} 1795514400\n`);
+    expect(text).toContain(`coupon_audit_run_duration_seconds${labels} 1.500\n`);
+    expect(text).toContain('# TYPE coupon_audit_drifted_settings gauge\n');
+    expect(text.endsWith('\n')).toBe(true);
+  });
+
+  it('leaves out what a failed run never learnt, and carries the previous success time', () => {
+    const outcome = newRunOutcome('repair');
+    const text = renderMetrics({ outcome, exitCode: 3, finishedAt, durationSeconds: 0.2, previousSuccess: 1700000000 });
+    expect(text).not.toContain('coupon_audit_drifted_settings{');
+    expect(text).not.toContain('coupon_audit_repaired_settings{');
+    expect(text).toContain('coupon_audit_last_run_success{command="repair",database=""} 0\n');
+    expect(text).toContain('coupon_audit_last_success_timestamp_seconds{command="repair",database=""} 1700000000\n');
+    expect(previousSuccessTimestamp(text)).toBe(1700000000);
+  });
+
+  it('a run is successful when it finished its scan: exit 0, or 1 with drift counted', () => {
+    const scanned = { ...newRunOutcome('check'), drifted: 1, scanned: 1 };
+    expect(isSuccessfulRun(scanned, 0)).toBe(true);
+    expect(isSuccessfulRun(scanned, 1)).toBe(true);
+    expect(isSuccessfulRun(newRunOutcome('check'), 1)).toBe(false);
+    expect(isSuccessfulRun(scanned, 4)).toBe(false);
+  });
+});
+
+describe('notifications', () => {
+  it('go out on drift and on failures, not on a clean run or a lock conflict', () => {
+    const clean = { ...newRunOutcome('check'), drifted: 0, scanned: 5 };
+    expect(shouldNotify(clean, 0)).toBe(false);
+    expect(shouldNotify({ ...clean, drifted: 3 }, 1)).toBe(true);
+    expect(shouldNotify(newRunOutcome('repair'), 3)).toBe(true);
+    expect(shouldNotify(newRunOutcome('repair'), 5)).toBe(false);
+  });
+
+  it('say in one line where, how many, and what went wrong', () => {
+    const outcome = { ...newRunOutcome('repair'), target: 'ops@db1:3306/coupons', scanned: 50, drifted: 3, repaired: 2, failed: 1 };
+    expect(notificationText(outcome, 4, null)).toBe(
+      'coupon-audit repair on ops@db1:3306/coupons: 3 drifted settings of 50 scanned, 2 repaired, 1 not repaired (locked) (exit 4)',
+    );
+    expect(notificationText({ ...newRunOutcome('check'), target: 'ops@db1:3306/coupons' }, 3, 'Cannot connect.')).toBe(
+      'coupon-audit check on ops@db1:3306/coupons: failed (exit 3): Cannot connect.',
+    );
+  });
+
+  it('truncate a long drift list', () => {
+    const drifted = Array.from({ length: 250 }, (_, i) => ({ id: String(i) }));
+    const payload = notificationPayload({ ...newRunOutcome('check'), drifted: 250, report: { drifted } }, 1, null);
+    const report = payload['report'] as { drifted: unknown[]; truncated: boolean };
+    expect(report.drifted).toHaveLength(100);
+    expect(report.truncated).toBe(true);
+  });
+});
