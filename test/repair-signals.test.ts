@@ -109,3 +109,31 @@ describe('repair under signals', () => {
     expect(await driftedIds(db.conn)).toEqual([]);
   });
 });
+
+describe('repair when the server kills its connections', () => {
+  it('KILL CONNECTION mid-run: exit 3 with a clear sentence (or a completed run), no batch half applied; a rerun converges', async () => {
+    const run = startRepair(['--batch-size', '5']);
+    await waitForAuditRows(50);
+    const [[me]] = await db.conn.query<RowDataPacket[]>('SELECT CONNECTION_ID() AS id');
+    const victims = await db.query<RowDataPacket[]>(
+      'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> ?',
+      [db.name, me!['id']],
+    );
+    expect(victims.length).toBeGreaterThan(0);
+    for (const victim of victims) await db.query('KILL CONNECTION ?', [Number(victim['id'])]).catch(() => undefined);
+    const result = await run.done;
+    const { stdout, stderr } = run.output();
+    expect([0, 3]).toContain(result.code);
+    if (result.code === 3) {
+      expect(stderr).toMatch(/coupon-audit: Lost the connection to 127\.0\.0\.1:\d+.*rerun/);
+      expect(stderr).not.toMatch(/\n\s+at /);
+      // What committed before the fault is still reported.
+      expect(stdout).toMatch(/Repaired \d+ settings/);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await expectNeverHalfApplied(5);
+    const rerun = await runCli(['repair', '--url', db.url, '--yes']);
+    expect(rerun.code).toBe(0);
+    expect(await driftedIds(db.conn)).toEqual([]);
+  });
+});
