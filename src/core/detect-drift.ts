@@ -3,6 +3,7 @@ import { CHILD_OF } from '../db/database.js';
 import type { ChildCount, ChildScope, ChildTable, SettingRow } from '../db/rows.js';
 import { compareIds } from '../db/rows.js';
 import { BatchSizer } from './batch-sizer.js';
+import { ChildCountCursor } from './child-count-cursor.js';
 import { type AuditPolicy, type DriftedSetting, comparePage, compareSetting, isAudited } from './drift.js';
 
 export interface DetectOptions {
@@ -16,6 +17,11 @@ export interface DetectOptions {
   targetStatementMs?: number | undefined;
   onProgress?: ((progress: DetectProgress) => void) | undefined;
   onStatement?: ((timing: StatementTiming) => void) | undefined;
+  /**
+   * Called once, before a full scan, with the audited child tables that have no index starting
+   * with settingId: those are read in one streamed pass each instead of range by range.
+   */
+  onUnindexed?: ((tables: ChildTable[]) => void) | undefined;
 }
 
 export interface DetectProgress {
@@ -64,7 +70,7 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
     const started = performance.now();
     const [coupons, uses] = await Promise.all(
       (['coupons', 'uses'] as const).map((table) =>
-        tables.includes(table) ? timed(db, table, scope, options.onStatement) : Promise.resolve([]),
+        tables.includes(table) ? count(table, scope) : Promise.resolve([]),
       ),
     );
     sizer.observe(settings.length, performance.now() - started);
@@ -77,6 +83,12 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
   };
 
   const pool = new TaskPool(Math.max(1, options.concurrency ?? 1));
+  const cursors = new Map<ChildTable, ChildCountCursor>();
+  const count = (table: ChildTable, scope: ChildScope): Promise<ChildCount[]> => {
+    const cursor = cursors.get(table);
+    if (cursor === undefined || scope.kind !== 'range') return timed(db, table, scope, options.onStatement);
+    return cursor.takeUpTo(scope.upTo);
+  };
   if (options.ids !== undefined) {
     const ids = [...new Set(options.ids)].sort(compareIds);
     for (let start = 0; start < ids.length; ) {
@@ -90,6 +102,12 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
       }
     }
   } else {
+    const indexed = await db.childTablesWithSettingIndex();
+    const unindexed = tables.filter((table) => !indexed.has(table));
+    if (unindexed.length > 0) {
+      options.onUnindexed?.(unindexed);
+      for (const table of unindexed) cursors.set(table, new ChildCountCursor(db.streamChildCounts(table)));
+    }
     // Ranges are half-open (after, upTo] and contiguous; the first is unbounded below and the last
     // above, so every child row falls in exactly one range and orphans are counted once.
     let after: bigint | null = null;
@@ -103,7 +121,11 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
       after = upTo;
     }
   }
-  await pool.drain();
+  try {
+    await pool.drain();
+  } finally {
+    for (const cursor of cursors.values()) await cursor.close();
+  }
 
   const drifted = await confirm(db, state.candidates, options.policy);
   return {

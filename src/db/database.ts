@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
+import type { Connection as CoreConnection } from 'mysql2';
 import type { Pool, PoolConnection, PoolOptions, RowDataPacket } from 'mysql2/promise';
 import { DatabaseError } from '../errors.js';
 import type { ConnectionConfig } from './connection-config.js';
@@ -198,6 +199,38 @@ export class Database {
   }
 
   /**
+   * COUNT(*) per settingId of a whole child table in settingId order, streamed on a connection of
+   * its own: one pass over the table whatever its indexes (the path for a table with no settingId
+   * index, where a statement per range would read the whole table each time). Memory stays flat:
+   * the driver pauses the socket while the consumer is busy.
+   */
+  async *streamChildCounts(table: ChildTable): AsyncGenerator<ChildCount> {
+    const connection = await this.dedicatedConnection();
+    // The promise wrapper's `connection` is the callback connection at run time (its typing says otherwise).
+    const core = connection.connection as unknown as CoreConnection;
+    const stream = core.query(streamCountsStatement(this.tables[table])).stream({ highWaterMark: 2000 });
+    let finished = false;
+    try {
+      for await (const row of stream as AsyncIterable<RowDataPacket>) {
+        yield { settingId: toBigIntOrNull(row['settingId']), count: toBigInt(row['n']) };
+      }
+      finished = true;
+    } catch (error) {
+      throw toDatabaseError(error, this.config, `counting ${this.tables[table]}`);
+    } finally {
+      // A connection left in the middle of a result set cannot be reused.
+      if (finished) connection.release();
+      else connection.destroy();
+    }
+  }
+
+  /** The statement that gives a child table the index every check needs. */
+  createSettingIndexSql(table: ChildTable): string {
+    const name = this.tables[table];
+    return `CREATE INDEX ${id(`idx_${name}_settingId`.slice(0, 64))} ON ${id(name)} (settingId);`;
+  }
+
+  /**
    * Settings and both true counts in ONE statement, so they come from one consistent snapshot:
    * used to confirm drift seen by the paged scan (whose statements see different moments).
    */
@@ -348,6 +381,10 @@ function toSettingRow(row: Row): SettingRow {
     issuedCount: toBigIntOrNull(row['issuedCount']),
     usedCount: toBigIntOrNull(row['usedCount']),
   };
+}
+
+function streamCountsStatement(table: string): string {
+  return `SELECT settingId, COUNT(*) AS n FROM ${id(table)} GROUP BY settingId ORDER BY settingId`;
 }
 
 function countChildrenStatement(table: string, scope: ChildScope): { sql: string; values: unknown[] } {

@@ -55,6 +55,15 @@ export async function scan(db: Database, terminal: Terminal, options: CommonOpti
       onProgress: ({ scanned, candidates }) => {
         spinner.text = `Scanning settings: ${scanned} scanned, ${candidates} drifted so far`;
       },
+      onUnindexed: (tables) => {
+        spinner.clear();
+        for (const table of tables) {
+          terminal.warn(
+            `${db.tables[table]} has no index starting with settingId, so every check reads the whole table ` +
+              `(once, in one pass). This fixes it: ${db.createSettingIndexSql(table)}`,
+          );
+        }
+      },
       onStatement: terminal.verbose
         ? ({ what, rows, ms }) => terminal.debug(`sql ${ms.toFixed(1)} ms, ${rows} rows: ${what}`)
         : undefined,
