@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { readSqlScript } from '../db/sql-script.js';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import type { BenchOptions } from './options.js';
 
-const SCHEMA = new URL('../../sql/schema.sql', import.meta.url);
 /** Bumped whenever the generator changes, so an old data set is rebuilt. */
 const GENERATOR_VERSION = 2;
 const NUMBERS = 1 << 20;
@@ -75,9 +74,7 @@ async function build(conn: Connection, params: DatasetParams, log: (line: string
     log(`  ${what} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
   };
   log(`Building the data set: ${params.settings} settings, ${params.codes} codes, ${params.uses} uses (once; reused after)`);
-  for (const statement of readFileSync(SCHEMA, 'utf8').replace(/^--.*$/gm, '').split(';')) {
-    if (statement.trim() !== '') await conn.query(statement);
-  }
+  for (const statement of readSqlScript('schema.sql')) await conn.query(statement);
   await conn.query('CREATE TABLE bench_meta (k VARCHAR(32) PRIMARY KEY, v TEXT NOT NULL) ENGINE = InnoDB');
   await conn.query('CREATE TABLE bench_numbers (n INT UNSIGNED PRIMARY KEY) ENGINE = InnoDB');
   await timed('numbers', async () => {

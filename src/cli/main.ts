@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { Chalk } from 'chalk';
 import { CouponAuditError, EXIT } from '../errors.js';
 import { checkCommand } from './commands/check.js';
+import { doctorCommand } from './commands/doctor.js';
 import { repairCommand } from './commands/repair.js';
 import { sqlCommand } from './commands/sql.js';
 import type { CommonOptions } from './common-options.js';
@@ -45,6 +46,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
   checkCommand(program, run);
   repairCommand(program, run);
   sqlCommand(program, io);
+  doctorCommand(program, run);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

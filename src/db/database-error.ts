@@ -29,6 +29,12 @@ export function isRetryableLockError(error: unknown): boolean {
   return error.errno === 1205 || error.errno === 1213 || error.errno === 1020;
 }
 
+/** Denied by the grants: a table, column, database or global privilege. */
+export function isPrivilegeError(error: unknown): boolean {
+  if (!isDriverError(error)) return false;
+  return [1044, 1142, 1143, 1227].includes(error.errno ?? 0);
+}
+
 export function isConnectionLost(error: unknown): boolean {
   if (!isDriverError(error)) return false;
   return LOST_CONNECTION.has(error.code ?? '') || error.errno === 2013 || error.errno === 2006;

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import type { Connection as CoreConnection } from 'mysql2';
-import type { Pool, PoolConnection, PoolOptions, RowDataPacket } from 'mysql2/promise';
+import type { ConnectionOptions, Pool, PoolConnection, PoolOptions, RowDataPacket } from 'mysql2/promise';
 import { DatabaseError } from '../errors.js';
 import type { ConnectionConfig } from './connection-config.js';
-import { toDatabaseError } from './database-error.js';
+import { isPrivilegeError, toDatabaseError } from './database-error.js';
 import {
   type ChildCount,
   type ChildScope,
@@ -56,6 +56,20 @@ export interface ServerInfo {
   supportsSkipLocked: boolean;
 }
 
+export interface Privileges {
+  select: Record<'settings' | ChildTable, boolean>;
+  /** UPDATE on the settings table (repair). */
+  update: boolean;
+  audit: {
+    table: string;
+    exists: boolean;
+    /** INSERT into it, when it exists. */
+    insert: boolean | null;
+    /** CREATE in the database, when it does not: true when granted, null when the grants do not say. */
+    create: boolean | null;
+  };
+}
+
 export interface AuditEntry {
   runId: string;
   settingId: bigint;
@@ -101,6 +115,22 @@ export class Database {
     return db;
   }
 
+  /** Creates a database and runs statements in it (the demo's set-up). */
+  static async createDatabase(config: ConnectionConfig, statements: readonly string[]): Promise<void> {
+    const connection = await mysql.createConnection({ ...connectionOptions(config), database: undefined }).catch((error: unknown) => {
+      throw toDatabaseError(error, config);
+    });
+    try {
+      await connection.query(`CREATE DATABASE ${id(config.database)}`);
+      await connection.query(`USE ${id(config.database)}`);
+      for (const statement of statements) await connection.query(statement);
+    } catch (error) {
+      throw toDatabaseError(error, config, `creating database ${config.database}`);
+    } finally {
+      await connection.end().catch(() => undefined);
+    }
+  }
+
   async close(): Promise<void> {
     await this.pool.end().catch(() => undefined);
   }
@@ -136,6 +166,16 @@ export class Database {
 
   /** Throws a DatabaseError naming every missing table and column. */
   async verifySchema(): Promise<void> {
+    const problems = await this.schemaProblems();
+    if (problems.length > 0) {
+      throw new DatabaseError(
+        `Database '${this.config.database}' does not have the coupon schema: ${problems.join('; ')}.`,
+      );
+    }
+  }
+
+  /** Every missing table and column, as phrases ("table g_coupons is missing"); empty when all is there. */
+  async schemaProblems(): Promise<string[]> {
     const names = [this.tables.settings, this.tables.coupons, this.tables.uses];
     const rows = await this.rows(this.sql.listColumns, [names], 'reading information_schema');
     const found = new Map<string, Set<string>>();
@@ -155,11 +195,44 @@ export class Database {
       const missing = REQUIRED_COLUMNS[key].filter((column) => !columns.has(column.toLowerCase()));
       if (missing.length > 0) problems.push(`table ${table} has no column ${missing.join(', ')}`);
     }
-    if (problems.length > 0) {
-      throw new DatabaseError(
-        `Database '${this.config.database}' does not have the coupon schema: ${problems.join('; ')}.`,
-      );
+    return problems;
+  }
+
+  /**
+   * What this user may do, found by statements that touch no row: `SELECT … LIMIT 0`,
+   * `UPDATE … WHERE 1 = 0` (no row matches, so nothing is locked or written) and
+   * `INSERT … SELECT … WHERE 1 = 0`. The server checks privileges before it looks at rows, so these
+   * answer exactly as the real statements would, roles and wildcard grants included. Only CREATE
+   * (for an audit table not made yet) cannot be tried without side effects: it is read from
+   * information_schema, and `null` means the grants did not say.
+   */
+  async privileges(): Promise<Privileges> {
+    const t = this.tables;
+    const allowed = async (sql: string): Promise<boolean> => {
+      try {
+        await this.pool.query(sql);
+        return true;
+      } catch (error) {
+        if (isPrivilegeError(error)) return false;
+        throw toDatabaseError(error, this.config, 'probing privileges');
+      }
+    };
+    const select = {
+      settings: await allowed(`SELECT id FROM ${id(t.settings)} LIMIT 0`),
+      coupons: await allowed(`SELECT settingId FROM ${id(t.coupons)} LIMIT 0`),
+      uses: await allowed(`SELECT settingId FROM ${id(t.uses)} LIMIT 0`),
+    };
+    const update = await allowed(`UPDATE ${id(t.settings)} SET issuedCount = issuedCount, usedCount = usedCount WHERE 1 = 0`);
+    const auditExists = (await this.rows(this.sql.tableExists, [t.audit], 'reading information_schema')).length > 0;
+    const auditInsert = auditExists
+      ? await allowed(`INSERT INTO ${id(t.audit)} (runId, settingId, counterName, newValue) SELECT '', 0, '', 0 FROM DUAL WHERE 1 = 0`)
+      : null;
+    let create: boolean | null = null;
+    if (!auditExists) {
+      const rows = await this.rows(this.sql.createGrants, [this.config.database], 'reading information_schema');
+      create = rows.length > 0 ? true : null;
     }
+    return { select, update, audit: { table: t.audit, exists: auditExists, insert: auditInsert, create } };
   }
 
   /** Child tables that have an index whose first column is settingId. */
@@ -222,6 +295,12 @@ export class Database {
       if (finished) connection.release();
       else connection.destroy();
     }
+  }
+
+  /** A GRANT of `privileges` on one table of this database (or `*`) to this user, for doctor to print. */
+  grantSql(privileges: string, table: string): string {
+    const on = `${id(this.config.database)}.${table === '*' ? '*' : id(table)}`;
+    return `GRANT ${privileges} ON ${on} TO ${mysql.escape(this.config.user)}@'%';`;
   }
 
   /** The statement that gives a child table the index every check needs. */
@@ -355,7 +434,14 @@ export function detectionSqlFor(tables: Partial<TableNames> = {}): string {
   return buildStatements({ ...DEFAULT_TABLES, ...tables }).explain;
 }
 
+const currentGrantee =
+  "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
+
 function poolOptions(config: ConnectionConfig, connectionLimit: number): PoolOptions {
+  return { ...connectionOptions(config), connectionLimit, maxIdle: connectionLimit };
+}
+
+function connectionOptions(config: ConnectionConfig): ConnectionOptions {
   return {
     host: config.host,
     port: config.port,
@@ -364,8 +450,6 @@ function poolOptions(config: ConnectionConfig, connectionLimit: number): PoolOpt
     database: config.database,
     ssl: config.ssl,
     connectTimeout: config.connectTimeoutMs,
-    connectionLimit,
-    maxIdle: connectionLimit,
     supportBigNumbers: true,
     bigNumberStrings: true,
     dateStrings: true,
@@ -417,6 +501,11 @@ function buildStatements(tables: TableNames) {
     onUpdateColumns:
       'SELECT COLUMN_NAME AS columnName FROM information_schema.COLUMNS ' +
       "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND LOWER(EXTRA) LIKE '%on update%'",
+    // GRANTEE is 'user'@'host'; CURRENT_USER() is user@host, the account the server matched.
+    createGrants:
+      "SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'CREATE' AND GRANTEE = " +
+      `${currentGrantee} UNION ALL SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES ` +
+      `WHERE PRIVILEGE_TYPE = 'CREATE' AND GRANTEE = ${currentGrantee} AND ? LIKE TABLE_SCHEMA`,
     tableExists:
       'SELECT TABLE_NAME AS tableName FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
     firstSettingsPage: `SELECT ${settingColumns} FROM ${s} ORDER BY id LIMIT ?`,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
+import { splitSqlScript } from '../../src/db/sql-script.js';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 
 /** The server the tests use: TEST_DATABASE_URL, or the local MariaDB as root. */
@@ -64,17 +65,7 @@ export async function createTestDatabase(label: string, options: { schema?: bool
 
 export async function loadSqlFile(conn: Connection, relative: string): Promise<void> {
   const text = readFileSync(new URL(relative, `file://${ROOT}`), 'utf8');
-  for (const statement of splitStatements(text)) await conn.query(statement);
-}
-
-function splitStatements(text: string): string[] {
-  return text
-    .split('\n')
-    .filter((line) => !line.trim().startsWith('--'))
-    .join('\n')
-    .split(';')
-    .map((statement) => statement.trim())
-    .filter((statement) => statement !== '');
+  for (const statement of splitSqlScript(text)) await conn.query(statement);
 }
 
 export interface SettingSpec {

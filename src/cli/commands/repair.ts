@@ -169,6 +169,18 @@ async function assertRepairPossible(db: Database): Promise<void> {
         'set binlog_format=ROW or MIXED (check runs fine as it is).',
     );
   }
+  // Found before the scan and the run lock, so a read-only user learns it at once, not after a long scan.
+  const privileges = await db.privileges();
+  const missing = [
+    ...(privileges.update ? [] : [['UPDATE', db.tables.settings]]),
+    ...(privileges.audit.insert === false ? [['INSERT', db.tables.audit]] : []),
+  ];
+  if (missing.length > 0) {
+    throw new DatabaseError(
+      `Missing privilege: ${missing.map(([privilege, table]) => `${privilege} on ${table}`).join(' and ')} for '${db.config.user}'; ` +
+        `repair needs it (check does not): ${missing.map(([privilege, table]) => db.grantSql(privilege!, table!)).join(' ')}`,
+    );
+  }
 }
 
 async function takeRunLock(db: Database, terminal: Terminal, waitSeconds: number): Promise<RunLock> {
