@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { Chalk } from 'chalk';
 import { CouponAuditError, EXIT } from '../errors.js';
 import { checkCommand } from './commands/check.js';
+import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
 import { repairCommand } from './commands/repair.js';
 import { sqlCommand } from './commands/sql.js';
@@ -47,6 +48,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
   repairCommand(program, run);
   sqlCommand(program, io);
   doctorCommand(program, run);
+  demoCommand(program, run, (args) => main(args, io));
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

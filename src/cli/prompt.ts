@@ -29,8 +29,9 @@ export function confirm(io: Io, question: string): Promise<boolean> {
 export function promptPassword(io: Io, question: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = io.stdin;
-    io.stderr.write(question);
+    // Echo off before the prompt shows: a password typed (or pasted) the moment it appears is not echoed.
     stdin.setRawMode?.(true);
+    io.stderr.write(question);
     stdin.resume();
     let value = '';
     const done = (action: () => void): void => {

@@ -16,8 +16,8 @@ const EXTRA_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/local/mysql/bin', '/us
 export const INSTALL_HINT =
   'install one (Debian/Ubuntu: apt-get install mariadb-server; macOS: brew install mariadb) or put mariadbd/mysqld on the PATH';
 
-export function findServerBinary(env: NodeJS.ProcessEnv = process.env): ServerBinary | null {
-  const dirs = [...(env['PATH'] ?? '').split(delimiter).filter((dir) => dir !== ''), ...EXTRA_DIRS];
+export function findServerBinary(env: NodeJS.ProcessEnv = process.env, extraDirs: readonly string[] = EXTRA_DIRS): ServerBinary | null {
+  const dirs = [...(env['PATH'] ?? '').split(delimiter).filter((dir) => dir !== ''), ...extraDirs];
   const find = (name: string): string | null => {
     for (const dir of dirs) {
       const candidate = join(dir, name);

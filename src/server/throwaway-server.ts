@@ -1,13 +1,10 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { dirname, join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { findServerBinary, INSTALL_HINT, type ServerBinary } from './server-binary.js';
-
-const execFileAsync = promisify(execFile);
 
 export class NoServerBinaryError extends Error {
   constructor() {
@@ -89,13 +86,19 @@ export class ThrowawayServer {
   }
 
   private userArgs(): string[] {
-    // mariadbd/mysqld refuse to run as root unless told which user to be.
-    return process.getuid?.() === 0 ? ['--user=mysql'] : [];
+    // mariadbd/mysqld refuse to run as root unless told which user to be: the mysql user where it
+    // can reach the directory, root itself where it cannot (a private TMPDIR).
+    if (process.getuid?.() !== 0) return [];
+    return this.runAs === 'mysql' ? ['--user=mysql'] : ['--user=root'];
+  }
+
+  private get runAs(): 'mysql' | 'root' {
+    return mysqlUser() !== null && othersCanTraverse(this.dir) ? 'mysql' : 'root';
   }
 
   private async initialise(): Promise<void> {
     mkdirSync(this.dataDir);
-    if (process.getuid?.() === 0) chownToMysql(this.dir);
+    if (process.getuid?.() === 0 && this.runAs === 'mysql') chownToMysql(this.dir);
     const args =
       this.binary.installDb !== null
         ? [
@@ -106,11 +109,20 @@ export class ThrowawayServer {
             ...this.userArgs(),
           ]
         : ['--no-defaults', '--initialize-insecure', `--datadir=${this.dataDir}`, ...this.userArgs()];
-    try {
-      await execFileAsync(this.binary.installDb ?? this.binary.server, args, { timeout: 120_000 });
-    } catch (error) {
-      const detail = error instanceof Error ? error.message.split('\n').slice(0, 3).join(' ') : String(error);
-      throw new Error(`Could not initialise a data directory with ${this.binary.installDb ?? this.binary.server}: ${detail}`);
+    const program = this.binary.installDb ?? this.binary.server;
+    // Spawned like the server (own process group, tracked), so an exit mid-initialisation kills it too.
+    const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    this.child = child;
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (exitCode) => resolve(exitCode));
+    });
+    this.child = null;
+    if (code !== 0) {
+      const detail = stderr.trim().split('\n').slice(-3).join(' ');
+      throw new Error(`Could not initialise a data directory with ${program} (exit ${code}): ${detail}`);
     }
   }
 
@@ -169,7 +181,7 @@ export class ThrowawayServer {
   killNow(): void {
     if (this.child?.pid !== undefined && this.child.exitCode === null) {
       try {
-        process.kill(this.child.pid, 'SIGKILL');
+        process.kill(-this.child.pid, 'SIGKILL'); // the whole group: install-db runs a bootstrap server
       } catch {
         // already gone
       }
@@ -193,13 +205,29 @@ function installExitHook(): void {
   });
 }
 
+function mysqlUser(): { uid: number; gid: number } | null {
+  try {
+    const entry = readFileSync('/etc/passwd', 'utf8').split('\n').find((line) => line.startsWith('mysql:'));
+    if (entry === undefined) return null;
+    const [, , uid, gid] = entry.split(':');
+    return { uid: Number(uid), gid: Number(gid) };
+  } catch {
+    return null;
+  }
+}
+
+/** Whether another user can reach `dir` (every parent searchable by others). */
+function othersCanTraverse(dir: string): boolean {
+  for (let current = dirname(dir); ; current = dirname(current)) {
+    if ((statSync(current).mode & 0o001) === 0) return false;
+    if (dirname(current) === current) return true;
+  }
+}
+
 function chownToMysql(dir: string): void {
-  const passwd = readFileSync('/etc/passwd', 'utf8');
-  const entry = passwd.split('\n').find((line) => line.startsWith('mysql:'));
-  if (entry === undefined) throw new Error('Running as root needs a "mysql" system user for the server to run as.');
-  const [, , uid, gid] = entry.split(':');
-  chownSync(dir, Number(uid), Number(gid));
-  chownSync(join(dir, 'data'), Number(uid), Number(gid));
+  const user = mysqlUser()!;
+  chownSync(dir, user.uid, user.gid);
+  chownSync(join(dir, 'data'), user.uid, user.gid);
 }
 
 async function freePort(): Promise<number> {

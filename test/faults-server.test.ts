@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
@@ -33,7 +33,9 @@ describe('the server restarts while check runs', () => {
     server = await ThrowawayServer.start();
     conn = await createSchema(server, 'restart');
     // Many small pages (--batch-size 100 below) keep the check busy for a while.
-    await conn.query('SET SESSION cte_max_recursion_depth = 1000000').catch(() => undefined); // MySQL's default is 1000
+    // Both default to 1000: MySQL's cte_max_recursion_depth, MariaDB's max_recursive_iterations.
+    await conn.query('SET SESSION cte_max_recursion_depth = 1000000').catch(() => undefined);
+    await conn.query('SET SESSION max_recursive_iterations = 1000000').catch(() => undefined);
     await conn.query(
       `INSERT INTO g_coupon_settings (id, status, issuedCount, usedCount)
        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
@@ -96,6 +98,15 @@ describe('binlog_format=STATEMENT', () => {
     const check = await runCli(['check', '--url', server.url('stmt')]);
     expect(check.code).toBe(1);
   });
+
+  it('doctor names it, with the fix', async () => {
+    const result = await runCli(['doctor', '--url', server.url('stmt'), '--format', 'json']);
+    expect(result.code).toBe(3);
+    const binlog = (JSON.parse(result.stdout) as { checks: { name: string; status: string; fix?: string }[] }).checks.find(
+      (check) => check.name === 'binlog_format',
+    );
+    expect(binlog).toMatchObject({ status: 'fail', fix: expect.stringContaining('binlog_format = ROW') });
+  });
 });
 
 describe('TLS', () => {
@@ -104,12 +115,16 @@ describe('TLS', () => {
 
   beforeAll(async () => {
     certs = mkdtempSync(join(tmpdir(), 'coupon-audit-tls-'));
-    const openssl = (args: string[], input = '') => execFileSync('openssl', args, { cwd: certs, input, stdio: 'pipe' });
+    const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: certs, stdio: 'pipe' });
     openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=coupon-audit test CA', '-keyout', 'ca-key.pem', '-out', 'ca.pem']);
     openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server-key.pem', '-out', 'server.csr']);
     // Node checks the server's identity: the certificate must name the IP address we connect to.
+    writeFileSync(join(certs, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
     openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', '2',
-      '-extfile', '/dev/stdin', '-out', 'server.pem'], 'subjectAltName=IP:127.0.0.1\n');
+      '-extfile', 'san.ext', '-out', 'server.pem']);
+    // The server may run as the mysql user (when we are root): let it read the files.
+    chmodSync(certs, 0o755);
+    for (const file of ['ca.pem', 'server.pem', 'server-key.pem']) chmodSync(join(certs, file), 0o644);
     server = await ThrowawayServer.start({
       args: [`--ssl-ca=${join(certs, 'ca.pem')}`, `--ssl-cert=${join(certs, 'server.pem')}`, `--ssl-key=${join(certs, 'server-key.pem')}`],
     });

@@ -1,0 +1,88 @@
+import type { Command } from 'commander';
+import { resolveConnectionConfig } from '../../db/connection-config.js';
+import { Database } from '../../db/database.js';
+import { readSqlScript } from '../../db/sql-script.js';
+import { DatabaseError, EXIT, type ExitCode } from '../../errors.js';
+import { NoServerBinaryError, ThrowawayServer } from '../../server/throwaway-server.js';
+import type { CommonOptions } from '../common-options.js';
+import type { Runner } from '../runner.js';
+import type { Terminal } from '../terminal.js';
+
+/** Runs the CLI on argv with the same terminal; resolves to its exit code. */
+export type RunCli = (argv: readonly string[]) => Promise<number>;
+
+const DATABASE = 'coupon_demo';
+
+const STEPS: { args: string[]; expect: ExitCode; says: string }[] = [
+  { args: ['check'], expect: EXIT.DRIFT, says: 'drift found' },
+  { args: ['repair', '--dry-run'], expect: EXIT.DRIFT, says: 'what repair would write; nothing written' },
+  { args: ['repair', '--yes'], expect: EXIT.OK, says: 'repaired' },
+  { args: ['check'], expect: EXIT.OK, says: 'no drift' },
+];
+
+export function demoCommand(program: Command, run: Runner, cli: RunCli): void {
+  program
+    .command('demo')
+    .description('try it with no set-up: a throwaway server, a data set with every kind of drift, check → repair → check')
+    .option('-v, --verbose', 'the full error on failure')
+    .action(run('demo', (terminal, options) => runDemo(terminal, options, cli)));
+}
+
+async function runDemo(terminal: Terminal, options: CommonOptions, cli: RunCli): Promise<ExitCode> {
+  const { stdout } = terminal.io;
+  const c = terminal.out;
+  // Ctrl-C anywhere (the server start-up included): exit; the exit hook stops the server and removes its files.
+  const stop = (signal: 'SIGINT' | 'SIGTERM') => () => {
+    terminal.io.stderr.write(`\ncoupon-audit: demo interrupted by ${signal}; stopping the throwaway server.\n`);
+    process.exit(signal === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM);
+  };
+  const onSigint = stop('SIGINT');
+  const onSigterm = stop('SIGTERM');
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+
+  const spinner = terminal.spinner('Starting a throwaway database server').start();
+  let server: ThrowawayServer;
+  try {
+    server = await ThrowawayServer.start();
+  } catch (error) {
+    spinner.stop();
+    process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGTERM', onSigterm);
+    if (error instanceof NoServerBinaryError) throw new DatabaseError(`The demo needs a database server. ${error.message}`);
+    throw new DatabaseError(`Could not start a throwaway database server: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
+  }
+  try {
+    const url = server.url(DATABASE);
+    spinner.text = `Loading the demo data into ${url}`;
+    const config = resolveConnectionConfig({ url, env: {} });
+    await Database.createDatabase(config, [...readSqlScript('schema.sql'), ...readSqlScript('demo-data.sql')]);
+    spinner.stop();
+    stdout.write(
+      `${c.bold('coupon-audit demo')}: a throwaway ${server.binary.flavor} server (${server.binary.server}) on port ${server.port}, ` +
+        `database ${DATABASE} loaded from sql/schema.sql and sql/demo-data.sql: ten coupon campaigns, eight with drifted counters, ` +
+        'and codes and uses whose setting no longer exists (orphans).\n',
+    );
+    for (const step of STEPS) {
+      const argv = [...step.args, '--url', url, ...(options.verbose ? ['--verbose'] : [])];
+      stdout.write(`\n${c.cyan(`$ coupon-audit ${argv.join(' ')}`)}\n`);
+      const code = await cli(argv);
+      stdout.write(`${c.dim(`(exit ${code}: ${code === step.expect ? step.says : `expected ${step.expect}`})`)}\n`);
+      if (code !== step.expect) {
+        terminal.io.stderr.write(`coupon-audit: demo: '${step.args.join(' ')}' exited ${code}, expected ${step.expect}.\n`);
+        return code >= EXIT.USAGE ? (code as ExitCode) : EXIT.INTERNAL;
+      }
+    }
+    stdout.write(
+      `\n${c.green('Done.')} Next: ${c.bold('coupon-audit doctor --url mysql://user@host:3306/db')} on your own database, then ${c.bold('check')}.\n`,
+    );
+    return EXIT.OK;
+  } finally {
+    spinner.stop();
+    await server.stop();
+    process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGTERM', onSigterm);
+  }
+}

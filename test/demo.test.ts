@@ -1,0 +1,64 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli, startCli } from './helpers/cli.js';
+
+/**
+ * `coupon-audit demo` against the locally installed server binary. Each run gets a TMPDIR of its
+ * own (os.tmpdir() follows it), so "nothing left behind" is checked without seeing other tests' servers.
+ */
+
+let scratch: string;
+afterEach(() => rmSync(scratch, { recursive: true, force: true }));
+
+function newScratch(): string {
+  scratch = mkdtempSync(join(tmpdir(), 'ca-demo-test-'));
+  return scratch;
+}
+
+/** Processes (any) whose command line mentions `dir`: a server or install-db left running. */
+function processesUsing(dir: string): string[] {
+  try {
+    return execFileSync('pgrep', ['-af', dir], { encoding: 'utf8' }).trim().split('\n').filter((line) => line !== '');
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+}
+
+describe('coupon-audit demo', () => {
+  it('runs check → repair --dry-run → repair --yes → check on a throwaway server, exits 0 and leaves nothing behind', async () => {
+    const dir = newScratch();
+    const result = await runCli(['demo'], { env: { TMPDIR: dir }, timeoutMs: 120_000 });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const steps = [...result.stdout.matchAll(/^\$ coupon-audit (.+) --url mysql:\/\/root@127\.0\.0\.1:(\d+)\/coupon_demo$/gm)];
+    expect(steps.map((step) => step[1])).toEqual(['check', 'repair --dry-run', 'repair --yes', 'check']);
+    expect(result.stdout).toMatch(/8 of 10 settings drifted/);
+    expect(result.stdout).toContain('9007199254740993');
+    expect(result.stdout).toMatch(/Repaired 8 settings \(12 counters\)/);
+    expect(result.stdout).toMatch(/No drift: 10 settings scanned/);
+    expect([...result.stdout.matchAll(/^\(exit (\d)/gm)].map((m) => m[1])).toEqual(['1', '1', '0', '0']);
+    expect(result.stdout).not.toMatch(/\u001b\[/);
+    expect(processesUsing(dir)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('Ctrl-C while it runs: exit 130, the server is stopped and its files removed', async () => {
+    const dir = newScratch();
+    const run = startCli(['demo'], { env: { TMPDIR: dir } });
+    // Wait for the server itself (not install-db's bootstrap): it is the one started with --port.
+    const deadline = Date.now() + 60_000;
+    while (!processesUsing(dir).some((line) => line.includes('--port=')) && !run.exited() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(run.exited()).toBe(false);
+    run.child.kill('SIGINT');
+    const result = await run.done;
+    expect(result.code).toBe(130);
+    expect(result.stderr).toMatch(/interrupted by SIGINT/);
+    expect(processesUsing(dir)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import mysql, { type Connection } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
+import { connectionOptions, createTestDatabase, type TestDatabase } from './helpers/database.js';
+
+interface DoctorJson {
+  version: number;
+  healthy: boolean;
+  checks: { name: string; status: 'ok' | 'warn' | 'fail'; detail: string; fix?: string }[];
+}
+
+const doctor = async (args: string[]) => {
+  const result = await runCli(['doctor', ...args, '--format', 'json']);
+  return { ...result, json: JSON.parse(result.stdout) as DoctorJson };
+};
+const byName = (json: DoctorJson, name: string) => json.checks.find((check) => check.name === name);
+
+let db: TestDatabase;
+let admin: Connection;
+const PASSWORD = `Pw-${randomBytes(6).toString('hex')}`;
+const users: string[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase('doctor');
+  admin = await mysql.createConnection(connectionOptions());
+});
+afterAll(async () => {
+  for (const name of users) await admin.query('DROP USER IF EXISTS ?@?', [name, '%']);
+  await admin?.end();
+  await db?.drop();
+});
+
+describe('coupon-audit doctor', () => {
+  it('on a good database: every check ok, exit 0, and a readable checklist', async () => {
+    const { code, json } = await doctor(['--url', db.url]);
+    expect(code).toBe(0);
+    expect(json.healthy).toBe(true);
+    expect(json.checks.map((check) => check.name)).toEqual([
+      'connection',
+      'schema',
+      'index g_coupons',
+      'index g_coupon_uses',
+      'privileges for check',
+      'privileges for repair',
+      'binlog_format',
+    ]);
+    expect(json.checks.every((check) => check.status === 'ok')).toBe(true);
+    expect(byName(json, 'connection')!.detail).toMatch(/^root@127\.0\.0\.1:3306\/ca_test_doctor_\w+: (MariaDB|MySQL) \d+\.\d+/);
+    const text = await runCli(['doctor', '--url', db.url]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^ok +privileges for repair +UPDATE on g_coupon_settings/m);
+    expect(text.stdout).toMatch(/All is well\.\n$/);
+  });
+
+  it('without the settingId index: warns with the CREATE INDEX that fixes it, which works; exit 3', async () => {
+    await db.query('ALTER TABLE g_coupons DROP INDEX idx_g_coupons_setting');
+    const { code, json } = await doctor(['--url', db.url]);
+    expect(code).toBe(3);
+    const index = byName(json, 'index g_coupons')!;
+    expect(index.status).toBe('warn');
+    expect(index.fix).toBe('CREATE INDEX `idx_g_coupons_settingId` ON `g_coupons` (settingId);');
+    expect(byName(json, 'index g_coupon_uses')!.status).toBe('ok');
+    const text = await runCli(['doctor', '--url', db.url]);
+    expect(text.stdout).toMatch(/^WARN +index g_coupons +no index starts with settingId/m);
+    expect(text.stdout).toContain('fix: CREATE INDEX `idx_g_coupons_settingId`');
+    await db.query(index.fix!);
+    expect((await doctor(['--url', db.url])).code).toBe(0);
+  });
+
+  it('a read-only user: check is fine, repair is not, and the GRANT is printed; nothing is written', async () => {
+    const name = `ca_docro_${randomBytes(3).toString('hex')}`;
+    await admin.query('CREATE USER ?@? IDENTIFIED BY ?', [name, '%', PASSWORD]);
+    users.push(name);
+    await admin.query(`GRANT SELECT ON ${mysql.escapeId(db.name)}.* TO ?@?`, [name, '%']);
+    const url = new URL(db.url);
+    url.username = name;
+    url.password = PASSWORD;
+    const { code, json, stdout, stderr } = await doctor(['--url', url.toString()]);
+    expect(code).toBe(3);
+    expect(byName(json, 'privileges for check')!.status).toBe('ok');
+    const repair = byName(json, 'privileges for repair')!;
+    expect(repair.status).toBe('fail');
+    expect(repair.detail).toMatch(/missing UPDATE on g_coupon_settings/);
+    expect(repair.fix).toContain(`GRANT UPDATE ON \`${db.name}\`.\`g_coupon_settings\` TO '${name}'@'%';`);
+    expect(stdout + stderr).not.toContain(PASSWORD);
+    const [tables] = await db.conn.query<mysql.RowDataPacket[]>('SHOW TABLES LIKE ?', ['coupon_audit_log']);
+    expect(tables).toHaveLength(0);
+    // The GRANT it prints is the one that fixes it.
+    await admin.query(repair.fix!.split(';')[0]!);
+    await admin.query(`GRANT CREATE, INSERT ON ${mysql.escapeId(db.name)}.* TO ?@?`, [name, '%']);
+    expect(byName((await doctor(['--url', url.toString()])).json, 'privileges for repair')!.status).toBe('ok');
+  });
+
+  it('a missing table or column fails the schema check', async () => {
+    await db.query('ALTER TABLE g_coupon_uses RENAME COLUMN settingId TO setting_id');
+    try {
+      const { code, json } = await doctor(['--url', db.url]);
+      expect(code).toBe(3);
+      expect(byName(json, 'schema')).toMatchObject({ status: 'fail', detail: 'table g_coupon_uses has no column settingId' });
+      expect(byName(json, 'privileges for repair')).toBeUndefined();
+    } finally {
+      await db.query('ALTER TABLE g_coupon_uses RENAME COLUMN setting_id TO settingId');
+    }
+  });
+
+  it('no server: one failed connection check, exit 3, within seconds', async () => {
+    const started = Date.now();
+    const { code, json } = await doctor(['--url', 'mysql://root@127.0.0.1:1/x']);
+    expect(code).toBe(3);
+    expect(json.checks).toEqual([{ name: 'connection', status: 'fail', detail: expect.stringMatching(/^Cannot connect to 127\.0\.0\.1:1/) }]);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('bad flags exit 2', async () => {
+    expect((await runCli(['doctor', '--url', db.url, '--format', 'xml'])).code).toBe(2);
+    expect((await runCli(['doctor'])).code).toBe(2);
+  });
+});

@@ -1,0 +1,96 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Chalk } from 'chalk';
+import { describe, expect, it } from 'vitest';
+import { type DatabaseFacts, diagnose } from '../../src/core/diagnose.js';
+import { DEFAULT_TABLES } from '../../src/db/database.js';
+import { splitSqlScript } from '../../src/db/sql-script.js';
+import { renderDiagnosis } from '../../src/cli/doctor-report.js';
+import { findServerBinary } from '../../src/server/server-binary.js';
+
+const healthy: DatabaseFacts = {
+  target: 'app@db:3306/shop',
+  user: 'app',
+  database: 'shop',
+  server: { version: '10.11.19-MariaDB', flavor: 'MariaDB', logBin: true, binlogFormat: 'ROW', supportsSkipLocked: true },
+  schemaProblems: [],
+  indexed: new Set(['coupons', 'uses']),
+  privileges: {
+    select: { settings: true, coupons: true, uses: true },
+    update: true,
+    audit: { table: 'coupon_audit_log', exists: true, insert: true, create: null },
+  },
+  tables: DEFAULT_TABLES,
+  createIndexSql: { coupons: 'CREATE INDEX c', uses: 'CREATE INDEX u' },
+  grantSql: (privileges, table) => `GRANT ${privileges} ON shop.${table} TO app;`,
+};
+const status = (facts: DatabaseFacts, name: string) => diagnose(facts).checks.find((check) => check.name === name)?.status;
+
+describe('diagnose', () => {
+  it('all ok is healthy', () => {
+    const diagnosis = diagnose(healthy);
+    expect(diagnosis.healthy).toBe(true);
+    expect(diagnosis.checks.map((check) => check.status)).toEqual(Array(7).fill('ok'));
+  });
+
+  it('each problem makes it unhealthy, with the right status and fix', () => {
+    const noIndex = diagnose({ ...healthy, indexed: new Set(['coupons']) });
+    expect(noIndex.healthy).toBe(false);
+    expect(noIndex.checks.find((check) => check.name === 'index g_coupon_uses')).toMatchObject({ status: 'warn', fix: 'CREATE INDEX u' });
+    expect(status({ ...healthy, server: { ...healthy.server, binlogFormat: 'STATEMENT' } }, 'binlog_format')).toBe('fail');
+    expect(status({ ...healthy, server: { ...healthy.server, logBin: false, binlogFormat: 'STATEMENT' } }, 'binlog_format')).toBe('ok');
+    const readOnly = diagnose({ ...healthy, privileges: { ...healthy.privileges!, update: false } });
+    expect(readOnly.checks.find((check) => check.name === 'privileges for repair')).toMatchObject({
+      status: 'fail',
+      fix: 'GRANT UPDATE ON shop.g_coupon_settings TO app;',
+    });
+    const noSelect = diagnose({ ...healthy, privileges: { ...healthy.privileges!, select: { settings: true, coupons: false, uses: true } } });
+    expect(noSelect.checks.find((check) => check.name === 'privileges for check')).toMatchObject({ status: 'fail', detail: 'no SELECT on g_coupons' });
+    const unsureCreate = { ...healthy.privileges!, audit: { table: 'coupon_audit_log', exists: false, insert: null, create: null } };
+    expect(status({ ...healthy, privileges: unsureCreate }, 'privileges for repair')).toBe('warn');
+    expect(status({ ...healthy, privileges: { ...unsureCreate, audit: { ...unsureCreate.audit, create: true } } }, 'privileges for repair')).toBe('ok');
+    expect(status({ ...healthy, server: { ...healthy.server, supportsSkipLocked: false } }, 'server version')).toBe('warn');
+  });
+
+  it('a broken schema skips the checks that need the tables', () => {
+    const diagnosis = diagnose({ ...healthy, schemaProblems: ['table g_coupons is missing'], indexed: undefined, privileges: undefined });
+    expect(diagnosis.checks.map((check) => `${check.name}:${check.status}`)).toEqual(['connection:ok', 'schema:fail', 'binlog_format:ok']);
+  });
+
+  it('renders one line per check, fixes below, no colour codes at level 0', () => {
+    const text = renderDiagnosis(diagnose({ ...healthy, indexed: new Set(['uses']) }), new Chalk({ level: 0 }));
+    expect(text).toMatch(/^WARN  index g_coupons +no index starts with settingId/m);
+    expect(text).toMatch(/^ {29}fix: CREATE INDEX c$/m);
+    expect(text).toMatch(/1 thing needs attention\.$/);
+    expect(text).not.toMatch(/\u001b/);
+  });
+});
+
+describe('splitSqlScript', () => {
+  it('drops comment lines and splits at a ; that ends a line', () => {
+    expect(splitSqlScript("-- a comment; with a semicolon\nCREATE TABLE t (a INT);\nINSERT INTO t VALUES (1), -- trailing\n (2);\n\n")).toEqual([
+      'CREATE TABLE t (a INT)',
+      'INSERT INTO t VALUES (1), -- trailing\n (2)',
+    ]);
+  });
+});
+
+describe('findServerBinary', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ca-bin-'));
+  const fake = (name: string) => {
+    writeFileSync(join(dir, name), '#!/bin/sh\n');
+    chmodSync(join(dir, name), 0o755);
+  };
+  it('finds mariadbd with its install-db on the PATH, and prefers it to mysqld', () => {
+    fake('mysqld');
+    expect(findServerBinary({ PATH: dir }, [])).toEqual({ flavor: 'MySQL', server: join(dir, 'mysqld'), installDb: null });
+    fake('mariadbd');
+    fake('mariadb-install-db');
+    expect(findServerBinary({ PATH: dir }, [])).toEqual({ flavor: 'MariaDB', server: join(dir, 'mariadbd'), installDb: join(dir, 'mariadb-install-db') });
+  });
+  it('null when none is installed', () => {
+    expect(findServerBinary({ PATH: '/nonexistent' }, [])).toBeNull();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
