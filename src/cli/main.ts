@@ -10,7 +10,7 @@ import type { CommonOptions } from './common-options.js';
 import { publishOutcome } from './reporting/publish.js';
 import { newRunOutcome } from './reporting/run-outcome.js';
 import type { Runner } from './runner.js';
-import { colorLevel, createTerminal, type Io, processIo } from './terminal.js';
+import { colorLevel, createTerminal, type Io, loadSpinners, processIo } from './terminal.js';
 
 const VERSION = '0.1.0';
 
@@ -32,7 +32,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
 
   const run: Runner = (command, action) => async (options) => {
     verbose = options.verbose === true;
-    const terminal = createTerminal(io, options);
+    const terminal = createTerminal(io, options, await loadSpinners(io, options));
     const outcome = newRunOutcome(command);
     const startedAt = Date.now();
     try {

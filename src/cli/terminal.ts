@@ -1,5 +1,5 @@
 import { Chalk, type ChalkInstance } from 'chalk';
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 
 export interface OutputStream {
   write(chunk: string): boolean;
@@ -44,6 +44,35 @@ export function colorLevel(stream: OutputStream, env: NodeJS.ProcessEnv): 0 | 1 
   return depth >= 24 ? 3 : depth >= 8 ? 2 : depth >= 4 ? 1 : 0;
 }
 
+/** The part of an ora spinner the commands use; off a terminal, one that does nothing. */
+export type Spinner = Pick<Ora, 'start' | 'stop' | 'clear' | 'text'>;
+
+type OraFactory = typeof import('ora').default;
+
+/**
+ * Whether spinners may run: stderr is a terminal with a size, not --quiet, not under CI. A terminal
+ * that reports 0 columns (some pseudo-terminals do) sends ora into an endless loop of "clear line"
+ * codes when the spinner stops: no spinner there.
+ */
+export function spinnersWanted(io: Io, flags: { quiet?: boolean }): boolean {
+  return io.stderr.isTTY === true && (io.stderr.columns ?? 0) > 0 && flags.quiet !== true && io.env['CI'] === undefined;
+}
+
+/** ora only when spinners will run: loading it costs a noticeable share of a cron run's start-up. */
+export async function loadSpinners(io: Io, flags: { quiet?: boolean }): Promise<OraFactory | undefined> {
+  return spinnersWanted(io, flags) ? (await import('ora')).default : undefined;
+}
+
+function silentSpinner(text: string): Spinner {
+  const spinner: Spinner = {
+    text,
+    start: () => spinner as Ora,
+    stop: () => spinner as Ora,
+    clear: () => spinner as Ora,
+  };
+  return spinner;
+}
+
 export interface Terminal {
   io: Io;
   /** Colours for stdout (data) and stderr (diagnostics), each off unless that stream may have them. */
@@ -52,7 +81,7 @@ export interface Terminal {
   quiet: boolean;
   verbose: boolean;
   /** A spinner on stderr; silent off a terminal and under --quiet, so cron mails nothing. */
-  spinner(text: string): Ora;
+  spinner(text: string): Spinner;
   /** A diagnostic line on stderr (not under --quiet). */
   info(line: string): void;
   warn(line: string): void;
@@ -60,14 +89,12 @@ export interface Terminal {
   debug(line: string): void;
 }
 
-export function createTerminal(io: Io, flags: { quiet?: boolean; verbose?: boolean } = {}): Terminal {
+export function createTerminal(io: Io, flags: { quiet?: boolean; verbose?: boolean } = {}, ora?: OraFactory): Terminal {
   const quiet = flags.quiet === true;
   const verbose = flags.verbose === true;
   const out = new Chalk({ level: colorLevel(io.stdout, io.env) });
   const err = new Chalk({ level: colorLevel(io.stderr, io.env) });
-  // A terminal that reports 0 columns (some pseudo-terminals do) sends ora into an endless loop of
-  // "clear line" codes when the spinner stops: no spinner there.
-  const interactive = io.stderr.isTTY === true && (io.stderr.columns ?? 0) > 0 && !quiet && io.env['CI'] === undefined;
+  const interactive = ora !== undefined && spinnersWanted(io, flags);
   return {
     io,
     out,
@@ -75,14 +102,14 @@ export function createTerminal(io: Io, flags: { quiet?: boolean; verbose?: boole
     quiet,
     verbose,
     spinner: (text) =>
-      ora({
-        text,
-        stream: io.stderr as NodeJS.WritableStream,
-        isEnabled: interactive,
-        isSilent: !interactive,
-        discardStdin: false,
-        color: err.level > 0 ? 'cyan' : false,
-      }),
+      !interactive
+        ? silentSpinner(text)
+        : ora({
+            text,
+            stream: io.stderr as NodeJS.WritableStream,
+            discardStdin: false,
+            color: err.level > 0 ? 'cyan' : false,
+          }),
     info: (line) => {
       if (!quiet) io.stderr.write(`${line}\n`);
     },
