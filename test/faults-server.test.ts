@@ -51,9 +51,18 @@ describe('the server restarts while check runs', () => {
 
   it('exits 3 with a clear sentence, and nothing is written', async () => {
     const before = await settingsSnapshot(conn);
+    // Small pages keep the check busy for seconds; restart once it is reading (its session is seen).
+    const run = startCli(['check', '--url', server.url('restart'), '--batch-size', '20', '--concurrency', '1']);
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const [sessions] = await conn.query<RowDataPacket[]>(
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = 'restart' AND ID <> CONNECTION_ID()",
+      );
+      if (sessions.length > 0 || run.exited() || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
     await conn.end();
-    const run = startCli(['check', '--url', server.url('restart'), '--batch-size', '100', '--concurrency', '1']);
-    await new Promise((resolve) => setTimeout(resolve, 700));
     expect(run.exited()).toBe(false);
     await server.restart({ signal: 'SIGKILL' });
     const result = await run.done;
