@@ -125,13 +125,35 @@ describe('repair when the server kills its connections', () => {
     const { stdout, stderr } = run.output();
     expect([0, 3]).toContain(result.code);
     if (result.code === 3) {
-      expect(stderr).toMatch(/coupon-audit: Lost the connection to 127\.0\.0\.1:\d+.*rerun/);
+      // The repair's connection or the run lock's, whichever the tool notices first: both stop it cleanly.
+      expect(stderr).toMatch(/coupon-audit: Lost the (connection to 127\.0\.0\.1:\d+.*rerun|run lock: .*Rerun to finish)/);
       expect(stderr).not.toMatch(/\n\s+at /);
       // What committed before the fault is still reported.
       expect(stdout).toMatch(/Repaired \d+ settings/);
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
     await expectNeverHalfApplied(5);
+    const rerun = await runCli(['repair', '--url', db.url, '--yes']);
+    expect(rerun.code).toBe(0);
+    expect(await driftedIds(db.conn)).toEqual([]);
+  });
+});
+
+describe('the run lock is lost mid-run', () => {
+  it('KILL of the lock connection: stops after the transaction in flight, exit 3 saying so, never half applied; a rerun converges', async () => {
+    const run = startRepair(['--batch-size', '5']);
+    await waitForAuditRows(50);
+    const [[holder]] = await db.conn.query<RowDataPacket[]>('SELECT IS_USED_LOCK(?) AS id', [`coupon-audit:repair:${db.name}`]);
+    expect(holder!['id']).not.toBeNull();
+    await db.query('KILL CONNECTION ?', [Number(holder!['id'])]);
+    const result = await run.done;
+    const { stdout, stderr } = run.output();
+    expect(result.code).toBe(3);
+    expect(stderr).toMatch(/^coupon-audit: Lost the run lock: .*Rerun to finish\.$/m);
+    expect(stdout).toMatch(/Repaired \d+ settings/);
+    expect(stdout).toMatch(/Interrupted: the rest was left as it was/);
+    const repaired = await expectNeverHalfApplied(5);
+    expect(repaired).toBeLessThan(N);
     const rerun = await runCli(['repair', '--url', db.url, '--yes']);
     expect(rerun.code).toBe(0);
     expect(await driftedIds(db.conn)).toEqual([]);

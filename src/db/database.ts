@@ -372,10 +372,27 @@ export class Database {
  * itself if the process dies (the server drops the connection).
  */
 export class RunLock {
+  private readonly lostController = new AbortController();
+  private released = false;
+
   private constructor(
     private readonly connection: PoolConnection,
     readonly name: string,
-  ) {}
+  ) {
+    // The lock lives as long as this connection: if the server drops it (KILL, a restart, a
+    // network cut), another repair may start, so the repair must stop after its transaction.
+    const core = connection.connection as unknown as CoreConnection;
+    const onLost = (): void => {
+      if (!this.released) this.lostController.abort();
+    };
+    core.once('end', onLost);
+    core.once('error', onLost);
+  }
+
+  /** Aborted when the lock's connection goes away, and the lock with it. */
+  get lost(): AbortSignal {
+    return this.lostController.signal;
+  }
 
   static lockName(database: string): string {
     const name = `coupon-audit:repair:${database}`;
@@ -400,6 +417,11 @@ export class RunLock {
   }
 
   async release(): Promise<void> {
+    if (this.lost.aborted) {
+      this.connection.destroy();
+      return;
+    }
+    this.released = true;
     try {
       await this.connection.query('SELECT RELEASE_LOCK(?)', [this.name]);
       this.connection.release();

@@ -83,7 +83,8 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
     const result = emptyRepairResult(randomUUID());
     interrupts.enterGracefulSection();
     try {
-      await applyRepair(db, terminal, options, report, result, interrupts.controller.signal);
+      const stop = lock === null ? interrupts.controller.signal : AbortSignal.any([interrupts.controller.signal, lock.lost]);
+      await applyRepair(db, terminal, options, report, result, stop);
     } catch (error) {
       // Whatever committed stays committed: say what it was before the error is reported.
       recordRepair(outcome, report, result);
@@ -92,6 +93,12 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
     }
     recordRepair(outcome, report, result);
     printRepairResult(terminal, options, report, result);
+    if (lock?.lost.aborted === true && result.interrupted && interrupts.received === null) {
+      throw new DatabaseError(
+        `Lost the run lock: its connection to ${db.config.host}:${db.config.port} went away, so another repair could start; ` +
+          'stopped after the transaction in flight (what was written is above). Rerun to finish.',
+      );
+    }
     if (result.interrupted) return interrupts.received === 'SIGTERM' ? EXIT.SIGTERM : EXIT.SIGINT;
     return result.failed.length > 0 ? EXIT.PARTIAL : EXIT.OK;
   } finally {
