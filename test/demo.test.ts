@@ -61,4 +61,13 @@ describe('coupon-audit demo', () => {
     expect(processesUsing(dir)).toEqual([]);
     expect(readdirSync(dir)).toEqual([]);
   });
+
+  it('without a server binary it says how to install one: exit 3, one sentence, nothing started', async () => {
+    const dir = newScratch();
+    const result = await runCli(['demo', '--server-binary', join(dir, 'no-such', 'mariadbd')], { env: { TMPDIR: dir } });
+    expect(result.code).toBe(3);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^coupon-audit: The demo needs a database server\. .*apt-get install mariadb-server.*\.\n$/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
 });

@@ -1,5 +1,5 @@
 import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 
 /** A locally installed MariaDB or MySQL server, and the tool that initialises its data directory. */
 export interface ServerBinary {
@@ -16,20 +16,33 @@ const EXTRA_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/local/mysql/bin', '/us
 export const INSTALL_HINT =
   'install one (Debian/Ubuntu: apt-get install mariadb-server; macOS: brew install mariadb) or put mariadbd/mysqld on the PATH';
 
+/**
+ * A server binary named by the user (`demo --server-binary`). MariaDB's install tool is looked for
+ * beside it and in ../bin (Debian keeps the daemon in sbin); without one a MariaDB binary is no use.
+ */
+export function serverBinaryAt(path: string): ServerBinary | null {
+  if (!isExecutable(path)) return null;
+  const dir = dirname(path);
+  const installDb =
+    [dir, join(dir, '..', 'bin')].flatMap((base) => INSTALL_DB_NAMES.map((name) => join(base, name))).find(isExecutable) ?? null;
+  if (installDb !== null) return { flavor: 'MariaDB', server: path, installDb };
+  return /mariadbd$/.test(path) ? null : { flavor: 'MySQL', server: path, installDb: null };
+}
+
+const INSTALL_DB_NAMES = ['mariadb-install-db', 'mysql_install_db'];
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function findServerBinary(env: NodeJS.ProcessEnv = process.env, extraDirs: readonly string[] = EXTRA_DIRS): ServerBinary | null {
   const dirs = [...(env['PATH'] ?? '').split(delimiter).filter((dir) => dir !== ''), ...extraDirs];
-  const find = (name: string): string | null => {
-    for (const dir of dirs) {
-      const candidate = join(dir, name);
-      try {
-        accessSync(candidate, constants.X_OK);
-        return candidate;
-      } catch {
-        // not here
-      }
-    }
-    return null;
-  };
+  const find = (name: string): string | null => dirs.map((dir) => join(dir, name)).find(isExecutable) ?? null;
   const mariadbd = find('mariadbd');
   if (mariadbd !== null) {
     const installDb = find('mariadb-install-db') ?? find('mysql_install_db');

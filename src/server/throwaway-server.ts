@@ -4,18 +4,23 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { findServerBinary, INSTALL_HINT, type ServerBinary } from './server-binary.js';
+import { findServerBinary, INSTALL_HINT, type ServerBinary, serverBinaryAt } from './server-binary.js';
 
 export class NoServerBinaryError extends Error {
-  constructor() {
-    super(`No MariaDB or MySQL server (mariadbd or mysqld) is installed here: ${INSTALL_HINT}.`);
+  constructor(path?: string) {
+    super(
+      path === undefined
+        ? `No MariaDB or MySQL server (mariadbd or mysqld) is installed here: ${INSTALL_HINT}.`
+        : `${path} is not a server binary this can start (an executable mysqld, or mariadbd with mariadb-install-db beside it): ${INSTALL_HINT}.`,
+    );
   }
 }
 
 export interface ThrowawayServerOptions {
   /** Extra server options, like ['--binlog-format=STATEMENT']. */
   args?: readonly string[];
-  binary?: ServerBinary;
+  /** The server binary to start (default: the first mariadbd/mysqld found). */
+  binaryPath?: string;
   /** How long to wait for the server to answer (default 60 s). */
   readyTimeoutMs?: number;
 }
@@ -40,8 +45,8 @@ export class ThrowawayServer {
   ) {}
 
   static async start(options: ThrowawayServerOptions = {}): Promise<ThrowawayServer> {
-    const binary = options.binary ?? findServerBinary();
-    if (binary === null) throw new NoServerBinaryError();
+    const binary = options.binaryPath !== undefined ? serverBinaryAt(options.binaryPath) : findServerBinary();
+    if (binary === null) throw new NoServerBinaryError(options.binaryPath);
     installExitHook();
     const dir = mkdtempSync(join(tmpdir(), 'coupon-audit-server-'));
     const server = new ThrowawayServer(binary, dir, await freePort(), options.args ?? []);

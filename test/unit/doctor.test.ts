@@ -7,7 +7,7 @@ import { type DatabaseFacts, diagnose } from '../../src/core/diagnose.js';
 import { DEFAULT_TABLES } from '../../src/db/database.js';
 import { splitSqlScript } from '../../src/db/sql-script.js';
 import { renderDiagnosis } from '../../src/cli/doctor-report.js';
-import { findServerBinary } from '../../src/server/server-binary.js';
+import { findServerBinary, serverBinaryAt } from '../../src/server/server-binary.js';
 
 const healthy: DatabaseFacts = {
   target: 'app@db:3306/shop',
@@ -88,6 +88,10 @@ describe('findServerBinary', () => {
     fake('mariadbd');
     fake('mariadb-install-db');
     expect(findServerBinary({ PATH: dir }, [])).toEqual({ flavor: 'MariaDB', server: join(dir, 'mariadbd'), installDb: join(dir, 'mariadb-install-db') });
+  });
+  it('a named binary: MariaDB with its install tool beside it, MySQL alone; null when missing', () => {
+    expect(serverBinaryAt(join(dir, 'mariadbd'))).toEqual({ flavor: 'MariaDB', server: join(dir, 'mariadbd'), installDb: join(dir, 'mariadb-install-db') });
+    expect(serverBinaryAt(join(dir, 'nope'))).toBeNull();
   });
   it('null when none is installed', () => {
     expect(findServerBinary({ PATH: '/nonexistent' }, [])).toBeNull();

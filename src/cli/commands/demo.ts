@@ -24,11 +24,16 @@ export function demoCommand(program: Command, run: Runner, cli: RunCli): void {
   program
     .command('demo')
     .description('try it with no set-up: a throwaway server, a data set with every kind of drift, check → repair → check')
+    .option('--server-binary <path>', 'the mariadbd or mysqld to start (default: the first found on the PATH or in sbin)')
     .option('-v, --verbose', 'the full error on failure')
-    .action(run('demo', (terminal, options) => runDemo(terminal, options, cli)));
+    .action(run('demo', (terminal, options: DemoOptions) => runDemo(terminal, options, cli)));
 }
 
-async function runDemo(terminal: Terminal, options: CommonOptions, cli: RunCli): Promise<ExitCode> {
+interface DemoOptions extends CommonOptions {
+  serverBinary?: string;
+}
+
+async function runDemo(terminal: Terminal, options: DemoOptions, cli: RunCli): Promise<ExitCode> {
   const { stdout } = terminal.io;
   const c = terminal.out;
   // Ctrl-C anywhere (the server start-up included): exit; the exit hook stops the server and removes its files.
@@ -44,7 +49,7 @@ async function runDemo(terminal: Terminal, options: CommonOptions, cli: RunCli):
   const spinner = terminal.spinner('Starting a throwaway database server').start();
   let server: ThrowawayServer;
   try {
-    server = await ThrowawayServer.start();
+    server = await ThrowawayServer.start({ binaryPath: options.serverBinary });
   } catch (error) {
     spinner.stop();
     process.removeListener('SIGINT', onSigint);
