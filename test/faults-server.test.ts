@@ -170,3 +170,38 @@ describe('TLS', () => {
     expect(skip.code).toBe(0);
   });
 });
+
+describe('a read_only server (a replica)', () => {
+  let server: ThrowawayServer;
+  let conn: Connection;
+
+  beforeAll(async () => {
+    server = await ThrowawayServer.start({ args: ['--read-only'] });
+    // root may write through read_only (it has READ_ONLY ADMIN); an application user may not.
+    conn = await createSchema(server, 'replica');
+    await seed(conn, [{ id: 1, issuedCount: 3, usedCount: 0, coupons: 1 }]);
+    await conn.query("CREATE USER 'app'@'%' IDENTIFIED BY 'app-pw'");
+    await conn.query("GRANT ALL ON replica.* TO 'app'@'%'");
+  }, 120_000);
+  afterAll(async () => {
+    await conn?.end().catch(() => undefined);
+    await server?.stop();
+  });
+
+  const appUrl = () => `mysql://app:app-pw@127.0.0.1:${server.port}/replica`;
+
+  it('check works; repair refuses up front (exit 3) saying the server is read_only; doctor says so', async () => {
+    const before = await settingsSnapshot(conn);
+    expect((await runCli(['check', '--url', appUrl()])).code).toBe(1);
+    const repair = await runCli(['repair', '--url', appUrl(), '--yes']);
+    expect(repair.code).toBe(3);
+    expect(repair.stderr).toMatch(/^coupon-audit: The server 127\.0\.0\.1:\d+ is read_only \(a replica\?\), so repair cannot write there/);
+    expect(repair.stderr).not.toContain('app-pw');
+    expect(await settingsSnapshot(conn)).toEqual(before);
+    const doctor = await runCli(['doctor', '--url', appUrl(), '--format', 'json']);
+    expect(doctor.code).toBe(3);
+    const checks = (JSON.parse(doctor.stdout) as { checks: { name: string; status: string; detail: string }[] }).checks;
+    expect(checks.find((check) => check.name === 'privileges for repair')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/read_only/) });
+    expect(checks.find((check) => check.name === 'privileges for check')!.status).toBe('ok');
+  });
+});

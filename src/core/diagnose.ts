@@ -125,7 +125,14 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
     const auditNote = privileges.audit.exists
       ? `INSERT on ${privileges.audit.table}`
       : `CREATE for the audit table ${privileges.audit.table} (made on the first repair)`;
-    if (missing.length > 0) {
+    if (facts.server.readOnly && (!privileges.update || privileges.audit.insert === false)) {
+      checks.push({
+        name: 'privileges for repair',
+        status: 'fail',
+        detail: 'the server is read_only (a replica?): repair cannot write here (check works)',
+        fix: 'point repair at the primary',
+      });
+    } else if (missing.length > 0) {
       if (unsure) missing.push(`CREATE for ${privileges.audit.table} (not in the grants)`);
       checks.push({ name: 'privileges for repair', status: 'fail', detail: `missing ${missing.join(', ')} (check works without them)`, fix: fixes.join(' ') });
     } else if (unsure) {

@@ -52,6 +52,8 @@ export interface ServerInfo {
   flavor: 'MariaDB' | 'MySQL';
   logBin: boolean;
   binlogFormat: string | null;
+  /** read_only=ON (a replica, usually): only users with SUPER / READ_ONLY ADMIN may write. */
+  readOnly: boolean;
   /** FOR UPDATE SKIP LOCKED: MariaDB 10.6+, MySQL 8.0.1+. */
   supportsSkipLocked: boolean;
 }
@@ -146,7 +148,7 @@ export class Database {
 
   async serverInfo(): Promise<ServerInfo> {
     const [row] = await this.rows(
-      'SELECT VERSION() AS version, @@log_bin AS logBin, @@binlog_format AS binlogFormat',
+      'SELECT VERSION() AS version, @@log_bin AS logBin, @@binlog_format AS binlogFormat, @@read_only AS readOnly',
       [],
       'reading the server version',
     );
@@ -160,6 +162,7 @@ export class Database {
       flavor,
       logBin: Number(row?.['logBin'] ?? 0) === 1,
       binlogFormat: row?.['binlogFormat'] == null ? null : String(row['binlogFormat']),
+      readOnly: Number(row?.['readOnly'] ?? 0) === 1,
       supportsSkipLocked: flavor === 'MariaDB' ? at(10, 6, 0) : at(8, 0, 1),
     };
   }
@@ -213,7 +216,8 @@ export class Database {
         await this.pool.query(sql);
         return true;
       } catch (error) {
-        if (isPrivilegeError(error)) return false;
+        // 1290: read_only refuses the write; for this user that is as good as no privilege.
+        if (isPrivilegeError(error) || (error as { errno?: number }).errno === 1290) return false;
         throw toDatabaseError(error, this.config, 'probing privileges');
       }
     };

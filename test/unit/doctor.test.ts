@@ -13,7 +13,7 @@ const healthy: DatabaseFacts = {
   target: 'app@db:3306/shop',
   user: 'app',
   database: 'shop',
-  server: { version: '10.11.19-MariaDB', flavor: 'MariaDB', logBin: true, binlogFormat: 'ROW', supportsSkipLocked: true },
+  server: { version: '10.11.19-MariaDB', flavor: 'MariaDB', logBin: true, binlogFormat: 'ROW', readOnly: false, supportsSkipLocked: true },
   schemaProblems: [],
   indexed: new Set(['coupons', 'uses']),
   privileges: {
@@ -51,6 +51,10 @@ describe('diagnose', () => {
     expect(status({ ...healthy, privileges: unsureCreate }, 'privileges for repair')).toBe('warn');
     expect(status({ ...healthy, privileges: { ...unsureCreate, audit: { ...unsureCreate.audit, create: true } } }, 'privileges for repair')).toBe('ok');
     expect(status({ ...healthy, server: { ...healthy.server, supportsSkipLocked: false } }, 'server version')).toBe('warn');
+    const replica = diagnose({ ...healthy, server: { ...healthy.server, readOnly: true }, privileges: { ...healthy.privileges!, update: false } });
+    expect(replica.checks.find((check) => check.name === 'privileges for repair')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/read_only/) });
+    // read_only does not stop a user whose writes it lets through (SUPER / READ_ONLY ADMIN).
+    expect(status({ ...healthy, server: { ...healthy.server, readOnly: true } }, 'privileges for repair')).toBe('ok');
   });
 
   it('a broken schema skips the checks that need the tables', () => {

@@ -182,6 +182,12 @@ async function assertRepairPossible(db: Database): Promise<void> {
     ...(privileges.update ? [] : [['UPDATE', db.tables.settings]]),
     ...(privileges.audit.insert === false ? [['INSERT', db.tables.audit]] : []),
   ];
+  if (missing.length > 0 && server.readOnly) {
+    throw new DatabaseError(
+      `The server ${db.config.host}:${db.config.port} is read_only (a replica?), so repair cannot write there; ` +
+        'point it at the primary (check runs fine as it is).',
+    );
+  }
   if (missing.length > 0) {
     throw new DatabaseError(
       `Missing privilege: ${missing.map(([privilege, table]) => `${privilege} on ${table}`).join(' and ')} for '${db.config.user}'; ` +
