@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { type Diagnosis, diagnose, gatherFacts } from '../../core/diagnose.js';
 import { describeTarget } from '../../db/connection-config.js';
-import { CouponAuditError, DatabaseError, EXIT, type ExitCode } from '../../errors.js';
+import { DatabaseError, EXIT, type ExitCode } from '../../errors.js';
 import type { CommonOptions } from '../common-options.js';
 import { connect, connectionConfig } from '../connect.js';
 import { diagnosisJson, renderDiagnosis } from '../doctor-report.js';
@@ -40,7 +40,7 @@ async function runDoctor(terminal: Terminal, options: DoctorOptions, outcome: Ru
   } catch (error) {
     if (!(error instanceof DatabaseError)) throw error;
     diagnosis = { healthy: false, checks: [{ name: 'connection', status: 'fail', detail: error.message }] };
-    terminal.debug(error instanceof CouponAuditError && error.cause instanceof Error ? String(error.cause.stack) : '');
+    if (error.cause instanceof Error) terminal.debug(`cause: ${error.cause.stack ?? error.cause.message}`);
   }
   const { stdout } = terminal.io;
   if (options.format === 'json') stdout.write(`${JSON.stringify(diagnosisJson(diagnosis), null, 2)}\n`);
