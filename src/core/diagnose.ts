@@ -1,5 +1,6 @@
 import type { Database, Privileges, ServerInfo } from '../db/database.js';
 import type { ChildTable } from '../db/rows.js';
+import { binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
 
 const CHILD_TABLES: readonly ChildTable[] = ['coupons', 'uses'];
 
@@ -105,19 +106,11 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
             fix: unreadable.map((table) => facts.grantSql('SELECT', tables[table])).join(' '),
           },
     );
-    const missing: string[] = [];
-    const fixes: string[] = [];
-    let unsure = false;
-    if (!privileges.update) {
-      missing.push(`UPDATE on ${tables.settings}`);
-      fixes.push(facts.grantSql('UPDATE', tables.settings));
-    }
-    if (privileges.audit.exists && privileges.audit.insert === false) {
-      missing.push(`INSERT on ${privileges.audit.table}`);
-      fixes.push(facts.grantSql('INSERT', privileges.audit.table));
-    }
-    if (!privileges.audit.exists && privileges.audit.create !== true) {
-      unsure = true;
+    const grants = missingRepairGrants(privileges, { settings: tables.settings, audit: privileges.audit.table });
+    const missing = grants.map(({ privilege, table }) => `${privilege} on ${table}`);
+    const fixes = grants.map(({ privilege, table }) => facts.grantSql(privilege, table));
+    const unsure = !privileges.audit.exists && privileges.audit.create !== true;
+    if (unsure) {
       fixes.push(
         `${facts.grantSql('CREATE, INSERT', '*')} (or create ${privileges.audit.table} from sql/audit-table.sql and grant INSERT on it)`,
       );
@@ -125,7 +118,7 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
     const auditNote = privileges.audit.exists
       ? `INSERT on ${privileges.audit.table}`
       : `CREATE for the audit table ${privileges.audit.table} (made on the first repair)`;
-    if (facts.server.readOnly && (!privileges.update || privileges.audit.insert === false)) {
+    if (facts.server.readOnly && grants.length > 0) {
       checks.push({
         name: 'privileges for repair',
         status: 'fail',
@@ -150,7 +143,7 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
   const { server } = facts;
   if (!server.logBin) {
     checks.push({ name: 'binlog_format', status: 'ok', detail: 'binary log off' });
-  } else if (server.binlogFormat?.toUpperCase() === 'STATEMENT') {
+  } else if (binlogRejectsRepair(server)) {
     checks.push({
       name: 'binlog_format',
       status: 'fail',

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { type DriftReport } from '../../core/detect-drift.js';
 import { emptyRepairResult, repairDrift, type RepairResult } from '../../core/repair.js';
 import { planRepair } from '../../core/repair-plan.js';
+import { binlogRejectsRepair, missingRepairGrants } from '../../core/repair-readiness.js';
 import { type Database, RunLock } from '../../db/database.js';
 import { DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../../errors.js';
 import { addCommonOptions, auditPolicy, type CommonOptions } from '../common-options.js';
@@ -170,18 +171,14 @@ function printRepairResult(terminal: Terminal, options: RepairOptions, report: D
  */
 async function assertRepairPossible(db: Database): Promise<void> {
   const server = await db.serverInfo();
-  if (server.logBin && server.binlogFormat?.toUpperCase() === 'STATEMENT') {
+  if (binlogRejectsRepair(server)) {
     throw new DatabaseError(
       'The server logs with binlog_format=STATEMENT, which rejects the READ COMMITTED writes repair makes; ' +
         'set binlog_format=ROW or MIXED (check runs fine as it is).',
     );
   }
   // Found before the scan and the run lock, so a read-only user learns it at once, not after a long scan.
-  const privileges = await db.privileges();
-  const missing = [
-    ...(privileges.update ? [] : [['UPDATE', db.tables.settings]]),
-    ...(privileges.audit.insert === false ? [['INSERT', db.tables.audit]] : []),
-  ];
+  const missing = missingRepairGrants(await db.privileges(), db.tables);
   if (missing.length > 0 && server.readOnly) {
     throw new DatabaseError(
       `The server ${db.config.host}:${db.config.port} is read_only (a replica?), so repair cannot write there; ` +
@@ -190,8 +187,8 @@ async function assertRepairPossible(db: Database): Promise<void> {
   }
   if (missing.length > 0) {
     throw new DatabaseError(
-      `Missing privilege: ${missing.map(([privilege, table]) => `${privilege} on ${table}`).join(' and ')} for '${db.config.user}'; ` +
-        `repair needs it (check does not): ${missing.map(([privilege, table]) => db.grantSql(privilege!, table!)).join(' ')}`,
+      `Missing privilege: ${missing.map(({ privilege, table }) => `${privilege} on ${table}`).join(' and ')} for '${db.config.user}'; ` +
+        `repair needs it (check does not): ${missing.map(({ privilege, table }) => db.grantSql(privilege, table)).join(' ')}`,
     );
   }
 }
