@@ -1,5 +1,5 @@
 import { accessSync, constants } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
+import { basename, delimiter, dirname, join } from 'node:path';
 
 /** A locally installed MariaDB or MySQL server, and the tool that initialises its data directory. */
 export interface ServerBinary {
@@ -18,18 +18,39 @@ export const INSTALL_HINT =
 
 /**
  * A server binary named by the user (`demo --server-binary`). MariaDB's install tool is looked for
- * beside it and in ../bin (Debian keeps the daemon in sbin); without one a MariaDB binary is no use.
+ * beside it and in ../bin (Debian keeps the daemon in sbin).
  */
 export function serverBinaryAt(path: string): ServerBinary | null {
   if (!isExecutable(path)) return null;
-  const dir = dirname(path);
-  const installDb =
-    [dir, join(dir, '..', 'bin')].flatMap((base) => INSTALL_DB_NAMES.map((name) => join(base, name))).find(isExecutable) ?? null;
-  if (installDb !== null) return { flavor: 'MariaDB', server: path, installDb };
-  return /mariadbd$/.test(path) ? null : { flavor: 'MySQL', server: path, installDb: null };
+  const dirs = [dirname(path), join(dirname(path), '..', 'bin')];
+  return describeServer(path, (name) => firstExecutable(dirs, name));
 }
 
-const INSTALL_DB_NAMES = ['mariadb-install-db', 'mysql_install_db'];
+export function findServerBinary(env: NodeJS.ProcessEnv = process.env, extraDirs: readonly string[] = EXTRA_DIRS): ServerBinary | null {
+  const dirs = [...(env['PATH'] ?? '').split(delimiter).filter((dir) => dir !== ''), ...extraDirs];
+  const find = (name: string): string | null => firstExecutable(dirs, name);
+  const mariadbd = find('mariadbd');
+  const mariadb = mariadbd === null ? null : describeServer(mariadbd, find);
+  if (mariadb !== null) return mariadb;
+  const mysqld = find('mysqld');
+  return mysqld === null ? null : describeServer(mysqld, find);
+}
+
+/**
+ * MariaDB or MySQL, from the daemon and the install tool found with it. Older MariaDB packages
+ * still name the daemon mysqld, so beside mysqld only mariadb-install-db says MariaDB (old MySQL
+ * shipped a mysql_install_db too). A mariadbd without an install tool cannot be initialised: null.
+ */
+function describeServer(server: string, find: (name: string) => string | null): ServerBinary | null {
+  const isMariadbd = basename(server) === 'mariadbd';
+  const installDb = find('mariadb-install-db') ?? (isMariadbd ? find('mysql_install_db') : null);
+  if (installDb !== null) return { flavor: 'MariaDB', server, installDb };
+  return isMariadbd ? null : { flavor: 'MySQL', server, installDb: null };
+}
+
+function firstExecutable(dirs: readonly string[], name: string): string | null {
+  return dirs.map((dir) => join(dir, name)).find(isExecutable) ?? null;
+}
 
 function isExecutable(path: string): boolean {
   try {
@@ -38,21 +59,4 @@ function isExecutable(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-export function findServerBinary(env: NodeJS.ProcessEnv = process.env, extraDirs: readonly string[] = EXTRA_DIRS): ServerBinary | null {
-  const dirs = [...(env['PATH'] ?? '').split(delimiter).filter((dir) => dir !== ''), ...extraDirs];
-  const find = (name: string): string | null => dirs.map((dir) => join(dir, name)).find(isExecutable) ?? null;
-  const mariadbd = find('mariadbd');
-  if (mariadbd !== null) {
-    const installDb = find('mariadb-install-db') ?? find('mysql_install_db');
-    if (installDb !== null) return { flavor: 'MariaDB', server: mariadbd, installDb };
-  }
-  const mysqld = find('mysqld');
-  if (mysqld !== null) {
-    // Older MariaDB packages still name the daemon mysqld; they ship mysql_install_db beside it.
-    const installDb = find('mariadb-install-db');
-    return installDb !== null ? { flavor: 'MariaDB', server: mysqld, installDb } : { flavor: 'MySQL', server: mysqld, installDb: null };
-  }
-  return null;
 }

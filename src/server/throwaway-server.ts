@@ -42,6 +42,8 @@ export class ThrowawayServer {
     readonly dir: string,
     readonly port: number,
     private readonly args: readonly string[],
+    /** The --user the server runs as when we are root (it refuses root unless told); null otherwise. */
+    private readonly runAs: 'mysql' | 'root' | null,
   ) {}
 
   static async start(options: ThrowawayServerOptions = {}): Promise<ThrowawayServer> {
@@ -49,7 +51,7 @@ export class ThrowawayServer {
     if (binary === null) throw new NoServerBinaryError(options.binaryPath);
     installExitHook();
     const dir = mkdtempSync(join(tmpdir(), 'coupon-audit-server-'));
-    const server = new ThrowawayServer(binary, dir, await freePort(), options.args ?? []);
+    const server = new ThrowawayServer(binary, dir, await freePort(), options.args ?? [], chooseUser(dir));
     running.add(server);
     try {
       await server.initialise();
@@ -91,19 +93,15 @@ export class ThrowawayServer {
   }
 
   private userArgs(): string[] {
-    // mariadbd/mysqld refuse to run as root unless told which user to be: the mysql user where it
-    // can reach the directory, root itself where it cannot (a private TMPDIR).
-    if (process.getuid?.() !== 0) return [];
-    return this.runAs === 'mysql' ? ['--user=mysql'] : ['--user=root'];
-  }
-
-  private get runAs(): 'mysql' | 'root' {
-    return mysqlUser() !== null && othersCanTraverse(this.dir) ? 'mysql' : 'root';
+    return this.runAs === null ? [] : [`--user=${this.runAs}`];
   }
 
   private async initialise(): Promise<void> {
     mkdirSync(this.dataDir);
-    if (process.getuid?.() === 0 && this.runAs === 'mysql') chownToMysql(this.dir);
+    if (this.runAs === 'mysql') {
+      const { uid, gid } = mysqlUser()!;
+      for (const path of [this.dir, this.dataDir]) chownSync(path, uid, gid);
+    }
     const args =
       this.binary.installDb !== null
         ? [
@@ -163,7 +161,7 @@ export class ThrowawayServer {
         await conn.ping();
         await conn.end();
         return;
-      } catch (error) {
+      } catch {
         if (Date.now() > deadline) {
           throw new Error(`The throwaway server did not answer within ${readyTimeoutMs / 1000} s: ${this.errorLogTail()}`);
         }
@@ -229,10 +227,13 @@ function othersCanTraverse(dir: string): boolean {
   }
 }
 
-function chownToMysql(dir: string): void {
-  const user = mysqlUser()!;
-  chownSync(dir, user.uid, user.gid);
-  chownSync(join(dir, 'data'), user.uid, user.gid);
+/**
+ * As root, the server must be told which user to be: the mysql user where it can reach the
+ * directory, root itself where it cannot (a private TMPDIR). Not root: whoever we are.
+ */
+function chooseUser(dir: string): 'mysql' | 'root' | null {
+  if (process.getuid?.() !== 0) return null;
+  return mysqlUser() !== null && othersCanTraverse(dir) ? 'mysql' : 'root';
 }
 
 async function freePort(): Promise<number> {
