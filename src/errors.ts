@@ -47,3 +47,17 @@ export class InterruptedError extends CouponAuditError {
     this.exitCode = signal === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM;
   }
 }
+
+/** A library caller's signal was aborted: the run stopped after the statement or transaction in flight. */
+export class AbortedError extends CouponAuditError {
+  readonly exitCode = EXIT.SIGINT;
+  constructor() {
+    super('aborted: stopped after the statement or transaction in flight; a rerun finishes the work');
+  }
+}
+
+/** What an aborted signal rejects with: its reason when that is one of ours (a signal, a lost lock), else AbortedError. */
+export function abortReason(signal: AbortSignal): CouponAuditError {
+  const reason: unknown = signal.reason;
+  return reason instanceof CouponAuditError ? reason : new AbortedError();
+}

@@ -1,46 +1,88 @@
 import { Command, Option } from 'commander';
-import type { Counter } from '../db/database.js';
-import { COUNTERS } from '../db/database.js';
-import { DEFAULT_POLICY, type AuditPolicy, type DeletedPolicy } from '../core/drift.js';
-import { counterList, DELETED_POLICIES, positiveInteger, settingIds, webhookUrl } from './options.js';
+import { loadModel } from '../core/config.js';
+import { PAGE_SIZE_RANGE } from '../core/detect-drift.js';
+import { auditScope, type AuditScope, DEFAULT_MODEL, DELETED_POLICIES, type DeletedPolicy, withAuditTable } from '../core/model.js';
+import type { CheckRunOptions, RunHooks } from '../core/run.js';
+import { counterNames } from '../core/validate.js';
+import type { ConnectionConfig } from '../db/connection-config.js';
+import { counterList, positiveInteger, settingIds, wholeNumberIn, webhookUrl } from './options.js';
 import type { ReportingOptions } from './reporting/publish.js';
 
 /** Options every database command takes (SPEC.md "Common options" and the run-shaping flags). */
 export interface CommonOptions extends ReportingOptions {
   url?: string;
+  config?: string;
   format: 'table' | 'json';
-  batchSize?: number;
+  pageSize?: number;
   ids?: bigint[];
-  columns?: Counter[];
+  columns?: string[];
   deleted: DeletedPolicy;
   concurrency: number;
   sslCa?: string;
   password?: string | true;
   quiet?: boolean;
   verbose?: boolean;
+  auditTable?: string;
 }
 
-export function addCommonOptions(command: Command): Command {
+export function addConnectionOptions(command: Command): Command {
   return command
     .option('--url <url>', 'mysql://user:password@host:3306/db (default: $DATABASE_URL)')
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
-    .option('--batch-size <n>', 'settings per page/transaction (default: sized automatically)', positiveInteger(100_000))
-    .option('--ids <ids>', 'only these setting ids, comma-separated', settingIds)
-    .option('--columns <counters>', `only these counters: ${COUNTERS.join(',')}`, counterList)
+    .option('--ssl-ca <file>', 'verify the server certificate against this CA file (turns TLS on)')
+    .option('--password [password]', 'database password; with no value, prompt for it (or set MYSQL_PWD)');
+}
+
+/** The options that say what is audited: the model (--config) and the part of it a run looks at. */
+export function addScopeOptions(command: Command): Command {
+  return command
+    .option('--config <file>', `counters by definition (JSON; default: ./coupon-audit.json when present, else ${DEFAULT_MODEL.counters.map((c) => c.name).join(' and ')} of ${DEFAULT_MODEL.settings.table})`)
+    .option('--columns <counters>', `only these counters, comma-separated (default: all; built in: ${DEFAULT_MODEL.counters.map((c) => c.name).join(',')})`, counterList)
     .addOption(
       new Option('--deleted <policy>', 'DELETED settings: count like others, expect zero, or skip')
         .choices([...DELETED_POLICIES])
         .default('count'),
+    );
+}
+
+export function addCommonOptions(command: Command): Command {
+  return addScopeOptions(addConnectionOptions(command))
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('--ids <ids>', 'only these setting ids, comma-separated (repeatable)', settingIds)
+    .option(
+      '--page-size <n>',
+      `settings compared per detection statement, ${PAGE_SIZE_RANGE.min}-${PAGE_SIZE_RANGE.max} (default: sized automatically)`,
+      wholeNumberIn(PAGE_SIZE_RANGE),
     )
-    .option('--concurrency <n>', 'pages counted at once (each on its own connections)', positiveInteger(16), 2)
-    .option('--ssl-ca <file>', 'verify the server certificate against this CA file (turns TLS on)')
-    .option('--password [password]', 'database password; with no value, prompt for it (or set MYSQL_PWD)')
+    .option('--concurrency <n>', 'detection statements at once, 1-16 (each on its own connection)', positiveInteger(16), 2)
     .option('--metrics-file <path>', 'write a Prometheus textfile (node_exporter textfile collector) after the run')
     .option('--notify-url <url>', 'POST a JSON message (Slack-style "text") here when drift is found or the run fails', webhookUrl)
     .option('-q, --quiet', 'print nothing when there is no drift; a short summary when there is')
     .option('-v, --verbose', 'SQL timings, and the full error on failure');
 }
 
-export function auditPolicy(options: CommonOptions): AuditPolicy {
-  return { counters: options.columns ?? DEFAULT_POLICY.counters, deleted: options.deleted };
+/** The model and the part of it this run audits, resolved once from --config, --audit-table, --columns and --deleted. */
+export function resolveScope(options: Pick<CommonOptions, 'config' | 'columns' | 'deleted' | 'auditTable'>, cwd?: string): AuditScope {
+  const model = withAuditTable(loadModel(options.config, cwd), options.auditTable);
+  return auditScope(model, {
+    counters: options.columns === undefined ? undefined : counterNames(model, options.columns),
+    deleted: options.deleted,
+  });
+}
+
+/** The run options of check (and the detection inside repair), resolved once. */
+export function checkRunOptions(
+  options: CommonOptions,
+  connection: ConnectionConfig,
+  scope: AuditScope,
+  extra: { signal?: AbortSignal; hooks?: RunHooks },
+): CheckRunOptions {
+  return {
+    connection,
+    scope,
+    ids: options.ids,
+    pageSize: options.pageSize,
+    concurrency: options.concurrency,
+    signal: extra.signal,
+    hooks: extra.hooks,
+  };
 }

@@ -2,44 +2,14 @@ import type { ChalkInstance } from 'chalk';
 import Table from 'cli-table3';
 import type { DriftReport } from '../core/detect-drift.js';
 import { type CounterState, type DriftedSetting, isCounterDrifted } from '../core/drift.js';
-import type { Counter } from '../db/database.js';
-import { jsonInteger, jsonIntegerOrNull } from './json.js';
 
-/** The SPEC.md JSON report (check, repair --dry-run). Ids are strings, so they are exact at any size. */
-export function driftReportJson(report: DriftReport, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    version: 1,
-    ...extra,
-    summary: {
-      scanned: report.scanned,
-      drifted: report.drifted.length,
-      ...(report.orphans === null
-        ? {}
-        : { orphans: { coupons: jsonInteger(report.orphans.coupons), uses: jsonInteger(report.orphans.uses) } }),
-      ...(report.missingIds.length > 0 ? { missingIds: report.missingIds.map(String) } : {}),
-    },
-    drifted: report.drifted.map(driftedSettingJson),
-  };
-}
-
-export function driftedSettingJson(setting: DriftedSetting): Record<string, unknown> {
-  const counters: Record<string, unknown> = {};
-  for (const [counter, state] of Object.entries(setting.counters) as [Counter, CounterState][]) {
-    counters[counter] = {
-      cached: jsonIntegerOrNull(state.cached),
-      actual: jsonInteger(state.actual),
-      expected: jsonInteger(state.expected),
-    };
-  }
-  return { id: setting.id.toString(), status: setting.status, counters };
-}
-
-const LABEL: Record<Counter, string> = { issuedCount: 'issued', usedCount: 'used' };
+/** A counter's column label: its name less a trailing "Count" (issuedCount → issued). */
+const label = (counter: string): string => counter.replace(/Count$/, '') || counter;
 
 /** The drift table: id, status, and per audited counter its cached and actual value and the difference. */
-export function renderDriftTable(drifted: readonly DriftedSetting[], counters: readonly Counter[], c: ChalkInstance): string {
+export function renderDriftTable(drifted: readonly DriftedSetting[], counters: readonly string[], c: ChalkInstance): string {
   const head = ['id', 'status'];
-  for (const counter of counters) head.push(`${LABEL[counter]} cached`, `${LABEL[counter]} actual`, `${LABEL[counter]} Δ`);
+  for (const counter of counters) head.push(`${label(counter)} cached`, `${label(counter)} actual`, `${label(counter)} Δ`);
   const table = new Table({
     head: head.map((title) => c.bold(title)),
     // cli-table3 colours head and borders by itself, even on a pipe: leave colour to our chalk.
@@ -75,7 +45,7 @@ function signed(value: bigint): string {
 }
 
 /** One line: how many settings were scanned and drifted, per counter, and orphan rows if any. */
-export function driftSummaryLine(report: DriftReport, counters: readonly Counter[], tables: { coupons: string; uses: string }): string {
+export function driftSummaryLine(report: DriftReport, counters: readonly string[]): string {
   const perCounter = counters
     .map((counter) => {
       const n = report.drifted.filter((s) => {
@@ -90,10 +60,14 @@ export function driftSummaryLine(report: DriftReport, counters: readonly Counter
       ? `No drift: ${plural(report.scanned, 'setting')} scanned.`
       : `${report.drifted.length} of ${plural(report.scanned, 'setting')} drifted (${perCounter}).`,
   ];
-  if (report.orphans !== null && (report.orphans.coupons > 0n || report.orphans.uses > 0n)) {
-    parts.push(
-      `Orphan rows (settingId with no setting): ${report.orphans.coupons} in ${tables.coupons}, ${report.orphans.uses} in ${tables.uses}.`,
-    );
+  // Only the audited counters' tables: a table not read says nothing about its orphans.
+  const orphans = (report.orphans ?? []).filter((orphan) => orphan.rows > 0n);
+  if (orphans.length > 0) {
+    parts.push(`Orphan rows (settingId with no setting): ${orphans.map((o) => `${o.rows} in ${o.table}`).join(', ')}.`);
+  }
+  const nulls = (report.orphans ?? []).filter((orphan) => orphan.nullSettingId > 0n);
+  if (nulls.length > 0) {
+    parts.push(`Rows with a NULL setting id: ${nulls.map((o) => `${o.nullSettingId} in ${o.table}`).join(', ')}.`);
   }
   return parts.join(' ');
 }

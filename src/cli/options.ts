@@ -1,35 +1,15 @@
 import { InvalidArgumentError } from 'commander';
-import type { Counter } from '../db/database.js';
-import { COUNTERS } from '../db/database.js';
-import type { DeletedPolicy } from '../core/drift.js';
+import { type IntRange, settingId } from '../core/validate.js';
 
 /** Commander argument parsers: each throws InvalidArgumentError, which the CLI maps to exit 2. */
 
-export function positiveInteger(max: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || Number(value) > max) {
-      throw new InvalidArgumentError(`expected a whole number from 1 to ${max}.`);
-    }
-    return Number(value);
-  };
-}
-
-export function nonNegativeInteger(max: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value.trim()) || Number(value) > max) {
-      throw new InvalidArgumentError(`expected a whole number from 0 to ${max}.`);
-    }
-    return Number(value);
-  };
-}
+export const positiveInteger = (max: number) => wholeNumberIn({ min: 1, max });
+export const nonNegativeInteger = (max: number) => wholeNumberIn({ min: 0, max });
 
 export function nonNegativeSeconds(value: string): number {
   if (!/^\d+(\.\d+)?$/.test(value.trim())) throw new InvalidArgumentError('expected a number of seconds.');
   return Number(value);
 }
-
-const UINT64_MAX = (1n << 64n) - 1n;
-const INT64_MIN = -(1n << 63n);
 
 /** `--ids 1,2,3`: integers, exact at any size; repeated flags accumulate. */
 export function settingIds(value: string, previous: bigint[] | undefined): bigint[] {
@@ -37,35 +17,41 @@ export function settingIds(value: string, previous: bigint[] | undefined): bigin
   if (parts.length === 0 || parts.some((part) => part === '')) {
     throw new InvalidArgumentError('expected a comma-separated list of setting ids, like 1,2,3.');
   }
-  const ids = parts.map((part) => {
-    if (!/^-?\d+$/.test(part)) throw new InvalidArgumentError(`'${part}' is not a setting id (a whole number).`);
-    const id = BigInt(part);
-    if (id > UINT64_MAX || id < INT64_MIN) throw new InvalidArgumentError(`'${part}' is out of range for a BIGINT id.`);
-    return id;
-  });
-  return [...(previous ?? []), ...ids];
+  return [...(previous ?? []), ...parts.map((part) => usage(() => settingId(part)))];
 }
 
-/** `--columns issuedCount,usedCount`: the counters to audit. */
-export function counterList(value: string): Counter[] {
-  const wanted = value.split(',').map((part) => part.trim()).filter((part) => part !== '');
-  const counters: Counter[] = [];
-  for (const name of wanted) {
-    const counter = COUNTERS.find((candidate) => candidate.toLowerCase() === name.toLowerCase());
-    if (counter === undefined) throw new InvalidArgumentError(`'${name}' is not a counter; use issuedCount or usedCount.`);
-    if (!counters.includes(counter)) counters.push(counter);
+/** `--columns issuedCount,usedCount`: counter names, checked against the model once it is loaded; repeated flags accumulate. */
+export function counterList(value: string, previous: string[] | undefined): string[] {
+  const names = value.split(',').map((part) => part.trim()).filter((part) => part !== '');
+  if (names.length === 0) throw new InvalidArgumentError('name one or more counters, like issuedCount,usedCount.');
+  return [...(previous ?? []), ...names];
+}
+
+/** A parser for a whole number in `range`, with the range in its message (and in --help). */
+export function wholeNumberIn(range: IntRange) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim()) || Number(value) < range.min || Number(value) > range.max) {
+      throw new InvalidArgumentError(`expected a whole number from ${range.min} to ${range.max}.`);
+    }
+    return Number(value);
+  };
+}
+
+function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
   }
-  if (counters.length === 0) throw new InvalidArgumentError('name issuedCount, usedCount or both.');
-  return COUNTERS.filter((counter) => counters.includes(counter));
 }
-
-export const DELETED_POLICIES: readonly DeletedPolicy[] = ['count', 'zero', 'skip'];
 
 /** A table name for --audit-table: any name is escaped, but an empty or absurd one is a mistake. */
 export function tableName(value: string): string {
   if (value.trim() === '' || value.length > 64 || value.includes('\0')) {
     throw new InvalidArgumentError('expected a table name of 1 to 64 characters.');
   }
+  // Taken as one name in the connection's database; a dot would read as database.table to a person.
+  if (value.includes('.')) throw new InvalidArgumentError(`'${value}' has a dot: give a table name in the --url database, without a database prefix.`);
   return value;
 }
 

@@ -1,18 +1,16 @@
-import { EXIT } from '../errors.js';
+import { EXIT, InterruptedError } from '../errors.js';
 import type { Io } from './terminal.js';
 
 type Signal = 'SIGINT' | 'SIGTERM';
 
 /**
- * SIGINT/SIGTERM handling. Outside a repair there is nothing to protect: say so and exit 130/143
- * at once (the server drops our connections). While repairing, the first signal asks the repair to
- * stop after the transaction in flight (which ends whole), and a second one exits at once (the
- * server rolls back an uncommitted transaction when its connection goes).
+ * SIGINT/SIGTERM handling. The first signal aborts `signal` with an InterruptedError: the run stops
+ * after the statement or transaction in flight (which ends whole) and the error travels up to
+ * main's one exit path (130/143, with the metrics file and the webhook). A second signal exits at
+ * once: the server rolls back an uncommitted transaction when its connection goes.
  */
 export class Interrupts {
-  readonly controller = new AbortController();
-  received: Signal | null = null;
-  private graceful = false;
+  private readonly controller = new AbortController();
   private readonly handlers: [Signal, () => void][] = [];
 
   constructor(private readonly io: Io) {
@@ -23,9 +21,13 @@ export class Interrupts {
     }
   }
 
-  /** From now on, the first signal stops the repair between transactions instead of exiting. */
-  enterGracefulSection(): void {
-    this.graceful = true;
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get received(): Signal | null {
+    const reason: unknown = this.controller.signal.reason;
+    return reason instanceof InterruptedError ? reason.signal : null;
   }
 
   dispose(): void {
@@ -33,16 +35,12 @@ export class Interrupts {
   }
 
   private onSignal(signal: Signal): void {
-    const code = signal === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM;
-    if (this.graceful && this.received === null) {
-      this.received = signal;
-      this.io.stderr.write(`\ncoupon-audit: ${signal}: stopping after the transaction in flight (again to stop at once)\n`);
-      this.controller.abort();
+    if (!this.controller.signal.aborted) {
+      this.io.stderr.write(`\ncoupon-audit: ${signal}: stopping after the statement or transaction in flight (again to stop at once)\n`);
+      this.controller.abort(new InterruptedError(signal));
       return;
     }
-    this.io.stderr.write(
-      `\ncoupon-audit: interrupted by ${signal}${this.graceful ? '; the transaction in flight is rolled back by the server' : '; nothing was written'}.\n`,
-    );
-    process.exit(code);
+    this.io.stderr.write(`\ncoupon-audit: interrupted by ${signal}; a transaction in flight is rolled back by the server.\n`);
+    process.exit(signal === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM);
   }
 }

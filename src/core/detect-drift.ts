@@ -1,32 +1,36 @@
 import type { Database } from '../db/database.js';
-import { CHILD_OF } from '../db/database.js';
-import type { ChildCount, ChildScope, ChildTable, SettingRow } from '../db/rows.js';
-import { compareIds } from '../db/rows.js';
+import { abortReason } from '../errors.js';
+import { unindexedCounters } from '../db/inspector.js';
+import { type IdScope, compareIds } from '../db/rows.js';
+import { comparePage, pageBoundary, type PageResult } from '../db/scanner.js';
 import { BatchSizer } from './batch-sizer.js';
-import { ChildCountCursor } from './child-count-cursor.js';
-import { type AuditPolicy, type DriftedSetting, comparePage, compareSetting, isAudited } from './drift.js';
+import type { DriftedSetting } from './drift.js';
+import type { AuditScope, CounterDefinition } from './model.js';
 
 export interface DetectOptions {
-  policy: AuditPolicy;
+  scope: AuditScope;
   /** Restrict the audit to these setting ids (--ids). */
   ids?: readonly bigint[] | undefined;
-  /** A fixed page size (--batch-size); undefined sizes pages toward `targetStatementMs`. */
+  /** A fixed page size (--page-size); undefined sizes pages toward `targetStatementMs`. */
   pageSize?: number | undefined;
-  /** Pages counted at once; each page runs one statement per audited child table. */
+  /** Pages compared at once, each on its own connection. */
   concurrency?: number | undefined;
   targetStatementMs?: number | undefined;
+  /** Checked between pages: an aborted scan rejects with the signal's reason. */
+  signal?: AbortSignal | undefined;
   onProgress?: ((progress: DetectProgress) => void) | undefined;
   onStatement?: ((timing: StatementTiming) => void) | undefined;
   /**
-   * Called once, before a full scan, with the audited child tables that have no index starting
-   * with settingId: those are read in one streamed pass each instead of range by range.
+   * Called once, before a full scan, with the counters whose child table has no index starting
+   * with the counter's key: the scan is then one statement over the whole tables (each read once)
+   * instead of a statement per page that would read them whole every time.
    */
-  onUnindexed?: ((tables: ChildTable[]) => void) | undefined;
+  onUnindexed?: ((counters: CounterDefinition[]) => void) | undefined;
 }
 
 export interface DetectProgress {
   scanned: number;
-  candidates: number;
+  drifted: number;
 }
 
 export interface StatementTiming {
@@ -35,144 +39,120 @@ export interface StatementTiming {
   ms: number;
 }
 
+export interface OrphanCount {
+  counter: string;
+  table: string;
+  /** Child rows whose setting id names no setting. */
+  rows: bigint;
+  /** Child rows whose setting id is NULL (no setting at all), reported apart. */
+  nullSettingId: bigint;
+}
+
 export interface DriftReport {
   scanned: number;
   drifted: DriftedSetting[];
-  /** Child rows whose settingId names no setting; null when --ids restricted the run. */
-  orphans: { coupons: bigint; uses: bigint } | null;
+  /** Per audited counter; null when --ids restricted the run (orphans are found only by a full scan). */
+  orphans: OrphanCount[] | null;
   /** --ids that name no setting. */
   missingIds: bigint[];
-  /** Settings that looked drifted in the paged scan but were consistent when recounted in one statement. */
-  transient: number;
 }
 
 export const DEFAULT_PAGE_SIZE = 2000;
-const RECOUNT_CHUNK = 500;
+export const PAGE_SIZE_RANGE = { min: 1, max: 100_000 } as const;
 
 /**
- * Finds every drifted setting. Pages through settings by id (keyset), counts each page's id range
- * in the child tables with GROUP BY, and compares. Drift seen that way is then confirmed by one
- * statement per chunk of ids, so a live application's in-flight writes are not reported as drift.
+ * Finds every drifted setting. Pages through the settings by id ranges (keyset boundaries), and
+ * compares each page with its child counts in ONE statement (db/builder.ts comparePageSql), so each
+ * comparison comes from one consistent read however the application writes meanwhile. Pages run
+ * `concurrency` at a time; ranges are contiguous, so every child row is counted in one page.
  */
 export async function detectDrift(db: Database, options: DetectOptions): Promise<DriftReport> {
+  const { scope } = options;
   const sizer = new BatchSizer({
     initial: options.pageSize ?? DEFAULT_PAGE_SIZE,
-    min: 100,
-    max: 100_000,
-    targetMs: options.targetStatementMs ?? 500,
+    min: options.pageSize ?? 100,
+    max: options.pageSize ?? 20_000,
+    targetMs: options.targetStatementMs ?? 300,
     adaptive: options.pageSize === undefined,
   });
-  const tables = options.policy.counters.map((counter) => CHILD_OF[counter]);
-  const state = { scanned: 0, candidates: [] as DriftedSetting[], orphanCoupons: 0n, orphanUses: 0n };
+  const totals = { scanned: 0, drifted: [] as DriftedSetting[], orphans: scope.counters.map(() => 0n), nullRefs: scope.counters.map(() => 0n) };
   const missingIds: bigint[] = [];
 
-  const countPage = async (settings: SettingRow[], scope: ChildScope): Promise<void> => {
+  const run = async (ids: IdScope, onlyDrifted: boolean): Promise<PageResult> => {
     const started = performance.now();
-    const [coupons, uses] = await Promise.all(
-      (['coupons', 'uses'] as const).map((table) =>
-        tables.includes(table) ? count(table, scope) : Promise.resolve([]),
-      ),
-    );
-    sizer.observe(settings.length, performance.now() - started);
-    const page = comparePage(settings, coupons ?? [], uses ?? [], options.policy);
-    state.scanned += page.scanned;
-    state.candidates.push(...page.drifted);
-    state.orphanCoupons += page.orphanCoupons;
-    state.orphanUses += page.orphanUses;
-    options.onProgress?.({ scanned: state.scanned, candidates: state.candidates.length });
+    const result = await comparePage(db, scope, ids, { onlyDrifted });
+    const ms = performance.now() - started;
+    sizer.observe(Math.max(result.scanned, 1), ms);
+    options.onStatement?.({ what: `compare ${describeScope(ids)}`, rows: result.drifted.length, ms });
+    totals.scanned += result.scanned;
+    totals.drifted.push(...result.drifted);
+    result.orphans.forEach((count, i) => (totals.orphans[i]! += count));
+    result.nullRefs.forEach((count, i) => (totals.nullRefs[i]! += count));
+    options.onProgress?.({ scanned: totals.scanned, drifted: totals.drifted.length });
+    return result;
+  };
+  const checkSignal = (): void => {
+    if (options.signal?.aborted) throw abortReason(options.signal);
   };
 
   const pool = new TaskPool(Math.max(1, options.concurrency ?? 1));
-  const cursors = new Map<ChildTable, ChildCountCursor>();
-  const count = (table: ChildTable, scope: ChildScope): Promise<ChildCount[]> => {
-    const cursor = cursors.get(table);
-    if (cursor === undefined || scope.kind !== 'range') return timed(db, table, scope, options.onStatement);
-    return cursor.takeUpTo(scope.upTo);
-  };
+  try {
   if (options.ids !== undefined) {
     const ids = [...new Set(options.ids)].sort(compareIds);
     for (let start = 0; start < ids.length; ) {
-      const chunk = ids.slice(start, start + sizer.size);
+      checkSignal();
+      const chunk = ids.slice(start, start + Math.min(sizer.size, 5000));
       start += chunk.length;
-      const settings = await db.settingsByIds(chunk);
-      const found = new Set(settings.map((setting) => setting.id));
-      missingIds.push(...chunk.filter((value) => !found.has(value)));
-      if (settings.length > 0) {
-        await pool.run(() => countPage(settings, { kind: 'ids', ids: settings.map((setting) => setting.id) }));
-      }
+      await pool.run(async () => {
+        const found = new Set((await run({ kind: 'ids', ids: chunk }, false)).found);
+        missingIds.push(...chunk.filter((id) => !found.has(id)));
+      });
     }
   } else {
-    const indexed = await db.childTablesWithSettingIndex();
-    const unindexed = tables.filter((table) => !indexed.has(table));
+    const unindexed = await unindexedCounters(db, scope);
     if (unindexed.length > 0) {
       options.onUnindexed?.(unindexed);
-      for (const table of unindexed) cursors.set(table, new ChildCountCursor(db.streamChildCounts(table)));
-    }
-    // Ranges are half-open (after, upTo] and contiguous; the first is unbounded below and the last
-    // above, so every child row falls in exactly one range and orphans are counted once.
-    let after: bigint | null = null;
-    for (;;) {
-      const limit = sizer.size;
-      const settings = await db.settingsPage(after, limit);
-      const isLast = settings.length < limit;
-      const upTo = isLast ? null : settings[settings.length - 1]!.id;
-      await pool.run(() => countPage(settings, { kind: 'range', after, upTo }));
-      if (upTo === null) break;
-      after = upTo;
+      checkSignal();
+      await run({ kind: 'range', after: null, upTo: null }, true);
+    } else {
+      let after: bigint | null = null;
+      for (;;) {
+        checkSignal();
+        const upTo = await pageBoundary(db, scope.model, after, sizer.size);
+        const from = after;
+        await pool.run(async () => {
+          await run({ kind: 'range', after: from, upTo }, true);
+        });
+        if (upTo === null) break;
+        after = upTo;
+      }
     }
   }
-  try {
-    await pool.drain();
-  } finally {
-    for (const cursor of cursors.values()) await cursor.close();
+  } catch (error) {
+    // Never leave a statement running on a connection the caller is about to close.
+    await pool.drain().catch(() => undefined);
+    throw error;
   }
-
-  const drifted = await confirm(db, state.candidates, options.policy);
+  await pool.drain();
+  totals.drifted.sort((a, b) => compareIds(a.id, b.id));
+  missingIds.sort(compareIds);
   return {
-    scanned: state.scanned,
-    drifted,
-    orphans: options.ids === undefined ? { coupons: state.orphanCoupons, uses: state.orphanUses } : null,
+    scanned: totals.scanned,
+    drifted: totals.drifted,
+    orphans:
+      options.ids === undefined
+        ? scope.counters.map((counter, i) => ({ counter: counter.name, table: counter.table, rows: totals.orphans[i]!, nullSettingId: totals.nullRefs[i]! }))
+        : null,
     missingIds,
-    transient: state.candidates.length - drifted.length,
   };
 }
 
-async function timed(
-  db: Database,
-  table: ChildTable,
-  scope: ChildScope,
-  onStatement: DetectOptions['onStatement'],
-): Promise<ChildCount[]> {
-  const started = performance.now();
-  const rows = await db.countChildren(table, scope);
-  onStatement?.({ what: `count ${db.tables[table]} ${describeScope(scope)}`, rows: rows.length, ms: performance.now() - started });
-  return rows;
-}
-
-function describeScope(scope: ChildScope): string {
+function describeScope(scope: IdScope): string {
   if (scope.kind === 'ids') return `${scope.ids.length} ids`;
   return `(${scope.after ?? '-∞'}, ${scope.upTo ?? '+∞'}]`;
 }
 
-/** Recounts candidates in single statements (one snapshot each); keeps those still drifted. */
-export async function confirm(
-  db: Database,
-  candidates: readonly DriftedSetting[],
-  policy: AuditPolicy,
-): Promise<DriftedSetting[]> {
-  const ids = candidates.map((candidate) => candidate.id).sort(compareIds);
-  const confirmed: DriftedSetting[] = [];
-  for (let start = 0; start < ids.length; start += RECOUNT_CHUNK) {
-    for (const row of await db.recount(ids.slice(start, start + RECOUNT_CHUNK))) {
-      if (!isAudited(row, policy)) continue;
-      const result = compareSetting(row, { issuedCount: row.actualIssued, usedCount: row.actualUsed }, policy);
-      if (result !== null) confirmed.push(result);
-    }
-  }
-  return confirmed;
-}
-
-/** Runs at most `limit` tasks at once; the first failure is rethrown by run() or drain(). */
+/** Runs at most `limit` tasks at once; the first failure is rethrown by run() or drain(), after the others end. */
 class TaskPool {
   private readonly running = new Set<Promise<void>>();
   private failure: { error: unknown } | null = null;
@@ -188,11 +168,14 @@ class TaskPool {
       .finally(() => this.running.delete(promise));
     this.running.add(promise);
     while (this.running.size >= this.limit) await Promise.race(this.running);
-    this.throwIfFailed();
+    if (this.failure !== null) {
+      await this.drain();
+    }
   }
 
+  /** Waits for every task (none is left running when this returns or throws). */
   async drain(): Promise<void> {
-    await Promise.all(this.running);
+    await Promise.allSettled([...this.running]);
     this.throwIfFailed();
   }
 

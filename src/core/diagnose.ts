@@ -1,8 +1,8 @@
-import type { Database, Privileges, ServerInfo } from '../db/database.js';
-import type { ChildTable } from '../db/rows.js';
+import { createIndexSql } from '../db/builder.js';
+import type { Database } from '../db/database.js';
+import { grantSql, hasProblems, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, serverInfo, unindexedCounters } from '../db/inspector.js';
+import type { AuditScope, CounterDefinition } from './model.js';
 import { binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
-
-const CHILD_TABLES: readonly ChildTable[] = ['coupons', 'uses'];
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -27,32 +27,34 @@ export interface DatabaseFacts {
   user: string;
   database: string;
   server: ServerInfo;
+  scope: AuditScope;
+  /** Missing tables/columns and filters that do not compile, as phrases. */
   schemaProblems: string[];
+  /** SELECT refused on tables the scope reads, each with its GRANT. */
+  missingSelect: { table: string; grant: string }[];
   /** Present when the schema is there (otherwise there is nothing to probe). */
-  indexed?: Set<ChildTable>;
+  unindexed?: CounterDefinition[];
   privileges?: Privileges;
-  tables: Database['tables'];
-  createIndexSql: Record<ChildTable, string>;
   /** The GRANT statement that gives this user `privileges` on a table of the database ('*': all of them). */
   grantSql: (privileges: string, table: string) => string;
 }
 
-export async function gatherFacts(db: Database, target: string): Promise<DatabaseFacts> {
-  const server = await db.serverInfo();
-  const schemaProblems = await db.schemaProblems();
+export async function gatherFacts(db: Database, scope: AuditScope, target: string): Promise<DatabaseFacts> {
+  const server = await serverInfo(db);
+  const problems = await schemaProblems(db, scope);
   const facts: DatabaseFacts = {
     target,
     user: db.config.user,
     database: db.config.database,
     server,
-    schemaProblems,
-    tables: db.tables,
-    createIndexSql: { coupons: db.createSettingIndexSql('coupons'), uses: db.createSettingIndexSql('uses') },
-    grantSql: (privileges, table) => db.grantSql(privileges, table),
+    scope,
+    schemaProblems: [...problems.missing, ...problems.filters],
+    missingSelect: problems.grants,
+    grantSql: (privileges, table) => grantSql(db, privileges, table),
   };
-  if (schemaProblems.length === 0) {
-    facts.indexed = await db.childTablesWithSettingIndex();
-    facts.privileges = await db.privileges();
+  if (!hasProblems(problems)) {
+    facts.unindexed = await unindexedCounters(db, scope);
+    facts.privileges = await probePrivileges(db, scope);
   }
   return facts;
 }
@@ -60,34 +62,48 @@ export async function gatherFacts(db: Database, target: string): Promise<Databas
 /** The checklist: connection and server, schema, settingId indexes, privileges, binlog_format. */
 export function diagnose(facts: DatabaseFacts): Diagnosis {
   const checks: DoctorCheck[] = [];
-  const { tables } = facts;
   checks.push({ name: 'connection', status: 'ok', detail: `${facts.target}: ${facts.server.flavor} ${facts.server.version}` });
 
+  const { model } = facts.scope;
   if (facts.schemaProblems.length > 0) {
     checks.push({
       name: 'schema',
       status: 'fail',
       detail: `${facts.schemaProblems.join('; ')}`,
-      fix: 'point --url at the coupon database (or see sql/schema.sql for the tables the tool reads)',
+      fix:
+        model.source === null
+          ? 'point --url at the coupon database (or see sql/schema.sql for the tables the tool reads)'
+          : `point --url at the right database, or correct ${model.source}`,
     });
-  } else {
+  } else if (facts.missingSelect.length === 0) {
     checks.push({
       name: 'schema',
       status: 'ok',
-      detail: `${tables.settings}(id, status, issuedCount, usedCount), ${tables.coupons}.settingId, ${tables.uses}.settingId`,
+      detail:
+        `${model.settings.table}(${[model.settings.id, model.settings.status, ...facts.scope.counters.map((c) => c.name)].join(', ')}), ` +
+        facts.scope.counters.map((c) => `${c.table}.${c.foreignKey}${c.where === null ? '' : ` where ${c.where}`}`).join(', '),
+    });
+  }
+  if (facts.missingSelect.length > 0) {
+    checks.push({
+      name: 'privileges for check',
+      status: 'fail',
+      detail: `no SELECT on ${facts.missingSelect.map((m) => m.table).join(', ')}`,
+      fix: facts.missingSelect.map((m) => m.grant).join(' '),
     });
   }
 
-  if (facts.indexed !== undefined) {
-    for (const table of CHILD_TABLES) {
+  if (facts.unindexed !== undefined) {
+    for (const counter of facts.scope.counters) {
+      const missing = facts.unindexed.includes(counter);
       checks.push(
-        facts.indexed.has(table)
-          ? { name: `index ${tables[table]}`, status: 'ok', detail: 'an index starts with settingId' }
+        !missing
+          ? { name: `index ${counter.table}`, status: 'ok', detail: `an index starts with ${counter.foreignKey}` }
           : {
-              name: `index ${tables[table]}`,
+              name: `index ${counter.table}`,
               status: 'warn',
-              detail: 'no index starts with settingId: every check reads the whole table',
-              fix: facts.createIndexSql[table],
+              detail: `no index starts with ${counter.foreignKey}: every check reads the whole table`,
+              fix: createIndexSql(counter),
             },
       );
     }
@@ -95,18 +111,18 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
 
   const privileges = facts.privileges;
   if (privileges !== undefined) {
-    const unreadable = (['settings', 'coupons', 'uses'] as const).filter((table) => !privileges.select[table]);
+    const unreadable = privileges.select.filter((entry) => !entry.granted).map((entry) => entry.table);
     checks.push(
       unreadable.length === 0
-        ? { name: 'privileges for check', status: 'ok', detail: `SELECT on ${tables.settings}, ${tables.coupons}, ${tables.uses}` }
+        ? { name: 'privileges for check', status: 'ok', detail: `SELECT on ${privileges.select.map((entry) => entry.table).join(', ')}` }
         : {
             name: 'privileges for check',
             status: 'fail',
-            detail: `no SELECT on ${unreadable.map((table) => tables[table]).join(', ')}`,
-            fix: unreadable.map((table) => facts.grantSql('SELECT', tables[table])).join(' '),
+            detail: `no SELECT on ${unreadable.join(', ')}`,
+            fix: unreadable.map((table) => facts.grantSql('SELECT', table)).join(' '),
           },
     );
-    const grants = missingRepairGrants(privileges, { settings: tables.settings, audit: privileges.audit.table });
+    const grants = missingRepairGrants(privileges, model);
     const missing = grants.map(({ privilege, table }) => `${privilege} on ${table}`);
     const fixes = grants.map(({ privilege, table }) => facts.grantSql(privilege, table));
     const unsure = !privileges.audit.exists && privileges.audit.create !== true;
@@ -132,11 +148,11 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
       checks.push({
         name: 'privileges for repair',
         status: 'warn',
-        detail: `UPDATE on ${tables.settings}; the grants do not show CREATE in ${facts.database}, which the first repair needs for ${privileges.audit.table}`,
+        detail: `UPDATE on ${model.settings.table}; the grants do not show CREATE in ${facts.database}, which the first repair needs for ${privileges.audit.table}`,
         fix: fixes.join(' '),
       });
     } else {
-      checks.push({ name: 'privileges for repair', status: 'ok', detail: `UPDATE on ${tables.settings}, ${auditNote}` });
+      checks.push({ name: 'privileges for repair', status: 'ok', detail: `UPDATE on ${model.settings.table}, ${auditNote}` });
     }
   }
 

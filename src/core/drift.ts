@@ -1,22 +1,16 @@
-import type { Counter } from '../db/database.js';
-import { COUNTERS } from '../db/database.js';
-import type { ChildCount, SettingRow } from '../db/rows.js';
+import type { SettingRow } from '../db/rows.js';
+import type { AuditScope, CounterModel } from './model.js';
 
-/** How DELETED settings are audited (the seed analysis, problem 1). */
-export type DeletedPolicy = 'count' | 'zero' | 'skip';
-
-export interface AuditPolicy {
-  /** The counters audited (both unless --columns narrows it). */
-  counters: readonly Counter[];
-  deleted: DeletedPolicy;
-}
-
-export const DEFAULT_POLICY: AuditPolicy = { counters: COUNTERS, deleted: 'count' };
+/**
+ * The drift rule, once: a cache drifts when it is not (NULL-safely) the count it should hold. The
+ * detection statement (db/builder.ts comparePageSql) applies the same rule on the server as a
+ * filter; what is reported is always decided here.
+ */
 
 export interface CounterState {
   /** The cached value; null for a NULL cache. */
   cached: bigint | null;
-  /** COUNT(*) of the child rows. */
+  /** COUNT(*) of the child rows that count. */
   actual: bigint;
   /** What the cache should hold: `actual`, or 0 for a DELETED setting under --deleted zero. */
   expected: bigint;
@@ -25,16 +19,17 @@ export interface CounterState {
 export interface DriftedSetting {
   id: bigint;
   status: string | null;
-  counters: Partial<Record<Counter, CounterState>>;
+  /** Every audited counter of the setting, drifted or not, by counter name. */
+  counters: Record<string, CounterState>;
 }
 
-export function isDeleted(status: string | null): boolean {
-  return status !== null && status.toUpperCase() === 'DELETED';
+export function isDeleted(status: string | null, model: CounterModel): boolean {
+  return status !== null && status.toUpperCase() === model.settings.deletedStatus.toUpperCase();
 }
 
-/** Whether the policy audits this setting at all (--deleted skip leaves DELETED ones out). */
-export function isAudited(setting: Pick<SettingRow, 'status'>, policy: AuditPolicy): boolean {
-  return !(policy.deleted === 'skip' && isDeleted(setting.status));
+/** Whether the scope audits this setting at all (--deleted skip leaves DELETED ones out). */
+export function isAudited(setting: Pick<SettingRow, 'status'>, scope: AuditScope): boolean {
+  return !(scope.deleted === 'skip' && isDeleted(setting.status, scope.model));
 }
 
 /** NULL-safe: a NULL cache is drift; so is any value other than the expected one (negatives included). */
@@ -43,63 +38,18 @@ export function isCounterDrifted(state: CounterState): boolean {
 }
 
 export function isDrifted(setting: DriftedSetting): boolean {
-  return Object.values(setting.counters).some((state) => state !== undefined && isCounterDrifted(state));
+  return Object.values(setting.counters).some(isCounterDrifted);
 }
 
-/** The setting's audited counters against its true counts; null when nothing drifted. */
-export function compareSetting(
-  setting: SettingRow,
-  actual: Record<Counter, bigint>,
-  policy: AuditPolicy,
-): DriftedSetting | null {
-  const zero = policy.deleted === 'zero' && isDeleted(setting.status);
-  const counters: Partial<Record<Counter, CounterState>> = {};
-  for (const counter of policy.counters) {
-    counters[counter] = { cached: setting[counter], actual: actual[counter], expected: zero ? 0n : actual[counter] };
+/** The setting's audited counters against their true counts (by counter name; absent = 0); null when nothing drifted. */
+export function compareSetting(setting: SettingRow, actual: ReadonlyMap<string, bigint> | Record<string, bigint>, scope: AuditScope): DriftedSetting | null {
+  if (!isAudited(setting, scope)) return null;
+  const zero = scope.deleted === 'zero' && isDeleted(setting.status, scope.model);
+  const counters: Record<string, CounterState> = {};
+  for (const { name } of scope.counters) {
+    const count = (actual instanceof Map ? actual.get(name) : (actual as Record<string, bigint>)[name]) ?? 0n;
+    counters[name] = { cached: setting.cached[name] ?? null, actual: count, expected: zero ? 0n : count };
   }
   const result: DriftedSetting = { id: setting.id, status: setting.status, counters };
   return isDrifted(result) ? result : null;
-}
-
-export interface PageComparison {
-  scanned: number;
-  drifted: DriftedSetting[];
-  /** Child rows in the page's id range whose settingId names no setting. */
-  orphanCoupons: bigint;
-  orphanUses: bigint;
-}
-
-/**
- * Compares one page of settings with the child counts of the same id range. Counts for ids that are
- * not in the page are orphans; settings absent from the counts have no children (count 0).
- */
-export function comparePage(
-  settings: readonly SettingRow[],
-  couponCounts: readonly ChildCount[],
-  useCounts: readonly ChildCount[],
-  policy: AuditPolicy,
-): PageComparison {
-  const known = new Set(settings.map((setting) => setting.id));
-  const issued = new Map<bigint, bigint>();
-  const used = new Map<bigint, bigint>();
-  let orphanCoupons = 0n;
-  let orphanUses = 0n;
-  for (const { settingId, count } of couponCounts) {
-    if (settingId !== null && known.has(settingId)) issued.set(settingId, count);
-    else orphanCoupons += count;
-  }
-  for (const { settingId, count } of useCounts) {
-    if (settingId !== null && known.has(settingId)) used.set(settingId, count);
-    else orphanUses += count;
-  }
-  const drifted: DriftedSetting[] = [];
-  let scanned = 0;
-  for (const setting of settings) {
-    if (!isAudited(setting, policy)) continue;
-    scanned += 1;
-    const actual = { issuedCount: issued.get(setting.id) ?? 0n, usedCount: used.get(setting.id) ?? 0n };
-    const result = compareSetting(setting, actual, policy);
-    if (result !== null) drifted.push(result);
-  }
-  return { scanned, drifted, orphanCoupons, orphanUses };
 }

@@ -1,4 +1,5 @@
-import type { Privileges, ServerInfo, TableNames } from '../db/database.js';
+import type { Privileges, ServerInfo } from '../db/inspector.js';
+import type { CounterModel } from './model.js';
 
 /**
  * What stops repair on a server before it writes anything; shared by repair (which refuses up
@@ -16,9 +17,9 @@ export function binlogRejectsRepair(server: ServerInfo): boolean {
 }
 
 /** The writes repair needs and this user may not make: UPDATE on the settings, INSERT into an existing audit table. */
-export function missingRepairGrants(privileges: Privileges, tables: Pick<TableNames, 'settings' | 'audit'>): MissingGrant[] {
+export function missingRepairGrants(privileges: Privileges, model: Pick<CounterModel, 'settings' | 'auditTable'>): MissingGrant[] {
   return [
-    ...(privileges.update ? [] : [{ privilege: 'UPDATE' as const, table: tables.settings }]),
-    ...(privileges.audit.exists && privileges.audit.insert === false ? [{ privilege: 'INSERT' as const, table: tables.audit }] : []),
+    ...(privileges.update ? [] : [{ privilege: 'UPDATE' as const, table: model.settings.table }]),
+    ...(privileges.audit.exists && privileges.audit.insert === false ? [{ privilege: 'INSERT' as const, table: model.auditTable }] : []),
   ];
 }

@@ -1,15 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditEntry, Counter, Database, RepairSession } from '../db/database.js';
-import { CHILD_OF } from '../db/database.js';
+import { RepairSession } from '../db/applier.js';
+import type { Database } from '../db/database.js';
 import { isConnectionLost, isRetryableLockError } from '../db/database-error.js';
-import type { ChildTable } from '../db/rows.js';
+import { autoUpdatedColumns } from '../db/inspector.js';
+import { compareIds } from '../db/rows.js';
 import { BatchSizer } from './batch-sizer.js';
-import { type AuditPolicy, compareSetting, isAudited } from './drift.js';
-import type { RepairPlan } from './repair-plan.js';
+import { compareSetting, isCounterDrifted } from './drift.js';
+import type { AuditScope } from './model.js';
 
-export interface RepairOptions {
-  policy: AuditPolicy;
+export interface RepairBatchOptions {
+  scope: AuditScope;
   runId: string;
+  supportsSkipLocked: boolean;
   /** A fixed batch size (--batch-size); undefined sizes batches toward `targetTransactionMs`. */
   batchSize?: number | undefined;
   targetTransactionMs?: number;
@@ -18,7 +20,7 @@ export interface RepairOptions {
   /** Tries per transaction on a deadlock or lock wait timeout (1213, 1205, 1020). */
   maxAttempts?: number;
   backoffMs?: number;
-  /** Checked between transactions: the one in flight always ends whole (committed or rolled back). */
+  /** Checked between transactions and between retries: the one in flight always ends whole. */
   signal?: AbortSignal | undefined;
   onProgress?: ((progress: RepairProgress) => void) | undefined;
 }
@@ -31,7 +33,7 @@ export interface RepairProgress {
 
 export interface WrittenChange {
   settingId: bigint;
-  counter: Counter;
+  counter: string;
   from: bigint | null;
   to: bigint;
 }
@@ -46,6 +48,8 @@ export interface RepairResult {
   vanished: bigint[];
   /** Settings still locked by another session after every retry: a rerun finishes them. */
   failed: { settingId: bigint; reason: string }[];
+  /** Settings the final reread (one snapshot) still found drifted: a rerun looks at them again. */
+  stillDrifted: bigint[];
   interrupted: boolean;
   /** How long each transaction held its row locks, in ms (from the FOR UPDATE to the COMMIT). */
   lockHoldMs: number[];
@@ -54,16 +58,13 @@ export interface RepairResult {
 }
 
 export function emptyRepairResult(runId: string): RepairResult {
-  return { runId, repaired: [], skipped: [], vanished: [], failed: [], interrupted: false, lockHoldMs: [], transactions: 0, retries: 0 };
+  return { runId, repaired: [], skipped: [], vanished: [], failed: [], stillDrifted: [], interrupted: false, lockHoldMs: [], transactions: 0, retries: 0 };
 }
 
-interface BatchOutcome {
-  /** Ids not returned by the lock: held by someone else (SKIP LOCKED), or gone. */
-  notLocked: bigint[];
-}
+export const BATCH_SIZE_RANGE = { min: 1, max: 1000 } as const;
 
 /**
- * Repairs the plan's settings batch by batch, following SPEC.md's live-repair protocol: per batch,
+ * Repairs these settings batch by batch, following SPEC.md's live-repair protocol: per batch,
  * READ COMMITTED; lock the settings FOR UPDATE in ascending id order; count the children with plain
  * reads after the lock; write literal values only where they still differ, with an audit row for
  * each write in the same transaction; commit.
@@ -75,121 +76,104 @@ interface BatchOutcome {
  *
  * `result` is filled in as transactions commit, so a caller still has it if this throws.
  */
-export async function repairDrift(
-  db: Database,
-  plan: RepairPlan,
-  options: RepairOptions,
-  result: RepairResult = emptyRepairResult(options.runId),
-): Promise<RepairResult> {
-  const server = await db.serverInfo();
-  const onUpdateColumns = await db.autoUpdatedSettingsColumns();
-  const session = await db.openRepairSession(onUpdateColumns);
+export async function repairSettings(db: Database, ids: readonly bigint[], options: RepairBatchOptions, result: RepairResult): Promise<void> {
+  const plan = [...new Set(ids)].sort(compareIds);
+  const session = await RepairSession.open(db, options.scope, await autoUpdatedColumns(db, options.scope.model), options.lockWaitTimeoutSeconds ?? 2);
   const maxAttempts = options.maxAttempts ?? 4;
   const backoffMs = options.backoffMs ?? 100;
-  const tables = options.policy.counters.map((counter) => CHILD_OF[counter]);
   const sizer = new BatchSizer({
     initial: options.batchSize ?? 50,
-    min: 1,
-    max: 1000,
+    min: options.batchSize ?? BATCH_SIZE_RANGE.min,
+    max: options.batchSize ?? BATCH_SIZE_RANGE.max,
     targetMs: options.targetTransactionMs ?? 100,
     adaptive: options.batchSize === undefined,
   });
   const started = performance.now();
+  const aborted = (): boolean => options.signal?.aborted === true;
   let done = 0;
   let healthy = true;
 
-  /** Runs one transaction, retrying lock errors; `lockError` when every attempt hit one. */
-  const attempt = async (ids: bigint[], skipLocked: boolean): Promise<BatchOutcome | { lockError: string }> => {
+  /** One transaction, retrying lock errors; `lockError` when every attempt hit one, `stopped` when aborted between tries. */
+  const attempt = async (batch: bigint[], skipLocked: boolean): Promise<{ notLocked: bigint[] } | { lockError: string } | 'stopped'> => {
     let lastError = '';
     for (let tryNo = 1; tryNo <= maxAttempts; tryNo += 1) {
       try {
-        return await repairBatch(session, ids, { skipLocked, tables, policy: options.policy, runId: options.runId, result });
+        return await repairBatch(session, batch, skipLocked, options, result);
       } catch (error) {
         await session.rollback();
         if (!isRetryableLockError(error)) {
           healthy = !isConnectionLost(error);
-          throw session.asDatabaseError(error, `repairing settings ${ids[0]}…${ids[ids.length - 1]}`);
+          // A bug (a TypeError) stays a bug: only the driver's errors are database errors.
+          if (!(error instanceof Error) || !('errno' in error || 'code' in error)) throw error;
+          throw session.asDatabaseError(error, `repairing settings ${batch[0]}…${batch[batch.length - 1]}`);
         }
         result.retries += 1;
         lastError = describeLockError(error);
-        if (tryNo < maxAttempts) await sleep(backoffMs * 2 ** (tryNo - 1) * (0.5 + Math.random()));
+        if (tryNo < maxAttempts) {
+          if (aborted()) return 'stopped';
+          await sleep(backoffMs * 2 ** (tryNo - 1) * (0.5 + Math.random()), undefined, { signal: options.signal }).catch(() => undefined);
+          if (aborted()) return 'stopped';
+        }
       }
     }
     return { lockError: lastError };
   };
 
   try {
-    await session.configure(options.lockWaitTimeoutSeconds ?? 2);
-    for (let start = 0; start < plan.ids.length; ) {
-      if (options.signal?.aborted) {
-        result.interrupted = true;
-        break;
-      }
-      const ids = plan.ids.slice(start, start + sizer.size);
-      start += ids.length;
+    for (let start = 0; start < plan.length && !aborted(); ) {
+      const batch = plan.slice(start, start + sizer.size);
+      start += batch.length;
       const batchStarted = performance.now();
-      let outcome = await attempt(ids, server.supportsSkipLocked);
-      sizer.observe(ids.length, performance.now() - batchStarted);
+      const outcome = await attempt(batch, options.supportsSkipLocked);
+      sizer.observe(batch.length, performance.now() - batchStarted);
+      if (outcome === 'stopped') break;
       // Without SKIP LOCKED a batch can keep hitting one locked row: settle its ids one by one.
-      const singles = 'lockError' in outcome ? ids : outcome.notLocked;
+      const singles = 'lockError' in outcome ? batch : outcome.notLocked;
       for (const settingId of singles) {
-        if (options.signal?.aborted) {
-          result.interrupted = true;
-          break;
-        }
-        outcome = await attempt([settingId], false);
-        if ('lockError' in outcome) result.failed.push({ settingId, reason: outcome.lockError });
-        else if (outcome.notLocked.length > 0) result.vanished.push(settingId);
+        if (aborted()) break;
+        const single = await attempt([settingId], false);
+        if (single === 'stopped') break;
+        if ('lockError' in single) result.failed.push({ settingId, reason: single.lockError });
+        else if (single.notLocked.length > 0) result.vanished.push(settingId);
       }
-      done += ids.length;
-      options.onProgress?.({ done, total: plan.ids.length, elapsedMs: performance.now() - started });
-      if (result.interrupted) break;
+      done += batch.length;
+      options.onProgress?.({ done, total: plan.length, elapsedMs: performance.now() - started });
     }
+    result.interrupted = aborted() && done < plan.length;
   } finally {
     if (healthy) session.release();
     else session.destroy();
   }
-  return result;
 }
 
 async function repairBatch(
   session: RepairSession,
   ids: bigint[],
-  context: { skipLocked: boolean; tables: ChildTable[]; policy: AuditPolicy; runId: string; result: RepairResult },
-): Promise<BatchOutcome> {
-  const { result, policy } = context;
+  skipLocked: boolean,
+  options: RepairBatchOptions,
+  result: RepairResult,
+): Promise<{ notLocked: bigint[] }> {
   await session.begin();
   const lockStarted = performance.now();
-  const locked = await session.lockSettings(ids, { skipLocked: context.skipLocked });
+  const locked = await session.lockSettings(ids, skipLocked);
   const lockedIds = locked.map((row) => row.id);
-  const counts: Record<ChildTable, Map<bigint, bigint>> = { coupons: new Map(), uses: new Map() };
-  if (lockedIds.length > 0) {
-    for (const table of context.tables) {
-      for (const { settingId, count } of await session.countChildren(table, lockedIds)) {
-        if (settingId !== null) counts[table].set(settingId, count);
-      }
-    }
-  }
+  const counts = lockedIds.length > 0 ? await session.countChildren(lockedIds) : new Map<string, Map<bigint, bigint>>();
   const written: RepairResult['repaired'] = [];
   const skipped: bigint[] = [];
-  const audit: AuditEntry[] = [];
+  const audit: { runId: string; settingId: bigint; counter: string; oldValue: bigint | null; newValue: bigint }[] = [];
   for (const row of locked) {
-    const drift = isAudited(row, policy)
-      ? compareSetting(row, { issuedCount: counts.coupons.get(row.id) ?? 0n, usedCount: counts.uses.get(row.id) ?? 0n }, policy)
-      : null;
-    const changes: WrittenChange[] = [];
-    for (const [counter, state] of Object.entries(drift?.counters ?? {}) as [Counter, { cached: bigint | null; expected: bigint }][]) {
-      if (state.cached === null || state.cached !== state.expected) {
-        changes.push({ settingId: row.id, counter, from: state.cached, to: state.expected });
-      }
-    }
+    const actual = new Map(options.scope.counters.map((counter) => [counter.name, counts.get(counter.name)?.get(row.id) ?? 0n]));
+    const drift = compareSetting(row, actual, options.scope);
+    const changes: WrittenChange[] = Object.entries(drift?.counters ?? {})
+      .filter(([, state]) => isCounterDrifted(state))
+      .map(([counter, state]) => ({ settingId: row.id, counter, from: state.cached, to: state.expected }));
     if (changes.length === 0) {
       skipped.push(row.id);
       continue;
     }
-    await session.writeCounters(row.id, Object.fromEntries(changes.map((change) => [change.counter, change.to])));
+    await session.writeCounters(row.id, changes.map((change) => [change.counter, change.to]));
     for (const change of changes) {
-      audit.push({ runId: context.runId, settingId: row.id, counter: change.counter, oldValue: change.from, newValue: change.to });
+      audit.push({ runId: options.runId, settingId: row.id, counter: change.counter, oldValue: change.from, newValue: change.to });
     }
     written.push({ settingId: row.id, changes });
   }

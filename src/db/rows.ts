@@ -3,27 +3,18 @@
 export interface SettingRow {
   id: bigint;
   status: string | null;
-  issuedCount: bigint | null;
-  usedCount: bigint | null;
+  /** The cached value of each audited counter, by counter name; null for a NULL cache. */
+  cached: Record<string, bigint | null>;
 }
 
 export interface ChildCount {
-  /** null for child rows whose settingId is NULL (always orphans). */
+  /** null for child rows whose setting id is NULL (never any setting's). */
   settingId: bigint | null;
   count: bigint;
 }
 
-/** A setting and both of its true counts, read by one statement (one consistent snapshot). */
-export interface RecountedSetting extends SettingRow {
-  actualIssued: bigint;
-  actualUsed: bigint;
-}
-
-/** Child tables, by the counter they back. */
-export type ChildTable = 'coupons' | 'uses';
-
-/** Which child rows a count covers: a half-open id range (after, upTo], or a list of ids. */
-export type ChildScope =
+/** Which settings a statement covers: a half-open id range (after, upTo], or a list of ids. */
+export type IdScope =
   | { kind: 'range'; after: bigint | null; upTo: bigint | null }
   | { kind: 'ids'; ids: readonly bigint[] };
 

@@ -1,39 +1,36 @@
 import { type Command, Option } from 'commander';
 import { type Diagnosis, diagnose, gatherFacts } from '../../core/diagnose.js';
 import { describeTarget } from '../../db/connection-config.js';
+import { Database } from '../../db/database.js';
 import { DatabaseError, EXIT, type ExitCode } from '../../errors.js';
-import type { CommonOptions } from '../common-options.js';
-import { connect, connectionConfig } from '../connect.js';
+import { addConnectionOptions, addScopeOptions, type CommonOptions, resolveScope } from '../common-options.js';
+import { connectionConfig, recordTarget } from '../connect.js';
 import { diagnosisJson, renderDiagnosis } from '../doctor-report.js';
 import { tableName } from '../options.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import type { Runner } from '../runner.js';
 import type { Terminal } from '../terminal.js';
 
-interface DoctorOptions extends CommonOptions {
-  auditTable: string;
-}
-
 export function doctorCommand(program: Command, run: Runner): void {
-  program
-    .command('doctor')
-    .description('check a database for what check and repair need: schema, settingId indexes, privileges, binlog_format')
-    .option('--url <url>', 'mysql://user:password@host:3306/db (default: $DATABASE_URL)')
+  addScopeOptions(addConnectionOptions(program.command('doctor')))
+    .description('check a database for what check and repair need: schema, indexes, privileges, binlog_format')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
-    .option('--audit-table <name>', 'the audit table repair would write', tableName, 'coupon_audit_log')
-    .option('--ssl-ca <file>', 'verify the server certificate against this CA file (turns TLS on)')
-    .option('--password [password]', 'database password; with no value, prompt for it (or set MYSQL_PWD)')
+    .option('--audit-table <name>', 'the audit table repair would write', tableName)
     .option('-v, --verbose', 'the full error on failure')
+    .addHelpText('after', '\nExit codes: 0 check and repair can run (warnings are printed); 2 bad flag or config; 3 something stops check or repair.')
     .action(run('doctor', runDoctor));
 }
 
-async function runDoctor(terminal: Terminal, options: DoctorOptions, outcome: RunOutcome): Promise<ExitCode> {
+async function runDoctor(terminal: Terminal, options: CommonOptions, outcome: RunOutcome): Promise<ExitCode> {
+  const scope = resolveScope(options);
   const config = await connectionConfig(options, terminal);
+  recordTarget(outcome, config);
   let diagnosis: Diagnosis;
+  const spinner = terminal.spinner(`Connecting to ${describeTarget(config)}`).start();
   try {
-    const db = await connect({ ...options, concurrency: 1 }, terminal, { tables: { audit: options.auditTable }, poolSize: 1 }, outcome);
+    const db = await Database.connect(config, { poolSize: 1 });
     try {
-      diagnosis = diagnose(await gatherFacts(db, describeTarget(config)));
+      diagnosis = diagnose(await gatherFacts(db, scope, describeTarget(config)));
     } finally {
       await db.close();
     }
@@ -41,9 +38,12 @@ async function runDoctor(terminal: Terminal, options: DoctorOptions, outcome: Ru
     if (!(error instanceof DatabaseError)) throw error;
     diagnosis = { healthy: false, checks: [{ name: 'connection', status: 'fail', detail: error.message }] };
     if (error.cause instanceof Error) terminal.debug(`cause: ${error.cause.stack ?? error.cause.message}`);
+  } finally {
+    spinner.stop();
   }
   const { stdout } = terminal.io;
   if (options.format === 'json') stdout.write(`${JSON.stringify(diagnosisJson(diagnosis), null, 2)}\n`);
   else stdout.write(`${renderDiagnosis(diagnosis, terminal.out)}\n`);
-  return diagnosis.healthy ? EXIT.OK : EXIT.DATABASE;
+  // Warnings alone (a missing index, an unsure CREATE grant) do not stop check or repair: exit 0.
+  return diagnosis.checks.some((check) => check.status === 'fail') ? EXIT.DATABASE : EXIT.OK;
 }

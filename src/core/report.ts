@@ -1,0 +1,138 @@
+import type { DriftReport } from './detect-drift.js';
+import type { DriftedSetting } from './drift.js';
+import { jsonInteger, jsonIntegerOrNull } from './json.js';
+import { DEFAULT_MODEL } from './model.js';
+import type { RepairResult } from './repair.js';
+
+/**
+ * The JSON documents of SPEC.md ("JSON report"): what `--format json` prints and what the library's
+ * check() and repair() resolve to. Ids are strings; counts follow json.ts (numbers while exact).
+ */
+
+export interface JsonCounter {
+  cached: number | string | null;
+  actual: number | string;
+  expected: number | string;
+}
+
+export interface JsonDriftedSetting {
+  id: string;
+  status: string | null;
+  counters: Record<string, JsonCounter>;
+}
+
+export interface CheckReport {
+  version: 1;
+  command: string;
+  dryRun?: boolean;
+  summary: {
+    scanned: number;
+    drifted: number;
+    /** Child rows whose setting id names no setting, by child table (full scans only). */
+    orphans?: Record<string, number | string>;
+    /** Child rows whose setting id is NULL, by child table, when there are any. */
+    nullSettingId?: Record<string, number | string>;
+    missingIds?: string[];
+  };
+  drifted: JsonDriftedSetting[];
+}
+
+export interface JsonChange {
+  id: string;
+  counter: string;
+  old: number | string | null;
+  new: number | string;
+}
+
+export interface RepairReport {
+  version: 1;
+  command: 'repair';
+  runId: string;
+  summary: {
+    scanned: number;
+    drifted: number;
+    repaired: number;
+    skipped: number;
+    vanished: number;
+    failed: number;
+    stillDrifted: number;
+    interrupted: boolean;
+    transactions: number;
+    retries: number;
+    lockHoldMs: { p50: number; p99: number; max: number } | null;
+  };
+  changes: JsonChange[];
+  skipped: string[];
+  vanished: string[];
+  failed: { id: string; reason: string }[];
+  stillDrifted: string[];
+}
+
+/**
+ * The key a child table's orphan count goes under: its name, except the built-in schema's two
+ * tables, which keep the short keys (`coupons`, `uses`) that reports have always had.
+ */
+function orphanKey(table: string): string {
+  const builtIn: Record<string, string> = { [DEFAULT_MODEL.counters[0]!.table]: 'coupons', [DEFAULT_MODEL.counters[1]!.table]: 'uses' };
+  return builtIn[table] ?? table;
+}
+
+export function checkReportJson(report: DriftReport, extra: { command: string; dryRun?: boolean }): CheckReport {
+  const summary: CheckReport['summary'] = { scanned: report.scanned, drifted: report.drifted.length };
+  if (report.orphans !== null) {
+    summary.orphans = {};
+    const nulls: Record<string, number | string> = {};
+    for (const orphan of report.orphans) {
+      const key = orphanKey(orphan.table);
+      summary.orphans[key] = jsonInteger(orphan.rows);
+      if (orphan.nullSettingId > 0n) nulls[key] = jsonInteger(orphan.nullSettingId);
+    }
+    if (Object.keys(nulls).length > 0) summary.nullSettingId = nulls;
+  }
+  if (report.missingIds.length > 0) summary.missingIds = report.missingIds.map(String);
+  return { version: 1, ...extra, summary, drifted: report.drifted.map(driftedSettingJson) };
+}
+
+export function driftedSettingJson(setting: DriftedSetting): JsonDriftedSetting {
+  const counters: Record<string, JsonCounter> = {};
+  for (const [counter, state] of Object.entries(setting.counters)) {
+    counters[counter] = { cached: jsonIntegerOrNull(state.cached), actual: jsonInteger(state.actual), expected: jsonInteger(state.expected) };
+  }
+  return { id: setting.id.toString(), status: setting.status, counters };
+}
+
+/** Lock hold time percentiles, for --verbose, the JSON report and the benchmark. */
+export function lockHoldStats(samples: readonly number[]): { p50: number; p99: number; max: number } | null {
+  if (samples.length === 0) return null;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! };
+}
+
+export function repairReportJson(result: RepairResult, scan: { scanned: number; drifted: number }): RepairReport {
+  return {
+    version: 1,
+    command: 'repair',
+    runId: result.runId,
+    summary: {
+      scanned: scan.scanned,
+      drifted: scan.drifted,
+      repaired: result.repaired.length,
+      skipped: result.skipped.length,
+      vanished: result.vanished.length,
+      failed: result.failed.length,
+      stillDrifted: result.stillDrifted.length,
+      interrupted: result.interrupted,
+      transactions: result.transactions,
+      retries: result.retries,
+      lockHoldMs: lockHoldStats(result.lockHoldMs),
+    },
+    changes: result.repaired.flatMap(({ changes }) =>
+      changes.map((change) => ({ id: change.settingId.toString(), counter: change.counter, old: jsonIntegerOrNull(change.from), new: jsonInteger(change.to) })),
+    ),
+    skipped: result.skipped.map(String),
+    vanished: result.vanished.map(String),
+    failed: result.failed.map((failure) => ({ id: failure.settingId.toString(), reason: failure.reason })),
+    stillDrifted: result.stillDrifted.map(String),
+  };
+}

@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import { ensureAuditTable } from '../db/applier.js';
+import type { ConnectionConfig } from '../db/connection-config.js';
+import { Database } from '../db/database.js';
+import { grantSql, privileges, type ServerInfo, serverInfo, verifySchema } from '../db/inspector.js';
+import { RunLock } from '../db/run-lock.js';
+import { compareInOneSnapshot } from '../db/scanner.js';
+import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
+import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift } from './detect-drift.js';
+import type { AuditScope } from './model.js';
+import { emptyRepairResult, type RepairProgress, type RepairResult, repairSettings } from './repair.js';
+import { binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
+
+/**
+ * Whole runs, owned by the core (as node-pg-migrate's runner owns lock, work and unlock): connect,
+ * check the schema, take the run lock, scan, repair, reread, unlock, close. The CLI and the library
+ * API (src/index.ts) resolve their options into these and call them; nothing here prints or exits.
+ */
+
+export interface RunHooks {
+  onScanProgress?: ((progress: DetectProgress) => void) | undefined;
+  onUnindexed?: DetectOptions['onUnindexed'];
+  onStatement?: DetectOptions['onStatement'];
+  /** After the scan, before anything else: what was found. */
+  onScanned?: ((report: DriftReport) => void) | undefined;
+  onRepairStart?: ((settings: number) => void) | undefined;
+  onRepairProgress?: ((progress: RepairProgress) => void) | undefined;
+}
+
+export interface CheckRunOptions {
+  connection: ConnectionConfig;
+  scope: AuditScope;
+  ids?: readonly bigint[] | undefined;
+  /** Settings per detection statement; undefined: sized automatically. */
+  pageSize?: number | undefined;
+  /** Pages compared at once. */
+  concurrency?: number | undefined;
+  /** Stops the run between statements (and repair between transactions); the run rejects with the signal's reason. */
+  signal?: AbortSignal | undefined;
+  hooks?: RunHooks | undefined;
+}
+
+export interface RepairRunOptions extends CheckRunOptions {
+  dryRun?: boolean | undefined;
+  /** Settings per repair transaction; undefined: sized automatically. */
+  batchSize?: number | undefined;
+  lockWaitTimeoutSeconds?: number | undefined;
+  /** How long to wait for another repair's run lock (0: exit 5 at once). */
+  waitLockSeconds?: number | undefined;
+  /** Refuse to write anything when more settings than this drift. */
+  maxChanges?: number | undefined;
+  /** Asked after the scan, before anything is written; false writes nothing. */
+  confirm?: ((report: DriftReport) => Promise<boolean>) | undefined;
+  runId?: string | undefined;
+}
+
+export interface RepairRun {
+  report: DriftReport;
+  /** null for a dry run, a run that found no drift, or one that was declined. */
+  result: RepairResult | null;
+  declined: boolean;
+  /** The audit table was created by this run. */
+  createdAuditTable: boolean;
+}
+
+/** Final reread chunk: ids per statement inside the one snapshot. */
+const REREAD_CHUNK = 1000;
+
+export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
+  const db = await open(options);
+  try {
+    await verifySchema(db, options.scope);
+    return await scan(db, options);
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * A repair run. `result` (when given) is filled in as transactions commit, so a caller that sees
+ * this reject still knows what was written.
+ */
+export async function repairRun(options: RepairRunOptions, result: RepairResult = emptyRepairResult(options.runId ?? randomUUID())): Promise<RepairRun> {
+  const db = await open(options, 3);
+  let lock: RunLock | null = null;
+  try {
+    await verifySchema(db, options.scope);
+    const server = await serverInfo(db);
+    if (options.dryRun !== true) {
+      await assertRepairPossible(db, options.scope, server);
+      lock = await takeRunLock(db, options.waitLockSeconds ?? 0);
+    }
+    const report = await scan(db, options);
+    options.hooks?.onScanned?.(report);
+    const none: RepairRun = { report, result: null, declined: false, createdAuditTable: false };
+    if (report.drifted.length === 0 || options.dryRun === true) return none;
+    if (options.maxChanges !== undefined && report.drifted.length > options.maxChanges) {
+      throw new UsageError(
+        `${report.drifted.length} settings drift, more than --max-changes ${options.maxChanges}; nothing was written. ` +
+          'Check what happened (a broken migration?) and rerun with a higher --max-changes if the drift is real.',
+      );
+    }
+    if (options.confirm !== undefined && !(await options.confirm(report))) return { ...none, declined: true };
+    const createdAuditTable = await ensureAuditTable(db, options.scope.model.auditTable);
+    const stop = anySignal([options.signal, lock?.lost]);
+    options.hooks?.onRepairStart?.(report.drifted.length);
+    await repairSettings(
+      db,
+      report.drifted.map((setting) => setting.id),
+      {
+        scope: options.scope,
+        runId: result.runId,
+        supportsSkipLocked: server.supportsSkipLocked,
+        batchSize: options.batchSize,
+        lockWaitTimeoutSeconds: options.lockWaitTimeoutSeconds,
+        signal: stop,
+        onProgress: options.hooks?.onRepairProgress,
+      },
+      result,
+    );
+    if (stop?.aborted === true) throw abortReason(stop);
+    // SPEC.md: exit 0 only when a reread in one snapshot shows every touched setting right.
+    const touched = [...result.repaired.map((setting) => setting.settingId), ...result.skipped];
+    const reread = await compareInOneSnapshot(db, options.scope, touched, REREAD_CHUNK);
+    result.stillDrifted = reread.drifted.map((setting) => setting.id);
+    return { report, result, declined: false, createdAuditTable };
+  } finally {
+    await lock?.release();
+    await db.close();
+  }
+}
+
+/** The exit code a finished repair run stands for (0, 1 when declined or dry, 4 when partial). */
+export function repairExitCode(run: RepairRun, dryRun: boolean): ExitCode {
+  if (run.result === null) return run.report.drifted.length > 0 && (dryRun || run.declined) ? EXIT.DRIFT : EXIT.OK;
+  return run.result.failed.length > 0 || run.result.stillDrifted.length > 0 ? EXIT.PARTIAL : EXIT.OK;
+}
+
+async function open(options: CheckRunOptions, extraConnections = 1): Promise<Database> {
+  const concurrency = options.concurrency ?? 2;
+  return Database.connect(options.connection, { poolSize: concurrency + extraConnections });
+}
+
+async function scan(db: Database, options: CheckRunOptions): Promise<DriftReport> {
+  return detectDrift(db, {
+    scope: options.scope,
+    ids: options.ids,
+    pageSize: options.pageSize,
+    concurrency: options.concurrency ?? 2,
+    signal: options.signal,
+    onProgress: options.hooks?.onScanProgress,
+    onUnindexed: options.hooks?.onUnindexed,
+    onStatement: options.hooks?.onStatement,
+  });
+}
+
+/**
+ * Refuses before the scan what would fail at the first write: InnoDB rejects READ COMMITTED writes
+ * under binlog_format=STATEMENT (error 1665), a read-only user or server cannot write.
+ */
+async function assertRepairPossible(db: Database, scope: AuditScope, server: ServerInfo): Promise<void> {
+  if (binlogRejectsRepair(server)) {
+    throw new DatabaseError(
+      'The server logs with binlog_format=STATEMENT, which rejects the READ COMMITTED writes repair makes; ' +
+        'set binlog_format=ROW or MIXED (check runs fine as it is).',
+    );
+  }
+  const missing = missingRepairGrants(await privileges(db, scope), scope.model);
+  if (missing.length > 0 && server.readOnly) {
+    throw new DatabaseError(
+      `The server ${db.config.host}:${db.config.port} is read_only (a replica?), so repair cannot write there; ` +
+        'point it at the primary (check runs fine as it is).',
+    );
+  }
+  if (missing.length > 0) {
+    throw new DatabaseError(
+      `Missing privilege: ${missing.map(({ privilege, table }) => `${privilege} on ${table}`).join(' and ')} for '${db.config.user}'; ` +
+        `repair needs it (check does not): ${missing.map(({ privilege, table }) => grantSql(db, privilege, table)).join(' ')}`,
+    );
+  }
+}
+
+async function takeRunLock(db: Database, waitSeconds: number): Promise<RunLock> {
+  const lock = await RunLock.acquire(db, waitSeconds);
+  if (lock instanceof RunLock) return lock;
+  throw new RunLockedError(
+    `Another repair of database '${db.config.database}' is running (it holds the lock '${RunLock.lockName(db.config.database)}', ` +
+      `${lock.heldBy}); try again later or pass --wait-lock SECONDS.`,
+  );
+}
+
+function anySignal(signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
+  const present = signals.filter((signal): signal is AbortSignal => signal !== undefined);
+  return present.length <= 1 ? present[0] : AbortSignal.any(present);
+}

@@ -1,0 +1,61 @@
+import { UsageError } from '../errors.js';
+import { type CounterModel, DELETED_POLICIES, type DeletedPolicy, findCounter } from './model.js';
+
+/**
+ * Validation of run options, shared by the CLI's flag parsers and the library API, so a value means
+ * the same and fails the same way (UsageError, exit 2) whichever way it came in.
+ */
+
+const UINT64_MAX = (1n << 64n) - 1n;
+const INT64_MIN = -(1n << 63n);
+
+/** A setting id, exact at any size: a bigint, a safe integer, or a string of digits. */
+export function settingId(value: string | number | bigint): bigint {
+  let id: bigint;
+  if (typeof value === 'bigint') id = value;
+  else if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) throw new UsageError(`${value} is not a setting id: pass ids past 2^53 as strings or bigints.`);
+    id = BigInt(value);
+  } else {
+    const text = value.trim();
+    if (!/^-?\d+$/.test(text)) throw new UsageError(`'${value}' is not a setting id (a whole number).`);
+    id = BigInt(text);
+  }
+  if (id > UINT64_MAX || id < INT64_MIN) throw new UsageError(`'${value}' is out of range for a BIGINT id.`);
+  return id;
+}
+
+export interface IntRange {
+  min: number;
+  max: number;
+}
+
+/** A whole number within `range`, or a UsageError naming the option and the range. */
+export function wholeNumber(option: string, value: string | number, range: IntRange): number {
+  const text = String(value).trim();
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < range.min || n > range.max) {
+    throw new UsageError(`${option} expects a whole number from ${range.min} to ${range.max} (got '${value}').`);
+  }
+  return n;
+}
+
+/** Counter names (--columns) checked against the model; case-insensitive; the model's spelling is kept. */
+export function counterNames(model: CounterModel, names: readonly string[]): string[] {
+  const chosen: string[] = [];
+  for (const name of names) {
+    const counter = findCounter(model, name);
+    if (counter === undefined) {
+      throw new UsageError(`'${name}' is not a counter; use ${model.counters.map((c) => c.name).join(', ')}.`);
+    }
+    if (!chosen.includes(counter.name)) chosen.push(counter.name);
+  }
+  if (chosen.length === 0) throw new UsageError(`name at least one counter: ${model.counters.map((c) => c.name).join(', ')}.`);
+  return chosen;
+}
+
+export function deletedPolicy(value: string): DeletedPolicy {
+  const policy = DELETED_POLICIES.find((candidate) => candidate === value);
+  if (policy === undefined) throw new UsageError(`deleted must be one of ${DELETED_POLICIES.join(', ')} (got '${value}').`);
+  return policy;
+}

@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import type { AuditScope } from '../core/model.js';
+import { DEFAULT_MODEL } from '../core/model.js';
+import type { DatabaseError } from '../errors.js';
+import {
+  type AuditRow,
+  auditTableDdl,
+  countChildrenSql,
+  insertAuditSql,
+  lockSettingsSql,
+  sessionSql,
+  writeCountersSql,
+} from './builder.js';
+import type { Database, Session } from './database.js';
+import { toDatabaseError } from './database-error.js';
+import { tableExists } from './inspector.js';
+import { type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
+import { SQL_DIR } from './sql-script.js';
+
+/**
+ * Everything repair writes (in the manner of gh-ost's applier.go): one connection, one short
+ * transaction at a time, READ COMMITTED so that every plain read after the FOR UPDATE sees the
+ * latest committed children (a fresh snapshot per statement).
+ */
+export class RepairSession {
+  private constructor(
+    private readonly session: Session,
+    private readonly db: Database,
+    private readonly scope: AuditScope,
+    private readonly preservedColumns: readonly string[],
+  ) {}
+
+  static async open(db: Database, scope: AuditScope, preservedColumns: readonly string[], lockWaitTimeoutSeconds: number): Promise<RepairSession> {
+    const session = await db.session('opening a repair connection');
+    try {
+      await session.query(sessionSql.readCommitted);
+      await session.query(sessionSql.lockWaitTimeout(lockWaitTimeoutSeconds));
+    } catch (error) {
+      session.destroy();
+      throw toDatabaseError(error, db.config, 'setting up the repair session');
+    }
+    return new RepairSession(session, db, scope, preservedColumns);
+  }
+
+  // Errors are thrown as the driver's: the repair loop retries lock errors and maps the rest.
+
+  asDatabaseError(error: unknown, context: string): DatabaseError {
+    return toDatabaseError(error, this.db.config, context);
+  }
+
+  async begin(): Promise<void> {
+    await this.session.query(sessionSql.begin);
+  }
+
+  /** Locks the settings that exist among `ids`, ascending; with skipLocked, rows others hold are left out. */
+  async lockSettings(ids: readonly bigint[], skipLocked: boolean): Promise<SettingRow[]> {
+    const rows = await this.session.query(lockSettingsSql(this.scope, ids, skipLocked));
+    return rows.map((row) => ({
+      id: toBigInt(row['id']),
+      status: row['status'] == null ? null : String(row['status']),
+      cached: Object.fromEntries(this.scope.counters.map((counter, i) => [counter.name, toBigIntOrNull(row[`cached${i}`])])),
+    }));
+  }
+
+  /** Plain (non-locking) counts per counter: under READ COMMITTED they see everything committed before each statement. */
+  async countChildren(ids: readonly bigint[]): Promise<Map<string, Map<bigint, bigint>>> {
+    const counts = new Map<string, Map<bigint, bigint>>();
+    for (const counter of this.scope.counters) {
+      const perSetting = new Map<bigint, bigint>();
+      for (const row of await this.session.query(countChildrenSql(counter, ids))) {
+        const settingId = toBigIntOrNull(row['settingId']);
+        if (settingId !== null) perSetting.set(settingId, toBigInt(row['n']));
+      }
+      counts.set(counter.name, perSetting);
+    }
+    return counts;
+  }
+
+  async writeCounters(settingId: bigint, values: readonly [name: string, value: bigint][]): Promise<void> {
+    if (values.length === 0) return;
+    await this.session.query(writeCountersSql(this.scope.model, settingId, values, this.preservedColumns));
+  }
+
+  async recordAudit(rows: readonly Omit<AuditRow, 'dbUser'>[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.session.query(insertAuditSql(this.scope.model.auditTable, rows.map((row) => ({ ...row, dbUser: this.db.config.user }))));
+  }
+
+  async commit(): Promise<void> {
+    await this.session.query(sessionSql.commit);
+  }
+
+  /** Never throws: a rollback on a dead connection has nothing left to undo. */
+  async rollback(): Promise<void> {
+    await this.session.query(sessionSql.rollback).catch(() => undefined);
+  }
+
+  release(): void {
+    this.session.release();
+  }
+
+  destroy(): void {
+    this.session.destroy();
+  }
+}
+
+/**
+ * Creates the audit table when missing, from sql/audit-table.sql with the configured name.
+ * Looks first: CREATE TABLE IF NOT EXISTS would need the CREATE privilege even when it exists.
+ */
+export async function ensureAuditTable(db: Database, table: string): Promise<boolean> {
+  if (await tableExists(db, table)) return false;
+  const template = readFileSync(new URL('audit-table.sql', SQL_DIR), 'utf8');
+  await db.query(auditTableDdl(template, DEFAULT_MODEL.auditTable, table), `creating the audit table ${table}`);
+  return true;
+}

@@ -1,0 +1,218 @@
+import { ConfigError } from '../core/config.js';
+import type { AuditScope, CounterDefinition, CounterModel } from '../core/model.js';
+import { DatabaseError } from '../errors.js';
+import { ident, inspectSql, literal, probeSql } from './builder.js';
+import type { Database } from './database.js';
+import { isDriverError, isPrivilegeError, toDatabaseError } from './database-error.js';
+
+/**
+ * Reads the server: version and settings, the schema the model names, indexes, privileges. Nothing
+ * here writes or locks a row (in the manner of gh-ost's inspect.go).
+ */
+
+export interface ServerInfo {
+  version: string;
+  flavor: 'MariaDB' | 'MySQL';
+  logBin: boolean;
+  binlogFormat: string | null;
+  /** read_only=ON (a replica, usually): only users with SUPER / READ_ONLY ADMIN may write. */
+  readOnly: boolean;
+  /** FOR UPDATE SKIP LOCKED: MariaDB 10.6+, MySQL 8.0.1+. */
+  supportsSkipLocked: boolean;
+}
+
+export async function serverInfo(db: Database): Promise<ServerInfo> {
+  const [row] = await db.query(inspectSql.server, 'reading the server version');
+  const version = String(row?.['version'] ?? '');
+  const flavor = /mariadb/i.test(version) ? 'MariaDB' : 'MySQL';
+  const [major = 0, minor = 0, patch = 0] = version.split(/[.-]/).map((part) => Number.parseInt(part, 10) || 0);
+  const at = (m: number, n: number, p: number): boolean => major > m || (major === m && (minor > n || (minor === n && patch >= p)));
+  return {
+    version,
+    flavor,
+    logBin: Number(row?.['logBin'] ?? 0) === 1,
+    binlogFormat: row?.['binlogFormat'] == null ? null : String(row['binlogFormat']),
+    readOnly: Number(row?.['readOnly'] ?? 0) === 1,
+    supportsSkipLocked: flavor === 'MariaDB' ? at(10, 6, 0) : at(8, 0, 1),
+  };
+}
+
+/** What is wrong with the schema for this scope, in three kinds that end a run differently. */
+export interface SchemaProblems {
+  /** Tables or columns the model names that are not there ("table g_coupons is missing"). */
+  missing: string[];
+  /** A counter's `where` the server cannot compile: "counter issuedCount: <server message>". */
+  filters: string[];
+  /** SELECT refused on a table the scope reads: the GRANT that fixes it. */
+  grants: { table: string; grant: string }[];
+}
+
+export function hasProblems(problems: SchemaProblems): boolean {
+  return problems.missing.length + problems.filters.length + problems.grants.length > 0;
+}
+
+/**
+ * Checks every table and column of the scope, and compiles every counter's filter on the server,
+ * by statements that read no row. information_schema hides tables the user may not read, so a
+ * table it does not show is probed before it is called missing.
+ */
+export async function schemaProblems(db: Database, scope: AuditScope): Promise<SchemaProblems> {
+  const { model } = scope;
+  const wanted = new Map<string, Set<string>>();
+  const need = (table: string, column: string): void => {
+    if (!wanted.has(table)) wanted.set(table, new Set());
+    wanted.get(table)!.add(column);
+  };
+  need(model.settings.table, model.settings.id);
+  need(model.settings.table, model.settings.status);
+  for (const counter of scope.counters) {
+    need(model.settings.table, counter.name);
+    need(counter.table, counter.foreignKey);
+  }
+  const found = await columnsOf(db, [...wanted.keys()]);
+  const problems: SchemaProblems = { missing: [], filters: [], grants: [] };
+  for (const [table, columns] of wanted) {
+    const present = found.get(table);
+    if (present === undefined) {
+      const denied = await selectDenied(db, table);
+      if (denied) problems.grants.push({ table, grant: grantSql(db, 'SELECT', table) });
+      else problems.missing.push(`table ${table} is missing`);
+      continue;
+    }
+    const absent = [...columns].filter((column) => !present.has(column.toLowerCase()));
+    if (absent.length > 0) problems.missing.push(`table ${table} has no column ${absent.join(', ')}`);
+  }
+  if (problems.missing.length > 0 || problems.grants.length > 0) return problems;
+  for (const counter of scope.counters) {
+    const failure = await probe(db, probeSql.counter(counter));
+    if (failure === null) continue;
+    if (isPrivilegeError(failure)) problems.grants.push({ table: counter.table, grant: grantSql(db, 'SELECT', counter.table) });
+    else problems.filters.push(`counter ${counter.name}: ${counter.where === null ? '' : `the filter "${counter.where}" does not work here: `}${driverMessage(failure)}`);
+  }
+  const settingsFailure = await probe(db, probeSql.selectSettings(scope));
+  if (settingsFailure !== null && isPrivilegeError(settingsFailure)) {
+    problems.grants.push({ table: model.settings.table, grant: grantSql(db, 'SELECT', model.settings.table) });
+  }
+  return problems;
+}
+
+/**
+ * Throws unless the scope can be read: a missing table/column or a bad filter is a configuration
+ * error (exit 2) when a config named it, a database error (exit 3) for the built-in model; a
+ * missing SELECT is always exit 3, with the GRANT.
+ */
+export async function verifySchema(db: Database, scope: AuditScope): Promise<void> {
+  const problems = await schemaProblems(db, scope);
+  if (problems.grants.length > 0) {
+    throw new DatabaseError(
+      `Missing privilege: SELECT on ${problems.grants.map((g) => g.table).join(', ')} for '${db.config.user}'; ` +
+        `check and repair read it: ${problems.grants.map((g) => g.grant).join(' ')}`,
+    );
+  }
+  const all = [...problems.missing, ...problems.filters];
+  if (all.length === 0) return;
+  if (scope.model.source !== null) {
+    throw new ConfigError(`${scope.model.source} does not match database '${db.config.database}': ${all.join('; ')}. Nothing was read or written.`);
+  }
+  throw new DatabaseError(`Database '${db.config.database}' does not have the coupon schema: ${all.join('; ')}.`);
+}
+
+async function columnsOf(db: Database, tables: readonly string[]): Promise<Map<string, Set<string>>> {
+  const rows = await db.query(inspectSql.columns(tables), 'reading information_schema');
+  const found = new Map<string, Set<string>>();
+  for (const row of rows) {
+    const table = String(row['tableName']);
+    if (!found.has(table)) found.set(table, new Set());
+    found.get(table)!.add(String(row['columnName']).toLowerCase());
+  }
+  return found;
+}
+
+async function selectDenied(db: Database, table: string): Promise<boolean> {
+  const failure = await probe(db, probeSql.selectTable(table));
+  return failure !== null && isPrivilegeError(failure);
+}
+
+/** Runs a statement that touches no row; null when the server accepts it, the driver error when not. */
+async function probe(db: Database, sql: string): Promise<Error | null> {
+  try {
+    await db.tryQuery(sql);
+    return null;
+  } catch (error) {
+    if (isDriverError(error) && typeof error.errno === 'number' && error.errno < 2000) return error;
+    throw toDatabaseError(error, db.config, 'checking the schema');
+  }
+}
+
+function driverMessage(error: Error): string {
+  return (error as { sqlMessage?: string }).sqlMessage ?? error.message;
+}
+
+/** Counters whose child table has no index that starts with the counter's key: detection reads them whole. */
+export async function unindexedCounters(db: Database, scope: AuditScope): Promise<CounterDefinition[]> {
+  const tables = [...new Set(scope.counters.map((counter) => counter.table))];
+  const rows = await db.query(inspectSql.leadingIndexColumns(tables), 'reading information_schema');
+  const leading = new Set(rows.map((row) => `${String(row['tableName'])}\0${String(row['columnName']).toLowerCase()}`));
+  return scope.counters.filter((counter) => !leading.has(`${counter.table}\0${counter.foreignKey.toLowerCase()}`));
+}
+
+/**
+ * Columns of the settings table that ON UPDATE CURRENT_TIMESTAMP would change behind our back
+ * (an `updatedAt`): repair assigns them to themselves so that only the counters change.
+ */
+export async function autoUpdatedColumns(db: Database, model: CounterModel): Promise<string[]> {
+  const rows = await db.query(inspectSql.columns([model.settings.table]), 'reading information_schema');
+  return rows.filter((row) => /on update/i.test(String(row['extra'] ?? ''))).map((row) => String(row['columnName']));
+}
+
+export async function tableExists(db: Database, table: string): Promise<boolean> {
+  return (await db.query(inspectSql.tableExists(table), 'reading information_schema')).length > 0;
+}
+
+export interface Privileges {
+  /** SELECT on every table the scope reads. */
+  select: { table: string; granted: boolean }[];
+  /** UPDATE of the audited counters (repair). */
+  update: boolean;
+  audit: {
+    table: string;
+    exists: boolean;
+    /** INSERT into it, when it exists. */
+    insert: boolean | null;
+    /** CREATE in the database, when it does not: true when granted, null when the grants do not say. */
+    create: boolean | null;
+  };
+}
+
+/**
+ * What this user may do, found by statements that touch no row: `SELECT … LIMIT 0`,
+ * `UPDATE … WHERE 1 = 0` (no row matches, so nothing is locked or written) and
+ * `INSERT … SELECT … WHERE 1 = 0`. The server checks privileges before it looks at rows, so these
+ * answer exactly as the real statements would, roles and wildcard grants included. Only CREATE
+ * (for an audit table not made yet) cannot be tried without side effects: it is read from
+ * information_schema, and `null` means the grants did not say.
+ */
+export async function privileges(db: Database, scope: AuditScope): Promise<Privileges> {
+  const allowed = async (sql: string): Promise<boolean> => {
+    const failure = await probe(db, sql);
+    // 1290: read_only refuses the write; for this user that is as good as no privilege.
+    if (failure === null) return true;
+    if (isPrivilegeError(failure) || (failure as { errno?: number }).errno === 1290) return false;
+    throw toDatabaseError(failure, db.config, 'probing privileges');
+  };
+  const tables = [scope.model.settings.table, ...new Set(scope.counters.map((counter) => counter.table))];
+  const select = [];
+  for (const table of new Set(tables)) select.push({ table, granted: await allowed(probeSql.selectTable(table)) });
+  const update = await allowed(probeSql.updateCounters(scope));
+  const auditTable = scope.model.auditTable;
+  const exists = await tableExists(db, auditTable);
+  const insert = exists ? await allowed(probeSql.insertAudit(auditTable)) : null;
+  const create = exists ? null : (await db.query(inspectSql.createGrants(db.config.database), 'reading information_schema')).length > 0 ? true : null;
+  return { select, update, audit: { table: auditTable, exists, insert, create } };
+}
+
+/** A GRANT of `privileges` on one table of this database (or `*`) to this user, to print. */
+export function grantSql(db: Database, privileges: string, table: string): string {
+  const on = `${ident(db.config.database)}.${table === '*' ? '*' : ident(table)}`;
+  return `GRANT ${privileges} ON ${on} TO ${literal(db.config.user)}@'%';`;
+}

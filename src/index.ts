@@ -1,0 +1,115 @@
+/**
+ * coupon-audit as a library: the same check and repair as the CLI, for a program (an admin endpoint
+ * that recounts one setting, a job runner). Neither prints nor exits; failures reject with errors
+ * that carry the CLI's exit code (`error.exitCode`).
+ *
+ *   import { check, repair } from 'coupon-audit';
+ *   const report = await check({ url: process.env.DATABASE_URL!, ids: ['42'] });
+ *   if (report.summary.drifted > 0) await repair({ url: process.env.DATABASE_URL!, ids: ['42'] });
+ */
+import { type CounterConfig, loadModel } from './core/config.js';
+import { auditScope, type AuditScope, type DeletedPolicy, withAuditTable } from './core/model.js';
+import { checkReportJson, type CheckReport, repairReportJson, type RepairReport } from './core/report.js';
+import { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE, type DetectProgress } from './core/detect-drift.js';
+import { BATCH_SIZE_RANGE, emptyRepairResult, type RepairProgress } from './core/repair.js';
+import { checkRun, repairRun } from './core/run.js';
+import { counterNames, deletedPolicy, settingId, wholeNumber } from './core/validate.js';
+import { resolveConnectionConfig } from './db/connection-config.js';
+import { randomUUID } from 'node:crypto';
+
+export interface CheckOptions {
+  /** mysql://user:password@host:3306/db, as --url. */
+  url: string;
+  /** A config file's path, or the config object itself (SPEC.md "Counters by definition"). Default: the built-in model. */
+  config?: string | CounterConfig;
+  /** Only these settings. */
+  ids?: readonly (string | number | bigint)[];
+  /** Only these counters (names from the model). */
+  columns?: readonly string[];
+  /** DELETED settings: counted like others (default), expected to be zero, or skipped. */
+  deleted?: DeletedPolicy;
+  /** Settings per detection statement (default: sized automatically from DEFAULT_PAGE_SIZE). */
+  pageSize?: number;
+  /** Pages compared at once (default 2). */
+  concurrency?: number;
+  /** Abort to stop the run after the statement in flight; the promise then rejects. */
+  signal?: AbortSignal;
+  onProgress?: (progress: DetectProgress) => void;
+}
+
+export interface RepairOptions extends CheckOptions {
+  /** Plan only: resolves to the check report with `dryRun: true`, writes nothing. */
+  dryRun?: boolean;
+  /** Settings per repair transaction (default: sized automatically). */
+  batchSize?: number;
+  /** innodb_lock_wait_timeout of the repair session, in seconds (default 2). */
+  lockWaitTimeout?: number;
+  /** Wait this long for another repair's run lock instead of rejecting with exit code 5 (default 0). */
+  waitLock?: number;
+  /** Reject (exit code 2), writing nothing, when more settings than this drift. */
+  maxChanges?: number;
+  /** The audit table (default from the config, else coupon_audit_log). */
+  auditTable?: string;
+  onRepairProgress?: (progress: RepairProgress) => void;
+}
+
+/** Resolves to what `coupon-audit check --format json` prints. */
+export async function check(options: CheckOptions): Promise<CheckReport> {
+  const report = await checkRun(resolve(options));
+  return checkReportJson(report, { command: 'check' });
+}
+
+/**
+ * Repairs without asking. Resolves to what `coupon-audit repair --format json` prints (with
+ * `dryRun`, what `repair --dry-run --format json` prints). A run that could not repair everything
+ * (settings still locked, or still drifted on the final reread) resolves with them listed in
+ * `failed` and `stillDrifted`: the CLI's exit code 4.
+ */
+export async function repair(options: RepairOptions & { dryRun: true }): Promise<CheckReport>;
+export async function repair(options: RepairOptions): Promise<RepairReport | CheckReport>;
+export async function repair(options: RepairOptions): Promise<RepairReport | CheckReport> {
+  const base = resolve(options);
+  const run = await repairRun(
+    {
+      ...base,
+      scope: { ...base.scope, model: withAuditTable(base.scope.model, options.auditTable) } satisfies AuditScope,
+      dryRun: options.dryRun === true,
+      batchSize: options.batchSize === undefined ? undefined : wholeNumber('batchSize', options.batchSize, BATCH_SIZE_RANGE),
+      lockWaitTimeoutSeconds: options.lockWaitTimeout === undefined ? undefined : wholeNumber('lockWaitTimeout', options.lockWaitTimeout, { min: 1, max: 3600 }),
+      waitLockSeconds: options.waitLock,
+      maxChanges: options.maxChanges,
+      hooks: { ...base.hooks, onRepairProgress: options.onRepairProgress },
+    },
+    emptyRepairResult(randomUUID()),
+  );
+  if (options.dryRun === true || run.result === null) {
+    if (options.dryRun === true) return checkReportJson(run.report, { command: 'repair', dryRun: true });
+    return repairReportJson(emptyRepairResult(randomUUID()), { scanned: run.report.scanned, drifted: 0 });
+  }
+  return repairReportJson(run.result, { scanned: run.report.scanned, drifted: run.report.drifted.length });
+}
+
+function resolve(options: CheckOptions) {
+  const model = loadModel(options.config);
+  return {
+    connection: resolveConnectionConfig({ url: options.url, env: {} }),
+    scope: auditScope(model, {
+      counters: options.columns === undefined ? undefined : counterNames(model, options.columns),
+      deleted: options.deleted === undefined ? undefined : deletedPolicy(options.deleted),
+    }),
+    ids: options.ids?.map(settingId),
+    pageSize: options.pageSize === undefined ? undefined : wholeNumber('pageSize', options.pageSize, PAGE_SIZE_RANGE),
+    concurrency: options.concurrency === undefined ? undefined : wholeNumber('concurrency', options.concurrency, { min: 1, max: 16 }),
+    signal: options.signal,
+    hooks: { onScanProgress: options.onProgress },
+  };
+}
+
+export { DEFAULT_PAGE_SIZE };
+export { CouponAuditError, UsageError, DatabaseError, RunLockedError, AbortedError, EXIT } from './errors.js';
+export { ConfigError } from './core/config.js';
+export type { CheckReport, RepairReport, JsonChange, JsonCounter, JsonDriftedSetting } from './core/report.js';
+export type { CounterConfig } from './core/config.js';
+export type { DeletedPolicy } from './core/model.js';
+export type { DetectProgress } from './core/detect-drift.js';
+export type { RepairProgress } from './core/repair.js';
