@@ -92,7 +92,7 @@ describe('check', () => {
   });
 
   it.each([1, 2, 3, 7])('gives the same answer with pages of %i settings', async (size) => {
-    const report = parseJson(await runCli(['check', '--url', db.url, '--format', 'json', '--batch-size', String(size)]));
+    const report = parseJson(await runCli(['check', '--url', db.url, '--format', 'json', '--page-size', String(size)]));
     expect(report.drifted.map((s) => s.id)).toEqual(DRIFTED);
     expect(report.summary).toMatchObject({ scanned: SETTINGS.length, orphans: { coupons: 4, uses: 2 } });
   });
@@ -198,9 +198,12 @@ describe('check: database errors exit 3 with one clear sentence', () => {
 
 describe('check: usage errors exit 2 and touch nothing', () => {
   it.each([
-    [['check', '--batch-size', '0'], '--batch-size'],
-    [['check', '--batch-size', '-5'], '--batch-size'],
-    [['check', '--batch-size', 'abc'], '--batch-size'],
+    [['check', '--page-size', '0'], '--page-size'],
+    [['check', '--page-size', '-5'], '--page-size'],
+    [['check', '--page-size', 'abc'], '--page-size'],
+    [['check', '--page-size', '100001'], '--page-size'],
+    [['check', '--batch-size', '5'], '--batch-size'],
+    [['repair', '--batch-size', '1001'], '--batch-size'],
     [['check', '--format', 'xml'], '--format'],
     [['check', '--ids', '1,x'], 'not a setting id'],
     [['check', '--ids', ''], 'comma-separated'],

@@ -32,7 +32,7 @@ describe('the server restarts while check runs', () => {
   beforeAll(async () => {
     server = await ThrowawayServer.start();
     conn = await createSchema(server, 'restart');
-    // Many small pages (--batch-size 100 below) keep the check busy for a while.
+    // Many small pages (--page-size 20 below) keep the check busy for a while.
     // Both default to 1000: MySQL's cte_max_recursion_depth, MariaDB's max_recursive_iterations.
     await conn.query('SET SESSION cte_max_recursion_depth = 1000000').catch(() => undefined);
     await conn.query('SET SESSION max_recursive_iterations = 1000000').catch(() => undefined);
@@ -52,7 +52,7 @@ describe('the server restarts while check runs', () => {
   it('exits 3 with a clear sentence, and nothing is written', async () => {
     const before = await settingsSnapshot(conn);
     // Small pages keep the check busy for seconds; restart once it is reading (its session is seen).
-    const run = startCli(['check', '--url', server.url('restart'), '--batch-size', '20', '--concurrency', '1']);
+    const run = startCli(['check', '--url', server.url('restart'), '--page-size', '20', '--concurrency', '1']);
     const deadline = Date.now() + 20_000;
     for (;;) {
       const [sessions] = await conn.query<RowDataPacket[]>(

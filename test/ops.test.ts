@@ -40,11 +40,20 @@ afterEach(async () => {
 
 describe('--quiet', () => {
   it('prints nothing at all when there is no drift, for check and repair', async () => {
-    for (const args of [['check'], ['repair', '--yes'], ['check', '--format', 'json']]) {
+    for (const args of [['check'], ['repair', '--yes']]) {
       const result = await runCli([...args, '--url', clean.url, '--quiet']);
       expect(result.code).toBe(0);
       expect(result.stdout).toBe('');
       expect(result.stderr).toBe('');
+    }
+  });
+
+  it('--format json is always one document, --quiet or not (so `> drift.json; jq` works)', async () => {
+    for (const args of [['check'], ['repair', '--dry-run']]) {
+      const result = await runCli([...args, '--url', clean.url, '--quiet', '--format', 'json']);
+      expect(result.code).toBe(0);
+      expect(result.stderr).toBe('');
+      expect(JSON.parse(result.stdout)).toMatchObject({ version: 1, summary: { scanned: 1, drifted: 0 }, drifted: [] });
     }
   });
 

@@ -18,7 +18,7 @@ export function renderChangesTable(result: RepairResult, c: ChalkInstance): stri
   return table.toString();
 }
 
-export function repairSummaryLines(result: RepairResult, c: ChalkInstance): string[] {
+export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit?: { table: string; created: boolean }): string[] {
   const counters = result.repaired.reduce((sum, setting) => sum + setting.changes.length, 0);
   const lines = [
     `Repaired ${plural(result.repaired.length, 'setting')} (${plural(counters, 'counter')}) in ${plural(result.transactions, 'transaction')}; ` +
@@ -31,6 +31,9 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance): stri
         `Not repaired, still locked by another session: ${result.failed.map((f) => f.settingId).join(', ')}. A rerun finishes them.`,
       ),
     );
+  }
+  if (audit !== undefined && result.repaired.length > 0) {
+    lines.push(`Every write is recorded in ${audit.table}${audit.created ? ' (created by this run)' : ''}, under run id ${result.runId}.`);
   }
   if (result.stillDrifted.length > 0) {
     lines.push(

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { type DatabaseFacts, diagnose } from '../../src/core/diagnose.js';
-import { DEFAULT_TABLES } from '../../src/db/database.js';
+import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import { splitSqlScript } from '../../src/db/sql-script.js';
 import { renderDiagnosis } from '../../src/cli/doctor-report.js';
 import { findServerBinary, serverBinaryAt } from '../../src/server/server-binary.js';
@@ -14,15 +14,19 @@ const healthy: DatabaseFacts = {
   user: 'app',
   database: 'shop',
   server: { version: '10.11.19-MariaDB', flavor: 'MariaDB', logBin: true, binlogFormat: 'ROW', readOnly: false, supportsSkipLocked: true },
+  scope: auditScope(DEFAULT_MODEL),
   schemaProblems: [],
-  indexed: new Set(['coupons', 'uses']),
+  missingSelect: [],
+  unindexed: [],
   privileges: {
-    select: { settings: true, coupons: true, uses: true },
+    select: [
+      { table: 'g_coupon_settings', granted: true },
+      { table: 'g_coupons', granted: true },
+      { table: 'g_coupon_uses', granted: true },
+    ],
     update: true,
     audit: { table: 'coupon_audit_log', exists: true, insert: true, create: null },
   },
-  tables: DEFAULT_TABLES,
-  createIndexSql: { coupons: 'CREATE INDEX c', uses: 'CREATE INDEX u' },
   grantSql: (privileges, table) => `GRANT ${privileges} ON shop.${table} TO app;`,
 };
 const status = (facts: DatabaseFacts, name: string) => diagnose(facts).checks.find((check) => check.name === name)?.status;
@@ -35,9 +39,12 @@ describe('diagnose', () => {
   });
 
   it('each problem makes it unhealthy, with the right status and fix', () => {
-    const noIndex = diagnose({ ...healthy, indexed: new Set(['coupons']) });
+    const noIndex = diagnose({ ...healthy, unindexed: [DEFAULT_MODEL.counters[1]!] });
     expect(noIndex.healthy).toBe(false);
-    expect(noIndex.checks.find((check) => check.name === 'index g_coupon_uses')).toMatchObject({ status: 'warn', fix: 'CREATE INDEX u' });
+    expect(noIndex.checks.find((check) => check.name === 'index g_coupon_uses')).toMatchObject({
+      status: 'warn',
+      fix: 'CREATE INDEX `idx_g_coupon_uses_settingId` ON `g_coupon_uses` (`settingId`);',
+    });
     expect(status({ ...healthy, server: { ...healthy.server, binlogFormat: 'STATEMENT' } }, 'binlog_format')).toBe('fail');
     expect(status({ ...healthy, server: { ...healthy.server, logBin: false, binlogFormat: 'STATEMENT' } }, 'binlog_format')).toBe('ok');
     const readOnly = diagnose({ ...healthy, privileges: { ...healthy.privileges!, update: false } });
@@ -45,7 +52,10 @@ describe('diagnose', () => {
       status: 'fail',
       fix: 'GRANT UPDATE ON shop.g_coupon_settings TO app;',
     });
-    const noSelect = diagnose({ ...healthy, privileges: { ...healthy.privileges!, select: { settings: true, coupons: false, uses: true } } });
+    const noSelect = diagnose({
+      ...healthy,
+      privileges: { ...healthy.privileges!, select: healthy.privileges!.select.map((entry) => ({ ...entry, granted: entry.table !== 'g_coupons' })) },
+    });
     expect(noSelect.checks.find((check) => check.name === 'privileges for check')).toMatchObject({ status: 'fail', detail: 'no SELECT on g_coupons' });
     const unsureCreate = { ...healthy.privileges!, audit: { table: 'coupon_audit_log', exists: false, insert: null, create: null } };
     expect(status({ ...healthy, privileges: unsureCreate }, 'privileges for repair')).toBe('warn');
@@ -58,14 +68,25 @@ describe('diagnose', () => {
   });
 
   it('a broken schema skips the checks that need the tables', () => {
-    const diagnosis = diagnose({ ...healthy, schemaProblems: ['table g_coupons is missing'], indexed: undefined, privileges: undefined });
+    const diagnosis = diagnose({ ...healthy, schemaProblems: ['table g_coupons is missing'], unindexed: undefined, privileges: undefined });
     expect(diagnosis.checks.map((check) => `${check.name}:${check.status}`)).toEqual(['connection:ok', 'schema:fail', 'binlog_format:ok']);
   });
 
+  it('a table the user may not read is a missing privilege with its GRANT, not a missing table', () => {
+    const diagnosis = diagnose({
+      ...healthy,
+      missingSelect: [{ table: 'g_coupon_uses', grant: 'GRANT SELECT ON shop.g_coupon_uses TO app;' }],
+      unindexed: undefined,
+      privileges: undefined,
+    });
+    expect(diagnosis.checks.map((check) => `${check.name}:${check.status}`)).toEqual(['connection:ok', 'privileges for check:fail', 'binlog_format:ok']);
+    expect(diagnosis.checks[1]).toMatchObject({ detail: 'no SELECT on g_coupon_uses', fix: 'GRANT SELECT ON shop.g_coupon_uses TO app;' });
+  });
+
   it('renders one line per check, fixes below, no colour codes at level 0', () => {
-    const text = renderDiagnosis(diagnose({ ...healthy, indexed: new Set(['uses']) }), new Chalk({ level: 0 }));
+    const text = renderDiagnosis(diagnose({ ...healthy, unindexed: [DEFAULT_MODEL.counters[0]!] }), new Chalk({ level: 0 }));
     expect(text).toMatch(/^WARN  index g_coupons +no index starts with settingId/m);
-    expect(text).toMatch(/^ {29}fix: CREATE INDEX c$/m);
+    expect(text).toMatch(/^ {29}fix: CREATE INDEX `idx_g_coupons_settingId` ON `g_coupons` \(`settingId`\);$/m);
     expect(text).toMatch(/1 thing needs attention\.$/);
     expect(text).not.toMatch(/\u001b/);
   });

@@ -1,21 +1,24 @@
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { BatchSizer } from '../../src/core/batch-sizer.js';
-import { comparePage, compareSetting, DEFAULT_POLICY, type AuditPolicy } from '../../src/core/drift.js';
-import { driftReportJson, renderDriftTable } from '../../src/cli/drift-report.js';
+import { compareSetting } from '../../src/core/drift.js';
+import { auditScope, type AuditScope, DEFAULT_MODEL } from '../../src/core/model.js';
+import { checkReportJson } from '../../src/core/report.js';
+import { renderDriftTable } from '../../src/cli/drift-report.js';
 import type { SettingRow } from '../../src/db/rows.js';
+import { readPage } from '../../src/db/scanner.js';
 
+const scope = auditScope(DEFAULT_MODEL);
 const setting = (id: bigint, issuedCount: bigint | null, usedCount: bigint | null, status = 'ACTIVE'): SettingRow => ({
   id,
   status,
-  issuedCount,
-  usedCount,
+  cached: { issuedCount, usedCount },
 });
 
 describe('compareSetting', () => {
   const actual = { issuedCount: 3n, usedCount: 1n };
   it('is null when both caches equal the counts', () => {
-    expect(compareSetting(setting(1n, 3n, 1n), actual, DEFAULT_POLICY)).toBeNull();
+    expect(compareSetting(setting(1n, 3n, 1n), actual, scope)).toBeNull();
   });
   it.each([
     ['too high', 4n, 1n],
@@ -24,20 +27,22 @@ describe('compareSetting', () => {
     ['negative', -3n, 1n],
     ['used off', 3n, 0n],
   ])('reports a cache that is %s', (_label, issued, used) => {
-    expect(compareSetting(setting(1n, issued, used), actual, DEFAULT_POLICY)).not.toBeNull();
+    expect(compareSetting(setting(1n, issued, used), actual, scope)).not.toBeNull();
   });
   it('treats a NULL cache on a setting with no children as drift', () => {
-    expect(compareSetting(setting(1n, null, 0n), { issuedCount: 0n, usedCount: 0n }, DEFAULT_POLICY)).not.toBeNull();
+    expect(compareSetting(setting(1n, null, 0n), { issuedCount: 0n, usedCount: 0n }, scope)).not.toBeNull();
   });
-  it('expects zero for DELETED settings under --deleted zero', () => {
-    const zero: AuditPolicy = { ...DEFAULT_POLICY, deleted: 'zero' };
+  it('expects zero for DELETED settings under --deleted zero, whatever the case of the status', () => {
+    const zero: AuditScope = { ...scope, deleted: 'zero' };
     const deleted = setting(1n, 3n, 1n, 'DELETED');
-    expect(compareSetting(deleted, actual, DEFAULT_POLICY)).toBeNull();
-    expect(compareSetting(deleted, actual, zero)?.counters.issuedCount).toEqual({ cached: 3n, actual: 3n, expected: 0n });
+    expect(compareSetting(deleted, actual, scope)).toBeNull();
+    expect(compareSetting(deleted, actual, zero)?.counters['issuedCount']).toEqual({ cached: 3n, actual: 3n, expected: 0n });
+    expect(compareSetting(setting(1n, 3n, 1n, 'deleted'), actual, zero)).not.toBeNull();
     expect(compareSetting(setting(1n, 0n, 0n, 'DELETED'), actual, zero)).toBeNull();
+    expect(compareSetting(setting(1n, 99n, 99n, 'DELETED'), actual, { ...scope, deleted: 'skip' })).toBeNull();
   });
   it('audits only the counters asked for', () => {
-    const usedOnly: AuditPolicy = { ...DEFAULT_POLICY, counters: ['usedCount'] };
+    const usedOnly = auditScope(DEFAULT_MODEL, { counters: ['usedCount'] });
     expect(compareSetting(setting(1n, 99n, 1n), actual, usedOnly)).toBeNull();
     expect(compareSetting(setting(1n, 99n, 2n), actual, usedOnly)?.counters).toEqual({
       usedCount: { cached: 2n, actual: 1n, expected: 1n },
@@ -45,31 +50,37 @@ describe('compareSetting', () => {
   });
 });
 
-describe('comparePage', () => {
-  it('counts children of unknown ids (and NULL settingIds) as orphans, missing counts as zero', () => {
-    const page = comparePage(
-      [setting(2n, 1n, 0n), setting(5n, 0n, 0n), setting(7n, 1n, 1n)],
-      [
-        { settingId: 2n, count: 1n },
-        { settingId: 3n, count: 4n },
-        { settingId: null, count: 2n },
-      ],
-      [{ settingId: 6n, count: 1n }],
-      DEFAULT_POLICY,
+describe('readPage (the rows of the one-statement comparison)', () => {
+  const row = (id: string | null, known: number, cached: (string | null)[], actual: string[]) => ({
+    id,
+    known,
+    audited: known,
+    status: known ? 'ACTIVE' : null,
+    cached0: cached[0],
+    actual0: actual[0],
+    cached1: cached[1],
+    actual1: actual[1],
+    scanned: '3',
+    orphans0: '6',
+    nullRefs0: '2',
+    orphans1: '1',
+    nullRefs1: '0',
+  });
+  it('takes the page totals from the rows and keeps only drifted settings, exact past 2^53', () => {
+    const page = readPage(
+      [row('2', 1, ['1', '0'], ['1', '0']), row('9007199254740993', 1, [null, '0'], ['3', '0'])] as never,
+      scope,
     );
     expect(page.scanned).toBe(3);
-    expect(page.orphanCoupons).toBe(6n);
-    expect(page.orphanUses).toBe(1n);
-    expect(page.drifted.map((s) => s.id)).toEqual([7n]);
+    expect(page.orphans).toEqual([6n, 1n]);
+    expect(page.nullRefs).toEqual([2n, 0n]);
+    expect(page.found).toEqual([2n, 9007199254740993n]);
+    expect(page.drifted).toEqual([
+      { id: 9007199254740993n, status: 'ACTIVE', counters: { issuedCount: { cached: null, actual: 3n, expected: 3n }, usedCount: { cached: 0n, actual: 0n, expected: 0n } } },
+    ]);
   });
-  it('leaves DELETED settings out under --deleted skip, without making their children orphans', () => {
-    const page = comparePage(
-      [setting(1n, 9n, 9n, 'DELETED'), setting(2n, 0n, 0n)],
-      [{ settingId: 1n, count: 1n }],
-      [],
-      { ...DEFAULT_POLICY, deleted: 'skip' },
-    );
-    expect(page).toEqual({ scanned: 1, drifted: [], orphanCoupons: 0n, orphanUses: 0n });
+  it('an empty page is empty', () => {
+    expect(readPage([], scope)).toEqual({ scanned: 0, drifted: [], found: [], orphans: [0n, 0n], nullRefs: [0n, 0n] });
   });
 });
 
@@ -99,13 +110,22 @@ describe('reports', () => {
   const drifted = [
     { id: 9007199254740993n, status: 'ACTIVE', counters: { issuedCount: { cached: null, actual: 3n, expected: 3n }, usedCount: { cached: 1n, actual: 1n, expected: 1n } } },
   ];
-  const report = { scanned: 10, drifted, orphans: { coupons: 2n, uses: 0n }, missingIds: [], transient: 0 };
+  const report = {
+    scanned: 10,
+    drifted,
+    orphans: [
+      { counter: 'issuedCount', table: 'g_coupons', rows: 2n, nullSettingId: 0n },
+      { counter: 'usedCount', table: 'g_coupon_uses', rows: 0n, nullSettingId: 3n },
+    ],
+    missingIds: [],
+  };
 
-  it('JSON keeps ids exact as strings and NULL caches as null', () => {
-    const json = JSON.parse(JSON.stringify(driftReportJson(report)));
+  it('JSON keeps ids exact as strings and NULL caches as null; NULL setting ids apart from orphans', () => {
+    const json = JSON.parse(JSON.stringify(checkReportJson(report, { command: 'check' })));
     expect(json).toEqual({
       version: 1,
-      summary: { scanned: 10, drifted: 1, orphans: { coupons: 2, uses: 0 } },
+      command: 'check',
+      summary: { scanned: 10, drifted: 1, orphans: { coupons: 2, uses: 0 }, nullSettingId: { uses: 3 } },
       drifted: [
         {
           id: '9007199254740993',
@@ -117,11 +137,13 @@ describe('reports', () => {
   });
 
   it('the table has no ANSI codes without colour, and marks the drifted cell with colour when on', () => {
-    const plain = renderDriftTable(drifted, DEFAULT_POLICY.counters, new Chalk({ level: 0 }));
+    const names = scope.counters.map((counter) => counter.name);
+    const plain = renderDriftTable(drifted, names, new Chalk({ level: 0 }));
     expect(plain).not.toMatch(/\x1b\[/);
     expect(plain).toContain('9007199254740993');
     expect(plain).toMatch(/NULL/);
-    const coloured = renderDriftTable(drifted, DEFAULT_POLICY.counters, new Chalk({ level: 1 }));
+    expect(plain).toContain('issued cached');
+    const coloured = renderDriftTable(drifted, names, new Chalk({ level: 1 }));
     expect(coloured).toContain('\x1b[31m'); // red: the drifted cached value
   });
 });

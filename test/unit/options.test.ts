@@ -4,6 +4,8 @@ import { counterList, positiveInteger, settingIds } from '../../src/cli/options.
 import { colorLevel } from '../../src/cli/terminal.js';
 import { maskUrl, resolveConnectionConfig } from '../../src/db/connection-config.js';
 import { UsageError } from '../../src/errors.js';
+import { DEFAULT_MODEL } from '../../src/core/model.js';
+import { counterNames } from '../../src/core/validate.js';
 
 describe('option parsers', () => {
   it('positive integers', () => {
@@ -16,10 +18,12 @@ describe('option parsers', () => {
     expect(settingIds('3', [1n])).toEqual([1n, 3n]);
     for (const bad of ['', '1,,2', 'x', '1.5', '18446744073709551616']) expect(() => settingIds(bad, undefined)).toThrow(InvalidArgumentError);
   });
-  it('counters', () => {
-    expect(counterList('usedcount')).toEqual(['usedCount']);
-    expect(counterList('usedCount,issuedCount')).toEqual(['issuedCount', 'usedCount']);
-    expect(() => counterList('total')).toThrow(InvalidArgumentError);
+  it('counters: names collected from repeated flags, checked against the model once it is loaded', () => {
+    expect(counterList('usedcount', undefined)).toEqual(['usedcount']);
+    expect(counterList('issuedCount', counterList('usedCount', undefined))).toEqual(['usedCount', 'issuedCount']);
+    expect(() => counterList(' , ', undefined)).toThrow(InvalidArgumentError);
+    expect(counterNames(DEFAULT_MODEL, ['usedcount', 'issuedCount', 'usedCount'])).toEqual(['usedCount', 'issuedCount']);
+    expect(() => counterNames(DEFAULT_MODEL, ['total'])).toThrow(UsageError);
   });
 });
 

@@ -102,8 +102,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
       else printDriftReport(terminal, options, scope, run.report, { command: 'repair', dryRun: options.dryRun === true });
       return repairExitCode(run, options.dryRun === true);
     }
-    if (run.createdAuditTable) terminal.info(`Created the audit table ${connection.database}.${scope.model.auditTable}.`);
-    reportRepair(terminal, options, outcome, run.report, run.result);
+    reportRepair(terminal, options, outcome, run.report, run.result, { table: `${connection.database}.${scope.model.auditTable}`, created: run.createdAuditTable });
     return repairExitCode(run, false);
   } catch (error) {
     spinner.stop();
@@ -116,7 +115,14 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
   }
 }
 
-function reportRepair(terminal: Terminal, options: RepairOptions, outcome: RunOutcome, report: DriftReport, result: RepairResult): void {
+function reportRepair(
+  terminal: Terminal,
+  options: RepairOptions,
+  outcome: RunOutcome,
+  report: DriftReport,
+  result: RepairResult,
+  audit?: { table: string; created: boolean },
+): void {
   const scan = { scanned: report.scanned, drifted: report.drifted.length };
   const json = repairReportJson(result, scan);
   outcome.repaired = result.repaired.length;
@@ -135,6 +141,6 @@ function reportRepair(terminal: Terminal, options: RepairOptions, outcome: RunOu
     return;
   }
   if (!terminal.quiet && result.repaired.length > 0) stdout.write(`${renderChangesTable(result, terminal.out)}\n`);
-  for (const line of repairSummaryLines(result, terminal.out)) stdout.write(`${line}\n`);
+  for (const line of repairSummaryLines(result, terminal.out, audit)) stdout.write(`${line}\n`);
 }
 

@@ -1,0 +1,149 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
+import * as builder from '../../src/db/builder.js';
+import { explainSql } from '../../src/db/explain.js';
+
+/** The exact text of the statements the tool sends (in the manner of gh-ost's builder_test.go). */
+
+const scope = auditScope(DEFAULT_MODEL);
+const revokeAware = {
+  ...DEFAULT_MODEL,
+  counters: [
+    { name: 'issuedCount', table: 'g_coupons', foreignKey: 'settingId', where: "status <> 'REVOKED'" },
+    { name: 'activeCount', table: 'g_coupons', foreignKey: 'settingId', where: "status = 'ACTIVE'" },
+  ],
+};
+
+describe('comparePageSql: one statement per page compares caches with counts from one read', () => {
+  it('a range page of the built-in model, filtered on the server', () => {
+    expect(builder.comparePageSql(scope, { kind: 'range', after: 10n, upTo: 20n }, { onlyDrifted: true })).toBe(
+      '/* coupon-audit */ SELECT w.* FROM (SELECT j.*, SUM(j.audited) OVER () AS scanned, ' +
+        'SUM(CASE WHEN j.known = 0 AND j.id IS NOT NULL THEN j.actual0 ELSE 0 END) OVER () AS orphans0, ' +
+        'SUM(CASE WHEN j.id IS NULL THEN j.actual0 ELSE 0 END) OVER () AS nullRefs0, ' +
+        'SUM(CASE WHEN j.known = 0 AND j.id IS NOT NULL THEN j.actual1 ELSE 0 END) OVER () AS orphans1, ' +
+        'SUM(CASE WHEN j.id IS NULL THEN j.actual1 ELSE 0 END) OVER () AS nullRefs1, ROW_NUMBER() OVER () AS rowNo ' +
+        'FROM (SELECT k.id AS id, s.`id` IS NOT NULL AS known, (s.`id` IS NOT NULL) AS audited, s.`status` AS status, ' +
+        's.`issuedCount` AS cached0, k.n0 AS actual0, k.n0 AS expected0, s.`usedCount` AS cached1, k.n1 AS actual1, k.n1 AS expected1 ' +
+        'FROM (SELECT u.id, SUM(u.n0) AS n0, SUM(u.n1) AS n1 FROM (' +
+        'SELECT `id` AS id, 0 AS n0, 0 AS n1 FROM `g_coupon_settings` WHERE `id` > 10 AND `id` <= 20 UNION ALL ' +
+        'SELECT `settingId` AS id, COUNT(*) AS n0, 0 AS n1 FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId` UNION ALL ' +
+        'SELECT `settingId` AS id, 0 AS n0, COUNT(*) AS n1 FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`' +
+        ') u GROUP BY u.id) k LEFT JOIN `g_coupon_settings` s ON s.`id` = k.id) j) w ' +
+        'WHERE w.rowNo = 1 OR (w.audited = 1 AND NOT (w.cached0 <=> w.expected0 AND w.cached1 <=> w.expected1)) ORDER BY w.id',
+    );
+  });
+
+  it('a shared child table is read once, each counter summing its own filter; --deleted zero expects 0', () => {
+    expect(
+      builder.comparePageSql({ model: revokeAware, counters: revokeAware.counters, deleted: 'zero' }, { kind: 'ids', ids: [1n, 9007199254740993n] }, { onlyDrifted: false }),
+    ).toContain(
+      "SELECT `settingId` AS id, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END) AS n0, SUM(CASE WHEN (status = 'ACTIVE') THEN 1 ELSE 0 END) AS n1 " +
+        'FROM `g_coupons` WHERE `settingId` IN (1, 9007199254740993) GROUP BY `settingId`) u',
+    );
+    expect(builder.comparePageSql({ ...scope, deleted: 'zero' }, { kind: 'ids', ids: [1n] }, { onlyDrifted: false })).toContain(
+      "CASE WHEN UPPER(s.`status`) <=> UPPER('DELETED') THEN 0 ELSE k.n0 END AS expected0",
+    );
+    expect(builder.comparePageSql({ ...scope, deleted: 'skip' }, { kind: 'ids', ids: [1n] }, { onlyDrifted: false })).toContain(
+      "(s.`id` IS NOT NULL AND NOT (UPPER(s.`status`) <=> UPPER('DELETED'))) AS audited",
+    );
+  });
+
+  it('ranges are half-open and contiguous; the first also takes NULL child keys; one counter with a filter puts it in WHERE', () => {
+    expect(builder.scopeCondition('`k`', { kind: 'range', after: null, upTo: 5n }, true)).toBe('(`k` <= 5 OR `k` IS NULL)');
+    expect(builder.scopeCondition('`k`', { kind: 'range', after: null, upTo: 5n }, false)).toBe('`k` <= 5');
+    expect(builder.scopeCondition('`k`', { kind: 'range', after: 5n, upTo: null }, true)).toBe('`k` > 5');
+    expect(builder.scopeCondition('`k`', { kind: 'range', after: null, upTo: null }, true)).toBeNull();
+    const single = { ...DEFAULT_MODEL, counters: [revokeAware.counters[0]!] };
+    expect(builder.comparePageSql(auditScope(single), { kind: 'range', after: 5n, upTo: null }, { onlyDrifted: true })).toContain(
+      "SELECT `settingId` AS id, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` > 5 AND (status <> 'REVOKED') GROUP BY `settingId`",
+    );
+  });
+});
+
+describe('repair statements', () => {
+  it('locks ascending, existing ids only, SKIP LOCKED when asked', () => {
+    expect(builder.lockSettingsSql(scope, [3n, 9007199254740993n], true)).toBe(
+      '/* coupon-audit */ SELECT `id` AS id, `status` AS status, `issuedCount` AS cached0, `usedCount` AS cached1 FROM `g_coupon_settings` ' +
+        'WHERE `id` IN (3, 9007199254740993) ORDER BY `id` FOR UPDATE SKIP LOCKED',
+    );
+    expect(builder.lockSettingsSql(auditScope(DEFAULT_MODEL, { counters: ['usedCount'] }), [3n], false)).toBe(
+      '/* coupon-audit */ SELECT `id` AS id, `status` AS status, `usedCount` AS cached0 FROM `g_coupon_settings` WHERE `id` IN (3) ORDER BY `id` FOR UPDATE',
+    );
+  });
+  it('counts with a plain read and the counter filter', () => {
+    expect(builder.countChildrenSql(revokeAware.counters[0]!, [3n, 4n])).toBe(
+      "/* coupon-audit */ SELECT `settingId` AS settingId, COUNT(*) AS n FROM `g_coupons` WHERE `settingId` IN (3, 4) AND (status <> 'REVOKED') GROUP BY `settingId`",
+    );
+  });
+  it('writes literal values, keeping ON UPDATE columns as they are', () => {
+    expect(builder.writeCountersSql(DEFAULT_MODEL, 9007199254740993n, [['issuedCount', 3n], ['usedCount', 0n]], ['updatedAt'])).toBe(
+      '/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = 3, `usedCount` = 0, `updatedAt` = `updatedAt` WHERE `id` = 9007199254740993',
+    );
+  });
+  it('audit rows: names and values taken literally', () => {
+    expect(
+      builder.insertAuditSql('audit$$log', [{ runId: 'r-1', settingId: 42n, counter: 'issuedCount', oldValue: null, newValue: 3n, dbUser: "o'brien" }]),
+    ).toBe(
+      "/* coupon-audit */ INSERT INTO `audit$$log` (runId, settingId, counterName, oldValue, newValue, dbUser) VALUES ('r-1', 42, 'issuedCount', NULL, 3, 'o''brien')",
+    );
+    const ddl = builder.auditTableDdl(readFileSync(new URL('../../sql/audit-table.sql', import.meta.url), 'utf8'), 'coupon_audit_log', 'audit$$log');
+    expect(ddl).toMatch(/^\/\* coupon-audit \*\/ CREATE TABLE IF NOT EXISTS `audit\$\$log` \(/);
+    expect(ddl).not.toContain('coupon_audit_log`');
+  });
+  it('page boundaries by keyset, never OFFSET from the start', () => {
+    expect(builder.pageBoundarySql(DEFAULT_MODEL, null, 2000)).toBe('/* coupon-audit */ SELECT `id` AS id FROM `g_coupon_settings` ORDER BY `id` LIMIT 1 OFFSET 1999');
+    expect(builder.pageBoundarySql(DEFAULT_MODEL, 5n, 100)).toBe(
+      '/* coupon-audit */ SELECT `id` AS id FROM `g_coupon_settings` WHERE `id` > 5 ORDER BY `id` LIMIT 1 OFFSET 99',
+    );
+  });
+});
+
+describe('quoting', () => {
+  it('doubles backticks in names and escapes string literals', () => {
+    expect(builder.ident('we`ird')).toBe('`we``ird`');
+    expect(builder.literal("it's \\ \n")).toBe("'it''s \\\\ \\n'");
+    expect(builder.value(null)).toBe('NULL');
+    expect(builder.value(18446744073709551615n)).toBe('18446744073709551615');
+    expect(() => builder.value(2 ** 53 + 2)).toThrow(TypeError);
+  });
+});
+
+describe('every statement is tagged', () => {
+  it('builders, probes, session and lock statements all start with /* coupon-audit */', () => {
+    const counter = DEFAULT_MODEL.counters[0]!;
+    const statements = [
+      builder.comparePageSql(scope, { kind: 'ids', ids: [1n] }, { onlyDrifted: false }),
+      builder.pageBoundarySql(DEFAULT_MODEL, null, 1),
+      builder.lockSettingsSql(scope, [1n], true),
+      builder.countChildrenSql(counter, [1n]),
+      builder.writeCountersSql(DEFAULT_MODEL, 1n, [['issuedCount', 1n]], []),
+      builder.insertAuditSql('t', [{ runId: 'r', settingId: 1n, counter: 'c', oldValue: 1n, newValue: 2n, dbUser: 'u' }]),
+      ...Object.values(builder.sessionSql).map((s) => (typeof s === 'function' ? s(2) : s)),
+      builder.inspectSql.server,
+      builder.inspectSql.columns(['t']),
+      builder.inspectSql.leadingIndexColumns(['t']),
+      builder.inspectSql.tableExists('t'),
+      builder.inspectSql.createGrants('db'),
+      builder.probeSql.selectTable('t'),
+      builder.probeSql.selectSettings(scope),
+      builder.probeSql.counter(counter),
+      builder.probeSql.updateCounters(scope),
+      builder.probeSql.insertAudit('t'),
+      builder.runLockSql.get('n', 0),
+      builder.runLockSql.release('n'),
+      builder.runLockSql.holder('n'),
+      builder.runLockSql.describe(1n),
+      builder.runLockSql.waitTimeout,
+      builder.runLockSql.keepAlive,
+    ];
+    for (const sql of statements) expect(sql.startsWith(`${builder.TAG} `)).toBe(true);
+  });
+  it('coupon-audit sql prints the statement check sends, for the current scope', () => {
+    const text = explainSql(auditScope(DEFAULT_MODEL, { counters: ['usedCount'], deleted: 'skip' }));
+    expect(text).toContain(builder.comparePageSql(auditScope(DEFAULT_MODEL, { counters: ['usedCount'], deleted: 'skip' }), { kind: 'range', after: null, upTo: null }, { onlyDrifted: true }));
+    expect(text).not.toContain('issuedCount');
+    expect(text).toContain("WHERE NOT (UPPER(s.`status`) <=> UPPER('DELETED')) AND NOT (s.`usedCount` <=> COALESCE(k0.n, 0))");
+    expect(text).toContain('NOT EXISTS (SELECT 1 FROM `g_coupon_settings` s WHERE s.`id` = c.`settingId`);');
+  });
+});
