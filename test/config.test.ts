@@ -1,0 +1,207 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { check, repair } from '../src/index.js';
+import { parseJson, runCli } from './helpers/cli.js';
+import { connectionOptions, createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
+import { settingsSnapshot } from './helpers/snapshot.js';
+
+/** Counters by definition (SPEC.md): a revoke-aware model, a renamed schema, and bad configs. */
+
+let dir: string;
+let revoke: TestDatabase;
+let renamed: TestDatabase;
+
+const REVOKE_CONFIG = {
+  counters: {
+    issuedCount: { table: 'g_coupons', foreignKey: 'settingId', where: "status <> 'REVOKED'" },
+    usedCount: { table: 'g_coupon_uses', foreignKey: 'settingId', where: 'cancelledAt IS NULL' },
+  },
+};
+const RENAMED_CONFIG = {
+  settings: { table: 'campaigns', id: 'campaign_id', status: 'state', deletedStatus: 'ARCHIVED' },
+  counters: {
+    codes_issued: { table: 'codes', foreignKey: 'campaign_ref' },
+    codes_redeemed: { table: 'redemptions', foreignKey: 'campaign_ref' },
+  },
+  auditTable: 'campaign_counter_log',
+};
+
+function writeConfig(name: string, config: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof config === 'string' ? config : JSON.stringify(config, null, 2));
+  return path;
+}
+
+/** Runs SQL with the stock client, as a DBA would paste it. */
+function mariadb(database: string, sql: string): string {
+  const options = connectionOptions(database);
+  return execFileSync('mariadb', ['-h', String(options.host), '-P', String(options.port), '-u', String(options.user), '-N', '-B', database], {
+    input: sql,
+    encoding: 'utf8',
+    env: { ...process.env, MYSQL_PWD: String(options.password ?? '') },
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ca-config-'));
+  revoke = await createTestDatabase('config_revoke');
+  await revoke.query('ALTER TABLE g_coupon_uses ADD cancelledAt DATETIME NULL');
+  await seed(revoke.conn, [
+    { id: 1, issuedCount: 2, usedCount: 1, coupons: 3, uses: 2 }, // right once the revoked code and the cancelled use do not count
+    { id: 2, issuedCount: 3, usedCount: 0, coupons: 3 }, // counts a revoked code: issued +1
+    { id: 3, issuedCount: 1, usedCount: 1, coupons: 1, uses: 1 }, // right either way
+  ]);
+  await revoke.query("UPDATE g_coupons SET status = 'REVOKED' WHERE settingId = 1 ORDER BY id LIMIT 1");
+  await revoke.query("UPDATE g_coupons SET status = 'REVOKED' WHERE settingId = 2 ORDER BY id LIMIT 1");
+  await revoke.query('UPDATE g_coupon_uses SET cancelledAt = NOW() WHERE settingId = 1 ORDER BY id LIMIT 1');
+
+  renamed = await createTestDatabase('config_renamed', { schema: false });
+  await renamed.query(
+    'CREATE TABLE campaigns (campaign_id BIGINT UNSIGNED PRIMARY KEY, state VARCHAR(16) NOT NULL, codes_issued BIGINT NULL, codes_redeemed BIGINT NULL)',
+  );
+  await renamed.query('CREATE TABLE codes (code_id INT AUTO_INCREMENT PRIMARY KEY, campaign_ref BIGINT UNSIGNED NULL, KEY (campaign_ref))');
+  await renamed.query('CREATE TABLE redemptions (rid INT AUTO_INCREMENT PRIMARY KEY, campaign_ref BIGINT UNSIGNED NOT NULL, KEY (campaign_ref))');
+  await renamed.query(
+    "INSERT INTO campaigns VALUES (10, 'LIVE', 2, 1), (11, 'LIVE', 5, 0), (12, 'ARCHIVED', 1, 2), (18446744073709551615, 'LIVE', NULL, 0)",
+  );
+  await renamed.query('INSERT INTO codes (campaign_ref) VALUES (10), (10), (11), (12), (18446744073709551615), (99), (NULL)');
+  await renamed.query('INSERT INTO redemptions (campaign_ref) VALUES (10), (12)');
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([revoke?.drop(), renamed?.drop()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('a revoke-aware model (codes with a status, uses with a cancellation time)', () => {
+  it('the built-in model calls the revoked code and the cancelled use drift; the config does not', async () => {
+    const builtIn = parseJson(await runCli(['check', '--url', revoke.url, '--format', 'json']));
+    expect(builtIn.drifted.map((s) => s.id)).toEqual(['1']);
+    const config = writeConfig('revoke.json', REVOKE_CONFIG);
+    const result = await runCli(['check', '--url', revoke.url, '--config', config, '--format', 'json']);
+    expect(result.code).toBe(1);
+    const report = parseJson(result);
+    expect(report.drifted).toEqual([
+      { id: '2', status: 'ACTIVE', counters: { issuedCount: { cached: 3, actual: 2, expected: 2 }, usedCount: { cached: 0, actual: 0, expected: 0 } } },
+    ]);
+  });
+
+  it('repair --dry-run plans it, repair writes it, sql prints statements that agree, and check is then clean', async () => {
+    const config = writeConfig('revoke.json', REVOKE_CONFIG);
+    const dry = parseJson(await runCli(['repair', '--url', revoke.url, '--config', config, '--dry-run', '--format', 'json']));
+    expect(dry.drifted.map((s) => s.id)).toEqual(['2']);
+    const sql = await runCli(['sql', '--config', config]);
+    expect(sql.code).toBe(0);
+    expect(sql.stdout).toContain("WHERE (status <> 'REVOKED')");
+    expect(sql.stdout).toContain('WHERE (cancelledAt IS NULL)');
+    const oneStatement = /-- As one statement.*?\n(SELECT[\s\S]*?;)\n/.exec(sql.stdout)![1]!;
+    expect(mariadb(revoke.name, oneStatement).trim().split('\n')).toEqual(['2\tACTIVE\t3\t2\t0\t0']);
+
+    const applied = await runCli(['repair', '--url', revoke.url, '--config', config, '--yes', '--format', 'json']);
+    expect(applied.code).toBe(0);
+    expect(JSON.parse(applied.stdout).changes).toEqual([{ id: '2', counter: 'issuedCount', old: 3, new: 2 }]);
+    expect((await runCli(['check', '--url', revoke.url, '--config', config])).code).toBe(0);
+    expect(mariadb(revoke.name, oneStatement).trim()).toBe('');
+    const [audit] = await revoke.conn.query<RowDataPacket[]>('SELECT settingId, counterName, oldValue, newValue FROM coupon_audit_log');
+    expect(audit.map((row) => [String(row['settingId']), row['counterName'], String(row['oldValue']), String(row['newValue'])])).toEqual([
+      ['2', 'issuedCount', '3', '2'],
+    ]);
+  });
+
+  it('coupon-audit.json in the working directory is the config when --config is not given', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'ca-cwd-'));
+    try {
+      writeFileSync(join(cwd, 'coupon-audit.json'), JSON.stringify(REVOKE_CONFIG));
+      const inDir = await runCli(['check', '--url', revoke.url], { cwd });
+      expect(inDir.code).toBe(0);
+      const elsewhere = await runCli(['check', '--url', revoke.url]);
+      expect(elsewhere.code).toBe(1); // the built-in model still counts the revoked code
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a renamed schema (other table and column names, ids past 2^63, another deleted status)', () => {
+  it('check reports by the configured counter names; --deleted skip follows deletedStatus', async () => {
+    const config = writeConfig('renamed.json', RENAMED_CONFIG);
+    const report = parseJson(await runCli(['check', '--url', renamed.url, '--config', config, '--format', 'json']));
+    expect(report.drifted.map((s) => s.id)).toEqual(['11', '12', '18446744073709551615']);
+    expect(report.drifted[0]!.counters).toEqual({
+      codes_issued: { cached: 5, actual: 1, expected: 1 },
+      codes_redeemed: { cached: 0, actual: 0, expected: 0 },
+    });
+    expect(report.summary).toMatchObject({ scanned: 4, orphans: { codes: 1, redemptions: 0 }, nullSettingId: { codes: 1 } });
+    const skip = parseJson(await runCli(['check', '--url', renamed.url, '--config', config, '--format', 'json', '--deleted', 'skip']));
+    expect(skip.drifted.map((s) => s.id)).toEqual(['11', '18446744073709551615']);
+    const table = await runCli(['check', '--url', renamed.url, '--config', config, '--columns', 'codes_redeemed', '--deleted', 'skip']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain('No drift: 3 settings scanned.');
+  });
+
+  it('repair (library API) writes the configured columns and its own audit table; the sql statement agrees', async () => {
+    const config = writeConfig('renamed.json', RENAMED_CONFIG);
+    const plan = await repair({ url: renamed.url, config, dryRun: true });
+    expect(plan.drifted.map((s) => s.id)).toEqual(['11', '12', '18446744073709551615']);
+    const sql = await runCli(['sql', '--config', config, '--url', renamed.url]);
+    const oneStatement = /-- As one statement.*?\n(SELECT[\s\S]*?;)\n/.exec(sql.stdout)![1]!;
+    expect(mariadb(renamed.name, oneStatement).trim().split('\n').map((line) => line.split('\t')[0])).toEqual(['11', '12', '18446744073709551615']);
+
+    const done = await repair({ url: renamed.url, config });
+    expect('changes' in done && done.changes).toEqual([
+      { id: '11', counter: 'codes_issued', old: 5, new: 1 },
+      { id: '12', counter: 'codes_redeemed', old: 2, new: 1 },
+      { id: '18446744073709551615', counter: 'codes_issued', old: null, new: 1 },
+    ]);
+    expect((await check({ url: renamed.url, config })).summary.drifted).toBe(0);
+    const [rows] = await renamed.conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM campaign_counter_log');
+    expect(Number(rows[0]!['n'])).toBe(3);
+    expect(mariadb(renamed.name, oneStatement).trim()).toBe('');
+  });
+});
+
+describe('a bad config: exit 2, one sentence naming what is wrong, nothing read or written', () => {
+  it.each([
+    ['an unknown key', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId', filter: 'x' } } }, 'counters.issuedCount: unknown key "filter"'],
+    ['a wrong type', { settings: { table: 42 } }, 'settings.table: '],
+    ['no counters', { counters: {} }, 'counters: name at least one counter'],
+    ['not JSON', '{ "counters": ', 'is not valid JSON'],
+    ['a missing column', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'campaignId' } } }, 'table g_coupons has no column campaignId'],
+    ['a missing table', { counters: { issuedCount: { table: 'g_codes', foreignKey: 'settingId' } } }, 'table g_codes is missing'],
+    [
+      'a filter that does not compile',
+      { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId', where: "revokedAt IS NULL AND status <> 'REVOKED'" } } },
+      "counter issuedCount: the filter \"revokedAt IS NULL AND status <> 'REVOKED'\" does not work here: Unknown column 'revokedAt'",
+    ],
+    ['a cached column the settings do not have', { counters: { voidedCount: { table: 'g_coupons', foreignKey: 'settingId' } } }, 'table g_coupon_settings has no column voidedCount'],
+  ])('%s', async (_label, config, message) => {
+    const path = writeConfig('bad.json', config);
+    const before = await settingsSnapshot(revoke.conn);
+    for (const command of [['check'], ['repair', '--yes'], ['repair', '--dry-run'], ['doctor']]) {
+      const result = await runCli([...command, '--url', revoke.url, '--config', path]);
+      if (command[0] === 'doctor' && result.code === 3) {
+        // doctor reports a config that does not match the database as a failed schema check.
+        expect(result.stdout).toContain(message);
+        continue;
+      }
+      expect(result.code, `${command.join(' ')}: ${result.stderr}`).toBe(2);
+      expect(result.stderr).toContain(message);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stdout).toBe('');
+    }
+    expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+  });
+
+  it('--config naming no file, and --columns naming no counter of the model', async () => {
+    const missing = await runCli(['check', '--url', revoke.url, '--config', join(dir, 'nope.json')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('Cannot read the config file');
+    const columns = await runCli(['check', '--url', revoke.url, '--columns', 'codes_issued']);
+    expect(columns.code).toBe(2);
+    expect(columns.stderr).toContain("'codes_issued' is not a counter; use issuedCount, usedCount.");
+  });
+});
