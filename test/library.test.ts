@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import mysql, { type RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AbortedError, check, ConfigError, CouponAuditError, DatabaseError, repair, RunLockedError, UsageError } from '../src/index.js';
+import { runCli } from './helpers/cli.js';
+import { connectionOptions, createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
+import { driftedIds } from './helpers/snapshot.js';
+
+/** The library API (SPEC.md "A library as well as a command"), called in-process. */
+
+let db: TestDatabase;
+const N = 400; // drifted settings: with batchSize 1 a repair takes hundreds of transactions
+
+beforeAll(async () => {
+  db = await createTestDatabase('library');
+  await seed(db.conn, [
+    ...Array.from({ length: N }, (_, i) => ({ id: i + 1, issuedCount: 5, usedCount: 0, coupons: 2 })),
+    { id: 9007199254740993n, issuedCount: 1, usedCount: 0 },
+  ]);
+}, 60_000);
+afterAll(async () => {
+  await db?.drop();
+});
+
+describe('check()', () => {
+  it('resolves to what check --format json prints, ids as strings; never prints', async () => {
+    const writes: string[] = [];
+    const original = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) => (writes.push(String(chunk)), true)) as typeof process.stdout.write;
+    let report;
+    try {
+      report = await check({ url: db.url, ids: ['9007199254740993', 3, 4n] });
+    } finally {
+      process.stdout.write = original;
+    }
+    expect(writes).toEqual([]);
+    const cli = JSON.parse((await runCli(['check', '--url', db.url, '--ids', '9007199254740993,3,4', '--format', 'json'])).stdout);
+    expect(report).toEqual(cli);
+    expect(report.drifted.map((setting) => setting.id)).toEqual(['3', '4', '9007199254740993']);
+  });
+
+  it('rejects with typed errors that carry the exit code', async () => {
+    const cases: [() => Promise<unknown>, new (...args: never[]) => CouponAuditError, number][] = [
+      [() => check({ url: 'postgres://x/y' }), UsageError, 2],
+      [() => check({ url: db.url, ids: [2 ** 53 + 1] }), UsageError, 2],
+      [() => check({ url: db.url, pageSize: 0 }), UsageError, 2],
+      [() => check({ url: db.url, config: { counters: { issuedCount: { table: 'nope', foreignKey: 'settingId' } } } }), ConfigError, 2],
+      [() => check({ url: db.url.replace(/\/[^/]*$/, '/no_such_database_here') }), DatabaseError, 3],
+    ];
+    for (const [call, type, exitCode] of cases) {
+      const error = await call().then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(type);
+      expect((error as CouponAuditError).exitCode).toBe(exitCode);
+    }
+  });
+});
+
+describe('repair()', () => {
+  it('an aborted signal stops after the transaction in flight and rejects (exit code 130); what committed is whole; a rerun converges', async () => {
+    const controller = new AbortController();
+    let progressed = 0;
+    const run = repair({
+      url: db.url,
+      batchSize: 1,
+      signal: controller.signal,
+      onRepairProgress: ({ done }) => {
+        progressed = done;
+        if (done === 20) controller.abort();
+      },
+    });
+    const error = await run.then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as AbortedError).exitCode).toBe(130);
+    expect(progressed).toBeGreaterThanOrEqual(20);
+    expect(progressed).toBeLessThan(N);
+    // Every committed transaction wrote its setting and its audit row together.
+    const [audit] = await db.conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n, COUNT(DISTINCT runId) AS runs FROM coupon_audit_log');
+    const repairedSoFar = (N + 1) - (await driftedIds(db.conn)).length;
+    expect(Number(audit[0]!['n'])).toBe(repairedSoFar);
+    expect(repairedSoFar).toBeGreaterThanOrEqual(20);
+    expect(Number(audit[0]!['runs'])).toBe(1);
+
+    const finished = await repair({ url: db.url });
+    expect(finished.command).toBe('repair');
+    expect('runId' in finished && finished.summary.stillDrifted).toBe(0);
+    expect(await driftedIds(db.conn)).toEqual([]);
+    expect((await check({ url: db.url })).summary.drifted).toBe(0);
+  }, 60_000);
+
+  it('a signal aborted before the run rejects at once and writes nothing', async () => {
+    await db.query('UPDATE g_coupon_settings SET issuedCount = 99 WHERE id = 7');
+    const error = await repair({ url: db.url, signal: AbortSignal.abort() }).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect(await driftedIds(db.conn)).toEqual(['7']);
+  });
+
+  it('the recount API: one setting, dry run first; a second repair while the run lock is held rejects with exit code 5', async () => {
+    const plan = await repair({ url: db.url, ids: ['7'], dryRun: true });
+    expect(plan.drifted).toEqual([{ id: '7', status: 'ACTIVE', counters: { issuedCount: { cached: 99, actual: 2, expected: 2 }, usedCount: { cached: 0, actual: 0, expected: 0 } } }]);
+    const holder = await mysql.createConnection(connectionOptions(db.name));
+    try {
+      await holder.query('SELECT GET_LOCK(?, 0)', [`coupon-audit:repair:${db.name}`]);
+      const error = await repair({ url: db.url, ids: ['7'] }).then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(RunLockedError);
+      expect((error as RunLockedError).exitCode).toBe(5);
+    } finally {
+      await holder.end();
+    }
+    const done = await repair({ url: db.url, ids: ['7'] });
+    expect('changes' in done && done.changes).toEqual([{ id: '7', counter: 'issuedCount', old: 99, new: 2 }]);
+  });
+});
+
+describe('statements are marked', () => {
+  it('every statement check, repair and doctor send starts with /* coupon-audit */ (general log)', async () => {
+    const user = `ca_tag_${randomBytes(3).toString('hex')}`;
+    await db.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 'tag-pw'`);
+    await db.query(`GRANT ALL ON \`${db.name}\`.* TO '${user}'@'%'`);
+    const [before] = await db.conn.query<RowDataPacket[]>('SELECT @@general_log AS on_, @@log_output AS output');
+    await db.query("SET GLOBAL log_output = 'TABLE', general_log = ON");
+    try {
+      await db.query('UPDATE g_coupon_settings SET usedCount = 3 WHERE id = 9');
+      const target = new URL(db.url);
+      target.username = user;
+      target.password = 'tag-pw';
+      for (const args of [['check'], ['repair', '--yes'], ['repair', '--dry-run'], ['doctor']]) {
+        const result = await runCli([...args, '--url', target.toString()]);
+        expect(result.code, `${args.join(' ')} ${result.stderr}`).toBeLessThan(2);
+      }
+      const [rows] = await db.conn.query<RowDataPacket[]>(
+        "SELECT CONVERT(argument USING utf8mb4) AS sql_ FROM mysql.general_log WHERE command_type = 'Query' AND user_host LIKE ?",
+        [`${user}[%`],
+      );
+      expect(rows.length).toBeGreaterThan(20);
+      const untagged = rows.map((row) => String(row['sql_'])).filter((sql) => !sql.startsWith('/* coupon-audit */'));
+      expect(untagged).toEqual([]);
+    } finally {
+      await db.query(`SET GLOBAL general_log = ${Number(before[0]!['on_']) === 1 ? 'ON' : 'OFF'}, log_output = ?`, [String(before[0]!['output'])]);
+      await db.query(`DROP USER '${user}'@'%'`);
+    }
+  });
+});
