@@ -119,27 +119,38 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
     return { lockError: lastError };
   };
 
+  // Set when the run stops early (a signal, a lost run lock), also during the retries of the last setting.
+  let stopped = false;
   try {
-    for (let start = 0; start < plan.length && !aborted(); ) {
+    for (let start = 0; start < plan.length && !stopped; ) {
+      if (aborted()) {
+        stopped = true;
+        break;
+      }
       const batch = plan.slice(start, start + sizer.size);
       start += batch.length;
       const batchStarted = performance.now();
       const outcome = await attempt(batch, options.supportsSkipLocked);
       sizer.observe(batch.length, performance.now() - batchStarted);
-      if (outcome === 'stopped') break;
+      if (outcome === 'stopped') {
+        stopped = true;
+        break;
+      }
       // Without SKIP LOCKED a batch can keep hitting one locked row: settle its ids one by one.
       const singles = 'lockError' in outcome ? batch : outcome.notLocked;
       for (const settingId of singles) {
-        if (aborted()) break;
-        const single = await attempt([settingId], false);
-        if (single === 'stopped') break;
+        const single = aborted() ? 'stopped' : await attempt([settingId], false);
+        if (single === 'stopped') {
+          stopped = true;
+          break;
+        }
         if ('lockError' in single) result.failed.push({ settingId, reason: single.lockError });
         else if (single.notLocked.length > 0) result.vanished.push(settingId);
       }
       done += batch.length;
       options.onProgress?.({ done, total: plan.length, elapsedMs: performance.now() - started });
     }
-    result.interrupted = aborted() && done < plan.length;
+    result.interrupted = stopped;
   } finally {
     if (healthy) session.release();
     else session.destroy();

@@ -118,7 +118,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
       },
       result,
     );
-    if (stop?.aborted === true) throw abortReason(stop);
+    if (result.interrupted && stop !== undefined) throw abortReason(stop);
     // SPEC.md: exit 0 only when a reread in one snapshot shows every touched setting right.
     const touched = [...result.repaired.map((setting) => setting.settingId), ...result.skipped];
     const reread = await compareInOneSnapshot(db, options.scope, touched, REREAD_CHUNK);
