@@ -35,6 +35,14 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
   if (audit !== undefined && result.repaired.length > 0) {
     lines.push(`Every write is recorded in ${audit.table}${audit.created ? ' (created by this run)' : ''}, under run id ${result.runId}.`);
   }
+  if (result.uncertain.length > 0) {
+    lines.push(
+      c.red(
+        `The connection went before COMMIT was answered for ${result.uncertain.join(', ')}: committed or not, ` +
+          `${audit?.table ?? 'the audit table'} says (rows with run id ${result.runId}); a rerun repairs whatever is still off.`,
+      ),
+    );
+  }
   if (result.stillDrifted.length > 0) {
     lines.push(
       c.red(

@@ -48,6 +48,11 @@ export interface RepairResult {
   vanished: bigint[];
   /** Settings still locked by another session after every retry: a rerun finishes them. */
   failed: { settingId: bigint; reason: string }[];
+  /**
+   * Settings of a batch whose COMMIT got no reply (the connection went): committed or not, the
+   * audit table says (its rows for this run id are written in the same transaction).
+   */
+  uncertain: bigint[];
   /** Settings the final reread (one snapshot) still found drifted: a rerun looks at them again. */
   stillDrifted: bigint[];
   interrupted: boolean;
@@ -58,7 +63,7 @@ export interface RepairResult {
 }
 
 export function emptyRepairResult(runId: string): RepairResult {
-  return { runId, repaired: [], skipped: [], vanished: [], failed: [], stillDrifted: [], interrupted: false, lockHoldMs: [], transactions: 0, retries: 0 };
+  return { runId, repaired: [], skipped: [], vanished: [], failed: [], uncertain: [], stillDrifted: [], interrupted: false, lockHoldMs: [], transactions: 0, retries: 0 };
 }
 
 export const BATCH_SIZE_RANGE = { min: 1, max: 1000 } as const;
@@ -189,7 +194,13 @@ async function repairBatch(
     written.push({ settingId: row.id, changes });
   }
   await session.recordAudit(audit);
-  await session.commit();
+  try {
+    await session.commit();
+  } catch (error) {
+    // No reply to COMMIT: the server may have committed. Say so rather than leave the batch out.
+    if (isConnectionLost(error)) result.uncertain.push(...written.map((setting) => setting.settingId));
+    throw error;
+  }
   result.lockHoldMs.push(performance.now() - lockStarted);
   result.transactions += 1;
   result.repaired.push(...written);

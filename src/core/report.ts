@@ -55,6 +55,7 @@ export interface RepairReport {
     skipped: number;
     vanished: number;
     failed: number;
+    uncertain: number;
     stillDrifted: number;
     interrupted: boolean;
     transactions: number;
@@ -65,6 +66,7 @@ export interface RepairReport {
   skipped: string[];
   vanished: string[];
   failed: { id: string; reason: string }[];
+  uncertain: string[];
   stillDrifted: string[];
 }
 
@@ -121,6 +123,7 @@ export function repairReportJson(result: RepairResult, scan: { scanned: number; 
       skipped: result.skipped.length,
       vanished: result.vanished.length,
       failed: result.failed.length,
+      uncertain: result.uncertain.length,
       stillDrifted: result.stillDrifted.length,
       interrupted: result.interrupted,
       transactions: result.transactions,
@@ -133,6 +136,7 @@ export function repairReportJson(result: RepairResult, scan: { scanned: number; 
     skipped: result.skipped.map(String),
     vanished: result.vanished.map(String),
     failed: result.failed.map((failure) => ({ id: failure.settingId.toString(), reason: failure.reason })),
+    uncertain: result.uncertain.map(String),
     stillDrifted: result.stillDrifted.map(String),
   };
 }

@@ -107,7 +107,9 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
   } catch (error) {
     spinner.stop();
     // Whatever committed stays committed: say what it was before the error is reported.
-    if (report !== null && (result.transactions > 0 || result.interrupted)) reportRepair(terminal, options, outcome, report, result);
+    if (report !== null && (result.transactions > 0 || result.interrupted || result.uncertain.length > 0)) {
+      reportRepair(terminal, options, outcome, report, result, { table: `${connection.database}.${scope.model.auditTable}`, created: false });
+    }
     throw error;
   } finally {
     spinner.stop();
