@@ -44,7 +44,7 @@ describe('a killed detection statement, with no settingId index (one statement o
       for (let i = 0; i < 100 && victim === undefined; i += 1) {
         await new Promise((resolve) => setTimeout(resolve, 100));
         const [rows] = await db.conn.query<RowDataPacket[]>(
-          "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '/* coupon-audit */ SELECT w.*%'",
+          "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '/* coupon-audit */ SELECT g.*%'",
           [db.name],
         );
         victim = rows[0];

@@ -2,7 +2,7 @@ import type { Database } from '../db/database.js';
 import { abortReason } from '../errors.js';
 import { unindexedCounters } from '../db/inspector.js';
 import { type IdScope, compareIds } from '../db/rows.js';
-import { comparePage, pageBoundary, type PageResult } from '../db/scanner.js';
+import { comparePage, nullKeyCounts, pageBoundary, type PageResult } from '../db/scanner.js';
 import { BatchSizer } from './batch-sizer.js';
 import type { DriftedSetting } from './drift.js';
 import type { AuditScope, CounterDefinition } from './model.js';
@@ -58,6 +58,12 @@ export interface DriftReport {
 }
 
 export const DEFAULT_PAGE_SIZE = 2000;
+/**
+ * Adaptive pages start small and double while they are fast: counts are skewed (the first settings
+ * often hold most of the codes), and one page that covers them would run alone while the other
+ * connections idle.
+ */
+const INITIAL_PAGE_SIZE = 8;
 export const PAGE_SIZE_RANGE = { min: 1, max: 100_000 } as const;
 
 /**
@@ -69,13 +75,13 @@ export const PAGE_SIZE_RANGE = { min: 1, max: 100_000 } as const;
 export async function detectDrift(db: Database, options: DetectOptions): Promise<DriftReport> {
   const { scope } = options;
   const sizer = new BatchSizer({
-    initial: options.pageSize ?? DEFAULT_PAGE_SIZE,
-    min: options.pageSize ?? 100,
+    initial: options.pageSize ?? INITIAL_PAGE_SIZE,
+    min: options.pageSize ?? 4,
     max: options.pageSize ?? 20_000,
     targetMs: options.targetStatementMs ?? 300,
     adaptive: options.pageSize === undefined,
   });
-  const totals = { scanned: 0, drifted: [] as DriftedSetting[], orphans: scope.counters.map(() => 0n), nullRefs: scope.counters.map(() => 0n) };
+  const totals = { scanned: 0, drifted: [] as DriftedSetting[], orphans: scope.counters.map(() => 0n) };
   const missingIds: bigint[] = [];
 
   const run = async (ids: IdScope, onlyDrifted: boolean): Promise<PageResult> => {
@@ -87,7 +93,6 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
     totals.scanned += result.scanned;
     totals.drifted.push(...result.drifted);
     result.orphans.forEach((count, i) => (totals.orphans[i]! += count));
-    result.nullRefs.forEach((count, i) => (totals.nullRefs[i]! += count));
     options.onProgress?.({ scanned: totals.scanned, drifted: totals.drifted.length });
     return result;
   };
@@ -134,6 +139,7 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
     throw error;
   }
   await pool.drain();
+  const nullKeys = options.ids === undefined ? await nullKeyCounts(db, scope) : [];
   totals.drifted.sort((a, b) => compareIds(a.id, b.id));
   missingIds.sort(compareIds);
   return {
@@ -141,7 +147,7 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
     drifted: totals.drifted,
     orphans:
       options.ids === undefined
-        ? scope.counters.map((counter, i) => ({ counter: counter.name, table: counter.table, rows: totals.orphans[i]!, nullSettingId: totals.nullRefs[i]! }))
+        ? scope.counters.map((counter, i) => ({ counter: counter.name, table: counter.table, rows: totals.orphans[i]!, nullSettingId: nullKeys[i]! }))
         : null,
     missingIds,
   };

@@ -49,15 +49,16 @@ function idList(ids: readonly bigint[]): string {
 }
 
 /**
- * The condition that puts `column` in the scope. Ranges are half-open (after, upTo] and contiguous:
- * the first is unbounded below and the last above, and for child tables the first also takes NULL
- * setting ids, so every child row falls in exactly one page and orphans are counted once.
+ * The condition that puts `column` in the scope. Ranges are half-open (after, upTo] and contiguous
+ * (the first unbounded below, the last above), so every child row with a setting id falls in
+ * exactly one page and orphans are counted once. Child rows whose key is NULL belong to no page:
+ * nullKeyCountSql counts them.
  */
-export function scopeCondition(column: string, scope: IdScope, withNulls: boolean): string | null {
+export function scopeCondition(column: string, scope: IdScope): string | null {
   if (scope.kind === 'ids') return `${column} IN (${idList(scope.ids)})`;
   const { after, upTo } = scope;
   if (after === null && upTo === null) return null;
-  if (after === null) return withNulls ? `(${column} <= ${upTo} OR ${column} IS NULL)` : `${column} <= ${upTo}`;
+  if (after === null) return `${column} <= ${upTo}`;
   if (upTo === null) return `${column} > ${after}`;
   return `${column} > ${after} AND ${column} <= ${upTo}`;
 }
@@ -77,44 +78,45 @@ function deletedTest(model: CounterModel): string {
  * counter i's count. A table that backs one counter is filtered by its `where` (an index can serve
  * it); a table shared by several counters is read once, each counter summing its own condition.
  */
-function childBranches(scope: AuditScope, ids: IdScope): string[] {
+function childBranches(scope: AuditScope, ids: IdScope, pad: string): string[] {
   const tables = [...new Set(scope.counters.map((counter) => counter.table))];
   return tables.map((table) => {
     const mine = scope.counters.filter((counter) => counter.table === table);
     const foreignKeys = [...new Set(mine.map((counter) => counter.foreignKey))];
     if (foreignKeys.length > 1) {
       // Different keys into one table are different groupings: give each its own branch.
-      return mine.map((counter) => childBranch(scope, [counter], ids)).join(' UNION ALL ');
+      return mine.map((counter) => childBranch(scope, [counter], ids, pad)).join(' UNION ALL ');
     }
-    return childBranch(scope, mine, ids);
+    return childBranch(scope, mine, ids, pad);
   });
 }
 
-function childBranch(scope: AuditScope, mine: CounterDefinition[], ids: IdScope): string {
+function childBranch(scope: AuditScope, mine: CounterDefinition[], ids: IdScope, pad: string): string {
   const fk = ident(mine[0]!.foreignKey);
   const single = mine.length === 1 ? mine[0]! : null;
   const columns = scope.counters.map((counter, i) => {
-    if (!mine.includes(counter)) return `0 AS n${i}`;
-    if (single !== null || counter.where === null) return `COUNT(*) AS n${i}`;
-    return `SUM(CASE WHEN (${counter.where}) THEN 1 ELSE 0 END) AS n${i}`;
+    if (!mine.includes(counter)) return `0`;
+    if (single !== null || counter.where === null) return `COUNT(*)`;
+    return `SUM(CASE WHEN (${counter.where}) THEN 1 ELSE 0 END)`;
   });
   const filter = single?.where != null ? `(${single.where})` : null;
   return (
-    `SELECT ${fk} AS id, ${columns.join(', ')} FROM ${ident(mine[0]!.table)}` +
-    `${where([scopeCondition(fk, ids, true), filter])} GROUP BY ${fk}`
+    `SELECT ${fk}, ${pad}, ${columns.join(', ')} FROM ${ident(mine[0]!.table)}` +
+    `${where([scopeCondition(fk, ids) ?? `${fk} IS NOT NULL`, filter])} GROUP BY ${fk}`
   );
 }
 
 /**
  * THE detection statement: one page of settings compared with its child counts, in ONE statement,
  * so every cached value and the count it is compared with come from one consistent read (SPEC.md
- * "Detection must be exact on a live database"). Each child table is read once; child rows whose
- * setting id matches no setting come out as orphans from the same read (no second pass).
+ * "Detection must be exact on a live database"). Each child table is read once, by the index on
+ * its key, and no join is needed: the settings rows and the child counts of the page's id range
+ * are stacked (UNION ALL) and grouped by id, so each group holds one setting's cached values and
+ * its counts, or only counts (orphans: child rows whose setting id names no setting).
  *
- * Columns: id, known (a setting exists), audited, status, cached<i>/actual<i>/expected<i> per
- * counter, and window totals over the whole page: scanned, orphans<i>, nullRefs<i>. With
- * `onlyDrifted` the server compares (NULL-safe) and returns only drifted settings, plus the page's
- * first row so the totals always arrive.
+ * Rows: the drifted settings (compared NULL-safely on the server), the orphan groups (known = 0),
+ * and the WITH ROLLUP row (id NULL), whose sums are the page's totals: known = settings in the
+ * page, audited = settings audited. Per counter i: cached<i>, actual<i>, zero (expect 0 instead).
  */
 export function comparePageSql(scope: AuditScope, ids: IdScope, options: { onlyDrifted: boolean }): string {
   const { model } = scope;
@@ -122,33 +124,28 @@ export function comparePageSql(scope: AuditScope, ids: IdScope, options: { onlyD
   const sid = ident(s.id);
   const n = scope.counters.map((_, i) => i);
   const deleted = deletedTest(model);
-  const keys = [
-    `SELECT ${sid} AS id, ${n.map((i) => `0 AS n${i}`).join(', ')} FROM ${ident(s.table)}${where([scopeCondition(sid, ids, false)])}`,
-    ...childBranches(scope, ids),
-  ].join(' UNION ALL ');
-  const grouped = `SELECT u.id, ${n.map((i) => `SUM(u.n${i}) AS n${i}`).join(', ')} FROM (${keys}) u GROUP BY u.id`;
-  const audited = scope.deleted === 'skip' ? `(s.${sid} IS NOT NULL AND NOT (${deleted}))` : `(s.${sid} IS NOT NULL)`;
-  const joined =
-    `SELECT k.id AS id, s.${sid} IS NOT NULL AS known, ${audited} AS audited, s.${ident(s.status)} AS status, ` +
-    scope.counters
-      .map((counter, i) => {
-        const expected = scope.deleted === 'zero' ? `CASE WHEN ${deleted} THEN 0 ELSE k.n${i} END` : `k.n${i}`;
-        return `s.${ident(counter.name)} AS cached${i}, k.n${i} AS actual${i}, ${expected} AS expected${i}`;
-      })
-      .join(', ') +
-    ` FROM (${grouped}) k LEFT JOIN ${ident(s.table)} s ON s.${sid} = k.id`;
-  const totals = [
-    'SUM(j.audited) OVER () AS scanned',
-    ...n.flatMap((i) => [
-      `SUM(CASE WHEN j.known = 0 AND j.id IS NOT NULL THEN j.actual${i} ELSE 0 END) OVER () AS orphans${i}`,
-      `SUM(CASE WHEN j.id IS NULL THEN j.actual${i} ELSE 0 END) OVER () AS nullRefs${i}`,
-    ]),
-    'ROW_NUMBER() OVER () AS rowNo',
-  ];
-  const windowed = `SELECT j.*, ${totals.join(', ')} FROM (${joined}) j`;
-  const drifted = `(w.audited = 1 AND NOT (${n.map((i) => `w.cached${i} <=> w.expected${i}`).join(' AND ')}))`;
-  const filter = options.onlyDrifted ? ` WHERE w.rowNo = 1 OR ${drifted}` : '';
-  return tag(`SELECT w.* FROM (${windowed}) w${filter} ORDER BY w.id`);
+  const audited = scope.deleted === 'skip' ? `NOT (${deleted})` : '1';
+  const zero = scope.deleted === 'zero' ? `${deleted}` : '0';
+  const settingsBranch =
+    `SELECT s.${sid} AS id, 1 AS known, ${audited} AS audited, s.${ident(s.status)} AS status, ${zero} AS zero, ` +
+    `${scope.counters.map((counter, i) => `s.${ident(counter.name)} AS cached${i}`).join(', ')}, ` +
+    `${n.map((i) => `0 AS n${i}`).join(', ')} FROM ${ident(s.table)} s${where([scopeCondition(`s.${sid}`, ids)])}`;
+  const pad = ['0', '0', 'NULL', '0', ...n.map(() => 'NULL')].join(', ');
+  const stacked = [settingsBranch, ...childBranches(scope, ids, pad)].join(' UNION ALL ');
+  const grouped =
+    `SELECT u.id, SUM(u.known) AS known, SUM(u.audited) AS audited, MAX(u.status) AS status, MAX(u.zero) AS zero, ` +
+    n.map((i) => `MAX(u.cached${i}) AS cached${i}, SUM(u.n${i}) AS actual${i}`).join(', ') +
+    ` FROM (${stacked}) u GROUP BY u.id WITH ROLLUP`;
+  const expected = (i: number) => `CASE WHEN g.zero = 1 THEN 0 ELSE g.actual${i} END`;
+  const drifted = `(g.audited = 1 AND NOT (${n.map((i) => `g.cached${i} <=> ${expected(i)}`).join(' AND ')}))`;
+  const filter = options.onlyDrifted ? ` WHERE g.id IS NULL OR g.known = 0 OR ${drifted}` : '';
+  return tag(`SELECT g.* FROM (${grouped}) g${filter}`);
+}
+
+/** Child rows whose key is NULL (never any setting's): counted once per scan, apart from orphans. */
+export function nullKeyCountSql(counter: CounterDefinition): string {
+  const fk = ident(counter.foreignKey);
+  return tag(`SELECT COUNT(*) AS n FROM ${ident(counter.table)}${where([`${fk} IS NULL`, counter.where === null ? null : `(${counter.where})`])}`);
 }
 
 /** The last id of the page that starts after `after` and holds `size` settings; no row: the rest is one page. */

@@ -1,6 +1,6 @@
 import { compareSetting, type DriftedSetting } from '../core/drift.js';
 import type { AuditScope, CounterModel } from '../core/model.js';
-import { comparePageSql, pageBoundarySql, sessionSql } from './builder.js';
+import { comparePageSql, nullKeyCountSql, pageBoundarySql, sessionSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
 import { type IdScope, toBigInt, toBigIntOrNull } from './rows.js';
@@ -13,9 +13,8 @@ export interface PageResult {
   drifted: DriftedSetting[];
   /** Ids of the settings that exist among the page's rows (all of them when not `onlyDrifted`). */
   found: bigint[];
-  /** Per counter (scope order): child rows whose setting id names no setting, and those whose id is NULL. */
+  /** Per counter (scope order): child rows whose setting id names no setting. */
   orphans: bigint[];
-  nullRefs: bigint[];
 }
 
 /** The last id of the page after `after` holding `size` settings; null when the rest fits in one page. */
@@ -38,17 +37,18 @@ export async function comparePage(
 
 export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
   const n = scope.counters.length;
-  const result: PageResult = { scanned: 0, drifted: [], found: [], orphans: new Array(n).fill(0n), nullRefs: new Array(n).fill(0n) };
-  const first = rows[0];
-  if (first === undefined) return result;
-  result.scanned = Number(first['scanned'] ?? 0);
-  for (let i = 0; i < n; i += 1) {
-    result.orphans[i] = toBigIntOrNull(first[`orphans${i}`]) ?? 0n;
-    result.nullRefs[i] = toBigIntOrNull(first[`nullRefs${i}`]) ?? 0n;
-  }
+  const result: PageResult = { scanned: 0, drifted: [], found: [], orphans: new Array(n).fill(0n) };
   for (const row of rows) {
-    if (Number(row['known']) !== 1) continue;
+    if (row['id'] === null) {
+      // The WITH ROLLUP row: the page's totals.
+      result.scanned = Number(row['audited'] ?? 0);
+      continue;
+    }
     const id = toBigInt(row['id']);
+    if (Number(row['known']) === 0) {
+      scope.counters.forEach((_, i) => (result.orphans[i]! += toBigIntOrNull(row[`actual${i}`]) ?? 0n));
+      continue;
+    }
     result.found.push(id);
     const cached: Record<string, bigint | null> = {};
     const actual = new Map<string, bigint>();
@@ -62,12 +62,22 @@ export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
   return result;
 }
 
+/** Child rows whose key is NULL, per counter (scope order): never any setting's, reported apart. */
+export async function nullKeyCounts(db: Database, scope: AuditScope): Promise<bigint[]> {
+  const counts: bigint[] = [];
+  for (const counter of scope.counters) {
+    const [row] = await db.query(nullKeyCountSql(counter), `counting ${counter.table} rows with no ${counter.foreignKey}`);
+    counts.push(toBigInt(row?.['n'] ?? 0));
+  }
+  return counts;
+}
+
 /**
  * Compares these settings inside ONE consistent snapshot (REPEATABLE READ, WITH CONSISTENT
  * SNAPSHOT), in chunks: repair's final reread of everything it touched.
  */
 export async function compareInOneSnapshot(db: Database, scope: AuditScope, ids: readonly bigint[], chunk: number): Promise<PageResult> {
-  const total: PageResult = { scanned: 0, drifted: [], found: [], orphans: [], nullRefs: [] };
+  const total: PageResult = { scanned: 0, drifted: [], found: [], orphans: [] };
   if (ids.length === 0) return total;
   const session = await db.session('rereading the repaired settings');
   let healthy = false;

@@ -16,21 +16,17 @@ const revokeAware = {
 };
 
 describe('comparePageSql: one statement per page compares caches with counts from one read', () => {
-  it('a range page of the built-in model, filtered on the server', () => {
+  it('a range page of the built-in model: settings and counts stacked and grouped, compared on the server', () => {
     expect(builder.comparePageSql(scope, { kind: 'range', after: 10n, upTo: 20n }, { onlyDrifted: true })).toBe(
-      '/* coupon-audit */ SELECT w.* FROM (SELECT j.*, SUM(j.audited) OVER () AS scanned, ' +
-        'SUM(CASE WHEN j.known = 0 AND j.id IS NOT NULL THEN j.actual0 ELSE 0 END) OVER () AS orphans0, ' +
-        'SUM(CASE WHEN j.id IS NULL THEN j.actual0 ELSE 0 END) OVER () AS nullRefs0, ' +
-        'SUM(CASE WHEN j.known = 0 AND j.id IS NOT NULL THEN j.actual1 ELSE 0 END) OVER () AS orphans1, ' +
-        'SUM(CASE WHEN j.id IS NULL THEN j.actual1 ELSE 0 END) OVER () AS nullRefs1, ROW_NUMBER() OVER () AS rowNo ' +
-        'FROM (SELECT k.id AS id, s.`id` IS NOT NULL AS known, (s.`id` IS NOT NULL) AS audited, s.`status` AS status, ' +
-        's.`issuedCount` AS cached0, k.n0 AS actual0, k.n0 AS expected0, s.`usedCount` AS cached1, k.n1 AS actual1, k.n1 AS expected1 ' +
-        'FROM (SELECT u.id, SUM(u.n0) AS n0, SUM(u.n1) AS n1 FROM (' +
-        'SELECT `id` AS id, 0 AS n0, 0 AS n1 FROM `g_coupon_settings` WHERE `id` > 10 AND `id` <= 20 UNION ALL ' +
-        'SELECT `settingId` AS id, COUNT(*) AS n0, 0 AS n1 FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId` UNION ALL ' +
-        'SELECT `settingId` AS id, 0 AS n0, COUNT(*) AS n1 FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`' +
-        ') u GROUP BY u.id) k LEFT JOIN `g_coupon_settings` s ON s.`id` = k.id) j) w ' +
-        'WHERE w.rowNo = 1 OR (w.audited = 1 AND NOT (w.cached0 <=> w.expected0 AND w.cached1 <=> w.expected1)) ORDER BY w.id',
+      '/* coupon-audit */ SELECT g.* FROM (SELECT u.id, SUM(u.known) AS known, SUM(u.audited) AS audited, MAX(u.status) AS status, ' +
+        'MAX(u.zero) AS zero, MAX(u.cached0) AS cached0, SUM(u.n0) AS actual0, MAX(u.cached1) AS cached1, SUM(u.n1) AS actual1 FROM (' +
+        'SELECT s.`id` AS id, 1 AS known, 1 AS audited, s.`status` AS status, 0 AS zero, s.`issuedCount` AS cached0, s.`usedCount` AS cached1, ' +
+        '0 AS n0, 0 AS n1 FROM `g_coupon_settings` s WHERE s.`id` > 10 AND s.`id` <= 20 UNION ALL ' +
+        'SELECT `settingId`, 0, 0, NULL, 0, NULL, NULL, COUNT(*), 0 FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId` UNION ALL ' +
+        'SELECT `settingId`, 0, 0, NULL, 0, NULL, NULL, 0, COUNT(*) FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`' +
+        ') u GROUP BY u.id WITH ROLLUP) g ' +
+        'WHERE g.id IS NULL OR g.known = 0 OR (g.audited = 1 AND NOT (g.cached0 <=> CASE WHEN g.zero = 1 THEN 0 ELSE g.actual0 END ' +
+        'AND g.cached1 <=> CASE WHEN g.zero = 1 THEN 0 ELSE g.actual1 END))',
     );
   });
 
@@ -38,25 +34,30 @@ describe('comparePageSql: one statement per page compares caches with counts fro
     expect(
       builder.comparePageSql({ model: revokeAware, counters: revokeAware.counters, deleted: 'zero' }, { kind: 'ids', ids: [1n, 9007199254740993n] }, { onlyDrifted: false }),
     ).toContain(
-      "SELECT `settingId` AS id, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END) AS n0, SUM(CASE WHEN (status = 'ACTIVE') THEN 1 ELSE 0 END) AS n1 " +
-        'FROM `g_coupons` WHERE `settingId` IN (1, 9007199254740993) GROUP BY `settingId`) u',
+      "SELECT `settingId`, 0, 0, NULL, 0, NULL, NULL, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END), SUM(CASE WHEN (status = 'ACTIVE') THEN 1 ELSE 0 END) " +
+        'FROM `g_coupons` WHERE `settingId` IN (1, 9007199254740993) GROUP BY `settingId`) u GROUP BY u.id WITH ROLLUP) g',
     );
     expect(builder.comparePageSql({ ...scope, deleted: 'zero' }, { kind: 'ids', ids: [1n] }, { onlyDrifted: false })).toContain(
-      "CASE WHEN UPPER(s.`status`) <=> UPPER('DELETED') THEN 0 ELSE k.n0 END AS expected0",
+      "1 AS audited, s.`status` AS status, UPPER(s.`status`) <=> UPPER('DELETED') AS zero,",
     );
     expect(builder.comparePageSql({ ...scope, deleted: 'skip' }, { kind: 'ids', ids: [1n] }, { onlyDrifted: false })).toContain(
-      "(s.`id` IS NOT NULL AND NOT (UPPER(s.`status`) <=> UPPER('DELETED'))) AS audited",
+      "SELECT s.`id` AS id, 1 AS known, NOT (UPPER(s.`status`) <=> UPPER('DELETED')) AS audited,",
     );
   });
 
-  it('ranges are half-open and contiguous; the first also takes NULL child keys; one counter with a filter puts it in WHERE', () => {
-    expect(builder.scopeCondition('`k`', { kind: 'range', after: null, upTo: 5n }, true)).toBe('(`k` <= 5 OR `k` IS NULL)');
-    expect(builder.scopeCondition('`k`', { kind: 'range', after: null, upTo: 5n }, false)).toBe('`k` <= 5');
-    expect(builder.scopeCondition('`k`', { kind: 'range', after: 5n, upTo: null }, true)).toBe('`k` > 5');
-    expect(builder.scopeCondition('`k`', { kind: 'range', after: null, upTo: null }, true)).toBeNull();
+  it('ranges are half-open and contiguous; NULL keys are counted apart; one counter with a filter puts it in WHERE', () => {
+    expect(builder.scopeCondition('`k`', { kind: 'range', after: null, upTo: 5n })).toBe('`k` <= 5');
+    expect(builder.scopeCondition('`k`', { kind: 'range', after: 5n, upTo: null })).toBe('`k` > 5');
+    expect(builder.scopeCondition('`k`', { kind: 'range', after: null, upTo: null })).toBeNull();
     const single = { ...DEFAULT_MODEL, counters: [revokeAware.counters[0]!] };
     expect(builder.comparePageSql(auditScope(single), { kind: 'range', after: 5n, upTo: null }, { onlyDrifted: true })).toContain(
-      "SELECT `settingId` AS id, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` > 5 AND (status <> 'REVOKED') GROUP BY `settingId`",
+      "SELECT `settingId`, 0, 0, NULL, 0, NULL, COUNT(*) FROM `g_coupons` WHERE `settingId` > 5 AND (status <> 'REVOKED') GROUP BY `settingId`",
+    );
+    expect(builder.comparePageSql(scope, { kind: 'range', after: null, upTo: null }, { onlyDrifted: true })).toContain(
+      'FROM `g_coupons` WHERE `settingId` IS NOT NULL GROUP BY `settingId`',
+    );
+    expect(builder.nullKeyCountSql(revokeAware.counters[0]!)).toBe(
+      "/* coupon-audit */ SELECT COUNT(*) AS n FROM `g_coupons` WHERE `settingId` IS NULL AND (status <> 'REVOKED')",
     );
   });
 });
@@ -115,6 +116,7 @@ describe('every statement is tagged', () => {
     const statements = [
       builder.comparePageSql(scope, { kind: 'ids', ids: [1n] }, { onlyDrifted: false }),
       builder.pageBoundarySql(DEFAULT_MODEL, null, 1),
+      builder.nullKeyCountSql(counter),
       builder.lockSettingsSql(scope, [1n], true),
       builder.countChildrenSql(counter, [1n]),
       builder.writeCountersSql(DEFAULT_MODEL, 1n, [['issuedCount', 1n]], []),

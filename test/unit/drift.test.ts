@@ -51,36 +51,32 @@ describe('compareSetting', () => {
 });
 
 describe('readPage (the rows of the one-statement comparison)', () => {
-  const row = (id: string | null, known: number, cached: (string | null)[], actual: string[]) => ({
+  const group = (id: string, known: number, cached: (string | null)[], actual: string[]) => ({
     id,
-    known,
-    audited: known,
+    known: String(known),
+    audited: String(known),
     status: known ? 'ACTIVE' : null,
+    zero: '0',
     cached0: cached[0],
     actual0: actual[0],
     cached1: cached[1],
     actual1: actual[1],
-    scanned: '3',
-    orphans0: '6',
-    nullRefs0: '2',
-    orphans1: '1',
-    nullRefs1: '0',
   });
-  it('takes the page totals from the rows and keeps only drifted settings, exact past 2^53', () => {
+  const rollup = { id: null, known: '3', audited: '3', status: 'ACTIVE', zero: '0', cached0: '9', actual0: '12', cached1: '1', actual1: '2' };
+  it('takes the page total from the rollup row, sums orphan groups, and keeps only drifted settings, exact past 2^53', () => {
     const page = readPage(
-      [row('2', 1, ['1', '0'], ['1', '0']), row('9007199254740993', 1, [null, '0'], ['3', '0'])] as never,
+      [group('2', 1, ['1', '0'], ['1', '0']), group('7', 0, [null, null], ['6', '1']), group('9007199254740993', 1, [null, '0'], ['3', '0']), rollup] as never,
       scope,
     );
     expect(page.scanned).toBe(3);
     expect(page.orphans).toEqual([6n, 1n]);
-    expect(page.nullRefs).toEqual([2n, 0n]);
     expect(page.found).toEqual([2n, 9007199254740993n]);
     expect(page.drifted).toEqual([
       { id: 9007199254740993n, status: 'ACTIVE', counters: { issuedCount: { cached: null, actual: 3n, expected: 3n }, usedCount: { cached: 0n, actual: 0n, expected: 0n } } },
     ]);
   });
   it('an empty page is empty', () => {
-    expect(readPage([], scope)).toEqual({ scanned: 0, drifted: [], found: [], orphans: [0n, 0n], nullRefs: [0n, 0n] });
+    expect(readPage([], scope)).toEqual({ scanned: 0, drifted: [], found: [], orphans: [0n, 0n] });
   });
 });
 
