@@ -28,6 +28,12 @@ export interface ConnectionInputs {
 const PROTOCOLS = new Set(['mysql:', 'mariadb:']);
 const URL_OPTIONS = new Set(['ssl', 'ssl-ca', 'sslca', 'connectTimeout', 'connect_timeout']);
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+/**
+ * Ten minutes. Node's timers take at most 2^31-1 ms (about 24.8 days) and fire at once past that
+ * (TimeoutOverflowWarning), so an unbounded value turned "wait long" into "give up immediately";
+ * no server worth waiting for takes longer than this to answer a TCP connect and handshake.
+ */
+export const MAX_CONNECT_TIMEOUT_MS = 600_000;
 
 /**
  * Turns `--url` / `DATABASE_URL` (plus MYSQL_PWD, --ssl-ca) into a connection config.
@@ -87,10 +93,16 @@ export function resolveConnectionConfig(inputs: ConnectionInputs): ConnectionCon
   const timeoutParam = url.searchParams.get('connectTimeout') ?? url.searchParams.get('connect_timeout');
   let connectTimeoutMs = inputs.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   if (timeoutParam !== null) {
-    if (!/^\d+$/.test(timeoutParam) || Number(timeoutParam) <= 0) {
-      throw new UsageError(`connectTimeout in the database URL must be a positive number of milliseconds.`);
+    const value = /^\d+$/.test(timeoutParam) ? Number(timeoutParam) : NaN;
+    if (!(value >= 1 && value <= MAX_CONNECT_TIMEOUT_MS)) {
+      throw new UsageError(
+        `connectTimeout in the database URL must be a whole number of milliseconds from 1 to ${MAX_CONNECT_TIMEOUT_MS} (10 minutes).`,
+      );
     }
-    connectTimeoutMs = Number(timeoutParam);
+    connectTimeoutMs = value;
+  }
+  if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 1 || connectTimeoutMs > MAX_CONNECT_TIMEOUT_MS) {
+    throw new UsageError(`The connect timeout must be a whole number of milliseconds from 1 to ${MAX_CONNECT_TIMEOUT_MS} (10 minutes).`);
   }
 
   return {
