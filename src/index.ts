@@ -38,7 +38,7 @@ export interface CheckOptions {
 }
 
 export interface RepairOptions extends CheckOptions {
-  /** Plan only: resolves to the check report with `dryRun: true`, writes nothing. */
+  /** Plan only: resolves to the check report with `dryRun: true` and `changes` (what repair would write), writes nothing. */
   dryRun?: boolean;
   /** Settings per repair transaction (default: sized automatically). */
   batchSize?: number;
@@ -55,8 +55,9 @@ export interface RepairOptions extends CheckOptions {
 
 /** Resolves to what `coupon-audit check --format json` prints. */
 export async function check(options: CheckOptions): Promise<CheckReport> {
-  const report = await checkRun(resolve(options));
-  return checkReportJson(report, { command: 'check' });
+  const resolved = resolve(options);
+  const report = await checkRun(resolved);
+  return checkReportJson(report, { command: 'check' }, resolved.scope.model);
 }
 
 /**
@@ -83,7 +84,7 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Che
     emptyRepairResult(randomUUID()),
   );
   if (options.dryRun === true || run.result === null) {
-    if (options.dryRun === true) return checkReportJson(run.report, { command: 'repair', dryRun: true });
+    if (options.dryRun === true) return checkReportJson(run.report, { command: 'repair', dryRun: true }, base.scope.model);
     return repairReportJson(emptyRepairResult(randomUUID()), { scanned: run.report.scanned, drifted: 0 });
   }
   return repairReportJson(run.result, { scanned: run.report.scanned, drifted: run.report.drifted.length });
