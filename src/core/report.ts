@@ -38,8 +38,12 @@ export interface CheckReport {
     kinds?: JsonKinds;
   };
   drifted: JsonDriftedSetting[];
-  /** Dry runs: what repair would write, per counter, as detection saw it (the same shape as repair's). */
-  changes?: JsonChange[];
+}
+
+/** `repair --dry-run --format json`: the check report, and what repair would write (the same shape as repair's `changes`). */
+export interface DryRunReport extends CheckReport {
+  dryRun: true;
+  changes: JsonChange[];
 }
 
 export interface JsonKinds {
@@ -96,7 +100,9 @@ function orphanKey(table: string): string {
  * The check report (and, with `dryRun`, the dry-run report, which also has `changes`). With the
  * model, `summary.kinds` splits the drift by kind.
  */
-export function checkReportJson(report: DriftReport, extra: { command: string; dryRun?: boolean }, model?: CounterModel): CheckReport {
+export function checkReportJson(report: DriftReport, extra: { command: string; dryRun: true }, model?: CounterModel): DryRunReport;
+export function checkReportJson(report: DriftReport, extra: { command: string; dryRun?: boolean }, model?: CounterModel): CheckReport;
+export function checkReportJson(report: DriftReport, extra: { command: string; dryRun?: boolean }, model?: CounterModel): CheckReport | DryRunReport {
   const summary: CheckReport['summary'] = { scanned: report.scanned, drifted: report.drifted.length };
   if (report.orphans !== null) {
     summary.orphans = {};
@@ -114,8 +120,8 @@ export function checkReportJson(report: DriftReport, extra: { command: string; d
     summary.kinds = { tooHigh, tooLow, null: nulls, negative, deletedNonZero };
   }
   const json: CheckReport = { version: 1, ...extra, summary, drifted: report.drifted.map(driftedSettingJson) };
-  if (extra.dryRun === true) json.changes = planChanges(report.drifted).map(changeJson);
-  return json;
+  if (extra.dryRun !== true) return json;
+  return { ...json, dryRun: true, changes: planChanges(report.drifted).map(changeJson) };
 }
 
 export function changeJson(change: PlannedChange): JsonChange {
