@@ -8,7 +8,7 @@ import { createIndexSql } from '../../db/builder.js';
 import { EXIT, type ExitCode } from '../../errors.js';
 import { addCommonOptions, checkRunOptions, type CommonOptions, resolveScope } from '../common-options.js';
 import { connectionConfig, recordTarget } from '../connect.js';
-import { DRIFT_DELTA_LEGEND, driftSummaryLine, firstFew, limitRows, moreLine, plural, renderDriftTable, renderKinds } from '../drift-report.js';
+import { DRIFT_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderDriftTable, renderKinds } from '../drift-report.js';
 import { CHECK_HELP } from '../help.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import type { Runner } from '../runner.js';
@@ -104,6 +104,8 @@ export function printDriftReport(
   stdout.write(`${lines.join('\n')}\n`);
 }
 
+const FEW = 5;
+
 /** --ids that name no setting: one line, with the count and the first few. */
 export function warnMissingIds(terminal: Terminal, report: DriftReport): void {
   const missing = report.missingIds;
@@ -111,7 +113,7 @@ export function warnMissingIds(terminal: Terminal, report: DriftReport): void {
   terminal.warn(
     missing.length === 1
       ? `setting ${missing[0]} (from --ids) does not exist.`
-      : `${missing.length} settings from --ids do not exist: ${firstFew(missing)}.`,
+      : `${missing.length} settings from --ids do not exist${missing.length > FEW ? `, the first ${FEW}` : ''}: ${missing.slice(0, FEW).join(', ')}${missing.length > FEW ? ', …' : ''}.`,
   );
 }
 
