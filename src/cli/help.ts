@@ -7,13 +7,29 @@ type ExitCodes = readonly (readonly [code: string, meaning: string])[];
 
 function epilog(sections: { notes?: readonly string[]; examples: readonly (readonly [command: string, what: string])[]; exitCodes: ExitCodes }): string {
   const lines: string[] = [''];
-  if (sections.notes !== undefined) lines.push(...sections.notes, '');
+  for (const note of sections.notes ?? []) lines.push(...wrap(note, 80), '');
   lines.push('Examples:');
   for (const [command, what] of sections.examples) lines.push(`  # ${what}`, `  $ ${command}`);
   lines.push('', 'Exit codes:');
   const width = Math.max(...sections.exitCodes.map(([code]) => code.length));
   for (const [code, meaning] of sections.exitCodes) lines.push(`  ${code.padEnd(width)}  ${meaning}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Words into lines of at most `width` characters (commander wraps its options to the terminal, not our text). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  if (line !== '') lines.push(line);
+  return lines;
 }
 
 const USAGE: readonly [string, string] = ['2', 'bad flag or value, no URL, invalid config (nothing read or written)'];
