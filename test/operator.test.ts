@@ -166,6 +166,21 @@ describe('repair --dry-run: a plan to review', () => {
   });
 });
 
+describe('repair --emit-sql where nothing drifts', () => {
+  it('exit 0, the file has its header and says there is nothing to change', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coupon-audit-emit-'));
+    try {
+      const file = join(dir, 'none.sql');
+      const result = await runCli(['repair', '--url', db.url, '--ids', '6', '--emit-sql', file]);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe(`No drift: 1 setting scanned.\nWrote ${file} with no statements: nothing to change.\n`);
+      expect(readFileSync(file, 'utf8')).toMatch(/^-- coupon-audit [\s\S]*\n-- No drift: nothing to change\.\n$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 /** Each test that writes gets a database of its own. */
 describe('writing: the plan is what repair writes, and the emitted SQL does the same', () => {
   let own: TestDatabase;

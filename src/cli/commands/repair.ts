@@ -110,6 +110,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         confirm: prompting
           ? async (scanned, target) => {
               spinner.stop();
+              warnMissingIds(terminal, scanned);
               // The plan goes where the prompt goes (stderr), so `repair > log` still shows it.
               const { stderr } = terminal.io;
               const plan = planTotals(planChanges(scanned.drifted), options.batchSize);
@@ -187,8 +188,10 @@ function printPlan(terminal: Terminal, options: RepairOptions, scope: AuditScope
   const last =
     emitted === null
       ? dryRunLine(plan)
-      : `Wrote ${plural(emitted.statements, 'guarded UPDATE')} (${plural(emitted.settings, 'setting')}) to ${emitted.file}; nothing applied. ` +
-        `Review it, then run it by hand: mariadb ${emitted.database} < ${emitted.file}`;
+      : emitted.statements === 0
+        ? `Wrote ${emitted.file} with no statements: nothing to change.`
+        : `Wrote ${plural(emitted.statements, 'guarded UPDATE')} (${plural(emitted.settings, 'setting')}) to ${emitted.file}; nothing applied. ` +
+          `Review it, then run it by hand: mariadb ${emitted.database} < ${emitted.file}`;
   if (terminal.quiet) {
     // Nothing when all is well; one line when there is something to do.
     if (report.drifted.length > 0) stdout.write(`${last}\n`);
