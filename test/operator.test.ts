@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
@@ -321,6 +321,35 @@ describe('writing: the plan is what repair writes, and the emitted SQL does the 
     expect(text(accepted)).toContain(`Every write is recorded in ${own.name}.coupon_audit_log (created by this run)`);
     const again = await runCliOnTerminal(['repair', '--url', own.url, '--ids', '4'], { answers: ['n'] });
     expect(text(again)).toContain(`Repair will record each write in ${own.name}.coupon_audit_log (it exists).`);
+  });
+});
+
+describe('repeated warnings become one', () => {
+  it('two counters over one unindexed table and key: one missing-index warning', async () => {
+    const bare = await createTestDatabase('operator_noidx');
+    const dir = mkdtempSync(join(tmpdir(), 'coupon-audit-cfg-'));
+    try {
+      await seed(bare.conn, [{ id: 1, issuedCount: 3, usedCount: 1, coupons: 1, uses: 1 }]);
+      await bare.query('ALTER TABLE g_coupon_uses DROP INDEX idx_g_coupon_uses_setting');
+      const config = join(dir, 'two-on-uses.json');
+      writeFileSync(
+        config,
+        JSON.stringify({
+          counters: {
+            issuedCount: { table: 'g_coupon_uses', foreignKey: 'settingId', where: "userId = ''" },
+            usedCount: { table: 'g_coupon_uses', foreignKey: 'settingId' },
+          },
+        }),
+      );
+      const result = await runCli(['check', '--url', bare.url, '--config', config]);
+      expect(result.code).toBe(1);
+      const warnings = result.stderr.split('\n').filter((line) => line.startsWith('warning:'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('g_coupon_uses has no index starting with settingId');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await bare.drop();
+    }
   });
 });
 
