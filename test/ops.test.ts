@@ -60,7 +60,7 @@ describe('--quiet', () => {
   it('prints a one-line summary on drift, exit code unchanged', async () => {
     const result = await runCli(['check', '--url', db.url, '--quiet']);
     expect(result.code).toBe(1);
-    expect(result.stdout.trim().split('\n')).toEqual(['2 of 4 settings drifted (issuedCount 2, usedCount 1).']);
+    expect(result.stdout.trim().split('\n')).toEqual(['2 of 4 settings drifted (issuedCount off in 2, usedCount off in 1).']);
     expect(result.stderr).toBe('');
   });
 });

@@ -67,6 +67,8 @@ export function emptyRepairResult(runId: string): RepairResult {
 }
 
 export const BATCH_SIZE_RANGE = { min: 1, max: 1000 } as const;
+/** The first batch's size when batches size themselves (they then grow or shrink toward the target time). */
+export const INITIAL_BATCH_SIZE = 50;
 
 /**
  * Repairs these settings batch by batch, following SPEC.md's live-repair protocol: per batch,
@@ -87,7 +89,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   const maxAttempts = options.maxAttempts ?? 4;
   const backoffMs = options.backoffMs ?? 100;
   const sizer = new BatchSizer({
-    initial: options.batchSize ?? 50,
+    initial: options.batchSize ?? INITIAL_BATCH_SIZE,
     min: options.batchSize ?? BATCH_SIZE_RANGE.min,
     max: options.batchSize ?? BATCH_SIZE_RANGE.max,
     targetMs: options.targetTransactionMs ?? 100,

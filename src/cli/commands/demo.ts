@@ -5,6 +5,7 @@ import { readSqlScript } from '../../db/sql-script.js';
 import { DatabaseError, EXIT, type ExitCode } from '../../errors.js';
 import { NoServerBinaryError, ThrowawayServer } from '../../server/throwaway-server.js';
 import type { CommonOptions } from '../common-options.js';
+import { DEMO_HELP } from '../help.js';
 import type { Runner } from '../runner.js';
 import type { Terminal } from '../terminal.js';
 
@@ -26,6 +27,7 @@ export function demoCommand(program: Command, run: Runner, cli: RunCli): void {
     .description('try it with no set-up: a throwaway server, a data set with every kind of drift, check → repair → check')
     .option('--server-binary <path>', 'the mariadbd or mysqld to start (default: the first found on the PATH or in sbin)')
     .option('-v, --verbose', 'the full error on failure')
+    .addHelpText('after', DEMO_HELP)
     .action(run('demo', (terminal, options: DemoOptions) => runDemo(terminal, options, cli)));
 }
 

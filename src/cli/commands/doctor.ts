@@ -6,6 +6,7 @@ import { DatabaseError, EXIT, type ExitCode } from '../../errors.js';
 import { addConnectionOptions, addScopeOptions, type CommonOptions, resolveScope } from '../common-options.js';
 import { connectionConfig, recordTarget } from '../connect.js';
 import { diagnosisJson, renderDiagnosis } from '../doctor-report.js';
+import { DOCTOR_HELP } from '../help.js';
 import { tableName } from '../options.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import type { Runner } from '../runner.js';
@@ -17,7 +18,7 @@ export function doctorCommand(program: Command, run: Runner): void {
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('--audit-table <name>', 'the audit table repair would write', tableName)
     .option('-v, --verbose', 'the full error on failure')
-    .addHelpText('after', '\nExit codes: 0 check and repair can run (warnings are printed); 2 bad flag or config; 3 something stops check or repair.')
+    .addHelpText('after', DOCTOR_HELP)
     .action(run('doctor', runDoctor));
 }
 
