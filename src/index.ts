@@ -10,8 +10,9 @@
 import { type CounterConfig, loadModel } from './core/config.js';
 import { auditScope, type AuditScope, type DeletedPolicy, withAuditTable } from './core/model.js';
 import { checkReportJson, type CheckReport, type DryRunReport, repairReportJson, type RepairReport } from './core/report.js';
-import { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE, type DetectProgress } from './core/detect-drift.js';
-import { BATCH_SIZE_RANGE, emptyRepairResult, type RepairProgress } from './core/repair.js';
+import type { DetectProgress } from './core/detect-drift.js';
+import { BATCH_SIZE_RANGE, DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE } from './core/limits.js';
+import { emptyRepairResult, type RepairProgress } from './core/repair.js';
 import { checkRun, repairRun } from './core/run.js';
 import { counterNames, deletedPolicy, settingId, wholeNumber } from './core/validate.js';
 import { resolveConnectionConfig } from './db/connection-config.js';
@@ -55,7 +56,7 @@ export interface RepairOptions extends CheckOptions {
 
 /** Resolves to what `coupon-audit check --format json` prints. */
 export async function check(options: CheckOptions): Promise<CheckReport> {
-  const resolved = resolve(options);
+  const resolved = await resolve(options);
   const report = await checkRun(resolved);
   return checkReportJson(report, { command: 'check' }, resolved.scope.model);
 }
@@ -70,7 +71,7 @@ export async function repair(options: RepairOptions & { dryRun: true }): Promise
 export async function repair(options: RepairOptions & { dryRun?: false }): Promise<RepairReport>;
 export async function repair(options: RepairOptions): Promise<RepairReport | DryRunReport>;
 export async function repair(options: RepairOptions): Promise<RepairReport | DryRunReport> {
-  const base = resolve(options);
+  const base = await resolve(options);
   const run = await repairRun(
     {
       ...base,
@@ -91,8 +92,8 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
   return repairReportJson(run.result, { scanned: run.report.scanned, drifted: run.report.drifted.length });
 }
 
-function resolve(options: CheckOptions) {
-  const model = loadModel(options.config);
+async function resolve(options: CheckOptions) {
+  const model = await loadModel(options.config);
   return {
     connection: resolveConnectionConfig({ url: options.url, env: {} }),
     scope: auditScope(model, {

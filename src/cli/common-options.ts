@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { loadModel } from '../core/config.js';
-import { PAGE_SIZE_RANGE } from '../core/detect-drift.js';
+import { PAGE_SIZE_RANGE } from '../core/limits.js';
 import { auditScope, type AuditScope, DEFAULT_MODEL, DELETED_POLICIES, type DeletedPolicy, withAuditTable } from '../core/model.js';
 import { SORT_ORDERS, type SortOrder } from '../core/plan.js';
 import type { CheckRunOptions, RunHooks } from '../core/run.js';
@@ -77,8 +77,8 @@ export function addCommonOptions(command: Command): Command {
 }
 
 /** The model and the part of it this run audits, resolved once from --config, --audit-table, --columns and --deleted. */
-export function resolveScope(options: Pick<CommonOptions, 'config' | 'columns' | 'deleted' | 'auditTable'>, cwd?: string): AuditScope {
-  const model = withAuditTable(loadModel(options.config, cwd), options.auditTable);
+export async function resolveScope(options: Pick<CommonOptions, 'config' | 'columns' | 'deleted' | 'auditTable'>, cwd?: string): Promise<AuditScope> {
+  const model = withAuditTable(await loadModel(options.config, cwd), options.auditTable);
   return auditScope(model, {
     counters: options.columns === undefined ? undefined : counterNames(model, options.columns),
     deleted: options.deleted,

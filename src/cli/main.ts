@@ -11,7 +11,7 @@ import { publishOutcome } from './reporting/publish.js';
 import { newRunOutcome } from './reporting/run-outcome.js';
 import type { Runner } from './runner.js';
 import { colorLevel, createTerminal, type Io, loadSpinners, processIo } from './terminal.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../core/version.js';
 import { PROGRAM_HELP } from './help.js';
 
 /** Runs the CLI; resolves to the exit code. Never throws: every error is mapped here, in one place. */

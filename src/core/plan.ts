@@ -2,7 +2,8 @@ import { compareIds } from '../db/rows.js';
 import type { DriftReport } from './detect-drift.js';
 import { compareDeltas, counterDelta, counterDriftKind, type DriftedSetting, isCounterDrifted, isDeleted, largestDelta } from './drift.js';
 import type { CounterModel } from './model.js';
-import { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE, type WrittenChange } from './repair.js';
+import { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE } from './limits.js';
+import type { WrittenChange } from './repair.js';
 
 /**
  * The operator's view of a detection: what repair would write (the plan), how the drift splits by

@@ -7,6 +7,8 @@ import { compareIds } from '../db/rows.js';
 import { BatchSizer } from './batch-sizer.js';
 import { compareSetting, isCounterDrifted } from './drift.js';
 import type { AuditScope } from './model.js';
+import { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE } from './limits.js';
+export { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE };
 
 export interface RepairBatchOptions {
   scope: AuditScope;
@@ -66,9 +68,7 @@ export function emptyRepairResult(runId: string): RepairResult {
   return { runId, repaired: [], skipped: [], vanished: [], failed: [], uncertain: [], stillDrifted: [], interrupted: false, lockHoldMs: [], transactions: 0, retries: 0 };
 }
 
-export const BATCH_SIZE_RANGE = { min: 1, max: 1000 } as const;
 /** The first batch's size when batches size themselves (they then grow or shrink toward the target time). */
-export const INITIAL_BATCH_SIZE = 50;
 
 /**
  * Repairs these settings batch by batch, following SPEC.md's live-repair protocol: per batch,

@@ -3,7 +3,7 @@ import type { DriftReport } from '../../core/detect-drift.js';
 import type { AuditScope } from '../../core/model.js';
 import { kindSummary, sortSettings } from '../../core/plan.js';
 import { checkReportJson } from '../../core/report.js';
-import { checkRun, type RunHooks } from '../../core/run.js';
+import type { RunHooks } from '../../core/run.js';
 import { createIndexSql } from '../../db/builder.js';
 import { EXIT, type ExitCode } from '../../errors.js';
 import { addCommonOptions, checkRunOptions, type CommonOptions, resolveScope } from '../common-options.js';
@@ -24,12 +24,14 @@ export function checkCommand(program: Command, run: Runner): void {
 }
 
 export async function runCheck(terminal: Terminal, options: CommonOptions, outcome: RunOutcome): Promise<ExitCode> {
-  const scope = resolveScope(options);
+  const scope = await resolveScope(options);
   const connection = await connectionConfig(options, terminal);
   recordTarget(outcome, connection);
   const interrupts = new Interrupts(terminal.io);
   const spinner = terminal.spinner(`Scanning ${scope.model.settings.table}`).start();
   try {
+    // The core (and mysql2 with it) is loaded only when a run needs it: --help and --version start fast.
+    const { checkRun } = await import('../../core/run.js');
     const report = await checkRun(checkRunOptions(options, connection, scope, { signal: interrupts.signal, hooks: scanHooks(terminal, spinner) }));
     spinner.stop();
     recordScan(outcome, report, { command: 'check' }, scope);

@@ -1,7 +1,6 @@
 import { type Command, Option } from 'commander';
-import { type Diagnosis, diagnose, gatherFacts } from '../../core/diagnose.js';
+import type { Diagnosis } from '../../core/diagnose.js';
 import { describeTarget } from '../../db/connection-config.js';
-import { Database } from '../../db/database.js';
 import { DatabaseError, EXIT, type ExitCode } from '../../errors.js';
 import { addConnectionOptions, addScopeOptions, type CommonOptions, resolveScope } from '../common-options.js';
 import { connectionConfig, recordTarget } from '../connect.js';
@@ -23,12 +22,13 @@ export function doctorCommand(program: Command, run: Runner): void {
 }
 
 async function runDoctor(terminal: Terminal, options: CommonOptions, outcome: RunOutcome): Promise<ExitCode> {
-  const scope = resolveScope(options);
+  const scope = await resolveScope(options);
   const config = await connectionConfig(options, terminal);
   recordTarget(outcome, config);
   let diagnosis: Diagnosis;
   const spinner = terminal.spinner(`Connecting to ${describeTarget(config)}`).start();
   try {
+    const [{ Database }, { diagnose, gatherFacts }] = await Promise.all([import('../../db/database.js'), import('../../core/diagnose.js')]);
     const db = await Database.connect(config, { poolSize: 1 });
     try {
       diagnosis = diagnose(await gatherFacts(db, scope, describeTarget(config)));

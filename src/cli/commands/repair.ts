@@ -7,12 +7,13 @@ import type { DriftReport } from '../../core/detect-drift.js';
 import type { AuditScope } from '../../core/model.js';
 import { kindSummary, planChanges, planTotals, sortChanges } from '../../core/plan.js';
 import { checkReportJson, lockHoldStats, repairReportJson } from '../../core/report.js';
-import { BATCH_SIZE_RANGE, emptyRepairResult, type RepairResult } from '../../core/repair.js';
-import { repairExitCode, type RepairRun, repairRun } from '../../core/run.js';
+import { BATCH_SIZE_RANGE } from '../../core/limits.js';
+import type { RepairResult } from '../../core/repair.js';
+import type { RepairRun } from '../../core/run.js';
 import { changeScriptSql } from '../../db/builder.js';
 import { type ConnectionConfig, describeTarget } from '../../db/connection-config.js';
 import { type ExitCode, UsageError } from '../../errors.js';
-import { VERSION } from '../../version.js';
+import { VERSION } from '../../core/version.js';
 import { addCommonOptions, checkRunOptions, type CommonOptions, resolveScope } from '../common-options.js';
 import { connectionConfig, recordTarget } from '../connect.js';
 import { CHANGE_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderKinds } from '../drift-report.js';
@@ -70,7 +71,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
   // --emit-sql is a dry run whose plan goes to a file: no run lock, no write privilege, nothing written.
   const planOnly = options.dryRun === true || emitSql !== undefined;
   outcome.dryRun = planOnly;
-  const scope = resolveScope(options);
+  const scope = await resolveScope(options);
   if (emitSql !== undefined) assertWritable(emitSql);
   const prompting = !planOnly && options.yes !== true;
   // Refused before connecting: a scan of a large database would come first otherwise.
@@ -81,6 +82,8 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
   recordTarget(outcome, connection);
   const interrupts = new Interrupts(terminal.io);
   const spinner = terminal.spinner(`Scanning ${scope.model.settings.table}`).start();
+  // The core (and mysql2 with it) is loaded only when a run needs it: --help and --version start fast.
+  const [{ repairExitCode, repairRun }, { emptyRepairResult }] = await Promise.all([import('../../core/run.js'), import('../../core/repair.js')]);
   const result = emptyRepairResult(randomUUID());
   let report: DriftReport | null = null;
   try {

@@ -10,7 +10,7 @@ export function sqlCommand(program: Command, io: Io): void {
     .description('print the drift-detection SQL for the current model and options, for a DBA to read or run by hand')
     .option('--url <url>', 'accepted for symmetry with check; sql connects to nothing')
     .addHelpText('after', SQL_HELP)
-    .action((options: CommonOptions) => {
-      io.stdout.write(explainSql(resolveScope(options)));
+    .action(async (options: CommonOptions) => {
+      io.stdout.write(explainSql(await resolveScope(options)));
     });
 }
