@@ -206,3 +206,49 @@ describe('the run lock survives a short wait_timeout', () => {
     await conn.end();
   }, 60_000);
 });
+
+describe('a COMMIT whose reply is lost', () => {
+  it('is reported as uncertain (committed or not, the audit table says), exit 3, not left out of the summary', async () => {
+    await reset();
+    await seed(db.conn, [{ id: 1, issuedCount: 9, usedCount: 0, coupons: 1 }]);
+    const { createServer, connect } = await import('node:net');
+    const target = new URL(db.url);
+    // A proxy that passes everything through, but cuts the client off right after forwarding the
+    // first COMMIT, before the server's answer can reach it.
+    let cut = false;
+    const proxy = createServer((client) => {
+      const server = connect(Number(target.port || 3306), target.hostname);
+      server.on('data', (chunk) => {
+        if (!client.destroyed) client.write(chunk);
+      });
+      client.on('data', (chunk) => {
+        server.write(chunk);
+        if (!cut && chunk.includes('/* coupon-audit */ COMMIT')) {
+          cut = true;
+          client.destroy();
+          setTimeout(() => server.destroy(), 500); // let the server finish the COMMIT
+        }
+      });
+      client.on('close', () => setTimeout(() => server.destroy(), 500));
+      server.on('close', () => client.destroy());
+      client.on('error', () => undefined);
+      server.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = new URL(db.url);
+      url.hostname = '127.0.0.1';
+      url.port = String((proxy.address() as { port: number }).port);
+      const result = await runCli(['repair', '--url', url.toString(), '--yes']);
+      expect(cut).toBe(true);
+      expect(result.code).toBe(3);
+      expect(result.stdout).toContain('The connection went before COMMIT was answered for 1');
+      expect(result.stdout).toContain('coupon_audit_log');
+      const [rows] = await db.conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_audit_log WHERE settingId = 1');
+      expect(Number(rows[0]!['n'])).toBe(1); // the server did commit: the audit table says so
+      expect(await driftedIds(db.conn)).toEqual([]);
+    } finally {
+      proxy.close();
+    }
+  }, 60_000);
+});
