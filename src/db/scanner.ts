@@ -1,6 +1,6 @@
 import { compareSetting, type DriftedSetting } from '../core/drift.js';
 import type { AuditScope, CounterModel } from '../core/model.js';
-import { comparePageSql, pageBoundarySql, sessionSql } from './builder.js';
+import { comparePageSql, loadSql, pageBoundarySql, sessionSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
 import { type IdScope, toBigInt, toBigIntOrNull } from './rows.js';
@@ -89,4 +89,11 @@ export async function compareInOneSnapshot(db: Database, scope: AuditScope, ids:
     else session.destroy();
   }
   return total;
+}
+
+/** InnoDB's estimate of a table's rows (information_schema.TABLES.TABLE_ROWS): no scan; null when not shown. */
+export async function estimateRows(db: Database, table: string): Promise<number | null> {
+  const [row] = await db.query(loadSql.tableRows(table), 'reading information_schema');
+  const estimate = row?.['estimate'];
+  return estimate == null ? null : Number(estimate);
 }

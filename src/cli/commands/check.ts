@@ -9,6 +9,7 @@ import { addCommonOptions, checkRunOptions, type CommonOptions, resolveScope } f
 import { connectionConfig, recordTarget } from '../connect.js';
 import { driftSummaryLine, plural, renderDriftTable } from '../drift-report.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
+import { progressHooks } from '../progress.js';
 import type { Runner } from '../runner.js';
 import { Interrupts } from '../signals.js';
 import type { Spinner, Terminal } from '../terminal.js';
@@ -40,9 +41,7 @@ export async function runCheck(terminal: Terminal, options: CommonOptions, outco
 /** Progress on the spinner, the no-index warning, and SQL timings under --verbose; shared by check and repair. */
 export function scanHooks(terminal: Terminal, spinner: Spinner): RunHooks {
   return {
-    onScanProgress: ({ scanned, drifted }) => {
-      spinner.text = `Scanning settings: ${scanned} scanned, ${drifted} drifted so far`;
-    },
+    ...progressHooks(terminal, spinner),
     onUnindexed: (counters) => {
       spinner.clear();
       for (const counter of counters) {
