@@ -156,6 +156,7 @@ export function resolveReplicaConfig(raw: string, primary: ConnectionConfig, inp
     ...replica,
     user: url.username === '' ? primary.user : replica.user,
     password: replica.password ?? primary.password,
-    ssl: replica.ssl ?? primary.ssl,
+    // An ssl= of its own (ssl=false included) or --ssl-ca decides; otherwise --url's TLS.
+    ssl: url.searchParams.has('ssl') || inputs.sslCa !== undefined ? replica.ssl : (replica.ssl ?? primary.ssl),
   };
 }
