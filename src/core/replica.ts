@@ -52,7 +52,7 @@ export class Replica implements LagSource {
    */
   async catchUp(options: { maxWaitSeconds: number; signal?: AbortSignal | undefined; onWait?: ((state: ThrottleState | null) => void) | undefined }): Promise<void> {
     const position = await primaryPosition(this.primary, this.dialect);
-    const started = performance.now();
+    const deadline = performance.now() + options.maxWaitSeconds * 1000;
     let waited = false;
     for (;;) {
       if (options.signal?.aborted) throw abortReason(options.signal);
@@ -63,9 +63,11 @@ export class Replica implements LagSource {
             'Fix replication, or run without --replica-url.',
         );
       }
-      const left = options.maxWaitSeconds - (performance.now() - started) / 1000;
-      if (await waitForPosition(this.db, this.dialect, position, Math.min(1, Math.max(left, 0.001)))) break;
-      if (left <= 1) {
+      // A short first wait, so a replica that is behind is reported at once; then a second at a time,
+      // reading its state in between (replication that stops meanwhile fails the run at once).
+      const left = (deadline - performance.now()) / 1000;
+      if (await waitForPosition(this.db, this.dialect, position, Math.max(0.001, Math.min(waited ? 1 : 0.05, left)))) break;
+      if (performance.now() >= deadline) {
         throw new DatabaseError(
           `The replica ${this.name} had not applied the primary's writes up to ${position.replace(/\s+/g, '')} after ${options.maxWaitSeconds} s ` +
             `(--max-lag-wait; ${state.seconds} s behind); nothing was checked. Rerun when it has caught up, or run without --replica-url.`,
