@@ -179,13 +179,18 @@ function throttler(options: CheckRunOptions): Throttler {
 /** Connects to --replica-url and checks it: the same schema, and a replica whose position can be compared with the primary's. */
 async function openReplica(primary: Database, options: CheckRunOptions, primaryInfo?: ServerInfo): Promise<Replica | null> {
   if (options.replica === undefined) return null;
-  const db = await Database.connect(options.replica, { poolSize: (options.concurrency ?? 2) + 1 });
+  const name = `${options.replica.host}:${options.replica.port}`;
+  const onReplica = (error: unknown): unknown =>
+    error instanceof DatabaseError && !/replica/i.test(error.message) ? new DatabaseError(`On the replica ${name}: ${error.message}`, { cause: error.cause }) : error;
+  const db = await Database.connect(options.replica, { poolSize: (options.concurrency ?? 2) + 1 }).catch((error: unknown) => {
+    throw onReplica(error);
+  });
   try {
     await verifySchema(db, options.scope);
     return await Replica.open(primary, db, primaryInfo);
   } catch (error) {
     await db.close();
-    throw error;
+    throw onReplica(error);
   }
 }
 
@@ -221,7 +226,7 @@ async function scan(primary: Database, replica: Replica | null, options: CheckRu
     onStatement: options.hooks?.onStatement,
   });
   if (replica === null) return report;
-  const confirmed = await compareInOneSnapshot(primary, options.scope, report.drifted.map((setting) => setting.id), REREAD_CHUNK);
+  const confirmed = await compareInOneSnapshot(primary, options.scope, report.drifted.map((setting) => setting.id), REREAD_CHUNK, 'confirming on the primary what the replica showed drifted');
   const kept = new Set(confirmed.drifted.map((setting) => setting.id));
   const unconfirmed = report.drifted.map((setting) => setting.id).filter((id) => !kept.has(id));
   if (unconfirmed.length > 0) options.hooks?.onUnconfirmed?.(replica.name, unconfirmed);

@@ -66,10 +66,16 @@ export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
  * Compares these settings inside ONE consistent snapshot (REPEATABLE READ, WITH CONSISTENT
  * SNAPSHOT), in chunks: repair's final reread of everything it touched.
  */
-export async function compareInOneSnapshot(db: Database, scope: AuditScope, ids: readonly bigint[], chunk: number): Promise<PageResult> {
+export async function compareInOneSnapshot(
+  db: Database,
+  scope: AuditScope,
+  ids: readonly bigint[],
+  chunk: number,
+  context = 'rereading the repaired settings',
+): Promise<PageResult> {
   const total: PageResult = { scanned: 0, drifted: [], found: [], orphans: [], nullRefs: [] };
   if (ids.length === 0) return total;
-  const session = await db.session('rereading the repaired settings');
+  const session = await db.session(context);
   let healthy = false;
   try {
     await session.query(sessionSql.repeatableReadNext);
@@ -83,7 +89,7 @@ export async function compareInOneSnapshot(db: Database, scope: AuditScope, ids:
     await session.query(sessionSql.commit);
     healthy = true;
   } catch (error) {
-    throw toDatabaseError(error, db.config, 'rereading the repaired settings');
+    throw toDatabaseError(error, db.config, context);
   } finally {
     if (healthy) session.release();
     else session.destroy();
