@@ -13,9 +13,11 @@ import { checkReportJson, type CheckReport, type DryRunReport, repairReportJson,
 import type { DetectProgress } from './core/detect-drift.js';
 import { BATCH_SIZE_RANGE, DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE } from './core/limits.js';
 import { emptyRepairResult, type RepairProgress } from './core/repair.js';
-import { checkRun, repairRun } from './core/run.js';
+import { checkRun, repairRun, type ScanProgress } from './core/run.js';
+import { DEFAULT_THROTTLE, type LoadLimit, parseLoadLimits, type ThrottleSettings, type ThrottleState } from './core/throttle.js';
 import { counterNames, deletedPolicy, settingId, wholeNumber } from './core/validate.js';
-import { resolveConnectionConfig } from './db/connection-config.js';
+import { resolveConnectionConfig, resolveReplicaConfig } from './db/connection-config.js';
+import { UsageError } from './errors.js';
 import { randomUUID } from 'node:crypto';
 
 export interface CheckOptions {
@@ -35,7 +37,23 @@ export interface CheckOptions {
   concurrency?: number;
   /** Abort to stop the run after the statement in flight; the promise then rejects. */
   signal?: AbortSignal;
-  onProgress?: (progress: DetectProgress) => void;
+  onProgress?: (progress: ScanProgress) => void;
+  /** A replica of `url` to scan instead, as --replica-url (drift it finds is confirmed on `url`; repair writes only on `url`). */
+  replicaUrl?: string;
+  /** Pause the scan while the replica is more than this many seconds behind (default 1). */
+  maxLag?: number;
+  /** Reject (exit code 3) when the replica stays behind maxLag this long, in seconds (default 60). */
+  maxLagWait?: number;
+  /** Pause between pages and repair batches while a status variable is above N: 'Threads_running=25' (the default), or { Threads_running: 25 }; 'none' for no limit. */
+  maxLoad?: string | Record<string, number>;
+  /** Stop the run (reject, exit code 3) when a status variable is above N; same forms as maxLoad (default: none). */
+  criticalLoad?: string | Record<string, number>;
+  /** Pause between pages and repair batches while this file exists. */
+  pauseFile?: string;
+  /** How often load and lag are read, and a pause looks again, in seconds (default 1). */
+  checkInterval?: number;
+  /** The run started waiting (state says why: paused, load, lag) or, with null, went on. */
+  onThrottle?: (state: ThrottleState | null) => void;
 }
 
 export interface RepairOptions extends CheckOptions {
@@ -94,8 +112,11 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
 
 async function resolve(options: CheckOptions) {
   const model = await loadModel(options.config);
+  const connection = resolveConnectionConfig({ url: options.url, env: {} });
   return {
-    connection: resolveConnectionConfig({ url: options.url, env: {} }),
+    connection,
+    replica: options.replicaUrl === undefined ? undefined : resolveReplicaConfig(options.replicaUrl, connection),
+    throttle: throttleSettings(options),
     scope: auditScope(model, {
       counters: options.columns === undefined ? undefined : counterNames(model, options.columns),
       deleted: options.deleted === undefined ? undefined : deletedPolicy(options.deleted),
@@ -104,8 +125,32 @@ async function resolve(options: CheckOptions) {
     pageSize: options.pageSize === undefined ? undefined : wholeNumber('pageSize', options.pageSize, PAGE_SIZE_RANGE),
     concurrency: options.concurrency === undefined ? undefined : wholeNumber('concurrency', options.concurrency, { min: 1, max: 16 }),
     signal: options.signal,
-    hooks: { onScanProgress: options.onProgress },
+    hooks: { onScanProgress: options.onProgress, onThrottle: options.onThrottle },
   };
+}
+
+function throttleSettings(options: CheckOptions): Partial<ThrottleSettings> {
+  const limits = (name: string, value: string | Record<string, number> | undefined): LoadLimit[] | undefined => {
+    if (value === undefined || typeof value === 'string') return value === undefined ? undefined : parseLoadLimits(name, value);
+    return Object.entries(value).map(([variable, limit]) => parseLoadLimits(name, `${variable}=${limit}`)[0]!);
+  };
+  const secondsIn = (name: string, value: number | undefined, min: number, max: number): number | undefined => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      throw new UsageError(`${name} expects a number of seconds from ${min} to ${max} (got '${String(value)}').`);
+    }
+    return value;
+  };
+  const settings: Partial<ThrottleSettings> = {
+    maxLoad: limits('maxLoad', options.maxLoad) ?? DEFAULT_THROTTLE.maxLoad,
+    criticalLoad: limits('criticalLoad', options.criticalLoad) ?? DEFAULT_THROTTLE.criticalLoad,
+    pauseFile: options.pauseFile ?? null,
+    maxLagSeconds: secondsIn('maxLag', options.maxLag, 0, 3600) ?? DEFAULT_THROTTLE.maxLagSeconds,
+    maxLagWaitSeconds: secondsIn('maxLagWait', options.maxLagWait, 1, 86_400) ?? DEFAULT_THROTTLE.maxLagWaitSeconds,
+  };
+  const interval = secondsIn('checkInterval', options.checkInterval, 0.05, 60);
+  if (interval !== undefined) settings.checkIntervalMs = interval * 1000;
+  return settings;
 }
 
 export { DEFAULT_PAGE_SIZE };
@@ -115,4 +160,6 @@ export type { CheckReport, DryRunReport, RepairReport, JsonChange, JsonCounter, 
 export type { CounterConfig } from './core/config.js';
 export type { DeletedPolicy } from './core/model.js';
 export type { DetectProgress } from './core/detect-drift.js';
+export type { ScanProgress } from './core/run.js';
+export type { LoadLimit, ThrottleState } from './core/throttle.js';
 export type { RepairProgress } from './core/repair.js';

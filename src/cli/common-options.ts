@@ -4,9 +4,10 @@ import { PAGE_SIZE_RANGE } from '../core/limits.js';
 import { auditScope, type AuditScope, DEFAULT_MODEL, DELETED_POLICIES, type DeletedPolicy, withAuditTable } from '../core/model.js';
 import { SORT_ORDERS, type SortOrder } from '../core/plan.js';
 import type { CheckRunOptions, RunHooks } from '../core/run.js';
+import { DEFAULT_THROTTLE, describeLimits, type LoadLimit } from '../core/throttle.js';
 import { counterNames } from '../core/validate.js';
-import type { ConnectionConfig } from '../db/connection-config.js';
-import { counterList, positiveInteger, settingIds, wholeNumberIn, webhookUrl } from './options.js';
+import { type ConnectionConfig, resolveReplicaConfig } from '../db/connection-config.js';
+import { counterList, loadLimits, positiveInteger, replicaUrl, secondsIn, settingIds, wholeNumberIn, webhookUrl } from './options.js';
 import type { ReportingOptions } from './reporting/publish.js';
 
 /** Options every database command takes (SPEC.md "Common options" and the run-shaping flags). */
@@ -26,6 +27,13 @@ export interface CommonOptions extends ReportingOptions {
   auditTable?: string;
   sort: SortOrder;
   limit?: number;
+  replicaUrl?: string;
+  maxLag: number;
+  maxLagWait: number;
+  maxLoad: LoadLimit[];
+  criticalLoad: LoadLimit[];
+  pauseFile?: string;
+  checkInterval: number;
 }
 
 /** Rows a table may be limited to (--limit). */
@@ -70,6 +78,21 @@ export function addCommonOptions(command: Command): Command {
       wholeNumberIn(PAGE_SIZE_RANGE),
     )
     .option('--concurrency <n>', 'detection statements at once, 1-16 (each on its own connection)', positiveInteger(16), 2)
+    .option('--replica-url <url>', 'scan this replica of --url instead (after it has caught up with --url); drift it finds is confirmed on --url, repair writes only there', replicaUrl)
+    .option('--max-lag <seconds>', 'pause the scan while the replica is more than this behind, 0-3600', secondsIn({ min: 0, max: 3600 }), DEFAULT_THROTTLE.maxLagSeconds)
+    .option('--max-lag-wait <seconds>', 'exit 3 when the replica stays behind --max-lag this long, 1-86400', secondsIn({ min: 1, max: 86_400 }), DEFAULT_THROTTLE.maxLagWaitSeconds)
+    .addOption(
+      new Option('--max-load <VAR=N>', 'pause between pages and repair batches while a server status variable is above N (comma-separated; none: no limit)')
+        .argParser(loadLimits('--max-load'))
+        .default([...DEFAULT_THROTTLE.maxLoad], describeLimits(DEFAULT_THROTTLE.maxLoad)),
+    )
+    .addOption(
+      new Option('--critical-load <VAR=N>', 'stop the run (exit 3, after the statement or transaction in flight) when a status variable is above N')
+        .argParser(loadLimits('--critical-load'))
+        .default([], 'none'),
+    )
+    .option('--pause-file <path>', 'pause between pages and repair batches while this file exists')
+    .option('--check-interval <seconds>', 'how often load and lag are read, and a pause looks again, 0.05-60', secondsIn({ min: 0.05, max: 60 }), DEFAULT_THROTTLE.checkIntervalMs / 1000)
     .option('--metrics-file <path>', 'write a Prometheus textfile (node_exporter textfile collector) after the run')
     .option('--notify-url <url>', 'POST a JSON message (Slack-style "text") here when drift is found or the run fails', webhookUrl)
     .option('-q, --quiet', 'print nothing when there is no drift; a short summary when there is')
@@ -100,5 +123,14 @@ export function checkRunOptions(
     concurrency: options.concurrency,
     signal: extra.signal,
     hooks: extra.hooks,
+    replica: options.replicaUrl === undefined ? undefined : resolveReplicaConfig(options.replicaUrl, connection, { sslCa: options.sslCa }),
+    throttle: {
+      maxLoad: options.maxLoad,
+      criticalLoad: options.criticalLoad,
+      pauseFile: options.pauseFile ?? null,
+      maxLagSeconds: options.maxLag,
+      maxLagWaitSeconds: options.maxLagWait,
+      checkIntervalMs: options.checkInterval * 1000,
+    },
   };
 }

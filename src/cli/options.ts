@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { type LoadLimit, parseLoadLimits } from '../core/throttle.js';
 import { type IntRange, settingId } from '../core/validate.js';
 
 /** Commander argument parsers: each throws InvalidArgumentError, which the CLI maps to exit 2. */
@@ -70,5 +71,26 @@ export function webhookUrl(value: string): string {
 /** `--emit-sql FILE`: a path to write; its directory is checked before anything is read. */
 export function outputFile(value: string): string {
   if (value.trim() === '' || value.includes('\0')) throw new InvalidArgumentError('expected a file path to write.');
+  return value;
+}
+
+/** A number of seconds within `range` (fractions allowed), with the range in its message (and in --help). */
+export function secondsIn(range: { min: number; max: number }) {
+  return (value: string): number => {
+    if (!/^\d+(\.\d+)?$/.test(value.trim()) || Number(value) < range.min || Number(value) > range.max) {
+      throw new InvalidArgumentError(`expected a number of seconds from ${range.min} to ${range.max}.`);
+    }
+    return Number(value);
+  };
+}
+
+/** `--max-load Threads_running=25` (comma-separated for several; `none` for no limit). */
+export function loadLimits(option: string) {
+  return (value: string): LoadLimit[] => usage(() => parseLoadLimits(option, value));
+}
+
+/** `--replica-url`: checked whole when the run resolves it; an empty value is a mistake, not "use DATABASE_URL". */
+export function replicaUrl(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('expected mysql://user:password@replica-host:3306/db.');
   return value;
 }

@@ -20,6 +20,8 @@ export interface DetectOptions {
   targetStatementMs?: number | undefined;
   /** Checked between pages: an aborted scan rejects with the signal's reason. */
   signal?: AbortSignal | undefined;
+  /** Awaited before each page (core/throttle.ts): resolves when the next page may start. */
+  throttle?: (() => Promise<void>) | undefined;
   onProgress?: ((progress: DetectProgress) => void) | undefined;
   onStatement?: ((timing: StatementTiming) => void) | undefined;
   /**
@@ -33,6 +35,8 @@ export interface DetectOptions {
 export interface DetectProgress {
   scanned: number;
   drifted: number;
+  /** Since the scan started. */
+  elapsedMs: number;
 }
 
 export interface StatementTiming {
@@ -57,6 +61,12 @@ export interface DriftReport {
   orphans: OrphanCount[] | null;
   /** --ids that name no setting. */
   missingIds: bigint[];
+  /**
+   * Set when the scan read a replica (--replica-url): `drifted` holds what the primary confirmed;
+   * `unconfirmed` what the replica alone showed drifted (the primary had moved on, or the replica's
+   * data differs from the primary's).
+   */
+  replica?: { name: string; unconfirmed: bigint[] } | undefined;
 }
 
 /**
@@ -83,6 +93,7 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
   });
   const totals = { scanned: 0, drifted: [] as DriftedSetting[], orphans: scope.counters.map(() => 0n) };
   const missingIds: bigint[] = [];
+  const started = performance.now();
 
   const run = async (ids: IdScope, onlyDrifted: boolean): Promise<PageResult> => {
     const started = performance.now();
@@ -93,11 +104,17 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
     totals.scanned += result.scanned;
     totals.drifted.push(...result.drifted);
     result.orphans.forEach((count, i) => (totals.orphans[i]! += count));
-    options.onProgress?.({ scanned: totals.scanned, drifted: totals.drifted.length });
+    options.onProgress?.({ scanned: totals.scanned, drifted: totals.drifted.length, elapsedMs: performance.now() - started });
     return result;
   };
   const checkSignal = (): void => {
     if (options.signal?.aborted) throw abortReason(options.signal);
+  };
+  /** Between pages: wait while throttled (a pause file, load, replica lag), then stop if asked to. */
+  const nextPage = async (): Promise<void> => {
+    checkSignal();
+    await options.throttle?.();
+    checkSignal();
   };
 
   const pool = new TaskPool(Math.max(1, options.concurrency ?? 1));
@@ -105,7 +122,7 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
   if (options.ids !== undefined) {
     const ids = [...new Set(options.ids)].sort(compareIds);
     for (let start = 0; start < ids.length; ) {
-      checkSignal();
+      await nextPage();
       const chunk = ids.slice(start, start + Math.min(sizer.size, 5000));
       start += chunk.length;
       await pool.run(async () => {
@@ -117,12 +134,12 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
     const unindexed = await unindexedCounters(db, scope);
     if (unindexed.length > 0) {
       options.onUnindexed?.(unindexed);
-      checkSignal();
+      await nextPage();
       await run({ kind: 'range', after: null, upTo: null }, true);
     } else {
       let after: bigint | null = null;
       for (;;) {
-        checkSignal();
+        await nextPage();
         const upTo = await pageBoundary(db, scope.model, after, sizer.size);
         const from = after;
         await pool.run(async () => {

@@ -24,6 +24,8 @@ export interface RepairBatchOptions {
   backoffMs?: number;
   /** Checked between transactions and between retries: the one in flight always ends whole. */
   signal?: AbortSignal | undefined;
+  /** Awaited before each batch (core/throttle.ts): resolves when the next batch may start. */
+  throttle?: (() => Promise<void>) | undefined;
   onProgress?: ((progress: RepairProgress) => void) | undefined;
 }
 
@@ -130,6 +132,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   let stopped = false;
   try {
     for (let start = 0; start < plan.length && !stopped; ) {
+      if (!aborted()) await options.throttle?.();
       if (aborted()) {
         stopped = true;
         break;

@@ -4,10 +4,12 @@ import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { autoUpdatedColumns, grantSql, privileges, type ServerInfo, serverInfo, tableExists, verifySchema } from '../db/inspector.js';
 import { RunLock } from '../db/run-lock.js';
-import { compareInOneSnapshot } from '../db/scanner.js';
+import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
 import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift } from './detect-drift.js';
 import type { AuditScope } from './model.js';
+import { loadSource, Replica } from './replica.js';
+import { DEFAULT_THROTTLE, type ThrottleSettings, type ThrottleState, Throttler, type ThrottleTargets } from './throttle.js';
 import { emptyRepairResult, type RepairProgress, type RepairResult, repairSettings } from './repair.js';
 import { binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
 
@@ -17,8 +19,20 @@ import { binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js'
  * API (src/index.ts) resolve their options into these and call them; nothing here prints or exits.
  */
 
+/** Scan progress with the total it is heading for (exact with ids, else InnoDB's estimate). */
+export interface ScanProgress extends DetectProgress {
+  /** Settings the scan will read; null when the server gave no estimate. */
+  total: number | null;
+  /** The total is information_schema's TABLE_ROWS estimate, not a count. */
+  totalIsEstimate: boolean;
+}
+
 export interface RunHooks {
-  onScanProgress?: ((progress: DetectProgress) => void) | undefined;
+  onScanProgress?: ((progress: ScanProgress) => void) | undefined;
+  /** The run started waiting (a pause file, load, replica lag: the state says which) or, with null, went on. */
+  onThrottle?: ((state: ThrottleState | null) => void) | undefined;
+  /** With a replica: settings it showed drifted that the primary did not confirm (dropped from the report). */
+  onUnconfirmed?: ((replica: string, ids: bigint[]) => void) | undefined;
   onUnindexed?: DetectOptions['onUnindexed'];
   onStatement?: DetectOptions['onStatement'];
   /** After the scan, before anything else: what was found. */
@@ -38,6 +52,13 @@ export interface CheckRunOptions {
   /** Stops the run between statements (and repair between transactions); the run rejects with the signal's reason. */
   signal?: AbortSignal | undefined;
   hooks?: RunHooks | undefined;
+  /**
+   * A replica of `connection` (--replica-url): detection reads it, after it has applied everything
+   * the primary had committed at the start; what it finds drifted is confirmed on the primary.
+   */
+  replica?: ConnectionConfig | undefined;
+  /** --max-load, --critical-load, --pause-file, --max-lag, --max-lag-wait (DEFAULT_THROTTLE for the rest). */
+  throttle?: Partial<ThrottleSettings> | undefined;
 }
 
 export interface RepairRunOptions extends CheckRunOptions {
@@ -80,10 +101,13 @@ const REREAD_CHUNK = 1000;
 
 export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
   const db = await open(options);
+  let replica: Replica | null = null;
   try {
     await verifySchema(db, options.scope);
-    return await scan(db, options);
+    replica = await openReplica(db, options);
+    return await scan(db, replica, options, throttler(options));
   } finally {
+    await replica?.db.close();
     await db.close();
   }
 }
@@ -95,6 +119,8 @@ export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
 export async function repairRun(options: RepairRunOptions, result: RepairResult = emptyRepairResult(options.runId ?? randomUUID())): Promise<RepairRun> {
   const db = await open(options, 3);
   let lock: RunLock | null = null;
+  let replica: Replica | null = null;
+  const throttle = throttler(options);
   try {
     await verifySchema(db, options.scope);
     const server = await serverInfo(db);
@@ -102,7 +128,8 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
       await assertRepairPossible(db, options.scope, server);
       lock = await takeRunLock(db, options.waitLockSeconds ?? 0);
     }
-    const report = await scan(db, options);
+    replica = await openReplica(db, options, server);
+    const report = await scan(db, replica, options, throttle);
     options.hooks?.onScanned?.(report);
     const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
     const none: RepairRun = { report, target, result: null, declined: false, createdAuditTable: false };
@@ -115,7 +142,9 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
     }
     if (options.confirm !== undefined && !(await options.confirm(report, target))) return { ...none, declined: true };
     const createdAuditTable = await ensureAuditTable(db, options.scope.model.auditTable);
-    const stop = anySignal([options.signal, lock?.lost]);
+    const stop = anySignal([options.signal, lock?.lost, throttle.stopped]);
+    // Repair writes on the primary only: its load is what counts between batches.
+    const primaryOnly: ThrottleTargets = { load: [loadSource(db, replica === null ? 'server' : 'primary')], replica: null };
     options.hooks?.onRepairStart?.(report.drifted.length);
     await repairSettings(
       db,
@@ -127,6 +156,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
         batchSize: options.batchSize,
         lockWaitTimeoutSeconds: options.lockWaitTimeoutSeconds,
         signal: stop,
+        throttle: () => throttle.gate(primaryOnly),
         onProgress: options.hooks?.onRepairProgress,
       },
       result,
@@ -139,6 +169,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
     return { report, target, result, declined: false, createdAuditTable };
   } finally {
     await lock?.release();
+    await replica?.db.close();
     await db.close();
   }
 }
@@ -160,17 +191,65 @@ async function open(options: CheckRunOptions, extraConnections = 1): Promise<Dat
   return Database.connect(options.connection, { poolSize: concurrency + extraConnections });
 }
 
-async function scan(db: Database, options: CheckRunOptions): Promise<DriftReport> {
-  return detectDrift(db, {
+function throttler(options: CheckRunOptions): Throttler {
+  return new Throttler({ ...DEFAULT_THROTTLE, ...options.throttle }, { signal: options.signal, onThrottle: options.hooks?.onThrottle });
+}
+
+/** Connects to --replica-url and checks it: the same schema, and a replica whose position can be compared with the primary's. */
+async function openReplica(primary: Database, options: CheckRunOptions, primaryInfo?: ServerInfo): Promise<Replica | null> {
+  if (options.replica === undefined) return null;
+  const name = `${options.replica.host}:${options.replica.port}`;
+  const onReplica = (error: unknown): unknown =>
+    error instanceof DatabaseError && !/replica/i.test(error.message) ? new DatabaseError(`On the replica ${name}: ${error.message}`, { cause: error.cause }) : error;
+  const db = await Database.connect(options.replica, { poolSize: (options.concurrency ?? 2) + 1 }).catch((error: unknown) => {
+    throw onReplica(error);
+  });
+  try {
+    await verifySchema(db, options.scope);
+    return await Replica.open(primary, db, primaryInfo);
+  } catch (error) {
+    await db.close();
+    throw onReplica(error);
+  }
+}
+
+/**
+ * Detection: on the primary, or on the replica once it has caught up with the primary's position at
+ * the start of the run (so no drift committed before the run is missed), every drifted setting then
+ * confirmed on the primary in one snapshot, so nothing the replica alone shows is reported.
+ */
+async function scan(primary: Database, replica: Replica | null, options: CheckRunOptions, throttle: Throttler): Promise<DriftReport> {
+  const reader = replica?.db ?? primary;
+  const targets: ThrottleTargets = {
+    // The replica does the reading; the primary answers the confirmations and is what --max-load protects.
+    load: replica === null ? [loadSource(primary, 'server')] : [loadSource(reader, 'replica'), loadSource(primary, 'primary')],
+    replica,
+  };
+  if (replica !== null) {
+    await replica.catchUp({ maxWaitSeconds: throttle.settings.maxLagWaitSeconds, signal: options.signal, onWait: options.hooks?.onThrottle });
+  }
+  const total =
+    options.ids !== undefined
+      ? { total: new Set(options.ids).size, totalIsEstimate: false }
+      : { total: await estimateRows(reader, options.scope.model.settings.table), totalIsEstimate: true };
+  const onScanProgress = options.hooks?.onScanProgress;
+  const report = await detectDrift(reader, {
     scope: options.scope,
     ids: options.ids,
     pageSize: options.pageSize,
     concurrency: options.concurrency ?? 2,
-    signal: options.signal,
-    onProgress: options.hooks?.onScanProgress,
+    signal: anySignal([options.signal, throttle.stopped]),
+    throttle: () => throttle.gate(targets),
+    onProgress: onScanProgress === undefined ? undefined : (progress) => onScanProgress({ ...progress, ...total }),
     onUnindexed: options.hooks?.onUnindexed,
     onStatement: options.hooks?.onStatement,
   });
+  if (replica === null) return report;
+  const confirmed = await compareInOneSnapshot(primary, options.scope, report.drifted.map((setting) => setting.id), REREAD_CHUNK, 'confirming on the primary what the replica showed drifted');
+  const kept = new Set(confirmed.drifted.map((setting) => setting.id));
+  const unconfirmed = report.drifted.map((setting) => setting.id).filter((id) => !kept.has(id));
+  if (unconfirmed.length > 0) options.hooks?.onUnconfirmed?.(replica.name, unconfirmed);
+  return { ...report, drifted: confirmed.drifted, replica: { name: replica.name, unconfirmed } };
 }
 
 /**

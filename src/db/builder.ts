@@ -357,3 +357,37 @@ export function changeScriptSql(model: CounterModel, changes: readonly ScriptCha
   for (const change of changes) lines.push(guardedUpdateSql(model, change, preserved));
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * What the throttler and the replica watch read (db/replication.ts, core/throttle.ts). Status
+ * variable names are checked by the option parser (letters, digits, `_`) and quoted here anyway.
+ */
+export const loadSql = {
+  /** SHOW GLOBAL STATUS answers the same on MySQL and MariaDB, with no privilege. */
+  status: (variables: readonly string[]) => tag(`SHOW GLOBAL STATUS WHERE Variable_name IN (${variables.map(literal).join(', ')})`),
+  /** InnoDB's row estimate of a table: cheap (no scan), for the progress line's total. */
+  tableRows: (table: string) =>
+    tag(`SELECT TABLE_ROWS AS estimate FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${literal(table)}`),
+};
+
+/** Replication statements, one spelling per engine; replication.ts picks them by capability. */
+export const replicationSql = {
+  /** MariaDB: every transaction in the primary's binary log so far (one GTID per domain). */
+  mariadbPrimaryPosition: tag('SELECT @@GLOBAL.gtid_binlog_pos AS position, @@GLOBAL.log_bin AS logBin'),
+  /** MySQL: the executed GTID set, which is empty (and useless) unless gtid_mode=ON. */
+  mysqlPrimaryPosition: tag('SELECT @@GLOBAL.gtid_executed AS position, @@GLOBAL.log_bin AS logBin, @@GLOBAL.gtid_mode AS gtidMode'),
+  /** Returns 0 once the replica's gtid_slave_pos has reached `position`, -1 on timeout. */
+  mariadbWait: (position: string, timeoutSeconds: number) =>
+    tag(`SELECT MASTER_GTID_WAIT(${literal(position)}, ${seconds(timeoutSeconds)}) AS waited`),
+  /** Returns 0 once the replica has executed the set, 1 on timeout. */
+  mysqlWait: (position: string, timeoutSeconds: number) =>
+    tag(`SELECT WAIT_FOR_EXECUTED_GTID_SET(${literal(position)}, ${Math.max(1, Math.ceil(timeoutSeconds))}) AS waited`),
+  slaveStatus: tag('SHOW SLAVE STATUS'),
+  /** MySQL 8.0.22+ spelling (Replica_*, Seconds_Behind_Source). */
+  replicaStatus: tag('SHOW REPLICA STATUS'),
+};
+
+/** A timeout in seconds as a literal: at most 3 decimals, never negative (a negative one waits forever). */
+function seconds(value: number): string {
+  return String(Math.max(0.001, Math.round(value * 1000) / 1000));
+}

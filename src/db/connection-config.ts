@@ -181,3 +181,20 @@ function credentialSpan(raw: string): { userStart: number; start: number; end: n
 export function describeTarget(config: ConnectionConfig): string {
   return `${config.user}@${config.host}:${config.port}/${config.database}`;
 }
+
+/**
+ * `--replica-url`: parsed like --url; the user, password and TLS it does not give are --url's
+ * (a replica usually has the same accounts).
+ */
+export function resolveReplicaConfig(raw: string, primary: ConnectionConfig, inputs: { sslCa?: string | undefined } = {}): ConnectionConfig {
+  if (raw.trim() === '') throw new UsageError('--replica-url is empty; expected mysql://user:password@replica-host:3306/dbname.');
+  const replica = resolveConnectionConfig({ url: raw, env: {}, sslCa: inputs.sslCa, connectTimeoutMs: primary.connectTimeoutMs });
+  const url = new URL(raw.trim());
+  return {
+    ...replica,
+    user: url.username === '' ? primary.user : replica.user,
+    password: replica.password ?? primary.password,
+    // An ssl= of its own (ssl=false included) or --ssl-ca decides; otherwise --url's TLS.
+    ssl: url.searchParams.has('ssl') || inputs.sslCa !== undefined ? replica.ssl : (replica.ssl ?? primary.ssl),
+  };
+}

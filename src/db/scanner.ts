@@ -1,6 +1,6 @@
 import { compareSetting, type DriftedSetting } from '../core/drift.js';
 import type { AuditScope, CounterModel } from '../core/model.js';
-import { comparePageSql, nullKeyCountSql, pageBoundarySql, sessionSql } from './builder.js';
+import { comparePageSql, loadSql, nullKeyCountSql, pageBoundarySql, sessionSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
 import { type IdScope, toBigInt, toBigIntOrNull } from './rows.js';
@@ -76,10 +76,16 @@ export async function nullKeyCounts(db: Database, scope: AuditScope): Promise<bi
  * Compares these settings inside ONE consistent snapshot (REPEATABLE READ, WITH CONSISTENT
  * SNAPSHOT), in chunks: repair's final reread of everything it touched.
  */
-export async function compareInOneSnapshot(db: Database, scope: AuditScope, ids: readonly bigint[], chunk: number): Promise<PageResult> {
+export async function compareInOneSnapshot(
+  db: Database,
+  scope: AuditScope,
+  ids: readonly bigint[],
+  chunk: number,
+  context = 'rereading the repaired settings',
+): Promise<PageResult> {
   const total: PageResult = { scanned: 0, drifted: [], found: [], orphans: [] };
   if (ids.length === 0) return total;
-  const session = await db.session('rereading the repaired settings');
+  const session = await db.session(context);
   let healthy = false;
   try {
     await session.query(sessionSql.repeatableReadNext);
@@ -93,10 +99,17 @@ export async function compareInOneSnapshot(db: Database, scope: AuditScope, ids:
     await session.query(sessionSql.commit);
     healthy = true;
   } catch (error) {
-    throw toDatabaseError(error, db.config, 'rereading the repaired settings');
+    throw toDatabaseError(error, db.config, context);
   } finally {
     if (healthy) session.release();
     else session.destroy();
   }
   return total;
+}
+
+/** InnoDB's estimate of a table's rows (information_schema.TABLES.TABLE_ROWS): no scan; null when not shown. */
+export async function estimateRows(db: Database, table: string): Promise<number | null> {
+  const [row] = await db.query(loadSql.tableRows(table), 'reading information_schema');
+  const estimate = row?.['estimate'];
+  return estimate == null ? null : Number(estimate);
 }

@@ -11,6 +11,7 @@ import { connectionConfig, recordTarget } from '../connect.js';
 import { DRIFT_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderDriftTable, renderKinds } from '../drift-report.js';
 import { CHECK_HELP } from '../help.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
+import { progressHooks } from '../progress.js';
 import type { Runner } from '../runner.js';
 import { Interrupts } from '../signals.js';
 import type { Spinner, Terminal } from '../terminal.js';
@@ -46,9 +47,7 @@ export async function runCheck(terminal: Terminal, options: CommonOptions, outco
 /** Progress on the spinner, the no-index warning, and SQL timings under --verbose; shared by check and repair. */
 export function scanHooks(terminal: Terminal, spinner: Spinner): RunHooks {
   return {
-    onScanProgress: ({ scanned, drifted }) => {
-      spinner.text = `Scanning settings: ${scanned} scanned, ${drifted} drifted so far`;
-    },
+    ...progressHooks(terminal, spinner),
     onUnindexed: (counters) => {
       spinner.clear();
       // Two counters over one table and key are one missing index: one warning.

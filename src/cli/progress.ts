@@ -1,0 +1,61 @@
+import type { ScanProgress, RunHooks } from '../core/run.js';
+import type { ThrottleState } from '../core/throttle.js';
+import type { Spinner, Terminal } from './terminal.js';
+
+/**
+ * The progress line of a scan (check, and the detection inside repair) and the throttle state after
+ * it: "Checking: 12,000/~50,000 settings (estimated total), 4,000/s, ~10 s left, 3 drifted — throttled:
+ * Threads_running=31 on primary … (--max-load Threads_running=25)". On stderr through the spinner,
+ * which is silent off a terminal; there, --verbose prints each change of the throttle state.
+ */
+export function progressHooks(terminal: Terminal, spinner: Spinner): Pick<RunHooks, 'onScanProgress' | 'onThrottle' | 'onUnconfirmed'> {
+  let throttled: string | null = null;
+  const suffix = (message: string): string => ` — ${message}`;
+  let since = 0;
+  return {
+    onScanProgress: (progress) => {
+      spinner.text = scanProgressText(progress) + (throttled === null ? '' : suffix(throttled));
+    },
+    onThrottle: (state: ThrottleState | null) => {
+      // Repair's own progress sets the text too: strip the previous state off whatever is there.
+      const text = spinner.text;
+      const base = throttled !== null && text.endsWith(suffix(throttled)) ? text.slice(0, -suffix(throttled).length) : text;
+      if (state === null && throttled !== null) terminal.debug(`going on after ${((performance.now() - since) / 1000).toFixed(1)} s`);
+      if (state !== null && throttled === null) since = performance.now();
+      if (state !== null) terminal.debug(state.message);
+      throttled = state?.message ?? null;
+      spinner.text = throttled === null ? base : base + suffix(throttled);
+    },
+    onUnconfirmed: (replica, ids) => {
+      const shown = ids.slice(0, 5).join(', ') + (ids.length > 5 ? ', …' : '');
+      terminal.debug(`${ids.length} settings drifted on the replica ${replica} were right on the primary (not reported): ${shown}`);
+    },
+  };
+}
+
+const number = new Intl.NumberFormat('en-US');
+
+export function scanProgressText(progress: ScanProgress): string {
+  const { scanned, drifted, elapsedMs } = progress;
+  const rate = scanned / Math.max(elapsedMs / 1000, 0.001);
+  const parts: string[] = [];
+  if (progress.total === null) {
+    parts.push(`${number.format(scanned)} settings`);
+  } else {
+    // An estimate can be low: never show more scanned than the total.
+    const total = Math.max(progress.total, scanned);
+    parts.push(`${number.format(scanned)}/${progress.totalIsEstimate ? '~' : ''}${number.format(total)} settings${progress.totalIsEstimate ? ' (estimated total)' : ''}`);
+  }
+  parts.push(`${number.format(Math.round(rate))}/s`);
+  if (progress.total !== null && rate > 0) {
+    parts.push(`~${formatSeconds(Math.max(0, progress.total - scanned) / rate)} left`);
+  }
+  parts.push(`${number.format(drifted)} drifted`);
+  return `Checking: ${parts.join(', ')}`;
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds < 90) return `${Math.ceil(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
