@@ -23,10 +23,14 @@ export function isDriverError(error: unknown): error is DriverError & Error {
   return error instanceof Error && ('code' in error || 'errno' in error);
 }
 
-/** Lock wait timeout (1205), deadlock (1213), MariaDB's "record has changed" (1020): retry these. */
+/**
+ * Lock wait timeout (1205, also MariaDB's NOWAIT), deadlock (1213, also a certification failure at
+ * COMMIT on Galera or Group Replication), MariaDB's "record has changed" (1020), a NOWAIT lock that
+ * could not be had at once (3572, MySQL and TiDB): the transaction can be redone.
+ */
 export function isRetryableLockError(error: unknown): boolean {
   if (!isDriverError(error)) return false;
-  return error.errno === 1205 || error.errno === 1213 || error.errno === 1020;
+  return error.errno === 1205 || error.errno === 1213 || error.errno === 1020 || error.errno === 3572;
 }
 
 /** Denied by the grants: a table, column, database or global privilege. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { diagnose, engineChecks } from '../../src/core/diagnose.js';
 import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import { engineSql } from '../../src/db/builder.js';
+import { isRetryableLockError } from '../../src/db/database-error.js';
 import { detectEngine, rowLocking, runLockKind, type ServerAnswers } from '../../src/db/engine.js';
 import { serverInfoFrom } from '../../src/db/inspector.js';
 
@@ -212,5 +213,16 @@ describe('doctor prints the engine and the advice that matters', () => {
       status: 'fail',
       fix: 'GRANT INSERT, UPDATE, DELETE ON shop.coupon_audit_run_lock TO app;',
     });
+  });
+});
+
+describe('lock errors the engines answer', () => {
+  const driverError = (errno: number, code: string) => Object.assign(new Error(code), { errno, code });
+  it('a NOWAIT refusal (3572 on MySQL and TiDB, 1205 on MariaDB) and a certification failure (1213 at COMMIT) redo the transaction', () => {
+    expect(isRetryableLockError(driverError(3572, 'ER_LOCK_NOWAIT'))).toBe(true);
+    expect(isRetryableLockError(driverError(1205, 'ER_LOCK_WAIT_TIMEOUT'))).toBe(true);
+    expect(isRetryableLockError(driverError(1213, 'ER_LOCK_DEADLOCK'))).toBe(true);
+    // Not a lock error: a node out of the Primary component refuses everything until it rejoins.
+    expect(isRetryableLockError(driverError(1047, 'ER_UNKNOWN_COM_ERROR'))).toBe(false);
   });
 });
