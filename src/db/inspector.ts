@@ -25,11 +25,10 @@ export interface ServerInfo {
 /** Reads what the server says about itself: version, variables, and its cluster's status. */
 export async function serverAnswers(db: Database): Promise<ServerAnswers> {
   const [row] = await db.query(inspectSql.server, 'reading the server version');
-  const answers: ServerAnswers = {
-    version: String(row?.['version'] ?? ''),
-    versionComment: String(row?.['versionComment'] ?? ''),
-    variables: await variables(db, inspectSql.variables(ENGINE_VARIABLES)),
-  };
+  const version = String(row?.['version'] ?? '');
+  const versionComment = String(row?.['versionComment'] ?? '');
+  const proxy = /vitess/i.test(`${version} ${versionComment}`);
+  const answers: ServerAnswers = { version, versionComment, variables: await variables(db, inspectSql.variables(ENGINE_VARIABLES), proxy) };
   const v = answers.variables;
   if (/^(on|1)$/i.test(v['wsrep_on'] ?? '')) answers.status = await variables(db, inspectSql.status(WSREP_STATUS));
   if ((v['group_replication_group_name'] ?? '') !== '') {
@@ -71,13 +70,17 @@ export async function useEngine(db: Database): Promise<ServerInfo> {
   return server;
 }
 
-/** `SHOW VARIABLES`/`SHOW STATUS` rows as a map (lower-case names); empty where the server (a proxy) refuses the statement. */
-async function variables(db: Database, sql: string): Promise<Record<string, string>> {
+/**
+ * `SHOW VARIABLES`/`SHOW STATUS` rows as a map (lower-case names). A refusal is an error (exit 3):
+ * a cluster read as one server would get a per-node run lock. Only a proxy that cannot answer the
+ * statement at all (vtgate, known from its version string) reads as no variables.
+ */
+async function variables(db: Database, sql: string, proxy = false): Promise<Record<string, string>> {
   let rows;
   try {
     rows = await db.tryQuery(sql);
   } catch (error) {
-    if (isDriverError(error) && typeof error.errno === 'number' && error.errno < 2000) return {};
+    if (proxy && isDriverError(error) && typeof error.errno === 'number' && error.errno < 2000) return {};
     throw toDatabaseError(error, db.config, 'reading the server variables');
   }
   const found: Record<string, string> = {};

@@ -80,10 +80,20 @@ abstract class ConnectionLock {
     if (!this.released && !this.lost.aborted) this.lostController.abort(new DatabaseError(message));
   }
 
+  private onLost: (() => void) | null = null;
+
   protected watch(lostMessage: string): void {
-    const onLost = (): void => this.loseWith(lostMessage);
-    this.session.events.once('end', onLost);
-    this.session.events.once('error', onLost);
+    this.onLost = (): void => this.loseWith(lostMessage);
+    this.session.events.once('end', this.onLost);
+    this.session.events.once('error', this.onLost);
+  }
+
+  /** Before the connection goes back to the pool: its events are no longer this lock's. */
+  protected unwatch(): void {
+    if (this.onLost === null) return;
+    this.session.events.removeListener('end', this.onLost);
+    this.session.events.removeListener('error', this.onLost);
+    this.onLost = null;
   }
 }
 
@@ -145,6 +155,7 @@ class NamedRunLock extends ConnectionLock implements RunLock {
     this.released = true;
     try {
       await this.session.query(runLockSql.release(this.name));
+      this.unwatch();
       this.session.release();
     } catch {
       this.session.destroy();
@@ -263,6 +274,7 @@ class LeaseRunLock extends ConnectionLock implements RunLock {
     if (!lost) {
       try {
         await this.session.execute(sql);
+        this.unwatch();
         this.session.release();
         return;
       } catch {
