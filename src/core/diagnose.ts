@@ -156,7 +156,14 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
         fix: fixes.join(' '),
       });
     } else {
-      checks.push({ name: 'privileges for repair', status: 'ok', detail: `UPDATE on ${model.settings.table}, ${auditNote}` });
+      const lease = privileges.lease;
+      const leaseNote =
+        lease === undefined
+          ? ''
+          : lease.exists
+            ? `, INSERT, UPDATE, DELETE on ${lease.table} (the run lock's lease)`
+            : `, CREATE for the run lock table ${lease.table} (made on the first repair)`;
+      checks.push({ name: 'privileges for repair', status: 'ok', detail: `UPDATE on ${model.settings.table}, ${auditNote}${leaseNote}` });
     }
   }
 
