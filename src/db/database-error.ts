@@ -91,7 +91,12 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
       message = `TLS handshake with ${target} failed: ${detail}.`;
       break;
     default:
-      if (isConnectionLost(error)) {
+      if (e.errno === 1047 && /wsrep/i.test(detail)) {
+        // A Galera node outside the Primary component (partitioned, or still joining) refuses everything.
+        message =
+          `The cluster node ${target} is not ready${context ? ` (while ${context})` : ''}: it is not in the cluster's Primary component ` +
+          `(${detail}); connect through another node, or wait until this one has rejoined.`;
+      } else if (isConnectionLost(error)) {
         message = `Lost the connection to ${target}${context ? ` while ${context}` : ''} (${e.code ?? e.errno}): the server went away or killed the session; rerun when it is back.`;
       } else if (e.code !== undefined && /^(E[A-Z]+|CERT_|ERR_TLS|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO)/.test(e.code)) {
         message = `Cannot talk to ${target}: ${e.code} ${detail}.`;

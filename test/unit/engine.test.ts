@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { diagnose, engineChecks } from '../../src/core/diagnose.js';
 import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import { engineSql } from '../../src/db/builder.js';
-import { isRetryableLockError } from '../../src/db/database-error.js';
+import { isRetryableLockError, toDatabaseError } from '../../src/db/database-error.js';
 import { detectEngine, rowLocking, runLockKind, type ServerAnswers } from '../../src/db/engine.js';
 import { serverInfoFrom } from '../../src/db/inspector.js';
 
@@ -224,5 +224,15 @@ describe('lock errors the engines answer', () => {
     expect(isRetryableLockError(driverError(1213, 'ER_LOCK_DEADLOCK'))).toBe(true);
     // Not a lock error: a node out of the Primary component refuses everything until it rejoins.
     expect(isRetryableLockError(driverError(1047, 'ER_UNKNOWN_COM_ERROR'))).toBe(false);
+  });
+  it('a Galera node outside the Primary component is named, with what to do (exit 3)', () => {
+    const error = Object.assign(new Error('x'), { errno: 1047, code: 'ER_UNKNOWN_COM_ERROR', sqlMessage: 'WSREP has not yet prepared node for application use' });
+    const config = { host: '10.0.0.3', port: 3306, user: 'app', password: undefined, database: 'shop', connectTimeoutMs: 5000 } as unknown as Parameters<typeof toDatabaseError>[1];
+    const mapped = toDatabaseError(error, config, 'repairing settings 1…9');
+    expect(mapped.exitCode).toBe(3);
+    expect(mapped.message).toBe(
+      "The cluster node 10.0.0.3:3306 is not ready (while repairing settings 1…9): it is not in the cluster's Primary component " +
+        '(WSREP has not yet prepared node for application use); connect through another node, or wait until this one has rejoined.',
+    );
   });
 });
