@@ -3,6 +3,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Starts a throwaway server for the run unless TEST_DATABASE_URL names one.
+    globalSetup: ['test/global-setup.ts'],
+    // In the workers: on Ctrl-C, stop the throwaway servers a test file started before exiting.
+    setupFiles: ['test/worker-signals.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -9,9 +9,10 @@
  */
 import { type CounterConfig, loadModel } from './core/config.js';
 import { auditScope, type AuditScope, type DeletedPolicy, withAuditTable } from './core/model.js';
-import { checkReportJson, type CheckReport, repairReportJson, type RepairReport } from './core/report.js';
-import { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE, type DetectProgress } from './core/detect-drift.js';
-import { BATCH_SIZE_RANGE, emptyRepairResult, type RepairProgress } from './core/repair.js';
+import { checkReportJson, type CheckReport, type DryRunReport, repairReportJson, type RepairReport } from './core/report.js';
+import type { DetectProgress } from './core/detect-drift.js';
+import { BATCH_SIZE_RANGE, DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE } from './core/limits.js';
+import { emptyRepairResult, type RepairProgress } from './core/repair.js';
 import { checkRun, repairRun } from './core/run.js';
 import { counterNames, deletedPolicy, settingId, wholeNumber } from './core/validate.js';
 import { resolveConnectionConfig } from './db/connection-config.js';
@@ -38,7 +39,7 @@ export interface CheckOptions {
 }
 
 export interface RepairOptions extends CheckOptions {
-  /** Plan only: resolves to the check report with `dryRun: true`, writes nothing. */
+  /** Plan only: resolves to the check report with `dryRun: true` and `changes` (what repair would write), writes nothing. */
   dryRun?: boolean;
   /** Settings per repair transaction (default: sized automatically). */
   batchSize?: number;
@@ -55,8 +56,9 @@ export interface RepairOptions extends CheckOptions {
 
 /** Resolves to what `coupon-audit check --format json` prints. */
 export async function check(options: CheckOptions): Promise<CheckReport> {
-  const report = await checkRun(resolve(options));
-  return checkReportJson(report, { command: 'check' });
+  const resolved = await resolve(options);
+  const report = await checkRun(resolved);
+  return checkReportJson(report, { command: 'check' }, resolved.scope.model);
 }
 
 /**
@@ -65,10 +67,11 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
  * (settings still locked, or still drifted on the final reread) resolves with them listed in
  * `failed` and `stillDrifted`: the CLI's exit code 4.
  */
-export async function repair(options: RepairOptions & { dryRun: true }): Promise<CheckReport>;
-export async function repair(options: RepairOptions): Promise<RepairReport | CheckReport>;
-export async function repair(options: RepairOptions): Promise<RepairReport | CheckReport> {
-  const base = resolve(options);
+export async function repair(options: RepairOptions & { dryRun: true }): Promise<DryRunReport>;
+export async function repair(options: RepairOptions & { dryRun?: false }): Promise<RepairReport>;
+export async function repair(options: RepairOptions): Promise<RepairReport | DryRunReport>;
+export async function repair(options: RepairOptions): Promise<RepairReport | DryRunReport> {
+  const base = await resolve(options);
   const run = await repairRun(
     {
       ...base,
@@ -83,14 +86,14 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Che
     emptyRepairResult(randomUUID()),
   );
   if (options.dryRun === true || run.result === null) {
-    if (options.dryRun === true) return checkReportJson(run.report, { command: 'repair', dryRun: true });
+    if (options.dryRun === true) return checkReportJson(run.report, { command: 'repair', dryRun: true }, base.scope.model);
     return repairReportJson(emptyRepairResult(randomUUID()), { scanned: run.report.scanned, drifted: 0 });
   }
   return repairReportJson(run.result, { scanned: run.report.scanned, drifted: run.report.drifted.length });
 }
 
-function resolve(options: CheckOptions) {
-  const model = loadModel(options.config);
+async function resolve(options: CheckOptions) {
+  const model = await loadModel(options.config);
   return {
     connection: resolveConnectionConfig({ url: options.url, env: {} }),
     scope: auditScope(model, {
@@ -108,7 +111,7 @@ function resolve(options: CheckOptions) {
 export { DEFAULT_PAGE_SIZE };
 export { CouponAuditError, UsageError, DatabaseError, RunLockedError, AbortedError, EXIT } from './errors.js';
 export { ConfigError } from './core/config.js';
-export type { CheckReport, RepairReport, JsonChange, JsonCounter, JsonDriftedSetting } from './core/report.js';
+export type { CheckReport, DryRunReport, RepairReport, JsonChange, JsonCounter, JsonDriftedSetting, JsonKinds } from './core/report.js';
 export type { CounterConfig } from './core/config.js';
 export type { DeletedPolicy } from './core/model.js';
 export type { DetectProgress } from './core/detect-drift.js';

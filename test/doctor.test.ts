@@ -47,7 +47,10 @@ describe('coupon-audit doctor', () => {
       'binlog_format',
     ]);
     expect(json.checks.every((check) => check.status === 'ok')).toBe(true);
-    expect(byName(json, 'connection')!.detail).toMatch(/^root@127\.0\.0\.1:3306\/ca_test_doctor_\w+: (MariaDB|MySQL) \d+\.\d+/);
+    // The server under test: 127.0.0.1:3306, or the suite's own throwaway server on another port.
+    const server = new URL(db.url);
+    const hostPort = `${server.hostname}:${server.port || '3306'}`.replace(/\./g, '\\.');
+    expect(byName(json, 'connection')!.detail).toMatch(new RegExp(`^root@${hostPort}/ca_test_doctor_\\w+: (MariaDB|MySQL) \\d+\\.\\d+`));
     // One server: GET_LOCK is the run lock, batches lock with SKIP LOCKED.
     expect(byName(json, 'engine')!.detail).toMatch(/^(MariaDB|MySQL) \d+\.\d+\S*: run lock: GET_LOCK; rows locked in batches with FOR UPDATE SKIP LOCKED$/);
     const text = await runCli(['doctor', '--url', db.url]);

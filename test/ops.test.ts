@@ -60,7 +60,7 @@ describe('--quiet', () => {
   it('prints a one-line summary on drift, exit code unchanged', async () => {
     const result = await runCli(['check', '--url', db.url, '--quiet']);
     expect(result.code).toBe(1);
-    expect(result.stdout.trim().split('\n')).toEqual(['2 of 4 settings drifted (issuedCount 2, usedCount 1).']);
+    expect(result.stdout.trim().split('\n')).toEqual(['2 of 4 settings drifted (issuedCount off in 2, usedCount off in 1).']);
     expect(result.stderr).toBe('');
   });
 });
@@ -216,10 +216,12 @@ describe('--metrics-file', () => {
     await runCli(['check', '--url', db.url, '--metrics-file', path]);
     const before = parseMetrics(readFileSync(path, 'utf8'));
     const lastSuccess = [...before].find(([key]) => key.startsWith('coupon_audit_last_success_timestamp_seconds'))![1];
+    // The same database (the last success is kept only for the same labels), on a port where nothing listens.
     const broken = new URL(db.url);
-    broken.pathname = '/ca_test_no_such_database';
+    broken.port = '1';
     const result = await runCli(['check', '--url', broken.toString(), '--metrics-file', path]);
     expect(result.code).toBe(3);
+    expect(result.stderr).toContain('connection refused');
     const after = readFileSync(path, 'utf8');
     expect(after).toMatch(/^coupon_audit_last_run_success\{[^}]*\} 0$/m);
     expect(after).not.toContain('coupon_audit_drifted_settings{');

@@ -88,6 +88,14 @@ describe('passwords', () => {
     expect(without.stderr).toContain(`Access denied for user '${user.name}'`);
   });
 
+  it('doctor --password asks once (the connection settings are resolved once)', async () => {
+    const user = await createUser('doctor_prompt', [onDb('SELECT')]);
+    const result = await runCliOnTerminal(['doctor', '--url', user.url(), '--password'], { answers: [PASSWORD, PASSWORD] });
+    expect(result.stdout.match(/Database password:/g)).toHaveLength(1);
+    expect(result.stdout).toContain('privileges for check');
+    expect(result.stdout).not.toContain(PASSWORD);
+  });
+
   it('--password with no value prompts on a terminal, without echoing what is typed', async () => {
     const user = await createUser('prompt', [onDb('SELECT')]);
     const result = await runCliOnTerminal(['check', '--url', user.url(), '--password'], { answers: [PASSWORD] });

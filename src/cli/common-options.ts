@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
 import { loadModel } from '../core/config.js';
-import { PAGE_SIZE_RANGE } from '../core/detect-drift.js';
+import { PAGE_SIZE_RANGE } from '../core/limits.js';
 import { auditScope, type AuditScope, DEFAULT_MODEL, DELETED_POLICIES, type DeletedPolicy, withAuditTable } from '../core/model.js';
+import { SORT_ORDERS, type SortOrder } from '../core/plan.js';
 import type { CheckRunOptions, RunHooks } from '../core/run.js';
 import { counterNames } from '../core/validate.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
@@ -23,7 +24,12 @@ export interface CommonOptions extends ReportingOptions {
   quiet?: boolean;
   verbose?: boolean;
   auditTable?: string;
+  sort: SortOrder;
+  limit?: number;
 }
+
+/** Rows a table may be limited to (--limit). */
+export const LIMIT_RANGE = { min: 1, max: 1_000_000 } as const;
 
 export function addConnectionOptions(command: Command): Command {
   return command
@@ -47,6 +53,16 @@ export function addScopeOptions(command: Command): Command {
 export function addCommonOptions(command: Command): Command {
   return addScopeOptions(addConnectionOptions(command))
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .addOption(
+      new Option('--sort <order>', 'table order: by id, or largest |Δ| first (NULL caches first); JSON stays in id order')
+        .choices([...SORT_ORDERS])
+        .default('id'),
+    )
+    .option(
+      '--limit <n>',
+      `table rows shown, ${LIMIT_RANGE.min}-${LIMIT_RANGE.max} (default: all; the summary and --format json count them all)`,
+      wholeNumberIn(LIMIT_RANGE),
+    )
     .option('--ids <ids>', 'only these setting ids, comma-separated (repeatable)', settingIds)
     .option(
       '--page-size <n>',
@@ -61,8 +77,8 @@ export function addCommonOptions(command: Command): Command {
 }
 
 /** The model and the part of it this run audits, resolved once from --config, --audit-table, --columns and --deleted. */
-export function resolveScope(options: Pick<CommonOptions, 'config' | 'columns' | 'deleted' | 'auditTable'>, cwd?: string): AuditScope {
-  const model = withAuditTable(loadModel(options.config, cwd), options.auditTable);
+export async function resolveScope(options: Pick<CommonOptions, 'config' | 'columns' | 'deleted' | 'auditTable'>, cwd?: string): Promise<AuditScope> {
+  const model = withAuditTable(await loadModel(options.config, cwd), options.auditTable);
   return auditScope(model, {
     counters: options.columns === undefined ? undefined : counterNames(model, options.columns),
     deleted: options.deleted,

@@ -1,10 +1,22 @@
 import type { ChalkInstance } from 'chalk';
 import Table from 'cli-table3';
 import type { DriftReport } from '../core/detect-drift.js';
-import { type CounterState, type DriftedSetting, isCounterDrifted } from '../core/drift.js';
+import { type CounterState, type DriftedSetting, counterDelta, isCounterDrifted } from '../core/drift.js';
+import type { ChildRows, KindSummary } from '../core/plan.js';
+
+/**
+ * cli-table3 options every table shares: no colour of its own (it would colour head and borders even
+ * on a pipe; cells are coloured with our chalk), and `compact`: a line under the header, none
+ * between rows.
+ */
+export const TABLE_STYLE = { head: [] as string[], border: [] as string[], compact: true };
 
 /** A counter's column label: its name less a trailing "Count" (issuedCount → issued). */
 const label = (counter: string): string => counter.replace(/Count$/, '') || counter;
+
+/** What Δ means, printed under every table that shows it. */
+export const DRIFT_DELTA_LEGEND = 'Δ = cached − actual: + the cache is too high, − too low; NULL: no value cached.';
+export const CHANGE_DELTA_LEGEND = 'Δ = old − new: + the cache was too high, − too low; NULL: no value was cached.';
 
 /** The drift table: id, status, and per audited counter its cached and actual value and the difference. */
 export function renderDriftTable(drifted: readonly DriftedSetting[], counters: readonly string[], c: ChalkInstance): string {
@@ -12,9 +24,7 @@ export function renderDriftTable(drifted: readonly DriftedSetting[], counters: r
   for (const counter of counters) head.push(`${label(counter)} cached`, `${label(counter)} actual`, `${label(counter)} Δ`);
   const table = new Table({
     head: head.map((title) => c.bold(title)),
-    // cli-table3 colours head and borders by itself, even on a pipe: leave colour to our chalk.
-    style: { head: [], border: [] },
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+    style: TABLE_STYLE,
     colAligns: ['right', 'left', ...counters.flatMap(() => ['right', 'right', 'right'] as const)],
   });
   for (const setting of drifted) {
@@ -36,23 +46,38 @@ function counterCells(state: CounterState, c: ChalkInstance): [string, string, s
   const cached = state.cached === null ? 'NULL' : state.cached.toString();
   const actual = state.expected === state.actual ? state.actual.toString() : `${state.expected} (${state.actual} rows)`;
   if (!isCounterDrifted(state)) return [c.dim(cached), c.dim(actual), c.dim('0')];
-  const delta = state.cached === null ? 'NULL' : signed(state.cached - state.expected);
-  return [c.red.bold(cached), c.green(actual), c.yellow(delta)];
+  return [c.red.bold(cached), c.green(actual), c.yellow(formatDelta(counterDelta(state)))];
 }
 
-function signed(value: bigint): string {
-  return value > 0n ? `+${value}` : value.toString();
+/** +n, -n, 0, or NULL. */
+export function formatDelta(delta: bigint | null): string {
+  if (delta === null) return 'NULL';
+  return delta > 0n ? `+${delta}` : delta.toString();
 }
 
-/** One line: how many settings were scanned and drifted, per counter, and orphan rows if any. */
-export function driftSummaryLine(report: DriftReport, counters: readonly string[]): string {
+/** The first `limit` rows (all without a limit) and how many were left out. */
+export function limitRows<T>(rows: readonly T[], limit: number | undefined): { shown: T[]; more: number } {
+  if (limit === undefined || rows.length <= limit) return { shown: [...rows], more: 0 };
+  return { shown: rows.slice(0, limit), more: rows.length - limit };
+}
+
+/** Under a table cut by --limit. */
+export function moreLine(more: number): string {
+  return `… and ${more} more; --format json has them all.`;
+}
+
+/**
+ * One line: how many settings were scanned and drifted, in how many settings each counter is off,
+ * and (unless the by-kind block says it) the orphan rows.
+ */
+export function driftSummaryLine(report: DriftReport, counters: readonly string[], options: { orphans?: boolean } = {}): string {
   const perCounter = counters
     .map((counter) => {
       const n = report.drifted.filter((s) => {
         const state = s.counters[counter];
         return state !== undefined && isCounterDrifted(state);
       }).length;
-      return `${counter} ${n}`;
+      return `${counter} off in ${n}`;
     })
     .join(', ');
   const parts = [
@@ -60,6 +85,7 @@ export function driftSummaryLine(report: DriftReport, counters: readonly string[
       ? `No drift: ${plural(report.scanned, 'setting')} scanned.`
       : `${report.drifted.length} of ${plural(report.scanned, 'setting')} drifted (${perCounter}).`,
   ];
+  if (options.orphans === false) return parts[0]!;
   // Only the audited counters' tables: a table not read says nothing about its orphans.
   const orphans = (report.orphans ?? []).filter((orphan) => orphan.rows > 0n);
   if (orphans.length > 0) {
@@ -70,6 +96,46 @@ export function driftSummaryLine(report: DriftReport, counters: readonly string[
     parts.push(`Rows with a NULL setting id: ${nulls.map((o) => `${o.nullSettingId} in ${o.table}`).join(', ')}.`);
   }
   return parts.join(' ');
+}
+
+/**
+ * The drift by kind, one line per kind that occurs (README "Kinds of drift" says which application
+ * bug leaves each behind). Empty when there is nothing to say.
+ */
+export function renderKinds(kinds: KindSummary, c: ChalkInstance): string[] {
+  const rows: [string, string][] = [];
+  const counters = (n: number) => plural(n, 'counter');
+  if (kinds.tooHigh > 0) rows.push(['too high', counters(kinds.tooHigh)]);
+  if (kinds.tooLow > 0) rows.push(['too low', counters(kinds.tooLow)]);
+  if (kinds.null > 0) rows.push(['NULL', counters(kinds.null)]);
+  if (kinds.negative > 0) rows.push(['negative', counters(kinds.negative)]);
+  if (kinds.deletedNonZero > 0) rows.push(['DELETED with non-zero counts', plural(kinds.deletedNonZero, 'setting')]);
+  const children = (list: ChildRows[] | null): string | null => {
+    const present = (list ?? []).filter((entry) => entry.rows > 0n);
+    if (present.length === 0) return null;
+    const tables = present.map((entry) => entry.table);
+    const named = present.map((entry) => `${entry.rows} in ${entry.table}${tables.filter((t) => t === entry.table).length > 1 ? ` (${entry.counter})` : ''}`);
+    if (present.length === 1) return `${plural(present[0]!.rows, 'row')} in ${present[0]!.table}`;
+    // A table read for two counters would be counted twice: no total then.
+    const total = present.reduce((sum, entry) => sum + entry.rows, 0n);
+    return `${new Set(tables).size === tables.length ? plural(total, 'row') : 'rows'}: ${named.join(', ')}`;
+  };
+  const orphans = children(kinds.orphans);
+  if (orphans !== null) rows.push(['children with no setting', orphans]);
+  const nulls = children(kinds.nullSettingId);
+  if (nulls !== null) rows.push(['children with a NULL setting id', nulls]);
+  if (rows.length === 0) return [];
+  const width = Math.max(...rows.map(([kind]) => kind.length));
+  return [c.bold('By kind:'), ...rows.map(([kind, count]) => `  ${kind.padEnd(width)}  ${count}`)];
+}
+
+/**
+ * A list of ids as one line: all of them when there are few, else the count and the first few
+ * ("206 settings, the first 5: 1, 2, 3, 4, 5, …"), so a long list does not flood the terminal.
+ */
+export function firstFew(ids: readonly (bigint | string)[], word = 'setting', few = 5): string {
+  if (ids.length <= few) return ids.join(', ');
+  return `${plural(ids.length, word)}, the first ${few}: ${ids.slice(0, few).join(', ')}, …`;
 }
 
 export function plural(n: number | bigint, word: string): string {

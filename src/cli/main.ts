@@ -11,8 +11,8 @@ import { publishOutcome } from './reporting/publish.js';
 import { newRunOutcome } from './reporting/run-outcome.js';
 import type { Runner } from './runner.js';
 import { colorLevel, createTerminal, type Io, loadSpinners, processIo } from './terminal.js';
-
-const VERSION = '0.1.0';
+import { VERSION } from '../core/version.js';
+import { PROGRAM_HELP } from './help.js';
 
 /** Runs the CLI; resolves to the exit code. Never throws: every error is mapped here, in one place. */
 export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
@@ -23,6 +23,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     .description('Audit and repair the cached issuedCount/usedCount counters of coupon settings (MySQL/MariaDB).')
     .version(VERSION, '-V, --version')
     .showSuggestionAfterError(true)
+    .addHelpText('after', PROGRAM_HELP)
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),

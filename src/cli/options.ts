@@ -66,3 +66,9 @@ export function webhookUrl(value: string): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('expected an http:// or https:// URL.');
   return value;
 }
+
+/** `--emit-sql FILE`: a path to write; its directory is checked before anything is read. */
+export function outputFile(value: string): string {
+  if (value.trim() === '' || value.includes('\0')) throw new InvalidArgumentError('expected a file path to write.');
+  return value;
+}

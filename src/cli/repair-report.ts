@@ -1,21 +1,48 @@
 import type { ChalkInstance } from 'chalk';
 import Table from 'cli-table3';
+import { counterDelta } from '../core/drift.js';
+import type { PlanTotals, PlannedChange } from '../core/plan.js';
 import type { RepairResult } from '../core/repair.js';
-import { plural } from './drift-report.js';
+import { firstFew, formatDelta, plural, TABLE_STYLE } from './drift-report.js';
 
-export function renderChangesTable(result: RepairResult, c: ChalkInstance): string {
+/** old → new per counter: the dry run's plan and what repair wrote, in the same table. */
+export function renderChangesTable(changes: readonly PlannedChange[], c: ChalkInstance): string {
   const table = new Table({
-    head: ['id', 'counter', 'old', 'new'].map((title) => c.bold(title)),
-    style: { head: [], border: [] },
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-    colAligns: ['right', 'left', 'right', 'right'],
+    head: ['id', 'counter', 'old', 'new', 'Δ'].map((title) => c.bold(title)),
+    style: TABLE_STYLE,
+    colAligns: ['right', 'left', 'right', 'right', 'right'],
   });
-  for (const { changes } of result.repaired) {
-    for (const change of changes) {
-      table.push([change.settingId.toString(), change.counter, c.red(change.from === null ? 'NULL' : change.from.toString()), c.green(change.to.toString())]);
-    }
+  for (const change of changes) {
+    table.push([
+      change.settingId.toString(),
+      change.counter,
+      c.red(change.from === null ? 'NULL' : change.from.toString()),
+      c.green(change.to.toString()),
+      c.yellow(formatDelta(counterDelta({ cached: change.from, expected: change.to }))),
+    ]);
   }
   return table.toString();
+}
+
+/** Every change a repair wrote, in commit order. */
+export function writtenChanges(result: RepairResult): PlannedChange[] {
+  return result.repaired.flatMap((setting) => setting.changes);
+}
+
+/** The last line of a dry run. */
+export function dryRunLine(plan: PlanTotals): string {
+  return (
+    `dry run: would change ${plural(plan.settings, 'setting')} (${plural(plan.counters, 'counter')}) ` +
+    `in about ${plural(plan.transactions, 'transaction')}; nothing written.`
+  );
+}
+
+/** Where repair records its writes, said before it writes (the prompt, the dry run). */
+export function auditTableLine(target: { database: string; auditTable: string; auditTableExists: boolean }, tense: 'will' | 'would'): string {
+  const table = `${target.database}.${target.auditTable}`;
+  return target.auditTableExists
+    ? `Repair ${tense} record each write in ${table} (it exists).`
+    : `Repair ${tense} create the table ${table} (from sql/audit-table.sql; CREATE privilege needed) and record each write there.`;
 }
 
 export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit?: { table: string; created: boolean }): string[] {
@@ -28,7 +55,7 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
   if (result.failed.length > 0) {
     lines.push(
       c.red(
-        `Not repaired, still locked by another session: ${result.failed.map((f) => f.settingId).join(', ')}. A rerun finishes them.`,
+        `Not repaired, still locked by another session: ${firstFew(result.failed.map((f) => f.settingId))}. A rerun finishes them.`,
       ),
     );
   }
@@ -38,7 +65,7 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
   if (result.uncertain.length > 0) {
     lines.push(
       c.red(
-        `The connection went before COMMIT was answered for ${result.uncertain.join(', ')}: committed or not, ` +
+        `The connection went before COMMIT was answered for ${firstFew(result.uncertain)}: committed or not, ` +
           `${audit?.table ?? 'the audit table'} says (rows with run id ${result.runId}); a rerun repairs whatever is still off.`,
       ),
     );
@@ -46,7 +73,7 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
   if (result.stillDrifted.length > 0) {
     lines.push(
       c.red(
-        `Still drifted when reread after the repair (one snapshot): ${result.stillDrifted.join(', ')}. ` +
+        `Still drifted when reread after the repair (one snapshot): ${firstFew(result.stillDrifted)}. ` +
           'Something keeps changing them outside a consistent transaction; a rerun looks again.',
       ),
     );

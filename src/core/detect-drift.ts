@@ -1,5 +1,7 @@
 import type { Database } from '../db/database.js';
 import { abortReason } from '../errors.js';
+import { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE } from './limits.js';
+export { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE };
 import { unindexedCounters } from '../db/inspector.js';
 import { type IdScope, compareIds } from '../db/rows.js';
 import { comparePage, nullKeyCounts, pageBoundary, type PageResult } from '../db/scanner.js';
@@ -57,14 +59,12 @@ export interface DriftReport {
   missingIds: bigint[];
 }
 
-export const DEFAULT_PAGE_SIZE = 2000;
 /**
  * Adaptive pages start small and double while they are fast: counts are skewed (the first settings
  * often hold most of the codes), and one page that covers them would run alone while the other
  * connections idle.
  */
 const INITIAL_PAGE_SIZE = 8;
-export const PAGE_SIZE_RANGE = { min: 1, max: 100_000 } as const;
 
 /**
  * Finds every drifted setting. Pages through the settings by id ranges (keyset boundaries), and

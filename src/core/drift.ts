@@ -53,3 +53,48 @@ export function compareSetting(setting: SettingRow, actual: ReadonlyMap<string, 
   const result: DriftedSetting = { id: setting.id, status: setting.status, counters };
   return isDrifted(result) ? result : null;
 }
+
+/**
+ * The kinds of drift a report counts (README "Kinds of drift" maps each to the application bug that
+ * leaves it behind). A drifted counter has exactly one: a NULL cache, a negative one, or one above
+ * or below what it should hold.
+ */
+export type CounterDriftKind = 'tooHigh' | 'tooLow' | 'null' | 'negative';
+
+export function counterDriftKind(state: CounterState): CounterDriftKind | null {
+  if (!isCounterDrifted(state)) return null;
+  if (state.cached === null) return 'null';
+  if (state.cached < 0n) return 'negative';
+  return state.cached > state.expected ? 'tooHigh' : 'tooLow';
+}
+
+/** Δ as the reports print it: cached − expected (+ the cache is too high); null for a NULL cache. */
+export function counterDelta(state: Pick<CounterState, 'cached' | 'expected'>): bigint | null {
+  return state.cached === null ? null : state.cached - state.expected;
+}
+
+/** The setting's largest drift: a NULL cache outranks any number; else the largest |Δ|. */
+export function largestDelta(setting: DriftedSetting): bigint | null {
+  let largest: bigint | null = 0n;
+  for (const state of Object.values(setting.counters)) {
+    if (!isCounterDrifted(state)) continue;
+    const delta = counterDelta(state);
+    if (delta === null) return null;
+    if (largest !== null && abs(delta) > abs(largest)) largest = delta;
+  }
+  return largest;
+}
+
+/**
+ * Orders deltas for `--sort delta`: NULL caches first (the application cannot even increment
+ * them), then the largest absolute Δ first. 0 when they rank the same (the caller breaks ties by id).
+ */
+export function compareDeltas(a: bigint | null, b: bigint | null): number {
+  if (a === null || b === null) return a === b ? 0 : a === null ? -1 : 1;
+  const [x, y] = [abs(a), abs(b)];
+  return x > y ? -1 : x < y ? 1 : 0;
+}
+
+function abs(value: bigint): bigint {
+  return value < 0n ? -value : value;
+}

@@ -10,6 +10,8 @@ import { type EngineProfile, rowLocking } from '../db/engine.js';
 import { DatabaseError } from '../errors.js';
 import { compareSetting, isCounterDrifted } from './drift.js';
 import type { AuditScope } from './model.js';
+import { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE } from './limits.js';
+export { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE };
 
 export interface RepairBatchOptions {
   scope: AuditScope;
@@ -77,7 +79,7 @@ export function emptyRepairResult(runId: string): RepairResult {
   return { runId, repaired: [], skipped: [], vanished: [], failed: [], uncertain: [], stillDrifted: [], interrupted: false, lockHoldMs: [], transactions: 0, retries: 0 };
 }
 
-export const BATCH_SIZE_RANGE = { min: 1, max: 1000 } as const;
+/** The first batch's size when batches size themselves (they then grow or shrink toward the target time). */
 
 /**
  * Repairs these settings batch by batch, following SPEC.md's live-repair protocol: per batch,
@@ -108,7 +110,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   const maxAttempts = options.maxAttempts ?? 4;
   const backoffMs = options.backoffMs ?? 100;
   const sizer = new BatchSizer({
-    initial: options.batchSize ?? 50,
+    initial: options.batchSize ?? INITIAL_BATCH_SIZE,
     min: options.batchSize ?? BATCH_SIZE_RANGE.min,
     max: options.batchSize ?? BATCH_SIZE_RANGE.max,
     targetMs: options.targetTransactionMs ?? 100,

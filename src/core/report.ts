@@ -1,7 +1,8 @@
 import type { DriftReport } from './detect-drift.js';
 import type { DriftedSetting } from './drift.js';
 import { jsonInteger, jsonIntegerOrNull } from './json.js';
-import { DEFAULT_MODEL } from './model.js';
+import { type CounterModel, DEFAULT_MODEL } from './model.js';
+import { kindSummary, planChanges, type PlannedChange } from './plan.js';
 import type { RepairResult } from './repair.js';
 
 /**
@@ -33,8 +34,24 @@ export interface CheckReport {
     /** Child rows whose setting id is NULL, by child table, when there are any. */
     nullSettingId?: Record<string, number | string>;
     missingIds?: string[];
+    /** Drifted counters by kind, and DELETED settings still counting (when the model was given). */
+    kinds?: JsonKinds;
   };
   drifted: JsonDriftedSetting[];
+}
+
+/** `repair --dry-run --format json`: the check report, and what repair would write (the same shape as repair's `changes`). */
+export interface DryRunReport extends CheckReport {
+  dryRun: true;
+  changes: JsonChange[];
+}
+
+export interface JsonKinds {
+  tooHigh: number;
+  tooLow: number;
+  null: number;
+  negative: number;
+  deletedNonZero: number;
 }
 
 export interface JsonChange {
@@ -79,7 +96,13 @@ function orphanKey(table: string): string {
   return builtIn[table] ?? table;
 }
 
-export function checkReportJson(report: DriftReport, extra: { command: string; dryRun?: boolean }): CheckReport {
+/**
+ * The check report (and, with `dryRun`, the dry-run report, which also has `changes`). With the
+ * model, `summary.kinds` splits the drift by kind.
+ */
+export function checkReportJson(report: DriftReport, extra: { command: string; dryRun: true }, model?: CounterModel): DryRunReport;
+export function checkReportJson(report: DriftReport, extra: { command: string; dryRun?: boolean }, model?: CounterModel): CheckReport;
+export function checkReportJson(report: DriftReport, extra: { command: string; dryRun?: boolean }, model?: CounterModel): CheckReport | DryRunReport {
   const summary: CheckReport['summary'] = { scanned: report.scanned, drifted: report.drifted.length };
   if (report.orphans !== null) {
     summary.orphans = {};
@@ -92,7 +115,17 @@ export function checkReportJson(report: DriftReport, extra: { command: string; d
     if (Object.keys(nulls).length > 0) summary.nullSettingId = nulls;
   }
   if (report.missingIds.length > 0) summary.missingIds = report.missingIds.map(String);
-  return { version: 1, ...extra, summary, drifted: report.drifted.map(driftedSettingJson) };
+  if (model !== undefined) {
+    const { tooHigh, tooLow, null: nulls, negative, deletedNonZero } = kindSummary(report, model);
+    summary.kinds = { tooHigh, tooLow, null: nulls, negative, deletedNonZero };
+  }
+  const json: CheckReport = { version: 1, ...extra, summary, drifted: report.drifted.map(driftedSettingJson) };
+  if (extra.dryRun !== true) return json;
+  return { ...json, dryRun: true, changes: planChanges(report.drifted).map(changeJson) };
+}
+
+export function changeJson(change: PlannedChange): JsonChange {
+  return { id: change.settingId.toString(), counter: change.counter, old: jsonIntegerOrNull(change.from), new: jsonInteger(change.to) };
 }
 
 export function driftedSettingJson(setting: DriftedSetting): JsonDriftedSetting {
@@ -130,9 +163,7 @@ export function repairReportJson(result: RepairResult, scan: { scanned: number; 
       retries: result.retries,
       lockHoldMs: lockHoldStats(result.lockHoldMs),
     },
-    changes: result.repaired.flatMap(({ changes }) =>
-      changes.map((change) => ({ id: change.settingId.toString(), counter: change.counter, old: jsonIntegerOrNull(change.from), new: jsonInteger(change.to) })),
-    ),
+    changes: result.repaired.flatMap(({ changes }) => changes.map(changeJson)),
     skipped: result.skipped.map(String),
     vanished: result.vanished.map(String),
     failed: result.failed.map((failure) => ({ id: failure.settingId.toString(), reason: failure.reason })),

@@ -3,7 +3,7 @@ import { ensureAuditTable } from '../db/applier.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { runLockKind } from '../db/engine.js';
-import { grantSql, privileges, type ServerInfo, useEngine, verifySchema } from '../db/inspector.js';
+import { autoUpdatedColumns, grantSql, privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
 import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
 import { compareInOneSnapshot } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
@@ -50,13 +50,25 @@ export interface RepairRunOptions extends CheckRunOptions {
   waitLockSeconds?: number | undefined;
   /** Refuse to write anything when more settings than this drift. */
   maxChanges?: number | undefined;
-  /** Asked after the scan, before anything is written; false writes nothing. */
-  confirm?: ((report: DriftReport) => Promise<boolean>) | undefined;
+  /** Asked after the scan, before anything is written (or created); false writes nothing. */
+  confirm?: ((report: DriftReport, target: RepairTarget) => Promise<boolean>) | undefined;
   runId?: string | undefined;
+}
+
+/** Where a repair would write, looked up after the scan when there is drift (read-only lookups). */
+export interface RepairTarget {
+  database: string;
+  auditTable: string;
+  /** Whether the audit table exists already (repair creates it before its first write otherwise). */
+  auditTableExists: boolean;
+  /** Columns of the settings table that ON UPDATE would change: every write assigns them to themselves. */
+  preservedColumns: string[];
 }
 
 export interface RepairRun {
   report: DriftReport;
+  /** null when nothing drifted (nothing was looked up). */
+  target: RepairTarget | null;
   /** null for a dry run, a run that found no drift, or one that was declined. */
   result: RepairResult | null;
   declined: boolean;
@@ -94,15 +106,16 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
     }
     const report = await scan(db, options);
     options.hooks?.onScanned?.(report);
-    const none: RepairRun = { report, result: null, declined: false, createdAuditTable: false };
-    if (report.drifted.length === 0 || options.dryRun === true) return none;
+    const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
+    const none: RepairRun = { report, target, result: null, declined: false, createdAuditTable: false };
+    if (target === null || options.dryRun === true) return none;
     if (options.maxChanges !== undefined && report.drifted.length > options.maxChanges) {
       throw new UsageError(
         `${report.drifted.length} settings drift, more than --max-changes ${options.maxChanges}; nothing was written. ` +
           'Check what happened (a broken migration?) and rerun with a higher --max-changes if the drift is real.',
       );
     }
-    if (options.confirm !== undefined && !(await options.confirm(report))) return { ...none, declined: true };
+    if (options.confirm !== undefined && !(await options.confirm(report, target))) return { ...none, declined: true };
     const createdAuditTable = await ensureAuditTable(db, options.scope.model.auditTable);
     const stop = anySignal([options.signal, lock?.lost]);
     options.hooks?.onRepairStart?.(report.drifted.length);
@@ -126,7 +139,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
     const touched = [...result.repaired.map((setting) => setting.settingId), ...result.skipped];
     const reread = await compareInOneSnapshot(db, options.scope, touched, REREAD_CHUNK);
     result.stillDrifted = reread.drifted.map((setting) => setting.id);
-    return { report, result, declined: false, createdAuditTable };
+    return { report, target, result, declined: false, createdAuditTable };
   } finally {
     await lock?.release();
     await db.close();
@@ -137,6 +150,12 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
 export function repairExitCode(run: RepairRun, dryRun: boolean): ExitCode {
   if (run.result === null) return run.report.drifted.length > 0 && (dryRun || run.declined) ? EXIT.DRIFT : EXIT.OK;
   return run.result.failed.length > 0 || run.result.stillDrifted.length > 0 ? EXIT.PARTIAL : EXIT.OK;
+}
+
+async function repairTarget(db: Database, scope: AuditScope): Promise<RepairTarget> {
+  const { auditTable } = scope.model;
+  const [auditTableExists, preservedColumns] = [await tableExists(db, auditTable), await autoUpdatedColumns(db, scope.model)];
+  return { database: db.config.database, auditTable, auditTableExists, preservedColumns };
 }
 
 async function open(options: CheckRunOptions, extraConnections = 1): Promise<Database> {

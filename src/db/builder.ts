@@ -388,3 +388,63 @@ export const engineSql = {
 export function createIndexSql(counter: CounterDefinition): string {
   return `CREATE INDEX ${ident(`idx_${counter.table}_${counter.foreignKey}`.slice(0, 64))} ON ${ident(counter.table)} (${ident(counter.foreignKey)});`;
 }
+
+/** One change of `repair --emit-sql`: a counter of a setting, the value detection saw, the value to write. */
+export interface ScriptChange {
+  settingId: bigint;
+  counter: string;
+  from: bigint | null;
+  to: bigint;
+}
+
+/**
+ * One guarded change for a person to run: writes `to` only while the counter still holds `from`
+ * (NULL-safe `<=>`), so a second run, or a run after the application moved the counter, changes
+ * nothing. `preserved` columns (ON UPDATE CURRENT_TIMESTAMP) keep their value, as repair's writes do.
+ */
+export function guardedUpdateSql(model: CounterModel, change: ScriptChange, preserved: readonly string[]): string {
+  const column = ident(change.counter);
+  const assignments = [`${column} = ${value(change.to)}`, ...preserved.map((name) => `${ident(name)} = ${ident(name)}`)];
+  return tag(
+    `UPDATE ${ident(model.settings.table)} SET ${assignments.join(', ')} ` +
+      `WHERE ${ident(model.settings.id)} = ${value(change.settingId)} AND ${column} <=> ${value(change.from)};`,
+  );
+}
+
+export interface ScriptHeader {
+  /** The database the statements are for. */
+  database: string;
+  /** Where detection read it: user@host:port/db (no password). */
+  target: string;
+  generatedAt: Date;
+  toolVersion: string;
+  scanned: number;
+  /** The file it is written to, for the "how to apply" line. */
+  file?: string;
+}
+
+/**
+ * `repair --emit-sql FILE`: change-control SQL a DBA reviews and runs by hand, one guarded UPDATE
+ * per change, after a header naming the database, the time and the tool version.
+ */
+export function changeScriptSql(model: CounterModel, changes: readonly ScriptChange[], header: ScriptHeader, preserved: readonly string[]): string {
+  const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ');
+  const settings = new Set(changes.map((change) => change.settingId)).size;
+  const lines = [
+    `-- coupon-audit ${oneLine(header.toolVersion)}: change-control SQL (repair --emit-sql); nothing has been applied.`,
+    `-- database: ${oneLine(header.database)} (read as ${oneLine(header.target)})`,
+    `-- generated: ${header.generatedAt.toISOString()}, from one detection that scanned ${header.scanned} setting${header.scanned === 1 ? '' : 's'}`,
+    `-- changes: ${changes.length} counter${changes.length === 1 ? '' : 's'} of ${settings} setting${settings === 1 ? '' : 's'} in ${oneLine(model.settings.table)}, one UPDATE each`,
+    '--',
+    '-- Each UPDATE writes the count detection found only while the counter still holds the value',
+    '-- detection saw (<=>, NULL-safe). A guard that no longer matches changes nothing: running this',
+    '-- twice, or after the application moved on, is harmless (a counter that moved stays as it is;',
+    '-- the next check shows it). Unlike `coupon-audit repair` there is no run lock, no recount under',
+    '-- a row lock and no audit table: run it on a quiet database or in a change window, e.g.',
+    `--   mariadb ${oneLine(header.database)} < ${oneLine(header.file ?? 'this-file.sql')}`,
+    '',
+  ];
+  if (changes.length === 0) lines.push('-- No drift: nothing to change.');
+  for (const change of changes) lines.push(guardedUpdateSql(model, change, preserved));
+  return `${lines.join('\n')}\n`;
+}

@@ -28,6 +28,12 @@ export interface ConnectionInputs {
 const PROTOCOLS = new Set(['mysql:', 'mariadb:']);
 const URL_OPTIONS = new Set(['ssl', 'ssl-ca', 'sslca', 'connectTimeout', 'connect_timeout']);
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+/**
+ * Ten minutes. Node's timers take at most 2^31-1 ms (about 24.8 days) and fire at once past that
+ * (TimeoutOverflowWarning), so an unbounded value turned "wait long" into "give up immediately";
+ * no server worth waiting for takes longer than this to answer a TCP connect and handshake.
+ */
+export const MAX_CONNECT_TIMEOUT_MS = 600_000;
 
 /**
  * Turns `--url` / `DATABASE_URL` (plus MYSQL_PWD, --ssl-ca) into a connection config.
@@ -40,9 +46,18 @@ export function resolveConnectionConfig(inputs: ConnectionInputs): ConnectionCon
       'No database given: pass --url mysql://user@host:3306/dbname or set DATABASE_URL.',
     );
   }
+  const trimmed = raw.trim();
+  const credentials = credentialSpan(trimmed);
+  if (credentials !== null && /[/?#]/.test(trimmed.slice(credentials.userStart, credentials.end))) {
+    // A URL parser ends the user:password part at the first '/', '?' or '#', so the rest of the
+    // password would be read as host, port, path or query (and echoed in messages): refuse it.
+    throw new UsageError(
+      `The database URL is ambiguous (${maskUrl(raw)}): a '/', '?', '#', ':' or '@' in the password, or a '@' after the host, must be percent-encoded (%2F %3F %23 %3A %40); or give the password with MYSQL_PWD or --password.`,
+    );
+  }
   let url: URL;
   try {
-    url = new URL(raw.trim());
+    url = new URL(trimmed);
   } catch {
     throw new UsageError(
       `The database URL is malformed (${maskUrl(raw)}); expected mysql://user:password@host:3306/dbname.`,
@@ -78,10 +93,16 @@ export function resolveConnectionConfig(inputs: ConnectionInputs): ConnectionCon
   const timeoutParam = url.searchParams.get('connectTimeout') ?? url.searchParams.get('connect_timeout');
   let connectTimeoutMs = inputs.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   if (timeoutParam !== null) {
-    if (!/^\d+$/.test(timeoutParam) || Number(timeoutParam) <= 0) {
-      throw new UsageError(`connectTimeout in the database URL must be a positive number of milliseconds.`);
+    const value = /^\d+$/.test(timeoutParam) ? Number(timeoutParam) : NaN;
+    if (!(value >= 1 && value <= MAX_CONNECT_TIMEOUT_MS)) {
+      throw new UsageError(
+        `connectTimeout in the database URL must be a whole number of milliseconds from 1 to ${MAX_CONNECT_TIMEOUT_MS} (10 minutes).`,
+      );
     }
-    connectTimeoutMs = Number(timeoutParam);
+    connectTimeoutMs = value;
+  }
+  if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 1 || connectTimeoutMs > MAX_CONNECT_TIMEOUT_MS) {
+    throw new UsageError(`The connect timeout must be a whole number of milliseconds from 1 to ${MAX_CONNECT_TIMEOUT_MS} (10 minutes).`);
   }
 
   return {
@@ -128,15 +149,32 @@ function decode(part: string): string {
   }
 }
 
-/** The URL as it may be printed: any password replaced by ***. Works on unparsable input too. */
+/**
+ * The URL as it may be printed: everything between `://user:` and the LAST `@` replaced by ***,
+ * whatever it holds ('/', '@', ':', '#', '?'). Works on the raw text, so parsable and unparsable
+ * input are masked alike (a URL parser would end the password at the first '/', '?' or '#' and
+ * print the rest as host or path). A '@' after the host (in a query value) widens the mask: too
+ * much hidden, never too little.
+ */
 export function maskUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    if (url.password !== '') url.password = '***';
-    return url.toString();
-  } catch {
-    return raw.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
-  }
+  const span = credentialSpan(raw);
+  if (span === null) return raw;
+  return `${raw.slice(0, span.start)}***${raw.slice(span.end)}`;
+}
+
+/**
+ * Where a password may be in `raw`: from after the first ':' of the user part to the last '@'.
+ * The user part starts after `scheme://` (or at the start when there is none). Null when there
+ * is no '@' or no ':' before it (no password).
+ */
+function credentialSpan(raw: string): { userStart: number; start: number; end: number } | null {
+  const end = raw.lastIndexOf('@');
+  if (end === -1) return null;
+  const scheme = /^\s*[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(raw);
+  const userStart = scheme === null ? 0 : scheme[0].length;
+  const colon = raw.indexOf(':', userStart);
+  if (colon === -1 || colon >= end) return null;
+  return { userStart, start: colon + 1, end };
 }
 
 /** How the target is named in messages: user@host:port/db, no password. */

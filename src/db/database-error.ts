@@ -67,7 +67,9 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
       break;
     case 'ER_ACCESS_DENIED_ERROR':
     case 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR':
-      message = `Access denied for user '${config.user}' at ${target}: check the user name and password.`;
+      message = passwordWasSent(e, config)
+        ? `Access denied for user '${config.user}' at ${target}: the password was refused. Check the user name and password (in the URL, a '@', '/', ':' or '#' in the password must be percent-encoded; or use MYSQL_PWD or --password).`
+        : `Access denied for user '${config.user}' at ${target}: no password was given. Put it in the URL (mysql://user:password@host/db), MYSQL_PWD or --password.`;
       break;
     case 'ER_DBACCESS_DENIED_ERROR':
       message = `User '${config.user}' has no access to database '${config.database}': ${detail}.`;
@@ -105,6 +107,16 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
       }
   }
   return new DatabaseError(scrub(message.replace(/\.\.$/, '.'), config), { cause: error });
+}
+
+/**
+ * Whether the refused login carried a password. The server says so in its message ("(using
+ * password: YES|NO)", MySQL and MariaDB alike); without that, whether we had one to send.
+ */
+function passwordWasSent(error: DriverError, config: Pick<ConnectionConfig, 'password'>): boolean {
+  const said = /\(using password: (YES|NO)\)/i.exec(error.sqlMessage ?? error.message ?? '');
+  if (said !== null) return said[1]!.toUpperCase() === 'YES';
+  return config.password !== undefined && config.password !== '';
 }
 
 /** Removes the password from any text that might echo it. */

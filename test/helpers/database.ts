@@ -4,7 +4,10 @@ import mysql from 'mysql2/promise';
 import { splitSqlScript } from '../../src/db/sql-script.js';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 
-/** The server the tests use: TEST_DATABASE_URL, or the local MariaDB as root. */
+/**
+ * The server the tests use: TEST_DATABASE_URL, which test/global-setup.ts sets to a throwaway
+ * server of its own when it is not set (the fallback is for a test file loaded without it).
+ */
 export const SERVER_URL = process.env['TEST_DATABASE_URL'] ?? 'mysql://root@127.0.0.1:3306';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;

@@ -170,6 +170,72 @@ describe('the run lock lease (Galera, Group Replication)', () => {
   });
 });
 
+describe('repair --emit-sql: change-control SQL', () => {
+  it('one guarded UPDATE per change, NULL-safe, exact past 2^53, ON UPDATE columns kept', () => {
+    expect(builder.guardedUpdateSql(DEFAULT_MODEL, { settingId: 42n, counter: 'issuedCount', from: 6n, to: 3n }, [])).toBe(
+      '/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = 3 WHERE `id` = 42 AND `issuedCount` <=> 6;',
+    );
+    expect(builder.guardedUpdateSql(DEFAULT_MODEL, { settingId: 9007199254740993n, counter: 'usedCount', from: null, to: 0n }, ['updatedAt'])).toBe(
+      '/* coupon-audit */ UPDATE `g_coupon_settings` SET `usedCount` = 0, `updatedAt` = `updatedAt` WHERE `id` = 9007199254740993 AND `usedCount` <=> NULL;',
+    );
+  });
+
+  it("names come from the model, quoted", () => {
+    const renamed = { ...DEFAULT_MODEL, settings: { ...DEFAULT_MODEL.settings, table: 'promo`settings', id: 'promo_id' } };
+    expect(builder.guardedUpdateSql(renamed, { settingId: 7n, counter: 'redeemed total', from: -2n, to: 0n }, [])).toBe(
+      '/* coupon-audit */ UPDATE `promo``settings` SET `redeemed total` = 0 WHERE `promo_id` = 7 AND `redeemed total` <=> -2;',
+    );
+  });
+
+  it('a file: a header naming the database, the time and the tool version, then the statements', () => {
+    const header = {
+      database: 'coupons',
+      target: 'ops@db1:3306/coupons',
+      generatedAt: new Date('2026-11-28T10:00:00Z'),
+      toolVersion: '0.1.0',
+      scanned: 1502,
+      file: 'change-1234.sql',
+    };
+    const changes = [
+      { settingId: 42n, counter: 'issuedCount', from: 6n, to: 3n },
+      { settingId: 42n, counter: 'usedCount', from: null, to: 1n },
+      { settingId: 9007199254740993n, counter: 'issuedCount', from: 9007199254740993n, to: 0n },
+    ];
+    expect(builder.changeScriptSql(DEFAULT_MODEL, changes, header, [])).toBe(
+      [
+        '-- coupon-audit 0.1.0: change-control SQL (repair --emit-sql); nothing has been applied.',
+        '-- database: coupons (read as ops@db1:3306/coupons)',
+        '-- generated: 2026-11-28T10:00:00.000Z, from one detection that scanned 1502 settings',
+        '-- changes: 3 counters of 2 settings in g_coupon_settings, one UPDATE each',
+        '--',
+        '-- Each UPDATE writes the count detection found only while the counter still holds the value',
+        '-- detection saw (<=>, NULL-safe). A guard that no longer matches changes nothing: running this',
+        '-- twice, or after the application moved on, is harmless (a counter that moved stays as it is;',
+        '-- the next check shows it). Unlike `coupon-audit repair` there is no run lock, no recount under',
+        '-- a row lock and no audit table: run it on a quiet database or in a change window, e.g.',
+        '--   mariadb coupons < change-1234.sql',
+        '',
+        '/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = 3 WHERE `id` = 42 AND `issuedCount` <=> 6;',
+        '/* coupon-audit */ UPDATE `g_coupon_settings` SET `usedCount` = 1 WHERE `id` = 42 AND `usedCount` <=> NULL;',
+        '/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = 0 WHERE `id` = 9007199254740993 AND `issuedCount` <=> 9007199254740993;',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('no changes: the header and a line saying so; a newline in a name cannot end a comment', () => {
+    const text = builder.changeScriptSql(
+      DEFAULT_MODEL,
+      [],
+      { database: 'evil\nDROP TABLE x;', target: 't', generatedAt: new Date(0), toolVersion: '0.1.0', scanned: 1 },
+      [],
+    );
+    expect(text.endsWith('\n-- No drift: nothing to change.\n')).toBe(true);
+    expect(text).toContain('scanned 1 setting\n');
+    for (const line of text.trimEnd().split('\n')) expect(line === '' || line.startsWith('--')).toBe(true);
+  });
+});
+
 describe('quoting', () => {
   it('doubles backticks in names and escapes string literals', () => {
     expect(builder.ident('we`ird')).toBe('`we``ird`');
@@ -191,6 +257,7 @@ describe('every statement is tagged', () => {
       builder.countChildrenSql(counter, [1n]),
       builder.writeCountersSql(DEFAULT_MODEL, 1n, [['issuedCount', 1n]], []),
       builder.insertAuditSql('t', [{ runId: 'r', settingId: 1n, counter: 'c', oldValue: 1n, newValue: 2n, dbUser: 'u' }]),
+      builder.guardedUpdateSql(DEFAULT_MODEL, { settingId: 1n, counter: 'issuedCount', from: 2n, to: 1n }, []),
       ...Object.values(builder.sessionSql).map((s) => (typeof s === 'function' ? s(2) : s)),
       builder.inspectSql.server,
       builder.inspectSql.variables(['version']),

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { resolveConnectionConfig } from '../../db/connection-config.js';
-import { Database } from '../../db/database.js';
 import { readSqlScript } from '../../db/sql-script.js';
 import { DatabaseError, EXIT, type ExitCode } from '../../errors.js';
-import { NoServerBinaryError, ThrowawayServer } from '../../server/throwaway-server.js';
+import type { ThrowawayServer } from '../../server/throwaway-server.js';
 import type { CommonOptions } from '../common-options.js';
+import { DEMO_HELP } from '../help.js';
 import type { Runner } from '../runner.js';
 import type { Terminal } from '../terminal.js';
 
@@ -26,6 +26,7 @@ export function demoCommand(program: Command, run: Runner, cli: RunCli): void {
     .description('try it with no set-up: a throwaway server, a data set with every kind of drift, check → repair → check')
     .option('--server-binary <path>', 'the mariadbd or mysqld to start (default: the first found on the PATH or in sbin)')
     .option('-v, --verbose', 'the full error on failure')
+    .addHelpText('after', DEMO_HELP)
     .action(run('demo', (terminal, options: DemoOptions) => runDemo(terminal, options, cli)));
 }
 
@@ -47,6 +48,10 @@ async function runDemo(terminal: Terminal, options: DemoOptions, cli: RunCli): P
   process.on('SIGTERM', onSigterm);
 
   const spinner = terminal.spinner('Starting a throwaway database server').start();
+  const [{ Database }, { NoServerBinaryError, ThrowawayServer }] = await Promise.all([
+    import('../../db/database.js'),
+    import('../../server/throwaway-server.js'),
+  ]);
   let server: ThrowawayServer;
   try {
     server = await ThrowawayServer.start({ binaryPath: options.serverBinary });

@@ -1,11 +1,11 @@
 import { type Command, Option } from 'commander';
-import { type Diagnosis, diagnose, gatherFacts } from '../../core/diagnose.js';
+import type { Diagnosis } from '../../core/diagnose.js';
 import { describeTarget } from '../../db/connection-config.js';
-import { Database } from '../../db/database.js';
 import { DatabaseError, EXIT, type ExitCode } from '../../errors.js';
 import { addConnectionOptions, addScopeOptions, type CommonOptions, resolveScope } from '../common-options.js';
 import { connectionConfig, recordTarget } from '../connect.js';
 import { diagnosisJson, renderDiagnosis } from '../doctor-report.js';
+import { DOCTOR_HELP } from '../help.js';
 import { tableName } from '../options.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import type { Runner } from '../runner.js';
@@ -17,17 +17,18 @@ export function doctorCommand(program: Command, run: Runner): void {
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('--audit-table <name>', 'the audit table repair would write', tableName)
     .option('-v, --verbose', 'the full error on failure')
-    .addHelpText('after', '\nExit codes: 0 check and repair can run (warnings are printed); 2 bad flag or config; 3 something stops check or repair.')
+    .addHelpText('after', DOCTOR_HELP)
     .action(run('doctor', runDoctor));
 }
 
 async function runDoctor(terminal: Terminal, options: CommonOptions, outcome: RunOutcome): Promise<ExitCode> {
-  const scope = resolveScope(options);
+  const scope = await resolveScope(options);
   const config = await connectionConfig(options, terminal);
   recordTarget(outcome, config);
   let diagnosis: Diagnosis;
   const spinner = terminal.spinner(`Connecting to ${describeTarget(config)}`).start();
   try {
+    const [{ Database }, { diagnose, gatherFacts }] = await Promise.all([import('../../db/database.js'), import('../../core/diagnose.js')]);
     const db = await Database.connect(config, { poolSize: 1 });
     try {
       diagnosis = diagnose(await gatherFacts(db, scope, describeTarget(config)));

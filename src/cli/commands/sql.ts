@@ -2,13 +2,15 @@ import type { Command } from 'commander';
 import { explainSql } from '../../db/explain.js';
 import type { CommonOptions } from '../common-options.js';
 import { addScopeOptions, resolveScope } from '../common-options.js';
+import { SQL_HELP } from '../help.js';
 import type { Io } from '../terminal.js';
 
 export function sqlCommand(program: Command, io: Io): void {
   addScopeOptions(program.command('sql'))
     .description('print the drift-detection SQL for the current model and options, for a DBA to read or run by hand')
     .option('--url <url>', 'accepted for symmetry with check; sql connects to nothing')
-    .action((options: CommonOptions) => {
-      io.stdout.write(explainSql(resolveScope(options)));
+    .addHelpText('after', SQL_HELP)
+    .action(async (options: CommonOptions) => {
+      io.stdout.write(explainSql(await resolveScope(options)));
     });
 }

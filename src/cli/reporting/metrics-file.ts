@@ -45,7 +45,7 @@ export function renderMetrics(input: MetricsInput): string {
     coupon_audit_last_success_timestamp_seconds: success ? finished : input.previousSuccess,
     coupon_audit_run_duration_seconds: input.durationSeconds,
   };
-  const labels = labelSet({ command: outcome.command, database: outcome.database ?? '' });
+  const labels = labelSet(metricsLabels(outcome));
   const lines: string[] = [];
   for (const [name, [type, help]] of Object.entries(HELP)) {
     const value = values[name];
@@ -55,7 +55,7 @@ export function renderMetrics(input: MetricsInput): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Reads the last-success timestamp back from a previous file (for the same command and database). */
+/** Reads the last-success timestamp back from a previous file, whatever its labels (see previousSuccessFor). */
 export function previousSuccessTimestamp(text: string): number | null {
   const match = /^coupon_audit_last_success_timestamp_seconds(?:\{[^}]*\})? (\S+)$/m.exec(text);
   if (match === null) return null;
@@ -63,9 +63,30 @@ export function previousSuccessTimestamp(text: string): number | null {
   return Number.isFinite(value) ? value : null;
 }
 
-export async function readPreviousSuccess(path: string): Promise<number | null> {
+/** The labels every sample of a metrics file carries: one file describes one command on one database. */
+export type MetricsLabels = { command: string; database: string };
+
+export function metricsLabels(outcome: Pick<RunOutcome, 'command' | 'database'>): MetricsLabels {
+  return { command: outcome.command, database: outcome.database ?? '' };
+}
+
+/**
+ * The previous last-success timestamp, only when the previous file was written for the same
+ * command and database: a file last written for another database (the same --metrics-file
+ * pointed elsewhere) must not lend its success to this one.
+ */
+export function previousSuccessFor(text: string, labels: MetricsLabels): number | null {
+  const match = /^coupon_audit_last_success_timestamp_seconds(\{(?:[^"}\n]|"(?:[^"\\\n]|\\.)*")*\})? (\S+)$/m.exec(text);
+  if (match === null) return null;
+  const previous = parseLabelSet(match[1] ?? '{}');
+  if (previous === null || previous.get('command') !== labels.command || previous.get('database') !== labels.database) return null;
+  const value = Number(match[2]);
+  return Number.isFinite(value) ? value : null;
+}
+
+export async function readPreviousSuccess(path: string, labels: MetricsLabels): Promise<number | null> {
   try {
-    return previousSuccessTimestamp(await readFile(path, 'utf8'));
+    return previousSuccessFor(await readFile(path, 'utf8'), labels);
   } catch {
     return null;
   }
@@ -93,6 +114,20 @@ function labelSet(labels: Record<string, string>): string {
 
 function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** `{a="x",b="y\"z"}` back to its values (the inverse of labelSet); null when it is not one. */
+function parseLabelSet(text: string): Map<string, string> | null {
+  const labels = new Map<string, string>();
+  const body = text.slice(1, -1);
+  const pair = /\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)/y;
+  while (pair.lastIndex < body.length) {
+    const match = pair.exec(body);
+    if (match === null) return null;
+    labels.set(match[1]!, match[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)));
+    if (match[3] === '') break;
+  }
+  return labels;
 }
 
 function formatValue(value: number): string {

@@ -1,5 +1,5 @@
 import type { Terminal } from '../terminal.js';
-import { readPreviousSuccess, renderMetrics, writeMetricsFile } from './metrics-file.js';
+import { metricsLabels, readPreviousSuccess, renderMetrics, writeMetricsFile } from './metrics-file.js';
 import { describeWebhook, notificationPayload, postNotification, shouldNotify } from './notify.js';
 import type { RunOutcome } from './run-outcome.js';
 
@@ -28,7 +28,7 @@ export async function publishOutcome(
       exitCode: result.exitCode,
       finishedAt,
       durationSeconds: (finishedAt.getTime() - result.startedAt) / 1000,
-      previousSuccess: await readPreviousSuccess(options.metricsFile),
+      previousSuccess: await readPreviousSuccess(options.metricsFile, metricsLabels(outcome)),
     });
     try {
       await writeMetricsFile(options.metricsFile, text);

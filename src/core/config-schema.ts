@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { type CounterDefinition, type CounterModel, DEFAULT_MODEL } from './model.js';
+import { ConfigError } from './config.js';
+
+/**
+ * The config file's schema (zod), loaded only when there is a config to read: zod costs a
+ * noticeable share of a cron run's start-up.
+ */
+
+const identifier = z
+  .string()
+  .min(1, 'expected a name of 1 to 64 characters')
+  .max(64, 'expected a name of 1 to 64 characters')
+  .refine((value) => !value.includes('\0'), 'a name cannot hold a NUL character');
+
+const counterSchema = z.strictObject({
+  table: identifier,
+  foreignKey: identifier,
+  where: z.string().trim().min(1, 'expected a SQL boolean expression (leave "where" out to count every row)').optional(),
+});
+
+/** The config file's shape (SPEC.md "Counters by definition"); unknown keys are errors. */
+export const configSchema = z.strictObject({
+  settings: z
+    .strictObject({
+      table: identifier.optional(),
+      id: identifier.optional(),
+      status: identifier.optional(),
+      deletedStatus: z.string().min(1).max(255).optional(),
+    })
+    .optional(),
+  counters: z
+    .record(identifier, counterSchema)
+    .refine((counters) => Object.keys(counters).length > 0, 'name at least one counter')
+    .refine(
+      (counters) => new Set(Object.keys(counters).map((name) => name.toLowerCase())).size === Object.keys(counters).length,
+      'counter names must differ (column names are case-insensitive)',
+    )
+    .optional(),
+  auditTable: identifier.optional(),
+});
+
+export type CounterConfig = z.input<typeof configSchema>;
+
+/** The model a config describes; parts it leaves out keep their defaults. Throws ConfigError. */
+export function modelFromConfig(input: unknown, source: string): CounterModel {
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const at = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+    const message = issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((key) => `"${key}"`).join(', ')}` : issue.message;
+    throw new ConfigError(`${source}: ${at}: ${message}.`);
+  }
+  const config = parsed.data;
+  const counters: CounterDefinition[] | undefined =
+    config.counters === undefined
+      ? undefined
+      : Object.entries(config.counters).map(([name, counter]) => ({
+          name,
+          table: counter.table,
+          foreignKey: counter.foreignKey,
+          where: counter.where ?? null,
+        }));
+  return {
+    settings: { ...DEFAULT_MODEL.settings, ...stripUndefined(config.settings ?? {}) },
+    counters: counters ?? DEFAULT_MODEL.counters,
+    auditTable: config.auditTable ?? DEFAULT_MODEL.auditTable,
+    source,
+  };
+}
+
+function stripUndefined<T extends object>(value: T): { [K in keyof T]-?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as never;
+}

@@ -1,0 +1,13 @@
+/**
+ * The ranges of the run-shaping options, in a module of their own so that the CLI's option
+ * definitions (and --help) do not load the database layer.
+ */
+
+/** Settings per detection statement (--page-size). */
+export const PAGE_SIZE_RANGE = { min: 1, max: 100_000 } as const;
+/** Where a fixed page size would start; adaptive pages start smaller (detect-drift.ts). */
+export const DEFAULT_PAGE_SIZE = 2000;
+/** Settings per repair transaction (--batch-size). */
+export const BATCH_SIZE_RANGE = { min: 1, max: 1000 } as const;
+/** Where adaptive repair batches start. */
+export const INITIAL_BATCH_SIZE = 50;
