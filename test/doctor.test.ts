@@ -38,6 +38,7 @@ describe('coupon-audit doctor', () => {
     expect(json.healthy).toBe(true);
     expect(json.checks.map((check) => check.name)).toEqual([
       'connection',
+      'engine',
       'schema',
       'index g_coupons',
       'index g_coupon_uses',
@@ -50,6 +51,8 @@ describe('coupon-audit doctor', () => {
     const server = new URL(db.url);
     const hostPort = `${server.hostname}:${server.port || '3306'}`.replace(/\./g, '\\.');
     expect(byName(json, 'connection')!.detail).toMatch(new RegExp(`^root@${hostPort}/ca_test_doctor_\\w+: (MariaDB|MySQL) \\d+\\.\\d+`));
+    // One server: GET_LOCK is the run lock, batches lock with SKIP LOCKED.
+    expect(byName(json, 'engine')!.detail).toMatch(/^(MariaDB|MySQL) \d+\.\d+\S*: run lock: GET_LOCK; rows locked in batches with FOR UPDATE SKIP LOCKED$/);
     const text = await runCli(['doctor', '--url', db.url]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^ok +privileges for repair +UPDATE on g_coupon_settings/m);

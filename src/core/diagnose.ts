@@ -1,10 +1,13 @@
 import { createIndexSql } from '../db/builder.js';
 import type { Database } from '../db/database.js';
 import { grantSql, hasProblems, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, serverInfo, unindexedCounters } from '../db/inspector.js';
+import { type EngineProfile, rowLocking, runLockKind } from '../db/engine.js';
+import { LEASE_TABLE } from '../db/run-lock.js';
 import type { AuditScope, CounterDefinition } from './model.js';
 import { binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail';
+/** `info`: advice that matters here (where to run repair on a cluster); not a problem. */
+export type CheckStatus = 'ok' | 'info' | 'warn' | 'fail';
 
 /** One line of `doctor`'s checklist. */
 export interface DoctorCheck {
@@ -17,7 +20,7 @@ export interface DoctorCheck {
 
 export interface Diagnosis {
   checks: DoctorCheck[];
-  /** True when every check is ok. */
+  /** True when no check warns or fails. */
   healthy: boolean;
 }
 
@@ -54,7 +57,7 @@ export async function gatherFacts(db: Database, scope: AuditScope, target: strin
   };
   if (!hasProblems(problems)) {
     facts.unindexed = await unindexedCounters(db, scope);
-    facts.privileges = await probePrivileges(db, scope);
+    facts.privileges = await probePrivileges(db, scope, runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null);
   }
   return facts;
 }
@@ -63,6 +66,7 @@ export async function gatherFacts(db: Database, scope: AuditScope, target: strin
 export function diagnose(facts: DatabaseFacts): Diagnosis {
   const checks: DoctorCheck[] = [];
   checks.push({ name: 'connection', status: 'ok', detail: `${facts.target}: ${facts.server.flavor} ${facts.server.version}` });
+  checks.push(...engineChecks(facts.server.engine, facts.privileges?.lease));
 
   const { model } = facts.scope;
   if (facts.schemaProblems.length > 0) {
@@ -152,7 +156,14 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
         fix: fixes.join(' '),
       });
     } else {
-      checks.push({ name: 'privileges for repair', status: 'ok', detail: `UPDATE on ${model.settings.table}, ${auditNote}` });
+      const lease = privileges.lease;
+      const leaseNote =
+        lease === undefined
+          ? ''
+          : lease.exists
+            ? `, INSERT, UPDATE, DELETE on ${lease.table} (the run lock's lease)`
+            : `, CREATE for the run lock table ${lease.table} (made on the first repair)`;
+      checks.push({ name: 'privileges for repair', status: 'ok', detail: `UPDATE on ${model.settings.table}, ${auditNote}${leaseNote}` });
     }
   }
 
@@ -170,14 +181,93 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
     checks.push({ name: 'binlog_format', status: 'ok', detail: `${server.binlogFormat ?? 'unknown'}` });
   }
 
-  if (!server.supportsSkipLocked) {
+  return { checks, healthy: checks.every((check) => check.status === 'ok' || check.status === 'info') };
+}
+
+/** How the tool locks on this engine, in a few words. */
+export function lockingSummary(engine: EngineProfile): string {
+  const rows = {
+    'skip-locked': 'rows locked in batches with FOR UPDATE SKIP LOCKED',
+    nowait: 'rows locked in batches with FOR UPDATE NOWAIT (no SKIP LOCKED here)',
+    'one-at-a-time': 'one setting per transaction, plain FOR UPDATE (no SKIP LOCKED or NOWAIT here)',
+  }[rowLocking(engine)];
+  const lock = runLockKind(engine) === 'lease' ? `run lock: a lease row in ${LEASE_TABLE} (GET_LOCK is per node here)` : 'run lock: GET_LOCK';
+  const reads = engine.readSetup.some((sql) => sql.includes('wsrep_sync_wait'))
+    ? 'reads wait for the cluster (wsrep_sync_wait)'
+    : engine.readSetup.some((sql) => sql.includes('group_replication_consistency'))
+      ? 'reads wait for the group (group_replication_consistency = BEFORE)'
+      : null;
+  return [lock, rows, reads, engine.certifiesAtCommit ? 'deadlocks at COMMIT (certification) retried' : null]
+    .filter((part): part is string => part !== null)
+    .join('; ');
+}
+
+/** The engine line, and the advice that matters on it. */
+export function engineChecks(engine: EngineProfile, lease?: Privileges['lease']): DoctorCheck[] {
+  const size = engine.nodes === null ? '' : `, ${engine.nodes} ${engine.kind === 'group-replication' ? 'members' : 'nodes'}`;
+  const state = engine.clusterState === null ? '' : ` (${engine.clusterState.description})`;
+  const checks: DoctorCheck[] = [{ name: 'engine', status: 'ok', detail: `${engine.label}${size}${state}: ${lockingSummary(engine)}` }];
+  const cluster = engine.clusterState;
+  if (cluster !== null && !cluster.primary) {
+    checks[0] = {
+      ...checks[0]!,
+      status: 'fail',
+      fix: 'connect through a node of the Primary component (this one refuses reads and writes until it rejoins)',
+    };
+  } else if (cluster !== null && !cluster.synced) {
+    checks[0] = { ...checks[0]!, status: 'warn', fix: 'wait until the node is Synced, or connect through another node' };
+  }
+  if (engine.multiPrimary) {
+    checks.push({
+      name: 'where to repair',
+      status: 'info',
+      detail:
+        'multi-primary: run repair through the node (or proxy) the application writes to. Through another node, application ' +
+        'transactions that touch a setting being repaired fail certification at COMMIT (a deadlock error the application sees); ' +
+        'repair retries its own. check is exact through any node',
+    });
+  }
+  if (engine.kind === 'group-replication' && !engine.multiPrimary) {
+    checks.push({ name: 'where to repair', status: 'info', detail: 'single-primary: repair runs through the primary (the other members are read-only)' });
+  }
+  if (!engine.causalReads) {
+    checks.push({
+      name: 'consistent reads',
+      status: 'warn',
+      detail: `${engine.notes.find((note) => /miss|lags/.test(note)) ?? 'reads here may miss the newest commits made elsewhere'}`,
+      fix: engine.kind === 'aurora' ? 'use the cluster (writer) endpoint' : 'MySQL 8.0.14+ (group_replication_consistency)',
+    });
+  }
+  if (engine.kind === 'vitess') {
+    checks.push({
+      name: 'shards',
+      status: 'warn',
+      detail:
+        'repair locks one setting per transaction (Vitess rejects SKIP LOCKED); counts are exact only when a setting and its ' +
+        'coupons and uses live on one shard: a transaction across shards has no isolation',
+      fix: 'shard g_coupons and g_coupon_uses by settingId with the same vindex as g_coupon_settings.id',
+    });
+  }
+  if (engine.kind === 'tidb') {
+    checks.push({ name: 'tidb', status: 'info', detail: engine.notes.join('; ') });
+  }
+  if ((engine.kind === 'mysql' || engine.kind === 'mariadb' || engine.kind === 'aurora') && !engine.supportsSkipLocked) {
     checks.push({
       name: 'server version',
       status: 'warn',
-      detail: `${server.flavor} ${server.version} has no SKIP LOCKED: repair locks settings one at a time around rows the application holds`,
+      detail: `${engine.flavor} ${engine.version} has no SKIP LOCKED: repair locks ${
+        engine.supportsNowait ? 'batches with NOWAIT and takes rows the application holds one at a time' : 'one setting per transaction'
+      }`,
       fix: 'MariaDB 10.6+ or MySQL 8.0.1+',
     });
   }
-
-  return { checks, healthy: checks.every((check) => check.status === 'ok') };
+  if (lease !== undefined && !lease.exists && lease.create !== true) {
+    checks.push({
+      name: 'run lock table',
+      status: 'info',
+      detail: `the first repair creates ${lease.table} (the lease); the grants do not show CREATE for it`,
+      fix: `create it with the statement in README "Clusters", or grant CREATE, INSERT, UPDATE, DELETE on it`,
+    });
+  }
+  return checks;
 }

@@ -7,7 +7,7 @@ import type { CounterModel } from './model.js';
  */
 
 export interface MissingGrant {
-  privilege: 'UPDATE' | 'INSERT';
+  privilege: 'UPDATE' | 'INSERT' | 'INSERT, UPDATE, DELETE';
   table: string;
 }
 
@@ -16,10 +16,15 @@ export function binlogRejectsRepair(server: ServerInfo): boolean {
   return server.logBin && server.binlogFormat?.toUpperCase() === 'STATEMENT';
 }
 
-/** The writes repair needs and this user may not make: UPDATE on the settings, INSERT into an existing audit table. */
+/**
+ * The writes repair needs and this user may not make: UPDATE on the settings, INSERT into an
+ * existing audit table, and the writes of the run lock's lease where the engine needs one.
+ */
 export function missingRepairGrants(privileges: Privileges, model: Pick<CounterModel, 'settings' | 'auditTable'>): MissingGrant[] {
+  const lease = privileges.lease;
   return [
     ...(privileges.update ? [] : [{ privilege: 'UPDATE' as const, table: model.settings.table }]),
     ...(privileges.audit.exists && privileges.audit.insert === false ? [{ privilege: 'INSERT' as const, table: model.auditTable }] : []),
+    ...(lease !== undefined && lease.missing.length > 0 ? [{ privilege: 'INSERT, UPDATE, DELETE' as const, table: lease.table }] : []),
   ];
 }

@@ -5,6 +5,9 @@ import { isConnectionLost, isRetryableLockError } from '../db/database-error.js'
 import { autoUpdatedColumns } from '../db/inspector.js';
 import { compareIds } from '../db/rows.js';
 import { BatchSizer } from './batch-sizer.js';
+import type { LockMode } from '../db/builder.js';
+import { type EngineProfile, rowLocking } from '../db/engine.js';
+import { DatabaseError } from '../errors.js';
 import { compareSetting, isCounterDrifted } from './drift.js';
 import type { AuditScope } from './model.js';
 import { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE } from './limits.js';
@@ -13,7 +16,15 @@ export { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE };
 export interface RepairBatchOptions {
   scope: AuditScope;
   runId: string;
-  supportsSkipLocked: boolean;
+  /** The engine's locking flags (db/engine.ts rowLocking) and its session setup for writers. */
+  engine: Pick<EngineProfile, 'supportsSkipLocked' | 'supportsNowait' | 'writeSetup'>;
+  /**
+   * The run lock's fence (a lease renewal), sent in every transaction before COMMIT: it must match
+   * one row, else the lock is another run's and the transaction is rolled back (`lostMessage`).
+   */
+  fence?: { sql: string; lostMessage: string } | null | undefined;
+  /** Called before each COMMIT (tests put a conflicting write through another node exactly there). */
+  beforeCommit?: ((batch: readonly bigint[]) => Promise<void>) | undefined;
   /** A fixed batch size (--batch-size); undefined sizes batches toward `targetTransactionMs`. */
   batchSize?: number | undefined;
   targetTransactionMs?: number;
@@ -78,16 +89,26 @@ export function emptyRepairResult(runId: string): RepairResult {
  * reads after the lock; write literal values only where they still differ, with an audit row for
  * each write in the same transaction; commit.
  *
- * Batches lock with SKIP LOCKED where the server has it, so a batch never waits on the application:
- * repair then waits on nobody while holding locks and cannot close a deadlock cycle. The rows it
- * skipped are taken one at a time with a plain FOR UPDATE (a short lock wait, retried with backoff);
- * holding no other lock while it waits, that transaction cannot deadlock either.
+ * The engine's flags choose the locking (db/engine.ts rowLocking). Batches lock with SKIP LOCKED
+ * where the engine honours it, or with NOWAIT, so a batch never waits on the application: repair
+ * then waits on nobody while holding locks and cannot close a deadlock cycle. The rows a batch
+ * skipped (or the whole batch, when NOWAIT met a held row) are taken one at a time with a plain
+ * FOR UPDATE (a short lock wait, retried with backoff); holding no other lock while it waits, that
+ * transaction cannot deadlock either. Without either (TiDB, where SKIP LOCKED drops the lock;
+ * Vitess; MySQL 5.7), every setting is such a transaction of its own.
  *
  * `result` is filled in as transactions commit, so a caller still has it if this throws.
  */
 export async function repairSettings(db: Database, ids: readonly bigint[], options: RepairBatchOptions, result: RepairResult): Promise<void> {
   const plan = [...new Set(ids)].sort(compareIds);
-  const session = await RepairSession.open(db, options.scope, await autoUpdatedColumns(db, options.scope.model), options.lockWaitTimeoutSeconds ?? 2);
+  const session = await RepairSession.open(
+    db,
+    options.scope,
+    await autoUpdatedColumns(db, options.scope.model),
+    options.lockWaitTimeoutSeconds ?? 2,
+    options.engine.writeSetup,
+  );
+  const locking = rowLocking(options.engine);
   const maxAttempts = options.maxAttempts ?? 4;
   const backoffMs = options.backoffMs ?? 100;
   const sizer = new BatchSizer({
@@ -102,12 +123,18 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   let done = 0;
   let healthy = true;
 
-  /** One transaction, retrying lock errors; `lockError` when every attempt hit one, `stopped` when aborted between tries. */
-  const attempt = async (batch: bigint[], skipLocked: boolean): Promise<{ notLocked: bigint[] } | { lockError: string } | 'stopped'> => {
+  /**
+   * One transaction, redone whole on a lock error (a deadlock, also one reported at COMMIT, which is
+   * how a certification failure on a cluster surfaces; a lock wait timeout; 1020): `lockError` when
+   * every attempt hit one, `stopped` when aborted between tries. A NOWAIT batch that meets a held
+   * row is not retried: its settings are then taken one at a time.
+   */
+  const attempt = async (batch: bigint[], mode: LockMode): Promise<{ notLocked: bigint[] } | { lockError: string } | 'stopped'> => {
     let lastError = '';
-    for (let tryNo = 1; tryNo <= maxAttempts; tryNo += 1) {
+    const attempts = mode === 'nowait' ? 1 : maxAttempts;
+    for (let tryNo = 1; tryNo <= attempts; tryNo += 1) {
       try {
-        return await repairBatch(session, batch, skipLocked, options, result);
+        return await repairBatch(session, batch, mode, options, result);
       } catch (error) {
         await session.rollback();
         if (!isRetryableLockError(error)) {
@@ -118,7 +145,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
         }
         result.retries += 1;
         lastError = describeLockError(error);
-        if (tryNo < maxAttempts) {
+        if (tryNo < attempts) {
           if (aborted()) return 'stopped';
           await sleep(backoffMs * 2 ** (tryNo - 1) * (0.5 + Math.random()), undefined, { signal: options.signal }).catch(() => undefined);
           if (aborted()) return 'stopped';
@@ -140,16 +167,18 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
       const batch = plan.slice(start, start + sizer.size);
       start += batch.length;
       const batchStarted = performance.now();
-      const outcome = await attempt(batch, options.supportsSkipLocked);
+      // One setting per transaction where the engine has neither SKIP LOCKED nor NOWAIT (TiDB ignores
+      // SKIP LOCKED, Vitess refuses it): a transaction that waits then never holds another lock.
+      const outcome = locking === 'one-at-a-time' ? { lockError: '' } : await attempt(batch, locking);
       sizer.observe(batch.length, performance.now() - batchStarted);
       if (outcome === 'stopped') {
         stopped = true;
         break;
       }
-      // Without SKIP LOCKED a batch can keep hitting one locked row: settle its ids one by one.
+      // Rows the batch skipped or could not take at once: settled one by one, waiting for each.
       const singles = 'lockError' in outcome ? batch : outcome.notLocked;
       for (const settingId of singles) {
-        const single = aborted() ? 'stopped' : await attempt([settingId], false);
+        const single = aborted() ? 'stopped' : await attempt([settingId], 'wait');
         if (single === 'stopped') {
           stopped = true;
           break;
@@ -170,13 +199,13 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
 async function repairBatch(
   session: RepairSession,
   ids: bigint[],
-  skipLocked: boolean,
+  mode: LockMode,
   options: RepairBatchOptions,
   result: RepairResult,
 ): Promise<{ notLocked: bigint[] }> {
   await session.begin();
   const lockStarted = performance.now();
-  const locked = await session.lockSettings(ids, skipLocked);
+  const locked = await session.lockSettings(ids, mode);
   const lockedIds = locked.map((row) => row.id);
   const counts = lockedIds.length > 0 ? await session.countChildren(lockedIds) : new Map<string, Map<bigint, bigint>>();
   const written: RepairResult['repaired'] = [];
@@ -199,7 +228,11 @@ async function repairBatch(
     written.push({ settingId: row.id, changes });
   }
   await session.recordAudit(audit);
+  if (options.fence != null && (await session.fence(options.fence.sql)) !== 1) throw new DatabaseError(options.fence.lostMessage);
+  await options.beforeCommit?.(ids);
   try {
+    // A deadlock here (a certification failure on a cluster) is thrown like any other: the caller
+    // rolls back and redoes the whole transaction, locks and counts included.
     await session.commit();
   } catch (error) {
     // No reply to COMMIT: the server may have committed. Say so rather than leave the batch out.

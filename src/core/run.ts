@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { ensureAuditTable } from '../db/applier.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
-import { autoUpdatedColumns, grantSql, privileges, type ServerInfo, serverInfo, tableExists, verifySchema } from '../db/inspector.js';
-import { RunLock } from '../db/run-lock.js';
+import { runLockKind } from '../db/engine.js';
+import { autoUpdatedColumns, grantSql, privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
+import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
 import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift } from './detect-drift.js';
@@ -103,6 +104,7 @@ export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
   const db = await open(options);
   let replica: Replica | null = null;
   try {
+    await useEngine(db); // Galera: every read waits for the commits the cluster made before it
     await verifySchema(db, options.scope);
     replica = await openReplica(db, options);
     return await scan(db, replica, options, throttler(options));
@@ -123,10 +125,10 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
   const throttle = throttler(options);
   try {
     await verifySchema(db, options.scope);
-    const server = await serverInfo(db);
+    const server = await useEngine(db);
     if (options.dryRun !== true) {
       await assertRepairPossible(db, options.scope, server);
-      lock = await takeRunLock(db, options.waitLockSeconds ?? 0);
+      lock = await takeRunLock(db, server, result.runId, options.waitLockSeconds ?? 0);
     }
     replica = await openReplica(db, options, server);
     const report = await scan(db, replica, options, throttle);
@@ -152,7 +154,8 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
       {
         scope: options.scope,
         runId: result.runId,
-        supportsSkipLocked: server.supportsSkipLocked,
+        engine: server.engine,
+        fence: lock?.fenceSql == null ? null : { sql: lock.fenceSql, lostMessage: leaseTakenMessage(lock.description) },
         batchSize: options.batchSize,
         lockWaitTimeoutSeconds: options.lockWaitTimeoutSeconds,
         signal: stop,
@@ -263,7 +266,8 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
         'set binlog_format=ROW or MIXED (check runs fine as it is).',
     );
   }
-  const missing = missingRepairGrants(await privileges(db, scope), scope.model);
+  const leaseTable = runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null;
+  const missing = missingRepairGrants(await privileges(db, scope, leaseTable), scope.model);
   if (missing.length > 0 && server.readOnly) {
     throw new DatabaseError(
       `The server ${db.config.host}:${db.config.port} is read_only (a replica?), so repair cannot write there; ` +
@@ -278,11 +282,11 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
   }
 }
 
-async function takeRunLock(db: Database, waitSeconds: number): Promise<RunLock> {
-  const lock = await RunLock.acquire(db, waitSeconds);
-  if (lock instanceof RunLock) return lock;
+async function takeRunLock(db: Database, server: ServerInfo, runId: string, waitSeconds: number): Promise<RunLock> {
+  const lock = await acquireRunLock(db, server.engine, { waitSeconds, owner: runId });
+  if (isRunLock(lock)) return lock;
   throw new RunLockedError(
-    `Another repair of database '${db.config.database}' is running (it holds the lock '${RunLock.lockName(db.config.database)}', ` +
+    `Another repair of database '${db.config.database}' is running (it holds ${lock.description}, ` +
       `${lock.heldBy}); try again later or pass --wait-lock SECONDS.`,
   );
 }

@@ -7,6 +7,7 @@ import {
   auditTableDdl,
   countChildrenSql,
   insertAuditSql,
+  type LockMode,
   lockSettingsSql,
   sessionSql,
   writeCountersSql,
@@ -30,9 +31,17 @@ export class RepairSession {
     private readonly preservedColumns: readonly string[],
   ) {}
 
-  static async open(db: Database, scope: AuditScope, preservedColumns: readonly string[], lockWaitTimeoutSeconds: number): Promise<RepairSession> {
+  /** `writeSetup`: the engine's session statements for writers, run first (TiDB: pessimistic transactions). */
+  static async open(
+    db: Database,
+    scope: AuditScope,
+    preservedColumns: readonly string[],
+    lockWaitTimeoutSeconds: number,
+    writeSetup: readonly string[] = [],
+  ): Promise<RepairSession> {
     const session = await db.session('opening a repair connection');
     try {
+      for (const sql of writeSetup) await session.query(sql);
       await session.query(sessionSql.readCommitted);
       await session.query(sessionSql.lockWaitTimeout(lockWaitTimeoutSeconds));
     } catch (error) {
@@ -52,9 +61,9 @@ export class RepairSession {
     await this.session.query(sessionSql.begin);
   }
 
-  /** Locks the settings that exist among `ids`, ascending; with skipLocked, rows others hold are left out. */
-  async lockSettings(ids: readonly bigint[], skipLocked: boolean): Promise<SettingRow[]> {
-    const rows = await this.session.query(lockSettingsSql(this.scope, ids, skipLocked));
+  /** Locks the settings that exist among `ids`, ascending; rows others hold are waited for, left out or an error (LockMode). */
+  async lockSettings(ids: readonly bigint[], mode: LockMode): Promise<SettingRow[]> {
+    const rows = await this.session.query(lockSettingsSql(this.scope, ids, mode));
     return rows.map((row) => ({
       id: toBigInt(row['id']),
       status: row['status'] == null ? null : String(row['status']),
@@ -84,6 +93,11 @@ export class RepairSession {
   async recordAudit(rows: readonly Omit<AuditRow, 'dbUser'>[]): Promise<void> {
     if (rows.length === 0) return;
     await this.session.query(insertAuditSql(this.scope.model.auditTable, rows.map((row) => ({ ...row, dbUser: this.db.config.user }))));
+  }
+
+  /** The run lock's fence inside the transaction: how many rows it matched (1 while the lock is this run's). */
+  async fence(sql: string): Promise<number> {
+    return this.session.execute(sql);
   }
 
   async commit(): Promise<void> {

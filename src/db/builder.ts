@@ -166,12 +166,20 @@ function settingColumns(scope: AuditScope, prefix = ''): string {
   ].join(', ');
 }
 
-/** Repair step 2: lock the batch's existing settings, ascending (SKIP LOCKED leaves out rows others hold). */
-export function lockSettingsSql(scope: AuditScope, ids: readonly bigint[], skipLocked: boolean): string {
+/** How the lock statement treats rows another session holds: wait for them, leave them out, or fail at once. */
+export type LockMode = 'wait' | 'skip-locked' | 'nowait';
+
+const LOCK_SUFFIX: Record<LockMode, string> = { wait: '', 'skip-locked': ' SKIP LOCKED', nowait: ' NOWAIT' };
+
+/**
+ * Repair step 2: lock the batch's existing settings, ascending. `skip-locked` leaves out rows
+ * others hold, `nowait` fails at once on one (3572, or 1205 on MariaDB), `wait` waits for them.
+ */
+export function lockSettingsSql(scope: AuditScope, ids: readonly bigint[], mode: LockMode): string {
   const s = scope.model.settings;
   return tag(
     `SELECT ${settingColumns(scope)} FROM ${ident(s.table)} WHERE ${ident(s.id)} IN (${idList(ids)}) ` +
-      `ORDER BY ${ident(s.id)} FOR UPDATE${skipLocked ? ' SKIP LOCKED' : ''}`,
+      `ORDER BY ${ident(s.id)} FOR UPDATE${LOCK_SUFFIX[mode]}`,
   );
 }
 
@@ -234,7 +242,16 @@ export const sessionSql = {
 
 // What inspector.ts reads of the server.
 export const inspectSql = {
-  server: tag('SELECT VERSION() AS version, @@log_bin AS logBin, @@binlog_format AS binlogFormat, @@read_only AS readOnly'),
+  /** What every MySQL-compatible server answers, vtgate and TiDB included. */
+  server: tag('SELECT VERSION() AS version, @@version_comment AS versionComment'),
+  /** Only the variables the server has come back: one statement for every engine (db/engine.ts). */
+  variables: (names: readonly string[]) => tag(`SHOW VARIABLES WHERE Variable_name IN (${names.map(literal).join(', ')})`),
+  /** The wsrep (Galera) cluster status of this node. */
+  status: (names: readonly string[]) => tag(`SHOW STATUS WHERE Variable_name IN (${names.map(literal).join(', ')})`),
+  /** Group Replication members (MySQL 8): ONLINE ones and the PRIMARY ones among them. */
+  groupMembers: tag(
+    "SELECT COUNT(*) AS online, COALESCE(SUM(MEMBER_ROLE = 'PRIMARY'), 0) AS primaries FROM performance_schema.replication_group_members WHERE MEMBER_STATE = 'ONLINE'",
+  ),
   columns: (tables: readonly string[]) =>
     tag(
       'SELECT TABLE_NAME AS tableName, COLUMN_NAME AS columnName, EXTRA AS extra FROM information_schema.COLUMNS ' +
@@ -291,6 +308,80 @@ export const runLockSql = {
   waitTimeout: tag('SELECT @@SESSION.wait_timeout AS seconds'),
   /** Keeps the lock's idle connection inside wait_timeout. */
   keepAlive: tag('SELECT 1'),
+};
+
+/** The lease row's fields, as the tool writes them. */
+export interface LeaseRow {
+  /** The lock's name (RunLock.lockName). */
+  name: string;
+  /** The run id of the repair that holds it: only it may renew or release it. */
+  owner: string;
+  /** Who holds it, for the message of the repair that finds it taken. */
+  holder: string;
+}
+
+/**
+ * The run lock where GET_LOCK is per node (Galera, Group Replication): a lease row in a small table
+ * of the tool's own. Every statement is one autocommit write, so it certifies cluster-wide: of two
+ * repairs that take it at once through two nodes, one commit fails (a deadlock error) or finds
+ * the row. Times are the server's UTC clock, to the millisecond; a lease not renewed for `ttl`
+ * seconds (the process died) may be taken over.
+ */
+export const leaseSql = {
+  createTable: (table: string) =>
+    tag(
+      `CREATE TABLE IF NOT EXISTS ${ident(table)} (` +
+        'name VARCHAR(64) NOT NULL, owner CHAR(36) NOT NULL, holder VARCHAR(255) NOT NULL, ' +
+        'acquiredAt DATETIME(3) NOT NULL, heartbeatAt DATETIME(3) NOT NULL, expiresAt DATETIME(3) NOT NULL, ' +
+        "PRIMARY KEY (name)) ENGINE = InnoDB COMMENT = 'coupon-audit run lock: the repair that holds each database'",
+    ),
+  /** Takes a free lease: one row inserted, or none when the name is taken. */
+  insert: (table: string, row: LeaseRow, ttlSeconds: number) =>
+    tag(
+      `INSERT IGNORE INTO ${ident(table)} (name, owner, holder, acquiredAt, heartbeatAt, expiresAt) ` +
+        `VALUES (${literal(row.name)}, ${literal(row.owner)}, ${literal(row.holder.slice(0, 255))}, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), ` +
+        `UTC_TIMESTAMP(3) + INTERVAL ${Math.trunc(ttlSeconds)} SECOND)`,
+    ),
+  /** Takes over an expired lease (its holder died or lost its connection): one row changed, or none. */
+  takeOver: (table: string, row: LeaseRow, ttlSeconds: number) =>
+    tag(
+      `UPDATE ${ident(table)} SET owner = ${literal(row.owner)}, holder = ${literal(row.holder.slice(0, 255))}, ` +
+        `acquiredAt = UTC_TIMESTAMP(3), heartbeatAt = UTC_TIMESTAMP(3), expiresAt = UTC_TIMESTAMP(3) + INTERVAL ${Math.trunc(ttlSeconds)} SECOND ` +
+        `WHERE name = ${literal(row.name)} AND expiresAt < UTC_TIMESTAMP(3)`,
+    ),
+  /**
+   * Renews the lease while this run owns it: one row, or none when it was taken over. Also sent
+   * inside every repair transaction (the fence): a batch commits only while the lease is its run's.
+   */
+  renew: (table: string, name: string, owner: string, ttlSeconds: number) =>
+    tag(
+      `UPDATE ${ident(table)} SET heartbeatAt = UTC_TIMESTAMP(3), expiresAt = UTC_TIMESTAMP(3) + INTERVAL ${Math.trunc(ttlSeconds)} SECOND ` +
+        `WHERE name = ${literal(name)} AND owner = ${literal(owner)}`,
+    ),
+  /** Who holds it, since when, and for how long yet (ms, by the server's clock). */
+  holder: (table: string, name: string) =>
+    tag(
+      'SELECT owner, holder, TIMESTAMPDIFF(MICROSECOND, acquiredAt, UTC_TIMESTAMP(3)) DIV 1000 AS heldMs, ' +
+        'TIMESTAMPDIFF(MICROSECOND, heartbeatAt, UTC_TIMESTAMP(3)) DIV 1000 AS renewedMsAgo, ' +
+        `TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(3), expiresAt) DIV 1000 AS expiresInMs FROM ${ident(table)} WHERE name = ${literal(name)}`,
+    ),
+  release: (table: string, name: string, owner: string) => tag(`DELETE FROM ${ident(table)} WHERE name = ${literal(name)} AND owner = ${literal(owner)}`),
+  /** The writes the lease needs, probed without touching a row (privileges). */
+  probes: (table: string) => ({
+    insert: tag(`INSERT INTO ${ident(table)} (name, owner, holder, acquiredAt, heartbeatAt, expiresAt) SELECT '', '', '', NOW(), NOW(), NOW() FROM DUAL WHERE 1 = 0`),
+    update: tag(`UPDATE ${ident(table)} SET heartbeatAt = heartbeatAt WHERE 1 = 0`),
+    delete: tag(`DELETE FROM ${ident(table)} WHERE 1 = 0`),
+  }),
+};
+
+/** Session settings an engine profile asks for (db/engine.ts). */
+export const engineSql = {
+  /** Galera: reads wait until this node has applied every write set the cluster ordered before them. */
+  wsrepCausalReads: tag('SET SESSION wsrep_sync_wait = @@SESSION.wsrep_sync_wait | 1'),
+  /** Group Replication: reads wait for every transaction the group committed before them. */
+  groupReplicationCausalReads: tag("SET SESSION group_replication_consistency = 'BEFORE'"),
+  /** TiDB: READ COMMITTED and FOR UPDATE locks need pessimistic transactions. */
+  tidbPessimistic: tag("SET SESSION tidb_txn_mode = 'pessimistic'"),
 };
 
 /** CREATE INDEX for a counter's child table (doctor and the no-index warning print it). */

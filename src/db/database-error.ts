@@ -23,10 +23,14 @@ export function isDriverError(error: unknown): error is DriverError & Error {
   return error instanceof Error && ('code' in error || 'errno' in error);
 }
 
-/** Lock wait timeout (1205), deadlock (1213), MariaDB's "record has changed" (1020): retry these. */
+/**
+ * Lock wait timeout (1205, also MariaDB's NOWAIT), deadlock (1213, also a certification failure at
+ * COMMIT on Galera or Group Replication), MariaDB's "record has changed" (1020), a NOWAIT lock that
+ * could not be had at once (3572, MySQL and TiDB): the transaction can be redone.
+ */
 export function isRetryableLockError(error: unknown): boolean {
   if (!isDriverError(error)) return false;
-  return error.errno === 1205 || error.errno === 1213 || error.errno === 1020;
+  return error.errno === 1205 || error.errno === 1213 || error.errno === 1020 || error.errno === 3572;
 }
 
 /** Denied by the grants: a table, column, database or global privilege. */
@@ -89,7 +93,12 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
       message = `TLS handshake with ${target} failed: ${detail}.`;
       break;
     default:
-      if (isConnectionLost(error)) {
+      if (e.errno === 1047 && /wsrep/i.test(detail)) {
+        // A Galera node outside the Primary component (partitioned, or still joining) refuses everything.
+        message =
+          `The cluster node ${target} is not ready${context ? ` (while ${context})` : ''}: it is not in the cluster's Primary component ` +
+          `(${detail}); connect through another node, or wait until this one has rejoined.`;
+      } else if (isConnectionLost(error)) {
         message = `Lost the connection to ${target}${context ? ` while ${context}` : ''} (${e.code ?? e.errno}): the server went away or killed the session; rerun when it is back.`;
       } else if (e.code !== undefined && /^(E[A-Z]+|CERT_|ERR_TLS|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO)/.test(e.code)) {
         message = `Cannot talk to ${target}: ${e.code} ${detail}.`;

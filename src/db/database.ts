@@ -1,6 +1,6 @@
 import mysql from 'mysql2/promise';
 import type { Connection as CoreConnection } from 'mysql2';
-import type { ConnectionOptions, Pool, PoolConnection, PoolOptions, RowDataPacket } from 'mysql2/promise';
+import type { ConnectionOptions, Pool, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { ConnectionConfig } from './connection-config.js';
 import { toDatabaseError } from './database-error.js';
 import { TAG } from './builder.js';
@@ -13,10 +13,47 @@ export type Row = RowDataPacket & Record<string, unknown>;
  * applier.ts writes, run-lock.ts) from the pure builders in builder.ts.
  */
 export class Database {
+  /** Session statements every connection runs before its first statement (engine.readSetup). */
+  private setup: readonly string[] = [];
+  /** Which setup each connection has run, by the driver's connection object. */
+  private readonly prepared = new WeakMap<object, readonly string[]>();
+
   private constructor(
     private readonly pool: Pool,
     readonly config: ConnectionConfig,
   ) {}
+
+  /**
+   * Session statements (`SET SESSION …`) that every connection runs before its next statement,
+   * connections already open included: how an engine profile makes every read causal.
+   */
+  setSessionSetup(statements: readonly string[]): void {
+    for (const sql of statements) assertTagged(sql);
+    this.setup = statements;
+  }
+
+  private async prepare(connection: PoolConnection): Promise<void> {
+    const key = connection.connection as unknown as object;
+    if (this.prepared.get(key) === this.setup) return;
+    for (const sql of this.setup) await connection.query(sql);
+    this.prepared.set(key, this.setup);
+  }
+
+  /** One statement on a pooled connection that has run the session setup. */
+  private async run(sql: string): Promise<Row[]> {
+    if (this.setup.length === 0) {
+      const [rows] = await this.pool.query<Row[]>(sql);
+      return rows;
+    }
+    const connection = await this.pool.getConnection();
+    try {
+      await this.prepare(connection);
+      const [rows] = await connection.query<Row[]>(sql);
+      return rows;
+    } finally {
+      connection.release();
+    }
+  }
 
   /** Opens a pool and proves the server answers, so connection errors surface first and clearly. */
   static async connect(config: ConnectionConfig, options: { poolSize?: number } = {}): Promise<Database> {
@@ -58,8 +95,7 @@ export class Database {
   async query(sql: string, context: string): Promise<Row[]> {
     assertTagged(sql);
     try {
-      const [rows] = await this.pool.query<Row[]>(sql);
-      return rows;
+      return await this.run(sql);
     } catch (error) {
       throw toDatabaseError(error, this.config, context);
     }
@@ -68,17 +104,24 @@ export class Database {
   /** Runs one statement and returns the driver's error untouched (privilege probes tell errors apart). */
   async tryQuery(sql: string): Promise<Row[]> {
     assertTagged(sql);
-    const [rows] = await this.pool.query<Row[]>(sql);
-    return rows;
+    return this.run(sql);
   }
 
   /** A connection of its own, for a session (a transaction, the run lock) that must not be shared. */
   async session(context: string): Promise<Session> {
+    let connection: PoolConnection;
     try {
-      return new Session(await this.pool.getConnection());
+      connection = await this.pool.getConnection();
     } catch (error) {
       throw toDatabaseError(error, this.config, context);
     }
+    try {
+      await this.prepare(connection);
+    } catch (error) {
+      connection.destroy();
+      throw toDatabaseError(error, this.config, context);
+    }
+    return new Session(connection);
   }
 }
 
@@ -90,6 +133,13 @@ export class Session {
     assertTagged(sql);
     const [rows] = await this.connection.query<Row[]>(sql);
     return rows;
+  }
+
+  /** A write: how many rows it matched (mysql2 asks for found rows, so an unchanged match counts). */
+  async execute(sql: string): Promise<number> {
+    assertTagged(sql);
+    const [result] = await this.connection.query<ResultSetHeader>(sql);
+    return result.affectedRows;
   }
 
   /** The callback connection under the promise wrapper, for its 'end' and 'error' events. */

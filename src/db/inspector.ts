@@ -1,8 +1,9 @@
 import { ConfigError } from '../core/config.js';
 import type { AuditScope, CounterDefinition, CounterModel } from '../core/model.js';
 import { DatabaseError } from '../errors.js';
-import { ident, inspectSql, literal, probeSql } from './builder.js';
+import { ident, inspectSql, leaseSql, literal, probeSql } from './builder.js';
 import type { Database } from './database.js';
+import { detectEngine, ENGINE_VARIABLES, type EngineProfile, type ServerAnswers, WSREP_STATUS } from './engine.js';
 import { isDriverError, isPrivilegeError, toDatabaseError } from './database-error.js';
 
 /**
@@ -17,24 +18,77 @@ export interface ServerInfo {
   binlogFormat: string | null;
   /** read_only=ON (a replica, usually): only users with SUPER / READ_ONLY ADMIN may write. */
   readOnly: boolean;
-  /** FOR UPDATE SKIP LOCKED: MariaDB 10.6+, MySQL 8.0.1+. */
-  supportsSkipLocked: boolean;
+  /** What the engine can do (SKIP LOCKED, a cluster-wide GET_LOCK, causal reads…): db/engine.ts. */
+  engine: EngineProfile;
+}
+
+/** Reads what the server says about itself: version, variables, and its cluster's status. */
+export async function serverAnswers(db: Database): Promise<ServerAnswers> {
+  const [row] = await db.query(inspectSql.server, 'reading the server version');
+  const version = String(row?.['version'] ?? '');
+  const versionComment = String(row?.['versionComment'] ?? '');
+  const proxy = /vitess/i.test(`${version} ${versionComment}`);
+  const answers: ServerAnswers = { version, versionComment, variables: await variables(db, inspectSql.variables(ENGINE_VARIABLES), proxy) };
+  const v = answers.variables;
+  if (/^(on|1)$/i.test(v['wsrep_on'] ?? '')) answers.status = await variables(db, inspectSql.status(WSREP_STATUS));
+  if ((v['group_replication_group_name'] ?? '') !== '') {
+    try {
+      const [members] = await db.tryQuery(inspectSql.groupMembers);
+      answers.groupMembers = { online: Number(members?.['online'] ?? 0), primaries: Number(members?.['primaries'] ?? 0) };
+    } catch {
+      answers.groupMembers = null; // performance_schema hidden from this user: not a cluster we can prove
+    }
+  }
+  return answers;
+}
+
+/** The server facts the tool acts on, from its answers (pure: recorded answers in tests). */
+export function serverInfoFrom(answers: ServerAnswers): ServerInfo {
+  const engine = detectEngine(answers);
+  const v = answers.variables;
+  return {
+    version: answers.version,
+    flavor: engine.flavor,
+    logBin: /^(on|1)$/i.test(v['log_bin'] ?? ''),
+    binlogFormat: v['binlog_format'] ?? null,
+    readOnly: /^(on|1)$/i.test(v['read_only'] ?? ''),
+    engine,
+  };
 }
 
 export async function serverInfo(db: Database): Promise<ServerInfo> {
-  const [row] = await db.query(inspectSql.server, 'reading the server version');
-  const version = String(row?.['version'] ?? '');
-  const flavor = /mariadb/i.test(version) ? 'MariaDB' : 'MySQL';
-  const [major = 0, minor = 0, patch = 0] = version.split(/[.-]/).map((part) => Number.parseInt(part, 10) || 0);
-  const at = (m: number, n: number, p: number): boolean => major > m || (major === m && (minor > n || (minor === n && patch >= p)));
-  return {
-    version,
-    flavor,
-    logBin: Number(row?.['logBin'] ?? 0) === 1,
-    binlogFormat: row?.['binlogFormat'] == null ? null : String(row['binlogFormat']),
-    readOnly: Number(row?.['readOnly'] ?? 0) === 1,
-    supportsSkipLocked: flavor === 'MariaDB' ? at(10, 6, 0) : at(8, 0, 1),
-  };
+  return serverInfoFrom(await serverAnswers(db));
+}
+
+/**
+ * Reads the server, and makes every connection of `db` read the way its engine needs from now on
+ * (Galera: wsrep_sync_wait, so a read through any node sees every commit made before it started).
+ */
+export async function useEngine(db: Database): Promise<ServerInfo> {
+  const server = await serverInfo(db);
+  db.setSessionSetup(server.engine.readSetup);
+  return server;
+}
+
+/**
+ * `SHOW VARIABLES`/`SHOW STATUS` rows as a map (lower-case names). A refusal is an error (exit 3):
+ * a cluster read as one server would get a per-node run lock. Only a proxy that cannot answer the
+ * statement at all (vtgate, known from its version string) reads as no variables.
+ */
+async function variables(db: Database, sql: string, proxy = false): Promise<Record<string, string>> {
+  let rows;
+  try {
+    rows = await db.tryQuery(sql);
+  } catch (error) {
+    if (proxy && isDriverError(error) && typeof error.errno === 'number' && error.errno < 2000) return {};
+    throw toDatabaseError(error, db.config, 'reading the server variables');
+  }
+  const found: Record<string, string> = {};
+  for (const row of rows) {
+    const name = row['Variable_name'] ?? row['VARIABLE_NAME'];
+    if (name != null) found[String(name).toLowerCase()] = String(row['Value'] ?? row['VALUE'] ?? '');
+  }
+  return found;
 }
 
 /** What is wrong with the schema for this scope, in three kinds that end a run differently. */
@@ -182,6 +236,15 @@ export interface Privileges {
     /** CREATE in the database, when it does not: true when granted, null when the grants do not say. */
     create: boolean | null;
   };
+  /** The run lock's lease table, where the engine needs one (Galera, Group Replication). */
+  lease?: {
+    table: string;
+    exists: boolean;
+    /** INSERT, UPDATE, DELETE refused on it, when it exists. */
+    missing: ('INSERT' | 'UPDATE' | 'DELETE')[];
+    /** CREATE in the database, when it does not exist: true when granted, null when the grants do not say. */
+    create: boolean | null;
+  };
 }
 
 /**
@@ -192,7 +255,7 @@ export interface Privileges {
  * (for an audit table not made yet) cannot be tried without side effects: it is read from
  * information_schema, and `null` means the grants did not say.
  */
-export async function privileges(db: Database, scope: AuditScope): Promise<Privileges> {
+export async function privileges(db: Database, scope: AuditScope, leaseTable: string | null = null): Promise<Privileges> {
   const allowed = async (sql: string): Promise<boolean> => {
     const failure = await probe(db, sql);
     // 1290: read_only refuses the write; for this user that is as good as no privilege.
@@ -207,8 +270,22 @@ export async function privileges(db: Database, scope: AuditScope): Promise<Privi
   const auditTable = scope.model.auditTable;
   const exists = await tableExists(db, auditTable);
   const insert = exists ? await allowed(probeSql.insertAudit(auditTable)) : null;
-  const create = exists ? null : (await db.query(inspectSql.createGrants(db.config.database), 'reading information_schema')).length > 0 ? true : null;
-  return { select, update, audit: { table: auditTable, exists, insert, create } };
+  const createGranted = async (): Promise<true | null> =>
+    (await db.query(inspectSql.createGrants(db.config.database), 'reading information_schema')).length > 0 ? true : null;
+  const create = exists ? null : await createGranted();
+  const result: Privileges = { select, update, audit: { table: auditTable, exists, insert, create } };
+  if (leaseTable !== null) {
+    const leaseExists = await tableExists(db, leaseTable);
+    const missing: ('INSERT' | 'UPDATE' | 'DELETE')[] = [];
+    if (leaseExists) {
+      const probes = leaseSql.probes(leaseTable);
+      for (const [privilege, sql] of [['INSERT', probes.insert], ['UPDATE', probes.update], ['DELETE', probes.delete]] as const) {
+        if (!(await allowed(sql))) missing.push(privilege);
+      }
+    }
+    result.lease = { table: leaseTable, exists: leaseExists, missing, create: leaseExists ? null : await createGranted() };
+  }
+  return result;
 }
 
 /** A GRANT of `privileges` on one table of this database (or `*`) to this user, to print. */

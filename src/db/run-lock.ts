@@ -1,53 +1,127 @@
 import { createHash } from 'node:crypto';
-import { runLockSql } from './builder.js';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type LeaseRow, leaseSql, runLockSql } from './builder.js';
 import type { Database, Session } from './database.js';
-import { toDatabaseError } from './database-error.js';
+import { isRetryableLockError, toDatabaseError } from './database-error.js';
+import { type EngineProfile, runLockKind } from './engine.js';
+import { tableExists } from './inspector.js';
 import { DatabaseError } from '../errors.js';
 
 /**
- * The server-side run lock (GET_LOCK) that keeps two repairs off one database. It lives on a
- * connection of its own: GET_LOCK is per connection and survives COMMIT, and the lock goes away by
- * itself if the process dies (the server drops the connection). That connection idles through the
- * scan and the prompt, so it is pinged well inside wait_timeout (as gh-ost keeps its lock alive).
+ * The run lock that keeps two repairs off one database, whichever node or proxy each goes through.
+ *
+ * - Where GET_LOCK excludes every session of the database (one server, TiDB, Vitess, Aurora's
+ *   writer), it is GET_LOCK on a connection of its own: per connection, it survives COMMIT and goes
+ *   away by itself if the process dies (the server drops the connection).
+ * - Where GET_LOCK is per node (Galera, Group Replication), it is a lease: a row in a small table
+ *   the tool creates, taken and renewed by autocommit writes that certify cluster-wide, deleted at
+ *   the end, and taken over by another repair once not renewed for its time to live (the process
+ *   died). Every repair transaction renews it too (the fence, `fenceSql`): a batch commits only
+ *   while the lease is its run's, so even a paused process that lost it cannot write beside the
+ *   repair that took it over.
  */
-export class RunLock {
-  private readonly lostController = new AbortController();
-  private released = false;
-  private readonly keepAlive: NodeJS.Timeout;
+export interface RunLock {
+  /** For messages: "the lock 'coupon-audit:repair:shop'" or "the lease 'coupon-audit:repair:shop' in coupon_audit_run_lock". */
+  readonly description: string;
+  /** Aborted when the lock can no longer be trusted (its connection went, its lease was taken or not renewed). */
+  readonly lost: AbortSignal;
+  /** A write to run in every repair transaction before COMMIT; it must match one row, or the lock is gone. null: none needed. */
+  readonly fenceSql: string | null;
+  release(): Promise<void>;
+}
 
-  private constructor(
-    private readonly session: Session,
-    readonly name: string,
-    keepAliveMs: number,
-    lostMessage: string,
-  ) {
-    // The lock lives as long as this connection: if the server drops it (KILL, a restart, a
-    // network cut), another repair may start, so the repair must stop after its transaction.
-    const onLost = (): void => {
-      if (!this.released) this.lostController.abort(new DatabaseError(lostMessage));
-    };
-    session.events.once('end', onLost);
-    session.events.once('error', onLost);
-    this.keepAlive = setInterval(() => {
-      session.query(runLockSql.keepAlive).catch(onLost);
-    }, keepAliveMs);
-    this.keepAlive.unref();
-  }
+/** Someone else holds it: who (as precisely as the server says), and what. */
+export interface RunLockHeld {
+  heldBy: string;
+  description: string;
+}
 
-  /** Aborted when the lock's connection goes away, and the lock with it. */
+/** The lease table, in the repaired database. */
+export const LEASE_TABLE = 'coupon_audit_run_lock';
+/** A lease not renewed for this long may be taken over (the process died). Renewed every quarter of it. */
+export const LEASE_TTL_SECONDS = 15;
+
+export function runLockName(database: string): string {
+  const name = `coupon-audit:repair:${database}`;
+  // GET_LOCK names are limited to 64 characters; a long database name keeps a unique tail.
+  return name.length <= 64 ? name : `coupon-audit:repair:${createHash('sha1').update(database).digest('hex')}`;
+}
+
+export interface AcquireOptions {
+  /** How long to wait for another repair's lock (0: answer at once). */
+  waitSeconds: number;
+  /** The run id: the lease's owner. */
+  owner: string;
+  ttlSeconds?: number;
+}
+
+/** The lock the engine needs, or who holds it when it was not free within `waitSeconds`. */
+export async function acquireRunLock(db: Database, engine: EngineProfile, options: AcquireOptions): Promise<RunLock | RunLockHeld> {
+  return runLockKind(engine) === 'lease' ? LeaseRunLock.acquire(db, engine, options) : NamedRunLock.acquire(db, options.waitSeconds);
+}
+
+export function isRunLock(value: RunLock | RunLockHeld): value is RunLock {
+  return 'release' in value;
+}
+
+/** Watches a dedicated connection: when it goes, the lock goes with it. */
+abstract class ConnectionLock {
+  protected readonly lostController = new AbortController();
+  protected released = false;
+
+  protected constructor(protected readonly session: Session) {}
+
   get lost(): AbortSignal {
     return this.lostController.signal;
   }
 
-  static lockName(database: string): string {
-    const name = `coupon-audit:repair:${database}`;
-    // GET_LOCK names are limited to 64 characters; a long database name keeps a unique tail.
-    return name.length <= 64 ? name : `coupon-audit:repair:${createHash('sha1').update(database).digest('hex')}`;
+  protected loseWith(message: string): void {
+    if (!this.released && !this.lost.aborted) this.lostController.abort(new DatabaseError(message));
   }
 
-  /** Resolves to the lock, or to a description of who holds it when it was not free within `waitSeconds`. */
-  static async acquire(db: Database, waitSeconds: number): Promise<RunLock | { heldBy: string }> {
-    const name = RunLock.lockName(db.config.database);
+  private onLost: (() => void) | null = null;
+
+  protected watch(lostMessage: string): void {
+    this.onLost = (): void => this.loseWith(lostMessage);
+    this.session.events.once('end', this.onLost);
+    this.session.events.once('error', this.onLost);
+  }
+
+  /** Before the connection goes back to the pool: its events are no longer this lock's. */
+  protected unwatch(): void {
+    if (this.onLost === null) return;
+    this.session.events.removeListener('end', this.onLost);
+    this.session.events.removeListener('error', this.onLost);
+    this.onLost = null;
+  }
+}
+
+/** GET_LOCK on a connection of its own, pinged well inside wait_timeout (as gh-ost keeps its lock alive). */
+class NamedRunLock extends ConnectionLock implements RunLock {
+  readonly fenceSql = null;
+  private readonly keepAlive: NodeJS.Timeout;
+
+  private constructor(
+    session: Session,
+    readonly name: string,
+    keepAliveMs: number,
+    lostMessage: string,
+  ) {
+    super(session);
+    this.watch(lostMessage);
+    this.keepAlive = setInterval(() => {
+      session.query(runLockSql.keepAlive).catch(() => this.loseWith(lostMessage));
+    }, keepAliveMs);
+    this.keepAlive.unref();
+  }
+
+  get description(): string {
+    return `the lock '${this.name}'`;
+  }
+
+  static async acquire(db: Database, waitSeconds: number): Promise<RunLock | RunLockHeld> {
+    const name = runLockName(db.config.database);
     const session = await db.session('taking the run lock');
     try {
       const [row] = await session.query(runLockSql.get(name, waitSeconds));
@@ -55,7 +129,7 @@ export class RunLock {
         const [timeout] = await session.query(runLockSql.waitTimeout);
         // A quarter of wait_timeout, between 1 s and 60 s: the server never finds the connection idle.
         const keepAliveMs = Math.min(60_000, Math.max(1000, (Number(timeout?.['seconds']) || 28_800) * 250));
-        return new RunLock(
+        return new NamedRunLock(
           session,
           name,
           keepAliveMs,
@@ -63,9 +137,9 @@ export class RunLock {
             'stopped after the transaction in flight (what was written is above). Rerun to finish.',
         );
       }
-      const heldBy = await describeHolder(session, name);
+      const heldBy = await describeNamedHolder(session, name);
       session.release();
-      return { heldBy };
+      return { heldBy, description: `the lock '${name}'` };
     } catch (error) {
       session.destroy();
       throw toDatabaseError(error, db.config, 'taking the run lock');
@@ -81,6 +155,7 @@ export class RunLock {
     this.released = true;
     try {
       await this.session.query(runLockSql.release(this.name));
+      this.unwatch();
       this.session.release();
     } catch {
       this.session.destroy();
@@ -88,9 +163,14 @@ export class RunLock {
   }
 }
 
-async function describeHolder(session: Session, name: string): Promise<string> {
-  const [row] = await session.query(runLockSql.holder(name));
-  const holder = row?.['holder'];
+async function describeNamedHolder(session: Session, name: string): Promise<string> {
+  let holder: unknown;
+  try {
+    const [row] = await session.query(runLockSql.holder(name));
+    holder = row?.['holder'];
+  } catch {
+    return 'another session'; // IS_USED_LOCK is missing on some engines (older TiDB)
+  }
   if (holder == null) return 'another session (it has just released it)';
   try {
     const [who] = await session.query(runLockSql.describe(BigInt(String(holder))));
@@ -101,4 +181,134 @@ async function describeHolder(session: Session, name: string): Promise<string> {
     // fall through: PROCESSLIST may be hidden from this user
   }
   return `connection ${holder}`;
+}
+
+/** The lease row: see RunLock. */
+class LeaseRunLock extends ConnectionLock implements RunLock {
+  readonly fenceSql: string;
+  private readonly heartbeat: NodeJS.Timeout;
+  private renewing = false;
+
+  private constructor(
+    session: Session,
+    private readonly db: Database,
+    private readonly row: LeaseRow,
+    private readonly ttlSeconds: number,
+  ) {
+    super(session);
+    const target = `${db.config.host}:${db.config.port}`;
+    this.fenceSql = leaseSql.renew(LEASE_TABLE, row.name, row.owner, ttlSeconds);
+    this.watch(
+      `Lost the run lock: the connection that renews its lease (${this.description}) through ${target} went away, so another repair ` +
+        `could start once it expires (${ttlSeconds} s); stopped after the transaction in flight (what was written is above). Rerun to finish.`,
+    );
+    this.heartbeat = setInterval(() => void this.renew(), Math.max(250, (ttlSeconds * 1000) / 4));
+    this.heartbeat.unref();
+  }
+
+  get description(): string {
+    return `the lease '${this.row.name}' in ${LEASE_TABLE}`;
+  }
+
+  private async renew(): Promise<void> {
+    if (this.renewing || this.released || this.lost.aborted) return;
+    this.renewing = true;
+    try {
+      const matched = await this.session.execute(this.fenceSql);
+      if (matched !== 1) this.loseWith(leaseTakenMessage(this.description));
+    } catch (error) {
+      const reason = (error as { sqlMessage?: string; message?: string }).sqlMessage ?? (error as Error).message;
+      this.loseWith(
+        `Lost the run lock: ${this.description} could not be renewed through ${this.db.config.host}:${this.db.config.port} (${reason}), ` +
+          'so another repair could start once it expires; stopped after the transaction in flight (what was written is above). Rerun to finish.',
+      );
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  static async acquire(db: Database, engine: EngineProfile, options: AcquireOptions): Promise<RunLock | RunLockHeld> {
+    const ttlSeconds = options.ttlSeconds ?? LEASE_TTL_SECONDS;
+    await ensureLeaseTable(db);
+    const row: LeaseRow = {
+      name: runLockName(db.config.database),
+      owner: options.owner,
+      holder:
+        `${db.config.user} on ${hostname()} (pid ${process.pid}) through ` +
+        `${engine.nodeName === null ? '' : `node ${engine.nodeName}, `}${db.config.host}:${db.config.port}`,
+    };
+    const description = `the lease '${row.name}' in ${LEASE_TABLE}`;
+    const deadline = Date.now() + options.waitSeconds * 1000;
+    const session = await db.session('taking the run lock');
+    try {
+      for (let attempt = 1; ; attempt += 1) {
+        let taken = false;
+        try {
+          taken =
+            (await session.execute(leaseSql.insert(LEASE_TABLE, row, ttlSeconds))) === 1 ||
+            (await session.execute(leaseSql.takeOver(LEASE_TABLE, row, ttlSeconds))) === 1;
+        } catch (error) {
+          // Two repairs took it at once through two nodes: the other's write certified first.
+          if (!isRetryableLockError(error)) throw error;
+        }
+        if (taken) return new LeaseRunLock(session, db, row, ttlSeconds);
+        const heldBy = await describeLease(session, row.name);
+        if (Date.now() >= deadline && (heldBy !== null || attempt >= 20)) {
+          session.release();
+          return { heldBy: heldBy ?? 'another repair (the lease kept changing hands)', description };
+        }
+        // Gone already (released, or our conflict's winner not applied here yet): try again at once.
+        await sleep(heldBy === null ? 50 * Math.min(attempt, 10) : Math.max(50, Math.min(1000, deadline - Date.now())));
+      }
+    } catch (error) {
+      session.destroy();
+      throw toDatabaseError(error, db.config, 'taking the run lock');
+    }
+  }
+
+  async release(): Promise<void> {
+    clearInterval(this.heartbeat);
+    const lost = this.lost.aborted;
+    this.released = true;
+    const sql = leaseSql.release(LEASE_TABLE, this.row.name, this.row.owner);
+    if (!lost) {
+      try {
+        await this.session.execute(sql);
+        this.unwatch();
+        this.session.release();
+        return;
+      } catch {
+        // fall through: try once more on another connection
+      }
+    }
+    this.session.destroy();
+    // Only this run's row is deleted (owner = run id): harmless when another repair took it over.
+    await this.db.tryQuery(sql).catch(() => undefined);
+  }
+}
+
+export function leaseTakenMessage(description: string): string {
+  return (
+    `Lost the run lock: ${description} is no longer this run's (it expired and another repair took it over), ` +
+    'so two repairs could overlap; stopped, and the transaction in flight was rolled back (what was written before is above). Rerun to finish.'
+  );
+}
+
+/** "run <id> (<who>), held 3.2 s, renewed 0.4 s ago, expires in 14.6 s unless renewed"; null when free. */
+async function describeLease(session: Session, name: string): Promise<string | null> {
+  const [row] = await session.query(leaseSql.holder(LEASE_TABLE, name));
+  if (row === undefined) return null;
+  const seconds = (ms: unknown): string => (Number(ms) / 1000).toFixed(1);
+  const expiresIn = Number(row['expiresInMs']);
+  return (
+    `run ${String(row['owner'])} by ${String(row['holder'])}, held ${seconds(row['heldMs'])} s, renewed ${seconds(row['renewedMsAgo'])} s ago, ` +
+    (expiresIn > 0 ? `expires in ${seconds(expiresIn)} s unless renewed` : 'expired: a repair may take it over now')
+  );
+}
+
+/** Creates the lease table when missing. Looks first: CREATE TABLE IF NOT EXISTS would need CREATE even when it exists. */
+export async function ensureLeaseTable(db: Database): Promise<boolean> {
+  if (await tableExists(db, LEASE_TABLE)) return false;
+  await db.query(leaseSql.createTable(LEASE_TABLE), `creating the run lock table ${LEASE_TABLE}`);
+  return true;
 }

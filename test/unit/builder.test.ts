@@ -63,12 +63,16 @@ describe('comparePageSql: one statement per page compares caches with counts fro
 });
 
 describe('repair statements', () => {
-  it('locks ascending, existing ids only, SKIP LOCKED when asked', () => {
-    expect(builder.lockSettingsSql(scope, [3n, 9007199254740993n], true)).toBe(
+  it('locks ascending, existing ids only: SKIP LOCKED, NOWAIT or waiting, as asked', () => {
+    expect(builder.lockSettingsSql(scope, [3n, 9007199254740993n], 'skip-locked')).toBe(
       '/* coupon-audit */ SELECT `id` AS id, `status` AS status, `issuedCount` AS cached0, `usedCount` AS cached1 FROM `g_coupon_settings` ' +
         'WHERE `id` IN (3, 9007199254740993) ORDER BY `id` FOR UPDATE SKIP LOCKED',
     );
-    expect(builder.lockSettingsSql(auditScope(DEFAULT_MODEL, { counters: ['usedCount'] }), [3n], false)).toBe(
+    expect(builder.lockSettingsSql(scope, [3n, 4n], 'nowait')).toBe(
+      '/* coupon-audit */ SELECT `id` AS id, `status` AS status, `issuedCount` AS cached0, `usedCount` AS cached1 FROM `g_coupon_settings` ' +
+        'WHERE `id` IN (3, 4) ORDER BY `id` FOR UPDATE NOWAIT',
+    );
+    expect(builder.lockSettingsSql(auditScope(DEFAULT_MODEL, { counters: ['usedCount'] }), [3n], 'wait')).toBe(
       '/* coupon-audit */ SELECT `id` AS id, `status` AS status, `usedCount` AS cached0 FROM `g_coupon_settings` WHERE `id` IN (3) ORDER BY `id` FOR UPDATE',
     );
   });
@@ -97,6 +101,72 @@ describe('repair statements', () => {
     expect(builder.pageBoundarySql(DEFAULT_MODEL, 5n, 100)).toBe(
       '/* coupon-audit */ SELECT `id` AS id FROM `g_coupon_settings` WHERE `id` > 5 ORDER BY `id` LIMIT 1 OFFSET 99',
     );
+  });
+});
+
+describe('engine detection statements', () => {
+  it('read what every engine answers, then only the variables and status the server has', () => {
+    expect(builder.inspectSql.server).toBe('/* coupon-audit */ SELECT VERSION() AS version, @@version_comment AS versionComment');
+    expect(builder.inspectSql.variables(['wsrep_on', 'aurora_version'])).toBe("/* coupon-audit */ SHOW VARIABLES WHERE Variable_name IN ('wsrep_on', 'aurora_version')");
+    expect(builder.inspectSql.status(['wsrep_cluster_size'])).toBe("/* coupon-audit */ SHOW STATUS WHERE Variable_name IN ('wsrep_cluster_size')");
+    expect(builder.inspectSql.groupMembers).toBe(
+      "/* coupon-audit */ SELECT COUNT(*) AS online, COALESCE(SUM(MEMBER_ROLE = 'PRIMARY'), 0) AS primaries " +
+        "FROM performance_schema.replication_group_members WHERE MEMBER_STATE = 'ONLINE'",
+    );
+  });
+  it('session settings of the engine profiles', () => {
+    expect(builder.engineSql).toEqual({
+      wsrepCausalReads: '/* coupon-audit */ SET SESSION wsrep_sync_wait = @@SESSION.wsrep_sync_wait | 1',
+      groupReplicationCausalReads: "/* coupon-audit */ SET SESSION group_replication_consistency = 'BEFORE'",
+      tidbPessimistic: "/* coupon-audit */ SET SESSION tidb_txn_mode = 'pessimistic'",
+    });
+  });
+});
+
+describe('the run lock lease (Galera, Group Replication)', () => {
+  const row = { name: 'coupon-audit:repair:shop', owner: '4512fbf3-ae76-4b4a-a34d-cde14e857ab3', holder: "app on web1 (pid 42) through node node1, 10.0.0.1:3306" };
+  it('a table of its own with the name as primary key (every write certifies on that key)', () => {
+    expect(builder.leaseSql.createTable('coupon_audit_run_lock')).toBe(
+      '/* coupon-audit */ CREATE TABLE IF NOT EXISTS `coupon_audit_run_lock` (name VARCHAR(64) NOT NULL, owner CHAR(36) NOT NULL, ' +
+        'holder VARCHAR(255) NOT NULL, acquiredAt DATETIME(3) NOT NULL, heartbeatAt DATETIME(3) NOT NULL, expiresAt DATETIME(3) NOT NULL, ' +
+        "PRIMARY KEY (name)) ENGINE = InnoDB COMMENT = 'coupon-audit run lock: the repair that holds each database'",
+    );
+  });
+  it('taken by an insert of a free name, or by taking over an expired lease; times by the server clock', () => {
+    expect(builder.leaseSql.insert('coupon_audit_run_lock', row, 15)).toBe(
+      '/* coupon-audit */ INSERT IGNORE INTO `coupon_audit_run_lock` (name, owner, holder, acquiredAt, heartbeatAt, expiresAt) ' +
+        "VALUES ('coupon-audit:repair:shop', '4512fbf3-ae76-4b4a-a34d-cde14e857ab3', 'app on web1 (pid 42) through node node1, 10.0.0.1:3306', " +
+        'UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL 15 SECOND)',
+    );
+    expect(builder.leaseSql.takeOver('coupon_audit_run_lock', row, 15)).toBe(
+      "/* coupon-audit */ UPDATE `coupon_audit_run_lock` SET owner = '4512fbf3-ae76-4b4a-a34d-cde14e857ab3', " +
+        "holder = 'app on web1 (pid 42) through node node1, 10.0.0.1:3306', acquiredAt = UTC_TIMESTAMP(3), heartbeatAt = UTC_TIMESTAMP(3), " +
+        "expiresAt = UTC_TIMESTAMP(3) + INTERVAL 15 SECOND WHERE name = 'coupon-audit:repair:shop' AND expiresAt < UTC_TIMESTAMP(3)",
+    );
+  });
+  it('renewed (also inside every repair transaction) and released only by its owner', () => {
+    expect(builder.leaseSql.renew('coupon_audit_run_lock', row.name, row.owner, 15)).toBe(
+      '/* coupon-audit */ UPDATE `coupon_audit_run_lock` SET heartbeatAt = UTC_TIMESTAMP(3), expiresAt = UTC_TIMESTAMP(3) + INTERVAL 15 SECOND ' +
+        "WHERE name = 'coupon-audit:repair:shop' AND owner = '4512fbf3-ae76-4b4a-a34d-cde14e857ab3'",
+    );
+    expect(builder.leaseSql.release('coupon_audit_run_lock', row.name, row.owner)).toBe(
+      "/* coupon-audit */ DELETE FROM `coupon_audit_run_lock` WHERE name = 'coupon-audit:repair:shop' AND owner = '4512fbf3-ae76-4b4a-a34d-cde14e857ab3'",
+    );
+    expect(builder.leaseSql.holder('coupon_audit_run_lock', row.name)).toBe(
+      '/* coupon-audit */ SELECT owner, holder, TIMESTAMPDIFF(MICROSECOND, acquiredAt, UTC_TIMESTAMP(3)) DIV 1000 AS heldMs, ' +
+        'TIMESTAMPDIFF(MICROSECOND, heartbeatAt, UTC_TIMESTAMP(3)) DIV 1000 AS renewedMsAgo, ' +
+        "TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(3), expiresAt) DIV 1000 AS expiresInMs FROM `coupon_audit_run_lock` WHERE name = 'coupon-audit:repair:shop'",
+    );
+  });
+  it('its privileges probed by writes that match no row; a long holder is cut to the column', () => {
+    expect(builder.leaseSql.probes('coupon_audit_run_lock')).toEqual({
+      insert:
+        '/* coupon-audit */ INSERT INTO `coupon_audit_run_lock` (name, owner, holder, acquiredAt, heartbeatAt, expiresAt) ' +
+        "SELECT '', '', '', NOW(), NOW(), NOW() FROM DUAL WHERE 1 = 0",
+      update: '/* coupon-audit */ UPDATE `coupon_audit_run_lock` SET heartbeatAt = heartbeatAt WHERE 1 = 0',
+      delete: '/* coupon-audit */ DELETE FROM `coupon_audit_run_lock` WHERE 1 = 0',
+    });
+    expect(builder.leaseSql.insert('t', { ...row, holder: 'x'.repeat(300) }, 15)).toContain(`'${'x'.repeat(255)}', UTC_TIMESTAMP(3)`);
   });
 });
 
@@ -183,13 +253,16 @@ describe('every statement is tagged', () => {
       builder.comparePageSql(scope, { kind: 'ids', ids: [1n] }, { onlyDrifted: false }),
       builder.pageBoundarySql(DEFAULT_MODEL, null, 1),
       builder.nullKeyCountSql(counter),
-      builder.lockSettingsSql(scope, [1n], true),
+      builder.lockSettingsSql(scope, [1n], 'skip-locked'),
       builder.countChildrenSql(counter, [1n]),
       builder.writeCountersSql(DEFAULT_MODEL, 1n, [['issuedCount', 1n]], []),
       builder.insertAuditSql('t', [{ runId: 'r', settingId: 1n, counter: 'c', oldValue: 1n, newValue: 2n, dbUser: 'u' }]),
       builder.guardedUpdateSql(DEFAULT_MODEL, { settingId: 1n, counter: 'issuedCount', from: 2n, to: 1n }, []),
       ...Object.values(builder.sessionSql).map((s) => (typeof s === 'function' ? s(2) : s)),
       builder.inspectSql.server,
+      builder.inspectSql.variables(['version']),
+      builder.inspectSql.status(['wsrep_ready']),
+      builder.inspectSql.groupMembers,
       builder.inspectSql.columns(['t']),
       builder.inspectSql.leadingIndexColumns(['t']),
       builder.inspectSql.tableExists('t'),
@@ -205,6 +278,14 @@ describe('every statement is tagged', () => {
       builder.runLockSql.describe(1n),
       builder.runLockSql.waitTimeout,
       builder.runLockSql.keepAlive,
+      ...Object.values(builder.engineSql),
+      builder.leaseSql.createTable('t'),
+      builder.leaseSql.insert('t', { name: 'n', owner: 'o', holder: 'h' }, 15),
+      builder.leaseSql.takeOver('t', { name: 'n', owner: 'o', holder: 'h' }, 15),
+      builder.leaseSql.renew('t', 'n', 'o', 15),
+      builder.leaseSql.holder('t', 'n'),
+      builder.leaseSql.release('t', 'n', 'o'),
+      ...Object.values(builder.leaseSql.probes('t')),
     ];
     for (const sql of statements) expect(sql.startsWith(`${builder.TAG} `)).toBe(true);
   });

@@ -5,6 +5,7 @@ import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { type DatabaseFacts, diagnose } from '../../src/core/diagnose.js';
 import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
+import { serverInfoFrom } from '../../src/db/inspector.js';
 import { splitSqlScript } from '../../src/db/sql-script.js';
 import { renderDiagnosis } from '../../src/cli/doctor-report.js';
 import { findServerBinary, serverBinaryAt } from '../../src/server/server-binary.js';
@@ -13,7 +14,7 @@ const healthy: DatabaseFacts = {
   target: 'app@db:3306/shop',
   user: 'app',
   database: 'shop',
-  server: { version: '10.11.19-MariaDB', flavor: 'MariaDB', logBin: true, binlogFormat: 'ROW', readOnly: false, supportsSkipLocked: true },
+  server: serverInfoFrom({ version: '10.11.19-MariaDB', versionComment: 'Debian 12', variables: { log_bin: 'ON', binlog_format: 'ROW', read_only: 'OFF' } }),
   scope: auditScope(DEFAULT_MODEL),
   schemaProblems: [],
   missingSelect: [],
@@ -35,7 +36,7 @@ describe('diagnose', () => {
   it('all ok is healthy', () => {
     const diagnosis = diagnose(healthy);
     expect(diagnosis.healthy).toBe(true);
-    expect(diagnosis.checks.map((check) => check.status)).toEqual(Array(7).fill('ok'));
+    expect(diagnosis.checks.map((check) => check.status)).toEqual(Array(8).fill('ok'));
   });
 
   it('each problem makes it unhealthy, with the right status and fix', () => {
@@ -60,7 +61,7 @@ describe('diagnose', () => {
     const unsureCreate = { ...healthy.privileges!, audit: { table: 'coupon_audit_log', exists: false, insert: null, create: null } };
     expect(status({ ...healthy, privileges: unsureCreate }, 'privileges for repair')).toBe('warn');
     expect(status({ ...healthy, privileges: { ...unsureCreate, audit: { ...unsureCreate.audit, create: true } } }, 'privileges for repair')).toBe('ok');
-    expect(status({ ...healthy, server: { ...healthy.server, supportsSkipLocked: false } }, 'server version')).toBe('warn');
+    expect(status({ ...healthy, server: { ...healthy.server, engine: { ...healthy.server.engine, supportsSkipLocked: false } } }, 'server version')).toBe('warn');
     const replica = diagnose({ ...healthy, server: { ...healthy.server, readOnly: true }, privileges: { ...healthy.privileges!, update: false } });
     expect(replica.checks.find((check) => check.name === 'privileges for repair')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/read_only/) });
     // read_only does not stop a user whose writes it lets through (SUPER / READ_ONLY ADMIN).
@@ -69,7 +70,7 @@ describe('diagnose', () => {
 
   it('a broken schema skips the checks that need the tables', () => {
     const diagnosis = diagnose({ ...healthy, schemaProblems: ['table g_coupons is missing'], unindexed: undefined, privileges: undefined });
-    expect(diagnosis.checks.map((check) => `${check.name}:${check.status}`)).toEqual(['connection:ok', 'schema:fail', 'binlog_format:ok']);
+    expect(diagnosis.checks.map((check) => `${check.name}:${check.status}`)).toEqual(['connection:ok', 'engine:ok', 'schema:fail', 'binlog_format:ok']);
   });
 
   it('a table the user may not read is a missing privilege with its GRANT, not a missing table', () => {
@@ -79,8 +80,8 @@ describe('diagnose', () => {
       unindexed: undefined,
       privileges: undefined,
     });
-    expect(diagnosis.checks.map((check) => `${check.name}:${check.status}`)).toEqual(['connection:ok', 'privileges for check:fail', 'binlog_format:ok']);
-    expect(diagnosis.checks[1]).toMatchObject({ detail: 'no SELECT on g_coupon_uses', fix: 'GRANT SELECT ON shop.g_coupon_uses TO app;' });
+    expect(diagnosis.checks.map((check) => `${check.name}:${check.status}`)).toEqual(['connection:ok', 'engine:ok', 'privileges for check:fail', 'binlog_format:ok']);
+    expect(diagnosis.checks[2]).toMatchObject({ detail: 'no SELECT on g_coupon_uses', fix: 'GRANT SELECT ON shop.g_coupon_uses TO app;' });
   });
 
   it('renders one line per check, fixes below, no colour codes at level 0', () => {
