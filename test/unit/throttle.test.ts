@@ -18,12 +18,14 @@ import {
 import * as builder from '../../src/db/builder.js';
 import { resolveConnectionConfig, resolveReplicaConfig } from '../../src/db/connection-config.js';
 import type { ServerInfo } from '../../src/db/inspector.js';
+import { detectEngine } from '../../src/db/engine.js';
 import { readReplicaStates, replicationDialect } from '../../src/db/replication.js';
 import { DatabaseError, UsageError } from '../../src/errors.js';
 
-const mariadb: ServerInfo = { version: '10.11.19-MariaDB-0+deb12u1', flavor: 'MariaDB', logBin: true, binlogFormat: 'ROW', readOnly: false, supportsSkipLocked: true };
-const mysql8: ServerInfo = { version: '8.0.36', flavor: 'MySQL', logBin: true, binlogFormat: 'ROW', readOnly: false, supportsSkipLocked: true };
-const mysql80: ServerInfo = { ...mysql8, version: '8.0.21' };
+const engineOf = (version: string) => detectEngine({ version, versionComment: '', variables: {} });
+const mariadb: ServerInfo = { version: '10.11.19-MariaDB-0+deb12u1', flavor: 'MariaDB', logBin: true, binlogFormat: 'ROW', readOnly: false, engine: engineOf('10.11.19-MariaDB-0+deb12u1') };
+const mysql8: ServerInfo = { version: '8.0.36', flavor: 'MySQL', logBin: true, binlogFormat: 'ROW', readOnly: false, engine: engineOf('8.0.36') };
+const mysql80: ServerInfo = { ...mysql8, version: '8.0.21', engine: engineOf('8.0.21') };
 
 describe('statements (exact text)', () => {
   it('load and the row estimate', () => {
