@@ -92,15 +92,25 @@ export class ThrowawayServer {
     return join(this.dir, 'data');
   }
 
+  /**
+   * A tmpdir of its own: at start-up the server deletes every #sql* file in its tmpdir, so with a
+   * shared /tmp one server starting removes another's bootstrap tables (mariadb-install-db then
+   * fails with "Unknown table 'mysql.tmp_…'") when test files start servers at once.
+   */
+  private get tmpDir(): string {
+    return join(this.dir, 'tmp');
+  }
+
   private userArgs(): string[] {
     return this.runAs === null ? [] : [`--user=${this.runAs}`];
   }
 
   private async initialise(): Promise<void> {
     mkdirSync(this.dataDir);
+    mkdirSync(this.tmpDir);
     if (this.runAs === 'mysql') {
       const { uid, gid } = mysqlUser()!;
-      for (const path of [this.dir, this.dataDir]) chownSync(path, uid, gid);
+      for (const path of [this.dir, this.dataDir, this.tmpDir]) chownSync(path, uid, gid);
     }
     const args =
       this.binary.installDb !== null
@@ -109,9 +119,10 @@ export class ThrowawayServer {
             `--datadir=${this.dataDir}`,
             '--auth-root-authentication-method=normal',
             '--skip-test-db',
+            `--tmpdir=${this.tmpDir}`,
             ...this.userArgs(),
           ]
-        : ['--no-defaults', '--initialize-insecure', `--datadir=${this.dataDir}`, ...this.userArgs()];
+        : ['--no-defaults', '--initialize-insecure', `--datadir=${this.dataDir}`, `--tmpdir=${this.tmpDir}`, ...this.userArgs()];
     const program = this.binary.installDb ?? this.binary.server;
     // Spawned like the server (own process group, tracked), so an exit mid-initialisation kills it too.
     const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
@@ -136,6 +147,7 @@ export class ThrowawayServer {
         '--no-defaults',
         ...this.userArgs(),
         `--datadir=${this.dataDir}`,
+        `--tmpdir=${this.tmpDir}`,
         `--port=${this.port}`,
         `--bind-address=${this.host}`,
         `--socket=${join(this.dir, 'sock')}`,
