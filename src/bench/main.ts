@@ -268,8 +268,8 @@ function blockReport(block: BlockResult, options: BenchOptions, drifting: number
   const pool = mibText(block.poolBytes);
   const title =
     block.pool === 'warm'
-      ? `Warm pool, innodb_buffer_pool_size = ${pool}: ${block.fit}. One untimed pass, then ${options.runs} interleaved rounds.`
-      : `Cold pool, innodb_buffer_pool_size = ${pool}: ${block.fit}. ${options.runs} interleaved rounds.`;
+      ? `Warm pool, innodb_buffer_pool_size = ${pool}: ${block.fit}. One untimed pass, then ${rounds(options.runs)}.`
+      : `Cold pool, innodb_buffer_pool_size = ${pool}: ${block.fit}. ${rounds(options.runs)}.`;
   const table = new Table({
     head: ['', 'pool', 'median', 'min', 'max', '× floor', '× check', 'pages read', 'peak RSS'],
     style: { head: [], border: [] },
@@ -312,6 +312,7 @@ function blockReport(block: BlockResult, options: BenchOptions, drifting: number
   return text;
 }
 
+const rounds = (n: number) => (n === 1 ? '1 round' : `${n} interleaved rounds`);
 const seconds = (value: number) => `${(value / 1000).toFixed(2)} s`;
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 

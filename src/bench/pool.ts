@@ -52,31 +52,14 @@ export class PoolControl {
     if (current !== bytes) {
       const started = performance.now();
       await this.conn.query('SET GLOBAL innodb_buffer_pool_size = ?', [bytes]);
-      await this.waitForResize(started);
+      await waitForResize(this.conn, this.pageSize, started);
       log(`  innodb_buffer_pool_size ${mibText(current)} -> ${mibText(await this.poolBytes())} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
     }
     return this.poolBytes();
   }
 
-  private async waitForResize(started: number): Promise<void> {
-    const target = await this.poolBytes();
-    for (;;) {
-      const status = await this.status(['Innodb_buffer_pool_resize_status', 'Innodb_buffer_pool_pages_total']);
-      const text = status.get('innodb_buffer_pool_resize_status') ?? '';
-      const pages = Number(status.get('innodb_buffer_pool_pages_total') ?? '0');
-      const settled = Math.abs(pages * this.pageSize - target) <= target * 0.05;
-      if (settled && (text === '' || /complet/i.test(text))) return;
-      if (performance.now() - started > 300_000) throw new Error(`the buffer pool did not finish resizing in 5 min (${text})`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-
   private async status(names: readonly string[]): Promise<Map<string, string>> {
-    const [rows] = await this.conn.query<RowDataPacket[]>(
-      `SHOW GLOBAL STATUS WHERE Variable_name IN (${names.map(() => '?').join(', ')})`,
-      [...names],
-    );
-    return new Map(rows.map((row) => [String(row['Variable_name']).toLowerCase(), String(row['Value'])]));
+    return status(this.conn, names);
   }
 
   /** Pages read from disk into the pool so far (server-wide: other sessions' reads count too). */
@@ -110,8 +93,10 @@ export class PoolControl {
       if (this.oldBlocksTimeChanged) await conn.query('SET GLOBAL innodb_old_blocks_time = ?', [this.originalOldBlocksTime]);
       const [[row]] = await conn.query<RowDataPacket[]>('SELECT @@innodb_buffer_pool_size AS pool');
       if (Number(row!['pool']) !== this.originalPoolBytes) {
+        const started = performance.now();
         await conn.query('SET GLOBAL innodb_buffer_pool_size = ?', [this.originalPoolBytes]);
-        log(`Restored innodb_buffer_pool_size to ${mibText(this.originalPoolBytes)} (the server finishes resizing in the background).`);
+        await waitForResize(conn, this.pageSize, started);
+        log(`Restored innodb_buffer_pool_size to ${mibText(this.originalPoolBytes)}.`);
       } else {
         log(`innodb_buffer_pool_size is back at its original ${mibText(this.originalPoolBytes)}.`);
       }
@@ -124,6 +109,29 @@ export class PoolControl {
     await this.conn.query('SELECT RELEASE_LOCK(?)', [LOCK_NAME]).catch(() => undefined);
     await this.conn.end().catch(() => undefined);
   }
+}
+
+/** Waits until the server has finished the resize it was asked for (it runs in the background). */
+async function waitForResize(conn: Connection, pageSize: number, started: number): Promise<void> {
+  const [[row]] = await conn.query<RowDataPacket[]>('SELECT @@innodb_buffer_pool_size AS pool');
+  const target = Number(row!['pool']);
+  for (;;) {
+    const values = await status(conn, ['Innodb_buffer_pool_resize_status', 'Innodb_buffer_pool_pages_total']);
+    const text = values.get('innodb_buffer_pool_resize_status') ?? '';
+    const pages = Number(values.get('innodb_buffer_pool_pages_total') ?? '0');
+    const settled = Math.abs(pages * pageSize - target) <= target * 0.05;
+    if (settled && (text === '' || /complet/i.test(text))) return;
+    if (performance.now() - started > 300_000) throw new Error(`the buffer pool did not finish resizing in 5 min (${text})`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function status(conn: Connection, names: readonly string[]): Promise<Map<string, string>> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SHOW GLOBAL STATUS WHERE Variable_name IN (${names.map(() => '?').join(', ')})`,
+    [...names],
+  );
+  return new Map(rows.map((row) => [String(row['Variable_name']).toLowerCase(), String(row['Value'])]));
 }
 
 export const mibText = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
