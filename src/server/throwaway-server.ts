@@ -23,6 +23,8 @@ export interface ThrowawayServerOptions {
   binaryPath?: string;
   /** How long to wait for the server to answer (default 60 s). */
   readyTimeoutMs?: number;
+  /** The TCP port (default: a free one). */
+  port?: number;
 }
 
 const running = new Set<ThrowawayServer>();
@@ -51,7 +53,7 @@ export class ThrowawayServer {
     if (binary === null) throw new NoServerBinaryError(options.binaryPath);
     installExitHook();
     const dir = mkdtempSync(join(tmpdir(), 'coupon-audit-server-'));
-    const server = new ThrowawayServer(binary, dir, await freePort(), options.args ?? [], chooseUser(dir));
+    const server = new ThrowawayServer(binary, dir, options.port ?? (await freePort()), options.args ?? [], chooseUser(dir));
     running.add(server);
     try {
       await server.initialise();
@@ -80,6 +82,31 @@ export class ThrowawayServer {
   async restart(options: { signal?: NodeJS.Signals; readyTimeoutMs?: number } = {}): Promise<void> {
     await this.kill(options.signal ?? 'SIGTERM');
     await this.launch(options.readyTimeoutMs ?? 60_000);
+  }
+
+  /** The server's process id (also its process group's), or null when it is not running. */
+  get pid(): number | null {
+    const child = this.child;
+    return child?.pid === undefined || child.exitCode !== null || child.signalCode !== null ? null : child.pid;
+  }
+
+  /**
+   * Kills the server's whole process group with SIGKILL (a crash: helpers such as Galera's SST
+   * scripts go too) and waits until it has exited. It stays down: restart() starts it again on the
+   * same data and port, stop() removes the directory.
+   */
+  async crash(): Promise<void> {
+    const pid = this.pid;
+    if (pid === null) return;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    const keepAlive = setInterval(() => undefined, 1_000); // the child is unref'd: wait for it all the same
+    await this.exited;
+    clearInterval(keepAlive);
+    this.child = null;
   }
 
   async stop(): Promise<void> {
@@ -258,7 +285,8 @@ function chooseUser(dir: string): 'mysql' | 'root' | null {
   return mysqlUser() !== null && othersCanTraverse(dir) ? 'mysql' : 'root';
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);
