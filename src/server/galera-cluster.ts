@@ -3,7 +3,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { delimiter, join } from 'node:path';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
-import { findServerBinary } from './server-binary.js';
+import { findServerBinary, isExecutable } from './server-binary.js';
 import { freePort, NoServerBinaryError, ThrowawayServer } from './throwaway-server.js';
 
 /** A package the cluster needs is not installed; `missing` names it. */
@@ -283,15 +283,6 @@ function findProvider(): string | null {
     }
   }
   return [...listed, ...PROVIDER_CANDIDATES].find((path) => existsSync(path)) ?? null;
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function distinctFreePorts(count: number): Promise<number[]> {

@@ -52,7 +52,7 @@ function firstExecutable(dirs: readonly string[], name: string): string | null {
   return dirs.map((dir) => join(dir, name)).find(isExecutable) ?? null;
 }
 
-function isExecutable(path: string): boolean {
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return true;
