@@ -4,7 +4,8 @@ import { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE } from './limits.js';
 export { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE };
 import { unindexedCounters } from '../db/inspector.js';
 import { type IdScope, compareIds } from '../db/rows.js';
-import { comparePage, nullKeyCounts, pageBoundary, type PageResult } from '../db/scanner.js';
+import { comparePackedPage, comparePage, nullKeyCounts, pageBoundary, type PageResult } from '../db/scanner.js';
+import { toDatabaseError } from '../db/database-error.js';
 import { BatchSizer } from './batch-sizer.js';
 import type { DriftedSetting } from './drift.js';
 import type { AuditScope, CounterDefinition } from './model.js';
@@ -95,9 +96,9 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
   const missingIds: bigint[] = [];
   const started = performance.now();
 
-  const run = async (ids: IdScope, onlyDrifted: boolean): Promise<PageResult> => {
+  const run = async (ids: IdScope, onlyDrifted: boolean, packed = false): Promise<PageResult> => {
     const started = performance.now();
-    const result = await comparePage(db, scope, ids, { onlyDrifted });
+    const result = packed && ids.kind === 'range' ? await packedPage(db, scope, ids) : await comparePage(db, scope, ids, { onlyDrifted });
     const ms = performance.now() - started;
     sizer.observe(Math.max(result.scanned, 1), ms);
     options.onStatement?.({ what: `compare ${describeScope(ids)}`, rows: result.drifted.length, ms });
@@ -143,7 +144,7 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
         const upTo = await pageBoundary(db, scope.model, after, sizer.size);
         const from = after;
         await pool.run(async () => {
-          await run({ kind: 'range', after: from, upTo }, true);
+          await run({ kind: 'range', after: from, upTo }, true, true);
         });
         if (upTo === null) break;
         after = upTo;
@@ -168,6 +169,20 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
         : null,
     missingIds,
   };
+}
+
+/** A page of the paged scan: the packed statement and its confirmation, on a connection of its own. */
+async function packedPage(db: Database, scope: AuditScope, range: { after: bigint | null; upTo: bigint | null }): Promise<PageResult> {
+  const context = `comparing ${scope.model.settings.table} with its counts`;
+  const session = await db.session(context);
+  try {
+    const result = await comparePackedPage(session, scope, range);
+    session.release();
+    return result;
+  } catch (error) {
+    session.destroy(); // mid-transaction, or its statement killed: never handed out again
+    throw toDatabaseError(error, db.config, context);
+  }
 }
 
 function describeScope(scope: IdScope): string {

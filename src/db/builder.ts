@@ -142,6 +142,63 @@ export function comparePageSql(scope: AuditScope, ids: IdScope, options: { onlyD
   return tag(`SELECT g.* FROM (${grouped}) g${filter}`);
 }
 
+/**
+ * The branches of a packed page (packedPageSql), in the order of its rows: the settings, then one per
+ * child branch, each naming the counters (indexes into scope.counters) whose counts it carries.
+ */
+export function packedBranches(scope: AuditScope): { table: string; counters: number[] }[] {
+  const branches: { table: string; counters: number[] }[] = [];
+  for (const table of new Set(scope.counters.map((counter) => counter.table))) {
+    const mine = scope.counters.filter((counter) => counter.table === table);
+    const foreignKeys = [...new Set(mine.map((counter) => counter.foreignKey))];
+    const groups = foreignKeys.length > 1 ? mine.map((counter) => [counter]) : [mine];
+    for (const group of groups) branches.push({ table, counters: group.map((counter) => scope.counters.indexOf(counter)) });
+  }
+  return branches;
+}
+
+/** The longest packed column a page statement may return (SET SESSION group_concat_max_len). */
+export const PACKED_MAX_BYTES = 4 * 1024 * 1024; // within every server's default max_allowed_packet
+
+/**
+ * The cheap form of the detection statement for one page of an id range: the same reads as
+ * comparePageSql (the page's settings by primary key, each child table's GROUP BY counts by its
+ * index), in ONE statement, but each packed by GROUP_CONCAT into one text value instead of being
+ * stacked and grouped again: on MariaDB that second grouping costs about twice the raw scans when
+ * settings have few codes each (npm run bench -- --scale many-settings). Rows: b = 0 the settings
+ * (`id deleted cached0 cached1 …`, `-` for a NULL cache; `deleted` only when the scope needs it),
+ * b = 1… one per packedBranches entry (`settingId count…`), each with n = its row count, so a
+ * value cut at group_concat_max_len is noticed (db/scanner.ts then compares the page with
+ * comparePageSql in the same snapshot). Node compares (scanner.ts parsePackedPage).
+ */
+export function packedPageSql(scope: AuditScope, range: { after: bigint | null; upTo: bigint | null }): string {
+  const { model } = scope;
+  const s = model.settings;
+  const ids: IdScope = { kind: 'range', ...range };
+  const fields = [
+    `s.${ident(s.id)}`,
+    ...(scope.deleted === 'count' ? [] : [`${deletedTest(model)}`]),
+    ...scope.counters.map((counter) => `IFNULL(s.${ident(counter.name)}, '-')`),
+  ];
+  const settings =
+    `SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(${fields.join(", ' ', ")} SEPARATOR ',') AS p ` +
+    `FROM ${ident(s.table)} s${where([scopeCondition(`s.${ident(s.id)}`, ids)])}`;
+  const children = packedBranches(scope).map((branch, j) => {
+    const mine = branch.counters.map((i) => scope.counters[i]!);
+    const fk = ident(mine[0]!.foreignKey);
+    const single = mine.length === 1 ? mine[0]! : null;
+    const counts = mine.map((counter, k) =>
+      single !== null || counter.where === null ? `COUNT(*) AS n${k}` : `SUM(CASE WHEN (${counter.where}) THEN 1 ELSE 0 END) AS n${k}`,
+    );
+    const filter = single?.where != null ? `(${single.where})` : null;
+    const grouped =
+      `SELECT ${fk} AS k, ${counts.join(', ')} FROM ${ident(branch.table)}` +
+      `${where([scopeCondition(fk, ids) ?? `${fk} IS NOT NULL`, filter])} GROUP BY ${fk}`;
+    return `SELECT ${j + 1}, COUNT(*), GROUP_CONCAT(${['x.k', ...mine.map((_, k) => `x.n${k}`)].join(", ' ', ")} SEPARATOR ',') FROM (${grouped}) x`;
+  });
+  return tag([settings, ...children].join(' UNION ALL '));
+}
+
 /** Child rows whose key is NULL (never any setting's): counted once per scan, apart from orphans. */
 export function nullKeyCountSql(counter: CounterDefinition): string {
   const fk = ident(counter.foreignKey);
@@ -238,6 +295,12 @@ export const sessionSql = {
   /** One snapshot for several statements: the final reread. */
   repeatableReadNext: tag('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ'),
   beginSnapshot: tag('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY'),
+  /**
+   * A page's snapshot (db/scanner.ts comparePackedPage): taken by its first read, so on Galera the
+   * read's causal wait (wsrep_sync_wait) comes before it.
+   */
+  beginReadOnly: tag('START TRANSACTION READ ONLY'),
+  packedMaxBytes: (bytes: number) => tag(`SET SESSION group_concat_max_len = ${Math.trunc(bytes)}`),
 };
 
 // What inspector.ts reads of the server.

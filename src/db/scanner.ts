@@ -1,6 +1,6 @@
 import { compareSetting, type DriftedSetting } from '../core/drift.js';
 import type { AuditScope, CounterModel } from '../core/model.js';
-import { comparePageSql, loadSql, nullKeyCountSql, pageBoundarySql, sessionSql } from './builder.js';
+import { comparePageSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, packedBranches, packedPageSql, pageBoundarySql, sessionSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
 import { type IdScope, toBigInt, toBigIntOrNull } from './rows.js';
@@ -60,6 +60,273 @@ export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
     if (drifted !== null) result.drifted.push(drifted);
   }
   return result;
+}
+
+/**
+ * One page of an id range compared in ONE snapshot, the cheap way: the packed statement
+ * (builder.ts packedPageSql) reads the page's settings and counts as text, Node finds the
+ * candidates in it (parsePackedPage), and the settings it finds drifted are read again with
+ * comparePageSql in the same transaction, hence the same snapshot: what is reported is decided
+ * there, by the one drift rule (core/drift.ts), exactly as by the stacked statement alone. A value
+ * cut at group_concat_max_len (many orphan groups) makes the whole page go through comparePageSql,
+ * still in that snapshot. The session is left as it was found: committed, or destroyed on error by
+ * the caller.
+ */
+export async function comparePackedPage(
+  session: Session,
+  scope: AuditScope,
+  range: { after: bigint | null; upTo: bigint | null },
+  options: { maxBytes?: number } = {},
+): Promise<PageResult> {
+  await session.query(sessionSql.packedMaxBytes(options.maxBytes ?? PACKED_MAX_BYTES));
+  await session.query(sessionSql.repeatableReadNext);
+  await session.query(sessionSql.beginReadOnly);
+  const packed = parsePackedPage(await session.query(packedPageSql(scope, range)), scope);
+  let result: PageResult;
+  if (packed === null) {
+    result = await comparePage(session, scope, { kind: 'range', ...range }, { onlyDrifted: true });
+  } else if (packed.candidates.length === 0) {
+    result = { scanned: packed.scanned, drifted: [], found: [], orphans: packed.orphans };
+  } else {
+    const confirmed = await comparePage(session, scope, { kind: 'ids', ids: packed.candidates }, { onlyDrifted: true });
+    result = { scanned: packed.scanned, drifted: confirmed.drifted, found: [], orphans: packed.orphans };
+  }
+  await session.query(sessionSql.commit);
+  return result;
+}
+
+export interface PackedPage {
+  /** Settings audited in the page. */
+  scanned: number;
+  /** Settings whose caches differ from their counts as text: a superset of the drifted ones. */
+  candidates: bigint[];
+  /** Per counter (scope order): child rows whose setting id names no setting. */
+  orphans: bigint[];
+}
+
+/**
+ * Reads the rows of packedPageSql; null when a packed value was cut short. Conservative: a cache
+ * is a candidate unless its text is exactly the count's (a NULL cache, a negative one, or one
+ * written in any other form, such as a DECIMAL's `5.00`, goes to the exact comparison).
+ */
+export function parsePackedPage(rows: readonly Row[], scope: AuditScope): PackedPage | null {
+  const fast = parsePackedNumbers(rows, scope);
+  return fast !== undefined ? fast : parsePackedText(rows, scope);
+}
+
+/** The largest integer written in digits that a double holds exactly, whatever the digits. */
+const SAFE_DIGITS = 15;
+
+/**
+ * parsePackedPage for the usual page, without a string per field: every id and key at most 15
+ * digits and both lists ascending (as read by their indexes). A cache or count that is not a plain
+ * integer of at most 15 digits (`-` for NULL, `5.00`) is NaN, which equals nothing: a candidate.
+ * undefined when the page is not the usual one (parsePackedText reads it then).
+ */
+function parsePackedNumbers(rows: readonly Row[], scope: AuditScope): PackedPage | null | undefined {
+  const n = scope.counters.length;
+  const withDeleted = scope.deleted !== 'count';
+  const byBranch = new Map<number, Row>(rows.map((row) => [Number(row['b']), row]));
+  const columns = (b: number, width: number): Float64Array[] | null | undefined => {
+    const row = byBranch.get(b);
+    return numericColumns(packedText(row?.['p']), width, Number(row?.['n'] ?? 0));
+  };
+  const settings = columns(0, 1 + (withDeleted ? 1 : 0) + n);
+  if (settings === null || settings === undefined) return settings;
+  const ids = settings[0]!;
+  const deleted = withDeleted ? settings[1]! : null;
+  const cached = settings.slice(withDeleted ? 2 : 1);
+  // Per counter, per setting: its count (0 unless a child group says otherwise).
+  const actual = cached.map(() => new Float64Array(ids.length));
+  const orphans = new Array<number>(n).fill(0);
+  for (const [j, branch] of packedBranches(scope).entries()) {
+    const children = columns(j + 1, 1 + branch.counters.length);
+    if (children === null || children === undefined) return children;
+    const keys = children[0]!;
+    let at = 0;
+    for (let r = 0; r < keys.length; r++) {
+      const key = keys[r]!;
+      if (r > 0 && !(keys[r - 1]! < key)) return undefined;
+      while (at < ids.length && ids[at]! < key) at++;
+      const found = at < ids.length && ids[at] === key;
+      for (let k = 0; k < branch.counters.length; k++) {
+        const i = branch.counters[k]!;
+        const count = children[k + 1]![r]!;
+        if (found) actual[i]![at] = count;
+        else orphans[i]! += count;
+      }
+    }
+  }
+  if (orphans.some((sum) => !Number.isSafeInteger(sum))) return undefined;
+
+  let scanned = 0;
+  const candidates: bigint[] = [];
+  for (let at = 0; at < ids.length; at++) {
+    if (at > 0 && !(ids[at - 1]! < ids[at]!)) return undefined;
+    const isDeleted = deleted !== null && deleted[at] === 1;
+    if (isDeleted && scope.deleted === 'skip') continue;
+    scanned += 1;
+    for (let i = 0; i < n; i++) {
+      if (cached[i]![at] !== (isDeleted ? 0 : actual[i]![at])) {
+        candidates.push(BigInt(ids[at]!));
+        break;
+      }
+    }
+  }
+  return { scanned, candidates, orphans: orphans.map((sum) => BigInt(sum)) };
+}
+
+/**
+ * `a b c,d e f,…` holding `count` records as columns of numbers, by character codes. NaN for a
+ * field that is not 1 to 15 digits; null when the text holds fewer records than `count` (cut at
+ * group_concat_max_len); undefined when an id (the first field) is not 1 to 15 digits.
+ */
+export function numericColumns(text: string | null, width: number, count: number): Float64Array[] | null | undefined {
+  const out = Array.from({ length: width }, () => new Float64Array(count));
+  const length = text === null ? 0 : text.length;
+  if (count === 0) return length === 0 ? out : null;
+  if (text === null) return null;
+  let pos = 0;
+  for (let r = 0; r < count; r++) {
+    for (let f = 0; f < width; f++) {
+      if (pos > length) return null;
+      let value = 0;
+      let digits = 0;
+      let plain = true;
+      for (; pos < length; pos++) {
+        const c = text.charCodeAt(pos);
+        if (c === 32 || c === 44) break; // ' ' between fields, ',' between records
+        if (c >= 48 && c <= 57) {
+          value = value * 10 + (c - 48);
+          digits++;
+        } else {
+          plain = false;
+        }
+      }
+      const exact = plain && digits > 0 && digits <= SAFE_DIGITS;
+      if (f === 0 && !exact) return undefined;
+      out[f]![r] = exact ? value : NaN;
+      pos++; // past the separator
+    }
+  }
+  return pos === length + 1 ? out : null;
+}
+
+/** parsePackedPage for any page: a string per field, merged as decimal text or matched by a map. */
+function parsePackedText(rows: readonly Row[], scope: AuditScope): PackedPage | null {
+  const n = scope.counters.length;
+  const withDeleted = scope.deleted !== 'count';
+  const byBranch = new Map<number, Row>(rows.map((row) => [Number(row['b']), row]));
+  /** A branch's records as columns of text; null when cut short (fewer records than its COUNT(*)). */
+  const columns = (b: number, width: number): string[][] | null => {
+    const row = byBranch.get(b);
+    const parsed = splitPacked(packedText(row?.['p']), width);
+    return parsed[0]!.length === Number(row?.['n'] ?? 0) ? parsed : null;
+  };
+
+  const settings = columns(0, 1 + (withDeleted ? 1 : 0) + n);
+  if (settings === null) return null;
+  const ids = settings[0]!;
+  const deleted = withDeleted ? settings[1]! : null;
+  const cached = settings.slice(withDeleted ? 2 : 1);
+  /** Per counter, per setting (index into `ids`): the count, as the server wrote it; absent = 0. */
+  const actual: (string | undefined)[][] = cached.map(() => new Array<string | undefined>(ids.length));
+  const orphans = new Array<bigint>(n).fill(0n);
+  for (const [j, branch] of packedBranches(scope).entries()) {
+    const children = columns(j + 1, 1 + branch.counters.length);
+    if (children === null) return null;
+    const keys = children[0]!;
+    const at = matchKeys(ids, keys);
+    for (let r = 0; r < keys.length; r++) {
+      branch.counters.forEach((i, k) => {
+        const count = children[k + 1]![r]!;
+        if (at[r] === -1) orphans[i]! += BigInt(count);
+        else actual[i]![at[r]!] = count;
+      });
+    }
+  }
+
+  let scanned = 0;
+  const candidates: bigint[] = [];
+  for (let at = 0; at < ids.length; at++) {
+    const isDeleted = deleted !== null && deleted[at] === '1';
+    if (isDeleted && scope.deleted === 'skip') continue;
+    scanned += 1;
+    for (let i = 0; i < n; i++) {
+      const expected = isDeleted ? '0' : (actual[i]![at] ?? '0');
+      if (cached[i]![at] !== expected) {
+        candidates.push(BigInt(ids[at]!));
+        break;
+      }
+    }
+  }
+  return { scanned, candidates, orphans };
+}
+
+/**
+ * `a b c,d e f,…` as columns ([[a, d], [b, e], [c, f]]), by indexOf: splitting into a string per
+ * record and then per field costs several times as much on a page of 20,000 settings.
+ */
+export function splitPacked(text: string | null, width: number): string[][] {
+  const out = Array.from({ length: width }, () => [] as string[]);
+  if (text === null || text === '') return out;
+  let pos = 0;
+  while (pos <= text.length) {
+    for (let f = 0; f < width - 1; f++) {
+      const space = text.indexOf(' ', pos);
+      out[f]!.push(text.slice(pos, space));
+      pos = space + 1;
+    }
+    let comma = text.indexOf(',', pos);
+    if (comma === -1) comma = text.length;
+    out[width - 1]!.push(text.slice(pos, comma));
+    pos = comma + 1;
+  }
+  return out;
+}
+
+/**
+ * For each key, the index of the same id in `ids`, or -1 (an orphan). Both lists come in the order
+ * of the indexes they were read by (ascending), so a merge finds them; should a server hand them
+ * over in another order, a map does.
+ */
+export function matchKeys(ids: readonly string[], keys: readonly string[]): Int32Array {
+  const at = new Int32Array(keys.length);
+  if (isAscending(ids) && isAscending(keys)) {
+    let i = 0;
+    for (let r = 0; r < keys.length; r++) {
+      const key = keys[r]!;
+      while (i < ids.length && compareDecimal(ids[i]!, key) < 0) i++;
+      at[r] = i < ids.length && ids[i] === key ? i : -1;
+    }
+    return at;
+  }
+  const index = new Map<string, number>(ids.map((id, i) => [id, i]));
+  keys.forEach((key, r) => (at[r] = index.get(key) ?? -1));
+  return at;
+}
+
+/** Non-negative integers as the server writes them (no sign, no leading zero): by length, then text. */
+function compareDecimal(a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function isAscending(list: readonly string[]): boolean {
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i]!;
+    if (!/^(0|[1-9]\d*)$/.test(item)) return false;
+    if (i > 0 && compareDecimal(list[i - 1]!, item) >= 0) return false;
+  }
+  return true;
+}
+
+/** A GROUP_CONCAT value: text, or bytes when the server calls it binary; null for no rows. */
+function packedText(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return value.toString('latin1'); // digits, spaces, commas and '-' only
+  return String(value);
 }
 
 /** Child rows whose key is NULL, per counter (scope order): never any setting's, reported apart. */

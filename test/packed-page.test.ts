@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditScope, DEFAULT_MODEL, type AuditScope, type CounterModel, type DeletedPolicy } from '../src/core/model.js';
+import { resolveConnectionConfig } from '../src/db/connection-config.js';
+import { Database } from '../src/db/database.js';
+import { comparePackedPage, comparePage, type PageResult } from '../src/db/scanner.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+
+/**
+ * The packed page (db/builder.ts packedPageSql, read by db/scanner.ts comparePackedPage) against
+ * the stacked statement it stands in for (comparePageSql), on the same data on the real server:
+ * both must find the same drifted settings with the same values, the same orphans and the same
+ * number of settings, on every kind of page: NULL caches, negative ones, orphans inside and past
+ * the settings, DELETED settings under each policy, a shared child table with filters, ids past
+ * 2^53 (the text path), and a packed value cut at group_concat_max_len (the stacked fallback).
+ */
+
+let db: TestDatabase;
+let database: Database;
+
+const revokeAware: CounterModel = {
+  ...DEFAULT_MODEL,
+  counters: [
+    { name: 'issuedCount', table: 'g_coupons', foreignKey: 'settingId', where: "status <> 'REVOKED'" },
+    { name: 'usedCount', table: 'g_coupon_uses', foreignKey: 'settingId', where: null },
+  ],
+};
+const shared: CounterModel = {
+  ...DEFAULT_MODEL,
+  counters: [
+    { name: 'issuedCount', table: 'g_coupons', foreignKey: 'settingId', where: "status <> 'REVOKED'" },
+    { name: 'usedCount', table: 'g_coupons', foreignKey: 'settingId', where: "status = 'USED'" },
+  ],
+};
+
+beforeAll(async () => {
+  db = await createTestDatabase('packed');
+  // 60 settings with 0-5 codes and 0-3 uses each, their caches right, then every kind of wrong.
+  const settings: string[] = [];
+  const codes: string[] = [];
+  const uses: string[] = [];
+  for (let id = 1; id <= 60; id++) {
+    const n = id % 6;
+    const used = Math.min(n, id % 4);
+    const status = id % 13 === 0 ? 'DELETED' : 'ACTIVE';
+    settings.push(`(${id}, '${status}', ${n}, ${used})`);
+    for (let k = 0; k < n; k++) codes.push(`(${id}, 'c${id}-${k}', '${k === 0 && id % 5 === 0 ? 'REVOKED' : k < used ? 'USED' : 'ISSUED'}')`);
+    for (let k = 0; k < used; k++) uses.push(`(${id})`);
+  }
+  await db.query(`INSERT INTO g_coupon_settings (id, status, issuedCount, usedCount) VALUES ${settings.join(', ')}`);
+  await db.query(`INSERT INTO g_coupons (settingId, code, status) VALUES ${codes.join(', ')}`);
+  await db.query(`INSERT INTO g_coupon_uses (settingId) VALUES ${uses.join(', ')}`);
+  await db.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 2 WHERE id IN (7, 31)');
+  await db.query('UPDATE g_coupon_settings SET usedCount = NULL WHERE id = 12');
+  await db.query('UPDATE g_coupon_settings SET issuedCount = -1 WHERE id = 44');
+  await db.query('DELETE FROM g_coupon_settings WHERE id IN (20, 21)'); // their codes and uses become orphans
+  // Orphans past the last setting and between pages, and a setting past 2^53 with its codes.
+  await db.query("INSERT INTO g_coupons (settingId, code) VALUES (75, 'o1'), (75, 'o2'), (90, 'o3')");
+  await db.query("INSERT INTO g_coupon_settings (id, status, issuedCount, usedCount) VALUES (9007199254740993, 'ACTIVE', 3, 0), (9007199254740995, 'ACTIVE', 1, 0)");
+  await db.query("INSERT INTO g_coupons (settingId, code) VALUES (9007199254740993, 'b1'), (9007199254740993, 'b2'), (9007199254740995, 'b3'), (9007199254740994, 'b4')");
+  database = await Database.connect(resolveConnectionConfig({ url: db.url, env: {} }), { poolSize: 2 });
+}, 60_000);
+
+afterAll(async () => {
+  await database?.close();
+  await db?.drop();
+});
+
+async function packed(scope: AuditScope, range: { after: bigint | null; upTo: bigint | null }, maxBytes?: number): Promise<PageResult> {
+  const session = await database.session('test');
+  try {
+    return await comparePackedPage(session, scope, range, maxBytes === undefined ? {} : { maxBytes });
+  } finally {
+    session.release();
+  }
+}
+
+/** What a page result says, in a form toEqual compares (found is the stacked statement's own). */
+function verdict(result: PageResult) {
+  return {
+    scanned: result.scanned,
+    orphans: result.orphans.map(String),
+    drifted: result.drifted.map((setting) => ({
+      id: String(setting.id),
+      status: setting.status,
+      counters: Object.fromEntries(Object.entries(setting.counters).map(([name, state]) => [name, [String(state.cached), String(state.actual), String(state.expected)]])),
+    })),
+  };
+}
+
+const ranges: { after: bigint | null; upTo: bigint | null }[] = [
+  { after: null, upTo: 25n },
+  { after: 25n, upTo: 50n },
+  { after: 50n, upTo: null },
+  { after: null, upTo: null },
+  { after: 19n, upTo: 22n },
+];
+
+describe('the packed page finds what the stacked statement finds', () => {
+  for (const [label, model] of [
+    ['built-in model', DEFAULT_MODEL],
+    ['a filtered counter', revokeAware],
+    ['two counters on one child table', shared],
+  ] as const) {
+    for (const deleted of ['count', 'zero', 'skip'] as DeletedPolicy[]) {
+      it(`${label}, --deleted ${deleted}`, async () => {
+        const scope = auditScope(model, { deleted });
+        for (const range of ranges) {
+          const expected = verdict(await comparePage(database, scope, { kind: 'range', ...range }, { onlyDrifted: true }));
+          expect(verdict(await packed(scope, range))).toEqual(expected);
+        }
+      });
+    }
+  }
+
+  it('sees the kinds of drift the data holds (so the comparison above compares something)', async () => {
+    const result = verdict(await packed(auditScope(DEFAULT_MODEL), { after: null, upTo: null }));
+    expect(result.drifted.map((setting) => setting.id)).toEqual(['7', '12', '31', '44', '9007199254740993']);
+    expect(result.drifted.find((setting) => setting.id === '12')!.counters['usedCount']).toEqual(['null', '0', '0']);
+    // Settings 20 and 21 (deleted) had 2 + 3 codes and 0 + 1 uses; 3 codes past the last small setting, 1 between the big ones.
+    expect(result.orphans).toEqual(['9', '1']);
+    expect(result.scanned).toBe(60);
+  });
+
+  it('a packed value cut at group_concat_max_len falls back to the stacked statement, same answer', async () => {
+    const scope = auditScope(revokeAware, { deleted: 'zero' });
+    const expected = verdict(await comparePage(database, scope, { kind: 'range', after: null, upTo: null }, { onlyDrifted: true }));
+    // 4 bytes holds one id at most: every branch with more than one record is cut.
+    expect(verdict(await packed(scope, { after: null, upTo: null }, 4))).toEqual(expected);
+    expect(expected.drifted.length).toBeGreaterThan(0);
+  });
+});

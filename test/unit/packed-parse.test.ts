@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
+import * as builder from '../../src/db/builder.js';
+import type { Row } from '../../src/db/database.js';
+import { matchKeys, numericColumns, parsePackedPage } from '../../src/db/scanner.js';
+
+/** Reading a packed page (db/scanner.ts): what the server's text says, whichever way it is read. */
+
+const scope = auditScope(DEFAULT_MODEL);
+const rows = (settings: string, codes: string, uses: string): Row[] =>
+  [settings, codes, uses].map((p, b) => ({ b, n: p === '' ? 0 : p.split(',').length, p: p === '' ? null : p }) as unknown as Row);
+
+describe('packedPageSql', () => {
+  it('reads the same ranges as the stacked statement, each branch packed with its row count', () => {
+    expect(builder.packedPageSql(scope, { after: 10n, upTo: 20n })).toBe(
+      "/* coupon-audit */ SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(s.`id`, ' ', IFNULL(s.`issuedCount`, '-'), ' ', IFNULL(s.`usedCount`, '-') SEPARATOR ',') AS p " +
+        'FROM `g_coupon_settings` s WHERE s.`id` > 10 AND s.`id` <= 20 UNION ALL ' +
+        "SELECT 1, COUNT(*), GROUP_CONCAT(x.k, ' ', x.n0 SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`) x UNION ALL " +
+        "SELECT 2, COUNT(*), GROUP_CONCAT(x.k, ' ', x.n0 SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`) x",
+    );
+  });
+
+  it('carries the deleted test only when the policy needs it; a shared table sums each filter', () => {
+    const shared = {
+      ...DEFAULT_MODEL,
+      counters: [
+        { name: 'issuedCount', table: 'g_coupons', foreignKey: 'settingId', where: "status <> 'REVOKED'" },
+        { name: 'usedCount', table: 'g_coupons', foreignKey: 'settingId', where: "status = 'USED'" },
+      ],
+    };
+    const sql = builder.packedPageSql(auditScope(shared, { deleted: 'skip' }), { after: null, upTo: null });
+    expect(sql).toContain("GROUP_CONCAT(s.`id`, ' ', UPPER(s.`status`) <=> UPPER('DELETED'), ' ', IFNULL(s.`issuedCount`, '-')");
+    expect(sql).toContain(
+      "SELECT 1, COUNT(*), GROUP_CONCAT(x.k, ' ', x.n0, ' ', x.n1 SEPARATOR ',') FROM (SELECT `settingId` AS k, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END) AS n0, " +
+        "SUM(CASE WHEN (status = 'USED') THEN 1 ELSE 0 END) AS n1 FROM `g_coupons` WHERE `settingId` IS NOT NULL GROUP BY `settingId`) x",
+    );
+    expect(builder.packedBranches(auditScope(shared))).toEqual([{ table: 'g_coupons', counters: [0, 1] }]);
+  });
+});
+
+describe('parsePackedPage', () => {
+  it('candidates are the settings whose caches are not their counts; orphans are keys with no setting', () => {
+    const page = parsePackedPage(rows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '1 2,3 5,4 1,5 7,6 1', '1 1,5 2,6 1'), scope);
+    // 2: no children, right. 3: usedCount NULL. 4: -1 codes cached for 1. 5: no setting (orphans 7 and 2).
+    expect(page).toEqual({ scanned: 5, candidates: [3n, 4n], orphans: [7n, 2n] });
+  });
+
+  it('reads the text way, with the same answer, when ids pass 15 digits or come out of order', () => {
+    const big = parsePackedPage(rows('1 2 0,9007199254740993 1 0', '1 2,9007199254740993 2,9007199254740994 4', ''), scope);
+    expect(big).toEqual({ scanned: 2, candidates: [9007199254740993n], orphans: [4n, 0n] });
+    const unordered = parsePackedPage(rows('6 1 1,1 2 1,4 -1 0', '6 1,4 1,1 2,5 7', '1 1,6 1'), scope);
+    expect(unordered).toEqual({ scanned: 3, candidates: [4n], orphans: [7n, 0n] });
+  });
+
+  it('a cache that is not a plain integer is a candidate, whatever its value (the exact statement decides)', () => {
+    expect(parsePackedPage(rows('1 2.00 0,2 1e2 0', '1 2,2 100', ''), scope)?.candidates).toEqual([1n, 2n]);
+  });
+
+  it('--deleted zero expects 0 of a DELETED setting; skip leaves it out of the count', () => {
+    const withDeleted = rows('1 1 2 0,2 0 2 0', '1 2,2 2', '');
+    expect(parsePackedPage(withDeleted, auditScope(DEFAULT_MODEL, { deleted: 'zero' }))).toEqual({ scanned: 2, candidates: [1n], orphans: [0n, 0n] });
+    expect(parsePackedPage(withDeleted, auditScope(DEFAULT_MODEL, { deleted: 'skip' }))).toEqual({ scanned: 1, candidates: [], orphans: [0n, 0n] });
+  });
+
+  it('null when a value holds fewer records than its row count (cut at group_concat_max_len)', () => {
+    const cut = rows('1 2 1,2 0 0', '1 2', '1 1');
+    (cut[1] as Record<string, unknown>)['n'] = 3;
+    expect(parsePackedPage(cut, scope)).toBeNull();
+    const cutMidRecord = rows('1 2 1,2 0', '1 2', '1 1');
+    (cutMidRecord[0] as Record<string, unknown>)['n'] = 2;
+    expect(parsePackedPage(cutMidRecord, scope)).toBeNull();
+  });
+
+  it('an empty page: no settings, no children', () => {
+    expect(parsePackedPage(rows('', '', ''), scope)).toEqual({ scanned: 0, candidates: [], orphans: [0n, 0n] });
+  });
+});
+
+describe('the pieces', () => {
+  it('numericColumns: NaN for what is not 1-15 digits, undefined for such an id, null for too few records', () => {
+    const columns = numericColumns('7 - 12,8 5.0 1234567890123456', 3, 2)!;
+    expect(columns.map((column) => [...column])).toEqual([[7, 8], [NaN, NaN], [12, NaN]]);
+    expect(numericColumns('x 1', 2, 1)).toBeUndefined();
+    expect(numericColumns('1 1', 2, 2)).toBeNull();
+    expect(numericColumns('1 1,2 2,3', 2, 2)).toBeNull(); // more text than records: not what the count says
+  });
+
+  it('matchKeys merges ascending lists and maps any other order', () => {
+    expect([...matchKeys(['2', '10', '11'], ['1', '10', '11', '12'])]).toEqual([-1, 1, 2, -1]);
+    expect([...matchKeys(['10', '2'], ['2', '3', '10'])]).toEqual([1, -1, 0]);
+  });
+});
