@@ -78,10 +78,12 @@ export interface DriftReport {
 const INITIAL_PAGE_SIZE = 8;
 
 /**
- * Finds every drifted setting. Pages through the settings by id ranges (keyset boundaries), and
- * compares each page with its child counts in ONE statement (db/builder.ts comparePageSql), so each
- * comparison comes from one consistent read however the application writes meanwhile. Pages run
- * `concurrency` at a time; ranges are contiguous, so every child row is counted in one page.
+ * Finds every drifted setting. Pages through the settings by id ranges (keyset boundaries); each
+ * page is compared inside one snapshot, on a connection of its own: the packed read of the page's
+ * settings and counts (db/scanner.ts comparePackedPage), then the stacked comparison
+ * (db/builder.ts comparePageSql) of the settings it found drifted, in the same transaction. --ids
+ * and the unindexed whole-table scan use the stacked statement alone. Pages run `concurrency` at a
+ * time; ranges are contiguous, so every child row is counted in one page.
  */
 export async function detectDrift(db: Database, options: DetectOptions): Promise<DriftReport> {
   const { scope } = options;
