@@ -214,16 +214,19 @@ describe('a COMMIT whose reply is lost', () => {
     const { createServer, connect } = await import('node:net');
     const target = new URL(db.url);
     // A proxy that passes everything through, but cuts the client off right after forwarding the
-    // first COMMIT, before the server's answer can reach it.
+    // first COMMIT of a transaction that wrote (the scan's read-only pages commit too), before the
+    // server's answer can reach it.
     let cut = false;
     const proxy = createServer((client) => {
+      let wrote = false;
       const server = connect(Number(target.port || 3306), target.hostname);
       server.on('data', (chunk) => {
         if (!client.destroyed) client.write(chunk);
       });
       client.on('data', (chunk) => {
         server.write(chunk);
-        if (!cut && chunk.includes('/* coupon-audit */ COMMIT')) {
+        if (chunk.includes('/* coupon-audit */ UPDATE')) wrote = true;
+        if (!cut && wrote && chunk.includes('/* coupon-audit */ COMMIT')) {
           cut = true;
           client.destroy();
           setTimeout(() => server.destroy(), 500); // let the server finish the COMMIT

@@ -7,7 +7,6 @@ import { doctorCommand } from './commands/doctor.js';
 import { repairCommand } from './commands/repair.js';
 import { sqlCommand } from './commands/sql.js';
 import type { CommonOptions } from './common-options.js';
-import { publishOutcome } from './reporting/publish.js';
 import { newRunOutcome } from './reporting/run-outcome.js';
 import type { Runner } from './runner.js';
 import { colorLevel, createTerminal, type Io, loadSpinners, processIo } from './terminal.js';
@@ -36,6 +35,8 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     const terminal = createTerminal(io, options, await loadSpinners(io, options));
     const outcome = newRunOutcome(command);
     const startedAt = Date.now();
+    // The metrics file and the webhook: loaded with the action, after the options are parsed.
+    const { publishOutcome } = await import('./reporting/publish.js');
     try {
       exitCode = await action(terminal, options, outcome);
     } catch (error) {

@@ -14,3 +14,11 @@ export type CommandAction<O extends CommonOptions = CommonOptions> = (
 ) => Promise<ExitCode>;
 
 export type Runner = <O extends CommonOptions>(command: string, action: CommandAction<O>) => (options: O) => Promise<void>;
+
+/**
+ * An action loaded when its command runs: the modules behind it (reports, prompts, the database
+ * driver) stay out of start-up, so --help, --version and usage errors read only the option parsers.
+ */
+export function lazyAction<O extends CommonOptions>(load: () => Promise<CommandAction<O>>): CommandAction<O> {
+  return async (terminal, options, outcome) => (await load())(terminal, options, outcome);
+}

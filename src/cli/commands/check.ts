@@ -1,121 +1,12 @@
 import type { Command } from 'commander';
-import type { DriftReport } from '../../core/detect-drift.js';
-import type { AuditScope } from '../../core/model.js';
-import { kindSummary, sortSettings } from '../../core/plan.js';
-import { checkReportJson } from '../../core/report.js';
-import type { RunHooks } from '../../core/run.js';
-import { createIndexSql } from '../../db/builder.js';
-import { EXIT, type ExitCode } from '../../errors.js';
-import { addCommonOptions, checkRunOptions, type CommonOptions, resolveScope } from '../common-options.js';
-import { connectionConfig, recordTarget } from '../connect.js';
-import { DRIFT_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderDriftTable, renderKinds } from '../drift-report.js';
+import { addCommonOptions } from '../common-options.js';
 import { CHECK_HELP } from '../help.js';
-import type { RunOutcome } from '../reporting/run-outcome.js';
-import { progressHooks } from '../progress.js';
-import type { Runner } from '../runner.js';
-import { Interrupts } from '../signals.js';
-import type { Spinner, Terminal } from '../terminal.js';
+import { lazyAction, type Runner } from '../runner.js';
 
 export function checkCommand(program: Command, run: Runner): void {
   addCommonOptions(
     program.command('check').description('find settings whose cached counters differ from the real counts; writes nothing'),
   )
     .addHelpText('after', CHECK_HELP)
-    .action(run('check', runCheck));
+    .action(run('check', lazyAction(async () => (await import('../actions/check.js')).runCheck)));
 }
-
-export async function runCheck(terminal: Terminal, options: CommonOptions, outcome: RunOutcome): Promise<ExitCode> {
-  const scope = await resolveScope(options);
-  const connection = await connectionConfig(options, terminal);
-  recordTarget(outcome, connection);
-  const interrupts = new Interrupts(terminal.io);
-  const spinner = terminal.spinner(`Scanning ${scope.model.settings.table}`).start();
-  try {
-    // The core (and mysql2 with it) is loaded only when a run needs it: --help and --version start fast.
-    const { checkRun } = await import('../../core/run.js');
-    const report = await checkRun(checkRunOptions(options, connection, scope, { signal: interrupts.signal, hooks: scanHooks(terminal, spinner) }));
-    spinner.stop();
-    recordScan(outcome, report, { command: 'check' }, scope);
-    printDriftReport(terminal, options, scope, report, { command: 'check' });
-    return report.drifted.length > 0 ? EXIT.DRIFT : EXIT.OK;
-  } finally {
-    spinner.stop();
-    interrupts.dispose();
-  }
-}
-
-/** Progress on the spinner, the no-index warning, and SQL timings under --verbose; shared by check and repair. */
-export function scanHooks(terminal: Terminal, spinner: Spinner): RunHooks {
-  return {
-    ...progressHooks(terminal, spinner),
-    onUnindexed: (counters) => {
-      spinner.clear();
-      // Two counters over one table and key are one missing index: one warning.
-      const seen = new Set<string>();
-      for (const counter of counters) {
-        const key = `${counter.table}\0${counter.foreignKey.toLowerCase()}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        terminal.warn(
-          `${counter.table} has no index starting with ${counter.foreignKey}, so every check reads the whole table ` +
-            `(once, in one pass). This fixes it: ${createIndexSql(counter)}`,
-        );
-      }
-    },
-    onStatement: terminal.verbose ? ({ what, rows, ms }) => terminal.debug(`sql ${ms.toFixed(1)} ms, ${rows} rows: ${what}`) : undefined,
-  };
-}
-
-export function recordScan(outcome: RunOutcome, report: DriftReport, extra: { command: string; dryRun?: boolean }, scope?: AuditScope): void {
-  outcome.scanned = report.scanned;
-  outcome.drifted = report.drifted.length;
-  outcome.report = checkReportJson(report, extra, scope?.model) as unknown as Record<string, unknown>;
-}
-
-export function printDriftReport(
-  terminal: Terminal,
-  options: Pick<CommonOptions, 'format' | 'sort' | 'limit'>,
-  scope: AuditScope,
-  report: DriftReport,
-  extra: { command: string; dryRun?: boolean },
-): void {
-  const { stdout } = terminal.io;
-  warnMissingIds(terminal, report);
-  // JSON is always one document, --quiet or not: `> drift.json; jq` must work.
-  if (options.format === 'json') {
-    stdout.write(`${JSON.stringify(checkReportJson(report, extra, scope.model), null, 2)}\n`);
-    return;
-  }
-  if (terminal.quiet && report.drifted.length === 0) return;
-  const counters = scope.counters.map((counter) => counter.name);
-  if (terminal.quiet) {
-    stdout.write(`${driftSummaryLine(report, counters)}\n`);
-    return;
-  }
-  if (report.drifted.length === 0) {
-    stdout.write(`${terminal.out.green(driftSummaryLine(report, counters))}\n`);
-    return;
-  }
-  const { shown, more } = limitRows(sortSettings(report.drifted, options.sort ?? 'id'), options.limit);
-  const lines = [renderDriftTable(shown, counters, terminal.out)];
-  if (more > 0) lines.push(moreLine(more));
-  lines.push(terminal.out.dim(DRIFT_DELTA_LEGEND));
-  lines.push(...renderKinds(kindSummary(report, scope.model), terminal.out));
-  lines.push(terminal.out.bold(driftSummaryLine(report, counters, { orphans: false })));
-  stdout.write(`${lines.join('\n')}\n`);
-}
-
-const FEW = 5;
-
-/** --ids that name no setting: one line, with the count and the first few. */
-export function warnMissingIds(terminal: Terminal, report: DriftReport): void {
-  const missing = report.missingIds;
-  if (missing.length === 0) return;
-  terminal.warn(
-    missing.length === 1
-      ? `setting ${missing[0]} (from --ids) does not exist.`
-      : `${missing.length} settings from --ids do not exist${missing.length > FEW ? `, the first ${FEW}` : ''}: ${missing.slice(0, FEW).join(', ')}${missing.length > FEW ? ', …' : ''}.`,
-  );
-}
-
-export { plural };

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { explainSql } from '../../db/explain.js';
 import type { CommonOptions } from '../common-options.js';
 import { addScopeOptions, resolveScope } from '../common-options.js';
 import { SQL_HELP } from '../help.js';
@@ -11,6 +10,7 @@ export function sqlCommand(program: Command, io: Io): void {
     .option('--url <url>', 'accepted for symmetry with check; sql connects to nothing')
     .addHelpText('after', SQL_HELP)
     .action(async (options: CommonOptions) => {
+      const { explainSql } = await import('../../db/explain.js');
       io.stdout.write(explainSql(await resolveScope(options)));
     });
 }

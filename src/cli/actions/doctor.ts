@@ -1,0 +1,37 @@
+/** doctor's action, loaded when doctor runs (commands/doctor.ts declares its options). */
+import type { Diagnosis } from '../../core/diagnose.js';
+import { describeTarget } from '../../db/connection-config.js';
+import { DatabaseError, EXIT, type ExitCode } from '../../errors.js';
+import { type CommonOptions, resolveScope } from '../common-options.js';
+import { connectionConfig, recordTarget } from '../connect.js';
+import { diagnosisJson, renderDiagnosis } from '../doctor-report.js';
+import type { RunOutcome } from '../reporting/run-outcome.js';
+import type { Terminal } from '../terminal.js';
+
+export async function runDoctor(terminal: Terminal, options: CommonOptions, outcome: RunOutcome): Promise<ExitCode> {
+  const scope = await resolveScope(options);
+  const config = await connectionConfig(options, terminal);
+  recordTarget(outcome, config);
+  let diagnosis: Diagnosis;
+  const spinner = terminal.spinner(`Connecting to ${describeTarget(config)}`).start();
+  try {
+    const [{ Database }, { diagnose, gatherFacts }] = await Promise.all([import('../../db/database.js'), import('../../core/diagnose.js')]);
+    const db = await Database.connect(config, { poolSize: 1 });
+    try {
+      diagnosis = diagnose(await gatherFacts(db, scope, describeTarget(config)));
+    } finally {
+      await db.close();
+    }
+  } catch (error) {
+    if (!(error instanceof DatabaseError)) throw error;
+    diagnosis = { healthy: false, checks: [{ name: 'connection', status: 'fail', detail: error.message }] };
+    if (error.cause instanceof Error) terminal.debug(`cause: ${error.cause.stack ?? error.cause.message}`);
+  } finally {
+    spinner.stop();
+  }
+  const { stdout } = terminal.io;
+  if (options.format === 'json') stdout.write(`${JSON.stringify(diagnosisJson(diagnosis), null, 2)}\n`);
+  else stdout.write(`${renderDiagnosis(diagnosis, terminal.out)}\n`);
+  // Warnings alone (a missing index, an unsure CREATE grant) do not stop check or repair: exit 0.
+  return diagnosis.checks.some((check) => check.status === 'fail') ? EXIT.DATABASE : EXIT.OK;
+}

@@ -1,0 +1,237 @@
+/** repair's action, loaded when repair runs (commands/repair.ts declares its options). */
+import { randomUUID } from 'node:crypto';
+import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
+import type { ChalkInstance } from 'chalk';
+import type { DriftReport } from '../../core/detect-drift.js';
+import type { AuditScope } from '../../core/model.js';
+import { kindSummary, planChanges, planTotals, sortChanges } from '../../core/plan.js';
+import { checkReportJson, lockHoldStats, repairReportJson } from '../../core/report.js';
+import type { RepairResult } from '../../core/repair.js';
+import type { RepairRun } from '../../core/run.js';
+import { changeScriptSql } from '../../db/builder.js';
+import { type ConnectionConfig, describeTarget } from '../../db/connection-config.js';
+import { type ExitCode, UsageError } from '../../errors.js';
+import { VERSION } from '../../core/version.js';
+import { checkRunOptions, resolveScope } from '../common-options.js';
+import type { RepairOptions } from '../commands/repair.js';
+import { connectionConfig, recordTarget } from '../connect.js';
+import { CHANGE_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderKinds } from '../drift-report.js';
+import { confirm } from '../prompt.js';
+import { auditTableLine, dryRunLine, renderChangesTable, repairSummaryLines, writtenChanges } from '../repair-report.js';
+import type { RunOutcome } from '../reporting/run-outcome.js';
+import { Interrupts } from '../signals.js';
+import type { Terminal } from '../terminal.js';
+import { printDriftReport, recordScan, scanHooks, warnMissingIds } from './check.js';
+
+export async function runRepair(terminal: Terminal, options: RepairOptions, outcome: RunOutcome): Promise<ExitCode> {
+  const emitSql = options.emitSql;
+  if (emitSql !== undefined && options.yes === true) {
+    throw new UsageError('--emit-sql writes the statements to a file instead of applying them, so --yes has nothing to confirm; drop one of them.');
+  }
+  // --emit-sql is a dry run whose plan goes to a file: no run lock, no write privilege, nothing written.
+  const planOnly = options.dryRun === true || emitSql !== undefined;
+  outcome.dryRun = planOnly;
+  const scope = await resolveScope(options);
+  if (emitSql !== undefined) assertWritable(emitSql);
+  const prompting = !planOnly && options.yes !== true;
+  // Refused before connecting: a scan of a large database would come first otherwise.
+  if (prompting && (terminal.io.stdin.isTTY !== true || terminal.io.stderr.isTTY !== true)) {
+    throw new UsageError('--yes is required when not running interactively; nothing was written (try --dry-run to see the plan).');
+  }
+  const connection = await connectionConfig(options, terminal);
+  recordTarget(outcome, connection);
+  const interrupts = new Interrupts(terminal.io);
+  const spinner = terminal.spinner(`Scanning ${scope.model.settings.table}`).start();
+  // The core (and mysql2 with it) is loaded only when a run needs it: --help and --version start fast.
+  const [{ repairExitCode, repairRun }, { emptyRepairResult }] = await Promise.all([import('../../core/run.js'), import('../../core/repair.js')]);
+  const result = emptyRepairResult(randomUUID());
+  let report: DriftReport | null = null;
+  try {
+    const run = await repairRun(
+      {
+        ...checkRunOptions(options, connection, scope, { signal: interrupts.signal }),
+        hooks: {
+          ...scanHooks(terminal, spinner),
+          onScanned: (scanned) => {
+            report = scanned;
+          },
+          onRepairStart: (settings) => {
+            spinner.text = `Repairing ${plural(settings, 'setting')}`;
+            spinner.start();
+          },
+          onRepairProgress: ({ done, total, elapsedMs }) => {
+            const rate = done / Math.max(elapsedMs / 1000, 0.001);
+            const left = Math.max(0, (total - done) / Math.max(rate, 0.001));
+            spinner.text = `Repairing: ${done}/${total} settings, ${rate.toFixed(0)}/s, ~${left.toFixed(0)} s left`;
+          },
+        },
+        dryRun: planOnly,
+        batchSize: options.batchSize,
+        lockWaitTimeoutSeconds: options.lockWaitTimeout,
+        waitLockSeconds: options.waitLock,
+        maxChanges: options.maxChanges,
+        confirm: prompting
+          ? async (scanned, target) => {
+              spinner.stop();
+              warnMissingIds(terminal, scanned);
+              // The plan goes where the prompt goes (stderr), so `repair > log` still shows it.
+              const { stderr } = terminal.io;
+              const plan = planTotals(planChanges(scanned.drifted), options.batchSize);
+              for (const line of planLines(terminal.err, options, scope, scanned)) stderr.write(`${line}\n`);
+              stderr.write(`${auditTableLine(target, 'will')}\n`);
+              stderr.write(
+                `Repair will change ${plural(plan.settings, 'setting')} (${plural(plan.counters, 'counter')}) ` +
+                  `in about ${plural(plan.transactions, 'transaction')}, each re-counted under a row lock first.\n`,
+              );
+              return confirm(terminal.io, `Repair ${plural(scanned.drifted.length, 'setting')}?`);
+            }
+          : undefined,
+      },
+      result,
+    );
+    spinner.stop();
+    report = run.report;
+    recordScan(outcome, run.report, { command: 'repair', dryRun: planOnly }, scope);
+    if (run.result === null) {
+      if (run.declined) terminal.io.stderr.write('Nothing written.\n');
+      else if (planOnly) printPlan(terminal, options, scope, run, emitSql === undefined ? null : emitChangeScript(emitSql, scope, run, connection));
+      else printDriftReport(terminal, options, scope, run.report, { command: 'repair' });
+      return repairExitCode(run, planOnly);
+    }
+    reportRepair(terminal, options, outcome, run.report, run.result, { table: `${connection.database}.${scope.model.auditTable}`, created: run.createdAuditTable });
+    return repairExitCode(run, false);
+  } catch (error) {
+    spinner.stop();
+    // Whatever committed stays committed: say what it was before the error is reported (the summary, not every row).
+    if (report !== null && (result.transactions > 0 || result.interrupted || result.uncertain.length > 0)) {
+      reportRepair(terminal, options, outcome, report, result, { table: `${connection.database}.${scope.model.auditTable}`, created: false }, { rows: false });
+    }
+    throw error;
+  } finally {
+    spinner.stop();
+    interrupts.dispose();
+  }
+}
+
+/** What --emit-sql wrote. */
+interface EmittedScript {
+  file: string;
+  statements: number;
+  settings: number;
+  database: string;
+}
+
+/** The plan's table (old → new), the drift by kind and the summary line, coloured with `c`. */
+function planLines(c: ChalkInstance, options: RepairOptions, scope: AuditScope, report: DriftReport): string[] {
+  const lines: string[] = [];
+  const changes = planChanges(report.drifted);
+  if (changes.length > 0) {
+    const { shown, more } = limitRows(sortChanges(changes, options.sort ?? 'id'), options.limit);
+    lines.push(renderChangesTable(shown, c));
+    if (more > 0) lines.push(moreLine(more));
+    lines.push(c.dim(CHANGE_DELTA_LEGEND));
+    lines.push(...renderKinds(kindSummary(report, scope.model), c));
+  }
+  const summary = driftSummaryLine(report, scope.counters.map((counter) => counter.name), { orphans: changes.length === 0 });
+  lines.push(changes.length > 0 ? c.bold(summary) : c.green(summary));
+  return lines;
+}
+
+/** A dry run (or --emit-sql): the plan on stdout, ending with what would happen. */
+function printPlan(terminal: Terminal, options: RepairOptions, scope: AuditScope, run: RepairRun, emitted: EmittedScript | null): void {
+  const { stdout } = terminal.io;
+  const { report } = run;
+  const plan = planTotals(planChanges(report.drifted), options.batchSize);
+  if (options.format === 'json') {
+    warnMissingIds(terminal, report);
+    const json = { ...checkReportJson(report, { command: 'repair', dryRun: true }, scope.model), ...(emitted === null ? {} : { emittedSql: { file: emitted.file, statements: emitted.statements } }) };
+    stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    return;
+  }
+  const last =
+    emitted === null
+      ? dryRunLine(plan)
+      : emitted.statements === 0
+        ? `Wrote ${emitted.file} with no statements: nothing to change.`
+        : `Wrote ${plural(emitted.statements, 'guarded UPDATE')} (${plural(emitted.settings, 'setting')}) to ${emitted.file}; nothing applied. ` +
+          `Review it, then run it by hand: mariadb ${emitted.database} < ${emitted.file}`;
+  if (terminal.quiet) {
+    // Nothing when all is well; one line when there is something to do.
+    if (report.drifted.length > 0) stdout.write(`${last}\n`);
+    return;
+  }
+  warnMissingIds(terminal, report);
+  const lines = planLines(terminal.out, options, scope, report);
+  if (run.target !== null && emitted === null) lines.push(auditTableLine(run.target, 'would'));
+  lines.push(report.drifted.length > 0 ? terminal.out.bold(last) : last);
+  stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** --emit-sql: fails early (exit 2) when the file cannot be written, before anything is read. */
+function assertWritable(file: string): void {
+  try {
+    if (existsSync(file)) {
+      if (statSync(file).isDirectory()) throw new Error('it is a directory');
+      accessSync(file, constants.W_OK);
+    } else {
+      accessSync(dirname(resolvePath(file)), constants.W_OK);
+    }
+  } catch (error) {
+    throw new UsageError(`--emit-sql ${file}: cannot write there (${error instanceof Error ? error.message : String(error)}); nothing was read or written.`);
+  }
+}
+
+/** Writes the change-control SQL (db/builder.ts changeScriptSql) of a dry run to `file`. */
+function emitChangeScript(file: string, scope: AuditScope, run: RepairRun, connection: ConnectionConfig): EmittedScript {
+  const changes = planChanges(run.report.drifted);
+  const text = changeScriptSql(
+    scope.model,
+    changes,
+    { database: connection.database, target: describeTarget(connection), generatedAt: new Date(), toolVersion: VERSION, scanned: run.report.scanned, file },
+    run.target?.preservedColumns ?? [],
+  );
+  try {
+    writeFileSync(file, text);
+  } catch (error) {
+    throw new UsageError(`--emit-sql ${file}: could not write it (${error instanceof Error ? error.message : String(error)}); nothing was applied.`);
+  }
+  return { file, statements: changes.length, settings: new Set(changes.map((change) => change.settingId)).size, database: connection.database };
+}
+
+function reportRepair(
+  terminal: Terminal,
+  options: RepairOptions,
+  outcome: RunOutcome,
+  report: DriftReport,
+  result: RepairResult,
+  audit?: { table: string; created: boolean },
+  show: { rows: boolean } = { rows: true },
+): void {
+  const scan = { scanned: report.scanned, drifted: report.drifted.length };
+  const json = repairReportJson(result, scan);
+  outcome.repaired = result.repaired.length;
+  outcome.failed = result.failed.length + result.stillDrifted.length;
+  outcome.report = json as unknown as Record<string, unknown>;
+  const stats = lockHoldStats(result.lockHoldMs);
+  if (stats !== null) {
+    terminal.debug(
+      `${result.transactions} transactions, ${result.retries} retries; lock hold p50 ${stats.p50.toFixed(1)} ms, ` +
+        `p99 ${stats.p99.toFixed(1)} ms, max ${stats.max.toFixed(1)} ms`,
+    );
+  }
+  const { stdout } = terminal.io;
+  if (options.format === 'json') {
+    stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    return;
+  }
+  // An interrupted run prints its summary, not every row: the audit table and --format json have them.
+  const changes = writtenChanges(result);
+  if (!terminal.quiet && show.rows && !result.interrupted && changes.length > 0) {
+    const { shown, more } = limitRows(sortChanges(changes, options.sort ?? 'id'), options.limit);
+    stdout.write(`${renderChangesTable(shown, terminal.out)}\n`);
+    if (more > 0) stdout.write(`${moreLine(more)}\n`);
+    stdout.write(`${terminal.out.dim(CHANGE_DELTA_LEGEND)}\n`);
+  }
+  for (const line of repairSummaryLines(result, terminal.out, audit)) stdout.write(`${line}\n`);
+}
