@@ -68,7 +68,7 @@ afterAll(async () => {
 async function packed(scope: AuditScope, range: { after: bigint | null; upTo: bigint | null }, maxBytes?: number): Promise<PageResult> {
   const session = await database.session('test');
   try {
-    return await comparePackedPage(session, scope, range, maxBytes === undefined ? {} : { maxBytes });
+    return await comparePackedPage(session, scope, { kind: 'range', ...range }, maxBytes === undefined ? {} : { maxBytes });
   } finally {
     session.release();
   }
@@ -111,6 +111,23 @@ describe('the packed page finds what the stacked statement finds', () => {
       });
     }
   }
+
+  it('a list of ids (--ids, the final reread) too, with the ids that exist', async () => {
+    const ids = [1n, 7n, 12n, 20n, 44n, 59n, 61n, 9007199254740993n, 9007199254740994n];
+    for (const deleted of ['count', 'zero', 'skip'] as DeletedPolicy[]) {
+      const scope = auditScope(revokeAware, { deleted });
+      const stacked = await comparePage(database, scope, { kind: 'ids', ids }, { onlyDrifted: false });
+      const session = await database.session('test');
+      try {
+        const result = await comparePackedPage(session, scope, { kind: 'ids', ids });
+        expect(verdict(result)).toEqual(verdict(stacked));
+        expect(result.drifted.length).toBeGreaterThan(0);
+        expect(result.found.map(String).sort()).toEqual(stacked.found.map(String).sort());
+      } finally {
+        session.release();
+      }
+    }
+  });
 
   it('sees the kinds of drift the data holds (so the comparison above compares something)', async () => {
     const result = verdict(await packed(auditScope(DEFAULT_MODEL), { after: null, upTo: null }));

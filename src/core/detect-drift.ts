@@ -81,8 +81,8 @@ const INITIAL_PAGE_SIZE = 8;
  * Finds every drifted setting. Pages through the settings by id ranges (keyset boundaries); each
  * page is compared inside one snapshot, on a connection of its own: the packed read of the page's
  * settings and counts (db/scanner.ts comparePackedPage), then the stacked comparison
- * (db/builder.ts comparePageSql) of the settings it found drifted, in the same transaction. --ids
- * and the unindexed whole-table scan use the stacked statement alone. Pages run `concurrency` at a
+ * (db/builder.ts comparePageSql) of the settings it found drifted, in the same transaction; --ids
+ * chunks the same way. The unindexed whole-table scan is the stacked statement alone. Pages run `concurrency` at a
  * time; ranges are contiguous, so every child row is counted in one page.
  */
 export async function detectDrift(db: Database, options: DetectOptions): Promise<DriftReport> {
@@ -98,9 +98,10 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
   const missingIds: bigint[] = [];
   const started = performance.now();
 
-  const run = async (ids: IdScope, onlyDrifted: boolean, packed = false): Promise<PageResult> => {
+  /** One page: packed (its own snapshot), or the stacked statement alone (the unindexed whole-table scan). */
+  const run = async (ids: IdScope, how: 'packed' | 'stacked'): Promise<PageResult> => {
     const started = performance.now();
-    const result = packed && ids.kind === 'range' ? await packedPage(db, scope, ids) : await comparePage(db, scope, ids, { onlyDrifted });
+    const result = how === 'packed' ? await packedPage(db, scope, ids) : await comparePage(db, scope, ids, { onlyDrifted: true });
     const ms = performance.now() - started;
     sizer.observe(Math.max(result.scanned, 1), ms);
     options.onStatement?.({ what: `compare ${describeScope(ids)}`, rows: result.drifted.length, ms });
@@ -129,7 +130,7 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
       const chunk = ids.slice(start, start + Math.min(sizer.size, 5000));
       start += chunk.length;
       await pool.run(async () => {
-        const found = new Set((await run({ kind: 'ids', ids: chunk }, false)).found);
+        const found = new Set((await run({ kind: 'ids', ids: chunk }, 'packed')).found);
         missingIds.push(...chunk.filter((id) => !found.has(id)));
       });
     }
@@ -138,7 +139,7 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
     if (unindexed.length > 0) {
       options.onUnindexed?.(unindexed);
       await nextPage();
-      await run({ kind: 'range', after: null, upTo: null }, true);
+      await run({ kind: 'range', after: null, upTo: null }, 'stacked');
     } else {
       let after: bigint | null = null;
       for (;;) {
@@ -146,7 +147,7 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
         const upTo = await pageBoundary(db, scope.model, after, sizer.size);
         const from = after;
         await pool.run(async () => {
-          await run({ kind: 'range', after: from, upTo }, true, true);
+          await run({ kind: 'range', after: from, upTo }, 'packed');
         });
         if (upTo === null) break;
         after = upTo;
@@ -174,11 +175,11 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
 }
 
 /** A page of the paged scan: the packed statement and its confirmation, on a connection of its own. */
-async function packedPage(db: Database, scope: AuditScope, range: { after: bigint | null; upTo: bigint | null }): Promise<PageResult> {
+async function packedPage(db: Database, scope: AuditScope, ids: IdScope): Promise<PageResult> {
   const context = `comparing ${scope.model.settings.table} with its counts`;
   const session = await db.session(context);
   try {
-    const result = await comparePackedPage(session, scope, range);
+    const result = await comparePackedPage(session, scope, ids);
     session.release();
     return result;
   } catch (error) {

@@ -221,12 +221,12 @@ async function repairBatch(
       skipped.push(row.id);
       continue;
     }
-    await session.writeCounters(row.id, changes.map((change) => [change.counter, change.to]));
     for (const change of changes) {
       audit.push({ runId: options.runId, settingId: row.id, counter: change.counter, oldValue: change.from, newValue: change.to });
     }
     written.push({ settingId: row.id, changes });
   }
+  await session.writeCounters(written.map(({ settingId, changes }) => ({ settingId, values: changes.map((change) => [change.counter, change.to] as const) })));
   await session.recordAudit(audit);
   if (options.fence != null && (await session.fence(options.fence.sql)) !== 1) throw new DatabaseError(options.fence.lostMessage);
   await options.beforeCommit?.(ids);

@@ -85,9 +85,10 @@ export class RepairSession {
     return counts;
   }
 
-  async writeCounters(settingId: bigint, values: readonly [name: string, value: bigint][]): Promise<void> {
-    if (values.length === 0) return;
-    await this.session.query(writeCountersSql(this.scope.model, settingId, values, this.preservedColumns));
+  /** The batch's new values, one statement (builder.ts writeCountersSql). */
+  async writeCounters(writes: readonly { settingId: bigint; values: readonly [name: string, value: bigint][] }[]): Promise<void> {
+    if (writes.length === 0) return;
+    await this.session.query(writeCountersSql(this.scope.model, writes, this.preservedColumns));
   }
 
   async recordAudit(rows: readonly Omit<AuditRow, 'dbUser'>[]): Promise<void> {

@@ -161,7 +161,7 @@ export function packedBranches(scope: AuditScope): { table: string; counters: nu
 export const PACKED_MAX_BYTES = 4 * 1024 * 1024; // within every server's default max_allowed_packet
 
 /**
- * The cheap form of the detection statement for one page of an id range: the same reads as
+ * The cheap form of the detection statement for one page (an id range or a list of ids): the same reads as
  * comparePageSql (the page's settings by primary key, each child table's GROUP BY counts by its
  * index), in ONE statement, but each packed by GROUP_CONCAT into one text value instead of being
  * stacked and grouped again: on MariaDB that second grouping costs about twice the raw scans when
@@ -171,10 +171,9 @@ export const PACKED_MAX_BYTES = 4 * 1024 * 1024; // within every server's defaul
  * value cut at group_concat_max_len is noticed (db/scanner.ts then compares the page with
  * comparePageSql in the same snapshot). Node compares (scanner.ts parsePackedPage).
  */
-export function packedPageSql(scope: AuditScope, range: { after: bigint | null; upTo: bigint | null }): string {
+export function packedPageSql(scope: AuditScope, ids: IdScope): string {
   const { model } = scope;
   const s = model.settings;
-  const ids: IdScope = { kind: 'range', ...range };
   const fields = [
     `s.${ident(s.id)}`,
     ...(scope.deleted === 'count' ? [] : [`${deletedTest(model)}`]),
@@ -250,16 +249,29 @@ export function countChildrenSql(counter: CounterDefinition, ids: readonly bigin
 }
 
 /**
- * Repair step 4: literal values (never `col = col + n`: the row is locked, so they are exact).
- * `preserved` columns (ON UPDATE CURRENT_TIMESTAMP) are assigned to themselves so that only the
- * counters change.
+ * Repair step 4: the batch's new values in ONE statement (a round trip per setting would hold the
+ * batch's locks for as many round trips), as literals (never `col = col + n`: the rows are locked,
+ * so the values are exact). A counter a setting does not change keeps its value (ELSE); `preserved`
+ * columns (ON UPDATE CURRENT_TIMESTAMP) are assigned to themselves so that only the counters change.
  */
-export function writeCountersSql(model: CounterModel, settingId: bigint, values: readonly [name: string, value: bigint][], preserved: readonly string[]): string {
+export function writeCountersSql(
+  model: CounterModel,
+  writes: readonly { settingId: bigint; values: readonly [name: string, value: bigint][] }[],
+  preserved: readonly string[],
+): string {
+  if (writes.length === 0) throw new TypeError('nothing to write');
+  const id = ident(model.settings.id);
+  const names = [...new Set(writes.flatMap((write) => write.values.map(([name]) => name)))];
   const assignments = [
-    ...values.map(([name, v]) => `${ident(name)} = ${v}`),
+    ...names.map((name) => {
+      const cases = writes.flatMap((write) => write.values.filter(([counter]) => counter === name).map(([, v]) => ` WHEN ${write.settingId} THEN ${v}`));
+      return `${ident(name)} = CASE ${id}${cases.join('')} ELSE ${ident(name)} END`;
+    }),
     ...preserved.map((column) => `${ident(column)} = ${ident(column)}`),
   ];
-  return tag(`UPDATE ${ident(model.settings.table)} SET ${assignments.join(', ')} WHERE ${ident(model.settings.id)} = ${settingId}`);
+  return tag(
+    `UPDATE ${ident(model.settings.table)} SET ${assignments.join(', ')} WHERE ${id} IN (${idList(writes.map((write) => write.settingId))})`,
+  );
 }
 
 export interface AuditRow {

@@ -63,36 +63,33 @@ export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
 }
 
 /**
- * One page of an id range compared in ONE snapshot, the cheap way: the packed statement
- * (builder.ts packedPageSql) reads the page's settings and counts as text, Node finds the
- * candidates in it (parsePackedPage), and the settings it finds drifted are read again with
- * comparePageSql in the same transaction, hence the same snapshot: what is reported is decided
- * there, by the one drift rule (core/drift.ts), exactly as by the stacked statement alone. A value
- * cut at group_concat_max_len (many orphan groups) makes the whole page go through comparePageSql,
- * still in that snapshot. The session is left as it was found: committed, or destroyed on error by
- * the caller.
+ * One page compared in ONE snapshot, the cheap way: its own READ ONLY repeatable-read transaction
+ * around compareInSnapshot. The session is left as it was found: committed, or destroyed on error
+ * by the caller.
  */
-export async function comparePackedPage(
-  session: Session,
-  scope: AuditScope,
-  range: { after: bigint | null; upTo: bigint | null },
-  options: { maxBytes?: number } = {},
-): Promise<PageResult> {
+export async function comparePackedPage(session: Session, scope: AuditScope, ids: IdScope, options: { maxBytes?: number } = {}): Promise<PageResult> {
   await session.query(sessionSql.packedMaxBytes(options.maxBytes ?? PACKED_MAX_BYTES));
   await session.query(sessionSql.repeatableReadNext);
   await session.query(sessionSql.beginReadOnly);
-  const packed = parsePackedPage(await session.query(packedPageSql(scope, range)), scope);
-  let result: PageResult;
-  if (packed === null) {
-    result = await comparePage(session, scope, { kind: 'range', ...range }, { onlyDrifted: true });
-  } else if (packed.candidates.length === 0) {
-    result = { scanned: packed.scanned, drifted: [], found: [], orphans: packed.orphans };
-  } else {
-    const confirmed = await comparePage(session, scope, { kind: 'ids', ids: packed.candidates }, { onlyDrifted: true });
-    result = { scanned: packed.scanned, drifted: confirmed.drifted, found: [], orphans: packed.orphans };
-  }
+  const result = await compareInSnapshot(session, scope, ids);
   await session.query(sessionSql.commit);
   return result;
+}
+
+/**
+ * Compares the settings of `ids` inside the caller's snapshot (an open repeatable-read
+ * transaction): the packed statement (builder.ts packedPageSql) reads them and their counts as
+ * text, Node finds the candidates in it (parsePackedPage), and the candidates are compared again
+ * with comparePageSql in the same snapshot: what is reported is decided there, by the one drift
+ * rule (core/drift.ts), exactly as by the stacked statement alone. A value cut at
+ * group_concat_max_len (many orphan groups) sends the whole scope through comparePageSql.
+ */
+export async function compareInSnapshot(session: Session, scope: AuditScope, ids: IdScope): Promise<PageResult> {
+  const packed = parsePackedPage(await session.query(packedPageSql(scope, ids)), scope, { found: ids.kind === 'ids' });
+  if (packed === null) return comparePage(session, scope, ids, { onlyDrifted: ids.kind === 'range' });
+  const drifted =
+    packed.candidates.length === 0 ? [] : (await comparePage(session, scope, { kind: 'ids', ids: packed.candidates }, { onlyDrifted: true })).drifted;
+  return { scanned: packed.scanned, drifted, found: packed.found, orphans: packed.orphans };
 }
 
 export interface PackedPage {
@@ -102,6 +99,8 @@ export interface PackedPage {
   candidates: bigint[];
   /** Per counter (scope order): child rows whose setting id names no setting. */
   orphans: bigint[];
+  /** The ids of the settings read, when asked for (an --ids chunk: which of them exist). */
+  found: bigint[];
 }
 
 /**
@@ -109,9 +108,9 @@ export interface PackedPage {
  * is a candidate unless its text is exactly the count's (a NULL cache, a negative one, or one
  * written in any other form, such as a DECIMAL's `5.00`, goes to the exact comparison).
  */
-export function parsePackedPage(rows: readonly Row[], scope: AuditScope): PackedPage | null {
-  const fast = parsePackedNumbers(rows, scope);
-  return fast !== undefined ? fast : parsePackedText(rows, scope);
+export function parsePackedPage(rows: readonly Row[], scope: AuditScope, options: { found?: boolean } = {}): PackedPage | null {
+  const fast = parsePackedNumbers(rows, scope, options.found === true);
+  return fast !== undefined ? fast : parsePackedText(rows, scope, options.found === true);
 }
 
 /** The largest integer written in digits that a double holds exactly, whatever the digits. */
@@ -123,7 +122,7 @@ const SAFE_DIGITS = 15;
  * integer of at most 15 digits (`-` for NULL, `5.00`) is NaN, which equals nothing: a candidate.
  * undefined when the page is not the usual one (parsePackedText reads it then).
  */
-function parsePackedNumbers(rows: readonly Row[], scope: AuditScope): PackedPage | null | undefined {
+function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: boolean): PackedPage | null | undefined {
   const n = scope.counters.length;
   const withDeleted = scope.deleted !== 'count';
   const byBranch = new Map<number, Row>(rows.map((row) => [Number(row['b']), row]));
@@ -173,7 +172,7 @@ function parsePackedNumbers(rows: readonly Row[], scope: AuditScope): PackedPage
       }
     }
   }
-  return { scanned, candidates, orphans: orphans.map((sum) => BigInt(sum)) };
+  return { scanned, candidates, orphans: orphans.map((sum) => BigInt(sum)), found: withFound ? Array.from(ids, (id) => BigInt(id)) : [] };
 }
 
 /**
@@ -213,7 +212,7 @@ export function numericColumns(text: string | null, width: number, count: number
 }
 
 /** parsePackedPage for any page: a string per field, merged as decimal text or matched by a map. */
-function parsePackedText(rows: readonly Row[], scope: AuditScope): PackedPage | null {
+function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boolean): PackedPage | null {
   const n = scope.counters.length;
   const withDeleted = scope.deleted !== 'count';
   const byBranch = new Map<number, Row>(rows.map((row) => [Number(row['b']), row]));
@@ -260,7 +259,7 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope): PackedPage | 
       }
     }
   }
-  return { scanned, candidates, orphans };
+  return { scanned, candidates, orphans, found: withFound ? ids.map((id) => BigInt(id)) : [] };
 }
 
 /**
@@ -355,10 +354,11 @@ export async function compareInOneSnapshot(
   const session = await db.session(context);
   let healthy = false;
   try {
+    await session.query(sessionSql.packedMaxBytes(PACKED_MAX_BYTES));
     await session.query(sessionSql.repeatableReadNext);
     await session.query(sessionSql.beginSnapshot);
     for (let start = 0; start < ids.length; start += chunk) {
-      const page = await comparePage(session, scope, { kind: 'ids', ids: ids.slice(start, start + chunk) }, { onlyDrifted: false });
+      const page = await compareInSnapshot(session, scope, { kind: 'ids', ids: ids.slice(start, start + chunk) });
       total.scanned += page.scanned;
       total.drifted.push(...page.drifted);
       total.found.push(...page.found);

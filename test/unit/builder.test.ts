@@ -81,10 +81,21 @@ describe('repair statements', () => {
       "/* coupon-audit */ SELECT `settingId` AS settingId, COUNT(*) AS n FROM `g_coupons` WHERE `settingId` IN (3, 4) AND (status <> 'REVOKED') GROUP BY `settingId`",
     );
   });
-  it('writes literal values, keeping ON UPDATE columns as they are', () => {
-    expect(builder.writeCountersSql(DEFAULT_MODEL, 9007199254740993n, [['issuedCount', 3n], ['usedCount', 0n]], ['updatedAt'])).toBe(
-      '/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = 3, `usedCount` = 0, `updatedAt` = `updatedAt` WHERE `id` = 9007199254740993',
+  it('writes a batch in one statement of literal values, each counter kept where it does not change, ON UPDATE columns as they are', () => {
+    expect(
+      builder.writeCountersSql(
+        DEFAULT_MODEL,
+        [
+          { settingId: 9007199254740993n, values: [['issuedCount', 3n], ['usedCount', 0n]] },
+          { settingId: 7n, values: [['usedCount', 2n]] },
+        ],
+        ['updatedAt'],
+      ),
+    ).toBe(
+      '/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = CASE `id` WHEN 9007199254740993 THEN 3 ELSE `issuedCount` END, ' +
+        '`usedCount` = CASE `id` WHEN 9007199254740993 THEN 0 WHEN 7 THEN 2 ELSE `usedCount` END, `updatedAt` = `updatedAt` WHERE `id` IN (9007199254740993, 7)',
     );
+    expect(() => builder.writeCountersSql(DEFAULT_MODEL, [], [])).toThrow(TypeError);
   });
   it('audit rows: names and values taken literally', () => {
     expect(
@@ -255,7 +266,7 @@ describe('every statement is tagged', () => {
       builder.nullKeyCountSql(counter),
       builder.lockSettingsSql(scope, [1n], 'skip-locked'),
       builder.countChildrenSql(counter, [1n]),
-      builder.writeCountersSql(DEFAULT_MODEL, 1n, [['issuedCount', 1n]], []),
+      builder.writeCountersSql(DEFAULT_MODEL, [{ settingId: 1n, values: [['issuedCount', 1n]] }], []),
       builder.insertAuditSql('t', [{ runId: 'r', settingId: 1n, counter: 'c', oldValue: 1n, newValue: 2n, dbUser: 'u' }]),
       builder.guardedUpdateSql(DEFAULT_MODEL, { settingId: 1n, counter: 'issuedCount', from: 2n, to: 1n }, []),
       ...Object.values(builder.sessionSql).map((s) => (typeof s === 'function' ? s(2) : s)),

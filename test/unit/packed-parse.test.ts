@@ -12,7 +12,7 @@ const rows = (settings: string, codes: string, uses: string): Row[] =>
 
 describe('packedPageSql', () => {
   it('reads the same ranges as the stacked statement, each branch packed with its row count', () => {
-    expect(builder.packedPageSql(scope, { after: 10n, upTo: 20n })).toBe(
+    expect(builder.packedPageSql(scope, { kind: 'range', after: 10n, upTo: 20n })).toBe(
       "/* coupon-audit */ SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(s.`id`, ' ', IFNULL(s.`issuedCount`, '-'), ' ', IFNULL(s.`usedCount`, '-') SEPARATOR ',') AS p " +
         'FROM `g_coupon_settings` s WHERE s.`id` > 10 AND s.`id` <= 20 UNION ALL ' +
         "SELECT 1, COUNT(*), GROUP_CONCAT(x.k, ' ', x.n0 SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`) x UNION ALL " +
@@ -28,7 +28,7 @@ describe('packedPageSql', () => {
         { name: 'usedCount', table: 'g_coupons', foreignKey: 'settingId', where: "status = 'USED'" },
       ],
     };
-    const sql = builder.packedPageSql(auditScope(shared, { deleted: 'skip' }), { after: null, upTo: null });
+    const sql = builder.packedPageSql(auditScope(shared, { deleted: 'skip' }), { kind: 'range', after: null, upTo: null });
     expect(sql).toContain("GROUP_CONCAT(s.`id`, ' ', UPPER(s.`status`) <=> UPPER('DELETED'), ' ', IFNULL(s.`issuedCount`, '-')");
     expect(sql).toContain(
       "SELECT 1, COUNT(*), GROUP_CONCAT(x.k, ' ', x.n0, ' ', x.n1 SEPARATOR ',') FROM (SELECT `settingId` AS k, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END) AS n0, " +
@@ -42,14 +42,14 @@ describe('parsePackedPage', () => {
   it('candidates are the settings whose caches are not their counts; orphans are keys with no setting', () => {
     const page = parsePackedPage(rows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '1 2,3 5,4 1,5 7,6 1', '1 1,5 2,6 1'), scope);
     // 2: no children, right. 3: usedCount NULL. 4: -1 codes cached for 1. 5: no setting (orphans 7 and 2).
-    expect(page).toEqual({ scanned: 5, candidates: [3n, 4n], orphans: [7n, 2n] });
+    expect(page).toEqual({ scanned: 5, candidates: [3n, 4n], orphans: [7n, 2n], found: [] });
   });
 
   it('reads the text way, with the same answer, when ids pass 15 digits or come out of order', () => {
     const big = parsePackedPage(rows('1 2 0,9007199254740993 1 0', '1 2,9007199254740993 2,9007199254740994 4', ''), scope);
-    expect(big).toEqual({ scanned: 2, candidates: [9007199254740993n], orphans: [4n, 0n] });
+    expect(big).toEqual({ scanned: 2, candidates: [9007199254740993n], orphans: [4n, 0n], found: [] });
     const unordered = parsePackedPage(rows('6 1 1,1 2 1,4 -1 0', '6 1,4 1,1 2,5 7', '1 1,6 1'), scope);
-    expect(unordered).toEqual({ scanned: 3, candidates: [4n], orphans: [7n, 0n] });
+    expect(unordered).toEqual({ scanned: 3, candidates: [4n], orphans: [7n, 0n], found: [] });
   });
 
   it('a cache that is not a plain integer is a candidate, whatever its value (the exact statement decides)', () => {
@@ -58,8 +58,8 @@ describe('parsePackedPage', () => {
 
   it('--deleted zero expects 0 of a DELETED setting; skip leaves it out of the count', () => {
     const withDeleted = rows('1 1 2 0,2 0 2 0', '1 2,2 2', '');
-    expect(parsePackedPage(withDeleted, auditScope(DEFAULT_MODEL, { deleted: 'zero' }))).toEqual({ scanned: 2, candidates: [1n], orphans: [0n, 0n] });
-    expect(parsePackedPage(withDeleted, auditScope(DEFAULT_MODEL, { deleted: 'skip' }))).toEqual({ scanned: 1, candidates: [], orphans: [0n, 0n] });
+    expect(parsePackedPage(withDeleted, auditScope(DEFAULT_MODEL, { deleted: 'zero' }))).toEqual({ scanned: 2, candidates: [1n], orphans: [0n, 0n], found: [] });
+    expect(parsePackedPage(withDeleted, auditScope(DEFAULT_MODEL, { deleted: 'skip' }))).toEqual({ scanned: 1, candidates: [], orphans: [0n, 0n], found: [] });
   });
 
   it('null when a value holds fewer records than its row count (cut at group_concat_max_len)', () => {
@@ -71,8 +71,13 @@ describe('parsePackedPage', () => {
     expect(parsePackedPage(cutMidRecord, scope)).toBeNull();
   });
 
+  it('names the settings it read when asked (which ids of an --ids chunk exist), either way it reads', () => {
+    expect(parsePackedPage(rows('1 2 0,4 0 0', '1 2', ''), scope, { found: true })?.found).toEqual([1n, 4n]);
+    expect(parsePackedPage(rows('4 0 0,9007199254740993 0 0', '', ''), scope, { found: true })?.found).toEqual([4n, 9007199254740993n]);
+  });
+
   it('an empty page: no settings, no children', () => {
-    expect(parsePackedPage(rows('', '', ''), scope)).toEqual({ scanned: 0, candidates: [], orphans: [0n, 0n] });
+    expect(parsePackedPage(rows('', '', ''), scope)).toEqual({ scanned: 0, candidates: [], orphans: [0n, 0n], found: [] });
   });
 });
 
