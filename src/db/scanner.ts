@@ -117,81 +117,116 @@ export function parsePackedPage(rows: readonly Row[], scope: AuditScope, options
 const SAFE_DIGITS = 15;
 
 /**
- * parsePackedPage for the usual page, without a string per field: every id and key at most 15
- * digits and both lists ascending (as read by their indexes). A cache or count that is not a plain
- * integer of at most 15 digits (`-` for NULL, `5.00`) is NaN, which equals nothing: a candidate.
- * undefined when the page is not the usual one (parsePackedText reads it then).
+ * parsePackedPage for the usual page, in one pass and without allocating per record: the settings
+ * and each child branch are walked side by side by id (a merge: both come in the order of the
+ * indexes they were read by, ascending), every id, key, cache and count parsed from character
+ * codes. A cache or count that is not a plain integer of at most 15 digits (`-` for NULL, `5.00`)
+ * is NaN, which equals nothing: a candidate. undefined when the page is not the usual one (an id
+ * past 15 digits, or out of order): parsePackedText reads it then.
  */
 function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: boolean): PackedPage | null | undefined {
   const n = scope.counters.length;
   const withDeleted = scope.deleted !== 'count';
   const byBranch = new Map<number, Row>(rows.map((row) => [Number(row['b']), row]));
-  const columns = (b: number, width: number): Float64Array[] | null | undefined => {
+  const cursor = (b: number, width: number): PackedCursor => {
     const row = byBranch.get(b);
-    return numericColumns(packedText(row?.['p']), width, Number(row?.['n'] ?? 0));
+    return new PackedCursor(packedText(row?.['p']), width, Number(row?.['n'] ?? 0));
   };
-  const settings = columns(0, 1 + (withDeleted ? 1 : 0) + n);
-  if (settings === null || settings === undefined) return settings;
-  const ids = settings[0]!;
-  const deleted = withDeleted ? settings[1]! : null;
-  const cached = settings.slice(withDeleted ? 2 : 1);
-  // Per counter, per setting: its count (0 unless a child group says otherwise).
-  const actual = cached.map(() => new Float64Array(ids.length));
+  const settings = cursor(0, 1 + (withDeleted ? 1 : 0) + n);
+  const first = withDeleted ? 2 : 1;
+  const branches = packedBranches(scope).map((branch, j) => ({ counters: branch.counters, rows: cursor(j + 1, 1 + branch.counters.length) }));
+  const actual = new Array<number>(n);
   const orphans = new Array<number>(n).fill(0);
-  for (const [j, branch] of packedBranches(scope).entries()) {
-    const children = columns(j + 1, 1 + branch.counters.length);
-    if (children === null || children === undefined) return children;
-    const keys = children[0]!;
-    let at = 0;
-    for (let r = 0; r < keys.length; r++) {
-      const key = keys[r]!;
-      if (r > 0 && !(keys[r - 1]! < key)) return undefined;
-      while (at < ids.length && ids[at]! < key) at++;
-      const found = at < ids.length && ids[at] === key;
-      for (let k = 0; k < branch.counters.length; k++) {
-        const i = branch.counters[k]!;
-        const count = children[k + 1]![r]!;
-        if (found) actual[i]![at] = count;
-        else orphans[i]! += count;
-      }
-    }
-  }
-  if (orphans.some((sum) => !Number.isSafeInteger(sum))) return undefined;
-
-  let scanned = 0;
   const candidates: bigint[] = [];
-  for (let at = 0; at < ids.length; at++) {
-    if (at > 0 && !(ids[at - 1]! < ids[at]!)) return undefined;
-    const isDeleted = deleted !== null && deleted[at] === 1;
-    if (isDeleted && scope.deleted === 'skip') continue;
+  const found: bigint[] = [];
+  let scanned = 0;
+
+  /** Child groups below `id` have no setting (orphans); the group of `id` gives its counts. */
+  const countsOf = (id: number): boolean => {
+    actual.fill(0);
+    let healthy = true;
+    for (let b = 0; b < branches.length; b++) {
+      const { counters, rows } = branches[b]!;
+      while (rows.ok && rows.key < id) {
+        for (let k = 0; k < counters.length; k++) orphans[counters[k]!]! += rows.field(k + 1);
+        if (!rows.next()) break;
+      }
+      if (rows.ok && rows.key === id) {
+        for (let k = 0; k < counters.length; k++) actual[counters[k]!] = rows.field(k + 1);
+        rows.next();
+      }
+      if (rows.broken !== null) healthy = false;
+    }
+    return healthy;
+  };
+
+  for (const { rows } of branches) rows.next();
+  while (settings.next()) {
+    const id = settings.key;
+    if (!countsOf(id)) break; // a branch is broken: decided below
+    if (withFound) found.push(BigInt(id));
+    const deleted = withDeleted && settings.field(1) === 1;
+    if (deleted && scope.deleted === 'skip') continue;
     scanned += 1;
     for (let i = 0; i < n; i++) {
-      if (cached[i]![at] !== (isDeleted ? 0 : actual[i]![at])) {
-        candidates.push(BigInt(ids[at]!));
+      if (settings.field(first + i) !== (deleted ? 0 : actual[i])) {
+        candidates.push(BigInt(id));
         break;
       }
     }
   }
-  return { scanned, candidates, orphans: orphans.map((sum) => BigInt(sum)), found: withFound ? Array.from(ids, (id) => BigInt(id)) : [] };
+  countsOf(Infinity); // the child groups past the last setting: orphans
+  const cursors = [settings, ...branches.map(({ rows }) => rows)];
+  // An unusual page is read again as text (which notices a cut value itself); else a cut is null.
+  if (cursors.some((rows) => rows.broken === 'unusual')) return undefined;
+  if (cursors.some((rows) => rows.broken === 'cut' || !rows.complete())) return null;
+  if (orphans.some((sum) => !Number.isSafeInteger(sum))) return undefined;
+  return { scanned, candidates, orphans: orphans.map((sum) => BigInt(sum)), found };
 }
 
 /**
- * `a b c,d e f,…` holding `count` records as columns of numbers, by character codes. NaN for a
- * field that is not 1 to 15 digits; null when the text holds fewer records than `count` (cut at
- * group_concat_max_len); undefined when an id (the first field) is not 1 to 15 digits.
+ * Reads `a b c,d e f,…` (`count` records of `width` fields) one record at a time, numbers from
+ * character codes. `broken`: 'cut' when the text ends before `count` records (cut at
+ * group_concat_max_len), 'unusual' when a key is not 1 to 15 digits or keys are not ascending.
  */
-export function numericColumns(text: string | null, width: number, count: number): Float64Array[] | null | undefined {
-  const out = Array.from({ length: width }, () => new Float64Array(count));
-  const length = text === null ? 0 : text.length;
-  if (count === 0) return length === 0 ? out : null;
-  if (text === null) return null;
-  let pos = 0;
-  for (let r = 0; r < count; r++) {
-    for (let f = 0; f < width; f++) {
-      if (pos > length) return null;
+export class PackedCursor {
+  private pos = 0;
+  private read = 0;
+  private readonly values: number[];
+  /** The current record's first field. */
+  key = -Infinity;
+  /** A current record is there. */
+  ok = false;
+  broken: 'cut' | 'unusual' | null = null;
+
+  constructor(
+    private readonly text: string | null,
+    private readonly width: number,
+    private readonly count: number,
+  ) {
+    this.values = new Array<number>(width).fill(0);
+  }
+
+  /** Field f of the current record: NaN when it is not 1 to 15 digits. */
+  field(f: number): number {
+    return this.values[f]!;
+  }
+
+  /** Moves to the next record; false at the end or when broken. */
+  next(): boolean {
+    this.ok = false;
+    if (this.broken !== null || this.read === this.count) return false;
+    const text = this.text ?? '';
+    const length = text.length;
+    for (let f = 0; f < this.width; f++) {
+      if (this.pos > length || (this.text === null && this.count > 0)) {
+        this.broken = 'cut';
+        return false;
+      }
       let value = 0;
       let digits = 0;
       let plain = true;
+      let pos = this.pos;
       for (; pos < length; pos++) {
         const c = text.charCodeAt(pos);
         if (c === 32 || c === 44) break; // ' ' between fields, ',' between records
@@ -202,13 +237,27 @@ export function numericColumns(text: string | null, width: number, count: number
           plain = false;
         }
       }
+      this.pos = pos + 1; // past the separator
       const exact = plain && digits > 0 && digits <= SAFE_DIGITS;
-      if (f === 0 && !exact) return undefined;
-      out[f]![r] = exact ? value : NaN;
-      pos++; // past the separator
+      this.values[f] = exact ? value : NaN;
     }
+    const key = this.values[0]!;
+    if (Number.isNaN(key) || !(key > this.key)) {
+      this.broken = 'unusual';
+      return false;
+    }
+    this.key = key;
+    this.read += 1;
+    this.ok = true;
+    return true;
   }
-  return pos === length + 1 ? out : null;
+
+  /** Every record read, and nothing after them (the count and the text agree). */
+  complete(): boolean {
+    if (this.read !== this.count) return false;
+    if (this.count === 0) return this.text === null || this.text === '';
+    return this.pos === this.text!.length + 1;
+  }
 }
 
 /** parsePackedPage for any page: a string per field, merged as decimal text or matched by a map. */

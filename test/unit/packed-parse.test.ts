@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import * as builder from '../../src/db/builder.js';
 import type { Row } from '../../src/db/database.js';
-import { matchKeys, numericColumns, parsePackedPage } from '../../src/db/scanner.js';
+import { matchKeys, PackedCursor, parsePackedPage } from '../../src/db/scanner.js';
 
 /** Reading a packed page (db/scanner.ts): what the server's text says, whichever way it is read. */
 
@@ -82,12 +82,26 @@ describe('parsePackedPage', () => {
 });
 
 describe('the pieces', () => {
-  it('numericColumns: NaN for what is not 1-15 digits, undefined for such an id, null for too few records', () => {
-    const columns = numericColumns('7 - 12,8 5.0 1234567890123456', 3, 2)!;
-    expect(columns.map((column) => [...column])).toEqual([[7, 8], [NaN, NaN], [12, NaN]]);
-    expect(numericColumns('x 1', 2, 1)).toBeUndefined();
-    expect(numericColumns('1 1', 2, 2)).toBeNull();
-    expect(numericColumns('1 1,2 2,3', 2, 2)).toBeNull(); // more text than records: not what the count says
+  it('PackedCursor: NaN for a field that is not 1-15 digits; cut when the text ends early; unusual for such a key or one out of order', () => {
+    const rowsOf = (cursor: PackedCursor, width: number): number[][] => {
+      const out: number[][] = [];
+      while (cursor.next()) out.push(Array.from({ length: width }, (_, f) => cursor.field(f)));
+      return out;
+    };
+    const good = new PackedCursor('7 - 12,8 5.0 1234567890123456', 3, 2);
+    expect(rowsOf(good, 3)).toEqual([[7, NaN, 12], [8, NaN, NaN]]);
+    expect([good.broken, good.complete()]).toEqual([null, true]);
+    const cut = new PackedCursor('1 1', 2, 2);
+    rowsOf(cut, 2);
+    expect(cut.broken).toBe('cut');
+    const longer = new PackedCursor('1 1,2 2,3', 2, 2); // more text than records: not what the count says
+    rowsOf(longer, 2);
+    expect(longer.complete()).toBe(false);
+    for (const text of ['x 1', '2 1,1 1', '1234567890123456 1']) {
+      const unusual = new PackedCursor(text, 2, text.split(',').length);
+      rowsOf(unusual, 2);
+      expect(unusual.broken).toBe('unusual');
+    }
   });
 
   it('matchKeys merges ascending lists and maps any other order', () => {
