@@ -57,7 +57,41 @@ describe('coupon-audit demo', () => {
     run.child.kill('SIGINT');
     const result = await run.done;
     expect(result.code).toBe(130);
-    expect(result.stderr).toMatch(/interrupted by SIGINT/);
+    // Through main's one exit path (not a process.exit in a signal handler): its line, last.
+    expect(result.stderr).toMatch(/^coupon-audit: interrupted by SIGINT\n$/m);
+    expect(processesUsing(dir)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('Ctrl-C while install-db prepares the data directory: exit 130, install-db and its bootstrap server killed, nothing left', async () => {
+    const dir = newScratch();
+    const run = startCli(['demo'], { env: { TMPDIR: dir } });
+    const deadline = Date.now() + 60_000;
+    while (processesUsing(dir).length === 0 && !run.exited() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(processesUsing(dir).some((line) => line.includes('--port='))).toBe(false);
+    run.child.kill('SIGINT');
+    const result = await run.done;
+    expect(result.code).toBe(130);
+    expect(result.stderr).toMatch(/^coupon-audit: interrupted by SIGINT\n$/m);
+    expect(processesUsing(dir)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('SIGTERM during a step: the step stops, the demo exits 143 through the same path, nothing left', async () => {
+    const dir = newScratch();
+    const run = startCli(['demo'], { env: { TMPDIR: dir } });
+    const deadline = Date.now() + 90_000;
+    while (!run.stdout().includes('$ coupon-audit repair --dry-run') && !run.exited() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(run.exited()).toBe(false);
+    run.child.kill('SIGTERM');
+    const result = await run.done;
+    expect(result.code).toBe(143);
+    expect(result.stderr).toMatch(/^coupon-audit: interrupted by SIGTERM\n$/m);
+    expect(result.stdout).not.toContain('Done.');
     expect(processesUsing(dir)).toEqual([]);
     expect(readdirSync(dir)).toEqual([]);
   });

@@ -25,6 +25,8 @@ export interface ThrowawayServerOptions {
   readyTimeoutMs?: number;
   /** The TCP port (default: a free one). */
   port?: number;
+  /** Aborting it stops a start in progress (whatever it spawned is killed, its files removed); start() then rejects with its reason. */
+  signal?: AbortSignal | undefined;
 }
 
 const running = new Set<ThrowawayServer>();
@@ -55,13 +57,22 @@ export class ThrowawayServer {
     const dir = mkdtempSync(join(tmpdir(), 'coupon-audit-server-'));
     const server = new ThrowawayServer(binary, dir, options.port ?? (await freePort()), options.args ?? [], chooseUser(dir));
     running.add(server);
+    const signal = options.signal;
+    // The process group of whatever runs now (install-db and its bootstrap server, or the server).
+    const onAbort = (): void => void server.kill('SIGKILL');
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      signal?.throwIfAborted();
       await server.initialise();
-      await server.launch(options.readyTimeoutMs ?? 60_000);
+      signal?.throwIfAborted();
+      await server.launch(options.readyTimeoutMs ?? 60_000, signal);
       return server;
     } catch (error) {
       await server.stop();
+      if (signal?.aborted === true) throw signal.reason;
       throw error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -154,6 +165,7 @@ export class ThrowawayServer {
     // Spawned like the server (own process group, tracked), so an exit mid-initialisation kills it too.
     const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const code = await new Promise<number | null>((resolve, reject) => {
@@ -167,7 +179,7 @@ export class ThrowawayServer {
     }
   }
 
-  private async launch(readyTimeoutMs: number): Promise<void> {
+  private async launch(readyTimeoutMs: number, signal?: AbortSignal): Promise<void> {
     const child = spawn(
       this.binary.server,
       [
@@ -192,6 +204,7 @@ export class ThrowawayServer {
     child.unref();
     const deadline = Date.now() + readyTimeoutMs;
     for (;;) {
+      signal?.throwIfAborted();
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`The throwaway server exited at start-up: ${this.errorLogTail()}`);
       }
@@ -209,14 +222,22 @@ export class ThrowawayServer {
     }
   }
 
+  /** Signals the child's whole process group (mariadb-install-db runs a bootstrap server of its own) and waits for the child. */
   private async kill(signal: NodeJS.Signals): Promise<void> {
     const child = this.child;
     if (child === null || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const send = (which: NodeJS.Signals): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, which);
+      } catch {
+        child.kill(which); // no group (already gone, or not its leader)
+      }
+    };
+    send(signal);
+    const timer = setTimeout(() => send('SIGKILL'), 30_000);
     await this.exited;
     clearTimeout(timer);
-    this.child = null;
+    if (this.child === child) this.child = null;
   }
 
   /** For the exit hook: no promises, nothing to wait for. */

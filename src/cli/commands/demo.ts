@@ -6,6 +6,7 @@ import type { ThrowawayServer } from '../../server/throwaway-server.js';
 import type { CommonOptions } from '../common-options.js';
 import { DEMO_HELP } from '../help.js';
 import type { Runner } from '../runner.js';
+import { Interrupts } from '../signals.js';
 import type { Terminal } from '../terminal.js';
 
 /** Runs the CLI on argv with the same terminal; resolves to its exit code. */
@@ -37,38 +38,35 @@ interface DemoOptions extends CommonOptions {
 async function runDemo(terminal: Terminal, options: DemoOptions, cli: RunCli): Promise<ExitCode> {
   const { stdout } = terminal.io;
   const c = terminal.out;
-  // Ctrl-C anywhere (the server start-up included): exit; the exit hook stops the server and removes its files.
-  const stop = (signal: 'SIGINT' | 'SIGTERM') => () => {
-    terminal.io.stderr.write(`\ncoupon-audit: demo interrupted by ${signal}; stopping the throwaway server.\n`);
-    process.exit(signal === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM);
-  };
-  const onSigint = stop('SIGINT');
-  const onSigterm = stop('SIGTERM');
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigterm);
-
+  // Ctrl-C anywhere (the server start-up included) stops the demo through main's one exit path
+  // (signals.ts: InterruptedError, 130/143): the start-up is cut short, a step in flight stops as
+  // check and repair do, and the server is stopped and its files removed on the way out.
+  const interrupts = new Interrupts(terminal.io);
   const spinner = terminal.spinner('Starting a throwaway database server').start();
-  const [{ Database }, { NoServerBinaryError, ThrowawayServer }] = await Promise.all([
-    import('../../db/database.js'),
-    import('../../server/throwaway-server.js'),
-  ]);
   let server: ThrowawayServer;
   try {
-    server = await ThrowawayServer.start({ binaryPath: options.serverBinary });
+    const { NoServerBinaryError, ThrowawayServer } = await import('../../server/throwaway-server.js');
+    try {
+      server = await ThrowawayServer.start({ binaryPath: options.serverBinary, signal: interrupts.signal });
+    } catch (error) {
+      if (interrupts.signal.aborted) throw interrupts.signal.reason;
+      if (error instanceof NoServerBinaryError) throw new DatabaseError(`The demo needs a database server. ${error.message}`);
+      throw new DatabaseError(`Could not start a throwaway database server: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
+    }
   } catch (error) {
     spinner.stop();
-    process.removeListener('SIGINT', onSigint);
-    process.removeListener('SIGTERM', onSigterm);
-    if (error instanceof NoServerBinaryError) throw new DatabaseError(`The demo needs a database server. ${error.message}`);
-    throw new DatabaseError(`Could not start a throwaway database server: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-    });
+    interrupts.dispose();
+    throw error;
   }
   try {
     const url = server.url(DATABASE);
     spinner.text = `Loading the demo data into ${url}`;
     const config = resolveConnectionConfig({ url, env: {} });
+    const { Database } = await import('../../db/database.js');
     await Database.createDatabase(config, [...readSqlScript('schema.sql'), ...readSqlScript('demo-data.sql')]);
+    interrupts.signal.throwIfAborted();
     spinner.stop();
     stdout.write(
       `${c.bold('coupon-audit demo')}: a throwaway ${server.binary.flavor} server (${server.binary.server}) on port ${server.port}, ` +
@@ -79,6 +77,8 @@ async function runDemo(terminal: Terminal, options: DemoOptions, cli: RunCli): P
       const argv = [...step.args, '--url', url, ...(options.verbose ? ['--verbose'] : [])];
       stdout.write(`\n${c.cyan(`$ coupon-audit ${argv.join(' ')}`)}\n`);
       const code = await cli(argv);
+      // The step saw the signal too (it stopped with 130/143): the demo stops as interrupted.
+      interrupts.signal.throwIfAborted();
       stdout.write(`${c.dim(`(exit ${code}: ${code === step.expect ? step.says : `expected ${step.expect}`})`)}\n`);
       if (code !== step.expect) {
         terminal.io.stderr.write(`coupon-audit: demo: '${step.args.join(' ')}' exited ${code}, expected ${step.expect}.\n`);
@@ -92,7 +92,6 @@ async function runDemo(terminal: Terminal, options: DemoOptions, cli: RunCli): P
   } finally {
     spinner.stop();
     await server.stop();
-    process.removeListener('SIGINT', onSigint);
-    process.removeListener('SIGTERM', onSigterm);
+    interrupts.dispose();
   }
 }
