@@ -100,7 +100,7 @@ describe('a repair session the server refuses to set up', () => {
     // The real session set-up, with one more statement the server refuses, as a misconfigured engine would send.
     open.mockImplementation(async (database, scope, preserved, lockWait, writeSetup) => {
       open.mockRestore();
-      return RepairSession.open(database, scope, preserved, lockWait, [...writeSetup, "/* coupon-audit */ SET SESSION no_such_variable = 'x'"]);
+      return RepairSession.open(database, scope, preserved, lockWait, [...(writeSetup ?? []), "/* coupon-audit */ SET SESSION no_such_variable = 'x'"]);
     });
     const result = await runInProcess(['repair', '--url', db.url, '--yes']);
     expect(result.code).toBe(EXIT.DATABASE);
