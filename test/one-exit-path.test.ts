@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs';
-import mysql from 'mysql2/promise';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DatabaseError, EXIT, exitCodeOf, repair } from '../src/index.js';
 import type { JsonChange } from '../src/core/report.js';
-import { runCli } from './helpers/cli.js';
+import { runCli, startCli } from './helpers/cli.js';
 import { connectionOptions, createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
 import { startKillRelay } from './helpers/kill-relay.js';
 import { driftedIds } from './helpers/snapshot.js';
@@ -158,4 +160,43 @@ describe('the repair session cannot be set up: its connection is killed between 
     expect(rerun.code).toBe(0);
     expect(await driftedIds(db.conn)).toEqual([]);
   });
+});
+
+describe('a signal outside repair’s transactions (during the scan) ends through main too', () => {
+  it.each([
+    ['check', 'SIGINT', 130],
+    ['repair', 'SIGTERM', 143],
+  ] as const)('%s, %s mid-scan: exit %i, and the metrics file says so (it was not written on the old process.exit path)', async (command, signal, code) => {
+    // 3000 settings, each with a code whose count sleeps 2 ms: the scan reads for seconds.
+    await seed(db.conn, Array.from({ length: 3000 }, (_, i) => ({ id: i + 10, issuedCount: 1, usedCount: 0, coupons: 1 })));
+    const dir = mkdtempSync(join(tmpdir(), 'coupon-audit-exit-'));
+    try {
+      const config = join(dir, 'slow.json');
+      writeFileSync(config, JSON.stringify({ counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId', where: 'SLEEP(0.002) = 0' } } }));
+      const metrics = join(dir, 'run.prom');
+      const run = startCli([command, '--url', db.url, '--config', config, '--metrics-file', metrics, ...(command === 'repair' ? ['--yes'] : [])]);
+      let reading = false;
+      for (let i = 0; i < 200 && !reading && !run.exited(); i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const [rows] = await db.conn.query<RowDataPacket[]>(
+          "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '/* coupon-audit */%SLEEP%'",
+          [db.name],
+        );
+        reading = rows.length > 0;
+      }
+      expect(reading).toBe(true);
+      run.child.kill(signal);
+      const result = await run.done;
+      expect(result.code).toBe(code);
+      expect(result.stderr).toMatch(new RegExp(`^coupon-audit: interrupted by ${signal}\\n$`, 'm'));
+      const text = readFileSync(metrics, 'utf8');
+      const labels = `\\{command="${command}",database="${db.name}"\\}`;
+      expect(text).toMatch(new RegExp(`^coupon_audit_last_run_exit_code${labels} ${code}$`, 'm'));
+      expect(text).toMatch(new RegExp(`^coupon_audit_last_run_success${labels} 0$`, 'm'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(await driftedIds(db.conn)).toEqual(['1', '2']);
+    expect(await auditRows()).toBe(0);
+  }, 60_000);
 });
