@@ -61,3 +61,12 @@ export function abortReason(signal: AbortSignal): CouponAuditError {
   const reason: unknown = signal.reason;
   return reason instanceof CouponAuditError ? reason : new AbortedError();
 }
+
+/**
+ * The exit code the CLI exits with for this error (main's mapper): a CouponAuditError's own, and 70
+ * for anything else, which is a bug (a TypeError from inside a repair transaction included), never
+ * 3 or 1. For a program that runs the library and exits as the CLI would.
+ */
+export function exitCodeOf(error: unknown): ExitCode {
+  return error instanceof CouponAuditError ? error.exitCode : EXIT.INTERNAL;
+}

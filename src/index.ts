@@ -9,7 +9,7 @@
  */
 import { type CounterConfig, loadModel } from './core/config.js';
 import { auditScope, type AuditScope, type DeletedPolicy, withAuditTable } from './core/model.js';
-import { checkReportJson, type CheckReport, type DryRunReport, repairReportJson, type RepairReport } from './core/report.js';
+import { changeJson, checkReportJson, type CheckReport, type DryRunReport, type JsonChange, repairReportJson, type RepairReport } from './core/report.js';
 import type { DetectProgress } from './core/detect-drift.js';
 import { BATCH_SIZE_RANGE, DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE } from './core/limits.js';
 import { emptyRepairResult, type RepairProgress } from './core/repair.js';
@@ -70,6 +70,16 @@ export interface RepairOptions extends CheckOptions {
   /** The audit table (default from the config, else coupon_audit_log). */
   auditTable?: string;
   onRepairProgress?: (progress: RepairProgress) => void;
+  /**
+   * Called inside each repair transaction, after its writes and audit rows and before its COMMIT,
+   * with the changes it is about to commit (`changes` as in the report; empty when every setting
+   * of the batch was right by the time it was locked). The batch's setting rows stay locked while
+   * it runs: keep it short. Whatever it throws (or rejects with) rolls that transaction back and
+   * rejects the run with that same error, unchanged; transactions committed before stay, and a
+   * rerun finishes the rest. Called again when a transaction is redone after a deadlock. For a
+   * guard of your own (refuse a change you find implausible) or to note what is about to change.
+   */
+  beforeCommit?: (batch: { changes: JsonChange[] }) => void | Promise<void>;
 }
 
 /** Resolves to what `coupon-audit check --format json` prints. */
@@ -90,6 +100,7 @@ export async function repair(options: RepairOptions & { dryRun?: false }): Promi
 export async function repair(options: RepairOptions): Promise<RepairReport | DryRunReport>;
 export async function repair(options: RepairOptions): Promise<RepairReport | DryRunReport> {
   const base = await resolve(options);
+  const beforeCommit = options.beforeCommit;
   const run = await repairRun(
     {
       ...base,
@@ -100,6 +111,7 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
       waitLockSeconds: options.waitLock,
       maxChanges: options.maxChanges,
       hooks: { ...base.hooks, onRepairProgress: options.onRepairProgress },
+      beforeCommit: beforeCommit === undefined ? undefined : (_ids, changes) => beforeCommit({ changes: changes.map(changeJson) }),
     },
     emptyRepairResult(randomUUID()),
   );
@@ -154,7 +166,7 @@ function throttleSettings(options: CheckOptions): Partial<ThrottleSettings> {
 }
 
 export { DEFAULT_PAGE_SIZE };
-export { CouponAuditError, UsageError, DatabaseError, RunLockedError, AbortedError, EXIT } from './errors.js';
+export { CouponAuditError, UsageError, DatabaseError, RunLockedError, AbortedError, EXIT, exitCodeOf } from './errors.js';
 export { ConfigError } from './core/config.js';
 export type { CheckReport, DryRunReport, RepairReport, JsonChange, JsonCounter, JsonDriftedSetting, JsonKinds } from './core/report.js';
 export type { CounterConfig } from './core/config.js';

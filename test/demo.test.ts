@@ -96,6 +96,49 @@ describe('coupon-audit demo', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('Ctrl-C just as a step starts: that step stops too (not run whole), said once; exit 130 through main, nothing left', async () => {
+    const dir = newScratch();
+    const run = startCli(['demo'], { env: { TMPDIR: dir } });
+    const deadline = Date.now() + 90_000;
+    while (!run.stdout().includes('$ coupon-audit repair --dry-run') && !run.exited() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(run.exited()).toBe(false);
+    run.child.kill('SIGINT');
+    const result = await run.done;
+    expect(result.code).toBe(130);
+    // One announcement, though the demo and its step both listen; the step saw the signal even if it
+    // came before the step had started listening, so it printed no plan.
+    expect(result.stderr.match(/stopping after the statement or transaction in flight/g)).toHaveLength(1);
+    expect(result.stdout).not.toContain('dry run: would change');
+    expect(result.stdout).not.toContain('(exit 1: what repair would write');
+    expect(result.stderr).toMatch(/^coupon-audit: interrupted by SIGINT\n$/m);
+    expect(processesUsing(dir)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a second Ctrl-C exits at once (130, said so); the exit hook still stops the server and removes its files', async () => {
+    const dir = newScratch();
+    const run = startCli(['demo'], { env: { TMPDIR: dir } });
+    const deadline = Date.now() + 90_000;
+    while (!run.stdout().includes('$ coupon-audit check') && !run.exited() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(run.exited()).toBe(false);
+    run.child.kill('SIGINT');
+    // The second once the first is taken (two sent at once may arrive as one), while the demo is stopping.
+    while (!run.stderr().includes('stopping after') && !run.exited() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    run.child.kill('SIGINT');
+    const result = await run.done;
+    expect(result.code).toBe(130);
+    expect(result.stderr).toContain('coupon-audit: interrupted by SIGINT; a transaction in flight is rolled back by the server.');
+    expect(result.stdout).not.toContain('Done.');
+    expect(processesUsing(dir)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it('without a server binary it says how to install one: exit 3, one sentence, nothing started', async () => {
     const dir = newScratch();
     const result = await runCli(['demo', '--server-binary', join(dir, 'no-such', 'mariadbd')], { env: { TMPDIR: dir } });

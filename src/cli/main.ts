@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { Chalk } from 'chalk';
-import { CouponAuditError, EXIT } from '../errors.js';
+import { CouponAuditError, EXIT, exitCodeOf } from '../errors.js';
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -66,27 +66,28 @@ function reportError(error: unknown, io: Io, verbose: boolean): number {
     return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
   }
   const c = new Chalk({ level: colorLevel(io.stderr, io.env) });
+  const exitCode = exitCodeOf(error);
   if (error instanceof CouponAuditError) {
-    if (error.exitCode === EXIT.SIGINT || error.exitCode === EXIT.SIGTERM) {
+    if (exitCode === EXIT.SIGINT || exitCode === EXIT.SIGTERM) {
       io.stderr.write(`${c.yellow('coupon-audit:')} ${error.message}\n`);
     } else {
       io.stderr.write(`${c.red('coupon-audit:')} ${error.message}\n`);
     }
     if (verbose && error.cause !== undefined) io.stderr.write(`${describeCause(error.cause)}\n`);
-    return error.exitCode;
+    return exitCode;
   }
   io.stderr.write(
     `${c.red('coupon-audit: internal error:')} ${error instanceof Error ? error.message : String(error)}. ` +
       'This is a bug; rerun with --verbose and report it.\n',
   );
   if (verbose && error instanceof Error && error.stack !== undefined) io.stderr.write(`${error.stack}\n`);
-  return EXIT.INTERNAL;
+  return exitCode;
 }
 
 function describeFailure(error: unknown): { exitCode: number; message: string } {
   if (error instanceof CommanderError) return { exitCode: EXIT.USAGE, message: error.message };
-  if (error instanceof CouponAuditError) return { exitCode: error.exitCode, message: error.message };
-  return { exitCode: EXIT.INTERNAL, message: `internal error: ${error instanceof Error ? error.message : String(error)}` };
+  if (error instanceof CouponAuditError) return { exitCode: exitCodeOf(error), message: error.message };
+  return { exitCode: exitCodeOf(error), message: `internal error: ${error instanceof Error ? error.message : String(error)}` };
 }
 
 function describeCause(cause: unknown): string {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RepairSession } from '../db/applier.js';
 import type { Database } from '../db/database.js';
-import { isConnectionLost, isRetryableLockError } from '../db/database-error.js';
+import { isConnectionLost, isDriverError, isRetryableLockError } from '../db/database-error.js';
 import { autoUpdatedColumns } from '../db/inspector.js';
 import { compareIds } from '../db/rows.js';
 import { BatchSizer } from './batch-sizer.js';
@@ -23,8 +23,13 @@ export interface RepairBatchOptions {
    * one row, else the lock is another run's and the transaction is rolled back (`lostMessage`).
    */
   fence?: { sql: string; lostMessage: string } | null | undefined;
-  /** Called before each COMMIT (tests put a conflicting write through another node exactly there). */
-  beforeCommit?: ((batch: readonly bigint[]) => Promise<void>) | undefined;
+  /**
+   * Called inside each transaction, after its writes and audit rows and before its COMMIT, with the
+   * batch's ids and the changes it is about to commit (the library's `beforeCommit`; a test can put
+   * a conflicting write through another node exactly there). Whatever it throws rolls the
+   * transaction back and is rethrown unchanged: it is the caller's error, not the database's.
+   */
+  beforeCommit?: ((batch: readonly bigint[], changes: readonly WrittenChange[]) => Promise<void> | void) | undefined;
   /** A fixed batch size (--batch-size); undefined sizes batches toward `targetTransactionMs`. */
   batchSize?: number | undefined;
   targetTransactionMs?: number;
@@ -137,10 +142,13 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
         return await repairBatch(session, batch, mode, options, result);
       } catch (error) {
         await session.rollback();
+        // The caller's beforeCommit threw: its own error, whatever it is (an fs error has a `code` too).
+        if (error instanceof CallerError) throw error.error;
         if (!isRetryableLockError(error)) {
           healthy = !isConnectionLost(error);
-          // A bug (a TypeError) stays a bug: only the driver's errors are database errors.
-          if (!(error instanceof Error) || !('errno' in error || 'code' in error)) throw error;
+          // A bug (a TypeError, also Node's own with an ERR_* code) stays a bug, exit 70: only the
+          // driver's and the network's errors are database errors (exit 3).
+          if (!isDriverError(error)) throw error;
           throw session.asDatabaseError(error, `repairing settings ${batch[0]}…${batch[batch.length - 1]}`);
         }
         result.retries += 1;
@@ -229,7 +237,13 @@ async function repairBatch(
   await session.writeCounters(written.map(({ settingId, changes }) => ({ settingId, values: changes.map((change) => [change.counter, change.to] as const) })));
   await session.recordAudit(audit);
   if (options.fence != null && (await session.fence(options.fence.sql)) !== 1) throw new DatabaseError(options.fence.lostMessage);
-  await options.beforeCommit?.(ids);
+  if (options.beforeCommit !== undefined) {
+    try {
+      await options.beforeCommit(ids, written.flatMap((setting) => setting.changes));
+    } catch (error) {
+      throw new CallerError(error);
+    }
+  }
   try {
     // A deadlock here (a certification failure on a cluster) is thrown like any other: the caller
     // rolls back and redoes the whole transaction, locks and counts included.
@@ -245,6 +259,11 @@ async function repairBatch(
   result.skipped.push(...skipped);
   const lockedSet = new Set(lockedIds);
   return { notLocked: ids.filter((id) => !lockedSet.has(id)) };
+}
+
+/** What the caller's beforeCommit threw, carried past the retry loop's error mapping. */
+class CallerError {
+  constructor(readonly error: unknown) {}
 }
 
 function describeLockError(error: unknown): string {

@@ -11,7 +11,7 @@ import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift 
 import type { AuditScope } from './model.js';
 import { loadSource, Replica } from './replica.js';
 import { DEFAULT_THROTTLE, type ThrottleSettings, type ThrottleState, Throttler, type ThrottleTargets } from './throttle.js';
-import { emptyRepairResult, type RepairProgress, type RepairResult, repairSettings } from './repair.js';
+import { emptyRepairResult, type RepairBatchOptions, type RepairProgress, type RepairResult, repairSettings } from './repair.js';
 import { binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
 
 /**
@@ -73,6 +73,8 @@ export interface RepairRunOptions extends CheckRunOptions {
   maxChanges?: number | undefined;
   /** Asked after the scan, before anything is written (or created); false writes nothing. */
   confirm?: ((report: DriftReport, target: RepairTarget) => Promise<boolean>) | undefined;
+  /** Inside each repair transaction, before its COMMIT (core/repair.ts RepairBatchOptions.beforeCommit). */
+  beforeCommit?: RepairBatchOptions['beforeCommit'];
   runId?: string | undefined;
 }
 
@@ -159,6 +161,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
         batchSize: options.batchSize,
         lockWaitTimeoutSeconds: options.lockWaitTimeoutSeconds,
         signal: stop,
+        beforeCommit: options.beforeCommit,
         throttle: () => throttle.gate(primaryOnly),
         onProgress: options.hooks?.onRepairProgress,
       },

@@ -19,8 +19,18 @@ const LOST_CONNECTION = new Set([
   'ER_CLIENT_INTERACTION_TIMEOUT',
 ]);
 
+/**
+ * An error of the driver or the network (mysql2's, a socket's: a `code` or an `errno`). Not one of
+ * JavaScript's own for a defect (TypeError, RangeError, ReferenceError, SyntaxError), not even
+ * Node's, which carry an ERR_* `code`: those are bugs (exit 70), not database errors (exit 3).
+ */
 export function isDriverError(error: unknown): error is DriverError & Error {
-  return error instanceof Error && ('code' in error || 'errno' in error);
+  if (!(error instanceof Error) || isProgrammingError(error)) return false;
+  return 'code' in error || 'errno' in error;
+}
+
+function isProgrammingError(error: Error): boolean {
+  return error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError || error instanceof SyntaxError;
 }
 
 /**

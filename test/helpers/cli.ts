@@ -97,5 +97,5 @@ export function startCli(args: readonly string[], options: { env?: Record<string
       resolve({ code, signal, stdout, stderr });
     });
   });
-  return { child, done, exited: () => exited, stdout: () => stdout };
+  return { child, done, exited: () => exited, stdout: () => stdout, stderr: () => stderr };
 }

@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/database.js';
+
+/**
+ * src/cli/signals.ts with real signals, in a process of its own (the built dist/cli/signals.js, as
+ * the CLI tests run the build): runs nest (the demo runs check and repair inside its own run), so
+ * one signal must reach every run alive, and one that starts just after it too.
+ */
+
+const SIGNALS_MODULE = new URL('dist/cli/signals.js', `file://${ROOT}`).href;
+
+/** Runs `body` as an ES module with `Interrupts`, `io` (stderr collected in `said`) and `tick` in scope. */
+function runScript(body: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const script = `
+    const { Interrupts } = await import(${JSON.stringify(SIGNALS_MODULE)});
+    const said = [];
+    const io = { stdout: process.stdout, stderr: { write: (text) => (said.push(text), process.stderr.write(text)) }, stdin: process.stdin, env: {} };
+    const tick = () => new Promise((resolve) => setTimeout(resolve, 200));
+    ${body}
+  `;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('Interrupts, nested as the demo nests them', () => {
+  it('one SIGINT aborts every run alive with the same InterruptedError and is said once; a run started after it (before the outer one ended) starts aborted; once all have ended, the next starts clean', async () => {
+    const result = await runScript(`
+      const outer = new Interrupts(io);
+      const step = new Interrupts(io);
+      process.kill(process.pid, 'SIGINT');
+      await tick();
+      const both = [outer.received, step.received, outer.signal.reason === step.signal.reason];
+      step.dispose();
+      // The demo's next step, started after the signal: it must not run whole.
+      const late = new Interrupts(io);
+      const lateReceived = late.received;
+      late.dispose();
+      outer.dispose();
+      const fresh = new Interrupts(io);
+      const freshReceived = fresh.received;
+      fresh.dispose();
+      console.log(JSON.stringify({ both, lateReceived, freshReceived, said, listeners: process.listenerCount('SIGINT') + process.listenerCount('SIGTERM') }));
+    `);
+    expect(result.code).toBe(0);
+    const out = JSON.parse(result.stdout) as { both: unknown[]; lateReceived: unknown; freshReceived: unknown; said: string[]; listeners: number };
+    expect(out.both).toEqual(['SIGINT', 'SIGINT', true]);
+    expect(out.lateReceived).toBe('SIGINT');
+    expect(out.freshReceived).toBeNull();
+    expect(out.said).toEqual(['\ncoupon-audit: SIGINT: stopping after the statement or transaction in flight (again to stop at once)\n']);
+    // Nothing left listening: Node's own handling (exit by the signal) is back.
+    expect(out.listeners).toBe(0);
+  });
+
+  it('a second signal exits at once (143 for SIGTERM), said once, however many runs are alive', async () => {
+    const result = await runScript(`
+      const outer = new Interrupts(io);
+      const step = new Interrupts(io);
+      process.kill(process.pid, 'SIGTERM');
+      await tick();
+      process.kill(process.pid, 'SIGTERM');
+      await tick();
+      console.log('still running');
+    `);
+    expect(result.code).toBe(143);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe(
+      '\ncoupon-audit: SIGTERM: stopping after the statement or transaction in flight (again to stop at once)\n' +
+        '\ncoupon-audit: interrupted by SIGTERM; a transaction in flight is rolled back by the server.\n',
+    );
+  });
+});
