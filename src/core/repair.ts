@@ -10,7 +10,7 @@ import { type EngineProfile, rowLocking } from '../db/engine.js';
 import { DatabaseError } from '../errors.js';
 import { compareSetting, isCounterDrifted } from './drift.js';
 import type { AuditScope } from './model.js';
-import { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE } from './limits.js';
+import { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE, TARGET_TRANSACTION_MS } from './limits.js';
 export { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE };
 
 export interface RepairBatchOptions {
@@ -120,7 +120,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
     initial: options.batchSize ?? INITIAL_BATCH_SIZE,
     min: options.batchSize ?? BATCH_SIZE_RANGE.min,
     max: options.batchSize ?? BATCH_SIZE_RANGE.max,
-    targetMs: options.targetTransactionMs ?? 100,
+    targetMs: options.targetTransactionMs ?? TARGET_TRANSACTION_MS,
     adaptive: options.batchSize === undefined,
   });
   const started = performance.now();

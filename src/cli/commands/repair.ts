@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { BATCH_SIZE_RANGE } from '../../core/limits.js';
+import { BATCH_SIZE_RANGE, TARGET_TRANSACTION_MS } from '../../core/limits.js';
 import { addCommonOptions, type CommonOptions } from '../common-options.js';
 import { REPAIR_HELP } from '../help.js';
 import { nonNegativeInteger, nonNegativeSeconds, outputFile, positiveInteger, tableName, wholeNumberIn } from '../options.js';
@@ -29,7 +29,7 @@ export function repairCommand(program: Command, run: Runner): void {
       .option('-y, --yes', 'apply without asking (required when not on a terminal)')
       .option(
         '--batch-size <n>',
-        `settings per repair transaction, ${BATCH_SIZE_RANGE.min}-${BATCH_SIZE_RANGE.max} (default: sized toward 100 ms transactions)`,
+        `settings per repair transaction, ${BATCH_SIZE_RANGE.min}-${BATCH_SIZE_RANGE.max} (default: sized toward ${TARGET_TRANSACTION_MS} ms transactions)`,
         wholeNumberIn(BATCH_SIZE_RANGE),
       )
       .option('--max-changes <n>', 'refuse to write anything when more than N settings drift, 0-1000000000', nonNegativeInteger(1e9))
