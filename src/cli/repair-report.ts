@@ -74,7 +74,8 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
     lines.push(
       c.red(
         `Still drifted when reread after the repair (one snapshot): ${firstFew(result.stillDrifted)}. ` +
-          'Something keeps changing them outside a consistent transaction; a rerun looks again.',
+          'Something changed them outside a consistent transaction, or, on a multi-primary cluster, through another node ' +
+          'while they were repaired (README "Clusters"); a rerun looks again, on a cluster through the node the application writes to.',
       ),
     );
   }
