@@ -68,10 +68,11 @@ export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
  * by the caller.
  */
 export async function comparePackedPage(session: Session, scope: AuditScope, ids: IdScope, options: { maxBytes?: number } = {}): Promise<PageResult> {
-  await session.query(sessionSql.packedMaxBytes(options.maxBytes ?? PACKED_MAX_BYTES));
+  const maxBytes = options.maxBytes ?? PACKED_MAX_BYTES;
+  await session.query(sessionSql.packedMaxBytes(maxBytes));
   await session.query(sessionSql.repeatableReadNext);
   await session.query(sessionSql.beginReadOnly);
-  const result = await compareInSnapshot(session, scope, ids);
+  const result = await compareInSnapshot(session, scope, ids, maxBytes);
   await session.query(sessionSql.commit);
   return result;
 }
@@ -84,8 +85,8 @@ export async function comparePackedPage(session: Session, scope: AuditScope, ids
  * rule (core/drift.ts), exactly as by the stacked statement alone. A value cut at
  * group_concat_max_len (many orphan groups) sends the whole scope through comparePageSql.
  */
-export async function compareInSnapshot(session: Session, scope: AuditScope, ids: IdScope): Promise<PageResult> {
-  const packed = parsePackedPage(await session.query(packedPageSql(scope, ids)), scope, { found: ids.kind === 'ids' });
+export async function compareInSnapshot(session: Session, scope: AuditScope, ids: IdScope, maxBytes = PACKED_MAX_BYTES): Promise<PageResult> {
+  const packed = parsePackedPage(await session.query(packedPageSql(scope, ids)), scope, { found: ids.kind === 'ids', maxBytes });
   if (packed === null) return comparePage(session, scope, ids, { onlyDrifted: ids.kind === 'range' });
   const drifted =
     packed.candidates.length === 0 ? [] : (await comparePage(session, scope, { kind: 'ids', ids: packed.candidates }, { onlyDrifted: true })).drifted;
@@ -106,9 +107,16 @@ export interface PackedPage {
 /**
  * Reads the rows of packedPageSql; null when a packed value was cut short. Conservative: a cache
  * is a candidate unless its text is exactly the count's (a NULL cache, a negative one, or one
- * written in any other form, such as a DECIMAL's `5.00`, goes to the exact comparison).
+ * written in any other form, such as a DECIMAL's `5.00`, goes to the exact comparison). A value
+ * as long as group_concat_max_len (`maxBytes`) counts as cut whatever it holds: a cut inside the
+ * last number of the last record leaves the record count whole and the number wrong.
  */
-export function parsePackedPage(rows: readonly Row[], scope: AuditScope, options: { found?: boolean } = {}): PackedPage | null {
+export function parsePackedPage(rows: readonly Row[], scope: AuditScope, options: { found?: boolean; maxBytes?: number } = {}): PackedPage | null {
+  const maxBytes = options.maxBytes ?? PACKED_MAX_BYTES;
+  for (const row of rows) {
+    const text = packedText(row['p']);
+    if (text !== null && Buffer.byteLength(text) >= maxBytes) return null;
+  }
   const fast = parsePackedNumbers(rows, scope, options.found === true);
   return fast !== undefined ? fast : parsePackedText(rows, scope, options.found === true);
 }
@@ -269,7 +277,7 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
   const columns = (b: number, width: number): string[][] | null => {
     const row = byBranch.get(b);
     const parsed = splitPacked(packedText(row?.['p']), width);
-    return parsed[0]!.length === Number(row?.['n'] ?? 0) ? parsed : null;
+    return parsed !== null && parsed[0]!.length === Number(row?.['n'] ?? 0) ? parsed : null;
   };
 
   const settings = columns(0, 1 + (withDeleted ? 1 : 0) + n);
@@ -313,15 +321,17 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
 
 /**
  * `a b c,d e f,…` as columns ([[a, d], [b, e], [c, f]]), by indexOf: splitting into a string per
- * record and then per field costs several times as much on a page of 20,000 settings.
+ * record and then per field costs several times as much on a page of 20,000 settings. null when
+ * the text ends inside a record (a value cut at group_concat_max_len).
  */
-export function splitPacked(text: string | null, width: number): string[][] {
+export function splitPacked(text: string | null, width: number): string[][] | null {
   const out = Array.from({ length: width }, () => [] as string[]);
   if (text === null || text === '') return out;
   let pos = 0;
   while (pos <= text.length) {
     for (let f = 0; f < width - 1; f++) {
       const space = text.indexOf(' ', pos);
+      if (space === -1) return null;
       out[f]!.push(text.slice(pos, space));
       pos = space + 1;
     }
