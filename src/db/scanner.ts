@@ -268,7 +268,7 @@ export class PackedCursor {
   }
 }
 
-/** parsePackedPage for any page: a string per field, merged as decimal text or matched by a map. */
+/** parsePackedPage for any page: a string per field, keys matched by a map. */
 function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boolean): PackedPage | null {
   const n = scope.counters.length;
   const withDeleted = scope.deleted !== 'count';
@@ -344,39 +344,12 @@ export function splitPacked(text: string | null, width: number): string[][] | nu
 }
 
 /**
- * For each key, the index of the same id in `ids`, or -1 (an orphan). Both lists come in the order
- * of the indexes they were read by (ascending), so a merge finds them; should a server hand them
- * over in another order, a map does.
+ * For each key, the index of the same id in `ids`, or -1 (an orphan), by a map: only unusual pages
+ * come here (parsePackedNumbers merges the usual ones), so their order is not relied on.
  */
 export function matchKeys(ids: readonly string[], keys: readonly string[]): Int32Array {
-  const at = new Int32Array(keys.length);
-  if (isAscending(ids) && isAscending(keys)) {
-    let i = 0;
-    for (let r = 0; r < keys.length; r++) {
-      const key = keys[r]!;
-      while (i < ids.length && compareDecimal(ids[i]!, key) < 0) i++;
-      at[r] = i < ids.length && ids[i] === key ? i : -1;
-    }
-    return at;
-  }
   const index = new Map<string, number>(ids.map((id, i) => [id, i]));
-  keys.forEach((key, r) => (at[r] = index.get(key) ?? -1));
-  return at;
-}
-
-/** Non-negative integers as the server writes them (no sign, no leading zero): by length, then text. */
-function compareDecimal(a: string, b: string): number {
-  if (a.length !== b.length) return a.length - b.length;
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function isAscending(list: readonly string[]): boolean {
-  for (let i = 0; i < list.length; i++) {
-    const item = list[i]!;
-    if (!/^(0|[1-9]\d*)$/.test(item)) return false;
-    if (i > 0 && compareDecimal(list[i - 1]!, item) >= 0) return false;
-  }
-  return true;
+  return Int32Array.from(keys, (key) => index.get(key) ?? -1);
 }
 
 /** A GROUP_CONCAT value: text, or bytes when the server calls it binary; null for no rows. */

@@ -112,7 +112,7 @@ describe('the pieces', () => {
     }
   });
 
-  it('matchKeys merges ascending lists and maps any other order', () => {
+  it('matchKeys finds each key among the ids, in any order, -1 for an orphan', () => {
     expect([...matchKeys(['2', '10', '11'], ['1', '10', '11', '12'])]).toEqual([-1, 1, 2, -1]);
     expect([...matchKeys(['10', '2'], ['2', '3', '10'])]).toEqual([1, -1, 0]);
   });
