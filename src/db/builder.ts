@@ -74,36 +74,34 @@ function deletedTest(model: CounterModel): string {
 }
 
 /**
- * The child counts of one page as UNION ALL branches, one per child table: column n<i> holds
- * counter i's count. A table that backs one counter is filtered by its `where` (an index can serve
- * it); a table shared by several counters is read once, each counter summing its own condition.
+ * The child branches of a page: one per child table, whose counters it counts together (each
+ * summing its own filter); a table whose counters use different keys gives each its own branch,
+ * as different keys are different groupings. `counters` are indexes into scope.counters. Both
+ * page statements (comparePageSql, packedPageSql) read the children this way, in this order.
  */
-function childBranches(scope: AuditScope, ids: IdScope, pad: string): string[] {
-  const tables = [...new Set(scope.counters.map((counter) => counter.table))];
-  return tables.map((table) => {
+export function childBranches(scope: AuditScope): { table: string; counters: number[] }[] {
+  const branches: { table: string; counters: number[] }[] = [];
+  for (const table of new Set(scope.counters.map((counter) => counter.table))) {
     const mine = scope.counters.filter((counter) => counter.table === table);
     const foreignKeys = [...new Set(mine.map((counter) => counter.foreignKey))];
-    if (foreignKeys.length > 1) {
-      // Different keys into one table are different groupings: give each its own branch.
-      return mine.map((counter) => childBranch(scope, [counter], ids, pad)).join(' UNION ALL ');
-    }
-    return childBranch(scope, mine, ids, pad);
-  });
+    const groups = foreignKeys.length > 1 ? mine.map((counter) => [counter]) : [mine];
+    for (const group of groups) branches.push({ table, counters: group.map((counter) => scope.counters.indexOf(counter)) });
+  }
+  return branches;
 }
 
-function childBranch(scope: AuditScope, mine: CounterDefinition[], ids: IdScope, pad: string): string {
+/**
+ * One branch's GROUP BY of the page's id range: its key, a count per counter (COUNT(*), or on a
+ * shared table a SUM of the counter's filter), and `from` (FROM … WHERE … GROUP BY). A table that
+ * backs one counter is filtered by its `where` in WHERE, where an index can serve it.
+ */
+function groupedCounts(scope: AuditScope, branch: { table: string; counters: number[] }, ids: IdScope): { fk: string; counts: string[]; from: string } {
+  const mine = branch.counters.map((i) => scope.counters[i]!);
   const fk = ident(mine[0]!.foreignKey);
   const single = mine.length === 1 ? mine[0]! : null;
-  const columns = scope.counters.map((counter, i) => {
-    if (!mine.includes(counter)) return `0`;
-    if (single !== null || counter.where === null) return `COUNT(*)`;
-    return `SUM(CASE WHEN (${counter.where}) THEN 1 ELSE 0 END)`;
-  });
+  const counts = mine.map((counter) => (single !== null || counter.where === null ? 'COUNT(*)' : `SUM(CASE WHEN (${counter.where}) THEN 1 ELSE 0 END)`));
   const filter = single?.where != null ? `(${single.where})` : null;
-  return (
-    `SELECT ${fk}, ${pad}, ${columns.join(', ')} FROM ${ident(mine[0]!.table)}` +
-    `${where([scopeCondition(fk, ids) ?? `${fk} IS NOT NULL`, filter])} GROUP BY ${fk}`
-  );
+  return { fk, counts, from: `FROM ${ident(branch.table)}${where([scopeCondition(fk, ids) ?? `${fk} IS NOT NULL`, filter])} GROUP BY ${fk}` };
 }
 
 /**
@@ -134,7 +132,12 @@ export function comparePageSql(scope: AuditScope, ids: IdScope, options: { onlyD
     `${scope.counters.map((counter, i) => `s.${ident(counter.name)} AS cached${i}`).join(', ')}, ` +
     `${n.map((i) => `0 AS n${i}`).join(', ')} FROM ${ident(s.table)} s${where([scopeCondition(`s.${sid}`, ids)])}`;
   const pad = ['0', '0', 'NULL', '0', ...n.map(() => 'NULL')].join(', ');
-  const stacked = [settingsBranch, ...childBranches(scope, ids, pad)].join(' UNION ALL ');
+  const children = childBranches(scope).map((branch) => {
+    const { fk, counts, from } = groupedCounts(scope, branch, ids);
+    const columns = n.map((i) => (branch.counters.includes(i) ? counts[branch.counters.indexOf(i)]! : '0'));
+    return `SELECT ${fk}, ${pad}, ${columns.join(', ')} ${from}`;
+  });
+  const stacked = [settingsBranch, ...children].join(' UNION ALL ');
   const grouped =
     `SELECT u.id, SUM(u.known) AS known, SUM(u.audited) AS audited, MAX(u.status) AS status, MAX(u.zero) AS zero, ` +
     n.map((i) => `MAX(u.cached${i}) AS cached${i}, SUM(u.n${i}) AS actual${i}`).join(', ') +
@@ -143,21 +146,6 @@ export function comparePageSql(scope: AuditScope, ids: IdScope, options: { onlyD
   const drifted = `(g.audited = 1 AND NOT (${n.map((i) => `g.cached${i} <=> ${expected(i)}`).join(' AND ')}))`;
   const filter = options.onlyDrifted ? ` WHERE g.id IS NULL OR g.known = 0 OR ${drifted}` : '';
   return tag(`SELECT g.* FROM (${grouped}) g${filter}`);
-}
-
-/**
- * The branches of a packed page (packedPageSql), in the order of its rows: the settings, then one per
- * child branch, each naming the counters (indexes into scope.counters) whose counts it carries.
- */
-export function packedBranches(scope: AuditScope): { table: string; counters: number[] }[] {
-  const branches: { table: string; counters: number[] }[] = [];
-  for (const table of new Set(scope.counters.map((counter) => counter.table))) {
-    const mine = scope.counters.filter((counter) => counter.table === table);
-    const foreignKeys = [...new Set(mine.map((counter) => counter.foreignKey))];
-    const groups = foreignKeys.length > 1 ? mine.map((counter) => [counter]) : [mine];
-    for (const group of groups) branches.push({ table, counters: group.map((counter) => scope.counters.indexOf(counter)) });
-  }
-  return branches;
 }
 
 /** The longest packed column a page statement may return (SET SESSION group_concat_max_len). */
@@ -170,7 +158,7 @@ export const PACKED_MAX_BYTES = 4 * 1024 * 1024; // within every server's defaul
  * stacked and grouped again: on MariaDB that second grouping costs about twice the raw scans when
  * settings have few codes each (npm run bench -- --scale many-settings). Rows: b = 0 the settings
  * (`id deleted cached0 cached1 …`, `-` for a NULL cache; `deleted` only when the scope needs it),
- * b = 1… one per packedBranches entry (`settingId count…`), each with n = its row count, so a
+ * b = 1… one per childBranches entry (`settingId count…`), each with n = its row count, so a
  * value cut at group_concat_max_len is noticed (db/scanner.ts then compares the page with
  * comparePageSql in the same snapshot). Node compares (scanner.ts parsePackedPage).
  */
@@ -185,18 +173,10 @@ export function packedPageSql(scope: AuditScope, ids: IdScope): string {
   const settings =
     `SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(${fields.join(", ' ', ")} SEPARATOR ',') AS p ` +
     `FROM ${ident(s.table)} s${where([scopeCondition(`s.${ident(s.id)}`, ids)])}`;
-  const children = packedBranches(scope).map((branch, j) => {
-    const mine = branch.counters.map((i) => scope.counters[i]!);
-    const fk = ident(mine[0]!.foreignKey);
-    const single = mine.length === 1 ? mine[0]! : null;
-    const counts = mine.map((counter, k) =>
-      single !== null || counter.where === null ? `COUNT(*) AS n${k}` : `SUM(CASE WHEN (${counter.where}) THEN 1 ELSE 0 END) AS n${k}`,
-    );
-    const filter = single?.where != null ? `(${single.where})` : null;
-    const grouped =
-      `SELECT ${fk} AS k, ${counts.join(', ')} FROM ${ident(branch.table)}` +
-      `${where([scopeCondition(fk, ids) ?? `${fk} IS NOT NULL`, filter])} GROUP BY ${fk}`;
-    return `SELECT ${j + 1}, COUNT(*), GROUP_CONCAT(${['x.k', ...mine.map((_, k) => `x.n${k}`)].join(", ' ', ")} SEPARATOR ',') FROM (${grouped}) x`;
+  const children = childBranches(scope).map((branch, j) => {
+    const { fk, counts, from } = groupedCounts(scope, branch, ids);
+    const grouped = `SELECT ${fk} AS k, ${counts.map((count, k) => `${count} AS n${k}`).join(', ')} ${from}`;
+    return `SELECT ${j + 1}, COUNT(*), GROUP_CONCAT(${['x.k', ...counts.map((_, k) => `x.n${k}`)].join(", ' ', ")} SEPARATOR ',') FROM (${grouped}) x`;
   });
   return tag([settings, ...children].join(' UNION ALL '));
 }

@@ -1,6 +1,6 @@
 import { compareSetting, type DriftedSetting } from '../core/drift.js';
 import type { AuditScope, CounterModel } from '../core/model.js';
-import { comparePageSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, packedBranches, packedPageSql, pageBoundarySql, sessionSql } from './builder.js';
+import { comparePageSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, sessionSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
 import { type IdScope, toBigInt, toBigIntOrNull } from './rows.js';
@@ -142,7 +142,7 @@ function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: 
   };
   const settings = cursor(0, 1 + (withDeleted ? 1 : 0) + n);
   const first = withDeleted ? 2 : 1;
-  const branches = packedBranches(scope).map((branch, j) => ({ counters: branch.counters, rows: cursor(j + 1, 1 + branch.counters.length) }));
+  const branches = childBranches(scope).map((branch, j) => ({ counters: branch.counters, rows: cursor(j + 1, 1 + branch.counters.length) }));
   const actual = new Array<number>(n);
   const orphans = new Array<number>(n).fill(0);
   const candidates: bigint[] = [];
@@ -288,7 +288,7 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
   /** Per counter, per setting (index into `ids`): the count, as the server wrote it; absent = 0. */
   const actual: (string | undefined)[][] = cached.map(() => new Array<string | undefined>(ids.length));
   const orphans = new Array<bigint>(n).fill(0n);
-  for (const [j, branch] of packedBranches(scope).entries()) {
+  for (const [j, branch] of childBranches(scope).entries()) {
     const children = columns(j + 1, 1 + branch.counters.length);
     if (children === null) return null;
     const keys = children[0]!;

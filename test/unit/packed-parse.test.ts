@@ -34,7 +34,7 @@ describe('packedPageSql', () => {
       "SELECT 1, COUNT(*), GROUP_CONCAT(x.k, ' ', x.n0, ' ', x.n1 SEPARATOR ',') FROM (SELECT `settingId` AS k, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END) AS n0, " +
         "SUM(CASE WHEN (status = 'USED') THEN 1 ELSE 0 END) AS n1 FROM `g_coupons` WHERE `settingId` IS NOT NULL GROUP BY `settingId`) x",
     );
-    expect(builder.packedBranches(auditScope(shared))).toEqual([{ table: 'g_coupons', counters: [0, 1] }]);
+    expect(builder.childBranches(auditScope(shared))).toEqual([{ table: 'g_coupons', counters: [0, 1] }]);
   });
 });
 
