@@ -27,6 +27,18 @@ function processesUsing(dir: string): string[] {
   }
 }
 
+/** Polls until `ready()` or the run exits (or `timeoutMs` pass); the caller asserts the run is still going. */
+async function waitFor(run: ReturnType<typeof startCli>, ready: () => boolean, { everyMs = 5, timeoutMs = 90_000 } = {}): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ready() && !run.exited() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, everyMs));
+}
+
+/** No server or install-db left running from `dir`, and nothing left in it. */
+function expectNothingLeft(dir: string): void {
+  expect(processesUsing(dir)).toEqual([]);
+  expect(readdirSync(dir)).toEqual([]);
+}
+
 describe('coupon-audit demo', () => {
   it('runs check → repair --dry-run → repair --yes → check on a throwaway server, exits 0 and leaves nothing behind', async () => {
     const dir = newScratch();
@@ -41,68 +53,52 @@ describe('coupon-audit demo', () => {
     expect(result.stdout).toMatch(/No drift: 10 settings scanned/);
     expect([...result.stdout.matchAll(/^\(exit (\d)/gm)].map((m) => m[1])).toEqual(['1', '1', '0', '0']);
     expect(result.stdout).not.toMatch(/\u001b\[/);
-    expect(processesUsing(dir)).toEqual([]);
-    expect(readdirSync(dir)).toEqual([]);
+    expectNothingLeft(dir);
   });
 
   it('Ctrl-C while it runs: exit 130, the server is stopped and its files removed', async () => {
     const dir = newScratch();
     const run = startCli(['demo'], { env: { TMPDIR: dir } });
     // Wait for the server itself (not install-db's bootstrap): it is the one started with --port.
-    const deadline = Date.now() + 60_000;
-    while (!processesUsing(dir).some((line) => line.includes('--port=')) && !run.exited() && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitFor(run, () => processesUsing(dir).some((line) => line.includes('--port=')), { everyMs: 10, timeoutMs: 60_000 });
     expect(run.exited()).toBe(false);
     run.child.kill('SIGINT');
     const result = await run.done;
     expect(result.code).toBe(130);
     // Through main's one exit path (not a process.exit in a signal handler): its line, last.
     expect(result.stderr).toMatch(/^coupon-audit: interrupted by SIGINT\n$/m);
-    expect(processesUsing(dir)).toEqual([]);
-    expect(readdirSync(dir)).toEqual([]);
+    expectNothingLeft(dir);
   });
 
   it('Ctrl-C while install-db prepares the data directory: exit 130, install-db and its bootstrap server killed, nothing left', async () => {
     const dir = newScratch();
     const run = startCli(['demo'], { env: { TMPDIR: dir } });
-    const deadline = Date.now() + 60_000;
-    while (processesUsing(dir).length === 0 && !run.exited() && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await waitFor(run, () => processesUsing(dir).length > 0, { timeoutMs: 60_000 });
     expect(processesUsing(dir).some((line) => line.includes('--port='))).toBe(false);
     run.child.kill('SIGINT');
     const result = await run.done;
     expect(result.code).toBe(130);
     expect(result.stderr).toMatch(/^coupon-audit: interrupted by SIGINT\n$/m);
-    expect(processesUsing(dir)).toEqual([]);
-    expect(readdirSync(dir)).toEqual([]);
+    expectNothingLeft(dir);
   });
 
   it('SIGTERM during a step: the step stops, the demo exits 143 through the same path, nothing left', async () => {
     const dir = newScratch();
     const run = startCli(['demo'], { env: { TMPDIR: dir } });
-    const deadline = Date.now() + 90_000;
-    while (!run.stdout().includes('$ coupon-audit repair --dry-run') && !run.exited() && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await waitFor(run, () => run.stdout().includes('$ coupon-audit repair --dry-run'));
     expect(run.exited()).toBe(false);
     run.child.kill('SIGTERM');
     const result = await run.done;
     expect(result.code).toBe(143);
     expect(result.stderr).toMatch(/^coupon-audit: interrupted by SIGTERM\n$/m);
     expect(result.stdout).not.toContain('Done.');
-    expect(processesUsing(dir)).toEqual([]);
-    expect(readdirSync(dir)).toEqual([]);
+    expectNothingLeft(dir);
   });
 
   it('Ctrl-C just as a step starts: that step stops too (not run whole), said once; exit 130 through main, nothing left', async () => {
     const dir = newScratch();
     const run = startCli(['demo'], { env: { TMPDIR: dir } });
-    const deadline = Date.now() + 90_000;
-    while (!run.stdout().includes('$ coupon-audit repair --dry-run') && !run.exited() && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await waitFor(run, () => run.stdout().includes('$ coupon-audit repair --dry-run'));
     expect(run.exited()).toBe(false);
     run.child.kill('SIGINT');
     const result = await run.done;
@@ -113,30 +109,23 @@ describe('coupon-audit demo', () => {
     expect(result.stdout).not.toContain('dry run: would change');
     expect(result.stdout).not.toContain('(exit 1: what repair would write');
     expect(result.stderr).toMatch(/^coupon-audit: interrupted by SIGINT\n$/m);
-    expect(processesUsing(dir)).toEqual([]);
-    expect(readdirSync(dir)).toEqual([]);
+    expectNothingLeft(dir);
   });
 
   it('a second Ctrl-C exits at once (130, said so); the exit hook still stops the server and removes its files', async () => {
     const dir = newScratch();
     const run = startCli(['demo'], { env: { TMPDIR: dir } });
-    const deadline = Date.now() + 90_000;
-    while (!run.stdout().includes('$ coupon-audit check') && !run.exited() && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await waitFor(run, () => run.stdout().includes('$ coupon-audit check'));
     expect(run.exited()).toBe(false);
     run.child.kill('SIGINT');
     // The second once the first is taken (two sent at once may arrive as one), while the demo is stopping.
-    while (!run.stderr().includes('stopping after') && !run.exited() && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+    await waitFor(run, () => run.stderr().includes('stopping after'), { everyMs: 1 });
     run.child.kill('SIGINT');
     const result = await run.done;
     expect(result.code).toBe(130);
     expect(result.stderr).toContain('coupon-audit: interrupted by SIGINT; a transaction in flight is rolled back by the server.');
     expect(result.stdout).not.toContain('Done.');
-    expect(processesUsing(dir)).toEqual([]);
-    expect(readdirSync(dir)).toEqual([]);
+    expectNothingLeft(dir);
   });
 
   it('without a server binary it says how to install one: exit 3, one sentence, nothing started', async () => {
