@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { watchChild } from './helpers/cli.js';
 import { ROOT } from './helpers/database.js';
 
 /**
@@ -19,19 +20,8 @@ function runScript(body: string): Promise<{ code: number | null; stdout: string;
     const tick = () => new Promise((resolve) => setTimeout(resolve, 200));
     ${body}
   `;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return watchChild(child, 20_000).done;
 }
 
 describe('Interrupts, nested as the demo nests them', () => {

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { ROOT } from './database.js';
 
 export interface CliResult {
@@ -10,27 +11,41 @@ export interface CliResult {
 
 export const BIN = `${ROOT}bin/coupon-audit`;
 
+/** A clean environment for a child: PATH and HOME, plus `env` (undefined values left out). */
+function cleanEnv(env: Record<string, string | undefined> = {}, base: Record<string, string> = {}): Record<string, string> {
+  const out: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...base };
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) out[key] = value;
+  return out;
+}
+
+/** Collects a spawned child's stdout and stderr until it closes; SIGKILL after `timeoutMs`. */
+export function watchChild(child: ChildProcessByStdio<Writable | null, Readable, Readable>, timeoutMs: number) {
+  let stdout = '';
+  let stderr = '';
+  let exited = false;
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      exited = true;
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { done, exited: () => exited, stdout: () => stdout, stderr: () => stderr };
+}
+
 /** Runs the built CLI as a process, with no terminal and a clean environment (plus `env`). */
 export function runCli(
   args: readonly string[],
   options: { env?: Record<string, string | undefined>; input?: string; timeoutMs?: number; cwd?: string } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp' };
-    for (const [key, value] of Object.entries(options.env ?? {})) if (value !== undefined) env[key] = value;
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    child.stdin.end(options.input ?? '');
-  });
+  const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd });
+  const { done } = watchChild(child, options.timeoutMs ?? 60_000);
+  child.stdin.end(options.input ?? '');
+  return done;
 }
 
 export function parseJson(result: CliResult): JsonReport {
@@ -60,42 +75,14 @@ export function runCliOnTerminal(
   options: { env?: Record<string, string | undefined>; answers?: readonly string[] } = {},
 ): Promise<CliResult> {
   const answers = (options.answers ?? []).flatMap((answer) => ['--answer', answer]);
-  return new Promise((resolve, reject) => {
-    const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', TERM: 'xterm-256color' };
-    for (const [key, value] of Object.entries(options.env ?? {})) if (value !== undefined) env[key] = value;
-    const helper = new URL('./pty-run.py', import.meta.url).pathname;
-    const child = spawn('python3', [helper, ...answers, '--', process.execPath, BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  const helper = new URL('./pty-run.py', import.meta.url).pathname;
+  const env = cleanEnv(options.env, { TERM: 'xterm-256color' });
+  const child = spawn('python3', [helper, ...answers, '--', process.execPath, BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return watchChild(child, 60_000).done;
 }
 
 /** Starts the built CLI as a process and returns at once, for tests that act while it runs. */
 export function startCli(args: readonly string[], options: { env?: Record<string, string | undefined> } = {}) {
-  const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp' };
-  for (const [key, value] of Object.entries(options.env ?? {})) if (value !== undefined) env[key] = value;
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  let exited = false;
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const done = new Promise<CliResult>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      exited = true;
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-  return { child, done, exited: () => exited, stdout: () => stdout, stderr: () => stderr };
+  const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  return { child, ...watchChild(child, 120_000) };
 }
