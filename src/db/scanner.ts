@@ -86,7 +86,8 @@ export async function comparePackedPage(session: Session, scope: AuditScope, ids
  * group_concat_max_len (many orphan groups) sends the whole scope through comparePageSql.
  */
 export async function compareInSnapshot(session: Session, scope: AuditScope, ids: IdScope, maxBytes = PACKED_MAX_BYTES): Promise<PageResult> {
-  const packed = parsePackedPage(await session.query(packedPageSql(scope, ids)), scope, { found: ids.kind === 'ids', maxBytes });
+  const rows = await session.query(packedPageSql(scope, ids), { textAsBytes: true });
+  const packed = parsePackedPage(rows, scope, { found: ids.kind === 'ids', maxBytes });
   if (packed === null) return comparePage(session, scope, ids, { onlyDrifted: ids.kind === 'range' });
   const drifted =
     packed.candidates.length === 0 ? [] : (await comparePage(session, scope, { kind: 'ids', ids: packed.candidates }, { onlyDrifted: true })).drifted;
@@ -114,8 +115,8 @@ export interface PackedPage {
 export function parsePackedPage(rows: readonly Row[], scope: AuditScope, options: { found?: boolean; maxBytes?: number } = {}): PackedPage | null {
   const maxBytes = options.maxBytes ?? PACKED_MAX_BYTES;
   for (const row of rows) {
-    const text = packedText(row['p']);
-    if (text !== null && Buffer.byteLength(text) >= maxBytes) return null;
+    const bytes = packedBytes(row['p']);
+    if (bytes !== null && bytes.length >= maxBytes) return null;
   }
   const fast = parsePackedNumbers(rows, scope, options.found === true);
   return fast !== undefined ? fast : parsePackedText(rows, scope, options.found === true);
@@ -138,7 +139,7 @@ function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: 
   const byBranch = new Map<number, Row>(rows.map((row) => [Number(row['b']), row]));
   const cursor = (b: number, width: number): PackedCursor => {
     const row = byBranch.get(b);
-    return new PackedCursor(packedText(row?.['p']), width, Number(row?.['n'] ?? 0));
+    return new PackedCursor(packedBytes(row?.['p']), width, Number(row?.['n'] ?? 0));
   };
   const settings = cursor(0, 1 + (withDeleted ? 1 : 0) + n);
   const first = withDeleted ? 2 : 1;
@@ -193,14 +194,16 @@ function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: 
 }
 
 /**
- * Reads `a b c,d e f,…` (`count` records of `width` fields) one record at a time, numbers from
- * character codes. `broken`: 'cut' when the text ends before `count` records (cut at
- * group_concat_max_len), 'unusual' when a key is not 1 to 15 digits or keys are not ascending.
+ * Reads `a b c,d e f,…` (`count` records of `width` fields) one record at a time, numbers from the
+ * bytes (ASCII digits; the server's text undecoded). `broken`: 'cut' when the text ends before
+ * `count` records (cut at group_concat_max_len), 'unusual' when a key is not 1 to 15 digits or
+ * keys are not ascending.
  */
 export class PackedCursor {
   private pos = 0;
   private read = 0;
   private readonly values: number[];
+  private readonly bytes: Uint8Array | null;
   /** The current record's first field. */
   key = -Infinity;
   /** A current record is there. */
@@ -208,10 +211,11 @@ export class PackedCursor {
   broken: 'cut' | 'unusual' | null = null;
 
   constructor(
-    private readonly text: string | null,
+    text: Uint8Array | string | null,
     private readonly width: number,
     private readonly count: number,
   ) {
+    this.bytes = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
     this.values = new Array<number>(width).fill(0);
   }
 
@@ -224,10 +228,10 @@ export class PackedCursor {
   next(): boolean {
     this.ok = false;
     if (this.broken !== null || this.read === this.count) return false;
-    const text = this.text ?? '';
-    const length = text.length;
+    const bytes = this.bytes;
+    const length = bytes === null ? 0 : bytes.length;
     for (let f = 0; f < this.width; f++) {
-      if (this.pos > length || (this.text === null && this.count > 0)) {
+      if (this.pos > length || bytes === null) {
         this.broken = 'cut';
         return false;
       }
@@ -236,7 +240,7 @@ export class PackedCursor {
       let plain = true;
       let pos = this.pos;
       for (; pos < length; pos++) {
-        const c = text.charCodeAt(pos);
+        const c = bytes[pos]!;
         if (c === 32 || c === 44) break; // ' ' between fields, ',' between records
         if (c >= 48 && c <= 57) {
           value = value * 10 + (c - 48);
@@ -263,8 +267,8 @@ export class PackedCursor {
   /** Every record read, and nothing after them (the count and the text agree). */
   complete(): boolean {
     if (this.read !== this.count) return false;
-    if (this.count === 0) return this.text === null || this.text === '';
-    return this.pos === this.text!.length + 1;
+    if (this.count === 0) return this.bytes === null || this.bytes.length === 0;
+    return this.pos === this.bytes!.length + 1;
   }
 }
 
@@ -352,12 +356,17 @@ export function matchKeys(ids: readonly string[], keys: readonly string[]): Int3
   return Int32Array.from(keys, (key) => index.get(key) ?? -1);
 }
 
-/** A GROUP_CONCAT value: text, or bytes when the server calls it binary; null for no rows. */
+/** A GROUP_CONCAT value as text (the text way); null for no rows. */
 function packedText(value: unknown): string | null {
+  const bytes = packedBytes(value);
+  return bytes === null ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1'); // digits, spaces, commas and '-' only
+}
+
+/** A GROUP_CONCAT value as bytes: as read (Session.query textAsBytes), or a string's; null for no rows. */
+function packedBytes(value: unknown): Uint8Array | null {
   if (value === null || value === undefined) return null;
-  if (typeof value === 'string') return value;
-  if (Buffer.isBuffer(value)) return value.toString('latin1'); // digits, spaces, commas and '-' only
-  return String(value);
+  if (value instanceof Uint8Array) return value;
+  return Buffer.from(String(value), 'latin1');
 }
 
 /** Child rows whose key is NULL, per counter (scope order): never any setting's, reported apart. */
