@@ -1,5 +1,7 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { repair } from '../src/index.js';
 import { runCli } from './helpers/cli.js';
 import { createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
 import { counters, driftedIds, waitForLockWait } from './helpers/snapshot.js';
@@ -125,54 +127,72 @@ describe('repair interleaved with application transactions', () => {
   });
 });
 
+/**
+ * Four application connections incrementing (and rolling back, and deleting) on `ids` in the same
+ * transaction as their child rows, until stopped: how many transactions they committed, and any
+ * statement of theirs that failed.
+ */
+async function startWorkload(ids: readonly number[]): Promise<{ stop: () => Promise<{ failures: string[]; transactions: number }> }> {
+  const workers = await Promise.all([1, 2, 3, 4].map(() => db.connect()));
+  const failures: string[] = [];
+  let transactions = 0;
+  let stop = false;
+  const work = async (conn: Connection, worker: number) => {
+    await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+    for (let i = 0; !stop; i += 1) {
+      const id = ids[(worker + i) % ids.length]!;
+      const op = (worker * 7 + i) % 5;
+      try {
+        await conn.query('BEGIN');
+        if (op === 0) {
+          await conn.query('INSERT INTO g_coupons (settingId, code) VALUES (?, ?)', [id, `w${worker}-${i}`]);
+          await conn.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 1 WHERE id = ?', [id]);
+          await conn.query('COMMIT');
+        } else if (op === 1) {
+          await conn.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 1 WHERE id = ?', [id]);
+          await conn.query('INSERT INTO g_coupons (settingId, code) VALUES (?, ?)', [id, `w${worker}-${i}`]);
+          await conn.query('COMMIT');
+        } else if (op === 2) {
+          await conn.query('INSERT INTO g_coupon_uses (settingId) VALUES (?)', [id]);
+          await conn.query('UPDATE g_coupon_settings SET usedCount = usedCount + 1 WHERE id = ?', [id]);
+          await conn.query('ROLLBACK'); // a failed redeem
+        } else if (op === 3) {
+          await conn.query('UPDATE g_coupon_settings SET usedCount = usedCount + 1 WHERE id = ?', [id]);
+          await conn.query('INSERT INTO g_coupon_uses (settingId) VALUES (?)', [id]);
+          await conn.query('COMMIT');
+        } else {
+          const [rows] = await conn.query<RowDataPacket[]>('SELECT id FROM g_coupons WHERE settingId = ? ORDER BY id DESC LIMIT 1', [id]);
+          const couponId = rows[0]?.['id'];
+          const [deleted] = couponId === undefined ? [{ affectedRows: 0 }] : await conn.query('DELETE FROM g_coupons WHERE id = ?', [couponId]);
+          if ((deleted as { affectedRows: number }).affectedRows === 1) {
+            await conn.query('UPDATE g_coupon_settings SET issuedCount = issuedCount - 1 WHERE id = ?', [id]);
+          }
+          await conn.query('COMMIT');
+        }
+        transactions += 1;
+      } catch (error) {
+        failures.push(`worker ${worker} op ${op}: ${(error as Error).message}`);
+        await conn.query('ROLLBACK').catch(() => undefined);
+      }
+    }
+  };
+  const running = workers.map((conn, index) => work(conn, index));
+  return {
+    stop: async () => {
+      stop = true;
+      await Promise.all(running);
+      await Promise.all(workers.map((conn) => conn.end()));
+      return { failures, transactions };
+    },
+  };
+}
+
 describe('repair under a concurrent workload', () => {
   it('keeps every counter exact and never fails an application transaction', async () => {
     const HOT = [101, 102, 103, 104];
     await seed(db.conn, HOT.map((id) => ({ id, issuedCount: 3, usedCount: 1, coupons: 3, uses: 1 })));
-    const workers = await Promise.all([1, 2, 3, 4].map(() => db.connect()));
-    const failures: string[] = [];
-    let transactions = 0;
-    let stop = false;
-    const work = async (conn: Connection, worker: number) => {
-      await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
-      for (let i = 0; !stop; i += 1) {
-        const id = HOT[(worker + i) % HOT.length]!;
-        const op = (worker * 7 + i) % 5;
-        try {
-          await conn.query('BEGIN');
-          if (op === 0) {
-            await conn.query('INSERT INTO g_coupons (settingId, code) VALUES (?, ?)', [id, `w${worker}-${i}`]);
-            await conn.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 1 WHERE id = ?', [id]);
-            await conn.query('COMMIT');
-          } else if (op === 1) {
-            await conn.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 1 WHERE id = ?', [id]);
-            await conn.query('INSERT INTO g_coupons (settingId, code) VALUES (?, ?)', [id, `w${worker}-${i}`]);
-            await conn.query('COMMIT');
-          } else if (op === 2) {
-            await conn.query('INSERT INTO g_coupon_uses (settingId) VALUES (?)', [id]);
-            await conn.query('UPDATE g_coupon_settings SET usedCount = usedCount + 1 WHERE id = ?', [id]);
-            await conn.query('ROLLBACK'); // a failed redeem
-          } else if (op === 3) {
-            await conn.query('UPDATE g_coupon_settings SET usedCount = usedCount + 1 WHERE id = ?', [id]);
-            await conn.query('INSERT INTO g_coupon_uses (settingId) VALUES (?)', [id]);
-            await conn.query('COMMIT');
-          } else {
-            const [rows] = await conn.query<RowDataPacket[]>('SELECT id FROM g_coupons WHERE settingId = ? ORDER BY id DESC LIMIT 1', [id]);
-            const couponId = rows[0]?.['id'];
-            const [deleted] = couponId === undefined ? [{ affectedRows: 0 }] : await conn.query('DELETE FROM g_coupons WHERE id = ?', [couponId]);
-            if ((deleted as { affectedRows: number }).affectedRows === 1) {
-              await conn.query('UPDATE g_coupon_settings SET issuedCount = issuedCount - 1 WHERE id = ?', [id]);
-            }
-            await conn.query('COMMIT');
-          }
-          transactions += 1;
-        } catch (error) {
-          failures.push(`worker ${worker} op ${op}: ${(error as Error).message}`);
-          await conn.query('ROLLBACK').catch(() => undefined);
-        }
-      }
-    };
-    const running = workers.map((conn, index) => work(conn, index));
+    const workload = await startWorkload(HOT);
+    let outcome: { failures: string[]; transactions: number } | null = null;
     try {
       for (let round = 0; round < 6; round += 1) {
         // Committed drift, as a bug in the application would leave it.
@@ -187,12 +207,44 @@ describe('repair under a concurrent workload', () => {
         expect(await driftedIds(db.conn)).toEqual([]); // one statement: one consistent snapshot
       }
     } finally {
-      stop = true;
-      await Promise.all(running);
-      await Promise.all(workers.map((conn) => conn.end()));
+      outcome = await workload.stop();
     }
-    expect(failures).toEqual([]);
-    expect(transactions).toBeGreaterThan(50);
+    expect(outcome.failures).toEqual([]);
+    expect(outcome.transactions).toBeGreaterThan(50);
+    expect(await driftedIds(db.conn)).toEqual([]);
+  });
+
+  it.each([1, 2])('with --concurrency %i, that many transactions are in flight at once; every counter stays exact', async (concurrency) => {
+    // 40 drifted settings in batches of 4, the application writing to all of them meanwhile.
+    const ids = Array.from({ length: 40 }, (_, i) => 201 + i);
+    await seed(db.conn, ids.map((id) => ({ id, issuedCount: 3 + (id % 3), usedCount: id % 2 === 0 ? null : 9, coupons: 3, uses: 1 })));
+    const workload = await startWorkload(ids);
+    let inFlight = 0;
+    let most = 0;
+    let report: Awaited<ReturnType<typeof repair>> | null = null;
+    let outcome: { failures: string[]; transactions: number } | null = null;
+    try {
+      report = await repair({
+        url: db.url,
+        batchSize: 4,
+        concurrency,
+        // Inside each transaction, its locks held: overlapping calls are transactions in flight at once.
+        beforeCommit: async () => {
+          inFlight += 1;
+          most = Math.max(most, inFlight);
+          await sleep(40);
+          inFlight -= 1;
+        },
+      });
+    } finally {
+      outcome = await workload.stop();
+    }
+    expect(most).toBe(concurrency);
+    expect(report!.summary.failed).toBe(0);
+    expect(report!.summary.stillDrifted).toBe(0);
+    expect(report!.summary.transactions).toBeGreaterThanOrEqual(10);
+    expect(outcome.failures).toEqual([]);
+    expect(outcome.transactions).toBeGreaterThan(20);
     expect(await driftedIds(db.conn)).toEqual([]);
   });
 });

@@ -38,8 +38,13 @@ export interface RepairBatchOptions {
   /** Tries per transaction on a deadlock or lock wait timeout (1213, 1205, 1020). */
   maxAttempts?: number;
   backoffMs?: number;
-  /** Checked between transactions and between retries: the one in flight always ends whole. */
+  /** Checked between transactions and between retries: the ones in flight always end whole. */
   signal?: AbortSignal | undefined;
+  /**
+   * Transactions at once, each on a connection of its own (default 1). They lock disjoint settings,
+   * so they never wait on each other; each one's lock hold stays as short as alone.
+   */
+  concurrency?: number | undefined;
   /** Awaited before each batch (core/throttle.ts): resolves when the next batch may start. */
   throttle?: (() => Promise<void>) | undefined;
   onProgress?: ((progress: RepairProgress) => void) | undefined;
@@ -102,17 +107,14 @@ export function emptyRepairResult(runId: string): RepairResult {
  * transaction cannot deadlock either. Without either (TiDB, where SKIP LOCKED drops the lock;
  * Vitess; MySQL 5.7), every setting is such a transaction of its own.
  *
+ * `concurrency` connections take the plan's batches in turn (ascending), each one transaction at a
+ * time. A failure on one stops the others after the transaction they have in flight.
+ *
  * `result` is filled in as transactions commit, so a caller still has it if this throws.
  */
 export async function repairSettings(db: Database, ids: readonly bigint[], options: RepairBatchOptions, result: RepairResult): Promise<void> {
   const plan = [...new Set(ids)].sort(compareIds);
-  const session = await RepairSession.open(
-    db,
-    options.scope,
-    await autoUpdatedColumns(db, options.scope.model),
-    options.lockWaitTimeoutSeconds ?? 2,
-    options.engine.writeSetup,
-  );
+  const preservedColumns = await autoUpdatedColumns(db, options.scope.model);
   const locking = rowLocking(options.engine);
   const maxAttempts = options.maxAttempts ?? 4;
   const backoffMs = options.backoffMs ?? 100;
@@ -125,55 +127,59 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   });
   const started = performance.now();
   const aborted = (): boolean => options.signal?.aborted === true;
+  let next = 0; // the plan's first setting no batch has taken yet
   let done = 0;
-  let healthy = true;
+  // Set when the run stops early (a signal, a lost run lock), also during the retries of the last
+  // setting; and when another connection's transaction failed: the others end the one in flight.
+  let stopped = false;
+  let failure: { error: unknown } | null = null;
 
-  /**
-   * One transaction, redone whole on a lock error (a deadlock, also one reported at COMMIT, which is
-   * how a certification failure on a cluster surfaces; a lock wait timeout; 1020): `lockError` when
-   * every attempt hit one, `stopped` when aborted between tries. A NOWAIT batch that meets a held
-   * row is not retried: its settings are then taken one at a time.
-   */
-  const attempt = async (batch: bigint[], mode: LockMode): Promise<{ notLocked: bigint[] } | { lockError: string } | 'stopped'> => {
-    let lastError = '';
-    const attempts = mode === 'nowait' ? 1 : maxAttempts;
-    for (let tryNo = 1; tryNo <= attempts; tryNo += 1) {
-      try {
-        return await repairBatch(session, batch, mode, options, result);
-      } catch (error) {
-        await session.rollback();
-        // The caller's beforeCommit threw: its own error, whatever it is (an fs error has a `code` too).
-        if (error instanceof CallerError) throw error.error;
-        if (!isRetryableLockError(error)) {
-          healthy = !isConnectionLost(error);
-          // A bug (a TypeError, also Node's own with an ERR_* code) stays a bug, exit 70: only the
-          // driver's and the network's errors are database errors (exit 3).
-          if (!isDriverError(error)) throw error;
-          throw session.asDatabaseError(error, `repairing settings ${batch[0]}…${batch[batch.length - 1]}`);
-        }
-        result.retries += 1;
-        lastError = describeLockError(error);
-        if (tryNo < attempts) {
-          if (aborted()) return 'stopped';
-          await sleep(backoffMs * 2 ** (tryNo - 1) * (0.5 + Math.random()), undefined, { signal: options.signal }).catch(() => undefined);
-          if (aborted()) return 'stopped';
+  /** One connection's transactions, batch after batch, until the plan is taken or the run stops. */
+  const transactions = async (session: RepairSession): Promise<void> => {
+    /**
+     * One transaction, redone whole on a lock error (a deadlock, also one reported at COMMIT, which
+     * is how a certification failure on a cluster surfaces; a lock wait timeout; 1020): `lockError`
+     * when every attempt hit one, `stopped` when aborted between tries. A NOWAIT batch that meets a
+     * held row is not retried: its settings are then taken one at a time.
+     */
+    const attempt = async (batch: bigint[], mode: LockMode): Promise<{ notLocked: bigint[] } | { lockError: string } | 'stopped'> => {
+      let lastError = '';
+      const attempts = mode === 'nowait' ? 1 : maxAttempts;
+      for (let tryNo = 1; tryNo <= attempts; tryNo += 1) {
+        try {
+          return await repairBatch(session, batch, mode, options, result);
+        } catch (error) {
+          await session.rollback();
+          // The caller's beforeCommit threw: its own error, whatever it is (an fs error has a `code` too).
+          if (error instanceof CallerError) throw error.error;
+          if (!isRetryableLockError(error)) {
+            if (isConnectionLost(error)) session.healthy = false;
+            // A bug (a TypeError, also Node's own with an ERR_* code) stays a bug, exit 70: only the
+            // driver's and the network's errors are database errors (exit 3).
+            if (!isDriverError(error)) throw error;
+            throw session.asDatabaseError(error, `repairing settings ${batch[0]}…${batch[batch.length - 1]}`);
+          }
+          result.retries += 1;
+          lastError = describeLockError(error);
+          if (tryNo < attempts) {
+            if (aborted()) return 'stopped';
+            await sleep(backoffMs * 2 ** (tryNo - 1) * (0.5 + Math.random()), undefined, { signal: options.signal }).catch(() => undefined);
+            if (aborted()) return 'stopped';
+          }
         }
       }
-    }
-    return { lockError: lastError };
-  };
+      return { lockError: lastError };
+    };
 
-  // Set when the run stops early (a signal, a lost run lock), also during the retries of the last setting.
-  let stopped = false;
-  try {
-    for (let start = 0; start < plan.length && !stopped; ) {
+    while (next < plan.length && !stopped) {
       if (!aborted()) await options.throttle?.();
       if (aborted()) {
         stopped = true;
         break;
       }
-      const batch = plan.slice(start, start + sizer.size);
-      start += batch.length;
+      if (stopped || next >= plan.length) break; // decided by another connection while this one waited
+      const batch = plan.slice(next, next + sizer.size);
+      next += batch.length;
       const batchStarted = performance.now();
       // One setting per transaction where the engine has neither SKIP LOCKED nor NOWAIT (TiDB ignores
       // SKIP LOCKED, Vitess refuses it): a transaction that waits then never holds another lock.
@@ -197,11 +203,33 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
       done += batch.length;
       options.onProgress?.({ done, total: plan.length, elapsedMs: performance.now() - started });
     }
-    result.interrupted = stopped;
-  } finally {
-    if (healthy) session.release();
-    else session.destroy();
-  }
+  };
+
+  /**
+   * A connection of its own: its transactions lock disjoint settings (each batch is a different
+   * slice of the plan), so connections never wait on each other for a setting. The run lock's fence
+   * is the one row they all write (just before COMMIT, holding nothing else they could want), so
+   * they only queue there for the length of a commit.
+   */
+  const connection = async (): Promise<void> => {
+    let session: RepairSession | null = null;
+    try {
+      session = await RepairSession.open(db, options.scope, preservedColumns, options.lockWaitTimeoutSeconds ?? 2, options.engine.writeSetup);
+      await transactions(session);
+    } catch (error) {
+      failure ??= { error };
+      stopped = true;
+    } finally {
+      if (session?.healthy === true) session.release();
+      else session?.destroy();
+    }
+  };
+
+  // No more connections than the first batches would keep busy.
+  const connections = Math.max(1, Math.min(options.concurrency ?? 1, Math.ceil(plan.length / (options.batchSize ?? INITIAL_BATCH_SIZE))));
+  await Promise.all(Array.from({ length: connections }, connection));
+  if (failure !== null) throw (failure as { error: unknown }).error;
+  result.interrupted = stopped;
 }
 
 async function repairBatch(

@@ -159,6 +159,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
         engine: server.engine,
         fence: lock?.fenceSql == null ? null : { sql: lock.fenceSql, lostMessage: leaseTakenMessage(lock.description) },
         batchSize: options.batchSize,
+        concurrency: options.concurrency ?? 2,
         lockWaitTimeoutSeconds: options.lockWaitTimeoutSeconds,
         signal: stop,
         beforeCommit: options.beforeCommit,

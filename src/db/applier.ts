@@ -24,6 +24,9 @@ import { SQL_DIR } from './sql-script.js';
  * latest committed children (a fresh snapshot per statement).
  */
 export class RepairSession {
+  /** False once the connection was lost: it is then destroyed, never handed back to the pool. */
+  healthy = true;
+
   private constructor(
     private readonly session: Session,
     private readonly db: Database,
