@@ -1,5 +1,4 @@
 import { Command, CommanderError } from 'commander';
-import { Chalk } from 'chalk';
 import { CouponAuditError, EXIT, exitCodeOf } from '../errors.js';
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
@@ -9,7 +8,7 @@ import { sqlCommand } from './commands/sql.js';
 import type { CommonOptions } from './common-options.js';
 import { newRunOutcome } from './reporting/run-outcome.js';
 import type { Runner } from './runner.js';
-import { colorLevel, createTerminal, type Io, loadSpinners, processIo } from './terminal.js';
+import { colorLevel, type Io, loadTerminal, processIo } from './terminal.js';
 import { VERSION } from '../core/version.js';
 import { PROGRAM_HELP } from './help.js';
 
@@ -32,7 +31,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
 
   const run: Runner = (command, action) => async (options) => {
     verbose = options.verbose === true;
-    const terminal = createTerminal(io, options, await loadSpinners(io, options));
+    const terminal = await loadTerminal(io, options);
     const outcome = newRunOutcome(command);
     const startedAt = Date.now();
     // The metrics file and the webhook: loaded with the action, after the options are parsed.
@@ -55,16 +54,17 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {
-    exitCode = reportError(error, io, verbose);
+    exitCode = await reportError(error, io, verbose);
   }
   return exitCode;
 }
 
-function reportError(error: unknown, io: Io, verbose: boolean): number {
+async function reportError(error: unknown, io: Io, verbose: boolean): Promise<number> {
   if (error instanceof CommanderError) {
     // Commander already printed its message (or the help); help and --version exit 0, the rest are usage errors.
     return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
   }
+  const { Chalk } = await import('chalk'); // not at start-up (terminal.ts loadTerminal)
   const c = new Chalk({ level: colorLevel(io.stderr, io.env) });
   const exitCode = exitCodeOf(error);
   if (error instanceof CouponAuditError) {

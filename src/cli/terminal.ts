@@ -1,4 +1,4 @@
-import { Chalk, type ChalkInstance } from 'chalk';
+import type { ChalkInstance } from 'chalk';
 import type { Ora } from 'ora';
 
 export interface OutputStream {
@@ -59,7 +59,7 @@ export function spinnersWanted(io: Io, flags: { quiet?: boolean }): boolean {
 }
 
 /** ora only when spinners will run: loading it costs a noticeable share of a cron run's start-up. */
-export async function loadSpinners(io: Io, flags: { quiet?: boolean }): Promise<OraFactory | undefined> {
+async function loadSpinners(io: Io, flags: { quiet?: boolean }): Promise<OraFactory | undefined> {
   return spinnersWanted(io, flags) ? (await import('ora')).default : undefined;
 }
 
@@ -89,7 +89,19 @@ export interface Terminal {
   debug(line: string): void;
 }
 
-export function createTerminal(io: Io, flags: { quiet?: boolean; verbose?: boolean } = {}, ora?: OraFactory): Terminal {
+/** chalk's constructor: loaded by loadTerminal, when a command runs (--version and --help never need it). */
+export type ChalkClass = typeof import('chalk').Chalk;
+
+/**
+ * The terminal of a command's run, its modules loaded now: chalk's import alone was about a third of
+ * the CLI's start-up (it probes the terminal as it loads), so the entry point does not import it.
+ */
+export async function loadTerminal(io: Io, flags: { quiet?: boolean; verbose?: boolean } = {}): Promise<Terminal> {
+  const [{ Chalk }, ora] = await Promise.all([import('chalk'), loadSpinners(io, flags)]);
+  return createTerminal(io, flags, Chalk, ora);
+}
+
+export function createTerminal(io: Io, flags: { quiet?: boolean; verbose?: boolean }, Chalk: ChalkClass, ora?: OraFactory): Terminal {
   const quiet = flags.quiet === true;
   const verbose = flags.verbose === true;
   const out = new Chalk({ level: colorLevel(io.stdout, io.env) });

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { previousSuccessFor, readPreviousSuccess, renderMetrics } from '../../src/cli/reporting/metrics-file.js';
 import { publishOutcome } from '../../src/cli/reporting/publish.js';
 import { newRunOutcome, type RunOutcome } from '../../src/cli/reporting/run-outcome.js';
+import { Chalk } from 'chalk';
 import { createTerminal } from '../../src/cli/terminal.js';
 
 const LAST_SUCCESS = 'coupon_audit_last_success_timestamp_seconds';
@@ -57,7 +58,7 @@ describe('--metrics-file reused for another database (publishOutcome, a real fil
 
   const terminal = () => {
     const stderr = new PassThrough();
-    return createTerminal({ stdout: new PassThrough(), stderr, stdin: new PassThrough(), env: {} });
+    return createTerminal({ stdout: new PassThrough(), stderr, stdin: new PassThrough(), env: {} }, {}, Chalk);
   };
   const publish = (run: RunOutcome, exitCode: number) =>
     publishOutcome(terminal(), { metricsFile: file }, run, { exitCode, error: exitCode === 3 ? 'boom' : null, startedAt: Date.now() });
