@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditScope, DEFAULT_MODEL, type AuditScope, type CounterModel, type DeletedPolicy } from '../src/core/model.js';
 import { resolveConnectionConfig } from '../src/db/connection-config.js';
 import { Database } from '../src/db/database.js';
-import { comparePackedPage, comparePage, type PageResult } from '../src/db/scanner.js';
+import { sessionSql } from '../src/db/builder.js';
+import { compareInSnapshot, comparePackedPage, comparePage, type PageResult } from '../src/db/scanner.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 
 /**
@@ -144,5 +145,33 @@ describe('the packed page finds what the stacked statement finds', () => {
     // 4 bytes holds one id at most: every branch with more than one record is cut.
     expect(verdict(await packed(scope, { after: null, upTo: null }, 4))).toEqual(expected);
     expect(expected.drifted.length).toBeGreaterThan(0);
+  });
+
+  it("every read of a page, the candidates' second read too, is of the caller's snapshot", async () => {
+    const scope = auditScope(DEFAULT_MODEL);
+    const session = await database.session('test');
+    try {
+      await session.query(sessionSql.packedMaxBytes(4 * 1024 * 1024));
+      await session.query(sessionSql.repeatableReadNext);
+      await session.query(sessionSql.beginSnapshot);
+      // Committed after the snapshot: 7 set right, 8 set wrong, a code added to 31 with its cache.
+      await db.query('UPDATE g_coupon_settings SET issuedCount = issuedCount - 2 WHERE id = 7');
+      await db.query('UPDATE g_coupon_settings SET usedCount = usedCount + 5 WHERE id = 8');
+      await db.query("INSERT INTO g_coupons (settingId, code) VALUES (31, 'late')");
+      await db.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 1 WHERE id = 31');
+      const seen = verdict(await compareInSnapshot(session, scope, { kind: 'range', after: null, upTo: 40n }));
+      await session.query(sessionSql.commit);
+      expect(seen.drifted.map((setting) => setting.id)).toEqual(['7', '12', '31']);
+      expect(seen.drifted.find((setting) => setting.id === '31')!.counters['issuedCount']).toEqual(['3', '1', '1']);
+      // A new snapshot sees the writes.
+      const now = verdict(await comparePage(database, scope, { kind: 'range', after: null, upTo: 40n }, { onlyDrifted: true }));
+      expect(now.drifted.map((setting) => setting.id)).toEqual(['8', '12', '31']);
+    } finally {
+      session.release();
+      await db.query("DELETE FROM g_coupons WHERE code = 'late'");
+      await db.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 2 WHERE id = 7');
+      await db.query('UPDATE g_coupon_settings SET usedCount = usedCount - 5 WHERE id = 8');
+      await db.query('UPDATE g_coupon_settings SET issuedCount = issuedCount - 1 WHERE id = 31');
+    }
   });
 });

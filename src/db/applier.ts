@@ -5,7 +5,6 @@ import type { DatabaseError } from '../errors.js';
 import {
   type AuditRow,
   auditTableDdl,
-  countChildrenSql,
   insertAuditSql,
   type LockMode,
   lockSettingsSql,
@@ -15,7 +14,8 @@ import {
 import type { Database, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
 import { tableExists } from './inspector.js';
-import { type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
+import type { SettingRow } from './rows.js';
+import { countChildren, readSettingRows } from './scanner.js';
 import { SQL_DIR } from './sql-script.js';
 
 /**
@@ -66,26 +66,12 @@ export class RepairSession {
 
   /** Locks the settings that exist among `ids`, ascending; rows others hold are waited for, left out or an error (LockMode). */
   async lockSettings(ids: readonly bigint[], mode: LockMode): Promise<SettingRow[]> {
-    const rows = await this.session.query(lockSettingsSql(this.scope, ids, mode));
-    return rows.map((row) => ({
-      id: toBigInt(row['id']),
-      status: row['status'] == null ? null : String(row['status']),
-      cached: Object.fromEntries(this.scope.counters.map((counter, i) => [counter.name, toBigIntOrNull(row[`cached${i}`])])),
-    }));
+    return readSettingRows(await this.session.query(lockSettingsSql(this.scope, ids, mode)), this.scope);
   }
 
   /** Plain (non-locking) counts per counter: under READ COMMITTED they see everything committed before each statement. */
   async countChildren(ids: readonly bigint[]): Promise<Map<string, Map<bigint, bigint>>> {
-    const counts = new Map<string, Map<bigint, bigint>>();
-    for (const counter of this.scope.counters) {
-      const perSetting = new Map<bigint, bigint>();
-      for (const row of await this.session.query(countChildrenSql(counter, ids))) {
-        const settingId = toBigIntOrNull(row['settingId']);
-        if (settingId !== null) perSetting.set(settingId, toBigInt(row['n']));
-      }
-      counts.set(counter.name, perSetting);
-    }
-    return counts;
+    return countChildren(this.session, this.scope, ids);
   }
 
   /** The batch's new values, one statement (builder.ts writeCountersSql). */

@@ -211,18 +211,23 @@ export type LockMode = 'wait' | 'skip-locked' | 'nowait';
 const LOCK_SUFFIX: Record<LockMode, string> = { wait: '', 'skip-locked': ' SKIP LOCKED', nowait: ' NOWAIT' };
 
 /**
+ * These settings' rows, read plainly: how a page's candidates are read again inside its snapshot
+ * (db/scanner.ts compareCandidates), ascending. lockSettingsSql is the same read, locking.
+ */
+export function settingsByIdSql(scope: AuditScope, ids: readonly bigint[]): string {
+  const s = scope.model.settings;
+  return tag(`SELECT ${settingColumns(scope)} FROM ${ident(s.table)} WHERE ${ident(s.id)} IN (${idList(ids)}) ORDER BY ${ident(s.id)}`);
+}
+
+/**
  * Repair step 2: lock the batch's existing settings, ascending. `skip-locked` leaves out rows
  * others hold, `nowait` fails at once on one (3572, or 1205 on MariaDB), `wait` waits for them.
  */
 export function lockSettingsSql(scope: AuditScope, ids: readonly bigint[], mode: LockMode): string {
-  const s = scope.model.settings;
-  return tag(
-    `SELECT ${settingColumns(scope)} FROM ${ident(s.table)} WHERE ${ident(s.id)} IN (${idList(ids)}) ` +
-      `ORDER BY ${ident(s.id)} FOR UPDATE${LOCK_SUFFIX[mode]}`,
-  );
+  return `${settingsByIdSql(scope, ids)} FOR UPDATE${LOCK_SUFFIX[mode]}`;
 }
 
-/** Repair step 3: one counter's children of the locked settings, by a plain (non-locking) read. */
+/** One counter's children of these settings, by a plain (non-locking) read: repair step 3, and a page's candidates. */
 export function countChildrenSql(counter: CounterDefinition, ids: readonly bigint[]): string {
   const fk = ident(counter.foreignKey);
   return tag(

@@ -1,9 +1,9 @@
 import { compareSetting, type DriftedSetting } from '../core/drift.js';
 import type { AuditScope, CounterModel } from '../core/model.js';
-import { comparePageSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, sessionSql } from './builder.js';
+import { comparePageSql, countChildrenSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, sessionSql, settingsByIdSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
-import { type IdScope, toBigInt, toBigIntOrNull } from './rows.js';
+import { type IdScope, type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
 
 /** The detection reads: page boundaries and the one-statement comparison of a page. */
 
@@ -80,18 +80,64 @@ export async function comparePackedPage(session: Session, scope: AuditScope, ids
 /**
  * Compares the settings of `ids` inside the caller's snapshot (an open repeatable-read
  * transaction): the packed statement (builder.ts packedPageSql) reads them and their counts as
- * text, Node finds the candidates in it (parsePackedPage), and the candidates are compared again
- * with comparePageSql in the same snapshot: what is reported is decided there, by the one drift
- * rule (core/drift.ts), exactly as by the stacked statement alone. A value cut at
- * group_concat_max_len (many orphan groups) sends the whole scope through comparePageSql.
+ * text, Node finds the candidates in it (parsePackedPage), and the candidates are read again as
+ * values in the same snapshot (compareCandidates): what is reported is decided there, by the one
+ * drift rule (core/drift.ts). A value cut at group_concat_max_len (many orphan groups) sends the
+ * whole scope through comparePageSql.
  */
 export async function compareInSnapshot(session: Session, scope: AuditScope, ids: IdScope, maxBytes = PACKED_MAX_BYTES): Promise<PageResult> {
   const rows = await session.query(packedPageSql(scope, ids), { textAsBytes: true });
   const packed = parsePackedPage(rows, scope, { found: ids.kind === 'ids', maxBytes });
   if (packed === null) return comparePage(session, scope, ids, { onlyDrifted: ids.kind === 'range' });
-  const drifted =
-    packed.candidates.length === 0 ? [] : (await comparePage(session, scope, { kind: 'ids', ids: packed.candidates }, { onlyDrifted: true })).drifted;
+  const drifted = packed.candidates.length === 0 ? [] : await compareCandidates(session, scope, packed.candidates);
   return { scanned: packed.scanned, drifted, found: packed.found, orphans: packed.orphans };
+}
+
+/**
+ * The drifted settings among `ids`, read inside the caller's snapshot: their rows, then each
+ * counter's children grouped by setting, every statement a lookup by key (the stacked statement
+ * would group its union once more, several times the cost per candidate), compared in Node by the
+ * one drift rule (core/drift.ts compareSetting). The snapshot is what makes the separate reads one.
+ */
+export async function compareCandidates(session: Session, scope: AuditScope, ids: readonly bigint[]): Promise<DriftedSetting[]> {
+  const settings = readSettingRows(await session.query(settingsByIdSql(scope, ids)), scope);
+  const counts = await countChildren(session, scope, settings.map((setting) => setting.id));
+  const drifted: DriftedSetting[] = [];
+  for (const setting of settings) {
+    const actual = new Map(scope.counters.map((counter) => [counter.name, counts.get(counter.name)?.get(setting.id) ?? 0n]));
+    const drift = compareSetting(setting, actual, scope);
+    if (drift !== null) drifted.push(drift);
+  }
+  return drifted;
+}
+
+/** Rows of builder.ts settingsByIdSql (and lockSettingsSql) as settings. */
+export function readSettingRows(rows: readonly Row[], scope: AuditScope): SettingRow[] {
+  return rows.map((row) => ({
+    id: toBigInt(row['id']),
+    status: row['status'] == null ? null : String(row['status']),
+    cached: Object.fromEntries(scope.counters.map((counter, i) => [counter.name, toBigIntOrNull(row[`cached${i}`])])),
+  }));
+}
+
+/**
+ * Per counter (by name), the children of these settings that count, grouped by setting (absent =
+ * none): plain, non-locking reads, as of the caller's snapshot, or (READ COMMITTED) as of each
+ * statement. Empty maps for no ids.
+ */
+export async function countChildren(session: Session, scope: AuditScope, ids: readonly bigint[]): Promise<Map<string, Map<bigint, bigint>>> {
+  const counts = new Map<string, Map<bigint, bigint>>();
+  for (const counter of scope.counters) {
+    const perSetting = new Map<bigint, bigint>();
+    if (ids.length > 0) {
+      for (const row of await session.query(countChildrenSql(counter, ids))) {
+        const settingId = toBigIntOrNull(row['settingId']);
+        if (settingId !== null) perSetting.set(settingId, toBigInt(row['n']));
+      }
+    }
+    counts.set(counter.name, perSetting);
+  }
+  return counts;
 }
 
 export interface PackedPage {
