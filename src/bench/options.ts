@@ -81,8 +81,9 @@ function pools(value: string): PoolChoice[] {
 export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   const program = new Command('bench')
     .description(
-      'coupon-audit benchmark: the raw GROUP BY scans (the floor), the analysis query, a counter_culture-style audit, ' +
-        'check and repair, interleaved round by round, on a warm and on a cold buffer pool; then start-up',
+      'coupon-audit benchmark: the raw GROUP BY scans (the floor, run by the stock mariadb/mysql client and through mysql2), ' +
+        'the analysis query, a counter_culture-style audit, check and repair, interleaved round by round, ' +
+        'on a warm and on a cold buffer pool; then start-up',
     )
     .option('--url <url>', 'server to run on (a database of its own is created there)', process.env['BENCH_DATABASE_URL'] ?? 'mysql://root@127.0.0.1:3306')
     .addOption(new Option('--scale <name>', 'data set shape').choices(Object.keys(SCALES)).default('5m'))

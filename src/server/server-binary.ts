@@ -48,7 +48,7 @@ function describeServer(server: string, find: (name: string) => string | null): 
   return isMariadbd ? null : { flavor: 'MySQL', server, installDb: null };
 }
 
-function firstExecutable(dirs: readonly string[], name: string): string | null {
+export function firstExecutable(dirs: readonly string[], name: string): string | null {
   return dirs.map((dir) => join(dir, name)).find(isExecutable) ?? null;
 }
 
