@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadLimits, replicaUrl, secondsIn } from '../../src/cli/options.js';
-import { scanProgressText } from '../../src/cli/progress.js';
+import { scanProgressText, thousands } from '../../src/cli/progress.js';
 import { judge } from '../../src/core/replica.js';
 import {
   DEFAULT_THROTTLE,
@@ -128,6 +128,12 @@ describe('progress line', () => {
       'Checking: 600/~600 settings (estimated total), 600/s, ~0 s left, 1 drifted',
     );
     expect(scanProgressText({ scanned: 5, drifted: 0, elapsedMs: 1000, total: null, totalIsEstimate: true })).toBe('Checking: 5 settings, 5/s, 0 drifted');
+  });
+
+  it('writes whole numbers as en-US does', () => {
+    for (const n of [0, 7, 999, 1000, 12_345, 999_999, 1_000_000, 1_234_567_890, -1, -1234, -1_234_567]) {
+      expect(thousands(n)).toBe(new Intl.NumberFormat('en-US').format(n));
+    }
   });
 });
 
