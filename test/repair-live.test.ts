@@ -1,7 +1,14 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { repair } from '../src/index.js';
+import { auditScope, DEFAULT_MODEL } from '../src/core/model.js';
+import { emptyRepairResult, repairSettings } from '../src/core/repair.js';
+import { ensureAuditTable } from '../src/db/applier.js';
+import { resolveConnectionConfig } from '../src/db/connection-config.js';
+import { Database } from '../src/db/database.js';
+import { useEngine } from '../src/db/inspector.js';
 import { runCli } from './helpers/cli.js';
 import { createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
 import { counters, driftedIds, waitForLockWait } from './helpers/snapshot.js';
@@ -246,5 +253,33 @@ describe('repair under a concurrent workload', () => {
     expect(outcome.failures).toEqual([]);
     expect(outcome.transactions).toBeGreaterThan(20);
     expect(await driftedIds(db.conn)).toEqual([]);
+  });
+
+  it('an extra connection the server refuses (a user limit) leaves its batches to the first; every setting repaired', async () => {
+    const ids = Array.from({ length: 30 }, (_, i) => 301 + i);
+    await seed(db.conn, ids.map((id) => ({ id, issuedCount: 9, usedCount: 9, coupons: 1, uses: 1 })));
+    const user = `ca_onecon_${randomBytes(3).toString('hex')}`;
+    await db.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 'onecon-pw' WITH MAX_USER_CONNECTIONS 1`);
+    await db.query(`GRANT ALL ON \`${db.name}\`.* TO '${user}'@'%'`);
+    const url = new URL(db.url);
+    url.username = user;
+    url.password = 'onecon-pw';
+    const database = await Database.connect(resolveConnectionConfig({ url: url.toString(), env: {} }), { poolSize: 3 });
+    try {
+      const { engine } = await useEngine(database);
+      await ensureAuditTable(database, DEFAULT_MODEL.auditTable);
+      const result = emptyRepairResult(`onecon-${user}`);
+      // The pool's one connection becomes the first repair connection; opening a second is refused.
+      await repairSettings(database, ids.map(BigInt), { scope: auditScope(DEFAULT_MODEL), runId: result.runId, engine, batchSize: 5, concurrency: 2 }, result);
+      expect(result.repaired.map((setting) => Number(setting.settingId))).toEqual(ids);
+      expect(result.transactions).toBe(6);
+      expect(result.failed).toEqual([]);
+      expect(await driftedIds(db.conn)).toEqual([String(S), String(S + 1)]); // beforeEach's two, not asked for
+      // The limit was real: a second connection as that user is refused.
+      await expect(Promise.all([database.session('one'), database.session('two')])).rejects.toThrow(/max_user_connections|too many|resource/i);
+    } finally {
+      await database.close();
+      await db.query(`DROP USER IF EXISTS '${user}'@'%'`);
+    }
   });
 });

@@ -205,29 +205,38 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
     }
   };
 
+  const open = (): Promise<RepairSession> =>
+    RepairSession.open(db, options.scope, preservedColumns, options.lockWaitTimeoutSeconds ?? 2, options.engine.writeSetup);
+
   /**
    * A connection of its own: its transactions lock disjoint settings (each batch is a different
    * slice of the plan), so connections never wait on each other for a setting. The run lock's fence
    * is the one row they all write (just before COMMIT, holding nothing else they could want), so
    * they only queue there for the length of a commit.
    */
-  const connection = async (): Promise<void> => {
-    let session: RepairSession | null = null;
+  const connection = async (session: RepairSession): Promise<void> => {
     try {
-      session = await RepairSession.open(db, options.scope, preservedColumns, options.lockWaitTimeoutSeconds ?? 2, options.engine.writeSetup);
       await transactions(session);
     } catch (error) {
       failure ??= { error };
       stopped = true;
     } finally {
-      if (session?.healthy === true) session.release();
-      else session?.destroy();
+      if (session.healthy) session.release();
+      else session.destroy();
     }
   };
 
-  // No more connections than the first batches would keep busy.
-  const connections = Math.max(1, Math.min(options.concurrency ?? 1, Math.ceil(plan.length / (options.batchSize ?? INITIAL_BATCH_SIZE))));
-  await Promise.all(Array.from({ length: connections }, connection));
+  // The first connection opens before any work (its failure is the run's); the others are extra
+  // hands: one the server refuses (max_connections) leaves its batches to the rest.
+  const first = await open();
+  const extra = Math.max(0, Math.min(options.concurrency ?? 1, Math.ceil(plan.length / (options.batchSize ?? INITIAL_BATCH_SIZE))) - 1);
+  await Promise.all([
+    connection(first),
+    ...Array.from({ length: extra }, async () => {
+      const session = await open().catch(() => null);
+      if (session !== null) await connection(session);
+    }),
+  ]);
   if (failure !== null) throw (failure as { error: unknown }).error;
   result.interrupted = stopped;
 }
