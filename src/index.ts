@@ -11,7 +11,7 @@ import { type CounterConfig, loadModel } from './core/config.js';
 import { auditScope, type AuditScope, type DeletedPolicy, withAuditTable } from './core/model.js';
 import { changeJson, checkReportJson, type CheckReport, type DryRunReport, type JsonChange, repairReportJson, type RepairReport } from './core/report.js';
 import type { DetectProgress } from './core/detect-drift.js';
-import { BATCH_SIZE_RANGE, DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE } from './core/limits.js';
+import { BATCH_SIZE_RANGE, DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE, WRITE_CONCURRENCY_RANGE } from './core/limits.js';
 import { emptyRepairResult, type RepairProgress } from './core/repair.js';
 import { checkRun, repairRun, type ScanProgress } from './core/run.js';
 import { DEFAULT_THROTTLE, type LoadLimit, parseLoadLimits, type ThrottleSettings, type ThrottleState } from './core/throttle.js';
@@ -33,7 +33,7 @@ export interface CheckOptions {
   deleted?: DeletedPolicy;
   /** Settings per detection statement (default: sized automatically from DEFAULT_PAGE_SIZE). */
   pageSize?: number;
-  /** Pages compared, and repair transactions, at once, each on its own connection (default 2). */
+  /** Pages compared at once, each on its own connection (default 2). */
   concurrency?: number;
   /** Abort to stop the run after the statement in flight; the promise then rejects. */
   signal?: AbortSignal;
@@ -61,6 +61,8 @@ export interface RepairOptions extends CheckOptions {
   dryRun?: boolean;
   /** Settings per repair transaction (default: sized automatically). */
   batchSize?: number;
+  /** Repair transactions at once, each on its own connection (default 2); they lock disjoint settings. */
+  writeConcurrency?: number;
   /** innodb_lock_wait_timeout of the repair session, in seconds (default 2). */
   lockWaitTimeout?: number;
   /** Wait this long for another repair's run lock instead of rejecting with exit code 5 (default 0). */
@@ -107,6 +109,7 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
       scope: { ...base.scope, model: withAuditTable(base.scope.model, options.auditTable) } satisfies AuditScope,
       dryRun: options.dryRun === true,
       batchSize: options.batchSize === undefined ? undefined : wholeNumber('batchSize', options.batchSize, BATCH_SIZE_RANGE),
+      writeConcurrency: options.writeConcurrency === undefined ? undefined : wholeNumber('writeConcurrency', options.writeConcurrency, WRITE_CONCURRENCY_RANGE),
       lockWaitTimeoutSeconds: options.lockWaitTimeout === undefined ? undefined : wholeNumber('lockWaitTimeout', options.lockWaitTimeout, { min: 1, max: 3600 }),
       waitLockSeconds: options.waitLock,
       maxChanges: options.maxChanges,

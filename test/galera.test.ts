@@ -505,8 +505,8 @@ describe('a node killed during repair', () => {
     // writes 1035 (only statements run on the node fire a trigger: node 2's applier does not).
     const ddl = await connect(0, database);
     await ddl.query(`CREATE TRIGGER hold_repair BEFORE UPDATE ON g_coupon_settings FOR EACH ROW BEGIN IF NEW.id = ${HELD} THEN SET @held = SLEEP(300); END IF; END`);
-    // One connection: batches in order, so the 4th is the one held (with two, the other goes on meanwhile).
-    const repair = startCli(['repair', '--url', galera().url(1, database), '--yes', '--format', 'json', '--batch-size', '10', '--concurrency', '1']);
+    // One writer: batches in order, so the 4th is the one held (with two, the other goes on meanwhile).
+    const repair = startCli(['repair', '--url', galera().url(1, database), '--yes', '--format', 'json', '--batch-size', '10', '--write-concurrency', '1']);
     const monitor = await connect(1, database, { causal: false });
     let inFlight: { rows: string } | undefined;
     try {

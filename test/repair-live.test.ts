@@ -221,7 +221,7 @@ describe('repair under a concurrent workload', () => {
     expect(await driftedIds(db.conn)).toEqual([]);
   });
 
-  it.each([1, 2])('with --concurrency %i, that many transactions are in flight at once; every counter stays exact', async (concurrency) => {
+  it.each([1, 2])('with --write-concurrency %i, that many transactions are in flight at once; every counter stays exact', async (writeConcurrency) => {
     // 40 drifted settings in batches of 4, the application writing to all of them meanwhile.
     const ids = Array.from({ length: 40 }, (_, i) => 201 + i);
     await seed(db.conn, ids.map((id) => ({ id, issuedCount: 3 + (id % 3), usedCount: id % 2 === 0 ? null : 9, coupons: 3, uses: 1 })));
@@ -234,7 +234,7 @@ describe('repair under a concurrent workload', () => {
       report = await repair({
         url: db.url,
         batchSize: 4,
-        concurrency,
+        writeConcurrency,
         // Inside each transaction, its locks held: overlapping calls are transactions in flight at once.
         beforeCommit: async () => {
           inFlight += 1;
@@ -246,7 +246,7 @@ describe('repair under a concurrent workload', () => {
     } finally {
       outcome = await workload.stop();
     }
-    expect(most).toBe(concurrency);
+    expect(most).toBe(writeConcurrency);
     expect(report!.summary.failed).toBe(0);
     expect(report!.summary.stillDrifted).toBe(0);
     expect(report!.summary.transactions).toBeGreaterThanOrEqual(10);

@@ -135,9 +135,9 @@ describe('--max-load and --critical-load', () => {
 /**
  * Repair between batches. The pause file is the barrier that makes these deterministic: the
  * progress callback creates it after a batch, the run pauses before the next one, the test raises
- * the load, then removes the file. One connection (concurrency 1): with two, the other
- * connection's batch in flight when the file appears ends whole too, so the count at the barrier
- * would be 50 or 60.
+ * the load, then removes the file. One writer (writeConcurrency 1): with two, the other writer's
+ * batch in flight when the file appears ends whole too, so the count at the barrier would be 50 or
+ * 60.
  */
 describe('repair between batches', () => {
   beforeEach(resetData);
@@ -150,7 +150,7 @@ describe('repair between batches', () => {
     const run = repair({
       url,
       batchSize: 10,
-      concurrency: 1,
+      writeConcurrency: 1,
       maxLoad: 'Threads_running=3',
       pauseFile: file,
       checkInterval: 0.05,
@@ -182,7 +182,7 @@ describe('repair between batches', () => {
     const run = repair({
       url,
       batchSize: 10,
-      concurrency: 1,
+      writeConcurrency: 1,
       criticalLoad: 'Threads_running=3',
       pauseFile: file,
       checkInterval: 0.05,

@@ -9,6 +9,8 @@ export const PAGE_SIZE_RANGE = { min: 1, max: 100_000 } as const;
 export const DEFAULT_PAGE_SIZE = 2000;
 /** Settings per repair transaction (--batch-size). */
 export const BATCH_SIZE_RANGE = { min: 1, max: 1000 } as const;
+/** Repair transactions at once (--write-concurrency), each on its own connection. */
+export const WRITE_CONCURRENCY_RANGE = { min: 1, max: 16 } as const;
 /** Where adaptive repair batches start. */
 export const INITIAL_BATCH_SIZE = 50;
 /**

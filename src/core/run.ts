@@ -66,6 +66,8 @@ export interface RepairRunOptions extends CheckRunOptions {
   dryRun?: boolean | undefined;
   /** Settings per repair transaction; undefined: sized automatically. */
   batchSize?: number | undefined;
+  /** Repair transactions at once, each on its own connection (default 2). */
+  writeConcurrency?: number | undefined;
   lockWaitTimeoutSeconds?: number | undefined;
   /** How long to wait for another repair's run lock (0: exit 5 at once). */
   waitLockSeconds?: number | undefined;
@@ -121,7 +123,8 @@ export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
  * this reject still knows what was written.
  */
 export async function repairRun(options: RepairRunOptions, result: RepairResult = emptyRepairResult(options.runId ?? randomUUID())): Promise<RepairRun> {
-  const db = await open(options, 3);
+  // The scan's connections or the writers, whichever are more, and the run lock's, the throttle's, one spare.
+  const db = await open(options, 3 + Math.max(0, (options.writeConcurrency ?? 2) - (options.concurrency ?? 2)));
   let lock: RunLock | null = null;
   let replica: Replica | null = null;
   const throttle = throttler(options);
@@ -159,7 +162,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
         engine: server.engine,
         fence: lock?.fenceSql == null ? null : { sql: lock.fenceSql, lostMessage: leaseTakenMessage(lock.description) },
         batchSize: options.batchSize,
-        concurrency: options.concurrency ?? 2,
+        concurrency: options.writeConcurrency ?? 2,
         lockWaitTimeoutSeconds: options.lockWaitTimeoutSeconds,
         signal: stop,
         beforeCommit: options.beforeCommit,

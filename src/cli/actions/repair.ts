@@ -68,6 +68,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         },
         dryRun: planOnly,
         batchSize: options.batchSize,
+        writeConcurrency: options.writeConcurrency,
         lockWaitTimeoutSeconds: options.lockWaitTimeout,
         waitLockSeconds: options.waitLock,
         maxChanges: options.maxChanges,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { BATCH_SIZE_RANGE, TARGET_TRANSACTION_MS } from '../../core/limits.js';
+import { BATCH_SIZE_RANGE, TARGET_TRANSACTION_MS, WRITE_CONCURRENCY_RANGE } from '../../core/limits.js';
 import { addCommonOptions, type CommonOptions } from '../common-options.js';
 import { REPAIR_HELP } from '../help.js';
 import { nonNegativeInteger, nonNegativeSeconds, outputFile, positiveInteger, tableName, wholeNumberIn } from '../options.js';
@@ -11,6 +11,7 @@ export interface RepairOptions extends CommonOptions {
   yes?: boolean;
   maxChanges?: number;
   batchSize?: number;
+  writeConcurrency: number;
   lockWaitTimeout: number;
   waitLock: number;
 }
@@ -31,6 +32,12 @@ export function repairCommand(program: Command, run: Runner): void {
         '--batch-size <n>',
         `settings per repair transaction, ${BATCH_SIZE_RANGE.min}-${BATCH_SIZE_RANGE.max} (default: sized toward ${TARGET_TRANSACTION_MS} ms transactions)`,
         wholeNumberIn(BATCH_SIZE_RANGE),
+      )
+      .option(
+        '--write-concurrency <n>',
+        `repair transactions at once, ${WRITE_CONCURRENCY_RANGE.min}-${WRITE_CONCURRENCY_RANGE.max}, each on its own connection; they lock disjoint settings, so each holds its locks as briefly as alone`,
+        wholeNumberIn(WRITE_CONCURRENCY_RANGE),
+        2,
       )
       .option('--max-changes <n>', 'refuse to write anything when more than N settings drift, 0-1000000000', nonNegativeInteger(1e9))
       .option('--audit-table <name>', 'table recording every write, in the --url database (created when missing; default: coupon_audit_log or the config\'s)', tableName)
