@@ -1,6 +1,6 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { repair } from '../src/index.js';
 import { auditScope, DEFAULT_MODEL } from '../src/core/model.js';
@@ -281,5 +281,101 @@ describe('repair under a concurrent workload', () => {
       await database.close();
       await db.query(`DROP USER IF EXISTS '${user}'@'%'`);
     }
+  });
+
+  describe('two writers, one stops', () => {
+    let database: Database;
+    let holder: Connection | null = null;
+    beforeAll(async () => {
+      database = await Database.connect(resolveConnectionConfig({ url: db.url, env: {} }), { poolSize: 4 });
+      await ensureAuditTable(database, DEFAULT_MODEL.auditTable);
+    });
+    afterAll(async () => {
+      await database?.close();
+    });
+    afterEach(async () => {
+      await holder?.end();
+      holder = null;
+    });
+    const auditedIds = async (): Promise<number[]> =>
+      (await db.query<RowDataPacket[]>('SELECT DISTINCT settingId FROM coupon_audit_log ORDER BY settingId')).map((row) => Number(row['settingId']));
+
+    it("one writer's failure stops the other after its transaction in flight: it settles no held row afterwards", async () => {
+      await db.query('DELETE FROM coupon_audit_log');
+      const ids = Array.from({ length: 10 }, (_, i) => 401 + i);
+      await seed(db.conn, ids.map((id) => ({ id, issuedCount: 9, usedCount: 9, coupons: 1, uses: 1 })));
+      // The application holds 408 and 409 for 2.5 s: the second writer's batch (406-410) skips them
+      // and then waits for them one at a time, 1 s per try.
+      holder = await db.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM g_coupon_settings WHERE id IN (408, 409) FOR UPDATE');
+      const released = sleep(2500).then(() => holder!.query('COMMIT'));
+      const { engine } = await useEngine(database);
+      const result = emptyRepairResult(`halt-${randomBytes(3).toString('hex')}`);
+      const failure = new Error('the first batch is refused');
+      const started = Date.now();
+      const outcome = await repairSettings(
+        database,
+        ids.map(BigInt),
+        {
+          scope: auditScope(DEFAULT_MODEL),
+          runId: result.runId,
+          engine,
+          batchSize: 5,
+          concurrency: 2,
+          lockWaitTimeoutSeconds: 1,
+          // The first writer's batch (401-405) fails 300 ms in, while the second waits for 408.
+          beforeCommit: async (batch) => {
+            if (batch.includes(401n)) {
+              await sleep(300);
+              throw failure;
+            }
+          },
+        },
+        result,
+      ).then(() => null, (error: unknown) => error);
+      const elapsed = Date.now() - started;
+      await released;
+      expect(outcome).toBe(failure);
+      expect(elapsed).toBeLessThan(2400); // it did not wait out the holder
+      // 406, 407 and 410 committed in the second writer's batch; 408 and 409 never, the first batch never.
+      expect(await auditedIds()).toEqual([406, 407, 410]);
+    });
+
+    it('a signal that comes once every batch is taken leaves nothing undone: not interrupted', async () => {
+      const ids = Array.from({ length: 15 }, (_, i) => 501 + i);
+      await seed(db.conn, ids.map((id) => ({ id, issuedCount: 9, usedCount: 9, coupons: 1, uses: 1 })));
+      const { engine } = await useEngine(database);
+      const result = emptyRepairResult(`late-${randomBytes(3).toString('hex')}`);
+      const controller = new AbortController();
+      let gates = 0;
+      await repairSettings(
+        database,
+        ids.map(BigInt),
+        {
+          scope: auditScope(DEFAULT_MODEL),
+          runId: result.runId,
+          engine,
+          batchSize: 5,
+          concurrency: 2,
+          signal: controller.signal,
+          // Each writer's first gate opens at once; the next two (both writers back for more, a few
+          // ms apart) open after 100 and 300 ms: the first one back takes the last batch, whose
+          // transaction receives the signal while the other still waits at its gate.
+          throttle: async () => {
+            gates += 1;
+            if (gates === 3) await sleep(100);
+            if (gates > 3) await sleep(300);
+          },
+          beforeCommit: (batch) => {
+            if (batch.includes(515n)) controller.abort(new Error('stop'));
+          },
+        },
+        result,
+      );
+      expect(controller.signal.aborted).toBe(true);
+      expect(result.repaired.map((setting) => Number(setting.settingId)).sort((a, b) => a - b)).toEqual(ids);
+      expect(result.interrupted).toBe(false);
+    });
   });
 });

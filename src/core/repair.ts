@@ -133,6 +133,8 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   // setting; and when another connection's transaction failed: the others end the one in flight.
   let stopped = false;
   let failure: { error: unknown } | null = null;
+  /** No new transaction may start: the run was stopped, or another writer failed. */
+  const halted = (): boolean => stopped || aborted();
 
   /** One connection's transactions, batch after batch, until the plan is taken or the run stops. */
   const transactions = async (session: RepairSession): Promise<void> => {
@@ -162,9 +164,9 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
           result.retries += 1;
           lastError = describeLockError(error);
           if (tryNo < attempts) {
-            if (aborted()) return 'stopped';
+            if (halted()) return 'stopped';
             await sleep(backoffMs * 2 ** (tryNo - 1) * (0.5 + Math.random()), undefined, { signal: options.signal }).catch(() => undefined);
-            if (aborted()) return 'stopped';
+            if (halted()) return 'stopped';
           }
         }
       }
@@ -172,12 +174,14 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
     };
 
     while (next < plan.length && !stopped) {
-      if (!aborted()) await options.throttle?.();
+      if (!halted()) await options.throttle?.();
+      // While this writer waited, another may have taken the last batch (then a signal now leaves
+      // nothing undone: the run is not interrupted) or stopped the run.
+      if (stopped || next >= plan.length) break;
       if (aborted()) {
         stopped = true;
         break;
       }
-      if (stopped || next >= plan.length) break; // decided by another connection while this one waited
       const batch = plan.slice(next, next + sizer.size);
       next += batch.length;
       const batchStarted = performance.now();
@@ -192,7 +196,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
       // Rows the batch skipped or could not take at once: settled one by one, waiting for each.
       const singles = 'lockError' in outcome ? batch : outcome.notLocked;
       for (const settingId of singles) {
-        const single = aborted() ? 'stopped' : await attempt([settingId], 'wait');
+        const single = halted() ? 'stopped' : await attempt([settingId], 'wait');
         if (single === 'stopped') {
           stopped = true;
           break;
@@ -211,8 +215,9 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   /**
    * A connection of its own: its transactions lock disjoint settings (each batch is a different
    * slice of the plan), so connections never wait on each other for a setting. The run lock's fence
-   * is the one row they all write (just before COMMIT, holding nothing else they could want), so
-   * they only queue there for the length of a commit.
+   * (a lease row, on clusters) is the one row they all write, just before COMMIT and holding nothing
+   * else they could want: they queue there for the length of a commit, which on a cluster is a
+   * certification round, with their settings locked meanwhile.
    */
   const connection = async (session: RepairSession): Promise<void> => {
     try {

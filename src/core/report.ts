@@ -1,3 +1,4 @@
+import { compareIds } from '../db/rows.js';
 import type { DriftReport } from './detect-drift.js';
 import type { DriftedSetting } from './drift.js';
 import { jsonInteger, jsonIntegerOrNull } from './json.js';
@@ -163,11 +164,16 @@ export function repairReportJson(result: RepairResult, scan: { scanned: number; 
       retries: result.retries,
       lockHoldMs: lockHoldStats(result.lockHoldMs),
     },
-    changes: result.repaired.flatMap(({ changes }) => changes.map(changeJson)),
-    skipped: result.skipped.map(String),
-    vanished: result.vanished.map(String),
-    failed: result.failed.map((failure) => ({ id: failure.settingId.toString(), reason: failure.reason })),
-    uncertain: result.uncertain.map(String),
-    stillDrifted: result.stillDrifted.map(String),
+    // In id order (a setting's changes in counter order), whatever order the writers committed in.
+    changes: byId(result.repaired, (setting) => setting.settingId).flatMap(({ changes }) => changes.map(changeJson)),
+    skipped: byId(result.skipped, (id) => id).map(String),
+    vanished: byId(result.vanished, (id) => id).map(String),
+    failed: byId(result.failed, (failure) => failure.settingId).map((failure) => ({ id: failure.settingId.toString(), reason: failure.reason })),
+    uncertain: byId(result.uncertain, (id) => id).map(String),
+    stillDrifted: byId(result.stillDrifted, (id) => id).map(String),
   };
+}
+
+function byId<T>(items: readonly T[], id: (item: T) => bigint): T[] {
+  return [...items].sort((a, b) => compareIds(id(a), id(b)));
 }

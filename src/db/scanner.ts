@@ -94,10 +94,13 @@ export async function compareInSnapshot(session: Session, scope: AuditScope, ids
 }
 
 /**
- * The drifted settings among `ids`, read inside the caller's snapshot: their rows, then each
- * counter's children grouped by setting, every statement a lookup by key (the stacked statement
- * would group its union once more, several times the cost per candidate), compared in Node by the
- * one drift rule (core/drift.ts compareSetting). The snapshot is what makes the separate reads one.
+ * The drifted settings among `ids` (a packed page's candidates), read inside the caller's snapshot:
+ * their rows, then each counter's children grouped by setting, every statement a lookup by key (the
+ * stacked statement would group its union once more, several times the cost per candidate),
+ * compared in Node by the one drift rule (core/drift.ts compareSetting, which tells a DELETED
+ * status as readPage does, by toUpperCase; the server's test in the packed statement also pads
+ * trailing spaces under a PAD SPACE collation, so for a status such as 'DELETED ' the two can
+ * differ). The snapshot is what makes the separate reads one.
  */
 export async function compareCandidates(session: Session, scope: AuditScope, ids: readonly bigint[]): Promise<DriftedSetting[]> {
   const settings = readSettingRows(await session.query(settingsByIdSql(scope, ids)), scope);

@@ -35,7 +35,7 @@ export function repairCommand(program: Command, run: Runner): void {
       )
       .option(
         '--write-concurrency <n>',
-        `repair transactions at once, ${WRITE_CONCURRENCY_RANGE.min}-${WRITE_CONCURRENCY_RANGE.max}, each on its own connection; they lock disjoint settings, so each holds its locks as briefly as alone`,
+        `repair transactions at once, ${WRITE_CONCURRENCY_RANGE.min}-${WRITE_CONCURRENCY_RANGE.max}, each on its own connection; they lock disjoint settings, so they never wait on each other for one (on a cluster their commits queue on the run lock's lease row)`,
         wholeNumberIn(WRITE_CONCURRENCY_RANGE),
         2,
       )
