@@ -256,7 +256,8 @@ describe('live repairs through the node the application writes to', () => {
         // The application keeps its counters right: what drifts is exactly what was injected.
         expect(await driftOn(0, database)).toEqual(injected);
 
-        const repair = await app.duringRepair(['repair', '--url', galera().url(0, database), '--yes', '--format', 'json']);
+        // Batches of two: five transactions, two writers at once, their commits through the lease row.
+        const repair = await app.duringRepair(['repair', '--url', galera().url(0, database), '--yes', '--format', 'json', '--batch-size', '2']);
         expect(repair.stderr).toBe('');
         expect(repair.code).toBe(0);
         const report = repairJson(repair);
