@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { randomBytes } from 'node:crypto';
 import { repair } from '../src/index.js';
 import { auditScope, DEFAULT_MODEL } from '../src/core/model.js';
-import { emptyRepairResult, repairSettings } from '../src/core/repair.js';
+import { emptyRepairResult, type RepairBatchOptions, type RepairResult, repairSettings } from '../src/core/repair.js';
 import { ensureAuditTable } from '../src/db/applier.js';
 import { resolveConnectionConfig } from '../src/db/connection-config.js';
 import { Database } from '../src/db/database.js';
@@ -297,6 +297,14 @@ describe('repair under a concurrent workload', () => {
       await holder?.end();
       holder = null;
     });
+    /** repairSettings on `ids` with two writers and batches of five (the built-in model), `options` on top; resolves to its result. */
+    const twoWriters = async (ids: readonly number[], options: Partial<RepairBatchOptions>): Promise<RepairResult> => {
+      const { engine } = await useEngine(database);
+      const result = emptyRepairResult(`two-writers-${randomBytes(3).toString('hex')}`);
+      const base = { scope: auditScope(DEFAULT_MODEL), runId: result.runId, engine, batchSize: 5, concurrency: 2 };
+      await repairSettings(database, ids.map(BigInt), { ...base, ...options }, result);
+      return result;
+    };
     const auditedIds = async (): Promise<number[]> =>
       (await db.query<RowDataPacket[]>('SELECT DISTINCT settingId FROM coupon_audit_log ORDER BY settingId')).map((row) => Number(row['settingId']));
 
@@ -310,30 +318,18 @@ describe('repair under a concurrent workload', () => {
       await holder.query('BEGIN');
       await holder.query('SELECT id FROM g_coupon_settings WHERE id IN (408, 409) FOR UPDATE');
       const released = sleep(2500).then(() => holder!.query('COMMIT'));
-      const { engine } = await useEngine(database);
-      const result = emptyRepairResult(`halt-${randomBytes(3).toString('hex')}`);
       const failure = new Error('the first batch is refused');
       const started = Date.now();
-      const outcome = await repairSettings(
-        database,
-        ids.map(BigInt),
-        {
-          scope: auditScope(DEFAULT_MODEL),
-          runId: result.runId,
-          engine,
-          batchSize: 5,
-          concurrency: 2,
-          lockWaitTimeoutSeconds: 1,
-          // The first writer's batch (401-405) fails 300 ms in, while the second waits for 408.
-          beforeCommit: async (batch) => {
-            if (batch.includes(401n)) {
-              await sleep(300);
-              throw failure;
-            }
-          },
+      const outcome = await twoWriters(ids, {
+        lockWaitTimeoutSeconds: 1,
+        // The first writer's batch (401-405) fails 300 ms in, while the second waits for 408.
+        beforeCommit: async (batch) => {
+          if (batch.includes(401n)) {
+            await sleep(300);
+            throw failure;
+          }
         },
-        result,
-      ).then(() => null, (error: unknown) => error);
+      }).then(() => null, (error: unknown) => error);
       const elapsed = Date.now() - started;
       await released;
       expect(outcome).toBe(failure);
@@ -345,34 +341,22 @@ describe('repair under a concurrent workload', () => {
     it('a signal that comes once every batch is taken leaves nothing undone: not interrupted', async () => {
       const ids = Array.from({ length: 15 }, (_, i) => 501 + i);
       await seed(db.conn, ids.map((id) => ({ id, issuedCount: 9, usedCount: 9, coupons: 1, uses: 1 })));
-      const { engine } = await useEngine(database);
-      const result = emptyRepairResult(`late-${randomBytes(3).toString('hex')}`);
       const controller = new AbortController();
       let gates = 0;
-      await repairSettings(
-        database,
-        ids.map(BigInt),
-        {
-          scope: auditScope(DEFAULT_MODEL),
-          runId: result.runId,
-          engine,
-          batchSize: 5,
-          concurrency: 2,
-          signal: controller.signal,
-          // Each writer's first gate opens at once; the next two (both writers back for more, a few
-          // ms apart) open after 100 and 300 ms: the first one back takes the last batch, whose
-          // transaction receives the signal while the other still waits at its gate.
-          throttle: async () => {
-            gates += 1;
-            if (gates === 3) await sleep(100);
-            if (gates > 3) await sleep(300);
-          },
-          beforeCommit: (batch) => {
-            if (batch.includes(515n)) controller.abort(new Error('stop'));
-          },
+      const result = await twoWriters(ids, {
+        signal: controller.signal,
+        // Each writer's first gate opens at once; the next two (both writers back for more, a few
+        // ms apart) open after 100 and 300 ms: the first one back takes the last batch, whose
+        // transaction receives the signal while the other still waits at its gate.
+        throttle: async () => {
+          gates += 1;
+          if (gates === 3) await sleep(100);
+          if (gates > 3) await sleep(300);
         },
-        result,
-      );
+        beforeCommit: (batch) => {
+          if (batch.includes(515n)) controller.abort(new Error('stop'));
+        },
+      });
       expect(controller.signal.aborted).toBe(true);
       expect(result.repaired.map((setting) => Number(setting.settingId)).sort((a, b) => a - b)).toEqual(ids);
       expect(result.interrupted).toBe(false);
