@@ -11,7 +11,7 @@ import { type CounterConfig, loadModel } from './core/config.js';
 import { auditScope, type AuditScope, type DeletedPolicy, withAuditTable } from './core/model.js';
 import { changeJson, checkReportJson, type CheckReport, type DryRunReport, type JsonChange, repairReportJson, type RepairReport } from './core/report.js';
 import type { DetectProgress } from './core/detect-drift.js';
-import { BATCH_SIZE_RANGE, DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE, WRITE_CONCURRENCY_RANGE } from './core/limits.js';
+import { BATCH_SIZE_RANGE, CONCURRENCY_RANGE, DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE, WRITE_CONCURRENCY_RANGE } from './core/limits.js';
 import { emptyRepairResult, type RepairProgress } from './core/repair.js';
 import { checkRun, repairRun, type ScanProgress } from './core/run.js';
 import { DEFAULT_THROTTLE, type LoadLimit, parseLoadLimits, type ThrottleSettings, type ThrottleState } from './core/throttle.js';
@@ -138,7 +138,7 @@ async function resolve(options: CheckOptions) {
     }),
     ids: options.ids?.map(settingId),
     pageSize: options.pageSize === undefined ? undefined : wholeNumber('pageSize', options.pageSize, PAGE_SIZE_RANGE),
-    concurrency: options.concurrency === undefined ? undefined : wholeNumber('concurrency', options.concurrency, { min: 1, max: 16 }),
+    concurrency: options.concurrency === undefined ? undefined : wholeNumber('concurrency', options.concurrency, CONCURRENCY_RANGE),
     signal: options.signal,
     hooks: { onScanProgress: options.onProgress, onThrottle: options.onThrottle },
   };

@@ -1,13 +1,13 @@
 import { Command, Option } from 'commander';
 import { loadModel } from '../core/config.js';
-import { PAGE_SIZE_RANGE } from '../core/limits.js';
+import { CONCURRENCY_RANGE, DEFAULT_CONCURRENCY, PAGE_SIZE_RANGE } from '../core/limits.js';
 import { auditScope, type AuditScope, DEFAULT_MODEL, DELETED_POLICIES, type DeletedPolicy, withAuditTable } from '../core/model.js';
 import { SORT_ORDERS, type SortOrder } from '../core/plan.js';
 import type { CheckRunOptions, RunHooks } from '../core/run.js';
 import { DEFAULT_THROTTLE, describeLimits, type LoadLimit } from '../core/throttle.js';
 import { counterNames } from '../core/validate.js';
 import { type ConnectionConfig, resolveReplicaConfig } from '../db/connection-config.js';
-import { counterList, loadLimits, positiveInteger, replicaUrl, secondsIn, settingIds, wholeNumberIn, webhookUrl } from './options.js';
+import { counterList, loadLimits, replicaUrl, secondsIn, settingIds, wholeNumberIn, webhookUrl } from './options.js';
 import type { ReportingOptions } from './reporting/publish.js';
 
 /** Options every database command takes (SPEC.md "Common options" and the run-shaping flags). */
@@ -77,7 +77,7 @@ export function addCommonOptions(command: Command): Command {
       `settings compared per detection statement, ${PAGE_SIZE_RANGE.min}-${PAGE_SIZE_RANGE.max} (default: sized automatically)`,
       wholeNumberIn(PAGE_SIZE_RANGE),
     )
-    .option('--concurrency <n>', 'detection statements at once, 1-16 (each on its own connection)', positiveInteger(16), 2)
+    .option('--concurrency <n>', `detection statements at once, ${CONCURRENCY_RANGE.min}-${CONCURRENCY_RANGE.max} (each on its own connection)`, wholeNumberIn(CONCURRENCY_RANGE), DEFAULT_CONCURRENCY)
     .option('--replica-url <url>', 'scan this replica of --url instead (after it has caught up with --url); drift it finds is confirmed on --url, repair writes only there', replicaUrl)
     .option('--max-lag <seconds>', 'pause the scan while the replica is more than this behind, 0-3600', secondsIn({ min: 0, max: 3600 }), DEFAULT_THROTTLE.maxLagSeconds)
     .option('--max-lag-wait <seconds>', 'exit 3 when the replica stays behind --max-lag this long, 1-86400', secondsIn({ min: 1, max: 86_400 }), DEFAULT_THROTTLE.maxLagWaitSeconds)

@@ -80,10 +80,10 @@ const INITIAL_PAGE_SIZE = 8;
 /**
  * Finds every drifted setting. Pages through the settings by id ranges (keyset boundaries); each
  * page is compared inside one snapshot, on a connection of its own: the packed read of the page's
- * settings and counts (db/scanner.ts comparePackedPage), then the stacked comparison
- * (db/builder.ts comparePageSql) of the settings it found drifted, in the same transaction; --ids
- * chunks the same way. The unindexed whole-table scan is the stacked statement alone. Pages run `concurrency` at a
- * time; ranges are contiguous, so every child row is counted in one page.
+ * settings and counts (db/scanner.ts comparePackedPage), then the settings it found drifted read
+ * again by key in the same transaction (compareCandidates); --ids chunks the same way. The
+ * unindexed whole-table scan is the stacked statement (db/builder.ts comparePageSql) alone. Pages
+ * run `concurrency` at a time; ranges are contiguous, so every child row is counted in one page.
  */
 export async function detectDrift(db: Database, options: DetectOptions): Promise<DriftReport> {
   const { scope } = options;

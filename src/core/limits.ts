@@ -9,8 +9,12 @@ export const PAGE_SIZE_RANGE = { min: 1, max: 100_000 } as const;
 export const DEFAULT_PAGE_SIZE = 2000;
 /** Settings per repair transaction (--batch-size). */
 export const BATCH_SIZE_RANGE = { min: 1, max: 1000 } as const;
+/** Detection statements at once (--concurrency), each on its own connection. */
+export const CONCURRENCY_RANGE = { min: 1, max: 16 } as const;
+export const DEFAULT_CONCURRENCY = 2;
 /** Repair transactions at once (--write-concurrency), each on its own connection. */
 export const WRITE_CONCURRENCY_RANGE = { min: 1, max: 16 } as const;
+export const DEFAULT_WRITE_CONCURRENCY = 2;
 /** Where adaptive repair batches start. */
 export const INITIAL_BATCH_SIZE = 50;
 /**

@@ -42,7 +42,7 @@ export interface RepairBatchOptions {
   signal?: AbortSignal | undefined;
   /**
    * Transactions at once, each on a connection of its own (default 1). They lock disjoint settings,
-   * so they never wait on each other; each one's lock hold stays as short as alone.
+   * so they never wait on each other for one (on a cluster their commits queue on the fence).
    */
   concurrency?: number | undefined;
   /** Awaited before each batch (core/throttle.ts): resolves when the next batch may start. */

@@ -13,6 +13,7 @@ import { loadSource, Replica } from './replica.js';
 import { DEFAULT_THROTTLE, type ThrottleSettings, type ThrottleState, Throttler, type ThrottleTargets } from './throttle.js';
 import { emptyRepairResult, type RepairBatchOptions, type RepairProgress, type RepairResult, repairSettings } from './repair.js';
 import { binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
+import { DEFAULT_CONCURRENCY, DEFAULT_WRITE_CONCURRENCY } from './limits.js';
 
 /**
  * Whole runs, owned by the core (as node-pg-migrate's runner owns lock, work and unlock): connect,
@@ -66,7 +67,7 @@ export interface RepairRunOptions extends CheckRunOptions {
   dryRun?: boolean | undefined;
   /** Settings per repair transaction; undefined: sized automatically. */
   batchSize?: number | undefined;
-  /** Repair transactions at once, each on its own connection (default 2). */
+  /** Repair transactions at once, each on its own connection (default DEFAULT_WRITE_CONCURRENCY). */
   writeConcurrency?: number | undefined;
   lockWaitTimeoutSeconds?: number | undefined;
   /** How long to wait for another repair's run lock (0: exit 5 at once). */
@@ -124,7 +125,7 @@ export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
  */
 export async function repairRun(options: RepairRunOptions, result: RepairResult = emptyRepairResult(options.runId ?? randomUUID())): Promise<RepairRun> {
   // The scan's connections or the writers, whichever are more, and the run lock's, the throttle's, one spare.
-  const db = await open(options, 3 + Math.max(0, (options.writeConcurrency ?? 2) - (options.concurrency ?? 2)));
+  const db = await open(options, 3 + Math.max(0, (options.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY) - (options.concurrency ?? DEFAULT_CONCURRENCY)));
   let lock: RunLock | null = null;
   let replica: Replica | null = null;
   const throttle = throttler(options);
@@ -162,7 +163,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
         engine: server.engine,
         fence: lock?.fenceSql == null ? null : { sql: lock.fenceSql, lostMessage: leaseTakenMessage(lock.description) },
         batchSize: options.batchSize,
-        concurrency: options.writeConcurrency ?? 2,
+        concurrency: options.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY,
         lockWaitTimeoutSeconds: options.lockWaitTimeoutSeconds,
         signal: stop,
         beforeCommit: options.beforeCommit,
@@ -197,7 +198,7 @@ async function repairTarget(db: Database, scope: AuditScope): Promise<RepairTarg
 }
 
 async function open(options: CheckRunOptions, extraConnections = 1): Promise<Database> {
-  const concurrency = options.concurrency ?? 2;
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   return Database.connect(options.connection, { poolSize: concurrency + extraConnections });
 }
 
@@ -211,7 +212,7 @@ async function openReplica(primary: Database, options: CheckRunOptions, primaryI
   const name = `${options.replica.host}:${options.replica.port}`;
   const onReplica = (error: unknown): unknown =>
     error instanceof DatabaseError && !/replica/i.test(error.message) ? new DatabaseError(`On the replica ${name}: ${error.message}`, { cause: error.cause }) : error;
-  const db = await Database.connect(options.replica, { poolSize: (options.concurrency ?? 2) + 1 }).catch((error: unknown) => {
+  const db = await Database.connect(options.replica, { poolSize: (options.concurrency ?? DEFAULT_CONCURRENCY) + 1 }).catch((error: unknown) => {
     throw onReplica(error);
   });
   try {
@@ -247,7 +248,7 @@ async function scan(primary: Database, replica: Replica | null, options: CheckRu
     scope: options.scope,
     ids: options.ids,
     pageSize: options.pageSize,
-    concurrency: options.concurrency ?? 2,
+    concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
     signal: anySignal([options.signal, throttle.stopped]),
     throttle: () => throttle.gate(targets),
     onProgress: onScanProgress === undefined ? undefined : (progress) => onScanProgress({ ...progress, ...total }),

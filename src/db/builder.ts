@@ -107,10 +107,9 @@ function groupedCounts(scope: AuditScope, branch: { table: string; counters: num
 /**
  * The exact comparison: settings compared with their child counts, in ONE statement, so every
  * cached value and the count it is compared with come from one consistent read (SPEC.md "Detection
- * must be exact on a live database"). What is reported as drifted is decided by this statement:
- * scanner.ts runs it for the candidates of a packed page (packedPageSql) in that page's snapshot,
- * for a page whose packed value was cut, and alone for the unindexed whole-table scan; `sql` prints
- * it for a DBA. Each child table is read once, by the index on
+ * must be exact on a live database"). scanner.ts runs it for a page whose packed value
+ * (packedPageSql) was cut, in that page's snapshot, and alone for the unindexed whole-table scan;
+ * `sql` prints it for a DBA. Each child table is read once, by the index on
  * its key, and no join is needed: the settings rows and the child counts of the page's id range
  * are stacked (UNION ALL) and grouped by id, so each group holds one setting's cached values and
  * its counts, or only counts (orphans: child rows whose setting id names no setting).

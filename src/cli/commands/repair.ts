@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { BATCH_SIZE_RANGE, TARGET_TRANSACTION_MS, WRITE_CONCURRENCY_RANGE } from '../../core/limits.js';
+import { BATCH_SIZE_RANGE, DEFAULT_WRITE_CONCURRENCY, TARGET_TRANSACTION_MS, WRITE_CONCURRENCY_RANGE } from '../../core/limits.js';
 import { addCommonOptions, type CommonOptions } from '../common-options.js';
 import { REPAIR_HELP } from '../help.js';
 import { nonNegativeInteger, nonNegativeSeconds, outputFile, positiveInteger, tableName, wholeNumberIn } from '../options.js';
@@ -37,7 +37,7 @@ export function repairCommand(program: Command, run: Runner): void {
         '--write-concurrency <n>',
         `repair transactions at once, ${WRITE_CONCURRENCY_RANGE.min}-${WRITE_CONCURRENCY_RANGE.max}, each on its own connection; they lock disjoint settings, so they never wait on each other for one (on a cluster their commits queue on the run lock's lease row)`,
         wholeNumberIn(WRITE_CONCURRENCY_RANGE),
-        2,
+        DEFAULT_WRITE_CONCURRENCY,
       )
       .option('--max-changes <n>', 'refuse to write anything when more than N settings drift, 0-1000000000', nonNegativeInteger(1e9))
       .option('--audit-table <name>', 'table recording every write, in the --url database (created when missing; default: coupon_audit_log or the config\'s)', tableName)
