@@ -86,8 +86,8 @@ async function reportError(error: unknown, io: Io, verbose: boolean): Promise<nu
 
 function describeFailure(error: unknown): { exitCode: number; message: string } {
   if (error instanceof CommanderError) return { exitCode: EXIT.USAGE, message: error.message };
-  if (error instanceof CouponAuditError) return { exitCode: exitCodeOf(error), message: error.message };
-  return { exitCode: exitCodeOf(error), message: `internal error: ${error instanceof Error ? error.message : String(error)}` };
+  const message = error instanceof CouponAuditError ? error.message : `internal error: ${error instanceof Error ? error.message : String(error)}`;
+  return { exitCode: exitCodeOf(error), message };
 }
 
 function describeCause(cause: unknown): string {

@@ -251,7 +251,6 @@ export class PackedCursor {
   private pos = 0;
   private read = 0;
   private readonly values: number[];
-  private readonly bytes: Uint8Array | null;
   /** The current record's first field. */
   key = -Infinity;
   /** A current record is there. */
@@ -259,11 +258,10 @@ export class PackedCursor {
   broken: 'cut' | 'unusual' | null = null;
 
   constructor(
-    text: Uint8Array | string | null,
+    private readonly bytes: Uint8Array | null,
     private readonly width: number,
     private readonly count: number,
   ) {
-    this.bytes = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
     this.values = new Array<number>(width).fill(0);
   }
 

@@ -96,17 +96,18 @@ describe('the pieces', () => {
       while (cursor.next()) out.push(Array.from({ length: width }, (_, f) => cursor.field(f)));
       return out;
     };
-    const good = new PackedCursor('7 - 12,8 5.0 1234567890123456', 3, 2);
+    const bytes = (text: string): Buffer => Buffer.from(text, 'latin1'); // as Session.query textAsBytes hands them over
+    const good = new PackedCursor(bytes('7 - 12,8 5.0 1234567890123456'), 3, 2);
     expect(rowsOf(good, 3)).toEqual([[7, NaN, 12], [8, NaN, NaN]]);
     expect([good.broken, good.complete()]).toEqual([null, true]);
-    const cut = new PackedCursor('1 1', 2, 2);
+    const cut = new PackedCursor(bytes('1 1'), 2, 2);
     rowsOf(cut, 2);
     expect(cut.broken).toBe('cut');
-    const longer = new PackedCursor('1 1,2 2,3', 2, 2); // more text than records: not what the count says
+    const longer = new PackedCursor(bytes('1 1,2 2,3'), 2, 2); // more text than records: not what the count says
     rowsOf(longer, 2);
     expect(longer.complete()).toBe(false);
     for (const text of ['x 1', '2 1,1 1', '1234567890123456 1']) {
-      const unusual = new PackedCursor(text, 2, text.split(',').length);
+      const unusual = new PackedCursor(bytes(text), 2, text.split(',').length);
       rowsOf(unusual, 2);
       expect(unusual.broken).toBe('unusual');
     }
