@@ -39,6 +39,15 @@ function expectNothingLeft(dir: string): void {
   expect(readdirSync(dir)).toEqual([]);
 }
 
+/** A demo started in a scratch TMPDIR of its own, once `ready` holds and while it still runs. */
+async function demoUntil(ready: (run: ReturnType<typeof startCli>, dir: string) => boolean, wait: { everyMs?: number; timeoutMs?: number } = {}) {
+  const dir = newScratch();
+  const run = startCli(['demo'], { env: { TMPDIR: dir } });
+  await waitFor(run, () => ready(run, dir), wait);
+  expect(run.exited()).toBe(false);
+  return { dir, run };
+}
+
 describe('coupon-audit demo', () => {
   it('runs check → repair --dry-run → repair --yes → check on a throwaway server, exits 0 and leaves nothing behind', async () => {
     const dir = newScratch();
@@ -57,11 +66,8 @@ describe('coupon-audit demo', () => {
   });
 
   it('Ctrl-C while it runs: exit 130, the server is stopped and its files removed', async () => {
-    const dir = newScratch();
-    const run = startCli(['demo'], { env: { TMPDIR: dir } });
     // Wait for the server itself (not install-db's bootstrap): it is the one started with --port.
-    await waitFor(run, () => processesUsing(dir).some((line) => line.includes('--port=')), { everyMs: 10, timeoutMs: 60_000 });
-    expect(run.exited()).toBe(false);
+    const { dir, run } = await demoUntil((_, dir) => processesUsing(dir).some((line) => line.includes('--port=')), { everyMs: 10, timeoutMs: 60_000 });
     run.child.kill('SIGINT');
     const result = await run.done;
     expect(result.code).toBe(130);
@@ -71,9 +77,7 @@ describe('coupon-audit demo', () => {
   });
 
   it('Ctrl-C while install-db prepares the data directory: exit 130, install-db and its bootstrap server killed, nothing left', async () => {
-    const dir = newScratch();
-    const run = startCli(['demo'], { env: { TMPDIR: dir } });
-    await waitFor(run, () => processesUsing(dir).length > 0, { timeoutMs: 60_000 });
+    const { dir, run } = await demoUntil((_, dir) => processesUsing(dir).length > 0, { timeoutMs: 60_000 });
     expect(processesUsing(dir).some((line) => line.includes('--port='))).toBe(false);
     run.child.kill('SIGINT');
     const result = await run.done;
@@ -83,10 +87,7 @@ describe('coupon-audit demo', () => {
   });
 
   it('SIGTERM during a step: the step stops, the demo exits 143 through the same path, nothing left', async () => {
-    const dir = newScratch();
-    const run = startCli(['demo'], { env: { TMPDIR: dir } });
-    await waitFor(run, () => run.stdout().includes('$ coupon-audit repair --dry-run'));
-    expect(run.exited()).toBe(false);
+    const { dir, run } = await demoUntil((run) => run.stdout().includes('$ coupon-audit repair --dry-run'));
     run.child.kill('SIGTERM');
     const result = await run.done;
     expect(result.code).toBe(143);
@@ -96,10 +97,7 @@ describe('coupon-audit demo', () => {
   });
 
   it('Ctrl-C just as a step starts: that step stops too (not run whole), said once; exit 130 through main, nothing left', async () => {
-    const dir = newScratch();
-    const run = startCli(['demo'], { env: { TMPDIR: dir } });
-    await waitFor(run, () => run.stdout().includes('$ coupon-audit repair --dry-run'));
-    expect(run.exited()).toBe(false);
+    const { dir, run } = await demoUntil((run) => run.stdout().includes('$ coupon-audit repair --dry-run'));
     run.child.kill('SIGINT');
     const result = await run.done;
     expect(result.code).toBe(130);
@@ -113,10 +111,7 @@ describe('coupon-audit demo', () => {
   });
 
   it('a second Ctrl-C exits at once (130, said so); the exit hook still stops the server and removes its files', async () => {
-    const dir = newScratch();
-    const run = startCli(['demo'], { env: { TMPDIR: dir } });
-    await waitFor(run, () => run.stdout().includes('$ coupon-audit check'));
-    expect(run.exited()).toBe(false);
+    const { dir, run } = await demoUntil((run) => run.stdout().includes('$ coupon-audit check'));
     run.child.kill('SIGINT');
     // The second once the first is taken (two sent at once may arrive as one), while the demo is stopping.
     await waitFor(run, () => run.stderr().includes('stopping after'), { everyMs: 1 });

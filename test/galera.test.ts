@@ -233,16 +233,29 @@ async function injectDrift(database: string, appNode: number, otherNode: number,
   return [...hot, ...cold].map(String).sort(byNumber);
 }
 
+/**
+ * The live tests' data set: six settings the application writes to (HOT: 10 codes, 3 uses) from
+ * `hotFrom`, and forty nobody writes but the drift (COLD: 4 and 1) from `coldFrom`, right at first.
+ */
+function hotAndCold(hotFrom: number, coldFrom: number): { HOT: number[]; COLD: number[]; settings: SettingSpec[] } {
+  const HOT = Array.from({ length: 6 }, (_, i) => hotFrom + i);
+  const COLD = Array.from({ length: 40 }, (_, i) => coldFrom + i);
+  return {
+    HOT,
+    COLD,
+    settings: [
+      ...HOT.map((id) => ({ id, issuedCount: 10, usedCount: 3, coupons: 10, uses: 3 })),
+      ...COLD.map((id) => ({ id, issuedCount: 4, usedCount: 1, coupons: 4, uses: 1 })),
+    ],
+  };
+}
+
 describe('live repairs through the node the application writes to', () => {
-  const HOT = [101, 102, 103, 104, 105, 106]; // the application's settings
-  const COLD = Array.from({ length: 40 }, (_, i) => 201 + i); // settings nobody writes but the drift
+  const { HOT, COLD, settings } = hotAndCold(101, 201);
   let database = '';
 
   beforeAll(async () => {
-    database = await createDatabase('live', [
-      ...HOT.map((id) => ({ id, issuedCount: 10, usedCount: 3, coupons: 10, uses: 3 })),
-      ...COLD.map((id) => ({ id, issuedCount: 4, usedCount: 1, coupons: 4, uses: 1 })),
-    ]);
+    database = await createDatabase('live', settings);
   });
 
   it('five cycles of fresh drift, each repaired through node 1: 0 drift on every node, 0 application transactions failed', async () => {
@@ -292,15 +305,11 @@ describe('live repairs through the node the application writes to', () => {
 });
 
 describe('repairs through a node the application does not write to (not the advice; what happens)', () => {
-  const HOT = [301, 302, 303, 304, 305, 306];
-  const COLD = Array.from({ length: 40 }, (_, i) => 401 + i);
+  const { HOT, COLD, settings } = hotAndCold(301, 401);
   let database = '';
 
   beforeAll(async () => {
-    database = await createDatabase('other_node', [
-      ...HOT.map((id) => ({ id, issuedCount: 10, usedCount: 3, coupons: 10, uses: 3 })),
-      ...COLD.map((id) => ({ id, issuedCount: 4, usedCount: 1, coupons: 4, uses: 1 })),
-    ]);
+    database = await createDatabase('other_node', settings);
   });
 
   it('never exits 0 leaving a counter wrong: what it could not settle it names (exit 4), and a rerun through the application\'s node converges', async () => {
