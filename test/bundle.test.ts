@@ -1,0 +1,101 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BIN } from './helpers/cli.js';
+import { ROOT, SERVER_URL } from './helpers/database.js';
+
+/**
+ * The CLI bundle as bin/coupon-audit loads it (src/build/bundle.ts, src/build/load-bundle.cts):
+ * CommonJS files compiled with the build's V8 code caches, and mysql2's rarely used dependencies
+ * in files of their own, loaded when first used. Each check runs in a plain `node` (no vitest
+ * flags), as the CLI runs.
+ */
+
+const BUNDLE = join(ROOT, 'dist/bundle');
+const LOADER = join(ROOT, 'dist/build/load-bundle.cjs');
+
+/** Runs `script` (CommonJS) in a plain node; `loader` and `bundle` are defined for it; prints JSON. */
+function inNode(script: string, env: Record<string, string> = {}, bundle = BUNDLE): unknown {
+  const prelude = `const { bundleLoader } = require(${JSON.stringify(LOADER)}); const loader = bundleLoader(${JSON.stringify(bundle)});\n`;
+  const out = execFileSync(process.execPath, ['-e', prelude + script], { env: { PATH: process.env['PATH'] ?? '', ...env }, encoding: 'utf8' });
+  return JSON.parse(out);
+}
+
+const cacheUse = `(() => Object.fromEntries(loader.loaded.map((f) => [f.name, f.cache])))()`;
+
+describe('the CLI bundle', () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is compiled with the code caches the build wrote, and --version answers through it', () => {
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(execFileSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' }).trim()).toBe(version);
+    const uses = inNode(`loader.load('main.cjs'); loader.load('mysql2.cjs'); console.log(JSON.stringify(${cacheUse}));`);
+    expect(uses).toEqual({ 'main.cjs': 'accepted', 'mysql2.cjs': 'accepted' });
+  });
+
+  it('compiles from source when a cache is missing or not V8 data, and runs the same', () => {
+    const root = mkdtempSync(join(tmpdir(), 'coupon-audit-bundle-'));
+    dirs.push(root);
+    const copy = join(root, 'dist/bundle');
+    cpSync(BUNDLE, copy, { recursive: true });
+    cpSync(join(ROOT, 'package.json'), join(root, 'package.json')); // --version reads it, two levels up
+    writeFileSync(join(copy, 'main.cjs.cache'), 'not a code cache');
+    rmSync(join(copy, 'chalk.cjs.cache'));
+    const script = `
+      const lines = [];
+      const sink = { write: (text) => (lines.push(text), true), isTTY: false };
+      loader.load('main.cjs').main(['--version'], { stdout: sink, stderr: sink, stdin: { isTTY: false }, env: {} }).then((code) => {
+        loader.load('chalk.cjs');
+        console.log(JSON.stringify({ code, out: lines.join(''), uses: ${cacheUse} }));
+      });`;
+    const result = inNode(script, {}, copy) as { code: number; out: string; uses: Record<string, string> };
+    expect(result.code).toBe(0);
+    expect(result.out).toMatch(/^\d+\.\d+\.\d+\n$/);
+    expect(result.uses).toEqual({ 'main.cjs': 'rejected', 'chalk.cjs': 'absent' });
+  });
+
+  it('loads the driver without its error names, and names a server error when one comes', () => {
+    const script = `
+      (async () => {
+        const mysql = loader.load('mysql2.cjs');
+        const connection = await mysql.createConnection(process.env.URL);
+        const before = loader.loaded.map((f) => f.name);
+        const error = await connection.query('SELEKT 1').catch((caught) => caught);
+        await connection.end();
+        console.log(JSON.stringify({ code: error.code, errno: error.errno, before, after: loader.loaded.map((f) => f.name) }));
+      })();`;
+    expect(inNode(script, { URL: SERVER_URL })).toEqual({
+      code: 'ER_PARSE_ERROR',
+      errno: 1064,
+      before: ['mysql2.cjs'],
+      after: ['mysql2.cjs', 'mysql2-errors.cjs'],
+    });
+  });
+
+  it("loads iconv-lite only when the server sends a charset Node cannot decode, and decodes it", () => {
+    // character_set_results cp1251: mysql2 decodes the text as cp1251, which only iconv-lite knows.
+    const script = `
+      (async () => {
+        const mysql = loader.load('mysql2.cjs');
+        const connection = await mysql.createConnection(process.env.URL);
+        const [[utf8]] = await connection.query("SELECT '\\u0416\\u0443\\u043a' AS s");
+        const before = loader.loaded.map((f) => f.name);
+        await connection.query('SET character_set_results = cp1251');
+        const [[cp1251]] = await connection.query("SELECT '\\u0416\\u0443\\u043a' AS s");
+        await connection.end();
+        console.log(JSON.stringify({ utf8: utf8.s, cp1251: cp1251.s, before, after: loader.loaded.map((f) => f.name) }));
+      })();`;
+    const result = inNode(script, { URL: SERVER_URL });
+    expect(result).toEqual({
+      utf8: 'Жук',
+      cp1251: 'Жук',
+      before: ['mysql2.cjs'],
+      after: ['mysql2.cjs', 'iconv-lite.cjs'],
+    });
+  });
+});
