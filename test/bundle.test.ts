@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -57,6 +57,26 @@ describe('the CLI bundle', () => {
     expect(result.code).toBe(0);
     expect(result.out).toMatch(/^\d+\.\d+\.\d+\n$/);
     expect(result.uses).toEqual({ 'main.cjs': 'rejected', 'chalk.cjs': 'absent' });
+  });
+
+  it('compiles a file changed after the build from its source, not from its older cache', () => {
+    const root = mkdtempSync(join(tmpdir(), 'coupon-audit-bundle-'));
+    dirs.push(root);
+    const copy = join(root, 'dist/bundle');
+    cpSync(BUNDLE, copy, { recursive: true });
+    cpSync(join(ROOT, 'package.json'), join(root, 'package.json'));
+    // The same length: V8's own check of a cache (the source's length) would accept it.
+    const main = join(copy, 'main.cjs');
+    const source = readFileSync(main, 'utf8');
+    expect(source).toContain('USAGE: 2,');
+    writeFileSync(main, source.replace('USAGE: 2,', 'USAGE: 9,'));
+    utimesSync(join(copy, 'main.cjs.cache'), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    const script = `
+      const sink = { write: () => true, isTTY: false };
+      loader.load('main.cjs').main(['--no-such-option'], { stdout: sink, stderr: sink, stdin: { isTTY: false }, env: {} }).then((code) => {
+        console.log(JSON.stringify({ code, uses: ${cacheUse} }));
+      });`;
+    expect(inNode(script, {}, copy)).toEqual({ code: 9, uses: { 'main.cjs': 'stale' } });
   });
 
   it('loads the driver without its error names, and names a server error when one comes', () => {

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { bundleLoader } from './load-bundle.cjs';
 
@@ -19,7 +20,9 @@ import { bundleLoader } from './load-bundle.cjs';
  *   built-ins cost their load; these were about 30 ms of every run that connects.
  */
 
-const OUT = 'dist/bundle';
+/** The package's root, wherever the build is run from. */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const OUT = join(ROOT, 'dist/bundle');
 
 /**
  * Dependencies bundled to files of their own (each with its own dependencies): the import name, and
@@ -63,7 +66,7 @@ const LAZY: readonly Lazy[] = [
     request: 'iconv-lite',
     module: './iconv-lite.cjs',
     entry: 'iconv-lite',
-    proxy: (request) => `module.exports = require(${JSON.stringify(resolve('dist/build/lazy-iconv.cjs'))}).lazyIconv(() => require(${JSON.stringify(request)}));\n`,
+    proxy: (request) => `module.exports = require(${JSON.stringify(join(ROOT, 'dist/build/lazy-iconv.cjs'))}).lazyIconv(() => require(${JSON.stringify(request)}));\n`,
   },
 ];
 
@@ -107,13 +110,14 @@ function splitRequires(options: { vendors: boolean }): Plugin {
       builder.onResolve({ filter: /.*/, namespace: 'lazy-proxy' }, (args) => (isAbsolute(args.path) ? { path: args.path } : { path: args.path, external: true }));
       builder.onLoad({ filter: /.*/, namespace: 'lazy-proxy' }, (args) => {
         const lazy = proxies.get(args.path) as Lazy;
-        return { contents: (lazy.proxy ?? plainProxy)(lazy.module), loader: 'js', resolveDir: resolve('.') };
+        return { contents: (lazy.proxy ?? plainProxy)(lazy.module), loader: 'js', resolveDir: ROOT };
       });
     },
   };
 }
 
 const COMMON: BuildOptions = {
+  absWorkingDir: ROOT, // the paths esbuild writes into the output (module names) are relative to it
   bundle: true,
   format: 'cjs',
   platform: 'node',
@@ -128,7 +132,7 @@ async function main(): Promise<void> {
   rmSync(OUT, { recursive: true, force: true });
   await build({
     ...COMMON,
-    entryPoints: ['dist/cli/main.js'],
+    entryPoints: [join(ROOT, 'dist/cli/main.js')],
     outfile: `${OUT}/main.cjs`,
     // version.ts and sql-script.ts find package.json and sql/ from their own URL.
     define: { 'import.meta.url': '__importMetaUrl' },
@@ -136,11 +140,11 @@ async function main(): Promise<void> {
     plugins: [splitRequires({ vendors: true })],
   });
   // Each dependency resolved as the package that requires it would (npm may nest a version under it).
-  const fromRoot = createRequire(resolve('package.json'));
+  const fromRoot = createRequire(join(ROOT, 'package.json'));
   for (const [name, vendor] of Object.entries(VENDOR)) {
     const entry = fromRoot.resolve(name);
     const input: BuildOptions = vendor.defaultExport
-      ? { stdin: { contents: `module.exports = require(${JSON.stringify(entry)}).default;\n`, resolveDir: resolve('.'), sourcefile: `${name}-default.cjs` } }
+      ? { stdin: { contents: `module.exports = require(${JSON.stringify(entry)}).default;\n`, resolveDir: ROOT, sourcefile: `${name}-default.cjs` } }
       : { entryPoints: [entry] };
     await build({ ...COMMON, ...input, outfile: `${OUT}/${vendor.file}`, plugins: [splitRequires({ vendors: false })] });
   }
@@ -158,7 +162,7 @@ async function main(): Promise<void> {
  * The dependencies are loaded only: what a run calls of them is compiled on first call.
  */
 async function writeCodeCaches(): Promise<void> {
-  const loader = bundleLoader(resolve(OUT));
+  const loader = bundleLoader(OUT);
   const { main } = loader.load('main.cjs') as { main: (argv: string[], io: unknown) => Promise<number> };
   const sink = { write: () => true, isTTY: false };
   const io = { stdout: sink, stderr: sink, stdin: { isTTY: false }, env: {} };

@@ -28,11 +28,16 @@ export function lazyIconv(load: () => Iconv): Iconv {
       // mysql2 keeps one decoder per encoding and calls write() then end() for each value.
       let inner: Decoder | undefined;
       let pending = false;
+      let written = false;
       return {
         write(buffer) {
+          const first = !written;
+          written = true;
           if (!pending && buffer.every((byte) => byte < 0x80)) return buffer.toString('latin1');
           pending = true;
-          return (inner ??= real().getDecoder(encoding)).write(buffer);
+          // iconv-lite strips a BOM from the first value a decoder sees, and only from that one:
+          // a decoder made after values were passed here must not strip it from a later value.
+          return (inner ??= real().getDecoder(encoding, first ? undefined : { stripBOM: false })).write(buffer);
         },
         end() {
           if (!pending) return undefined;

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
@@ -7,12 +7,16 @@ import { Script } from 'node:vm';
  * Loads the CLI bundle (dist/bundle, written by src/build/bundle.ts) the way Node loads a CommonJS
  * file, but compiled with a V8 code cache: `<file>.cache` beside each file, written by the build.
  * Node 20 keeps no compile cache of its own, and compiling the bundle was about a fifth of
- * `--version`'s time. A cache V8 rejects (another Node or V8 flags; the file changed) only costs
- * the compile it would have saved. bin/coupon-audit uses this; so does the build, to write the caches.
+ * `--version`'s time. A cache V8 rejects (another Node, other V8 flags) only costs the compile it
+ * would have saved. bin/coupon-audit uses this; so does the build, to write the caches.
+ *
+ * V8 checks a cache against the source's length only, so a file edited after the build (same
+ * length, or not) would still run the cached code: a cache older than its file is not used. npm
+ * gives every file of a package the same time, so an installed package keeps its caches.
  */
 
-/** How a loaded file was compiled. */
-export type CacheUse = 'accepted' | 'rejected' | 'absent';
+/** How a loaded file was compiled: with its cache, or without (V8 rejected it; older than the file; none). */
+export type CacheUse = 'accepted' | 'rejected' | 'stale' | 'absent';
 
 export interface LoadedFile {
   name: string;
@@ -40,13 +44,15 @@ export function bundleLoader(dir: string): BundleLoader {
     if (exportsByName.has(name)) return exportsByName.get(name);
     const file = join(dir, name);
     const source = readFileSync(file, 'utf8');
-    const cachedData = readCache(`${file}.cache`);
-    // Node's own CommonJS wrapper, on the first line so that line numbers in stack traces hold.
+    const cache = readCache(file);
+    // Node's own CommonJS wrapper, on the first line so that line numbers in stack traces hold. The
+    // name stack traces show is the same wherever the package is: V8 keeps the one a cache was
+    // made with (the build's path) over the one given here.
     const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n})`, {
-      filename: file,
-      ...(cachedData === undefined ? {} : { cachedData }),
+      filename: `coupon-audit/dist/bundle/${name}`,
+      ...(cache.data === undefined ? {} : { cachedData: cache.data }),
     });
-    loaded.push({ name, script, cache: cachedData === undefined ? 'absent' : script.cachedDataRejected === true ? 'rejected' : 'accepted' });
+    loaded.push({ name, script, cache: cache.data === undefined ? cache.use : script.cachedDataRejected === true ? 'rejected' : 'accepted' });
     const module = { exports: {} as unknown };
     // Set before running, as Node does, so that two files requiring each other get the partial exports.
     exportsByName.set(name, module.exports);
@@ -70,10 +76,12 @@ export function bundleLoader(dir: string): BundleLoader {
   };
 }
 
-function readCache(file: string): Buffer | undefined {
+function readCache(file: string): { data?: Buffer; use: CacheUse } {
+  let data: Buffer;
   try {
-    return readFileSync(file);
+    data = readFileSync(`${file}.cache`);
   } catch {
-    return undefined; // no cache (a build without one): compile as Node would
+    return { use: 'absent' }; // a build without caches: compile as Node would
   }
+  return statSync(`${file}.cache`).mtimeMs < statSync(file).mtimeMs ? { use: 'stale' } : { data, use: 'accepted' };
 }

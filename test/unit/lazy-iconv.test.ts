@@ -46,4 +46,15 @@ describe('lazyIconv', () => {
     expect(decode(shim.getDecoder('cp1252'), [0x80])).toBe('€');
     expect(loads()).toBe(1);
   });
+
+  it('keeps a BOM where iconv-lite keeps it: on every value but the first its decoder sees', () => {
+    const bom = [0xef, 0xbb, 0xbf, 0xc3, 0xa9]; // U+FEFF é
+    for (const before of [[], [0x61]]) {
+      const { shim } = counted();
+      const mine = shim.getDecoder('cesu8');
+      const theirs = iconv.getDecoder('cesu8');
+      const values = [before, bom, bom].filter((bytes) => bytes.length > 0);
+      expect(values.map((bytes) => decode(mine, bytes))).toEqual(values.map((bytes) => decode(theirs, bytes)));
+    }
+  });
 });
