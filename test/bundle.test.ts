@@ -38,6 +38,28 @@ describe('the CLI bundle', () => {
     expect(uses).toEqual({ 'main.cjs': 'accepted', 'mysql2.cjs': 'accepted' });
   });
 
+  it('starts with main.cjs alone; a command loads run.cjs, whose errors main.cjs maps as its own', () => {
+    const script = `
+      (async () => {
+        const out = [];
+        const sink = { write: (text) => (out.push(text), true), isTTY: false };
+        const io = { stdout: sink, stderr: sink, stdin: { isTTY: false }, env: {} };
+        const { main } = loader.load('main.cjs');
+        const version = await main(['--version'], io);
+        const atStart = loader.loaded.map((f) => f.name);
+        // Nothing listens on port 9: the driver's refusal becomes the tool's connection error, exit 3.
+        const check = await main(['check', '--url', 'mysql://root@127.0.0.1:9/none'], io);
+        console.log(JSON.stringify({ version, atStart, check, after: loader.loaded.map((f) => f.name).sort(), said: out.slice(1).join('') }));
+      })();`;
+    const result = inNode(script) as { version: number; atStart: string[]; check: number; after: string[]; said: string };
+    expect(result.version).toBe(0);
+    expect(result.atStart).toEqual(['main.cjs']);
+    expect(result.check).toBe(3);
+    expect(result.said).toMatch(/^coupon-audit: /);
+    expect(result.said).not.toContain('internal error');
+    expect(result.after).toEqual(['chalk.cjs', 'cli-table3.cjs', 'main.cjs', 'mysql2.cjs', 'run.cjs']);
+  });
+
   it('compiles from source when a cache is missing or not V8 data, and runs the same', () => {
     const root = mkdtempSync(join(tmpdir(), 'coupon-audit-bundle-'));
     dirs.push(root);

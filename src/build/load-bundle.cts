@@ -35,8 +35,11 @@ export interface BundleLoader {
   writeCaches(): void;
 }
 
-/** A require of another file of the bundle (`./mysql2.cjs`); anything else is Node's require. */
-const BUNDLE_FILE = /^\.\/[\w.-]+\.cjs$/;
+/**
+ * A require of another file of the bundle (`./mysql2.cjs`), or of one module in it
+ * (`./run.cjs#dist/core/run.js`: src/build/bundle.ts crossFile); anything else is Node's require.
+ */
+const BUNDLE_FILE = /^\.\/([\w.-]+\.cjs)(?:#(.+))?$/;
 
 export function bundleLoader(dir: string): BundleLoader {
   const loaded: LoadedFile[] = [];
@@ -60,7 +63,7 @@ export function bundleLoader(dir: string): BundleLoader {
     // Set before running, as Node does, so that two files requiring each other get the partial exports.
     exportsByName.set(name, module.exports);
     const nodeRequire = createRequire(file);
-    const bundleRequire = Object.assign((id: string): unknown => (BUNDLE_FILE.test(id) ? load(id.slice(2)) : nodeRequire(id)), {
+    const bundleRequire = Object.assign((id: string): unknown => (BUNDLE_FILE.test(id) ? requireBundled(id) : nodeRequire(id)), {
       resolve: nodeRequire.resolve,
       cache: nodeRequire.cache,
     });
@@ -68,6 +71,15 @@ export function bundleLoader(dir: string): BundleLoader {
     wrapper.call(module.exports, module.exports, bundleRequire, module, file, dir);
     exportsByName.set(name, module.exports);
     return module.exports;
+  }
+
+  function requireBundled(id: string): unknown {
+    const [, name, key] = BUNDLE_FILE.exec(id) as RegExpExecArray;
+    const exported = load(name as string);
+    if (key === undefined) return exported;
+    const get = (exported as { modules?: Record<string, () => unknown> }).modules?.[key];
+    if (get === undefined) throw new Error(`${name} has no module ${key}: the bundle is inconsistent; rebuild it (npm run build)`);
+    return get();
   }
 
   return {
