@@ -151,18 +151,6 @@ export function comparePageSql(scope: AuditScope, ids: IdScope, options: { onlyD
 export const PACKED_MAX_BYTES = 4 * 1024 * 1024; // within every server's default max_allowed_packet
 
 /**
- * The most settings a packed page can hold whatever their values, as long as ids, caches and
- * counts are integers (up to 20 digits, BIGINT UNSIGNED's width): a settings record is at most 21
- * bytes per field with its separator, and a child record has no more fields. Adaptive pages grow
- * up to this (detect-drift.ts), so no page's value is cut; a longer value (a DECIMAL column)
- * is still noticed and the page compared the stacked way.
- */
-export function packedPageLimit(scope: AuditScope): number {
-  const fields = 1 + (scope.deleted === 'count' ? 0 : 1) + scope.counters.length;
-  return Math.floor(PACKED_MAX_BYTES / (21 * fields));
-}
-
-/**
  * The cheap form of the detection statement for one page (an id range or a list of ids): the same reads as
  * comparePageSql (the page's settings by primary key, each child table's GROUP BY counts by its
  * index), in ONE statement, but each packed by GROUP_CONCAT into one text value instead of being

@@ -308,22 +308,3 @@ describe('every statement is tagged', () => {
     expect(text).toContain('NOT EXISTS (SELECT 1 FROM `g_coupon_settings` s WHERE s.`id` = c.`settingId`);');
   });
 });
-
-describe('packedPageLimit: the largest page whose packed values cannot be cut', () => {
-  it('two counters: 66,576 settings; more fields, fewer', () => {
-    expect(builder.packedPageLimit(scope)).toBe(66_576);
-    expect(builder.packedPageLimit(auditScope(DEFAULT_MODEL, { deleted: 'zero' }))).toBe(49_932);
-    expect(builder.packedPageLimit(auditScope({ ...revokeAware, counters: [...revokeAware.counters, ...DEFAULT_MODEL.counters] }))).toBe(39_945);
-  });
-
-  it('that many settings of the widest integers (20 digits) pack within group_concat_max_len, one more does not fit', () => {
-    const widest = '18446744073709551615';
-    for (const deleted of ['count', 'zero'] as const) {
-      const one = auditScope(DEFAULT_MODEL, { deleted });
-      const record = [widest, ...(deleted === 'count' ? [] : ['1']), widest, widest].join(' ');
-      const bytes = (settings: number): number => settings * (record.length + 1) - 1; // records joined by ','
-      expect(bytes(builder.packedPageLimit(one))).toBeLessThan(builder.PACKED_MAX_BYTES);
-      if (deleted === 'count') expect(bytes(builder.packedPageLimit(one) + 1)).toBeGreaterThanOrEqual(builder.PACKED_MAX_BYTES);
-    }
-  });
-});
