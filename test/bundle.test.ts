@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,25 @@ describe('the CLI bundle', () => {
     expect(result.code).toBe(0);
     expect(result.out).toMatch(/^\d+\.\d+\.\d+\n$/);
     expect(result.uses).toEqual({ 'main.cjs': 'rejected', 'chalk.cjs': 'absent' });
+  });
+
+  it('has no default export in the tool: across main.cjs and run.cjs an import would get the whole module', () => {
+    // esbuild gives an ES module's require of another file Node's meaning (default = module.exports),
+    // so a default import across the split would not see the default export (src/build/bundle.ts crossFile).
+    const src = join(ROOT, 'src');
+    const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((file) => /\.c?ts$/.test(file));
+    expect(files.length).toBeGreaterThan(50);
+    const withDefault = files.filter((file) => /^export default\b|^export \{[^}]*\bdefault\b/m.test(readFileSync(join(src, file), 'utf8')));
+    expect(withDefault).toEqual([]);
+  });
+
+  it('gives a file required while it is still running its module.exports as they stand, as Node does', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coupon-audit-bundle-'));
+    dirs.push(dir);
+    // a.cjs replaces module.exports (as esbuild's output does), then requires b.cjs, which asks a.cjs for a module.
+    writeFileSync(join(dir, 'a.cjs'), "module.exports = { modules: { k: () => 'from a' } };\nmodule.exports.b = require('./b.cjs');\n");
+    writeFileSync(join(dir, 'b.cjs'), "module.exports = require('./a.cjs#k');\n");
+    expect(inNode(`console.log(JSON.stringify(loader.load('a.cjs').b));`, {}, dir)).toBe('from a');
   });
 
   it('compiles a file changed after the build from its source, not from the cache made from the old one', () => {

@@ -43,10 +43,11 @@ const BUNDLE_FILE = /^\.\/([\w.-]+\.cjs)(?:#(.+))?$/;
 
 export function bundleLoader(dir: string): BundleLoader {
   const loaded: LoadedFile[] = [];
-  const exportsByName = new Map<string, unknown>();
+  const modules = new Map<string, { exports: unknown }>();
 
   function load(name: string): unknown {
-    if (exportsByName.has(name)) return exportsByName.get(name);
+    const known = modules.get(name);
+    if (known !== undefined) return known.exports;
     const file = join(dir, name);
     const bytes = readFileSync(file);
     const source = bytes.toString('utf8');
@@ -60,8 +61,9 @@ export function bundleLoader(dir: string): BundleLoader {
     });
     loaded.push({ name, script, cache: cache.data === undefined ? cache.use : script.cachedDataRejected === true ? 'rejected' : 'accepted' });
     const module = { exports: {} as unknown };
-    // Set before running, as Node does, so that two files requiring each other get the partial exports.
-    exportsByName.set(name, module.exports);
+    // Known before it runs, as in Node: a file required while it is still running (two files
+    // requiring each other) gives its module.exports as they stand then, replaced or not.
+    modules.set(name, module);
     const nodeRequire = createRequire(file);
     const bundleRequire = Object.assign((id: string): unknown => (BUNDLE_FILE.test(id) ? requireBundled(id) : nodeRequire(id)), {
       resolve: nodeRequire.resolve,
@@ -69,7 +71,6 @@ export function bundleLoader(dir: string): BundleLoader {
     });
     const wrapper = script.runInThisContext() as (exports: unknown, require: unknown, module: unknown, filename: string, dirname: string) => void;
     wrapper.call(module.exports, module.exports, bundleRequire, module, file, dir);
-    exportsByName.set(name, module.exports);
     return module.exports;
   }
 
