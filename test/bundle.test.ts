@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +58,17 @@ describe('the CLI bundle', () => {
     expect(result.said).toMatch(/^coupon-audit: /);
     expect(result.said).not.toContain('internal error');
     expect(result.after).toEqual(['chalk.cjs', 'cli-table3.cjs', 'main.cjs', 'mysql2.cjs', 'run.cjs']);
+  });
+
+  it('a reader that closes the pipe early ends no run with a crash: the run keeps its own exit code', async () => {
+    for (const argv of [['sql'], ['--help']]) {
+      const child = spawn(process.execPath, [BIN, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '' } });
+      child.stdout.destroy(); // as `| head -0` would: nothing read, the pipe closed
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect({ argv, code, stderr }).toEqual({ argv, code: 0, stderr: '' });
+    }
   });
 
   it('compiles from source when a cache is missing or not V8 data, and runs the same', () => {
