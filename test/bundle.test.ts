@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN } from './helpers/cli.js';
@@ -16,40 +17,62 @@ import { ROOT, SERVER_URL } from './helpers/database.js';
 const BUNDLE = join(ROOT, 'dist/bundle');
 const LOADER = join(ROOT, 'dist/build/load-bundle.cjs');
 
-/** Runs `script` (CommonJS) in a plain node; `loader` and `bundle` are defined for it; prints JSON. */
+const { cacheContents } = createRequire(import.meta.url)(LOADER) as { cacheContents: (source: Buffer, data: Buffer) => Buffer };
+
+/**
+ * Runs `script` (CommonJS) in a plain node and returns what it prints (JSON). Defined for it:
+ * `loader` (over `bundle`); `names()` and `uses()`, the files loaded so far and how each was
+ * compiled; `runMain(argv)`, main.cjs's main() off a terminal, resolving to its code and output.
+ */
 function inNode(script: string, env: Record<string, string> = {}, bundle = BUNDLE): unknown {
-  const prelude = `const { bundleLoader } = require(${JSON.stringify(LOADER)}); const loader = bundleLoader(${JSON.stringify(bundle)});\n`;
+  const prelude = `
+    const { bundleLoader } = require(${JSON.stringify(LOADER)});
+    const loader = bundleLoader(${JSON.stringify(bundle)});
+    const names = () => loader.loaded.map((f) => f.name);
+    const uses = () => Object.fromEntries(loader.loaded.map((f) => [f.name, f.cache]));
+    const runMain = (argv) => {
+      const out = [];
+      const sink = { write: (text) => (out.push(text), true), isTTY: false };
+      return loader.load('main.cjs').main(argv, { stdout: sink, stderr: sink, stdin: { isTTY: false }, env: {} }).then((code) => ({ code, out: out.join('') }));
+    };
+`;
   const out = execFileSync(process.execPath, ['-e', prelude + script], { env: { PATH: process.env['PATH'] ?? '', ...env }, encoding: 'utf8' });
   return JSON.parse(out);
 }
-
-const cacheUse = `(() => Object.fromEntries(loader.loaded.map((f) => [f.name, f.cache])))()`;
 
 describe('the CLI bundle', () => {
   const dirs: string[] = [];
   afterAll(() => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
+  const scratch = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'coupon-audit-bundle-'));
+    dirs.push(dir);
+    return dir;
+  };
+  /** A copy of dist/bundle, with package.json two levels up where --version reads it; its bundle directory. */
+  const bundleCopy = (): string => {
+    const root = scratch();
+    cpSync(BUNDLE, join(root, 'dist/bundle'), { recursive: true });
+    cpSync(join(ROOT, 'package.json'), join(root, 'package.json'));
+    return join(root, 'dist/bundle');
+  };
 
   it('is compiled with the code caches the build wrote, and --version answers through it', () => {
     const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
     expect(execFileSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' }).trim()).toBe(version);
-    const uses = inNode(`loader.load('main.cjs'); loader.load('mysql2.cjs'); console.log(JSON.stringify(${cacheUse}));`);
-    expect(uses).toEqual({ 'main.cjs': 'accepted', 'mysql2.cjs': 'accepted' });
+    const used = inNode(`loader.load('main.cjs'); loader.load('mysql2.cjs'); console.log(JSON.stringify(uses()));`);
+    expect(used).toEqual({ 'main.cjs': 'accepted', 'mysql2.cjs': 'accepted' });
   });
 
   it('starts with main.cjs alone; a command loads run.cjs, whose errors main.cjs maps as its own', () => {
     const script = `
       (async () => {
-        const out = [];
-        const sink = { write: (text) => (out.push(text), true), isTTY: false };
-        const io = { stdout: sink, stderr: sink, stdin: { isTTY: false }, env: {} };
-        const { main } = loader.load('main.cjs');
-        const version = await main(['--version'], io);
-        const atStart = loader.loaded.map((f) => f.name);
+        const version = await runMain(['--version']);
+        const atStart = names();
         // Nothing listens on port 9: the driver's refusal becomes the tool's connection error, exit 3.
-        const check = await main(['check', '--url', 'mysql://root@127.0.0.1:9/none'], io);
-        console.log(JSON.stringify({ version, atStart, check, after: loader.loaded.map((f) => f.name).sort(), said: out.slice(1).join('') }));
+        const check = await runMain(['check', '--url', 'mysql://root@127.0.0.1:9/none']);
+        console.log(JSON.stringify({ version: version.code, atStart, check: check.code, after: names().sort(), said: check.out }));
       })();`;
     const result = inNode(script) as { version: number; atStart: string[]; check: number; after: string[]; said: string };
     expect(result.version).toBe(0);
@@ -72,23 +95,14 @@ describe('the CLI bundle', () => {
   });
 
   it('compiles from source when a cache is missing or not V8 data, and runs the same', () => {
-    const root = mkdtempSync(join(tmpdir(), 'coupon-audit-bundle-'));
-    dirs.push(root);
-    const copy = join(root, 'dist/bundle');
-    cpSync(BUNDLE, copy, { recursive: true });
-    cpSync(join(ROOT, 'package.json'), join(root, 'package.json')); // --version reads it, two levels up
-    // main.cjs as the cache's header holds it (its length, then its bytes), then what V8 cannot use.
-    const source = readFileSync(join(copy, 'main.cjs'));
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(source.length);
-    writeFileSync(join(copy, 'main.cjs.cache'), Buffer.concat([length, source, Buffer.from('not a code cache')]));
+    const copy = bundleCopy();
+    // A cache made from main.cjs as it is, holding what V8 cannot use.
+    writeFileSync(join(copy, 'main.cjs.cache'), cacheContents(readFileSync(join(copy, 'main.cjs')), Buffer.from('not a code cache')));
     rmSync(join(copy, 'chalk.cjs.cache'));
     const script = `
-      const lines = [];
-      const sink = { write: (text) => (lines.push(text), true), isTTY: false };
-      loader.load('main.cjs').main(['--version'], { stdout: sink, stderr: sink, stdin: { isTTY: false }, env: {} }).then((code) => {
+      runMain(['--version']).then(({ code, out }) => {
         loader.load('chalk.cjs');
-        console.log(JSON.stringify({ code, out: lines.join(''), uses: ${cacheUse} }));
+        console.log(JSON.stringify({ code, out, uses: uses() }));
       });`;
     const result = inNode(script, {}, copy) as { code: number; out: string; uses: Record<string, string> };
     expect(result.code).toBe(0);
@@ -107,8 +121,7 @@ describe('the CLI bundle', () => {
   });
 
   it('gives a file required while it is still running its module.exports as they stand, as Node does', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'coupon-audit-bundle-'));
-    dirs.push(dir);
+    const dir = scratch();
     // a.cjs replaces module.exports (as esbuild's output does), then requires b.cjs, which asks a.cjs for a module.
     writeFileSync(join(dir, 'a.cjs'), "module.exports = { modules: { k: () => 'from a' } };\nmodule.exports.b = require('./b.cjs');\n");
     writeFileSync(join(dir, 'b.cjs'), "module.exports = require('./a.cjs#k');\n");
@@ -116,21 +129,13 @@ describe('the CLI bundle', () => {
   });
 
   it('compiles a file changed after the build from its source, not from the cache made from the old one', () => {
-    const root = mkdtempSync(join(tmpdir(), 'coupon-audit-bundle-'));
-    dirs.push(root);
-    const copy = join(root, 'dist/bundle');
-    cpSync(BUNDLE, copy, { recursive: true });
-    cpSync(join(ROOT, 'package.json'), join(root, 'package.json'));
+    const copy = bundleCopy();
     // The same length: V8's own check of a cache (the source's length) would accept it.
     const main = join(copy, 'main.cjs');
     const source = readFileSync(main, 'utf8');
     expect(source).toContain('USAGE: 2,');
     writeFileSync(main, source.replace('USAGE: 2,', 'USAGE: 9,'));
-    const script = `
-      const sink = { write: () => true, isTTY: false };
-      loader.load('main.cjs').main(['--no-such-option'], { stdout: sink, stderr: sink, stdin: { isTTY: false }, env: {} }).then((code) => {
-        console.log(JSON.stringify({ code, uses: ${cacheUse} }));
-      });`;
+    const script = `runMain(['--no-such-option']).then(({ code }) => console.log(JSON.stringify({ code, uses: uses() })));`;
     expect(inNode(script, {}, copy)).toEqual({ code: 9, uses: { 'main.cjs': 'stale' } });
   });
 
@@ -139,10 +144,10 @@ describe('the CLI bundle', () => {
       (async () => {
         const mysql = loader.load('mysql2.cjs');
         const connection = await mysql.createConnection(process.env.URL);
-        const before = loader.loaded.map((f) => f.name);
+        const before = names();
         const error = await connection.query('SELEKT 1').catch((caught) => caught);
         await connection.end();
-        console.log(JSON.stringify({ code: error.code, errno: error.errno, before, after: loader.loaded.map((f) => f.name) }));
+        console.log(JSON.stringify({ code: error.code, errno: error.errno, before, after: names() }));
       })();`;
     expect(inNode(script, { URL: SERVER_URL })).toEqual({
       code: 'ER_PARSE_ERROR',
@@ -159,11 +164,11 @@ describe('the CLI bundle', () => {
         const mysql = loader.load('mysql2.cjs');
         const connection = await mysql.createConnection(process.env.URL);
         const [[utf8]] = await connection.query("SELECT '\\u0416\\u0443\\u043a' AS s");
-        const before = loader.loaded.map((f) => f.name);
+        const before = names();
         await connection.query('SET character_set_results = cp1251');
         const [[cp1251]] = await connection.query("SELECT '\\u0416\\u0443\\u043a' AS s");
         await connection.end();
-        console.log(JSON.stringify({ utf8: utf8.s, cp1251: cp1251.s, before, after: loader.loaded.map((f) => f.name) }));
+        console.log(JSON.stringify({ utf8: utf8.s, cp1251: cp1251.s, before, after: names() }));
       })();`;
     const result = inNode(script, { URL: SERVER_URL });
     expect(result).toEqual({

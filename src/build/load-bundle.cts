@@ -89,16 +89,20 @@ export function bundleLoader(dir: string): BundleLoader {
     writeCaches() {
       for (const { name, script } of loaded) {
         const file = join(dir, name);
-        const bytes = readFileSync(file);
-        const length = Buffer.alloc(4);
-        length.writeUInt32LE(bytes.length);
-        writeFileSync(`${file}.cache`, Buffer.concat([length, bytes, script.createCachedData()]));
+        writeFileSync(`${file}.cache`, cacheContents(readFileSync(file), script.createCachedData()));
       }
     },
   };
 }
 
 /** `<file>.cache`: the length (u32 LE) and bytes of the file it was made from, then V8's data. */
+export function cacheContents(source: Buffer, data: Buffer): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(source.length);
+  return Buffer.concat([length, source, data]);
+}
+
+/** The V8 data of `<file>.cache` (cacheContents) when it was made from `bytes`. */
 function readCache(file: string, bytes: Buffer): { data?: Buffer; use: CacheUse } {
   let cache: Buffer;
   try {
