@@ -177,8 +177,9 @@ const SAFE_DIGITS = 15;
 /**
  * parsePackedPage for the usual page, in one pass and without allocating per record: the settings
  * and each child branch are walked side by side by id (a merge: both come in the order of the
- * indexes they were read by, ascending), every id, key, cache and count parsed from the bytes. A cache or count that is not a plain integer of at most 15 digits (`-` for NULL, `5.00`)
- * is NaN, which equals nothing: a candidate. undefined when the page is not the usual one (an id
+ * indexes they were read by, ascending), every id, key, cache and count parsed from the bytes. A
+ * cache or count that is not a plain integer of at most 15 digits (`-` for NULL, `5.00`) is NaN,
+ * which equals nothing: a candidate. undefined when the page is not the usual one (an id
  * past 15 digits, or out of order): parsePackedText reads it then.
  */
 function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: boolean): PackedPage | null | undefined {
