@@ -175,148 +175,112 @@ export function parsePackedPage(rows: readonly Row[], scope: AuditScope, options
 const SAFE_DIGITS = 15;
 
 /**
- * parsePackedPage for the usual page, in one pass and without allocating per record: the settings
- * and each child branch are walked side by side by id (a merge: both come in the order of the
- * indexes they were read by, ascending), every id, key, cache and count parsed from the bytes. A
- * cache or count that is not a plain integer of at most 15 digits (`-` for NULL, `5.00`) is NaN,
- * which equals nothing: a candidate. undefined when the page is not the usual one (an id
- * past 15 digits, or out of order): parsePackedText reads it then.
+ * parsePackedPage for the usual page: each packed value parsed once into columns of numbers
+ * (parsePackedColumns), then the settings and each child branch walked side by side by id (a
+ * merge: both come in the order of the indexes they were read by, ascending). A cache or count
+ * that is not a plain integer of at most 15 digits (`-` for NULL, `5.00`) is NaN, which equals
+ * nothing: a candidate. undefined when the page is not the usual one (an id past 15 digits, or out
+ * of order): parsePackedText reads it then.
  */
 function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: boolean): PackedPage | null | undefined {
   const n = scope.counters.length;
   const withDeleted = scope.deleted !== 'count';
   const byBranch = new Map<number, Row>(rows.map((row) => [Number(row['b']), row]));
-  const cursor = (b: number, width: number): PackedCursor => {
+  const columnsOf = (b: number, width: number): Float64Array[] | 'cut' | 'unusual' => {
     const row = byBranch.get(b);
-    return new PackedCursor(packedBytes(row?.['p']), width, Number(row?.['n'] ?? 0));
+    return parsePackedColumns(packedBytes(row?.['p']), width, Number(row?.['n'] ?? 0));
   };
-  const settings = cursor(0, 1 + (withDeleted ? 1 : 0) + n);
+  const childSpecs = childBranches(scope);
+  const parsed = [columnsOf(0, 1 + (withDeleted ? 1 : 0) + n), ...childSpecs.map((branch, j) => columnsOf(j + 1, 1 + branch.counters.length))];
+  // An unusual page is read again as text (which notices a cut value itself); else a cut is null.
+  if (parsed.includes('unusual')) return undefined;
+  if (parsed.includes('cut')) return null;
+  const [settings, ...children] = parsed as Float64Array[][];
+  const ids = settings![0]!;
+  const deleted = withDeleted ? settings![1]! : null;
   const first = withDeleted ? 2 : 1;
-  const branches = childBranches(scope).map((branch, j) => ({ counters: branch.counters, rows: cursor(j + 1, 1 + branch.counters.length) }));
-  const actual = new Array<number>(n);
+  const branches = children.map((columns, j) => ({ keys: columns[0]!, counts: columns.slice(1), counters: childSpecs[j]!.counters, at: 0 }));
+  const actual = new Float64Array(n);
   const orphans = new Array<number>(n).fill(0);
   const candidates: bigint[] = [];
-  const found: bigint[] = [];
   let scanned = 0;
 
   /** Child groups below `id` have no setting (orphans); the group of `id` gives its counts. */
-  const countsOf = (id: number): boolean => {
+  const countsOf = (id: number): void => {
     actual.fill(0);
-    let healthy = true;
-    for (let b = 0; b < branches.length; b++) {
-      const { counters, rows } = branches[b]!;
-      while (rows.ok && rows.key < id) {
-        for (let k = 0; k < counters.length; k++) orphans[counters[k]!]! += rows.field(k + 1);
-        if (!rows.next()) break;
+    for (const branch of branches) {
+      const { keys, counts, counters } = branch;
+      let at = branch.at;
+      for (; at < keys.length && keys[at]! < id; at++) {
+        for (let k = 0; k < counters.length; k++) orphans[counters[k]!]! += counts[k]![at]!;
       }
-      if (rows.ok && rows.key === id) {
-        for (let k = 0; k < counters.length; k++) actual[counters[k]!] = rows.field(k + 1);
-        rows.next();
+      if (at < keys.length && keys[at] === id) {
+        for (let k = 0; k < counters.length; k++) actual[counters[k]!] = counts[k]![at]!;
+        at++;
       }
-      if (rows.broken !== null) healthy = false;
+      branch.at = at;
     }
-    return healthy;
   };
 
-  for (const { rows } of branches) rows.next();
-  while (settings.next()) {
-    const id = settings.key;
-    if (!countsOf(id)) break; // a branch is broken: decided below
-    if (withFound) found.push(BigInt(id));
-    const deleted = withDeleted && settings.field(1) === 1;
-    if (deleted && scope.deleted === 'skip') continue;
+  for (let r = 0; r < ids.length; r++) {
+    const id = ids[r]!;
+    countsOf(id);
+    const isDeleted = deleted !== null && deleted[r] === 1;
+    if (isDeleted && scope.deleted === 'skip') continue;
     scanned += 1;
     for (let i = 0; i < n; i++) {
-      if (settings.field(first + i) !== (deleted ? 0 : actual[i])) {
+      if (settings![first + i]![r] !== (isDeleted ? 0 : actual[i])) {
         candidates.push(BigInt(id));
         break;
       }
     }
   }
   countsOf(Infinity); // the child groups past the last setting: orphans
-  const cursors = [settings, ...branches.map(({ rows }) => rows)];
-  // An unusual page is read again as text (which notices a cut value itself); else a cut is null.
-  if (cursors.some((rows) => rows.broken === 'unusual')) return undefined;
-  if (cursors.some((rows) => rows.broken === 'cut' || !rows.complete())) return null;
   if (orphans.some((sum) => !Number.isSafeInteger(sum))) return undefined;
+  const found = withFound ? Array.from(ids, (id) => BigInt(id)) : [];
   return { scanned, candidates, orphans: orphans.map((sum) => BigInt(sum)), found };
 }
 
 /**
- * Reads `a b c,d e f,…` (`count` records of `width` fields) one record at a time, numbers from the
- * bytes (ASCII digits; the server's text undecoded). `broken`: 'cut' when the text ends before
- * `count` records (cut at group_concat_max_len), 'unusual' when a key is not 1 to 15 digits or
- * keys are not ascending.
+ * A packed value (`a b c,d e f,…`: `count` records of `width` fields) as columns of numbers, read
+ * from the bytes in one pass (ASCII digits; the server's text undecoded). A field that is not 1 to
+ * 15 digits is NaN. 'cut' when the text holds fewer records than `count` or more text after them
+ * (cut at group_concat_max_len: the count and the text disagree); 'unusual' when a key (the first
+ * field) is NaN or keys are not ascending.
  */
-export class PackedCursor {
-  private pos = 0;
-  private read = 0;
-  private readonly values: number[];
-  /** The current record's first field. */
-  key = -Infinity;
-  /** A current record is there. */
-  ok = false;
-  broken: 'cut' | 'unusual' | null = null;
-
-  constructor(
-    private readonly bytes: Uint8Array | null,
-    private readonly width: number,
-    private readonly count: number,
-  ) {
-    this.values = new Array<number>(width).fill(0);
-  }
-
-  /** Field f of the current record: NaN when it is not 1 to 15 digits. */
-  field(f: number): number {
-    return this.values[f]!;
-  }
-
-  /** Moves to the next record; false at the end or when broken. */
-  next(): boolean {
-    this.ok = false;
-    if (this.broken !== null || this.read === this.count) return false;
-    const bytes = this.bytes;
-    const length = bytes === null ? 0 : bytes.length;
-    for (let f = 0; f < this.width; f++) {
-      if (this.pos > length || bytes === null) {
-        this.broken = 'cut';
-        return false;
-      }
+export function parsePackedColumns(bytes: Uint8Array | null, width: number, count: number): Float64Array[] | 'cut' | 'unusual' {
+  const columns = Array.from({ length: width }, () => new Float64Array(count));
+  const length = bytes === null ? 0 : bytes.length;
+  if (count === 0) return length === 0 ? columns : 'cut';
+  if (bytes === null) return 'cut';
+  const keys = columns[0]!;
+  let pos = 0;
+  let previous = -Infinity;
+  for (let r = 0; r < count; r++) {
+    for (let f = 0; f < width; f++) {
+      if (pos > length) return 'cut';
+      // The usual field is all digits up to its separator (' ' between fields, ',' between
+      // records): one tight loop. Anything else in it ('-', '.', a sign) makes it NaN.
+      const start = pos;
       let value = 0;
-      let digits = 0;
-      let plain = true;
-      let pos = this.pos;
-      for (; pos < length; pos++) {
-        const c = bytes[pos]!;
-        if (c === 32 || c === 44) break; // ' ' between fields, ',' between records
-        if (c >= 48 && c <= 57) {
-          value = value * 10 + (c - 48);
-          digits++;
-        } else {
-          plain = false;
-        }
+      let c = 0;
+      while (pos < length && (c = bytes[pos]!) >= 48 && c <= 57) {
+        value = value * 10 + (c - 48);
+        pos++;
       }
-      this.pos = pos + 1; // past the separator
-      const exact = plain && digits > 0 && digits <= SAFE_DIGITS;
-      this.values[f] = exact ? value : NaN;
+      let exact = pos - start > 0 && pos - start <= SAFE_DIGITS;
+      if (pos < length && c !== 32 && c !== 44) {
+        exact = false;
+        while (pos < length && (c = bytes[pos]!) !== 32 && c !== 44) pos++;
+      }
+      columns[f]![r] = exact ? value : NaN;
+      pos++; // past the separator
     }
-    const key = this.values[0]!;
-    if (Number.isNaN(key) || !(key > this.key)) {
-      this.broken = 'unusual';
-      return false;
-    }
-    this.key = key;
-    this.read += 1;
-    this.ok = true;
-    return true;
+    const key = keys[r]!;
+    if (Number.isNaN(key) || !(key > previous)) return 'unusual';
+    previous = key;
   }
-
-  /** Every record read, and nothing after them (the count and the text agree). */
-  complete(): boolean {
-    if (this.read !== this.count) return false;
-    if (this.count === 0) return this.bytes === null || this.bytes.length === 0;
-    return this.pos === this.bytes!.length + 1;
-  }
+  return pos === length + 1 ? columns : 'cut';
 }
 
 /** parsePackedPage for any page: a string per field, keys matched by a map. */

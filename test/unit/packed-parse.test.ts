@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import * as builder from '../../src/db/builder.js';
 import type { Row } from '../../src/db/database.js';
-import { matchKeys, PackedCursor, parsePackedPage } from '../../src/db/scanner.js';
+import { matchKeys, parsePackedColumns, parsePackedPage } from '../../src/db/scanner.js';
 
 /** Reading a packed page (db/scanner.ts): what the server's text says, whichever way it is read. */
 
@@ -90,26 +90,23 @@ describe('parsePackedPage', () => {
 });
 
 describe('the pieces', () => {
-  it('PackedCursor: NaN for a field that is not 1-15 digits; cut when the text ends early; unusual for such a key or one out of order', () => {
-    const rowsOf = (cursor: PackedCursor, width: number): number[][] => {
-      const out: number[][] = [];
-      while (cursor.next()) out.push(Array.from({ length: width }, (_, f) => cursor.field(f)));
-      return out;
-    };
+  it('parsePackedColumns: NaN for a field that is not 1-15 digits; cut when the text and the count disagree; unusual for such a key or one out of order', () => {
     const bytes = (text: string): Buffer => Buffer.from(text, 'latin1'); // as Session.query textAsBytes hands them over
-    const good = new PackedCursor(bytes('7 - 12,8 5.0 1234567890123456'), 3, 2);
-    expect(rowsOf(good, 3)).toEqual([[7, NaN, 12], [8, NaN, NaN]]);
-    expect([good.broken, good.complete()]).toEqual([null, true]);
-    const cut = new PackedCursor(bytes('1 1'), 2, 2);
-    rowsOf(cut, 2);
-    expect(cut.broken).toBe('cut');
-    const longer = new PackedCursor(bytes('1 1,2 2,3'), 2, 2); // more text than records: not what the count says
-    rowsOf(longer, 2);
-    expect(longer.complete()).toBe(false);
-    for (const text of ['x 1', '2 1,1 1', '1234567890123456 1']) {
-      const unusual = new PackedCursor(bytes(text), 2, text.split(',').length);
-      rowsOf(unusual, 2);
-      expect(unusual.broken).toBe('unusual');
+    const columns = (text: string, width: number, count: number) => {
+      const parsed = parsePackedColumns(bytes(text), width, count);
+      return typeof parsed === 'string' ? parsed : parsed.map((column) => [...column]);
+    };
+    expect(columns('7 - 12,8 5.0 1234567890123456', 3, 2)).toEqual([[7, 8], [NaN, NaN], [12, NaN]]);
+    expect(columns('123456789012345 0', 2, 1)).toEqual([[123456789012345], [0]]);
+    expect(columns('1 1', 2, 2)).toBe('cut');
+    expect(columns('1 1,2', 2, 2)).toBe('cut'); // ends inside a record
+    expect(columns('1 1,2 2,3', 2, 2)).toBe('cut'); // more text than records
+    expect(columns('', 2, 0)).toEqual([[], []]);
+    expect(parsePackedColumns(null, 2, 0)).toEqual([new Float64Array(0), new Float64Array(0)]);
+    expect(parsePackedColumns(null, 2, 1)).toBe('cut');
+    expect(columns('1 1', 2, 0)).toBe('cut');
+    for (const text of ['x 1', '2 1,1 1', '1 1,1 2', '1234567890123456 1', '-1 1']) {
+      expect(columns(text, 2, text.split(',').length)).toBe('unusual');
     }
   });
 
