@@ -1,15 +1,8 @@
 import type { ChalkInstance } from 'chalk';
-import Table from 'cli-table3';
 import type { DriftReport } from '../core/detect-drift.js';
 import { type CounterState, type DriftedSetting, counterDelta, isCounterDrifted } from '../core/drift.js';
 import type { ChildRows, KindSummary } from '../core/plan.js';
-
-/**
- * cli-table3 options every table shares: no colour of its own (it would colour head and borders even
- * on a pipe; cells are coloured with our chalk), and `compact`: a line under the header, none
- * between rows.
- */
-export const TABLE_STYLE = { head: [] as string[], border: [] as string[], compact: true };
+import { renderTable } from './table.js';
 
 /** A counter's column label: its name less a trailing "Count" (issuedCount → issued). */
 const label = (counter: string): string => counter.replace(/Count$/, '') || counter;
@@ -22,24 +15,19 @@ export const CHANGE_DELTA_LEGEND = 'Δ = old − new: + the cache was too high, 
 export function renderDriftTable(drifted: readonly DriftedSetting[], counters: readonly string[], c: ChalkInstance): string {
   const head = ['id', 'status'];
   for (const counter of counters) head.push(`${label(counter)} cached`, `${label(counter)} actual`, `${label(counter)} Δ`);
-  const table = new Table({
-    head: head.map((title) => c.bold(title)),
-    style: TABLE_STYLE,
-    colAligns: ['right', 'left', ...counters.flatMap(() => ['right', 'right', 'right'] as const)],
-  });
-  for (const setting of drifted) {
+  const rows = drifted.map((setting) => {
     const row = [setting.id.toString(), setting.status ?? 'NULL'];
     for (const counter of counters) {
       const state = setting.counters[counter];
-      if (state === undefined) {
-        row.push('', '', '');
-        continue;
-      }
-      row.push(...counterCells(state, c));
+      row.push(...(state === undefined ? ['', '', ''] : counterCells(state, c)));
     }
-    table.push(row);
-  }
-  return table.toString();
+    return row;
+  });
+  return renderTable(
+    head.map((title) => c.bold(title)),
+    ['right', 'left', ...counters.flatMap(() => ['right', 'right', 'right'] as const)],
+    rows,
+  );
 }
 
 function counterCells(state: CounterState, c: ChalkInstance): [string, string, string] {

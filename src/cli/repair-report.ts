@@ -1,27 +1,24 @@
 import type { ChalkInstance } from 'chalk';
-import Table from 'cli-table3';
 import { counterDelta } from '../core/drift.js';
 import type { PlanTotals, PlannedChange } from '../core/plan.js';
 import type { RepairResult } from '../core/repair.js';
-import { firstFew, formatDelta, plural, TABLE_STYLE } from './drift-report.js';
+import { firstFew, formatDelta, plural } from './drift-report.js';
+import { renderTable } from './table.js';
 
 /** old → new per counter: the dry run's plan and what repair wrote, in the same table. */
 export function renderChangesTable(changes: readonly PlannedChange[], c: ChalkInstance): string {
-  const table = new Table({
-    head: ['id', 'counter', 'old', 'new', 'Δ'].map((title) => c.bold(title)),
-    style: TABLE_STYLE,
-    colAligns: ['right', 'left', 'right', 'right', 'right'],
-  });
-  for (const change of changes) {
-    table.push([
-      change.settingId.toString(),
-      change.counter,
-      c.red(change.from === null ? 'NULL' : change.from.toString()),
-      c.green(change.to.toString()),
-      c.yellow(formatDelta(counterDelta({ cached: change.from, expected: change.to }))),
-    ]);
-  }
-  return table.toString();
+  const rows = changes.map((change) => [
+    change.settingId.toString(),
+    change.counter,
+    c.red(change.from === null ? 'NULL' : change.from.toString()),
+    c.green(change.to.toString()),
+    c.yellow(formatDelta(counterDelta({ cached: change.from, expected: change.to }))),
+  ]);
+  return renderTable(
+    ['id', 'counter', 'old', 'new', 'Δ'].map((title) => c.bold(title)),
+    ['right', 'left', 'right', 'right', 'right'],
+    rows,
+  );
 }
 
 /** Every change a repair wrote, in commit order. */

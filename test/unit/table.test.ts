@@ -1,0 +1,60 @@
+import { Chalk } from 'chalk';
+import Table from 'cli-table3';
+import { describe, expect, it } from 'vitest';
+import { displayWidth, renderTable, TABLE_STYLE } from '../../src/cli/table.js';
+
+/**
+ * renderTable (src/cli/table.ts) draws a long table itself: its lines must be the ones cli-table3
+ * draws for the same rows, whatever the cells hold.
+ */
+
+const colour = new Chalk({ level: 1 });
+const head = ['id', 'status', 'cached', 'Δ'].map((title) => colour.bold(title));
+const aligns = ['right', 'left', 'right', 'right'] as const;
+
+function byCliTable3(rows: string[][]): string {
+  const table = new Table({ head: [...head], style: TABLE_STYLE, colAligns: [...aligns] });
+  table.push(...rows);
+  return table.toString();
+}
+
+/** Rows whose widest cells come late, coloured cells, and statuses in other scripts. */
+function rowsOf(n: number, statuses: readonly string[] = ['ACTIVE', 'DELETED']): string[][] {
+  return Array.from({ length: n }, (_, i) => [
+    String(i === n - 3 ? 9007199254740993n : i + 1),
+    statuses[i % statuses.length]!,
+    colour.red(String((i * 37) % 1000)),
+    colour.yellow(i % 5 === 0 ? 'NULL' : `+${i % 13}`),
+  ]);
+}
+
+describe('renderTable', () => {
+  it.each([1, 2, 7, 40])('%i rows drawn here are the lines cli-table3 draws', (n) => {
+    const rows = rowsOf(n);
+    expect(renderTable(head, aligns, rows, 0)).toBe(byCliTable3(rows));
+  });
+
+  it.each([
+    ['CJK, Hangul and fullwidth', ['有効', '활성', 'ＡＣＴＩＶＥ', 'ACTIVE']],
+    ['combining marks and accents', ['DÉLETED', 'De\u0301leted', 'naïve']],
+    ['emoji', ['🎟️ ACTIVE', '👍🏽', '🇰🇷', 'ok']],
+    ['an empty status and a NULL', ['', 'NULL']],
+    ['a status over two lines', ['ACTIVE', 'two\nlines', 'x']],
+  ])('cells with %s are as wide as cli-table3 makes them', (_, statuses) => {
+    const rows = rowsOf(9, statuses);
+    expect(renderTable(head, aligns, rows, 0)).toBe(byCliTable3(rows));
+  });
+
+  it('hands a table of up to the threshold to cli-table3, and draws a longer one with the same lines', () => {
+    const rows = rowsOf(250);
+    const text = renderTable(head, aligns, rows);
+    expect(text).toBe(byCliTable3(rows));
+    expect(text.split('\n')).toHaveLength(250 + 4); // top, head, line under it, rows, bottom
+  });
+
+  it('displayWidth: colour codes take no column, wide characters two', () => {
+    expect(displayWidth(colour.red('12'))).toBe(2);
+    expect(displayWidth('有効')).toBe(4);
+    expect(displayWidth('e\u0301')).toBe(1);
+  });
+});
