@@ -83,6 +83,18 @@ describe('the CLI bundle', () => {
     expect(result.after).toEqual(['chalk.cjs', 'cli-table3.cjs', 'main.cjs', 'mysql2.cjs', 'run.cjs']);
   });
 
+  it('leaves stdin alone unless a prompt needs it: --version off a terminal loads no file stream or readline', () => {
+    // Node builds process.stdin on first access; for /dev/null (cron, a spawn with stdin ignored)
+    // that loads fs streams, fs/promises and readline: milliseconds of every run that never reads it.
+    const list = join(scratch(), 'modules.json');
+    const hook = join(scratch(), 'hook.cjs');
+    writeFileSync(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(process.moduleLoadList)));`);
+    execFileSync(process.execPath, ['-r', hook, BIN, '--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const loaded = JSON.parse(readFileSync(list, 'utf8')) as string[];
+    expect(loaded).toContain('NativeModule vm'); // the list is the run's (the loader compiles with vm)
+    expect(loaded.filter((name) => /internal\/fs\/streams|readline/.test(name))).toEqual([]);
+  });
+
   it('a reader that closes the pipe early ends no run with a crash: the run keeps its own exit code', async () => {
     for (const argv of [['sql'], ['--help']]) {
       const child = spawn(process.execPath, [BIN, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '' } });
