@@ -2,7 +2,7 @@ import type { ChalkInstance } from 'chalk';
 import type { DriftReport } from '../core/detect-drift.js';
 import { type CounterState, type DriftedSetting, counterDelta, isCounterDrifted } from '../core/drift.js';
 import type { ChildRows, KindSummary } from '../core/plan.js';
-import { renderTable } from './table.js';
+import { writeTable } from './table.js';
 
 /** A counter's column label: its name less a trailing "Count" (issuedCount → issued). */
 const label = (counter: string): string => counter.replace(/Count$/, '') || counter;
@@ -13,20 +13,30 @@ export const CHANGE_DELTA_LEGEND = 'Δ = old − new: + the cache was too high, 
 
 /** The drift table: id, status, and per audited counter its cached and actual value and the difference. */
 export function renderDriftTable(drifted: readonly DriftedSetting[], counters: readonly string[], c: ChalkInstance): string {
+  const pieces: string[] = [];
+  writeDriftTable((text) => pieces.push(text), drifted, counters, c);
+  return pieces.join('');
+}
+
+/** renderDriftTable written in pieces (src/cli/table.ts writeTable), without a newline at the end. */
+export function writeDriftTable(write: (text: string) => unknown, drifted: readonly DriftedSetting[], counters: readonly string[], c: ChalkInstance): void {
   const head = ['id', 'status'];
   for (const counter of counters) head.push(`${label(counter)} cached`, `${label(counter)} actual`, `${label(counter)} Δ`);
-  const rows = drifted.map((setting) => {
+  const rowAt = (i: number): string[] => {
+    const setting = drifted[i]!;
     const row = [setting.id.toString(), setting.status ?? 'NULL'];
     for (const counter of counters) {
       const state = setting.counters[counter];
       row.push(...(state === undefined ? ['', '', ''] : counterCells(state, c)));
     }
     return row;
-  });
-  return renderTable(
+  };
+  writeTable(
+    write,
     head.map((title) => c.bold(title)),
     ['right', 'left', ...counters.flatMap(() => ['right', 'right', 'right'] as const)],
-    rows,
+    drifted.length,
+    rowAt,
   );
 }
 

@@ -10,40 +10,79 @@ export const TABLE_STYLE = { head: [] as string[], border: [] as string[], compa
 
 export type ColumnAlign = 'left' | 'right';
 
-/** Past this many rows renderTable draws the table itself. */
+/** Past this many rows writeTable draws the table itself. */
 const CLI_TABLE3_MAX_ROWS = 200;
 
 /**
- * A compact table (TABLE_STYLE). cli-table3 draws it up to `cliTable3MaxRows` rows; a longer one is
- * drawn here, with the same characters, widths and alignment (test/unit/table.test.ts compares the
- * two), because cli-table3 costs about 18 µs per cell (its per-cell option merging and a fresh
- * emoji regex per width) and lays a table out in time quadratic in its rows (layout-manager.js
- * fillInTable): 12,000 drifted settings took 28 s of CPU to print.
+ * A compact table (TABLE_STYLE) as one string, without a newline at the end: writeTable's pieces.
  */
 export function renderTable(head: readonly string[], colAligns: readonly ColumnAlign[], rows: readonly (readonly string[])[], cliTable3MaxRows = CLI_TABLE3_MAX_ROWS): string {
-  if (rows.length <= cliTable3MaxRows) {
+  const pieces: string[] = [];
+  writeTable((text) => pieces.push(text), head, colAligns, rows.length, (i) => rows[i]!, cliTable3MaxRows);
+  return pieces.join('');
+}
+
+/**
+ * Writes a compact table (TABLE_STYLE), without a newline at the end, in pieces of about 64 KiB;
+ * `rowAt(i)` gives row i's cells, and is called twice per row (widths, then lines), so no row is
+ * kept. cli-table3 draws a table of up to `cliTable3MaxRows` rows; a longer one is drawn here,
+ * with the same characters, widths and alignment (test/unit/table.test.ts compares the two),
+ * because cli-table3 costs about 18 µs per cell (its per-cell option merging and a fresh emoji
+ * regex per width) and lays a table out in time quadratic in its rows (layout-manager.js
+ * fillInTable): 12,000 drifted settings took 28 s of CPU to print.
+ */
+export function writeTable(
+  write: (text: string) => unknown,
+  head: readonly string[],
+  colAligns: readonly ColumnAlign[],
+  count: number,
+  rowAt: (i: number) => readonly string[],
+  cliTable3MaxRows = CLI_TABLE3_MAX_ROWS,
+): void {
+  if (count <= cliTable3MaxRows) {
     const table = new Table({ head: [...head], style: TABLE_STYLE, colAligns: [...colAligns] });
-    table.push(...rows.map((row) => [...row]));
-    return table.toString();
+    for (let i = 0; i < count; i++) table.push([...rowAt(i)]);
+    write(table.toString());
+    return;
   }
-  const grid = [head, ...rows].map((row) => head.map((_, col) => cellLines(row[col] ?? '')));
-  const widths = head.map((_, col) => Math.max(...grid.map((row) => Math.max(...row[col]!.map((line) => line.width)))) + 2);
-  const rule = (left: string, mid: string, right: string): string => left + widths.map((width) => '─'.repeat(width)).join(mid) + right;
-  const out = [rule('┌', '┬', '┐')];
-  grid.forEach((row, r) => {
-    const height = Math.max(...row.map((lines) => lines.length));
-    for (let k = 0; k < height; k++) {
-      const cells = row.map((lines, col) => {
-        const line = lines[k] ?? { text: '', width: 0 };
-        const fill = ' '.repeat(widths[col]! - 2 - line.width);
-        return ` ${colAligns[col] === 'right' ? fill + line.text : line.text + fill} `;
-      });
-      out.push(`│${cells.join('│')}│`);
+  const widths = head.map(() => 0);
+  const measure = (row: readonly string[]): void => {
+    head.forEach((_, col) => {
+      for (const line of cellLines(row[col] ?? '')) widths[col] = Math.max(widths[col]!, line.width);
+    });
+  };
+  measure(head);
+  for (let i = 0; i < count; i++) measure(rowAt(i));
+  const rule = (left: string, mid: string, right: string): string => left + widths.map((width) => '─'.repeat(width + 2)).join(mid) + right;
+  let pending: string[] = [];
+  let size = 0;
+  const line = (text: string): void => {
+    pending.push(text);
+    size += text.length;
+    if (size >= 65_536) {
+      write(`${pending.join('\n')}\n`);
+      pending = [];
+      size = 0;
     }
-    if (r === 0) out.push(rule('├', '┼', '┤'));
-  });
-  out.push(rule('└', '┴', '┘'));
-  return out.join('\n');
+  };
+  const rowLines = (row: readonly string[]): void => {
+    const cells = head.map((_, col) => cellLines(row[col] ?? ''));
+    const height = Math.max(...cells.map((lines) => lines.length));
+    for (let k = 0; k < height; k++) {
+      const drawn = cells.map((lines, col) => {
+        const { text, width } = lines[k] ?? { text: '', width: 0 };
+        const fill = ' '.repeat(widths[col]! - width);
+        return ` ${colAligns[col] === 'right' ? fill + text : text + fill} `;
+      });
+      line(`│${drawn.join('│')}│`);
+    }
+  };
+  line(rule('┌', '┬', '┐'));
+  rowLines(head);
+  line(rule('├', '┼', '┤'));
+  for (let i = 0; i < count; i++) rowLines(rowAt(i));
+  pending.push(rule('└', '┴', '┘'));
+  write(pending.join('\n'));
 }
 
 function cellLines(cell: string): { text: string; width: number }[] {

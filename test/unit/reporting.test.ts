@@ -61,7 +61,7 @@ describe('notifications', () => {
 
   it('truncate a long drift list', () => {
     const drifted = Array.from({ length: 250 }, (_, i) => ({ id: String(i) }));
-    const payload = notificationPayload({ ...newRunOutcome('check'), drifted: 250, report: { drifted } }, 1, null);
+    const payload = notificationPayload({ ...newRunOutcome('check'), drifted: 250, report: () => ({ drifted }) }, 1, null);
     const report = payload['report'] as { drifted: unknown[]; truncated: boolean };
     expect(report.drifted).toHaveLength(100);
     expect(report.truncated).toBe(true);

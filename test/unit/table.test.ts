@@ -1,7 +1,7 @@
 import { Chalk } from 'chalk';
 import Table from 'cli-table3';
 import { describe, expect, it } from 'vitest';
-import { displayWidth, renderTable, TABLE_STYLE } from '../../src/cli/table.js';
+import { displayWidth, renderTable, TABLE_STYLE, writeTable } from '../../src/cli/table.js';
 
 /**
  * renderTable (src/cli/table.ts) draws a long table itself: its lines must be the ones cli-table3
@@ -50,6 +50,22 @@ describe('renderTable', () => {
     const text = renderTable(head, aligns, rows);
     expect(text).toBe(byCliTable3(rows));
     expect(text.split('\n')).toHaveLength(250 + 4); // top, head, line under it, rows, bottom
+  });
+
+  it('draws 150,000 rows in pieces, measuring each row twice and keeping none (a spread of that many widths overflowed the stack)', () => {
+    const pieces: string[] = [];
+    let calls = 0;
+    const rowAt = (i: number): string[] => {
+      calls += 1;
+      return [String(i + 1), i === 149_999 ? 'THE LONGEST STATUS' : 'ACTIVE', '1', '+1'];
+    };
+    writeTable((text) => pieces.push(text), head, aligns, 150_000, rowAt);
+    const lines = pieces.join('').split('\n');
+    expect(lines).toHaveLength(150_000 + 4);
+    expect(new Set(lines.map((line) => displayWidth(line))).size).toBe(1); // every line as wide: the widest status counted
+    expect(lines[150_002]).toContain('│ THE LONGEST STATUS │');
+    expect(calls).toBe(300_000);
+    expect(pieces.length).toBeGreaterThan(50);
   });
 
   it('displayWidth: colour codes take no column, wide characters two', () => {

@@ -8,7 +8,8 @@ import { createIndexSql } from '../../db/builder.js';
 import { EXIT, type ExitCode } from '../../errors.js';
 import { checkRunOptions, type CommonOptions, resolveScope } from '../common-options.js';
 import { connectionConfig, recordTarget } from '../connect.js';
-import { DRIFT_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderDriftTable, renderKinds } from '../drift-report.js';
+import { DRIFT_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderKinds, writeDriftTable } from '../drift-report.js';
+import { writeJson } from '../json-output.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import { progressHooks } from '../progress.js';
 import { Interrupts } from '../signals.js';
@@ -59,7 +60,7 @@ export function scanHooks(terminal: Terminal, spinner: Spinner): RunHooks {
 export function recordScan(outcome: RunOutcome, report: DriftReport, extra: { command: string; dryRun?: boolean }, scope?: AuditScope): void {
   outcome.scanned = report.scanned;
   outcome.drifted = report.drifted.length;
-  outcome.report = checkReportJson(report, extra, scope?.model) as unknown as Record<string, unknown>;
+  outcome.report = () => checkReportJson(report, extra, scope?.model) as unknown as Record<string, unknown>;
 }
 
 export function printDriftReport(
@@ -73,7 +74,7 @@ export function printDriftReport(
   warnMissingIds(terminal, report);
   // JSON is always one document, --quiet or not: `> drift.json; jq` must work.
   if (options.format === 'json') {
-    stdout.write(`${JSON.stringify(checkReportJson(report, extra, scope.model), null, 2)}\n`);
+    writeJson((text) => stdout.write(text), checkReportJson(report, extra, scope.model));
     return;
   }
   if (terminal.quiet && report.drifted.length === 0) return;
@@ -87,7 +88,9 @@ export function printDriftReport(
     return;
   }
   const { shown, more } = limitRows(sortSettings(report.drifted, options.sort ?? 'id'), options.limit);
-  const lines = [renderDriftTable(shown, counters, terminal.out)];
+  // Written as it is drawn: a million drifted settings are over 100 MB of table.
+  writeDriftTable((text) => stdout.write(text), shown, counters, terminal.out);
+  const lines = [''];
   if (more > 0) lines.push(moreLine(more));
   lines.push(terminal.out.dim(DRIFT_DELTA_LEGEND));
   lines.push(...renderKinds(kindSummary(report, scope.model), terminal.out));

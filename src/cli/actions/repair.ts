@@ -17,6 +17,7 @@ import { checkRunOptions, resolveScope } from '../common-options.js';
 import type { RepairOptions } from '../commands/repair.js';
 import { connectionConfig, recordTarget } from '../connect.js';
 import { CHANGE_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderKinds } from '../drift-report.js';
+import { writeJson } from '../json-output.js';
 import { confirm } from '../prompt.js';
 import { auditTableLine, dryRunLine, renderChangesTable, repairSummaryLines, writtenChanges } from '../repair-report.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
@@ -147,7 +148,7 @@ function printPlan(terminal: Terminal, options: RepairOptions, scope: AuditScope
   if (options.format === 'json') {
     warnMissingIds(terminal, report);
     const json = { ...checkReportJson(report, { command: 'repair', dryRun: true }, scope.model), ...(emitted === null ? {} : { emittedSql: { file: emitted.file, statements: emitted.statements } }) };
-    stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    writeJson((text) => stdout.write(text), json);
     return;
   }
   const last =
@@ -213,7 +214,7 @@ function reportRepair(
   const json = repairReportJson(result, scan);
   outcome.repaired = result.repaired.length;
   outcome.failed = result.failed.length + result.stillDrifted.length;
-  outcome.report = json as unknown as Record<string, unknown>;
+  outcome.report = () => json as unknown as Record<string, unknown>;
   const stats = lockHoldStats(result.lockHoldMs);
   if (stats !== null) {
     terminal.debug(
@@ -223,7 +224,7 @@ function reportRepair(
   }
   const { stdout } = terminal.io;
   if (options.format === 'json') {
-    stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    writeJson((text) => stdout.write(text), json);
     return;
   }
   // An interrupted run prints its summary, not every row: the audit table and --format json have them.

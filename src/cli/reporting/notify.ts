@@ -31,7 +31,7 @@ export function notificationPayload(outcome: RunOutcome, exitCode: number, error
     target: outcome.target,
     exitCode,
     error,
-    report: truncateReport(outcome.report),
+    report: truncateReport(outcome.report?.() ?? null),
   };
 }
 

@@ -12,8 +12,11 @@ export interface RunOutcome {
   repaired: number | null;
   failed: number | null;
   dryRun: boolean;
-  /** The JSON report the command printed (or would have printed with --format json). */
-  report: Record<string, unknown> | null;
+  /**
+   * The JSON report the command printed (or would have printed with --format json), built when
+   * asked for (the webhook): with a million drifted settings it is hundreds of megabytes.
+   */
+  report: (() => Record<string, unknown>) | null;
 }
 
 export function newRunOutcome(command: string): RunOutcome {
