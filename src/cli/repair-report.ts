@@ -3,22 +3,28 @@ import { counterDelta } from '../core/drift.js';
 import type { PlanTotals, PlannedChange } from '../core/plan.js';
 import type { RepairResult } from '../core/repair.js';
 import { firstFew, formatDelta, plural } from './drift-report.js';
-import { renderTable } from './table.js';
+import { writeTable } from './table.js';
 
 /** old → new per counter: the dry run's plan and what repair wrote, in the same table. */
 export function renderChangesTable(changes: readonly PlannedChange[], c: ChalkInstance): string {
-  const rows = changes.map((change) => [
-    change.settingId.toString(),
-    change.counter,
-    c.red(change.from === null ? 'NULL' : change.from.toString()),
-    c.green(change.to.toString()),
-    c.yellow(formatDelta(counterDelta({ cached: change.from, expected: change.to }))),
-  ]);
-  return renderTable(
-    ['id', 'counter', 'old', 'new', 'Δ'].map((title) => c.bold(title)),
-    ['right', 'left', 'right', 'right', 'right'],
-    rows,
-  );
+  const pieces: string[] = [];
+  writeChangesTable((text) => pieces.push(text), changes, c);
+  return pieces.join('');
+}
+
+/** renderChangesTable written in pieces (src/cli/table.ts writeTable), without a newline at the end. */
+export function writeChangesTable(write: (text: string) => unknown, changes: readonly PlannedChange[], c: ChalkInstance): void {
+  const rowAt = (i: number): string[] => {
+    const change = changes[i]!;
+    return [
+      change.settingId.toString(),
+      change.counter,
+      c.red(change.from === null ? 'NULL' : change.from.toString()),
+      c.green(change.to.toString()),
+      c.yellow(formatDelta(counterDelta({ cached: change.from, expected: change.to }))),
+    ];
+  };
+  writeTable(write, ['id', 'counter', 'old', 'new', 'Δ'].map((title) => c.bold(title)), ['right', 'left', 'right', 'right', 'right'], changes.length, rowAt);
 }
 
 /** Every change a repair wrote, in commit order. */

@@ -19,7 +19,7 @@ import { connectionConfig, recordTarget } from '../connect.js';
 import { CHANGE_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderKinds } from '../drift-report.js';
 import { writeJson } from '../json-output.js';
 import { confirm } from '../prompt.js';
-import { auditTableLine, dryRunLine, renderChangesTable, repairSummaryLines, writtenChanges } from '../repair-report.js';
+import { auditTableLine, dryRunLine, repairSummaryLines, writeChangesTable, writtenChanges } from '../repair-report.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import { Interrupts } from '../signals.js';
 import type { Terminal } from '../terminal.js';
@@ -80,7 +80,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
               // The plan goes where the prompt goes (stderr), so `repair > log` still shows it.
               const { stderr } = terminal.io;
               const plan = planTotals(planChanges(scanned.drifted), options.batchSize);
-              for (const line of planLines(terminal.err, options, scope, scanned)) stderr.write(`${line}\n`);
+              writePlan((text) => stderr.write(text), terminal.err, options, scope, scanned);
               stderr.write(`${auditTableLine(target, 'will')}\n`);
               stderr.write(
                 `Repair will change ${plural(plan.settings, 'setting')} (${plural(plan.counters, 'counter')}) ` +
@@ -124,20 +124,19 @@ interface EmittedScript {
   database: string;
 }
 
-/** The plan's table (old → new), the drift by kind and the summary line, coloured with `c`. */
-function planLines(c: ChalkInstance, options: RepairOptions, scope: AuditScope, report: DriftReport): string[] {
-  const lines: string[] = [];
+/** The plan's table (old → new), the drift by kind and the summary line, coloured with `c`, written as drawn. */
+function writePlan(write: (text: string) => unknown, c: ChalkInstance, options: RepairOptions, scope: AuditScope, report: DriftReport): void {
   const changes = planChanges(report.drifted);
   if (changes.length > 0) {
     const { shown, more } = limitRows(sortChanges(changes, options.sort ?? 'id'), options.limit);
-    lines.push(renderChangesTable(shown, c));
-    if (more > 0) lines.push(moreLine(more));
-    lines.push(c.dim(CHANGE_DELTA_LEGEND));
-    lines.push(...renderKinds(kindSummary(report, scope.model), c));
+    writeChangesTable(write, shown, c);
+    write('\n');
+    if (more > 0) write(`${moreLine(more)}\n`);
+    write(`${c.dim(CHANGE_DELTA_LEGEND)}\n`);
+    for (const line of renderKinds(kindSummary(report, scope.model), c)) write(`${line}\n`);
   }
   const summary = driftSummaryLine(report, scope.counters.map((counter) => counter.name), { orphans: changes.length === 0 });
-  lines.push(changes.length > 0 ? c.bold(summary) : c.green(summary));
-  return lines;
+  write(`${changes.length > 0 ? c.bold(summary) : c.green(summary)}\n`);
 }
 
 /** A dry run (or --emit-sql): the plan on stdout, ending with what would happen. */
@@ -164,7 +163,8 @@ function printPlan(terminal: Terminal, options: RepairOptions, scope: AuditScope
     return;
   }
   warnMissingIds(terminal, report);
-  const lines = planLines(terminal.out, options, scope, report);
+  writePlan((text) => stdout.write(text), terminal.out, options, scope, report);
+  const lines: string[] = [];
   if (run.target !== null && emitted === null) lines.push(auditTableLine(run.target, 'would'));
   lines.push(report.drifted.length > 0 ? terminal.out.bold(last) : last);
   stdout.write(`${lines.join('\n')}\n`);
@@ -231,7 +231,8 @@ function reportRepair(
   const changes = writtenChanges(result);
   if (!terminal.quiet && show.rows && !result.interrupted && changes.length > 0) {
     const { shown, more } = limitRows(sortChanges(changes, options.sort ?? 'id'), options.limit);
-    stdout.write(`${renderChangesTable(shown, terminal.out)}\n`);
+    writeChangesTable((text) => stdout.write(text), shown, terminal.out);
+    stdout.write('\n');
     if (more > 0) stdout.write(`${moreLine(more)}\n`);
     stdout.write(`${terminal.out.dim(CHANGE_DELTA_LEGEND)}\n`);
   }
