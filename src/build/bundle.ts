@@ -217,10 +217,10 @@ async function main(): Promise<void> {
 /**
  * The code caches: each file is loaded, and main.cjs runs `--version`, so that what V8 compiles on
  * the way (building the program and its options, parsing) is in the cache too, not only the top
- * level. Not `--help`: its formatting made main.cjs's V8 data a quarter larger (147 kB against 117 kB), and deserialising that
- * cost every run about 1.5 ms (--version 45.5 ms against 50.1 ms, medians of 21; sql, check and
- * --help took as long either way). run.cjs and the dependencies are loaded only: what a run calls
- * of them is compiled on first call.
+ * level. Not `--help`: its formatting made main.cjs's V8 data a quarter larger (147 kB against
+ * 117 kB), and deserialising that cost every run about 1.5 ms (loading main.cjs: 5.9-6.1 ms against
+ * 4.4-4.5 ms), while sql, check and --help took as long either way. run.cjs and the dependencies
+ * are loaded only: what a run calls of them is compiled on first call.
  */
 async function writeCodeCaches(): Promise<void> {
   const loader = bundleLoader(OUT);
