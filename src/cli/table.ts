@@ -1,5 +1,5 @@
-import { stripVTControlCharacters } from 'node:util';
 import Table from 'cli-table3';
+import stringWidth from 'string-width';
 
 /**
  * cli-table3 options every table shares: no colour of its own (it would colour head and borders even
@@ -25,11 +25,12 @@ export function renderTable(head: readonly string[], colAligns: readonly ColumnA
 /**
  * Writes a compact table (TABLE_STYLE), without a newline at the end, in pieces of about 64 KiB;
  * `rowAt(i)` gives row i's cells, and is called twice per row (widths, then lines), so no row is
- * kept. cli-table3 draws a table of up to `cliTable3MaxRows` rows; a longer one is drawn here,
- * with the same characters, widths and alignment (test/unit/table.test.ts compares the two),
- * because cli-table3 costs about 18 µs per cell (its per-cell option merging and a fresh emoji
- * regex per width) and lays a table out in time quadratic in its rows (layout-manager.js
- * fillInTable): 12,000 drifted settings took 28 s of CPU to print.
+ * kept. Cells hold no escape codes but chalk's, which open and close on one line (a status from the
+ * database comes through drift-report.ts printable). cli-table3 draws a table of up to
+ * `cliTable3MaxRows` rows; a longer one is drawn here, with the same characters, widths and
+ * alignment (test/unit/table.test.ts compares the two), because cli-table3 costs about 18 µs per
+ * cell (its per-cell option merging and a fresh emoji regex per width) and lays a table out in time
+ * quadratic in its rows (layout-manager.js fillInTable): 12,000 drifted settings took 28 s of CPU.
  */
 export function writeTable(
   write: (text: string) => unknown,
@@ -89,42 +90,12 @@ function cellLines(cell: string): { text: string; width: number }[] {
   return cell.split('\n').map((text) => ({ text, width: displayWidth(text) }));
 }
 
-/** Columns a line takes on a terminal, as cli-table3 measures it (string-width 4): colour codes take none. */
+/**
+ * Columns a line takes on a terminal, as cli-table3 measures it (utils.js strlen): its colour codes
+ * removed, then string-width 4, the package and major version cli-table3 uses (East Asian wide
+ * characters and emoji two columns); printable ASCII, nearly every cell, is counted directly.
+ */
 export function displayWidth(text: string): number {
-  const plain = stripVTControlCharacters(text);
-  if (/^[\x20-\x7e]*$/.test(plain)) return plain.length;
-  let width = 0;
-  for (const char of plain.replace(EMOJI, '  ')) {
-    const code = char.codePointAt(0)!;
-    if (code <= 0x1f || (code >= 0x7f && code <= 0x9f)) continue; // control characters
-    if (code >= 0x300 && code <= 0x36f) continue; // combining marks
-    width += isFullwidth(code) ? 2 : 1;
-  }
-  return width;
-}
-
-/** An emoji, with its modifiers and joined parts: two columns (string-width 4 uses emoji-regex). */
-const EMOJI = /\p{Extended_Pictographic}(?:\p{Emoji_Modifier}|\uFE0F|\u200D\p{Extended_Pictographic})*|\p{Regional_Indicator}{2}/gu;
-
-/** East Asian wide and fullwidth characters (is-fullwidth-code-point 3, which string-width 4 uses). */
-function isFullwidth(code: number): boolean {
-  return (
-    code >= 0x1100 &&
-    (code <= 0x115f ||
-      code === 0x2329 ||
-      code === 0x232a ||
-      (code >= 0x2e80 && code <= 0x3247 && code !== 0x303f) ||
-      (code >= 0x3250 && code <= 0x4dbf) ||
-      (code >= 0x4e00 && code <= 0xa4c6) ||
-      (code >= 0xa960 && code <= 0xa97c) ||
-      (code >= 0xac00 && code <= 0xd7a3) ||
-      (code >= 0xf900 && code <= 0xfaff) ||
-      (code >= 0xfe10 && code <= 0xfe19) ||
-      (code >= 0xfe30 && code <= 0xfe6b) ||
-      (code >= 0xff01 && code <= 0xff60) ||
-      (code >= 0xffe0 && code <= 0xffe6) ||
-      (code >= 0x1b000 && code <= 0x1b001) ||
-      (code >= 0x1f200 && code <= 0x1f251) ||
-      (code >= 0x20000 && code <= 0x3fffd))
-  );
+  const plain = text.replace(/\u001b\[(?:\d*;){0,5}\d*m/g, '');
+  return /^[\x20-\x7e]*$/.test(plain) ? plain.length : stringWidth(plain);
 }

@@ -38,6 +38,7 @@ describe('renderTable', () => {
     ['CJK, Hangul and fullwidth', ['有効', '활성', 'ＡＣＴＩＶＥ', 'ACTIVE']],
     ['combining marks and accents', ['DÉLETED', 'De\u0301leted', 'naïve']],
     ['emoji', ['🎟️ ACTIVE', '👍🏽', '🇰🇷', 'ok']],
+    ['symbols that are one column, and unusual emoji sequences', ['✔ ACTIVE', '© ® ™ ‼ ↔ ☺ ❤ ⚠', '1️⃣', '🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}', '🏽', '🇰', '👍🏽\u200d👍']],
     ['an empty status and a NULL', ['', 'NULL']],
     ['a status over two lines', ['ACTIVE', 'two\nlines', 'x']],
   ])('cells with %s are as wide as cli-table3 makes them', (_, statuses) => {
