@@ -24,7 +24,7 @@ export function writeDriftTable(write: (text: string) => unknown, drifted: reado
   for (const counter of counters) head.push(`${label(counter)} cached`, `${label(counter)} actual`, `${label(counter)} Δ`);
   const rowAt = (i: number): string[] => {
     const setting = drifted[i]!;
-    const row = [setting.id.toString(), setting.status ?? 'NULL'];
+    const row = [setting.id.toString(), setting.status === null ? 'NULL' : printable(setting.status)];
     for (const counter of counters) {
       const state = setting.counters[counter];
       row.push(...(state === undefined ? ['', '', ''] : counterCells(state, c)));
@@ -38,6 +38,16 @@ export function writeDriftTable(write: (text: string) => unknown, drifted: reado
     drifted.length,
     rowAt,
   );
+}
+
+/**
+ * Text from the database as one line that cannot drive the terminal: control characters (a
+ * newline, an escape sequence) written as escapes (\\n, \\x1b), so a status keeps its row to one
+ * line and prints as it is stored.
+ */
+export function printable(text: string): string {
+  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 function counterCells(state: CounterState, c: ChalkInstance): [string, string, string] {

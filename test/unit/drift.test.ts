@@ -142,4 +142,13 @@ describe('reports', () => {
     const coloured = renderDriftTable(drifted, names, new Chalk({ level: 1 }));
     expect(coloured).toContain('\x1b[31m'); // red: the drifted cached value
   });
+
+  it('a status with control characters prints escaped, on its row: the database cannot move the cursor or add a line', () => {
+    const names = scope.counters.map((counter) => counter.name);
+    const odd = compareSetting(setting(7n, 2n, 0n, 'two\nlines\x1b[2J\tend'), new Map([['issuedCount', 1n], ['usedCount', 0n]]), scope)!;
+    const lines = renderDriftTable([odd], names, new Chalk({ level: 0 })).split('\n');
+    expect(lines).toHaveLength(5); // top, head, rule, the row, bottom
+    expect(lines[3]).toContain('two\\nlines\\x1b[2J\\tend');
+    expect(lines.join('\n')).not.toMatch(/\x1b/);
+  });
 });
