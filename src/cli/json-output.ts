@@ -1,8 +1,9 @@
 /**
- * Writes `JSON.stringify(value, null, 2)` and a newline, the same bytes, in pieces of about 64 KiB:
- * a report of a million drifted settings is hundreds of megabytes as one string (and as much again
- * while it is written). Objects outside the long arrays are walked here; each element of an array
- * longer than `longArray` is stringified on its own, at its depth.
+ * Writes `JSON.stringify(value, null, 2)` and a newline, the same bytes, in pieces of 64 KiB and
+ * more (up to a slice of 250 elements of a long array more): a report of a million drifted
+ * settings is hundreds of megabytes as one string (and as much again while it is written). Objects
+ * outside the long arrays are walked here; an array longer than `longArray` is stringified a slice
+ * at a time, at its depth.
  */
 export function writeJson(write: (text: string) => unknown, value: unknown, longArray = 1000): void {
   let pending: string[] = [];
@@ -17,34 +18,56 @@ export function writeJson(write: (text: string) => unknown, value: unknown, long
     pending = [];
     size = 0;
   };
-  /** A value at `indent` as JSON.stringify(…, null, 2) writes it there; undefined when it would be left out. */
-  const leaf = (item: unknown, indent: string): string | undefined => JSON.stringify(item, null, 2)?.replaceAll('\n', `\n${indent}`);
-  const walk = (item: unknown, indent: string): void => {
+  /**
+   * JSON.stringify(…, null, 2) of `holder[key]` as it is written at `indent`; undefined when it is
+   * left out (undefined, a function, a symbol, or what its toJSON(key) makes of it).
+   */
+  const leaf = (holder: object, key: string, indent: string): string | undefined => {
+    const text = JSON.stringify({ [key]: (holder as Record<string, unknown>)[key] }, null, 2);
+    if (text === '{}') return undefined;
+    const opening = `{\n  ${JSON.stringify(key)}: `;
+    return text.slice(opening.length, -2).replaceAll('\n  ', '\n').replaceAll('\n', `\n${indent}`);
+  };
+  /** Walked here, not stringified whole: a plain object, or a long array, without a toJSON. */
+  const walked = (item: unknown): item is object =>
+    item !== null && typeof item === 'object' && typeof (item as { toJSON?: unknown }).toJSON !== 'function' && (Array.isArray(item) ? item.length > longArray : isPlainObject(item));
+  const walk = (item: object, indent: string): void => {
     const inner = `${indent}  `;
-    if (Array.isArray(item) && item.length > longArray) {
+    if (Array.isArray(item)) {
+      // In slices of 250 elements, each slice one JSON.stringify (about as fast as one call for
+      // the whole array), re-indented to this depth. A slice holding an element with a toJSON goes
+      // element by element, so that toJSON is called with the element's own index, as
+      // JSON.stringify does. Holes are written as null either way.
       out('[');
-      item.forEach((element, i) => out(`${i === 0 ? '' : ','}\n${inner}${leaf(element, inner) ?? 'null'}`));
+      for (let start = 0; start < item.length; start += 250) {
+        const end = Math.min(item.length, start + 250);
+        out(start === 0 ? '\n' : ',\n');
+        let plain = true;
+        for (let i = start; i < end && plain; i++) plain = typeof (item[i] as { toJSON?: unknown } | null | undefined)?.toJSON !== 'function';
+        if (plain) {
+          const text = JSON.stringify(item.slice(start, end), null, 2);
+          out(indent + text.slice(2, -2).replaceAll('\n', `\n${indent}`));
+          continue;
+        }
+        for (let i = start; i < end; i++) out(`${i === start ? '' : ',\n'}${inner}${leaf(item, String(i), inner) ?? 'null'}`);
+      }
       out(`\n${indent}]`);
       return;
     }
-    if (!isPlainObject(item)) {
-      out(leaf(item, indent)!);
-      return;
+    let first = true;
+    for (const key of Object.keys(item)) {
+      const v = (item as Record<string, unknown>)[key];
+      const text = walked(v) ? null : leaf(item, key, inner);
+      if (text === undefined) continue;
+      out(`${first ? '{' : ','}\n${inner}${JSON.stringify(key)}: `);
+      first = false;
+      if (text === null) walk(v as object, inner);
+      else out(text);
     }
-    // The properties JSON.stringify writes: not undefined, a function or a symbol.
-    const entries = Object.entries(item).filter(([, v]) => v !== undefined && typeof v !== 'function' && typeof v !== 'symbol');
-    if (entries.length === 0) {
-      out('{}');
-      return;
-    }
-    out('{');
-    entries.forEach(([key, v], i) => {
-      out(`${i === 0 ? '' : ','}\n${inner}${JSON.stringify(key)}: `);
-      walk(v, inner);
-    });
-    out(`\n${indent}}`);
+    out(first ? '{}' : `\n${indent}}`);
   };
-  walk(value, '');
+  if (walked(value)) walk(value, '');
+  else out(String(leaf({ '': value }, '', '')));
   out('\n');
   flush();
 }

@@ -24,15 +24,26 @@ describe('writeJson', () => {
     ['a value with toJSON and a class instance', { when: new Date(0), url: new URL('http://x/'), inst: new (class { x = 1; y = [1, 2, 3, 4] })() }],
     ['a top-level long array', Array.from({ length: 6 }, (_, i) => ({ i }))],
     ['scalars', 'text'],
+    ['holes in a long array', { list: [1, , 3, , 5], lead: [, 2, 3] }], // eslint-disable-line no-sparse-arrays
+    ['toJSON that leaves a value out, or reads its key', { a: { toJSON: () => undefined }, b: 1, c: [{ toJSON: (key: string) => `at ${key}` }, 2, 3], d: { toJSON: (key: string) => ({ key }) } }],
+    ['a long array with a toJSON of its own', { list: Object.assign([1, 2, 3], { toJSON: () => 'mine' }) }],
+    ['a __proto__ key and a numeric-like key', JSON.parse('{"__proto__": [1, 2, 3], "2": "two", "x": {"1": [4, 5, 6]}}') as unknown],
   ])('%s: the same bytes as JSON.stringify', (_, value) => {
     expect(written(value, 2).text).toBe(`${JSON.stringify(value, null, 2)}\n`);
     expect(written(value).text).toBe(`${JSON.stringify(value, null, 2)}\n`);
   });
 
-  it('writes a long report in pieces of about 64 KiB, not as one string', () => {
+  it('a value left out at the top is written as a template literal would (not a crash)', () => {
+    expect(written(undefined).text).toBe('undefined\n');
+    expect(written({ toJSON: () => undefined }).text).toBe('undefined\n');
+  });
+
+  it('writes a long report in pieces of a bounded size, not as one string', () => {
     const value = { summary: { drifted: 5000 }, drifted: Array.from({ length: 5000 }, (_, i) => setting(i)) };
-    const { text, pieces } = written(value);
-    expect(text).toBe(`${JSON.stringify(value, null, 2)}\n`);
-    expect(pieces).toBeGreaterThan(Math.floor(text.length / 70_000));
+    const pieces: string[] = [];
+    writeJson((text) => pieces.push(text), value);
+    expect(pieces.join('')).toBe(`${JSON.stringify(value, null, 2)}\n`);
+    expect(pieces.length).toBeGreaterThan(5);
+    expect(Math.max(...pieces.map((piece) => piece.length))).toBeLessThan(65_536 + 250 * 400); // 64 KiB and a slice of 250 settings
   });
 });
