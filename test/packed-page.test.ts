@@ -4,6 +4,7 @@ import { resolveConnectionConfig } from '../src/db/connection-config.js';
 import { Database } from '../src/db/database.js';
 import { sessionSql } from '../src/db/builder.js';
 import { compareInSnapshot, comparePackedPage, comparePage, type PageResult } from '../src/db/scanner.js';
+import { detectDrift } from '../src/core/detect-drift.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 
 /**
@@ -175,3 +176,33 @@ describe('the packed page finds what the stacked statement finds', () => {
     }
   });
 });
+
+describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids are dense, by a boundary read where they are not', () => {
+  it.each([1, 2, 3, 7, 50])('page size %i: the drift, orphans and count of one stacked statement, and a boundary read only where ids are sparse', async (pageSize) => {
+    const scope = auditScope(DEFAULT_MODEL);
+    const expected = verdict(await comparePage(database, scope, { kind: 'range', after: null, upTo: null }, { onlyDrifted: true }));
+    let reads = 0;
+    let pages = 0;
+    // The tool's pool, counting the boundary reads (the only statements with OFFSET).
+    const counting = new Proxy(database, {
+      get(target, key) {
+        if (key === 'query') {
+          return (sql: string, context: string) => {
+            if (sql.includes(' OFFSET ')) reads += 1;
+            return target.query(sql, context);
+          };
+        }
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const report = await detectDrift(counting, { scope, pageSize, concurrency: 2, onStatement: () => (pages += 1) });
+    expect(report.drifted.map((setting) => String(setting.id))).toEqual(expected.drifted.map((setting) => setting.id));
+    expect(report.orphans!.map((orphan) => String(orphan.rows))).toEqual(expected.orphans);
+    expect(report.scanned).toBe(60);
+    // Ids 1-60 are dense: after the first pages they end by arithmetic. The gap up to 2^53 is read.
+    expect(reads).toBeLessThanOrEqual(8);
+    if (pageSize <= 3) expect(pages).toBeGreaterThan(60 / pageSize - 5);
+  });
+});
+

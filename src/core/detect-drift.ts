@@ -4,7 +4,7 @@ import { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE } from './limits.js';
 export { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE };
 import { unindexedCounters } from '../db/inspector.js';
 import { type IdScope, compareIds } from '../db/rows.js';
-import { comparePackedPage, comparePage, nullKeyCounts, pageBoundary, type PageResult } from '../db/scanner.js';
+import { comparePackedPage, comparePage, lastId, nullKeyCounts, pageBoundary, type PageResult } from '../db/scanner.js';
 import { toDatabaseError } from '../db/database-error.js';
 import { BatchSizer } from './batch-sizer.js';
 import type { DriftedSetting } from './drift.js';
@@ -78,7 +78,7 @@ export interface DriftReport {
 const INITIAL_PAGE_SIZE = 8;
 
 /**
- * Finds every drifted setting. Pages through the settings by id ranges (keyset boundaries); each
+ * Finds every drifted setting. Pages through the settings by id ranges (nextPageEnd); each
  * page is compared inside one snapshot, on a connection of its own: the packed read of the page's
  * settings and counts (db/scanner.ts comparePackedPage), then the settings it found drifted read
  * again by key in the same transaction (compareCandidates); --ids chunks the same way. The
@@ -141,13 +141,20 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
       await nextPage();
       await run({ kind: 'range', after: null, upTo: null }, 'stacked');
     } else {
+      // Pages end by id arithmetic while the ids are dense (nextPageEnd), else where a boundary
+      // read finds the `size`-th setting: that read walks `size` setting rows, most of the cost
+      // of a page's settings again.
+      const last = await lastId(db, scope.model);
+      let density: number | null = null;
       let after: bigint | null = null;
       for (;;) {
         await nextPage();
-        const upTo = await pageBoundary(db, scope.model, after, sizer.size);
+        const end = nextPageEnd(after, sizer.size, density, last);
+        const upTo: bigint | null = end === 'read' ? await pageBoundary(db, scope.model, after, sizer.size) : end;
         const from = after;
         await pool.run(async () => {
-          await run({ kind: 'range', after: from, upTo }, 'packed');
+          const result = await run({ kind: 'range', after: from, upTo }, 'packed');
+          if (from !== null && upTo !== null) density = result.scanned / Number(upTo - from);
         });
         if (upTo === null) break;
         after = upTo;
@@ -172,6 +179,22 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
         : null,
     missingIds,
   };
+}
+
+/**
+ * Where the page after `after` ends, without reading the server while that is safe: `size`
+ * settings at the density (settings per id) the last page had. Ids are unique integers, so a range
+ * `width` ids wide holds at most `width` settings; at a density of 1/2 or more the width stays
+ * within 2 × `size`, and so does the page, however the ids fall in it. Below that (a sparse stretch,
+ * or no page measured yet) 'read': the boundary is read (pageBoundary). null: the rest, from
+ * `after` up, is the last page (it reaches the highest id there was at the start, `last`; settings
+ * added since with higher ids fall in it too).
+ */
+export function nextPageEnd(after: bigint | null, size: number, density: number | null, last: bigint | null): bigint | null | 'read' {
+  if (after === null || density === null || !(density >= 0.5)) return 'read';
+  if (last === null || after >= last) return null;
+  const end = after + BigInt(Math.ceil(size / Math.min(density, 1)));
+  return end >= last ? null : end;
 }
 
 /** A page of the paged scan: the packed statement and its confirmation, on a connection of its own. */

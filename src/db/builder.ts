@@ -186,6 +186,11 @@ export function nullKeyCountSql(counter: CounterDefinition): string {
   return tag(`SELECT COUNT(*) AS n FROM ${ident(counter.table)}${where([`${fk} IS NULL`, counter.where === null ? null : `(${counter.where})`])}`);
 }
 
+/** The highest setting id (one dive into the primary key); NULL for no settings. */
+export function lastIdSql(model: CounterModel): string {
+  return tag(`SELECT MAX(${ident(model.settings.id)}) AS id FROM ${ident(model.settings.table)}`);
+}
+
 /** The last id of the page that starts after `after` and holds `size` settings; no row: the rest is one page. */
 export function pageBoundarySql(model: CounterModel, after: bigint | null, size: number): string {
   const sid = ident(model.settings.id);

@@ -1,6 +1,6 @@
 import { compareSetting, type DriftedSetting } from '../core/drift.js';
 import type { AuditScope, CounterModel } from '../core/model.js';
-import { comparePageSql, countChildrenSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, sessionSql, settingsByIdSql } from './builder.js';
+import { comparePageSql, countChildrenSql, lastIdSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, sessionSql, settingsByIdSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
 import { type IdScope, type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
@@ -21,6 +21,12 @@ export interface PageResult {
 export async function pageBoundary(db: Database, model: CounterModel, after: bigint | null, size: number): Promise<bigint | null> {
   const [row] = await db.query(pageBoundarySql(model, after, size), `reading ${model.settings.table}`);
   return row === undefined ? null : toBigInt(row['id']);
+}
+
+/** The highest setting id now; null for no settings. */
+export async function lastId(db: Database, model: CounterModel): Promise<bigint | null> {
+  const [row] = await db.query(lastIdSql(model), `reading ${model.settings.table}`);
+  return toBigIntOrNull(row?.['id'] ?? null);
 }
 
 /** One page compared in one statement (one snapshot); see comparePageSql. */

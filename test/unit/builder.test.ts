@@ -107,6 +107,9 @@ describe('repair statements', () => {
     expect(ddl).toMatch(/^\/\* coupon-audit \*\/ CREATE TABLE IF NOT EXISTS `audit\$\$log` \(/);
     expect(ddl).not.toContain('coupon_audit_log`');
   });
+  it('the highest setting id, for pages that end by id arithmetic', () => {
+    expect(builder.lastIdSql(DEFAULT_MODEL)).toBe('/* coupon-audit */ SELECT MAX(`id`) AS id FROM `g_coupon_settings`');
+  });
   it('page boundaries by keyset, never OFFSET from the start', () => {
     expect(builder.pageBoundarySql(DEFAULT_MODEL, null, 2000)).toBe('/* coupon-audit */ SELECT `id` AS id FROM `g_coupon_settings` ORDER BY `id` LIMIT 1 OFFSET 1999');
     expect(builder.pageBoundarySql(DEFAULT_MODEL, 5n, 100)).toBe(
@@ -263,6 +266,7 @@ describe('every statement is tagged', () => {
     const statements = [
       builder.comparePageSql(scope, { kind: 'ids', ids: [1n] }, { onlyDrifted: false }),
       builder.pageBoundarySql(DEFAULT_MODEL, null, 1),
+      builder.lastIdSql(DEFAULT_MODEL),
       builder.nullKeyCountSql(counter),
       builder.lockSettingsSql(scope, [1n], 'skip-locked'),
       builder.countChildrenSql(counter, [1n]),
