@@ -201,6 +201,16 @@ describe('the lease run lock (Galera, Group Replication)', () => {
     await (second as RunLock).release();
   });
 
+  it('names a holder whose text holds control characters with them escaped: the lease table cannot drive the terminal', async () => {
+    await db.query(
+      `INSERT INTO ${LEASE_TABLE} (name, owner, holder, acquiredAt, heartbeatAt, expiresAt) VALUES (?, 'run\x1b[2J', 'ops\n\u202eevil', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL 30 SECOND)`,
+      [`coupon-audit:repair:${db.name}`],
+    );
+    const refused = (await take()) as RunLockHeld;
+    expect(refused.heldBy).toMatch(/^run run\\x1b\[2J by ops\\n\\u202eevil, held /);
+    expect(refused.heldBy).not.toMatch(/[\u0000-\u001f\u202e]/);
+  });
+
   it('a lease its holder stopped renewing (the process died) is taken over once expired, and not before', async () => {
     await db.query(
       `INSERT INTO ${LEASE_TABLE} (name, owner, holder, acquiredAt, heartbeatAt, expiresAt) VALUES (?, 'dead-run', 'a killed repair', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL 1 SECOND)`,

@@ -3,6 +3,7 @@ import type { DriftReport } from '../core/detect-drift.js';
 import { type CounterState, type DriftedSetting, counterDelta, isCounterDrifted } from '../core/drift.js';
 import type { ChildRows, KindSummary } from '../core/plan.js';
 import { writeTable } from './table.js';
+import { printable } from '../core/printable.js';
 
 /** A counter's column label: its name less a trailing "Count" (issuedCount → issued). */
 const label = (counter: string): string => counter.replace(/Count$/, '') || counter;
@@ -38,16 +39,6 @@ export function writeDriftTable(write: (text: string) => unknown, drifted: reado
     drifted.length,
     rowAt,
   );
-}
-
-/**
- * Text from the database as one line that cannot drive the terminal: control characters (a
- * newline, an escape sequence) written as escapes (\\n, \\x1b), so a status keeps its row to one
- * line and prints as it is stored.
- */
-export function printable(text: string): string {
-  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 function counterCells(state: CounterState, c: ChalkInstance): [string, string, string] {

@@ -3,7 +3,9 @@
  * more (up to a slice of 250 elements of a long array more): a report of a million drifted
  * settings is hundreds of megabytes as one string (and as much again while it is written). Objects
  * outside the long arrays are walked here; an array longer than `longArray` is stringified a slice
- * at a time, at its depth.
+ * at a time, at its depth. Unlike JSON.stringify, a value it cannot write (a BigInt, a cycle) throws
+ * after the pieces before it were written, and a getter of a walked object is read twice; no report
+ * holds either.
  */
 export function writeJson(write: (text: string) => unknown, value: unknown, longArray = 1000): void {
   let pending: string[] = [];

@@ -1,3 +1,4 @@
+import { printable } from '../core/printable.js';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -175,7 +176,7 @@ async function describeNamedHolder(session: Session, name: string): Promise<stri
   try {
     const [who] = await session.query(runLockSql.describe(BigInt(String(holder))));
     if (who !== undefined) {
-      return `connection ${holder} (${String(who['user'])}@${String(who['host']).replace(/:\d+$/, '')}, for ${String(who['seconds'])} s)`;
+      return `connection ${holder} (${printable(String(who['user']))}@${printable(String(who['host']).replace(/:\d+$/, ''))}, for ${String(who['seconds'])} s)`;
     }
   } catch {
     // fall through: PROCESSLIST may be hidden from this user
@@ -301,7 +302,7 @@ async function describeLease(session: Session, name: string): Promise<string | n
   const seconds = (ms: unknown): string => (Number(ms) / 1000).toFixed(1);
   const expiresIn = Number(row['expiresInMs']);
   return (
-    `run ${String(row['owner'])} by ${String(row['holder'])}, held ${seconds(row['heldMs'])} s, renewed ${seconds(row['renewedMsAgo'])} s ago, ` +
+    `run ${printable(String(row['owner']))} by ${printable(String(row['holder']))}, held ${seconds(row['heldMs'])} s, renewed ${seconds(row['renewedMsAgo'])} s ago, ` +
     (expiresIn > 0 ? `expires in ${seconds(expiresIn)} s unless renewed` : 'expired: a repair may take it over now')
   );
 }
