@@ -2,8 +2,8 @@ import type { ChalkInstance } from 'chalk';
 import type { DriftReport } from '../core/detect-drift.js';
 import { type CounterState, type DriftedSetting, counterDelta, isCounterDrifted } from '../core/drift.js';
 import type { ChildRows, KindSummary } from '../core/plan.js';
-import { writeTable } from './table.js';
 import { printable } from '../core/printable.js';
+import { writeTable } from './table.js';
 
 /** A counter's column label: its name less a trailing "Count" (issuedCount → issued). */
 const label = (counter: string): string => counter.replace(/Count$/, '') || counter;
@@ -12,14 +12,10 @@ const label = (counter: string): string => counter.replace(/Count$/, '') || coun
 export const DRIFT_DELTA_LEGEND = 'Δ = cached − actual: + the cache is too high, − too low; NULL: no value cached.';
 export const CHANGE_DELTA_LEGEND = 'Δ = old − new: + the cache was too high, − too low; NULL: no value was cached.';
 
-/** The drift table: id, status, and per audited counter its cached and actual value and the difference. */
-export function renderDriftTable(drifted: readonly DriftedSetting[], counters: readonly string[], c: ChalkInstance): string {
-  const pieces: string[] = [];
-  writeDriftTable((text) => pieces.push(text), drifted, counters, c);
-  return pieces.join('');
-}
-
-/** renderDriftTable written in pieces (src/cli/table.ts writeTable), without a newline at the end. */
+/**
+ * The drift table: id, status, and per audited counter its cached and actual value and the
+ * difference; written in pieces (src/cli/table.ts writeTable), without a newline at the end.
+ */
 export function writeDriftTable(write: (text: string) => unknown, drifted: readonly DriftedSetting[], counters: readonly string[], c: ChalkInstance): void {
   const head = ['id', 'status'];
   for (const counter of counters) head.push(`${label(counter)} cached`, `${label(counter)} actual`, `${label(counter)} Δ`);

@@ -1,3 +1,5 @@
+import { inPieces } from './pieces.js';
+
 /**
  * Writes `JSON.stringify(value, null, 2)` and a newline, the same bytes, in pieces of 64 KiB and
  * more (up to a slice of 250 elements of a long array more): a report of a million drifted
@@ -8,18 +10,8 @@
  * holds either.
  */
 export function writeJson(write: (text: string) => unknown, value: unknown, longArray = 1000): void {
-  let pending: string[] = [];
-  let size = 0;
-  const out = (text: string): void => {
-    pending.push(text);
-    size += text.length;
-    if (size >= 65_536) flush();
-  };
-  const flush = (): void => {
-    if (pending.length > 0) write(pending.join(''));
-    pending = [];
-    size = 0;
-  };
+  const pieces = inPieces(write);
+  const out = pieces.add;
   /**
    * JSON.stringify(…, null, 2) of `holder[key]` as it is written at `indent`; undefined when it is
    * left out (undefined, a function, a symbol, or what its toJSON(key) makes of it).
@@ -71,7 +63,7 @@ export function writeJson(write: (text: string) => unknown, value: unknown, long
   if (walked(value)) walk(value, '');
   else out(String(leaf({ '': value }, '', '')));
   out('\n');
-  flush();
+  pieces.flush();
 }
 
 /** An object JSON.stringify writes key by key (no toJSON of its own, not an array). */

@@ -5,14 +5,10 @@ import type { RepairResult } from '../core/repair.js';
 import { firstFew, formatDelta, plural } from './drift-report.js';
 import { writeTable } from './table.js';
 
-/** old → new per counter: the dry run's plan and what repair wrote, in the same table. */
-export function renderChangesTable(changes: readonly PlannedChange[], c: ChalkInstance): string {
-  const pieces: string[] = [];
-  writeChangesTable((text) => pieces.push(text), changes, c);
-  return pieces.join('');
-}
-
-/** renderChangesTable written in pieces (src/cli/table.ts writeTable), without a newline at the end. */
+/**
+ * old → new per counter: the dry run's plan and what repair wrote, in the same table; written in
+ * pieces (src/cli/table.ts writeTable), without a newline at the end.
+ */
 export function writeChangesTable(write: (text: string) => unknown, changes: readonly PlannedChange[], c: ChalkInstance): void {
   const rowAt = (i: number): string[] => {
     const change = changes[i]!;

@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
 import stringWidth from 'string-width';
+import { inPieces } from './pieces.js';
 
 /**
  * cli-table3 options every table shares: no colour of its own (it would colour head and borders even
@@ -12,15 +13,6 @@ export type ColumnAlign = 'left' | 'right';
 
 /** Past this many rows writeTable draws the table itself. */
 const CLI_TABLE3_MAX_ROWS = 200;
-
-/**
- * A compact table (TABLE_STYLE) as one string, without a newline at the end: writeTable's pieces.
- */
-export function renderTable(head: readonly string[], colAligns: readonly ColumnAlign[], rows: readonly (readonly string[])[], cliTable3MaxRows = CLI_TABLE3_MAX_ROWS): string {
-  const pieces: string[] = [];
-  writeTable((text) => pieces.push(text), head, colAligns, rows.length, (i) => rows[i]!, cliTable3MaxRows);
-  return pieces.join('');
-}
 
 /**
  * Writes a compact table (TABLE_STYLE), without a newline at the end, in pieces of about 64 KiB;
@@ -55,17 +47,8 @@ export function writeTable(
   measure(head);
   for (let i = 0; i < count; i++) measure(rowAt(i));
   const rule = (left: string, mid: string, right: string): string => left + widths.map((width) => '─'.repeat(width + 2)).join(mid) + right;
-  let pending: string[] = [];
-  let size = 0;
-  const line = (text: string): void => {
-    pending.push(text);
-    size += text.length;
-    if (size >= 65_536) {
-      write(`${pending.join('\n')}\n`);
-      pending = [];
-      size = 0;
-    }
-  };
+  const pieces = inPieces(write);
+  const line = (text: string): void => pieces.add(`${text}\n`);
   const rowLines = (row: readonly string[]): void => {
     const cells = head.map((_, col) => cellLines(row[col] ?? ''));
     const height = Math.max(...cells.map((lines) => lines.length));
@@ -82,8 +65,8 @@ export function writeTable(
   rowLines(head);
   line(rule('├', '┼', '┤'));
   for (let i = 0; i < count; i++) rowLines(rowAt(i));
-  pending.push(rule('└', '┴', '┘'));
-  write(pending.join('\n'));
+  pieces.add(rule('└', '┴', '┘'));
+  pieces.flush();
 }
 
 function cellLines(cell: string): { text: string; width: number }[] {

@@ -1,7 +1,7 @@
-import { printable } from '../core/printable.js';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { printable } from '../core/printable.js';
 import { type LeaseRow, leaseSql, runLockSql } from './builder.js';
 import type { Database, Session } from './database.js';
 import { isRetryableLockError, toDatabaseError } from './database-error.js';

@@ -4,7 +4,8 @@ import { BatchSizer } from '../../src/core/batch-sizer.js';
 import { compareSetting } from '../../src/core/drift.js';
 import { auditScope, type AuditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import { checkReportJson } from '../../src/core/report.js';
-import { renderDriftTable } from '../../src/cli/drift-report.js';
+import { writeDriftTable } from '../../src/cli/drift-report.js';
+import { drawn } from '../helpers/output.js';
 import type { SettingRow } from '../../src/db/rows.js';
 import { readPage } from '../../src/db/scanner.js';
 
@@ -134,19 +135,19 @@ describe('reports', () => {
 
   it('the table has no ANSI codes without colour, and marks the drifted cell with colour when on', () => {
     const names = scope.counters.map((counter) => counter.name);
-    const plain = renderDriftTable(drifted, names, new Chalk({ level: 0 }));
+    const plain = drawn((write) => writeDriftTable(write, drifted, names, new Chalk({ level: 0 })));
     expect(plain).not.toMatch(/\x1b\[/);
     expect(plain).toContain('9007199254740993');
     expect(plain).toMatch(/NULL/);
     expect(plain).toContain('issued cached');
-    const coloured = renderDriftTable(drifted, names, new Chalk({ level: 1 }));
+    const coloured = drawn((write) => writeDriftTable(write, drifted, names, new Chalk({ level: 1 })));
     expect(coloured).toContain('\x1b[31m'); // red: the drifted cached value
   });
 
   it('a status with control characters prints escaped, on its row: the database cannot move the cursor or add a line', () => {
     const names = scope.counters.map((counter) => counter.name);
     const odd = compareSetting(setting(7n, 2n, 0n, 'two\nlines\x1b[2J\tend'), new Map([['issuedCount', 1n], ['usedCount', 0n]]), scope)!;
-    const lines = renderDriftTable([odd], names, new Chalk({ level: 0 })).split('\n');
+    const lines = drawn((write) => writeDriftTable(write, [odd], names, new Chalk({ level: 0 }))).split('\n');
     expect(lines).toHaveLength(5); // top, head, rule, the row, bottom
     expect(lines[3]).toContain('two\\nlines\\x1b[2J\\tend');
     expect(lines.join('\n')).not.toMatch(/\x1b/);

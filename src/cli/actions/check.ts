@@ -90,7 +90,8 @@ export function printDriftReport(
   const { shown, more } = limitRows(sortSettings(report.drifted, options.sort ?? 'id'), options.limit);
   // Written as it is drawn: a million drifted settings are over 100 MB of table.
   writeDriftTable((text) => stdout.write(text), shown, counters, terminal.out);
-  const lines = [''];
+  stdout.write('\n');
+  const lines: string[] = [];
   if (more > 0) lines.push(moreLine(more));
   lines.push(terminal.out.dim(DRIFT_DELTA_LEGEND));
   lines.push(...renderKinds(kindSummary(report, scope.model), terminal.out));
