@@ -185,5 +185,9 @@ function connectionOptions(config: ConnectionConfig): ConnectionOptions {
     dateStrings: true,
     multipleStatements: false,
     enableKeepAlive: true,
+    // Every statement is built whole, its values written as literals (builder.ts): none has
+    // placeholders, so the driver's formatter, which scans the text for `?` (and a repair's
+    // statements run to tens of kB), has nothing to do.
+    queryFormat: (sql: string) => sql,
   };
 }
