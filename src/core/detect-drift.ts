@@ -99,9 +99,9 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
   const started = performance.now();
 
   /** One page: packed (its own snapshot), or the stacked statement alone (the unindexed whole-table scan). */
-  const run = async (ids: IdScope, how: 'packed' | 'stacked', free?: (settings: number) => void): Promise<PageResult> => {
+  const run = async (ids: IdScope, how: 'packed' | 'stacked'): Promise<PageResult> => {
     const started = performance.now();
-    const result = how === 'packed' ? await packedPage(db, scope, ids, free) : await comparePage(db, scope, ids, { onlyDrifted: true });
+    const result = how === 'packed' ? await packedPage(db, scope, ids) : await comparePage(db, scope, ids, { onlyDrifted: true });
     const ms = performance.now() - started;
     sizer.observe(Math.max(result.scanned, 1), ms);
     options.onStatement?.({ what: `compare ${describeScope(ids)}`, rows: result.drifted.length, ms });
@@ -129,8 +129,8 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
       await nextPage();
       const chunk = ids.slice(start, start + Math.min(sizer.size, 5000));
       start += chunk.length;
-      await pool.run(async (free) => {
-        const found = new Set((await run({ kind: 'ids', ids: chunk }, 'packed', free)).found);
+      await pool.run(async () => {
+        const found = new Set((await run({ kind: 'ids', ids: chunk }, 'packed')).found);
         missingIds.push(...chunk.filter((id) => !found.has(id)));
       });
     }
@@ -152,13 +152,9 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
         const end = nextPageEnd(after, sizer.size, density, last);
         const upTo: bigint | null = end === 'read' ? await pageBoundary(db, scope.model, after, sizer.size) : end;
         const from = after;
-        await pool.run(async (free) => {
-          // The density is known once the rows are in: the next page's end is worked out from it
-          // while Node reads this page's rows.
-          await run({ kind: 'range', after: from, upTo }, 'packed', (settings) => {
-            if (from !== null && upTo !== null) density = settings / Number(upTo - from);
-            free();
-          });
+        await pool.run(async () => {
+          const result = await run({ kind: 'range', after: from, upTo }, 'packed');
+          if (from !== null && upTo !== null) density = result.scanned / Number(upTo - from);
         });
         if (upTo === null) break;
         after = upTo;
@@ -202,11 +198,11 @@ export function nextPageEnd(after: bigint | null, size: number, density: number 
 }
 
 /** A page of the paged scan: the packed statement and its confirmation, on a connection of its own. */
-async function packedPage(db: Database, scope: AuditScope, ids: IdScope, onRead?: (settings: number) => void): Promise<PageResult> {
+async function packedPage(db: Database, scope: AuditScope, ids: IdScope): Promise<PageResult> {
   const context = `comparing ${scope.model.settings.table} with its counts`;
   const session = await db.session(context);
   try {
-    const result = await comparePackedPage(session, scope, ids, onRead === undefined ? {} : { onRead });
+    const result = await comparePackedPage(session, scope, ids);
     session.release();
     return result;
   } catch (error) {
@@ -220,44 +216,22 @@ function describeScope(scope: IdScope): string {
   return `(${scope.after ?? '-∞'}, ${scope.upTo ?? '+∞'}]`;
 }
 
-/**
- * Runs tasks `limit` at a time, where a task counts until it calls its `free` (or ends): a page frees
- * its place once its statement's rows are in, so the server runs `limit` statements while Node reads
- * the rows of the one before, instead of waiting for it (on two cores, the parse of a page of 20,000
- * settings is about as long as a statement). One task more than `limit` may hold a connection then.
- * The first failure is rethrown by run() or drain(), after the others end.
- */
-export class TaskPool {
+/** Runs at most `limit` tasks at once; the first failure is rethrown by run() or drain(), after the others end. */
+class TaskPool {
   private readonly running = new Set<Promise<void>>();
-  private counted = 0;
-  private wake: (() => void) | null = null;
   private failure: { error: unknown } | null = null;
 
   constructor(private readonly limit: number) {}
 
-  async run(task: (free: () => void) => Promise<void>): Promise<void> {
+  async run(task: () => Promise<void>): Promise<void> {
     this.throwIfFailed();
-    let counts = true;
-    const free = (): void => {
-      if (!counts) return;
-      counts = false;
-      this.counted -= 1;
-      this.signal();
-    };
-    this.counted += 1;
-    const promise: Promise<void> = task(free)
+    const promise: Promise<void> = task()
       .catch((error: unknown) => {
         this.failure ??= { error };
       })
-      .finally(() => {
-        this.running.delete(promise);
-        free();
-        this.signal();
-      });
+      .finally(() => this.running.delete(promise));
     this.running.add(promise);
-    while (this.failure === null && (this.counted >= this.limit || this.running.size > this.limit)) {
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
+    while (this.running.size >= this.limit) await Promise.race(this.running);
     if (this.failure !== null) {
       await this.drain();
     }
@@ -267,12 +241,6 @@ export class TaskPool {
   async drain(): Promise<void> {
     await Promise.allSettled([...this.running]);
     this.throwIfFailed();
-  }
-
-  private signal(): void {
-    const wake = this.wake;
-    this.wake = null;
-    wake?.();
   }
 
   private throwIfFailed(): void {
