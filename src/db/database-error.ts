@@ -56,10 +56,14 @@ export function isConnectionLost(error: unknown): boolean {
 
 /**
  * Maps a mysql2 error to one clear sentence (what failed, what to do), scrubbed of the password.
- * `context` says what the tool was doing ("reading g_coupons").
+ * `context` says what the tool was doing ("reading g_coupons"). A defect caught on the way (a
+ * TypeError in code run around a statement, such as the parse of a page's rows) is thrown again as
+ * it is: it is a bug, exit 70, and calling it a database error (exit 3) would send the operator to
+ * the server for nothing.
  */
 export function toDatabaseError(error: unknown, config: ConnectionConfig, context?: string): DatabaseError {
   if (error instanceof DatabaseError) return error;
+  if (error instanceof Error && isProgrammingError(error)) throw error;
   const target = `${config.host}:${config.port}`;
   const e = (error ?? {}) as DriverError;
   const detail = e.sqlMessage ?? e.message ?? String(error);

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { toDatabaseError } from '../../src/db/database-error.js';
+import { DatabaseError, exitCodeOf } from '../../src/errors.js';
+
+const config = { host: 'db.internal', port: 3306, user: 'app', password: 's3cret', database: 'shop', connectTimeoutMs: 5000 } as unknown as Parameters<typeof toDatabaseError>[1];
+
+/** What the error mapper in main would exit with for what toDatabaseError gives or throws. */
+function exitFor(error: unknown): number {
+  try {
+    return exitCodeOf(toDatabaseError(error, config, 'comparing g_coupon_settings with its counts'));
+  } catch (thrown) {
+    expect(thrown).toBe(error); // thrown again untouched, not wrapped
+    return exitCodeOf(thrown);
+  }
+}
+
+describe('toDatabaseError: database errors are exit 3, defects stay exit 70', () => {
+  it("maps the driver's and the network's errors", () => {
+    const driver = Object.assign(new Error("Table 'shop.g_coupons' doesn't exist"), { code: 'ER_NO_SUCH_TABLE', errno: 1146, sqlMessage: "Table 'shop.g_coupons' doesn't exist" });
+    const mapped = toDatabaseError(driver, config);
+    expect(mapped).toBeInstanceOf(DatabaseError);
+    expect(mapped.message).toBe("A required table is missing: Table 'shop.g_coupons' doesn't exist.");
+    expect(exitFor(driver)).toBe(3);
+    expect(exitFor(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', errno: -104 }))).toBe(3);
+    expect(exitFor(Object.assign(new Error('Query inactivity timeout'), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' }))).toBe(3);
+  });
+
+  it('throws a TypeError, RangeError, ReferenceError or SyntaxError again as it is (Node\'s ERR_* ones too)', () => {
+    let bug: TypeError;
+    try {
+      (undefined as unknown as { p: number }).p;
+      throw new Error('unreachable');
+    } catch (error) {
+      bug = error as TypeError;
+    }
+    expect(bug).toBeInstanceOf(TypeError);
+    expect(exitFor(bug)).toBe(70);
+    expect(exitFor(new RangeError('Maximum call stack size exceeded'))).toBe(70);
+    expect(exitFor(new ReferenceError('x is not defined'))).toBe(70);
+    expect(exitFor(new SyntaxError('Unexpected token'))).toBe(70);
+    let nodeError: unknown;
+    try {
+      Buffer.alloc(4).readUInt32LE(8);
+    } catch (error) {
+      nodeError = error;
+    }
+    expect((nodeError as { code?: string }).code).toBe('ERR_OUT_OF_RANGE');
+    expect(exitFor(nodeError)).toBe(70);
+  });
+
+  it('keeps a DatabaseError as it is', () => {
+    const error = new DatabaseError('Lost the connection');
+    expect(toDatabaseError(error, config)).toBe(error);
+  });
+});
