@@ -113,7 +113,7 @@ describe('repair picks its row locking from the engine flags', () => {
         [`${user}[%`, before[0]!['since']],
       );
       // "11, 12 FOR UPDATE NOWAIT": the ids locked and how.
-      return { locks: rows.map((row) => String(row['sql_']).replace(/^.*WHERE `id` IN \(([^)]*)\).*?(FOR UPDATE.*)$/, '$1 $2')), result };
+      return { locks: rows.map((row) => String(row['sql_']).replace(/^.*WHERE s\.`id` IN \(([^)]*)\).*?(FOR UPDATE.*)$/, '$1 $2')), result };
     } finally {
       await db.query(`SET GLOBAL general_log = ${Number(before[0]!['on_']) === 1 ? 'ON' : 'OFF'}, log_output = ?`, [String(before[0]!['output'])]);
     }

@@ -142,6 +142,29 @@ describe('repair', () => {
     expect(Number(rows[0]!['n'])).toBe(9);
   });
 
+  it("a status the server's collation takes for DELETED ('deleted ', trailing space) is deleted in every read: reported, zeroed, reread right", async () => {
+    // Setting 1 is clean by its counts (2 codes, 1 use). The packed statement compares the status on
+    // the server (PAD SPACE, case-insensitive): deleted, so expected 0 and a candidate. Its
+    // confirmation by key, the repair's recount and the final reread must say the same, or the
+    // setting is dropped as clean after all (as when Node compared the text itself).
+    await db.query("UPDATE g_coupon_settings SET status = 'deleted ' WHERE id = 1");
+    const zero = await runCli(['check', '--url', db.url, '--deleted', 'zero', '--format', 'json']);
+    expect(zero.code).toBe(1);
+    const drifted = parseJson(zero).drifted;
+    expect(drifted.map((s) => s.id)).toEqual(DRIFTED.includes('1') ? DRIFTED : ['1', ...DRIFTED]);
+    expect(drifted.find((s) => s.id === '1')!.counters).toEqual({
+      issuedCount: { cached: 2, actual: 2, expected: 0 },
+      usedCount: { cached: 1, actual: 1, expected: 0 },
+    });
+    const repaired = await runCli(['repair', '--url', db.url, '--yes', '--deleted', 'zero', '--format', 'json']);
+    expect(repaired.code).toBe(0);
+    expect(JSON.parse(repaired.stdout).summary).toMatchObject({ repaired: DRIFTED.length + 1, stillDrifted: 0 });
+    const [row] = await db.query<RowDataPacket[]>('SELECT issuedCount, usedCount FROM g_coupon_settings WHERE id = 1');
+    expect([String(row!['issuedCount']), String(row!['usedCount'])]).toEqual(['0', '0']);
+    const skip = await runCli(['check', '--url', db.url, '--deleted', 'skip', '--format', 'json']);
+    expect(JSON.parse(skip.stdout).summary.scanned).toBe(SETTINGS.length - 2);
+  });
+
   it('--deleted zero expects 0 on DELETED settings; --deleted skip leaves them alone', async () => {
     const skip = await runCli(['repair', '--url', db.url, '--yes', '--deleted', 'skip', '--format', 'json']);
     expect(skip.code).toBe(0);

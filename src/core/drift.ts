@@ -19,17 +19,15 @@ export interface CounterState {
 export interface DriftedSetting {
   id: bigint;
   status: string | null;
+  /** The status is the deleted one (SettingRow.deleted: as the server compares it). */
+  deleted: boolean;
   /** Every audited counter of the setting, drifted or not, by counter name. */
   counters: Record<string, CounterState>;
 }
 
-export function isDeleted(status: string | null, model: CounterModel): boolean {
-  return status !== null && status.toUpperCase() === model.settings.deletedStatus.toUpperCase();
-}
-
 /** Whether the scope audits this setting at all (--deleted skip leaves DELETED ones out). */
-export function isAudited(setting: Pick<SettingRow, 'status'>, scope: AuditScope): boolean {
-  return !(scope.deleted === 'skip' && isDeleted(setting.status, scope.model));
+export function isAudited(setting: Pick<SettingRow, 'deleted'>, scope: AuditScope): boolean {
+  return !(scope.deleted === 'skip' && setting.deleted);
 }
 
 /** NULL-safe: a NULL cache is drift; so is any value other than the expected one (negatives included). */
@@ -44,13 +42,13 @@ export function isDrifted(setting: DriftedSetting): boolean {
 /** The setting's audited counters against their true counts (by counter name; absent = 0); null when nothing drifted. */
 export function compareSetting(setting: SettingRow, actual: ReadonlyMap<string, bigint> | Record<string, bigint>, scope: AuditScope): DriftedSetting | null {
   if (!isAudited(setting, scope)) return null;
-  const zero = scope.deleted === 'zero' && isDeleted(setting.status, scope.model);
+  const zero = scope.deleted === 'zero' && setting.deleted;
   const counters: Record<string, CounterState> = {};
   for (const { name } of scope.counters) {
     const count = (actual instanceof Map ? actual.get(name) : (actual as Record<string, bigint>)[name]) ?? 0n;
     counters[name] = { cached: setting.cached[name] ?? null, actual: count, expected: zero ? 0n : count };
   }
-  const result: DriftedSetting = { id: setting.id, status: setting.status, counters };
+  const result: DriftedSetting = { id: setting.id, status: setting.status, deleted: setting.deleted, counters };
   return isDrifted(result) ? result : null;
 }
 

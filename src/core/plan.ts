@@ -1,6 +1,6 @@
 import { compareIds } from '../db/rows.js';
 import type { DriftReport } from './detect-drift.js';
-import { compareDeltas, counterDelta, counterDriftKind, type DriftedSetting, isCounterDrifted, isDeleted, largestDelta } from './drift.js';
+import { compareDeltas, counterDelta, counterDriftKind, type DriftedSetting, isCounterDrifted, largestDelta } from './drift.js';
 import type { CounterModel } from './model.js';
 import { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE } from './limits.js';
 import type { WrittenChange } from './repair.js';
@@ -100,7 +100,7 @@ export interface KindSummary {
   nullSettingId: ChildRows[] | null;
 }
 
-export function kindSummary(report: DriftReport, model: CounterModel): KindSummary {
+export function kindSummary(report: DriftReport): KindSummary {
   const summary: KindSummary = { tooHigh: 0, tooLow: 0, null: 0, negative: 0, deletedNonZero: 0, orphans: null, nullSettingId: null };
   for (const setting of report.drifted) {
     for (const state of Object.values(setting.counters)) {
@@ -108,7 +108,7 @@ export function kindSummary(report: DriftReport, model: CounterModel): KindSumma
       if (kind !== null) summary[kind] += 1;
     }
     const stillCounting = Object.values(setting.counters).some((state) => state.cached !== null && state.cached !== 0n);
-    if (isDeleted(setting.status, model) && stillCounting) summary.deletedNonZero += 1;
+    if (setting.deleted && stillCounting) summary.deletedNonZero += 1;
   }
   if (report.orphans !== null) {
     summary.orphans = report.orphans.map((orphan) => ({ counter: orphan.counter, table: orphan.table, rows: orphan.rows }));

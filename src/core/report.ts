@@ -117,7 +117,7 @@ export function checkReportJson(report: DriftReport, extra: { command: string; d
   }
   if (report.missingIds.length > 0) summary.missingIds = report.missingIds.map(String);
   if (model !== undefined) {
-    const { tooHigh, tooLow, null: nulls, negative, deletedNonZero } = kindSummary(report, model);
+    const { tooHigh, tooLow, null: nulls, negative, deletedNonZero } = kindSummary(report);
     summary.kinds = { tooHigh, tooLow, null: nulls, negative, deletedNonZero };
   }
   const json: CheckReport = { version: 1, ...extra, summary, drifted: report.drifted.map(driftedSettingJson) };

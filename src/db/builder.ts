@@ -116,7 +116,8 @@ function groupedCounts(scope: AuditScope, branch: { table: string; counters: num
  *
  * Rows: the drifted settings (compared NULL-safely on the server), the orphan groups (known = 0),
  * and the WITH ROLLUP row (id NULL), whose sums are the page's totals: known = settings in the
- * page, audited = settings audited. Per counter i: cached<i>, actual<i>, zero (expect 0 instead).
+ * page, audited = settings audited; deleted = the status is the deleted one. Per counter i:
+ * cached<i>, actual<i>, zero (expect 0 instead).
  */
 export function comparePageSql(scope: AuditScope, ids: IdScope, options: { onlyDrifted: boolean }): string {
   const { model } = scope;
@@ -127,10 +128,10 @@ export function comparePageSql(scope: AuditScope, ids: IdScope, options: { onlyD
   const audited = scope.deleted === 'skip' ? `NOT (${deleted})` : '1';
   const zero = scope.deleted === 'zero' ? `${deleted}` : '0';
   const settingsBranch =
-    `SELECT s.${sid} AS id, 1 AS known, ${audited} AS audited, s.${ident(s.status)} AS status, ${zero} AS zero, ` +
+    `SELECT s.${sid} AS id, 1 AS known, ${audited} AS audited, s.${ident(s.status)} AS status, ${deleted} AS deleted, ${zero} AS zero, ` +
     `${scope.counters.map((counter, i) => `s.${ident(counter.name)} AS cached${i}`).join(', ')}, ` +
     `${n.map((i) => `0 AS n${i}`).join(', ')} FROM ${ident(s.table)} s${where([scopeCondition(`s.${sid}`, ids)])}`;
-  const pad = ['0', '0', 'NULL', '0', ...n.map(() => 'NULL')].join(', ');
+  const pad = ['0', '0', 'NULL', '0', '0', ...n.map(() => 'NULL')].join(', ');
   const children = childBranches(scope).map((branch) => {
     const { fk, counts, from } = groupedCounts(scope, branch, ids);
     const columns = n.map((i) => (branch.counters.includes(i) ? counts[branch.counters.indexOf(i)]! : '0'));
@@ -138,7 +139,7 @@ export function comparePageSql(scope: AuditScope, ids: IdScope, options: { onlyD
   });
   const stacked = [settingsBranch, ...children].join(' UNION ALL ');
   const grouped =
-    `SELECT u.id, SUM(u.known) AS known, SUM(u.audited) AS audited, MAX(u.status) AS status, MAX(u.zero) AS zero, ` +
+    `SELECT u.id, SUM(u.known) AS known, SUM(u.audited) AS audited, MAX(u.status) AS status, MAX(u.deleted) AS deleted, MAX(u.zero) AS zero, ` +
     n.map((i) => `MAX(u.cached${i}) AS cached${i}, SUM(u.n${i}) AS actual${i}`).join(', ') +
     ` FROM (${stacked}) u GROUP BY u.id WITH ROLLUP`;
   const expected = (i: number) => `CASE WHEN g.zero = 1 THEN 0 ELSE g.actual${i} END`;
@@ -200,12 +201,18 @@ export function pageBoundarySql(model: CounterModel, after: bigint | null, size:
   );
 }
 
-function settingColumns(scope: AuditScope, prefix = ''): string {
+/**
+ * A settings row as Node reads it (`s`): its id, status, whether the status is the deleted one
+ * (deletedTest: the server decides, by the column's collation, as the page statements do, so Node
+ * never tells it otherwise), and each counter's cache.
+ */
+function settingColumns(scope: AuditScope): string {
   const s = scope.model.settings;
   return [
-    `${prefix}${ident(s.id)} AS id`,
-    `${prefix}${ident(s.status)} AS status`,
-    ...scope.counters.map((counter, i) => `${prefix}${ident(counter.name)} AS cached${i}`),
+    `s.${ident(s.id)} AS id`,
+    `s.${ident(s.status)} AS status`,
+    `${deletedTest(scope.model)} AS deleted`,
+    ...scope.counters.map((counter, i) => `s.${ident(counter.name)} AS cached${i}`),
   ].join(', ');
 }
 
@@ -220,7 +227,7 @@ const LOCK_SUFFIX: Record<LockMode, string> = { wait: '', 'skip-locked': ' SKIP 
  */
 export function settingsByIdSql(scope: AuditScope, ids: readonly bigint[]): string {
   const s = scope.model.settings;
-  return tag(`SELECT ${settingColumns(scope)} FROM ${ident(s.table)} WHERE ${ident(s.id)} IN (${idList(ids)}) ORDER BY ${ident(s.id)}`);
+  return tag(`SELECT ${settingColumns(scope)} FROM ${ident(s.table)} s WHERE s.${ident(s.id)} IN (${idList(ids)}) ORDER BY s.${ident(s.id)}`);
 }
 
 /**
@@ -350,7 +357,7 @@ export const inspectSql = {
  */
 export const probeSql = {
   selectTable: (table: string) => tag(`SELECT 1 FROM ${ident(table)} LIMIT 0`),
-  selectSettings: (scope: AuditScope) => tag(`SELECT ${settingColumns(scope)} FROM ${ident(scope.model.settings.table)} LIMIT 0`),
+  selectSettings: (scope: AuditScope) => tag(`SELECT ${settingColumns(scope)} FROM ${ident(scope.model.settings.table)} s LIMIT 0`),
   /** A counter's child table, key and filter, as detection and repair read them. */
   counter: (counter: CounterDefinition) =>
     tag(

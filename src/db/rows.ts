@@ -3,6 +3,11 @@
 export interface SettingRow {
   id: bigint;
   status: string | null;
+  /**
+   * Whether the status is the deleted one, as the server compares it (db/builder.ts deletedTest,
+   * under the column's collation: case, trailing spaces and accents as it treats them).
+   */
+  deleted: boolean;
   /** The cached value of each audited counter, by counter name; null for a NULL cache. */
   cached: Record<string, bigint | null>;
 }

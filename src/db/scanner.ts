@@ -62,7 +62,7 @@ export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
       cached[counter.name] = toBigIntOrNull(row[`cached${i}`]);
       actual.set(counter.name, toBigIntOrNull(row[`actual${i}`]) ?? 0n);
     });
-    const drifted = compareSetting({ id, status: row['status'] == null ? null : String(row['status']), cached }, actual, scope);
+    const drifted = compareSetting({ id, status: row['status'] == null ? null : String(row['status']), deleted: Number(row['deleted']) === 1, cached }, actual, scope);
     if (drifted !== null) result.drifted.push(drifted);
   }
   return result;
@@ -103,10 +103,9 @@ export async function compareInSnapshot(session: Session, scope: AuditScope, ids
  * The drifted settings among `ids` (a packed page's candidates), read inside the caller's snapshot:
  * their rows, then each counter's children grouped by setting, every statement a lookup by key (the
  * stacked statement would group its union once more, several times the cost per candidate),
- * compared in Node by the one drift rule (core/drift.ts compareSetting, which tells a DELETED
- * status as readPage does, by toUpperCase; the server's test in the packed statement also pads
- * trailing spaces under a PAD SPACE collation, so for a status such as 'DELETED ' the two can
- * differ). The snapshot is what makes the separate reads one.
+ * compared in Node by the one drift rule (core/drift.ts compareSetting; whether a status is the
+ * deleted one comes from the server, as in the packed statement). The snapshot is what makes the
+ * separate reads one.
  */
 export async function compareCandidates(session: Session, scope: AuditScope, ids: readonly bigint[]): Promise<DriftedSetting[]> {
   const settings = readSettingRows(await session.query(settingsByIdSql(scope, ids)), scope);
@@ -125,6 +124,7 @@ export function readSettingRows(rows: readonly Row[], scope: AuditScope): Settin
   return rows.map((row) => ({
     id: toBigInt(row['id']),
     status: row['status'] == null ? null : String(row['status']),
+    deleted: Number(row['deleted']) === 1,
     cached: Object.fromEntries(scope.counters.map((counter, i) => [counter.name, toBigIntOrNull(row[`cached${i}`])])),
   }));
 }

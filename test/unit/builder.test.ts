@@ -19,11 +19,12 @@ describe('comparePageSql: one statement per page compares caches with counts fro
   it('a range page of the built-in model: settings and counts stacked and grouped, compared on the server', () => {
     expect(builder.comparePageSql(scope, { kind: 'range', after: 10n, upTo: 20n }, { onlyDrifted: true })).toBe(
       '/* coupon-audit */ SELECT g.* FROM (SELECT u.id, SUM(u.known) AS known, SUM(u.audited) AS audited, MAX(u.status) AS status, ' +
-        'MAX(u.zero) AS zero, MAX(u.cached0) AS cached0, SUM(u.n0) AS actual0, MAX(u.cached1) AS cached1, SUM(u.n1) AS actual1 FROM (' +
-        'SELECT s.`id` AS id, 1 AS known, 1 AS audited, s.`status` AS status, 0 AS zero, s.`issuedCount` AS cached0, s.`usedCount` AS cached1, ' +
+        'MAX(u.deleted) AS deleted, MAX(u.zero) AS zero, MAX(u.cached0) AS cached0, SUM(u.n0) AS actual0, MAX(u.cached1) AS cached1, SUM(u.n1) AS actual1 FROM (' +
+        "SELECT s.`id` AS id, 1 AS known, 1 AS audited, s.`status` AS status, UPPER(s.`status`) <=> UPPER('DELETED') AS deleted, 0 AS zero, " +
+        's.`issuedCount` AS cached0, s.`usedCount` AS cached1, ' +
         '0 AS n0, 0 AS n1 FROM `g_coupon_settings` s WHERE s.`id` > 10 AND s.`id` <= 20 UNION ALL ' +
-        'SELECT `settingId`, 0, 0, NULL, 0, NULL, NULL, COUNT(*), 0 FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId` UNION ALL ' +
-        'SELECT `settingId`, 0, 0, NULL, 0, NULL, NULL, 0, COUNT(*) FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`' +
+        'SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, COUNT(*), 0 FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId` UNION ALL ' +
+        'SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, 0, COUNT(*) FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`' +
         ') u GROUP BY u.id WITH ROLLUP) g ' +
         'WHERE g.id IS NULL OR g.known = 0 OR (g.audited = 1 AND NOT (g.cached0 <=> CASE WHEN g.zero = 1 THEN 0 ELSE g.actual0 END ' +
         'AND g.cached1 <=> CASE WHEN g.zero = 1 THEN 0 ELSE g.actual1 END))',
@@ -34,11 +35,11 @@ describe('comparePageSql: one statement per page compares caches with counts fro
     expect(
       builder.comparePageSql({ model: revokeAware, counters: revokeAware.counters, deleted: 'zero' }, { kind: 'ids', ids: [1n, 9007199254740993n] }, { onlyDrifted: false }),
     ).toContain(
-      "SELECT `settingId`, 0, 0, NULL, 0, NULL, NULL, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END), SUM(CASE WHEN (status = 'ACTIVE') THEN 1 ELSE 0 END) " +
+      "SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END), SUM(CASE WHEN (status = 'ACTIVE') THEN 1 ELSE 0 END) " +
         'FROM `g_coupons` WHERE `settingId` IN (1, 9007199254740993) GROUP BY `settingId`) u GROUP BY u.id WITH ROLLUP) g',
     );
     expect(builder.comparePageSql({ ...scope, deleted: 'zero' }, { kind: 'ids', ids: [1n] }, { onlyDrifted: false })).toContain(
-      "1 AS audited, s.`status` AS status, UPPER(s.`status`) <=> UPPER('DELETED') AS zero,",
+      "1 AS audited, s.`status` AS status, UPPER(s.`status`) <=> UPPER('DELETED') AS deleted, UPPER(s.`status`) <=> UPPER('DELETED') AS zero,",
     );
     expect(builder.comparePageSql({ ...scope, deleted: 'skip' }, { kind: 'ids', ids: [1n] }, { onlyDrifted: false })).toContain(
       "SELECT s.`id` AS id, 1 AS known, NOT (UPPER(s.`status`) <=> UPPER('DELETED')) AS audited,",
@@ -51,7 +52,7 @@ describe('comparePageSql: one statement per page compares caches with counts fro
     expect(builder.scopeCondition('`k`', { kind: 'range', after: null, upTo: null })).toBeNull();
     const single = { ...DEFAULT_MODEL, counters: [revokeAware.counters[0]!] };
     expect(builder.comparePageSql(auditScope(single), { kind: 'range', after: 5n, upTo: null }, { onlyDrifted: true })).toContain(
-      "SELECT `settingId`, 0, 0, NULL, 0, NULL, COUNT(*) FROM `g_coupons` WHERE `settingId` > 5 AND (status <> 'REVOKED') GROUP BY `settingId`",
+      "SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, COUNT(*) FROM `g_coupons` WHERE `settingId` > 5 AND (status <> 'REVOKED') GROUP BY `settingId`",
     );
     expect(builder.comparePageSql(scope, { kind: 'range', after: null, upTo: null }, { onlyDrifted: true })).toContain(
       'FROM `g_coupons` WHERE `settingId` IS NOT NULL GROUP BY `settingId`',
@@ -65,15 +66,18 @@ describe('comparePageSql: one statement per page compares caches with counts fro
 describe('repair statements', () => {
   it('locks ascending, existing ids only: SKIP LOCKED, NOWAIT or waiting, as asked', () => {
     expect(builder.lockSettingsSql(scope, [3n, 9007199254740993n], 'skip-locked')).toBe(
-      '/* coupon-audit */ SELECT `id` AS id, `status` AS status, `issuedCount` AS cached0, `usedCount` AS cached1 FROM `g_coupon_settings` ' +
-        'WHERE `id` IN (3, 9007199254740993) ORDER BY `id` FOR UPDATE SKIP LOCKED',
+      "/* coupon-audit */ SELECT s.`id` AS id, s.`status` AS status, UPPER(s.`status`) <=> UPPER('DELETED') AS deleted, " +
+        's.`issuedCount` AS cached0, s.`usedCount` AS cached1 FROM `g_coupon_settings` s ' +
+        'WHERE s.`id` IN (3, 9007199254740993) ORDER BY s.`id` FOR UPDATE SKIP LOCKED',
     );
     expect(builder.lockSettingsSql(scope, [3n, 4n], 'nowait')).toBe(
-      '/* coupon-audit */ SELECT `id` AS id, `status` AS status, `issuedCount` AS cached0, `usedCount` AS cached1 FROM `g_coupon_settings` ' +
-        'WHERE `id` IN (3, 4) ORDER BY `id` FOR UPDATE NOWAIT',
+      "/* coupon-audit */ SELECT s.`id` AS id, s.`status` AS status, UPPER(s.`status`) <=> UPPER('DELETED') AS deleted, " +
+        's.`issuedCount` AS cached0, s.`usedCount` AS cached1 FROM `g_coupon_settings` s ' +
+        'WHERE s.`id` IN (3, 4) ORDER BY s.`id` FOR UPDATE NOWAIT',
     );
     expect(builder.lockSettingsSql(auditScope(DEFAULT_MODEL, { counters: ['usedCount'] }), [3n], 'wait')).toBe(
-      '/* coupon-audit */ SELECT `id` AS id, `status` AS status, `usedCount` AS cached0 FROM `g_coupon_settings` WHERE `id` IN (3) ORDER BY `id` FOR UPDATE',
+"/* coupon-audit */ SELECT s.`id` AS id, s.`status` AS status, UPPER(s.`status`) <=> UPPER('DELETED') AS deleted, s.`usedCount` AS cached0 " +
+        'FROM `g_coupon_settings` s WHERE s.`id` IN (3) ORDER BY s.`id` FOR UPDATE',
     );
   });
   it('counts with a plain read and the counter filter', () => {

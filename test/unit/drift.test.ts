@@ -10,9 +10,11 @@ import type { SettingRow } from '../../src/db/rows.js';
 import { readPage } from '../../src/db/scanner.js';
 
 const scope = auditScope(DEFAULT_MODEL);
-const setting = (id: bigint, issuedCount: bigint | null, usedCount: bigint | null, status = 'ACTIVE'): SettingRow => ({
+/** `deleted` is what the server says of the status (db/builder.ts deletedTest); Node does not tell it from the text. */
+const setting = (id: bigint, issuedCount: bigint | null, usedCount: bigint | null, status = 'ACTIVE', deleted = status === 'DELETED'): SettingRow => ({
   id,
   status,
+  deleted,
   cached: { issuedCount, usedCount },
 });
 
@@ -33,12 +35,15 @@ describe('compareSetting', () => {
   it('treats a NULL cache on a setting with no children as drift', () => {
     expect(compareSetting(setting(1n, null, 0n), { issuedCount: 0n, usedCount: 0n }, scope)).not.toBeNull();
   });
-  it('expects zero for DELETED settings under --deleted zero, whatever the case of the status', () => {
+  it("expects zero under --deleted zero for the settings the server calls deleted, whatever their status's text", () => {
     const zero: AuditScope = { ...scope, deleted: 'zero' };
     const deleted = setting(1n, 3n, 1n, 'DELETED');
     expect(compareSetting(deleted, actual, scope)).toBeNull();
     expect(compareSetting(deleted, actual, zero)?.counters['issuedCount']).toEqual({ cached: 3n, actual: 3n, expected: 0n });
-    expect(compareSetting(setting(1n, 3n, 1n, 'deleted'), actual, zero)).not.toBeNull();
+    expect(compareSetting(deleted, actual, zero)?.deleted).toBe(true);
+    // The server's collation decides (case, trailing spaces, accents); Node follows its flag.
+    expect(compareSetting(setting(1n, 3n, 1n, 'deleted ', true), actual, zero)).not.toBeNull();
+    expect(compareSetting(setting(1n, 3n, 1n, 'DELETED', false), actual, zero)).toBeNull();
     expect(compareSetting(setting(1n, 0n, 0n, 'DELETED'), actual, zero)).toBeNull();
     expect(compareSetting(setting(1n, 99n, 99n, 'DELETED'), actual, { ...scope, deleted: 'skip' })).toBeNull();
   });
@@ -57,13 +62,14 @@ describe('readPage (the rows of the one-statement comparison)', () => {
     known: String(known),
     audited: String(known),
     status: known ? 'ACTIVE' : null,
+    deleted: '0',
     zero: '0',
     cached0: cached[0],
     actual0: actual[0],
     cached1: cached[1],
     actual1: actual[1],
   });
-  const rollup = { id: null, known: '3', audited: '3', status: 'ACTIVE', zero: '0', cached0: '9', actual0: '12', cached1: '1', actual1: '2' };
+  const rollup = { id: null, known: '3', audited: '3', status: 'ACTIVE', deleted: '0', zero: '0', cached0: '9', actual0: '12', cached1: '1', actual1: '2' };
   it('takes the page total from the rollup row, sums orphan groups, and keeps only drifted settings, exact past 2^53', () => {
     const page = readPage(
       [group('2', 1, ['1', '0'], ['1', '0']), group('7', 0, [null, null], ['6', '1']), group('9007199254740993', 1, [null, '0'], ['3', '0']), rollup] as never,
@@ -73,7 +79,7 @@ describe('readPage (the rows of the one-statement comparison)', () => {
     expect(page.orphans).toEqual([6n, 1n]);
     expect(page.found).toEqual([2n, 9007199254740993n]);
     expect(page.drifted).toEqual([
-      { id: 9007199254740993n, status: 'ACTIVE', counters: { issuedCount: { cached: null, actual: 3n, expected: 3n }, usedCount: { cached: 0n, actual: 0n, expected: 0n } } },
+      { id: 9007199254740993n, status: 'ACTIVE', deleted: false, counters: { issuedCount: { cached: null, actual: 3n, expected: 3n }, usedCount: { cached: 0n, actual: 0n, expected: 0n } } },
     ]);
   });
   it('an empty page is empty', () => {
@@ -105,7 +111,7 @@ describe('BatchSizer', () => {
 
 describe('reports', () => {
   const drifted = [
-    { id: 9007199254740993n, status: 'ACTIVE', counters: { issuedCount: { cached: null, actual: 3n, expected: 3n }, usedCount: { cached: 1n, actual: 1n, expected: 1n } } },
+    { id: 9007199254740993n, status: 'ACTIVE', deleted: false, counters: { issuedCount: { cached: null, actual: 3n, expected: 3n }, usedCount: { cached: 1n, actual: 1n, expected: 1n } } },
   ];
   const report = {
     scanned: 10,

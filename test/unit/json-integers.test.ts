@@ -40,6 +40,7 @@ describe('counts in the JSON report: a JSON number while safe (|n| ≤ 2^53−1)
     const setting: DriftedSetting = {
       id: 9007199254740993n,
       status: 'ACTIVE',
+      deleted: false,
       counters: {
         issuedCount: { cached: MAX + 1n, actual: MAX, expected: MAX },
         usedCount: { cached: -(MAX + 1n), actual: 0n, expected: 0n },

@@ -94,7 +94,7 @@ export function printDriftReport(
   const lines: string[] = [];
   if (more > 0) lines.push(moreLine(more));
   lines.push(terminal.out.dim(DRIFT_DELTA_LEGEND));
-  lines.push(...renderKinds(kindSummary(report, scope.model), terminal.out));
+  lines.push(...renderKinds(kindSummary(report), terminal.out));
   lines.push(terminal.out.bold(driftSummaryLine(report, counters, { orphans: false })));
   stdout.write(`${lines.join('\n')}\n`);
 }

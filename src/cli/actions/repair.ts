@@ -133,7 +133,7 @@ function writePlan(write: (text: string) => unknown, c: ChalkInstance, options: 
     write('\n');
     if (more > 0) write(`${moreLine(more)}\n`);
     write(`${c.dim(CHANGE_DELTA_LEGEND)}\n`);
-    for (const line of renderKinds(kindSummary(report, scope.model), c)) write(`${line}\n`);
+    for (const line of renderKinds(kindSummary(report), c)) write(`${line}\n`);
   }
   const summary = driftSummaryLine(report, scope.counters.map((counter) => counter.name), { orphans: changes.length === 0 });
   write(`${changes.length > 0 ? c.bold(summary) : c.green(summary)}\n`);
