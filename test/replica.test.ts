@@ -289,6 +289,76 @@ describe('check --replica-url', () => {
   });
 });
 
+describe('doctor --replica-url', () => {
+  type Check = { name: string; status: string; detail: string; fix?: string };
+  const doctor = async (args: string[]) => {
+    const result = await runCli(['doctor', '--format', 'json', ...args]);
+    const checks = (JSON.parse(result.stdout) as { checks: Check[] }).checks;
+    return { code: result.code, stderr: result.stderr, checks, byName: (name: string) => checks.find((check) => check.name === name) };
+  };
+
+  it('a healthy replica: the replica, its schema and replication ok, with its lag; exit 0', async () => {
+    await pair.waitCaughtUp();
+    const result = await doctor(['--url', primaryUrl, '--replica-url', replicaUrl]);
+    expect(result.code).toBe(0);
+    expect(result.checks.slice(-3).map((check) => [check.name, check.status])).toEqual([
+      ['replica', 'ok'],
+      ['replica schema', 'ok'],
+      ['replication', 'ok'],
+    ]);
+    expect(result.byName('replica')!.detail).toMatch(/^127\.0\.0\.1:\d+: MariaDB \d+\.\d+/);
+    expect(result.byName('replication')!.detail).toMatch(/^both threads running, \d+ s behind its primary$/);
+  });
+
+  it("the replica's SQL thread stopped: replication FAIL with its state and the fix; exit 3", async () => {
+    await pair.stopReplicaSqlThread();
+    try {
+      const result = await doctor(['--url', primaryUrl, '--replica-url', replicaUrl]);
+      expect(result.code).toBe(3);
+      expect(result.byName('replication')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/START REPLICA/) });
+      expect(result.byName('replication')!.detail).toMatch(/has its replication SQL thread stopped \(Slave_IO_Running=Yes, Slave_SQL_Running=No\)/);
+    } finally {
+      await pair.startReplicaSqlThread();
+    }
+  });
+
+  it('a table the replica lacks: replica schema FAIL naming it; exit 3', async () => {
+    // Made on the primary alone (not logged): the replica never sees it.
+    await primary.query('SET SESSION sql_log_bin = 0');
+    await primary.query('CREATE TABLE g_coupon_extra (id INT PRIMARY KEY, settingId BIGINT UNSIGNED, KEY (settingId))');
+    const config = join(dir, 'extra.json');
+    writeFileSync(config, JSON.stringify({ counters: { usedCount: { table: 'g_coupon_extra', foreignKey: 'settingId' } } }));
+    try {
+      const result = await doctor(['--url', primaryUrl, '--replica-url', replicaUrl, '--config', config]);
+      expect(result.code).toBe(3);
+      expect(result.byName('schema')!.status).toBe('ok'); // on --url
+      expect(result.byName('replica schema')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/g_coupon_extra/) });
+      expect(result.byName('replication')).toBeUndefined();
+    } finally {
+      await primary.query('DROP TABLE g_coupon_extra');
+      await primary.query('SET SESSION sql_log_bin = 1');
+    }
+  });
+
+  it('no SLAVE MONITOR on the replica: replication FAIL with the GRANT; --replica-url naming --url: FAIL; the password never shown', async () => {
+    await primary.query("CREATE USER 'doctor'@'%' IDENTIFIED BY 'pw-doctor'");
+    await primary.query("GRANT SELECT ON shop.* TO 'doctor'@'%'");
+    await pair.waitCaughtUp();
+    try {
+      const url = (server: string) => server.replace('mysql://root@', 'mysql://doctor:pw-doctor@');
+      const denied = await doctor(['--url', url(primaryUrl), '--replica-url', url(replicaUrl)]);
+      expect(denied.code).toBe(3);
+      expect(denied.byName('replication')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/GRANT SLAVE MONITOR ON \*\.\* TO 'doctor'@'%';/) });
+      expect(JSON.stringify(denied.checks) + denied.stderr).not.toContain('pw-doctor');
+    } finally {
+      await primary.query("DROP USER 'doctor'@'%'");
+    }
+    const itself = await doctor(['--url', primaryUrl, '--replica-url', primaryUrl]);
+    expect(itself.code).toBe(3);
+    expect(itself.byName('replication')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/--replica-url names the --url server itself/) });
+  });
+});
+
 describe('repair --replica-url', () => {
   it('dry run: the plan of the primary; then repair writes on the primary only: the primary exact, the replica exact once it catches up', async () => {
     await pair.waitCaughtUp();

@@ -87,6 +87,7 @@ export const DOCTOR_HELP = epilog({
   examples: [
     ['coupon-audit doctor --url mysql://ops@db1:3306/coupons', 'can check and repair run here? each line ok, WARN or FAIL, with its fix'],
     ['coupon-audit doctor --config coupon-audit.json --format json', 'the same for a configured model, as JSON'],
+    ['coupon-audit doctor --url mysql://ops@db1/coupons --replica-url mysql://ops@db2/coupons', 'and can check --replica-url read db2?'],
   ],
   exitCodes: [['0', 'check and repair can run (warnings are printed)'], USAGE, ['3', 'something stops check or repair'], INTERNAL],
 });

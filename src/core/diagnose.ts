@@ -1,10 +1,13 @@
 import { createIndexSql } from '../db/builder.js';
-import type { Database } from '../db/database.js';
+import type { ConnectionConfig } from '../db/connection-config.js';
+import { Database } from '../db/database.js';
+import { DatabaseError } from '../errors.js';
 import { grantSql, hasProblems, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, serverInfo, unindexedCounters } from '../db/inspector.js';
 import { type EngineProfile, rowLocking, runLockKind } from '../db/engine.js';
 import { LEASE_TABLE } from '../db/run-lock.js';
 import type { AuditScope, CounterDefinition } from './model.js';
 import { binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
+import { Replica } from './replica.js';
 
 /** `info`: advice that matters here (where to run repair on a cluster); not a problem. */
 export type CheckStatus = 'ok' | 'info' | 'warn' | 'fail';
@@ -60,6 +63,71 @@ export async function gatherFacts(db: Database, scope: AuditScope, target: strin
     facts.privileges = await probePrivileges(db, scope, runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null);
   }
   return facts;
+}
+
+/**
+ * doctor --replica-url: what `check --replica-url` needs of the replica, checked the way the run
+ * does (run.ts openReplica, Replica): it answers, has the scope's tables and columns and lets this
+ * user read them, replicates with both threads running and a known lag, and --url keeps a
+ * position to compare it with. Ends at the first failure (what follows depends on it).
+ */
+export async function replicaChecks(primary: Database, config: ConnectionConfig, scope: AuditScope): Promise<DoctorCheck[]> {
+  const name = `${config.host}:${config.port}`;
+  const checks: DoctorCheck[] = [];
+  /** A DatabaseError ends the list with this check failed; anything else is a bug, thrown on. */
+  const failed = (check: string, error: unknown): DoctorCheck[] => {
+    if (!(error instanceof DatabaseError)) throw error;
+    return [...checks, { name: check, status: 'fail', detail: error.message }];
+  };
+  let db: Database;
+  try {
+    db = await Database.connect(config, { poolSize: 1 });
+  } catch (error) {
+    return failed('replica', error);
+  }
+  try {
+    const server = await serverInfo(db);
+    checks.push({ name: 'replica', status: 'ok', detail: `${name}: ${server.flavor} ${server.version}` });
+    const problems = await schemaProblems(db, scope);
+    if (hasProblems(problems)) {
+      const missing = [...problems.missing, ...problems.filters];
+      const unreadable = problems.grants.map((entry) => entry.table);
+      checks.push({
+        name: 'replica schema',
+        status: 'fail',
+        detail: [...missing, ...(unreadable.length === 0 ? [] : [`no SELECT on ${unreadable.join(', ')}`])].join('; '),
+        fix: unreadable.length > 0 && missing.length === 0 ? problems.grants.map((entry) => entry.grant).join(' ') : `point --replica-url at a replica of ${primary.config.database}`,
+      });
+      return checks;
+    }
+    checks.push({ name: 'replica schema', status: 'ok', detail: `the same tables and columns as --url, readable by '${config.user}'` });
+    let replica: Replica;
+    try {
+      replica = await Replica.open(primary, db);
+    } catch (error) {
+      return failed('replication', error);
+    }
+    const lag = await replica.lag().catch((error: unknown) => ({ error }));
+    if ('error' in lag) return failed('replication', lag.error);
+    if ('problem' in lag) {
+      checks.push({
+        name: 'replication',
+        status: 'fail',
+        detail: `the replica ${name} ${lag.problem}: check --replica-url stops (exit 3) rather than read it`,
+        fix: 'start or repair replication on the replica (START REPLICA / START SLAVE, after fixing its error), or run without --replica-url',
+      });
+      return checks;
+    }
+    try {
+      await replica.primaryPosition();
+    } catch (error) {
+      return failed('replication', error);
+    }
+    checks.push({ name: 'replication', status: 'ok', detail: `both threads running, ${lag.seconds} s behind its primary` });
+    return checks;
+  } finally {
+    await db.close();
+  }
 }
 
 /** The checklist: connection and server, schema, settingId indexes, privileges, binlog_format. */

@@ -40,6 +40,11 @@ export class Replica implements LagSource {
     return self;
   }
 
+  /** The primary's replication position now (what catchUp waits for); a DatabaseError when it has none to compare. */
+  async primaryPosition(): Promise<string> {
+    return primaryPosition(this.primary, this.dialect);
+  }
+
   /** The replica's lag in seconds, or why it is not replicating (stopped, broken, unknown lag). */
   async lag(): Promise<{ seconds: number } | { problem: string }> {
     return judge(await replicaStates(this.db, this.dialect));
@@ -51,7 +56,7 @@ export class Replica implements LagSource {
    * once, a replica still behind after `maxWaitSeconds` fails then (both DatabaseError, exit 3).
    */
   async catchUp(options: { maxWaitSeconds: number; signal?: AbortSignal | undefined; onWait?: ((state: ThrottleState | null) => void) | undefined }): Promise<void> {
-    const position = await primaryPosition(this.primary, this.dialect);
+    const position = await this.primaryPosition();
     const deadline = performance.now() + options.maxWaitSeconds * 1000;
     let waited = false;
     for (;;) {

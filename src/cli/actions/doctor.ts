@@ -1,6 +1,6 @@
 /** doctor's action, loaded when doctor runs (commands/doctor.ts declares its options). */
 import type { Diagnosis } from '../../core/diagnose.js';
-import { describeTarget } from '../../db/connection-config.js';
+import { describeTarget, resolveReplicaConfig } from '../../db/connection-config.js';
 import { DatabaseError, EXIT, type ExitCode } from '../../errors.js';
 import { type CommonOptions, resolveScope } from '../common-options.js';
 import { connectionConfig, recordTarget } from '../connect.js';
@@ -12,13 +12,19 @@ export async function runDoctor(terminal: Terminal, options: CommonOptions, outc
   const scope = await resolveScope(options);
   const config = await connectionConfig(options, terminal);
   recordTarget(outcome, config);
+  const replica = options.replicaUrl === undefined ? undefined : resolveReplicaConfig(options.replicaUrl, config, { sslCa: options.sslCa });
   let diagnosis: Diagnosis;
   const spinner = terminal.spinner(`Connecting to ${describeTarget(config)}`).start();
   try {
-    const [{ Database }, { diagnose, gatherFacts }] = await Promise.all([import('../../db/database.js'), import('../../core/diagnose.js')]);
+    const [{ Database }, { diagnose, gatherFacts, replicaChecks }] = await Promise.all([import('../../db/database.js'), import('../../core/diagnose.js')]);
     const db = await Database.connect(config, { poolSize: 1 });
     try {
       diagnosis = diagnose(await gatherFacts(db, scope, describeTarget(config)));
+      if (replica !== undefined) {
+        spinner.text = `Checking the replica ${replica.host}:${replica.port}`;
+        const checks = [...diagnosis.checks, ...(await replicaChecks(db, replica, scope))];
+        diagnosis = { checks, healthy: checks.every((check) => check.status === 'ok' || check.status === 'info') };
+      }
     } finally {
       await db.close();
     }

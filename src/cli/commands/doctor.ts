@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { addConnectionOptions, addScopeOptions } from '../common-options.js';
 import { DOCTOR_HELP } from '../help.js';
-import { tableName } from '../options.js';
+import { replicaUrl, tableName } from '../options.js';
 import { lazyAction, type Runner } from '../runner.js';
 
 export function doctorCommand(program: Command, run: Runner): void {
@@ -9,6 +9,7 @@ export function doctorCommand(program: Command, run: Runner): void {
     .description('check a database for what check and repair need: schema, indexes, privileges, binlog_format')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('--audit-table <name>', 'the audit table repair would write', tableName)
+    .option('--replica-url <url>', 'also check this replica of --url as check --replica-url needs it: the same schema, readable, replicating, its lag', replicaUrl)
     .option('-v, --verbose', 'the full error on failure')
     .addHelpText('after', DOCTOR_HELP)
     .action(run('doctor', lazyAction(async () => (await import('../actions/doctor.js')).runDoctor)));
