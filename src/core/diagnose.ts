@@ -8,6 +8,7 @@ import { LEASE_TABLE } from '../db/run-lock.js';
 import type { AuditScope, CounterDefinition } from './model.js';
 import { binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
 import { Replica } from './replica.js';
+import { DEFAULT_THROTTLE } from './throttle.js';
 
 /** `info`: advice that matters here (where to run repair on a cluster); not a problem. */
 export type CheckStatus = 'ok' | 'info' | 'warn' | 'fail';
@@ -77,7 +78,8 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
   /** A DatabaseError ends the list with this check failed; anything else is a bug, thrown on. */
   const failed = (check: string, error: unknown): DoctorCheck[] => {
     if (!(error instanceof DatabaseError)) throw error;
-    return [...checks, { name: check, status: 'fail', detail: error.message }];
+    const grant = /GRANT [^;]+;/.exec(error.message)?.[0];
+    return [...checks, { name: check, status: 'fail', detail: error.message, ...(grant === undefined ? {} : { fix: grant }) }];
   };
   let db: Database;
   try {
@@ -86,9 +88,19 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
     return failed('replica', error);
   }
   try {
-    const server = await serverInfo(db);
+    let server: ServerInfo;
+    try {
+      server = await serverInfo(db);
+    } catch (error) {
+      return failed('replica', error);
+    }
     checks.push({ name: 'replica', status: 'ok', detail: `${name}: ${server.flavor} ${server.version}` });
-    const problems = await schemaProblems(db, scope);
+    let problems: Awaited<ReturnType<typeof schemaProblems>>;
+    try {
+      problems = await schemaProblems(db, scope);
+    } catch (error) {
+      return failed('replica schema', error);
+    }
     if (hasProblems(problems)) {
       const missing = [...problems.missing, ...problems.filters];
       const unreadable = problems.grants.map((entry) => entry.table);
@@ -96,11 +108,14 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
         name: 'replica schema',
         status: 'fail',
         detail: [...missing, ...(unreadable.length === 0 ? [] : [`no SELECT on ${unreadable.join(', ')}`])].join('; '),
-        fix: unreadable.length > 0 && missing.length === 0 ? problems.grants.map((entry) => entry.grant).join(' ') : `point --replica-url at a replica of ${primary.config.database}`,
+        fix:
+          unreadable.length > 0 && missing.length === 0
+            ? problems.grants.map((entry) => entry.grant).join(' ')
+            : `give the replica the schema --url has (is it a replica of ${primary.config.database}?)`,
       });
       return checks;
     }
-    checks.push({ name: 'replica schema', status: 'ok', detail: `the same tables and columns as --url, readable by '${config.user}'` });
+    checks.push({ name: 'replica schema', status: 'ok', detail: `the tables and columns the scope reads, readable by '${config.user}'` });
     let replica: Replica;
     try {
       replica = await Replica.open(primary, db);
@@ -123,7 +138,19 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
     } catch (error) {
       return failed('replication', error);
     }
-    checks.push({ name: 'replication', status: 'ok', detail: `both threads running, ${lag.seconds} s behind its primary` });
+    const { maxLagSeconds, maxLagWaitSeconds } = DEFAULT_THROTTLE;
+    checks.push(
+      lag.seconds <= maxLagSeconds
+        ? { name: 'replication', status: 'ok', detail: `both threads running, ${lag.seconds} s behind its primary` }
+        : {
+            name: 'replication',
+            status: 'warn',
+            detail:
+              `both threads running, ${lag.seconds} s behind its primary: check --replica-url waits while it is more than ` +
+              `--max-lag (default ${maxLagSeconds} s) behind, and stops (exit 3) after --max-lag-wait (default ${maxLagWaitSeconds} s)`,
+            fix: 'find why the replica lags (SHOW REPLICA STATUS), or raise --max-lag / --max-lag-wait for this replica',
+          },
+    );
     return checks;
   } finally {
     await db.close();
