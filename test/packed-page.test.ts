@@ -201,7 +201,10 @@ describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids ar
     expect(report.orphans!.map((orphan) => String(orphan.rows))).toEqual(expected.orphans);
     expect(report.scanned).toBe(60);
     // Ids 1-60 are dense: after the first pages they end by arithmetic. The gap up to 2^53 is read.
-    expect(reads).toBeLessThanOrEqual(8);
+    // Read too: the ends of the pages prepared before a page's rows were in (concurrency + 1 of
+    // them, detect-drift.ts TaskPool), whose density is not known yet. A boundary read per page
+    // makes up to 62.
+    expect(reads).toBeLessThanOrEqual(10);
     if (pageSize <= 3) expect(pages).toBeGreaterThan(60 / pageSize - 5);
   });
 });

@@ -77,7 +77,7 @@ export function addCommonOptions(command: Command): Command {
       `settings compared per detection statement, ${PAGE_SIZE_RANGE.min}-${PAGE_SIZE_RANGE.max} (default: sized automatically)`,
       wholeNumberIn(PAGE_SIZE_RANGE),
     )
-    .option('--concurrency <n>', `detection statements at once, ${CONCURRENCY_RANGE.min}-${CONCURRENCY_RANGE.max} (each on its own connection)`, wholeNumberIn(CONCURRENCY_RANGE), DEFAULT_CONCURRENCY)
+    .option('--concurrency <n>', `detection statements at once, ${CONCURRENCY_RANGE.min}-${CONCURRENCY_RANGE.max} (each on its own connection, and one more for the next page, ready to start)`, wholeNumberIn(CONCURRENCY_RANGE), DEFAULT_CONCURRENCY)
     .option('--replica-url <url>', 'scan this replica of --url instead (after it has caught up with --url); drift it finds is confirmed on --url, repair writes only there', replicaUrl)
     .option('--max-lag <seconds>', 'pause the scan while the replica is more than this behind, 0-3600', secondsIn({ min: 0, max: 3600 }), DEFAULT_THROTTLE.maxLagSeconds)
     .option('--max-lag-wait <seconds>', 'exit 3 when the replica stays behind --max-lag this long, 1-86400', secondsIn({ min: 1, max: 86_400 }), DEFAULT_THROTTLE.maxLagWaitSeconds)

@@ -83,7 +83,8 @@ const INITIAL_PAGE_SIZE = 8;
  * settings and counts (db/scanner.ts comparePackedPage), then the settings it found drifted read
  * again by key in the same transaction (compareCandidates); --ids chunks the same way. The
  * unindexed whole-table scan is the stacked statement (db/builder.ts comparePageSql) alone. Pages
- * run `concurrency` at a time; ranges are contiguous, so every child row is counted in one page.
+ * run `concurrency` statements at a time, with the next page begun and waiting (TaskPool); ranges
+ * are contiguous, so every child row is counted in one page.
  */
 export async function detectDrift(db: Database, options: DetectOptions): Promise<DriftReport> {
   const { scope } = options;
@@ -99,10 +100,20 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
   const started = performance.now();
 
   /** One page: packed (its own snapshot), or the stacked statement alone (the unindexed whole-table scan). */
-  const run = async (ids: IdScope, how: 'packed' | 'stacked'): Promise<PageResult> => {
-    const started = performance.now();
-    const result = how === 'packed' ? await packedPage(db, scope, ids) : await comparePage(db, scope, ids, { onlyDrifted: true });
-    const ms = performance.now() - started;
+  const run = async (ids: IdScope, how: 'packed' | 'stacked', pageTurn: Turn, onRows?: (settings: number) => void): Promise<PageResult> => {
+    // A page prepared ahead waits for its turn; a stop asked for meanwhile ends it there.
+    // Timed from its turn: the wait for one is not the page's cost (BatchSizer sizes by it).
+    let pageStarted = performance.now();
+    const turn: Turn = {
+      take: async () => {
+        await pageTurn.take();
+        checkSignal();
+        pageStarted = performance.now();
+      },
+      done: () => pageTurn.done(),
+    };
+    const result = how === 'packed' ? await packedPage(db, scope, ids, turn, onRows) : await stackedPage(db, scope, ids, turn);
+    const ms = performance.now() - pageStarted;
     sizer.observe(Math.max(result.scanned, 1), ms);
     options.onStatement?.({ what: `compare ${describeScope(ids)}`, rows: result.drifted.length, ms });
     totals.scanned += result.scanned;
@@ -129,8 +140,8 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
       await nextPage();
       const chunk = ids.slice(start, start + Math.min(sizer.size, 5000));
       start += chunk.length;
-      await pool.run(async () => {
-        const found = new Set((await run({ kind: 'ids', ids: chunk }, 'packed')).found);
+      await pool.run(async (turn) => {
+        const found = new Set((await run({ kind: 'ids', ids: chunk }, 'packed', turn)).found);
         missingIds.push(...chunk.filter((id) => !found.has(id)));
       });
     }
@@ -139,7 +150,7 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
     if (unindexed.length > 0) {
       options.onUnindexed?.(unindexed);
       await nextPage();
-      await run({ kind: 'range', after: null, upTo: null }, 'stacked');
+      await pool.run((turn) => run({ kind: 'range', after: null, upTo: null }, 'stacked', turn).then(() => undefined));
     } else {
       // Pages end by id arithmetic while the ids are dense (nextPageEnd), else where a boundary
       // read finds the `size`-th setting: that read walks `size` setting rows, most of the cost
@@ -152,9 +163,10 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
         const end = nextPageEnd(after, sizer.size, density, last);
         const upTo: bigint | null = end === 'read' ? await pageBoundary(db, scope.model, after, sizer.size) : end;
         const from = after;
-        await pool.run(async () => {
-          const result = await run({ kind: 'range', after: from, upTo }, 'packed');
-          if (from !== null && upTo !== null) density = result.scanned / Number(upTo - from);
+        await pool.run(async (turn) => {
+          await run({ kind: 'range', after: from, upTo }, 'packed', turn, (settings) => {
+            if (from !== null && upTo !== null) density = settings / Number(upTo - from);
+          });
         });
         if (upTo === null) break;
         after = upTo;
@@ -197,12 +209,24 @@ export function nextPageEnd(after: bigint | null, size: number, density: number 
   return end >= last ? null : end;
 }
 
-/** A page of the paged scan: the packed statement and its confirmation, on a connection of its own. */
-async function packedPage(db: Database, scope: AuditScope, ids: IdScope): Promise<PageResult> {
+/**
+ * A page of the paged scan: the packed statement and its confirmation, on a connection of its own.
+ * It takes its turn once its transaction is begun and gives it back when the rows are in; then it
+ * yields (setImmediate) so that the page whose turn it is sends its statement before Node reads
+ * these rows, which keeps the event loop busy for a while.
+ */
+async function packedPage(db: Database, scope: AuditScope, ids: IdScope, turn: Turn, onRows?: (settings: number) => void): Promise<PageResult> {
   const context = `comparing ${scope.model.settings.table} with its counts`;
   const session = await db.session(context);
   try {
-    const result = await comparePackedPage(session, scope, ids);
+    const result = await comparePackedPage(session, scope, ids, {
+      beforeRead: () => turn.take(),
+      afterRead: async (settings) => {
+        onRows?.(settings);
+        turn.done();
+        await new Promise((resolve) => setImmediate(resolve));
+      },
+    });
     session.release();
     return result;
   } catch (error) {
@@ -211,27 +235,69 @@ async function packedPage(db: Database, scope: AuditScope, ids: IdScope): Promis
   }
 }
 
+/** The unindexed whole-table scan: the stacked statement alone, in its turn. */
+async function stackedPage(db: Database, scope: AuditScope, ids: IdScope, turn: Turn): Promise<PageResult> {
+  await turn.take();
+  try {
+    return await comparePage(db, scope, ids, { onlyDrifted: true });
+  } finally {
+    turn.done();
+  }
+}
+
 function describeScope(scope: IdScope): string {
   if (scope.kind === 'ids') return `${scope.ids.length} ids`;
   return `(${scope.after ?? '-∞'}, ${scope.upTo ?? '+∞'}]`;
 }
 
-/** Runs at most `limit` tasks at once; the first failure is rethrown by run() or drain(), after the others end. */
-class TaskPool {
+/**
+ * Runs page tasks so that `limit` statements run on the server at once and the next page is ready
+ * to start the moment one ends. A task takes its turn (`turn`) once its transaction is begun, sends
+ * its statement, and gives the turn back (`done`) when the rows are in, before Node reads them: the
+ * next task, already connected and begun, sends its statement then, so the server is not left
+ * waiting while Node parses a page, commits it and sets up the next one (three round trips). run()
+ * lets the caller prepare the next task while at most `limit` + 1 run (one holds a connection,
+ * waiting for its turn). The first failure is rethrown by run() or drain(), after the others end.
+ */
+export class TaskPool {
   private readonly running = new Set<Promise<void>>();
+  private turns = 0;
+  private readonly waiting: (() => void)[] = [];
+  private wake: (() => void) | null = null;
   private failure: { error: unknown } | null = null;
 
   constructor(private readonly limit: number) {}
 
-  async run(task: () => Promise<void>): Promise<void> {
+  async run(task: (turn: Turn) => Promise<void>): Promise<void> {
     this.throwIfFailed();
-    const promise: Promise<void> = task()
+    let state: 'before' | 'holding' | 'done' = 'before';
+    const turn: Turn = {
+      take: async () => {
+        if (state !== 'before') return;
+        state = 'holding';
+        if (this.turns < this.limit) this.turns += 1;
+        else await new Promise<void>((resolve) => this.waiting.push(resolve));
+        // Another task failed while this one waited: the scan is over, its statement is not sent.
+        if (this.failure !== null) throw this.failure.error;
+      },
+      done: () => {
+        if (state === 'holding') this.pass();
+        state = 'done';
+      },
+    };
+    const promise: Promise<void> = task(turn)
       .catch((error: unknown) => {
         this.failure ??= { error };
       })
-      .finally(() => this.running.delete(promise));
+      .finally(() => {
+        turn.done();
+        this.running.delete(promise);
+        this.signal();
+      });
     this.running.add(promise);
-    while (this.running.size >= this.limit) await Promise.race(this.running);
+    while (this.failure === null && this.running.size > this.limit) {
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
     if (this.failure !== null) {
       await this.drain();
     }
@@ -239,11 +305,33 @@ class TaskPool {
 
   /** Waits for every task (none is left running when this returns or throws). */
   async drain(): Promise<void> {
+    // A task that failed gives its turn back; one still waiting for a turn gets it as the others end.
     await Promise.allSettled([...this.running]);
     this.throwIfFailed();
+  }
+
+  /** A turn given back: to the first task waiting for one, else free. */
+  private pass(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.turns -= 1;
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
   }
 
   private throwIfFailed(): void {
     if (this.failure !== null) throw this.failure.error;
   }
+}
+
+/** A task's place among the statements running at once (TaskPool). */
+export interface Turn {
+  /** Resolves when the task may send its statement. */
+  take(): Promise<void>;
+  /** The statement has ended (its rows are in): the turn passes on. Again, or without take(): nothing. */
+  done(): void;
 }

@@ -124,7 +124,7 @@ export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
  * this reject still knows what was written.
  */
 export async function repairRun(options: RepairRunOptions, result: RepairResult = emptyRepairResult(options.runId ?? randomUUID())): Promise<RepairRun> {
-  // The scan's connections or the writers, whichever are more, and the run lock's, the throttle's, one spare.
+  // The scan's connections (open) or the writers, whichever are more, and the run lock's, the throttle's, one spare.
   const db = await open(options, 3 + Math.max(0, (options.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY) - (options.concurrency ?? DEFAULT_CONCURRENCY)));
   let lock: RunLock | null = null;
   let replica: Replica | null = null;
@@ -197,9 +197,10 @@ async function repairTarget(db: Database, scope: AuditScope): Promise<RepairTarg
   return { database: db.config.database, auditTable, auditTableExists, preservedColumns };
 }
 
+/** The scan's connections: --concurrency, one more for a page whose rows Node is still reading (detect-drift.ts TaskPool), and the extra ones. */
 async function open(options: CheckRunOptions, extraConnections = 1): Promise<Database> {
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-  return Database.connect(options.connection, { poolSize: concurrency + extraConnections });
+  return Database.connect(options.connection, { poolSize: concurrency + 1 + extraConnections });
 }
 
 function throttler(options: CheckRunOptions): Throttler {
@@ -212,7 +213,7 @@ async function openReplica(primary: Database, options: CheckRunOptions, primaryI
   const name = `${options.replica.host}:${options.replica.port}`;
   const onReplica = (error: unknown): unknown =>
     error instanceof DatabaseError && !/replica/i.test(error.message) ? new DatabaseError(`On the replica ${name}: ${error.message}`, { cause: error.cause }) : error;
-  const db = await Database.connect(options.replica, { poolSize: (options.concurrency ?? DEFAULT_CONCURRENCY) + 1 }).catch((error: unknown) => {
+  const db = await Database.connect(options.replica, { poolSize: (options.concurrency ?? DEFAULT_CONCURRENCY) + 2 }).catch((error: unknown) => {
     throw onReplica(error);
   });
   try {

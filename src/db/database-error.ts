@@ -1,4 +1,4 @@
-import { DatabaseError } from '../errors.js';
+import { CouponAuditError, DatabaseError } from '../errors.js';
 import type { ConnectionConfig } from './connection-config.js';
 
 interface DriverError {
@@ -56,13 +56,15 @@ export function isConnectionLost(error: unknown): boolean {
 
 /**
  * Maps a mysql2 error to one clear sentence (what failed, what to do), scrubbed of the password.
- * `context` says what the tool was doing ("reading g_coupons"). A defect caught on the way (a
- * TypeError in code run around a statement, such as the parse of a page's rows) is thrown again as
- * it is: it is a bug, exit 70, and calling it a database error (exit 3) would send the operator to
- * the server for nothing.
+ * `context` says what the tool was doing ("reading g_coupons"). What is caught on the way that is
+ * not the database's is thrown again as it is: an error that has its exit code already (an
+ * interruption: 130, 143) and a defect (a TypeError in code run around a statement, such as the
+ * parse of a page's rows: exit 70; calling it a database error, exit 3, would send the operator to
+ * the server for nothing).
  */
 export function toDatabaseError(error: unknown, config: ConnectionConfig, context?: string): DatabaseError {
   if (error instanceof DatabaseError) return error;
+  if (error instanceof CouponAuditError) throw error;
   if (error instanceof Error && isProgrammingError(error)) throw error;
   const target = `${config.host}:${config.port}`;
   const e = (error ?? {}) as DriverError;

@@ -73,14 +73,26 @@ export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
  * around compareInSnapshot. The session is left as it was found: committed, or destroyed on error
  * by the caller.
  */
-export async function comparePackedPage(session: Session, scope: AuditScope, ids: IdScope, options: { maxBytes?: number } = {}): Promise<PageResult> {
+export async function comparePackedPage(session: Session, scope: AuditScope, ids: IdScope, options: PackedPageOptions = {}): Promise<PageResult> {
   const maxBytes = options.maxBytes ?? PACKED_MAX_BYTES;
   await session.query(sessionSql.packedMaxBytes(maxBytes));
   await session.query(sessionSql.repeatableReadNext);
   await session.query(sessionSql.beginReadOnly);
-  const result = await compareInSnapshot(session, scope, ids, maxBytes);
+  await options.beforeRead?.();
+  const result = await compareInSnapshot(session, scope, ids, maxBytes, options.afterRead);
   await session.query(sessionSql.commit);
   return result;
+}
+
+export interface PackedPageOptions {
+  maxBytes?: number;
+  /**
+   * Awaited once the transaction is begun, before the packed statement (its snapshot is taken by
+   * that read, not before): the page waits there for its turn (detect-drift.ts TaskPool).
+   */
+  beforeRead?: () => Promise<void>;
+  /** compareInSnapshot's `afterRead`. */
+  afterRead?: (settings: number) => Promise<void>;
 }
 
 /**
@@ -89,10 +101,18 @@ export async function comparePackedPage(session: Session, scope: AuditScope, ids
  * text, Node finds the candidates in it (parsePackedPage), and the candidates are read again as
  * values in the same snapshot (compareCandidates): what is reported is decided there, by the one
  * drift rule (core/drift.ts). A value cut at group_concat_max_len (many orphan groups) sends the
- * whole scope through comparePageSql.
+ * whole scope through comparePageSql. `afterRead` is awaited once the packed statement's rows are
+ * in, before Node reads them, with the number of settings rows in the scope (skipped ones too).
  */
-export async function compareInSnapshot(session: Session, scope: AuditScope, ids: IdScope, maxBytes = PACKED_MAX_BYTES): Promise<PageResult> {
+export async function compareInSnapshot(
+  session: Session,
+  scope: AuditScope,
+  ids: IdScope,
+  maxBytes = PACKED_MAX_BYTES,
+  afterRead?: (settings: number) => Promise<void>,
+): Promise<PageResult> {
   const rows = await session.query(packedPageSql(scope, ids), { textAsBytes: true });
+  await afterRead?.(Number(rows.find((row) => Number(row['b']) === 0)?.['n'] ?? 0));
   const packed = parsePackedPage(rows, scope, { found: ids.kind === 'ids', maxBytes });
   if (packed === null) return comparePage(session, scope, ids, { onlyDrifted: ids.kind === 'range' });
   const drifted = packed.candidates.length === 0 ? [] : await compareCandidates(session, scope, packed.candidates);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toDatabaseError } from '../../src/db/database-error.js';
-import { DatabaseError, exitCodeOf } from '../../src/errors.js';
+import { DatabaseError, exitCodeOf, InterruptedError } from '../../src/errors.js';
 
 const config = { host: 'db.internal', port: 3306, user: 'app', password: 's3cret', database: 'shop', connectTimeoutMs: 5000 } as unknown as Parameters<typeof toDatabaseError>[1];
 
@@ -46,6 +46,11 @@ describe('toDatabaseError: database errors are exit 3, defects stay exit 70', ()
     }
     expect((nodeError as { code?: string }).code).toBe('ERR_OUT_OF_RANGE');
     expect(exitFor(nodeError)).toBe(70);
+  });
+
+  it('throws an error that has its exit code already (an interruption) again as it is', () => {
+    expect(exitFor(new InterruptedError('SIGINT'))).toBe(130);
+    expect(exitFor(new InterruptedError('SIGTERM'))).toBe(143);
   });
 
   it('keeps a DatabaseError as it is', () => {
