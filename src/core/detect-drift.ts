@@ -213,7 +213,8 @@ export function nextPageEnd(after: bigint | null, size: number, density: number 
  * A page of the paged scan: the packed statement and its confirmation, on a connection of its own.
  * It takes its turn once its transaction is begun and gives it back when the rows are in; then it
  * yields (setImmediate) so that the page whose turn it is sends its statement before Node reads
- * these rows, which keeps the event loop busy for a while.
+ * these rows, which keeps the event loop busy for a while. A page with many candidates takes a
+ * turn again for their reads.
  */
 async function packedPage(db: Database, scope: AuditScope, ids: IdScope, turn: Turn, onRows?: (settings: number) => void): Promise<PageResult> {
   const context = `comparing ${scope.model.settings.table} with its counts`;
@@ -226,6 +227,9 @@ async function packedPage(db: Database, scope: AuditScope, ids: IdScope, turn: T
         turn.done();
         await new Promise((resolve) => setImmediate(resolve));
       },
+      // The stacked statement, or the reads of many candidates (as costly as the page's when every
+      // setting drifted): statements like the first, so they wait for a turn too.
+      beforeMore: () => turn.take(),
     });
     session.release();
     return result;
@@ -270,19 +274,19 @@ export class TaskPool {
 
   async run(task: (turn: Turn) => Promise<void>): Promise<void> {
     this.throwIfFailed();
-    let state: 'before' | 'holding' | 'done' = 'before';
+    let holding = false;
     const turn: Turn = {
       take: async () => {
-        if (state !== 'before') return;
-        state = 'holding';
+        if (holding) return;
+        holding = true;
         if (this.turns < this.limit) this.turns += 1;
         else await new Promise<void>((resolve) => this.waiting.push(resolve));
         // Another task failed while this one waited: the scan is over, its statement is not sent.
         if (this.failure !== null) throw this.failure.error;
       },
       done: () => {
-        if (state === 'holding') this.pass();
-        state = 'done';
+        if (holding) this.pass();
+        holding = false;
       },
     };
     const promise: Promise<void> = task(turn)
@@ -330,8 +334,8 @@ export class TaskPool {
 
 /** A task's place among the statements running at once (TaskPool). */
 export interface Turn {
-  /** Resolves when the task may send its statement. */
+  /** Resolves when the task may send its statement(s); at once when it holds the turn already. Again after done(): a new turn. */
   take(): Promise<void>;
-  /** The statement has ended (its rows are in): the turn passes on. Again, or without take(): nothing. */
+  /** The statement has ended (its rows are in): the turn passes on. Without a turn held: nothing. */
   done(): void;
 }

@@ -307,8 +307,8 @@ export const sessionSql = {
   repeatableReadNext: tag('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ'),
   beginSnapshot: tag('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY'),
   /**
-   * A page's snapshot (db/scanner.ts comparePackedPage): taken by its first read, so on Galera the
-   * read's causal wait (wsrep_sync_wait) comes before it.
+   * A page's snapshot (db/scanner.ts comparePackedPage): InnoDB takes it at the first read, so on
+   * Galera the read's causal wait (wsrep_sync_wait) comes before it (TiDB takes it here).
    */
   beginReadOnly: tag('START TRANSACTION READ ONLY'),
   packedMaxBytes: (bytes: number) => tag(`SET SESSION group_concat_max_len = ${Math.trunc(bytes)}`),

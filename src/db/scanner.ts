@@ -79,20 +79,31 @@ export async function comparePackedPage(session: Session, scope: AuditScope, ids
   await session.query(sessionSql.repeatableReadNext);
   await session.query(sessionSql.beginReadOnly);
   await options.beforeRead?.();
-  const result = await compareInSnapshot(session, scope, ids, maxBytes, options.afterRead);
+  const result = await compareInSnapshot(session, scope, ids, maxBytes, options);
   await session.query(sessionSql.commit);
   return result;
 }
 
-export interface PackedPageOptions {
+export interface PackedPageOptions extends SnapshotHooks {
   maxBytes?: number;
   /**
-   * Awaited once the transaction is begun, before the packed statement (its snapshot is taken by
-   * that read, not before): the page waits there for its turn (detect-drift.ts TaskPool).
+   * Awaited once the transaction is begun, before the packed statement: the page waits there for
+   * its turn (detect-drift.ts TaskPool). InnoDB takes the snapshot at that first read, not at
+   * START TRANSACTION, so a page that waited still reads a fresh one (TiDB takes it at START
+   * TRANSACTION: there the snapshot is as old as the wait, one statement at most; still one).
    */
   beforeRead?: () => Promise<void>;
-  /** compareInSnapshot's `afterRead`. */
+}
+
+/** compareInSnapshot's hooks around its statements (detect-drift.ts TaskPool's turns). */
+export interface SnapshotHooks {
+  /**
+   * Awaited once the packed statement's rows are in, before Node reads them, with the number of
+   * settings rows in the scope (skipped ones too).
+   */
   afterRead?: (settings: number) => Promise<void>;
+  /** Awaited before the page's further statements when they are costly: the stacked statement, or the reads of candidates that are more than a tenth of the page. */
+  beforeMore?: () => Promise<void>;
 }
 
 /**
@@ -101,20 +112,25 @@ export interface PackedPageOptions {
  * text, Node finds the candidates in it (parsePackedPage), and the candidates are read again as
  * values in the same snapshot (compareCandidates): what is reported is decided there, by the one
  * drift rule (core/drift.ts). A value cut at group_concat_max_len (many orphan groups) sends the
- * whole scope through comparePageSql. `afterRead` is awaited once the packed statement's rows are
- * in, before Node reads them, with the number of settings rows in the scope (skipped ones too).
+ * whole scope through comparePageSql.
  */
 export async function compareInSnapshot(
   session: Session,
   scope: AuditScope,
   ids: IdScope,
   maxBytes = PACKED_MAX_BYTES,
-  afterRead?: (settings: number) => Promise<void>,
+  hooks: SnapshotHooks = {},
 ): Promise<PageResult> {
   const rows = await session.query(packedPageSql(scope, ids), { textAsBytes: true });
-  await afterRead?.(Number(rows.find((row) => Number(row['b']) === 0)?.['n'] ?? 0));
+  await hooks.afterRead?.(Number(rows.find((row) => Number(row['b']) === 0)?.['n'] ?? 0));
   const packed = parsePackedPage(rows, scope, { found: ids.kind === 'ids', maxBytes });
-  if (packed === null) return comparePage(session, scope, ids, { onlyDrifted: ids.kind === 'range' });
+  if (packed === null) {
+    await hooks.beforeMore?.();
+    return comparePage(session, scope, ids, { onlyDrifted: ids.kind === 'range' });
+  }
+  // A few candidates are read by key for a fraction of the page's statement; many (a migration
+  // that broke every cache) cost as much as it did, and wait for a turn like it.
+  if (packed.candidates.length > 0 && packed.candidates.length * 10 > packed.scanned) await hooks.beforeMore?.();
   const drifted = packed.candidates.length === 0 ? [] : await compareCandidates(session, scope, packed.candidates);
   return { scanned: packed.scanned, drifted, found: packed.found, orphans: packed.orphans };
 }

@@ -128,6 +128,47 @@ describe('TaskPool (detect-drift.ts): `limit` statements at once, the next page 
     expect(h.pages).toHaveLength(2);
   });
 
+  it('a page takes a turn again for its candidates: never more than `limit` statements, whoever waits first goes first', async () => {
+    const pool = new TaskPool(1);
+    const log: string[] = [];
+    let statements = 0;
+    let most = 0;
+    const statement = async (name: string, gate: Promise<void>) => {
+      statements += 1;
+      most = Math.max(most, statements);
+      log.push(name);
+      await gate;
+      statements -= 1;
+    };
+    const aRows = deferred();
+    const aMore = deferred();
+    const bRows = deferred();
+    await pool.run(async (turn) => {
+      await turn.take();
+      await statement('a: packed', aRows.promise);
+      turn.done();
+      await new Promise((resolve) => setImmediate(resolve));
+      await turn.take(); // its candidates
+      await statement('a: candidates', aMore.promise);
+      turn.done();
+    });
+    const b = pool.run(async (turn) => {
+      await turn.take();
+      await statement('b: packed', bRows.promise);
+      turn.done();
+    });
+    aRows.resolve();
+    await settled(Promise.resolve());
+    expect(log).toEqual(['a: packed', 'b: packed']); // a waits for a turn for its candidates
+    bRows.resolve();
+    await settled(Promise.resolve());
+    expect(log).toEqual(['a: packed', 'b: packed', 'a: candidates']);
+    aMore.resolve();
+    await b;
+    await pool.drain();
+    expect(most).toBe(1);
+  });
+
   it('done() twice, or without take(), gives back no turn it does not hold', async () => {
     const pool = new TaskPool(1);
     const order: string[] = [];
