@@ -131,7 +131,7 @@ export async function compareInSnapshot(
   // A few candidates are read by key for a fraction of the page's statement; many (a migration
   // that broke every cache) cost as much as it did, and wait for a turn like it.
   if (packed.candidates.length > 0 && packed.candidates.length * 10 > packed.scanned) await hooks.beforeMore?.();
-  const drifted = packed.candidates.length === 0 ? [] : await compareCandidates(session, scope, packed.candidates);
+  const drifted = packed.candidates.length === 0 ? [] : await compareCandidates(session, scope, packed.candidates, packed.counts);
   return { scanned: packed.scanned, drifted, found: packed.found, orphans: packed.orphans };
 }
 
@@ -141,14 +141,21 @@ export async function compareInSnapshot(
  * stacked statement would group its union once more, several times the cost per candidate),
  * compared in Node by the one drift rule (core/drift.ts compareSetting; whether a status is the
  * deleted one comes from the server, as in the packed statement). The snapshot is what makes the
- * separate reads one.
+ * separate reads one. `known`: counts the packed statement gave exactly in this same snapshot (in
+ * scope order), which need no second read; the others are counted by key.
  */
-export async function compareCandidates(session: Session, scope: AuditScope, ids: readonly bigint[]): Promise<DriftedSetting[]> {
+export async function compareCandidates(
+  session: Session,
+  scope: AuditScope,
+  ids: readonly bigint[],
+  known: ReadonlyMap<bigint, readonly bigint[]> = new Map(),
+): Promise<DriftedSetting[]> {
   const settings = readSettingRows(await session.query(settingsByIdSql(scope, ids)), scope);
-  const counts = await countChildren(session, scope, settings.map((setting) => setting.id));
+  const counts = await countChildren(session, scope, settings.filter((setting) => !known.has(setting.id)).map((setting) => setting.id));
   const drifted: DriftedSetting[] = [];
   for (const setting of settings) {
-    const actual = new Map(scope.counters.map((counter) => [counter.name, counts.get(counter.name)?.get(setting.id) ?? 0n]));
+    const given = known.get(setting.id);
+    const actual = new Map(scope.counters.map((counter, i) => [counter.name, given?.[i] ?? counts.get(counter.name)?.get(setting.id) ?? 0n]));
     const drift = compareSetting(setting, actual, scope);
     if (drift !== null) drifted.push(drift);
   }
@@ -190,6 +197,11 @@ export interface PackedPage {
   scanned: number;
   /** Settings whose caches differ from their counts as text: a superset of the drifted ones. */
   candidates: bigint[];
+  /**
+   * Per candidate, its counts in scope order, when the packed text gave each as a plain integer
+   * (parsePackedNumbers); a candidate absent here is counted again by key.
+   */
+  counts?: Map<bigint, bigint[]>;
   /** Per counter (scope order): child rows whose setting id names no setting. */
   orphans: bigint[];
   /** The ids of the settings read, when asked for (an --ids chunk: which of them exist). */
@@ -245,6 +257,7 @@ function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: 
   const actual = new Float64Array(n);
   const orphans = new Array<number>(n).fill(0);
   const candidates: bigint[] = [];
+  const counts = new Map<bigint, bigint[]>();
   let scanned = 0;
 
   /** Child groups below `id` have no setting (orphans); the group of `id` gives its counts. */
@@ -272,7 +285,10 @@ function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: 
     scanned += 1;
     for (let i = 0; i < n; i++) {
       if (settings![first + i]![r] !== (isDeleted ? 0 : actual[i])) {
-        candidates.push(BigInt(id));
+        const key = BigInt(id);
+        candidates.push(key);
+        // NaN: a count that was not a plain integer of at most 15 digits; counted again by key.
+        if (!actual.some(Number.isNaN)) counts.set(key, Array.from(actual, (count) => BigInt(count)));
         break;
       }
     }
@@ -280,7 +296,7 @@ function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: 
   countsOf(Infinity); // the child groups past the last setting: orphans
   if (orphans.some((sum) => !Number.isSafeInteger(sum))) return undefined;
   const found = withFound ? Array.from(ids, (id) => BigInt(id)) : [];
-  return { scanned, candidates, orphans: orphans.map((sum) => BigInt(sum)), found };
+  return { scanned, candidates, counts, orphans: orphans.map((sum) => BigInt(sum)), found };
 }
 
 /**

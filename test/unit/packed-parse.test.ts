@@ -42,7 +42,14 @@ describe('parsePackedPage', () => {
   it('candidates are the settings whose caches are not their counts; orphans are keys with no setting', () => {
     const page = parsePackedPage(rows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '1 2,3 5,4 1,5 7,6 1', '1 1,5 2,6 1'), scope);
     // 2: no children, right. 3: usedCount NULL. 4: -1 codes cached for 1. 5: no setting (orphans 7 and 2).
-    expect(page).toEqual({ scanned: 5, candidates: [3n, 4n], orphans: [7n, 2n], found: [] });
+    // The counts of each candidate come along (compareCandidates need not read them again).
+    expect(page).toEqual({ scanned: 5, candidates: [3n, 4n], counts: new Map([[3n, [5n, 0n]], [4n, [1n, 0n]]]), orphans: [7n, 2n], found: [] });
+  });
+
+  it('a candidate whose count is not a plain integer of at most 15 digits comes without counts: it is counted again by key', () => {
+    const page = parsePackedPage(rows('1 2 1,2 0 0', '1 2,2 1234567890123456', '1 1'), scope);
+    expect(page?.candidates).toEqual([2n]);
+    expect(page?.counts).toEqual(new Map());
   });
 
   it('reads the text way, with the same answer, when ids pass 15 digits or come out of order', () => {
@@ -58,8 +65,14 @@ describe('parsePackedPage', () => {
 
   it('--deleted zero expects 0 of a DELETED setting; skip leaves it out of the count', () => {
     const withDeleted = rows('1 1 2 0,2 0 2 0', '1 2,2 2', '');
-    expect(parsePackedPage(withDeleted, auditScope(DEFAULT_MODEL, { deleted: 'zero' }))).toEqual({ scanned: 2, candidates: [1n], orphans: [0n, 0n], found: [] });
-    expect(parsePackedPage(withDeleted, auditScope(DEFAULT_MODEL, { deleted: 'skip' }))).toEqual({ scanned: 1, candidates: [], orphans: [0n, 0n], found: [] });
+    expect(parsePackedPage(withDeleted, auditScope(DEFAULT_MODEL, { deleted: 'zero' }))).toEqual({
+      scanned: 2,
+      candidates: [1n],
+      counts: new Map([[1n, [2n, 0n]]]),
+      orphans: [0n, 0n],
+      found: [],
+    });
+    expect(parsePackedPage(withDeleted, auditScope(DEFAULT_MODEL, { deleted: 'skip' }))).toEqual({ scanned: 1, candidates: [], counts: new Map(), orphans: [0n, 0n], found: [] });
   });
 
   it('null when a value holds fewer records than its row count (cut at group_concat_max_len)', () => {
@@ -79,13 +92,19 @@ describe('parsePackedPage', () => {
   it('a value as long as group_concat_max_len is cut, even when its record count is whole; a cut inside a record of the text way is null, not a hang', () => {
     // '1 2 1,2 0 12' cut at 11 bytes: two records, the last count 12 read as 1.
     expect(parsePackedPage(rows('1 2 1,2 0 1', '1 2', '1 1,2 12'), scope, { maxBytes: 11 })).toBeNull();
-    expect(parsePackedPage(rows('1 2 1,2 0 1', '1 2', '1 1,2 12'), scope, { maxBytes: 12 })).toEqual({ scanned: 2, candidates: [2n], orphans: [0n, 0n], found: [] });
+    expect(parsePackedPage(rows('1 2 1,2 0 1', '1 2', '1 1,2 12'), scope, { maxBytes: 12 })).toEqual({
+      scanned: 2,
+      candidates: [2n],
+      counts: new Map([[2n, [0n, 12n]]]),
+      orphans: [0n, 0n],
+      found: [],
+    });
     const bigCut = rows('9007199254740993 1 0,9007199254740995 1', '', '');
     expect(parsePackedPage(bigCut, scope)).toBeNull();
   });
 
   it('an empty page: no settings, no children', () => {
-    expect(parsePackedPage(rows('', '', ''), scope)).toEqual({ scanned: 0, candidates: [], orphans: [0n, 0n], found: [] });
+    expect(parsePackedPage(rows('', '', ''), scope)).toEqual({ scanned: 0, candidates: [], counts: new Map(), orphans: [0n, 0n], found: [] });
   });
 });
 
