@@ -83,7 +83,7 @@ const INITIAL_PAGE_SIZE = 8;
  * settings and counts (db/scanner.ts comparePackedPage), then the settings it found drifted read
  * again by key in the same transaction (compareCandidates); --ids chunks the same way. The
  * unindexed whole-table scan is the stacked statement (db/builder.ts comparePageSql) alone. Pages
- * run `concurrency` statements at a time, with the next page begun and waiting (TaskPool); ranges
+ * run `concurrency` statements at a time, with the next page connected and waiting (TaskPool); ranges
  * are contiguous, so every child row is counted in one page.
  */
 export async function detectDrift(db: Database, options: DetectOptions): Promise<DriftReport> {
@@ -110,6 +110,7 @@ export async function detectDrift(db: Database, options: DetectOptions): Promise
         checkSignal();
         pageStarted = performance.now();
       },
+      sent: () => pageTurn.sent(),
       done: () => pageTurn.done(),
     };
     const result = how === 'packed' ? await packedPage(db, scope, ids, turn, onRows) : await stackedPage(db, scope, ids, turn);
@@ -211,10 +212,9 @@ export function nextPageEnd(after: bigint | null, size: number, density: number 
 
 /**
  * A page of the paged scan: the packed statement and its confirmation, on a connection of its own.
- * It takes its turn once its transaction is begun and gives it back when the rows are in; then it
- * yields (setImmediate) so that the page whose turn it is sends its statement before Node reads
- * these rows, which keeps the event loop busy for a while. A page with many candidates takes a
- * turn again for their reads.
+ * It takes its turn before its transaction begins and gives it back when the rows are in, then
+ * waits until the page it passed the turn to has sent its statement: Node reads these rows while
+ * the server runs that one. A page with many candidates takes a turn again for their reads.
  */
 async function packedPage(db: Database, scope: AuditScope, ids: IdScope, turn: Turn, onRows?: (settings: number) => void): Promise<PageResult> {
   const context = `comparing ${scope.model.settings.table} with its counts`;
@@ -222,14 +222,17 @@ async function packedPage(db: Database, scope: AuditScope, ids: IdScope, turn: T
   try {
     const result = await comparePackedPage(session, scope, ids, {
       beforeRead: () => turn.take(),
+      sent: () => turn.sent(),
       afterRead: async (settings) => {
         onRows?.(settings);
-        turn.done();
-        await new Promise((resolve) => setImmediate(resolve));
+        await turn.done();
       },
       // The stacked statement, or the reads of many candidates (as costly as the page's when every
       // setting drifted): statements like the first, so they wait for a turn too.
-      beforeMore: () => turn.take(),
+      beforeMore: async () => {
+        await turn.take();
+        turn.sent();
+      },
     });
     session.release();
     return result;
@@ -242,6 +245,7 @@ async function packedPage(db: Database, scope: AuditScope, ids: IdScope, turn: T
 /** The unindexed whole-table scan: the stacked statement alone, in its turn. */
 async function stackedPage(db: Database, scope: AuditScope, ids: IdScope, turn: Turn): Promise<PageResult> {
   await turn.take();
+  turn.sent();
   try {
     return await comparePage(db, scope, ids, { onlyDrifted: true });
   } finally {
@@ -256,17 +260,20 @@ function describeScope(scope: IdScope): string {
 
 /**
  * Runs page tasks so that `limit` statements run on the server at once and the next page is ready
- * to start the moment one ends. A task takes its turn (`turn`) once its transaction is begun, sends
- * its statement, and gives the turn back (`done`) when the rows are in, before Node reads them: the
- * next task, already connected and begun, sends its statement then, so the server is not left
- * waiting while Node parses a page, commits it and sets up the next one (three round trips). run()
- * lets the caller prepare the next task while at most `limit` + 1 run (one holds a connection,
- * waiting for its turn). The first failure is rethrown by run() or drain(), after the others end.
+ * to start the moment one ends. A task takes its turn (`take`) when it is ready to send its
+ * statement, says when it has sent it (`sent`), and gives the turn back (`done`) when the rows are
+ * in, before Node reads them: the task waiting for the turn, already connected, begins its
+ * transaction and sends its statement, and done() resolves once it has (at once when none waits),
+ * so Node reads the rows while the server runs the next statement instead of idling through the
+ * parse, the commit and the next page's set-up. A waiting task holds no transaction open. run()
+ * lets the caller prepare the next task while at most `limit` + 1 run. The first failure is
+ * rethrown by run() or drain(), after the others end.
  */
 export class TaskPool {
   private readonly running = new Set<Promise<void>>();
   private turns = 0;
-  private readonly waiting: (() => void)[] = [];
+  /** Tasks waiting for a turn: each is handed it with the way to say it has sent its statement. */
+  private readonly waiting: ((handoff: () => void) => void)[] = [];
   private wake: (() => void) | null = null;
   private failure: { error: unknown } | null = null;
 
@@ -275,18 +282,25 @@ export class TaskPool {
   async run(task: (turn: Turn) => Promise<void>): Promise<void> {
     this.throwIfFailed();
     let holding = false;
+    /** Set while this task holds a turn handed over by another that waits for its statement to go. */
+    let handoff: (() => void) | null = null;
     const turn: Turn = {
       take: async () => {
         if (holding) return;
         holding = true;
         if (this.turns < this.limit) this.turns += 1;
-        else await new Promise<void>((resolve) => this.waiting.push(resolve));
+        else handoff = await new Promise<() => void>((resolve) => this.waiting.push(resolve));
         // Another task failed while this one waited: the scan is over, its statement is not sent.
         if (this.failure !== null) throw this.failure.error;
       },
+      sent: () => {
+        handoff?.();
+        handoff = null;
+      },
       done: () => {
-        if (holding) this.pass();
+        if (!holding) return Promise.resolve();
         holding = false;
+        return this.pass();
       },
     };
     const promise: Promise<void> = task(turn)
@@ -294,7 +308,8 @@ export class TaskPool {
         this.failure ??= { error };
       })
       .finally(() => {
-        turn.done();
+        turn.sent(); // never leave the task that handed over its turn waiting
+        void turn.done();
         this.running.delete(promise);
         this.signal();
       });
@@ -314,11 +329,14 @@ export class TaskPool {
     this.throwIfFailed();
   }
 
-  /** A turn given back: to the first task waiting for one, else free. */
-  private pass(): void {
+  /** A turn given back: to the first task waiting for one (resolves when it has sent its statement, or ended), else free. */
+  private pass(): Promise<void> {
     const next = this.waiting.shift();
-    if (next !== undefined) next();
-    else this.turns -= 1;
+    if (next === undefined) {
+      this.turns -= 1;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => next(resolve));
   }
 
   private signal(): void {
@@ -336,6 +354,11 @@ export class TaskPool {
 export interface Turn {
   /** Resolves when the task may send its statement(s); at once when it holds the turn already. Again after done(): a new turn. */
   take(): Promise<void>;
-  /** The statement has ended (its rows are in): the turn passes on. Without a turn held: nothing. */
-  done(): void;
+  /** The statement is sent: a task that handed this one its turn may go on. */
+  sent(): void;
+  /**
+   * The statement has ended (its rows are in): the turn passes on. Resolves when the task it passed
+   * to has sent its statement (or ended), at once when none waited. Without a turn held: nothing.
+   */
+  done(): Promise<void>;
 }

@@ -308,7 +308,7 @@ export const sessionSql = {
   beginSnapshot: tag('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY'),
   /**
    * A page's snapshot (db/scanner.ts comparePackedPage): InnoDB takes it at the first read, so on
-   * Galera the read's causal wait (wsrep_sync_wait) comes before it (TiDB takes it here).
+   * Galera the read's causal wait (wsrep_sync_wait) comes before it.
    */
   beginReadOnly: tag('START TRANSACTION READ ONLY'),
   packedMaxBytes: (bytes: number) => tag(`SET SESSION group_concat_max_len = ${Math.trunc(bytes)}`),

@@ -77,8 +77,8 @@ export async function comparePackedPage(session: Session, scope: AuditScope, ids
   const maxBytes = options.maxBytes ?? PACKED_MAX_BYTES;
   await session.query(sessionSql.packedMaxBytes(maxBytes));
   await session.query(sessionSql.repeatableReadNext);
-  await session.query(sessionSql.beginReadOnly);
   await options.beforeRead?.();
+  await session.query(sessionSql.beginReadOnly);
   const result = await compareInSnapshot(session, scope, ids, maxBytes, options);
   await session.query(sessionSql.commit);
   return result;
@@ -87,16 +87,16 @@ export async function comparePackedPage(session: Session, scope: AuditScope, ids
 export interface PackedPageOptions extends SnapshotHooks {
   maxBytes?: number;
   /**
-   * Awaited once the transaction is begun, before the packed statement: the page waits there for
-   * its turn (detect-drift.ts TaskPool). InnoDB takes the snapshot at that first read, not at
-   * START TRANSACTION, so a page that waited still reads a fresh one (TiDB takes it at START
-   * TRANSACTION: there the snapshot is as old as the wait, one statement at most; still one).
+   * Awaited before the transaction begins: the page waits there for its turn (detect-drift.ts
+   * TaskPool), with no transaction open.
    */
   beforeRead?: () => Promise<void>;
 }
 
 /** compareInSnapshot's hooks around its statements (detect-drift.ts TaskPool's turns). */
 export interface SnapshotHooks {
+  /** Called once the packed statement is sent (its rows not yet in). */
+  sent?: () => void;
   /**
    * Awaited once the packed statement's rows are in, before Node reads them, with the number of
    * settings rows in the scope (skipped ones too).
@@ -121,7 +121,9 @@ export async function compareInSnapshot(
   maxBytes = PACKED_MAX_BYTES,
   hooks: SnapshotHooks = {},
 ): Promise<PageResult> {
-  const rows = await session.query(packedPageSql(scope, ids), { textAsBytes: true });
+  const pending = session.query(packedPageSql(scope, ids), { textAsBytes: true });
+  hooks.sent?.(); // the driver wrote the statement when it was called
+  const rows = await pending;
   await hooks.afterRead?.(Number(rows.find((row) => Number(row['b']) === 0)?.['n'] ?? 0));
   const packed = parsePackedPage(rows, scope, { found: ids.kind === 'ids', maxBytes });
   if (packed === null) {

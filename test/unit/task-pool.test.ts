@@ -21,6 +21,8 @@ function deferred(): Deferred {
 interface Page {
   inStatement: boolean;
   sentStatement: boolean;
+  /** done() resolved: the page it passed its turn to had sent its statement (or none waited). */
+  handedOff: boolean;
   /** The statement's rows arrive (or it fails with the error). */
   rows: Deferred;
   /** Node has read the rows and committed. */
@@ -36,13 +38,14 @@ function harness(limit: number) {
   let maxRunning = 0;
   const submit = (): Promise<void> =>
     pool.run(async (turn: Turn) => {
-      const page: Page = { inStatement: false, sentStatement: false, rows: deferred(), end: deferred() };
+      const page: Page = { inStatement: false, sentStatement: false, handedOff: false, rows: deferred(), end: deferred() };
       pages.push(page);
       running += 1;
       maxRunning = Math.max(maxRunning, running);
       try {
         await turn.take();
         page.inStatement = page.sentStatement = true;
+        turn.sent();
         statements += 1;
         maxStatements = Math.max(maxStatements, statements);
         try {
@@ -51,7 +54,8 @@ function harness(limit: number) {
           statements -= 1;
           page.inStatement = false;
         }
-        turn.done();
+        await turn.done();
+        page.handedOff = true;
         await page.end.promise;
       } finally {
         running -= 1;
@@ -83,6 +87,7 @@ describe('TaskPool (detect-drift.ts): `limit` statements at once, the next page 
     h.pages[0]!.rows.resolve();
     await settled(Promise.resolve());
     expect(h.pages[1]!.inStatement).toBe(true); // while page 1's rows are still being read
+    expect(h.pages[0]!.handedOff).toBe(true); // page 1 went on once page 2's statement was sent
     expect(h.stats().statements).toBe(1);
     expect(await settled(second)).toBe(false);
     h.pages[0]!.end.resolve();
@@ -145,17 +150,19 @@ describe('TaskPool (detect-drift.ts): `limit` statements at once, the next page 
     const bRows = deferred();
     await pool.run(async (turn) => {
       await turn.take();
+      turn.sent();
       await statement('a: packed', aRows.promise);
-      turn.done();
-      await new Promise((resolve) => setImmediate(resolve));
+      await turn.done();
       await turn.take(); // its candidates
+      turn.sent();
       await statement('a: candidates', aMore.promise);
-      turn.done();
+      await turn.done();
     });
     const b = pool.run(async (turn) => {
       await turn.take();
+      turn.sent();
       await statement('b: packed', bRows.promise);
-      turn.done();
+      await turn.done();
     });
     aRows.resolve();
     await settled(Promise.resolve());
@@ -169,32 +176,83 @@ describe('TaskPool (detect-drift.ts): `limit` statements at once, the next page 
     expect(most).toBe(1);
   });
 
+  it("done() waits for the page it passed its turn to until that one sends its statement, or ends without", async () => {
+    const pool = new TaskPool(1);
+    const log: string[] = [];
+    const rows = deferred();
+    const ready = deferred();
+    await pool.run(async (turn) => {
+      await turn.take();
+      turn.sent();
+      await rows.promise;
+      await turn.done();
+      log.push('a: reads its rows');
+    });
+    const b = pool.run(async (turn) => {
+      await turn.take();
+      log.push('b: begins');
+      await ready.promise; // its START TRANSACTION round trip
+      turn.sent();
+      log.push('b: sent');
+    });
+    rows.resolve();
+    await settled(Promise.resolve());
+    expect(log).toEqual(['b: begins']); // a waits for b's statement
+    ready.resolve();
+    await b;
+    await pool.drain();
+    expect(log).toEqual(['b: begins', 'b: sent', 'a: reads its rows']);
+
+    // A page that fails before it sends lets the one that handed it the turn go on.
+    const failing = new TaskPool(1);
+    const rows2 = deferred();
+    let went = false;
+    await failing.run(async (turn) => {
+      await turn.take();
+      turn.sent();
+      await rows2.promise;
+      await turn.done();
+      went = true;
+    });
+    const c = failing.run(async (turn) => {
+      await turn.take();
+      throw new Error('begin failed');
+    });
+    rows2.resolve();
+    await expect(c).rejects.toThrow('begin failed');
+    await expect(failing.drain()).rejects.toThrow('begin failed');
+    expect(went).toBe(true);
+  });
+
   it('done() twice, or without take(), gives back no turn it does not hold', async () => {
     const pool = new TaskPool(1);
     const order: string[] = [];
     const gate = deferred();
     await pool.run(async (turn) => {
-      turn.done(); // before take: nothing to give back
+      await turn.done(); // before take: nothing to give back
       await turn.take();
+      turn.sent();
       order.push('a');
-      turn.done();
-      turn.done(); // again: nothing
+      await turn.done();
+      await turn.done(); // again: nothing
       await gate.promise;
     });
     const holder = deferred();
     const b = pool.run(async (turn) => {
       await turn.take();
+      turn.sent();
       order.push('b');
       await holder.promise;
-      turn.done();
+      await turn.done();
     });
     expect(await settled(b)).toBe(false); // a still runs (two hold connections)
     gate.resolve();
     await b;
     const c = pool.run(async (turn) => {
       await turn.take();
+      turn.sent();
       order.push('c');
-      turn.done();
+      await turn.done();
     });
     await settled(c);
     expect(order).toEqual(['a', 'b']); // b holds the only turn: a's extra done() gave none away
