@@ -75,37 +75,20 @@ export async function gatherFacts(db: Database, scope: AuditScope, target: strin
 export async function replicaChecks(primary: Database, config: ConnectionConfig, scope: AuditScope): Promise<DoctorCheck[]> {
   const name = `${config.host}:${config.port}`;
   const checks: DoctorCheck[] = [];
-  /** A DatabaseError ends the list with this check failed; anything else is a bug, thrown on. */
-  const failed = (check: string, error: unknown): DoctorCheck[] => {
-    if (!(error instanceof DatabaseError)) throw error;
-    const grant = /GRANT [^;]+;/.exec(error.message)?.[0];
-    return [...checks, { name: check, status: 'fail', detail: error.message, ...(grant === undefined ? {} : { fix: grant }) }];
-  };
-  let db: Database;
+  /** The line a DatabaseError fails: the step under way. */
+  let step = 'replica';
+  let db: Database | null = null;
   try {
     db = await Database.connect(config, { poolSize: 1 });
-  } catch (error) {
-    return failed('replica', error);
-  }
-  try {
-    let server: ServerInfo;
-    try {
-      server = await serverInfo(db);
-    } catch (error) {
-      return failed('replica', error);
-    }
+    const server = await serverInfo(db);
     checks.push({ name: 'replica', status: 'ok', detail: `${name}: ${server.flavor} ${server.version}` });
-    let problems: Awaited<ReturnType<typeof schemaProblems>>;
-    try {
-      problems = await schemaProblems(db, scope);
-    } catch (error) {
-      return failed('replica schema', error);
-    }
+    step = 'replica schema';
+    const problems = await schemaProblems(db, scope);
     if (hasProblems(problems)) {
       const missing = [...problems.missing, ...problems.filters];
       const unreadable = problems.grants.map((entry) => entry.table);
       checks.push({
-        name: 'replica schema',
+        name: step,
         status: 'fail',
         detail: [...missing, ...(unreadable.length === 0 ? [] : [`no SELECT on ${unreadable.join(', ')}`])].join('; '),
         fix:
@@ -115,35 +98,26 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
       });
       return checks;
     }
-    checks.push({ name: 'replica schema', status: 'ok', detail: `the tables and columns the scope reads, readable by '${config.user}'` });
-    let replica: Replica;
-    try {
-      replica = await Replica.open(primary, db);
-    } catch (error) {
-      return failed('replication', error);
-    }
-    const lag = await replica.lag().catch((error: unknown) => ({ error }));
-    if ('error' in lag) return failed('replication', lag.error);
+    checks.push({ name: step, status: 'ok', detail: `the tables and columns the scope reads, readable by '${config.user}'` });
+    step = 'replication';
+    const replica = await Replica.open(primary, db);
+    const lag = await replica.lag();
     if ('problem' in lag) {
       checks.push({
-        name: 'replication',
+        name: step,
         status: 'fail',
         detail: `the replica ${name} ${lag.problem}: check --replica-url stops (exit 3) rather than read it`,
         fix: 'start or repair replication on the replica (START REPLICA / START SLAVE, after fixing its error), or run without --replica-url',
       });
       return checks;
     }
-    try {
-      await replica.primaryPosition();
-    } catch (error) {
-      return failed('replication', error);
-    }
+    await replica.primaryPosition();
     const { maxLagSeconds, maxLagWaitSeconds } = DEFAULT_THROTTLE;
     checks.push(
       lag.seconds <= maxLagSeconds
-        ? { name: 'replication', status: 'ok', detail: `both threads running, ${lag.seconds} s behind its primary` }
+        ? { name: step, status: 'ok', detail: `both threads running, ${lag.seconds} s behind its primary` }
         : {
-            name: 'replication',
+            name: step,
             status: 'warn',
             detail:
               `both threads running, ${lag.seconds} s behind its primary: check --replica-url waits while it is more than ` +
@@ -152,9 +126,19 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
           },
     );
     return checks;
+  } catch (error) {
+    // A DatabaseError ends the list with the step under way failed; anything else is a bug, thrown on.
+    if (!(error instanceof DatabaseError)) throw error;
+    const grant = /GRANT [^;]+;/.exec(error.message)?.[0];
+    return [...checks, { name: step, status: 'fail', detail: error.message, ...(grant === undefined ? {} : { fix: grant }) }];
   } finally {
-    await db.close();
+    await db?.close();
   }
+}
+
+/** A checklist and whether it is healthy: no line warns or fails. */
+export function diagnosisOf(checks: DoctorCheck[]): Diagnosis {
+  return { checks, healthy: checks.every((check) => check.status === 'ok' || check.status === 'info') };
 }
 
 /** The checklist: connection and server, schema, settingId indexes, privileges, binlog_format. */
@@ -276,7 +260,7 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
     checks.push({ name: 'binlog_format', status: 'ok', detail: `${server.binlogFormat ?? 'unknown'}` });
   }
 
-  return { checks, healthy: checks.every((check) => check.status === 'ok' || check.status === 'info') };
+  return diagnosisOf(checks);
 }
 
 /** How the tool locks on this engine, in a few words. */

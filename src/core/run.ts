@@ -197,7 +197,7 @@ async function repairTarget(db: Database, scope: AuditScope): Promise<RepairTarg
   return { database: db.config.database, auditTable, auditTableExists, preservedColumns };
 }
 
-/** The scan's connections: --concurrency, one more for a page whose rows Node is still reading (detect-drift.ts TaskPool), and the extra ones. */
+/** The scan's connections: --concurrency, one more for the next page, connected and waiting for its turn (detect-drift.ts TaskPool), and the extra ones. */
 async function open(options: CheckRunOptions, extraConnections = 1): Promise<Database> {
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   return Database.connect(options.connection, { poolSize: concurrency + 1 + extraConnections });

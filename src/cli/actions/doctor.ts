@@ -16,14 +16,13 @@ export async function runDoctor(terminal: Terminal, options: CommonOptions, outc
   let diagnosis: Diagnosis;
   const spinner = terminal.spinner(`Connecting to ${describeTarget(config)}`).start();
   try {
-    const [{ Database }, { diagnose, gatherFacts, replicaChecks }] = await Promise.all([import('../../db/database.js'), import('../../core/diagnose.js')]);
+    const [{ Database }, { diagnose, diagnosisOf, gatherFacts, replicaChecks }] = await Promise.all([import('../../db/database.js'), import('../../core/diagnose.js')]);
     const db = await Database.connect(config, { poolSize: 1 });
     try {
       diagnosis = diagnose(await gatherFacts(db, scope, describeTarget(config)));
       if (replica !== undefined) {
         spinner.text = `Checking the replica ${replica.host}:${replica.port}`;
-        const checks = [...diagnosis.checks, ...(await replicaChecks(db, replica, scope))];
-        diagnosis = { checks, healthy: checks.every((check) => check.status === 'ok' || check.status === 'info') };
+        diagnosis = diagnosisOf([...diagnosis.checks, ...(await replicaChecks(db, replica, scope))]);
       }
     } finally {
       await db.close();
