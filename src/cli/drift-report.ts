@@ -3,7 +3,7 @@ import type { DriftReport } from '../core/detect-drift.js';
 import { type CounterState, type DriftedSetting, counterDelta, isCounterDrifted } from '../core/drift.js';
 import type { ChildRows, KindSummary } from '../core/plan.js';
 import { printable } from '../core/printable.js';
-import { writeTable } from './table.js';
+import { tableText } from './table.js';
 
 /** A counter's column label: its name less a trailing "Count" (issuedCount → issued). */
 const label = (counter: string): string => counter.replace(/Count$/, '') || counter;
@@ -14,9 +14,9 @@ export const CHANGE_DELTA_LEGEND = 'Δ = old − new: + the cache was too high, 
 
 /**
  * The drift table: id, status, and per audited counter its cached and actual value and the
- * difference; written in pieces (src/cli/table.ts writeTable), without a newline at the end.
+ * difference; in pieces (src/cli/table.ts tableText), without a newline at the end.
  */
-export function writeDriftTable(write: (text: string) => unknown, drifted: readonly DriftedSetting[], counters: readonly string[], c: ChalkInstance): void {
+export function driftTableText(drifted: readonly DriftedSetting[], counters: readonly string[], c: ChalkInstance): Generator<string, void, undefined> {
   const head = ['id', 'status'];
   for (const counter of counters) head.push(`${label(counter)} cached`, `${label(counter)} actual`, `${label(counter)} Δ`);
   const rowAt = (i: number): string[] => {
@@ -28,8 +28,7 @@ export function writeDriftTable(write: (text: string) => unknown, drifted: reado
     }
     return row;
   };
-  writeTable(
-    write,
+  return tableText(
     head.map((title) => c.bold(title)),
     ['right', 'left', ...counters.flatMap(() => ['right', 'right', 'right'] as const)],
     drifted.length,

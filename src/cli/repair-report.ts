@@ -3,13 +3,13 @@ import { counterDelta } from '../core/drift.js';
 import type { PlanTotals, PlannedChange } from '../core/plan.js';
 import type { RepairResult } from '../core/repair.js';
 import { firstFew, formatDelta, plural } from './drift-report.js';
-import { writeTable } from './table.js';
+import { tableText } from './table.js';
 
 /**
- * old → new per counter: the dry run's plan and what repair wrote, in the same table; written in
- * pieces (src/cli/table.ts writeTable), without a newline at the end.
+ * old → new per counter: the dry run's plan and what repair wrote, in the same table; in pieces
+ * (src/cli/table.ts tableText), without a newline at the end.
  */
-export function writeChangesTable(write: (text: string) => unknown, changes: readonly PlannedChange[], c: ChalkInstance): void {
+export function changesTableText(changes: readonly PlannedChange[], c: ChalkInstance): Generator<string, void, undefined> {
   const rowAt = (i: number): string[] => {
     const change = changes[i]!;
     return [
@@ -20,7 +20,7 @@ export function writeChangesTable(write: (text: string) => unknown, changes: rea
       c.yellow(formatDelta(counterDelta({ cached: change.from, expected: change.to }))),
     ];
   };
-  writeTable(write, ['id', 'counter', 'old', 'new', 'Δ'].map((title) => c.bold(title)), ['right', 'left', 'right', 'right', 'right'], changes.length, rowAt);
+  return tableText(['id', 'counter', 'old', 'new', 'Δ'].map((title) => c.bold(title)), ['right', 'left', 'right', 'right', 'right'], changes.length, rowAt);
 }
 
 /** Every change a repair wrote, in commit order. */

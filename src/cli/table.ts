@@ -11,31 +11,31 @@ export const TABLE_STYLE = { head: [] as string[], border: [] as string[], compa
 
 export type ColumnAlign = 'left' | 'right';
 
-/** Past this many rows writeTable draws the table itself. */
+/** Past this many rows tableText draws the table itself. */
 const CLI_TABLE3_MAX_ROWS = 200;
 
 /**
- * Writes a compact table (TABLE_STYLE), without a newline at the end, in pieces of about 64 KiB;
- * `rowAt(i)` gives row i's cells, and is called twice per row (widths, then lines), so no row is
- * kept. Cells hold no escape codes but chalk's, which open and close on one line (a status from the
- * database comes through drift-report.ts printable). cli-table3 draws a table of up to
- * `cliTable3MaxRows` rows; a longer one is drawn here, with the same characters, widths and
- * alignment (test/unit/table.test.ts compares the two), because cli-table3 costs about 18 µs per
- * cell (its per-cell option merging and a fresh emoji regex per width) and lays a table out in time
- * quadratic in its rows (layout-manager.js fillInTable): 12,000 drifted settings took 28 s of CPU.
+ * A compact table (TABLE_STYLE), without a newline at the end, as pieces of about 64 KiB, each made
+ * when it is asked for (pieces.ts writePieces); `rowAt(i)` gives row i's cells, and is called twice
+ * per row (widths, then lines), so no row is kept. Cells hold no escape codes but chalk's, which open
+ * and close on one line (a status from the database comes through drift-report.ts printable).
+ * cli-table3 draws a table of up to `cliTable3MaxRows` rows; a longer one is drawn here, with the
+ * same characters, widths and alignment (test/unit/table.test.ts compares the two), because
+ * cli-table3 costs about 18 µs per cell (its per-cell option merging and a fresh emoji regex per
+ * width) and lays a table out in time quadratic in its rows (layout-manager.js fillInTable): 12,000
+ * drifted settings took 28 s of CPU.
  */
-export function writeTable(
-  write: (text: string) => unknown,
+export function* tableText(
   head: readonly string[],
   colAligns: readonly ColumnAlign[],
   count: number,
   rowAt: (i: number) => readonly string[],
   cliTable3MaxRows = CLI_TABLE3_MAX_ROWS,
-): void {
+): Generator<string, void, undefined> {
   if (count <= cliTable3MaxRows) {
     const table = new Table({ head: [...head], style: TABLE_STYLE, colAligns: [...colAligns] });
     for (let i = 0; i < count; i++) table.push([...rowAt(i)]);
-    write(table.toString());
+    yield table.toString();
     return;
   }
   const widths = head.map(() => 0);
@@ -47,9 +47,7 @@ export function writeTable(
   measure(head);
   for (let i = 0; i < count; i++) measure(rowAt(i));
   const rule = (left: string, mid: string, right: string): string => left + widths.map((width) => '─'.repeat(width + 2)).join(mid) + right;
-  const pieces = inPieces(write);
-  const line = (text: string): void => pieces.add(`${text}\n`);
-  const rowLines = (row: readonly string[]): void => {
+  function* rowLines(row: readonly string[]): Generator<string, void, undefined> {
     const cells = head.map((_, col) => cellLines(row[col] ?? ''));
     const height = Math.max(...cells.map((lines) => lines.length));
     for (let k = 0; k < height; k++) {
@@ -58,15 +56,17 @@ export function writeTable(
         const fill = ' '.repeat(widths[col]! - width);
         return ` ${colAligns[col] === 'right' ? fill + text : text + fill} `;
       });
-      line(`│${drawn.join('│')}│`);
+      yield `│${drawn.join('│')}│\n`;
     }
-  };
-  line(rule('┌', '┬', '┐'));
-  rowLines(head);
-  line(rule('├', '┼', '┤'));
-  for (let i = 0; i < count; i++) rowLines(rowAt(i));
-  pieces.add(rule('└', '┴', '┘'));
-  pieces.flush();
+  }
+  function* lines(): Generator<string, void, undefined> {
+    yield `${rule('┌', '┬', '┐')}\n`;
+    yield* rowLines(head);
+    yield `${rule('├', '┼', '┤')}\n`;
+    for (let i = 0; i < count; i++) yield* rowLines(rowAt(i));
+    yield rule('└', '┴', '┘');
+  }
+  yield* inPieces(lines());
 }
 
 function cellLines(cell: string): { text: string; width: number }[] {

@@ -2,8 +2,12 @@ import type { ChalkInstance } from 'chalk';
 import type { Ora } from 'ora';
 
 export interface OutputStream {
+  /** false: the stream's buffer is full; it emits 'drain' when it has room again (pieces.ts writePieces). */
   write(chunk: string): boolean;
   isTTY?: boolean;
+  destroyed?: boolean;
+  once?(event: 'drain' | 'close' | 'error', listener: () => void): unknown;
+  removeListener?(event: 'drain' | 'close' | 'error', listener: () => void): unknown;
   columns?: number;
   getColorDepth?: () => number;
 }

@@ -98,12 +98,26 @@ function orphanKey(table: string): string {
 }
 
 /**
+ * How a report's long lists are made from the rows they show: mapped whole by default; the CLI
+ * passes one that maps a slice at a time as the report is written (cli/json-output.ts MappedArray),
+ * so that the JSON copy of a million rows never exists whole.
+ */
+export type ListOf = <T, U>(items: readonly T[], map: (item: T) => U) => U[];
+
+const mappedWhole: ListOf = (items, map) => items.map(map);
+
+/**
  * The check report (and, with `dryRun`, the dry-run report, which also has `changes`). With the
  * model, `summary.kinds` splits the drift by kind.
  */
-export function checkReportJson(report: DriftReport, extra: { command: string; dryRun: true }, model?: CounterModel): DryRunReport;
-export function checkReportJson(report: DriftReport, extra: { command: string; dryRun?: boolean }, model?: CounterModel): CheckReport;
-export function checkReportJson(report: DriftReport, extra: { command: string; dryRun?: boolean }, model?: CounterModel): CheckReport | DryRunReport {
+export function checkReportJson(report: DriftReport, extra: { command: string; dryRun: true }, model?: CounterModel, list?: ListOf): DryRunReport;
+export function checkReportJson(report: DriftReport, extra: { command: string; dryRun?: boolean }, model?: CounterModel, list?: ListOf): CheckReport;
+export function checkReportJson(
+  report: DriftReport,
+  extra: { command: string; dryRun?: boolean },
+  model?: CounterModel,
+  list: ListOf = mappedWhole,
+): CheckReport | DryRunReport {
   const summary: CheckReport['summary'] = { scanned: report.scanned, drifted: report.drifted.length };
   if (report.orphans !== null) {
     summary.orphans = {};
@@ -120,9 +134,9 @@ export function checkReportJson(report: DriftReport, extra: { command: string; d
     const { tooHigh, tooLow, null: nulls, negative, deletedNonZero } = kindSummary(report);
     summary.kinds = { tooHigh, tooLow, null: nulls, negative, deletedNonZero };
   }
-  const json: CheckReport = { version: 1, ...extra, summary, drifted: report.drifted.map(driftedSettingJson) };
+  const json: CheckReport = { version: 1, ...extra, summary, drifted: list(report.drifted, driftedSettingJson) };
   if (extra.dryRun !== true) return json;
-  return { ...json, dryRun: true, changes: planChanges(report.drifted).map(changeJson) };
+  return { ...json, dryRun: true, changes: list(planChanges(report.drifted), changeJson) };
 }
 
 export function changeJson(change: PlannedChange): JsonChange {

@@ -1,6 +1,4 @@
-/** What a function that writes in pieces (writeTable, writeDriftTable, writeJson…) wrote, as one string. */
-export function drawn(draw: (write: (text: string) => unknown) => void): string {
-  const pieces: string[] = [];
-  draw((text) => pieces.push(text));
-  return pieces.join('');
+/** What a function that makes text in pieces (tableText, driftTableText, jsonText…) made, as one string. */
+export function drawn(pieces: Iterable<string>): string {
+  return [...pieces].join('');
 }

@@ -4,7 +4,7 @@ import { BatchSizer } from '../../src/core/batch-sizer.js';
 import { compareSetting } from '../../src/core/drift.js';
 import { auditScope, type AuditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import { checkReportJson } from '../../src/core/report.js';
-import { writeDriftTable } from '../../src/cli/drift-report.js';
+import { driftTableText } from '../../src/cli/drift-report.js';
 import { drawn } from '../helpers/output.js';
 import type { SettingRow } from '../../src/db/rows.js';
 import { readPage } from '../../src/db/scanner.js';
@@ -141,19 +141,19 @@ describe('reports', () => {
 
   it('the table has no ANSI codes without colour, and marks the drifted cell with colour when on', () => {
     const names = scope.counters.map((counter) => counter.name);
-    const plain = drawn((write) => writeDriftTable(write, drifted, names, new Chalk({ level: 0 })));
+    const plain = drawn(driftTableText(drifted, names, new Chalk({ level: 0 })));
     expect(plain).not.toMatch(/\x1b\[/);
     expect(plain).toContain('9007199254740993');
     expect(plain).toMatch(/NULL/);
     expect(plain).toContain('issued cached');
-    const coloured = drawn((write) => writeDriftTable(write, drifted, names, new Chalk({ level: 1 })));
+    const coloured = drawn(driftTableText(drifted, names, new Chalk({ level: 1 })));
     expect(coloured).toContain('\x1b[31m'); // red: the drifted cached value
   });
 
   it('a status with control characters prints escaped, on its row: the database cannot move the cursor or add a line', () => {
     const names = scope.counters.map((counter) => counter.name);
     const odd = compareSetting(setting(7n, 2n, 0n, 'two\nlines\x1b[2J\tend'), new Map([['issuedCount', 1n], ['usedCount', 0n]]), scope)!;
-    const lines = drawn((write) => writeDriftTable(write, [odd], names, new Chalk({ level: 0 }))).split('\n');
+    const lines = drawn(driftTableText([odd], names, new Chalk({ level: 0 }))).split('\n');
     expect(lines).toHaveLength(5); // top, head, rule, the row, bottom
     expect(lines[3]).toContain('two\\nlines\\x1b[2J\\tend');
     expect(lines.join('\n')).not.toMatch(/\x1b/);

@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { writeJson } from '../../src/cli/json-output.js';
+import { jsonText, MappedArray } from '../../src/cli/json-output.js';
 
-/** writeJson (src/cli/json-output.ts): the bytes of JSON.stringify(value, null, 2), written in pieces. */
+/** jsonText (src/cli/json-output.ts): the bytes of JSON.stringify(value, null, 2), made in pieces. */
 
 function written(value: unknown, longArray?: number): { text: string; pieces: number } {
-  const pieces: string[] = [];
-  writeJson((text) => pieces.push(text), value, longArray);
+  const pieces = [...jsonText(value, longArray)];
   return { text: pieces.join(''), pieces: pieces.length };
 }
 
@@ -16,7 +15,7 @@ const setting = (id: number) => ({
   note: undefined,
 });
 
-describe('writeJson', () => {
+describe('jsonText', () => {
   it.each([
     ['a report with long arrays', { version: 1, summary: { scanned: 12, drifted: 7 }, drifted: Array.from({ length: 7 }, (_, i) => setting(i)), orphans: [] }],
     ['nested long arrays, empty objects and arrays', { a: [[1, 2], [], {}], b: { c: Array.from({ length: 5 }, (_, i) => [i, { d: i }]) }, e: {} }],
@@ -40,10 +39,38 @@ describe('writeJson', () => {
 
   it('writes a long report in pieces of a bounded size, not as one string', () => {
     const value = { summary: { drifted: 5000 }, drifted: Array.from({ length: 5000 }, (_, i) => setting(i)) };
-    const pieces: string[] = [];
-    writeJson((text) => pieces.push(text), value);
+    const pieces = [...jsonText(value)];
     expect(pieces.join('')).toBe(`${JSON.stringify(value, null, 2)}\n`);
     expect(pieces.length).toBeGreaterThan(5);
     expect(Math.max(...pieces.map((piece) => piece.length))).toBeLessThan(65_536 + 250 * 400); // 64 KiB and a slice of 250 settings
+  });
+
+  it('writes a MappedArray as the array it maps to, mapping a slice at a time as the pieces are asked for', () => {
+    const items = Array.from({ length: 2600 }, (_, i) => i);
+    let mapped = 0;
+    const map = (i: number) => {
+      mapped += 1;
+      return setting(i);
+    };
+    const expected = `${JSON.stringify({ version: 1, drifted: items.map(setting), after: [] }, null, 2)}\n`;
+    const pieces = jsonText({ version: 1, drifted: new MappedArray(items, map), after: [] });
+    const first = pieces.next();
+    expect(first.done).toBe(false);
+    expect(mapped).toBeLessThan(items.length); // not mapped whole before the first piece
+    const text = (first.value as string) + [...pieces].join('');
+    expect(text).toBe(expected);
+    expect(mapped).toBe(items.length); // each once
+  });
+
+  it('writes MappedArrays that are empty, short, nested in a short array or hold values with toJSON as JSON.stringify writes what they map to', () => {
+    const value = {
+      empty: new MappedArray([], (i: number) => i),
+      short: new MappedArray([1, 2], (i) => ({ i })),
+      inside: [new MappedArray([3], (i) => i * 2)],
+      dates: new MappedArray([0, 1], (i) => new Date(i * 1000)),
+    };
+    const plain = { empty: [], short: [{ i: 1 }, { i: 2 }], inside: [[6]], dates: [new Date(0), new Date(1000)] };
+    expect(written(value).text).toBe(`${JSON.stringify(plain, null, 2)}\n`);
+    expect(written(value, 0).text).toBe(`${JSON.stringify(plain, null, 2)}\n`);
   });
 });

@@ -6,11 +6,11 @@ import {
   firstFew,
   limitRows,
   moreLine,
-  writeDriftTable,
+  driftTableText,
   renderKinds,
 } from '../../src/cli/drift-report.js';
 import { CHECK_HELP, DEMO_HELP, DOCTOR_HELP, REPAIR_HELP, SQL_HELP } from '../../src/cli/help.js';
-import { auditTableLine, dryRunLine, repairSummaryLines, writeChangesTable } from '../../src/cli/repair-report.js';
+import { auditTableLine, dryRunLine, repairSummaryLines, changesTableText } from '../../src/cli/repair-report.js';
 import { drawn } from '../helpers/output.js';
 import type { DriftReport } from '../../src/core/detect-drift.js';
 import { compareDeltas, counterDriftKind, type DriftedSetting, largestDelta } from '../../src/core/drift.js';
@@ -175,7 +175,7 @@ describe('orders and limits', () => {
 
 describe('tables and lines a person reads', () => {
   it('the drift table has a line under its header and none between rows', () => {
-    const lines = drawn((write) => writeDriftTable(write, DRIFTED.slice(0, 2), ['issuedCount', 'usedCount'], plain)).split('\n');
+    const lines = drawn(driftTableText(DRIFTED.slice(0, 2), ['issuedCount', 'usedCount'], plain)).split('\n');
     expect(lines).toHaveLength(6);
     expect(lines[0]).toMatch(/^┌─+┬/);
     expect(lines[1]).toMatch(/│ id │ status +│ issued cached │ issued actual │ issued Δ │/);
@@ -187,7 +187,7 @@ describe('tables and lines a person reads', () => {
   });
 
   it('the changes table: id, counter, old, new, Δ; exact past 2^53', () => {
-    const lines = drawn((write) => writeChangesTable(write, planChanges([DRIFTED[5]!, DRIFTED[16]!]), plain)).split('\n');
+    const lines = drawn(changesTableText(planChanges([DRIFTED[5]!, DRIFTED[16]!]), plain)).split('\n');
     expect(lines[1]).toMatch(/│ +id │ counter +│ +old │ new │ +Δ │/);
     expect(lines[2]).toMatch(/^├─+┼/);
     expect(lines[3]).toMatch(/│ +20 │ issuedCount │ +4294967296 │ +1 │ +\+4294967295 │/);

@@ -1,11 +1,11 @@
 import { Chalk } from 'chalk';
 import Table from 'cli-table3';
 import { describe, expect, it } from 'vitest';
-import { displayWidth, TABLE_STYLE, writeTable } from '../../src/cli/table.js';
+import { displayWidth, TABLE_STYLE, tableText } from '../../src/cli/table.js';
 import { drawn } from '../helpers/output.js';
 
 /**
- * writeTable (src/cli/table.ts) draws a long table itself: its lines must be the ones cli-table3
+ * tableText (src/cli/table.ts) draws a long table itself: its lines must be the ones cli-table3
  * draws for the same rows, whatever the cells hold.
  */
 
@@ -29,11 +29,11 @@ function rowsOf(n: number, statuses: readonly string[] = ['ACTIVE', 'DELETED']):
   ]);
 }
 
-/** writeTable over these rows, as one string; past `cliTable3MaxRows` rows drawn by the tool itself. */
+/** tableText over these rows, as one string; past `cliTable3MaxRows` rows drawn by the tool itself. */
 const renderTable = (rows: string[][], cliTable3MaxRows?: number): string =>
-  drawn((write) => writeTable(write, head, aligns, rows.length, (i) => rows[i]!, cliTable3MaxRows));
+  drawn(tableText(head, aligns, rows.length, (i) => rows[i]!, cliTable3MaxRows));
 
-describe('writeTable', () => {
+describe('tableText', () => {
   it.each([1, 2, 7, 40])('%i rows drawn here are the lines cli-table3 draws', (n) => {
     const rows = rowsOf(n);
     expect(renderTable(rows, 0)).toBe(byCliTable3(rows));
@@ -65,7 +65,7 @@ describe('writeTable', () => {
       calls += 1;
       return [String(i + 1), i === 149_999 ? 'THE LONGEST STATUS' : 'ACTIVE', '1', '+1'];
     };
-    writeTable((text) => pieces.push(text), head, aligns, 150_000, rowAt);
+    for (const piece of tableText(head, aligns, 150_000, rowAt)) pieces.push(piece);
     const lines = pieces.join('').split('\n');
     expect(lines).toHaveLength(150_000 + 4);
     expect(new Set(lines.map((line) => displayWidth(line))).size).toBe(1); // every line as wide: the widest status counted

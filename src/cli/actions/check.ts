@@ -8,8 +8,9 @@ import { createIndexSql } from '../../db/builder.js';
 import { EXIT, type ExitCode } from '../../errors.js';
 import { checkRunOptions, type CommonOptions, resolveScope } from '../common-options.js';
 import { connectionConfig, recordTarget } from '../connect.js';
-import { DRIFT_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderKinds, writeDriftTable } from '../drift-report.js';
-import { writeJson } from '../json-output.js';
+import { DRIFT_DELTA_LEGEND, driftSummaryLine, driftTableText, limitRows, moreLine, plural, renderKinds } from '../drift-report.js';
+import { jsonText, mappedAsWritten } from '../json-output.js';
+import { writePieces } from '../pieces.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import { progressHooks } from '../progress.js';
 import { Interrupts } from '../signals.js';
@@ -27,7 +28,7 @@ export async function runCheck(terminal: Terminal, options: CommonOptions, outco
     const report = await checkRun(checkRunOptions(options, connection, scope, { signal: interrupts.signal, hooks: scanHooks(terminal, spinner) }));
     spinner.stop();
     recordScan(outcome, report, { command: 'check' }, scope);
-    printDriftReport(terminal, options, scope, report, { command: 'check' });
+    await printDriftReport(terminal, options, scope, report, { command: 'check' });
     return report.drifted.length > 0 ? EXIT.DRIFT : EXIT.OK;
   } finally {
     spinner.stop();
@@ -63,18 +64,19 @@ export function recordScan(outcome: RunOutcome, report: DriftReport, extra: { co
   outcome.report = () => checkReportJson(report, extra, scope?.model) as unknown as Record<string, unknown>;
 }
 
-export function printDriftReport(
+/** The drift on stdout: the JSON report or the table, written as made (pieces.ts writePieces). */
+export async function printDriftReport(
   terminal: Terminal,
   options: Pick<CommonOptions, 'format' | 'sort' | 'limit'>,
   scope: AuditScope,
   report: DriftReport,
   extra: { command: string; dryRun?: boolean },
-): void {
+): Promise<void> {
   const { stdout } = terminal.io;
   warnMissingIds(terminal, report);
   // JSON is always one document, --quiet or not: `> drift.json; jq` must work.
   if (options.format === 'json') {
-    writeJson((text) => stdout.write(text), checkReportJson(report, extra, scope.model));
+    await writePieces(stdout, jsonText(checkReportJson(report, extra, scope.model, mappedAsWritten)));
     return;
   }
   if (terminal.quiet && report.drifted.length === 0) return;
@@ -89,7 +91,7 @@ export function printDriftReport(
   }
   const { shown, more } = limitRows(sortSettings(report.drifted, options.sort ?? 'id'), options.limit);
   // Written as it is drawn: a million drifted settings are over 100 MB of table.
-  writeDriftTable((text) => stdout.write(text), shown, counters, terminal.out);
+  await writePieces(stdout, driftTableText(shown, counters, terminal.out));
   stdout.write('\n');
   const lines: string[] = [];
   if (more > 0) lines.push(moreLine(more));

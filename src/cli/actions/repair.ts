@@ -17,12 +17,13 @@ import { checkRunOptions, resolveScope } from '../common-options.js';
 import type { RepairOptions } from '../commands/repair.js';
 import { connectionConfig, recordTarget } from '../connect.js';
 import { CHANGE_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderKinds } from '../drift-report.js';
-import { writeJson } from '../json-output.js';
+import { jsonText, mappedAsWritten } from '../json-output.js';
+import { writePieces } from '../pieces.js';
 import { confirm } from '../prompt.js';
-import { auditTableLine, dryRunLine, repairSummaryLines, writeChangesTable, writtenChanges } from '../repair-report.js';
+import { auditTableLine, changesTableText, dryRunLine, repairSummaryLines, writtenChanges } from '../repair-report.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import { Interrupts } from '../signals.js';
-import type { Terminal } from '../terminal.js';
+import type { OutputStream, Terminal } from '../terminal.js';
 import { printDriftReport, recordScan, scanHooks, warnMissingIds } from './check.js';
 
 export async function runRepair(terminal: Terminal, options: RepairOptions, outcome: RunOutcome): Promise<ExitCode> {
@@ -80,7 +81,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
               // The plan goes where the prompt goes (stderr), so `repair > log` still shows it.
               const { stderr } = terminal.io;
               const plan = planTotals(planChanges(scanned.drifted), options.batchSize);
-              writePlan((text) => stderr.write(text), terminal.err, options, scope, scanned);
+              await writePlan(stderr, terminal.err, options, scope, scanned);
               stderr.write(`${auditTableLine(target, 'will')}\n`);
               stderr.write(
                 `Repair will change ${plural(plan.settings, 'setting')} (${plural(plan.counters, 'counter')}) ` +
@@ -97,17 +98,17 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
     recordScan(outcome, run.report, { command: 'repair', dryRun: planOnly }, scope);
     if (run.result === null) {
       if (run.declined) terminal.io.stderr.write('Nothing written.\n');
-      else if (planOnly) printPlan(terminal, options, scope, run, emitSql === undefined ? null : emitChangeScript(emitSql, scope, run, connection));
-      else printDriftReport(terminal, options, scope, run.report, { command: 'repair' });
+      else if (planOnly) await printPlan(terminal, options, scope, run, emitSql === undefined ? null : emitChangeScript(emitSql, scope, run, connection));
+      else await printDriftReport(terminal, options, scope, run.report, { command: 'repair' });
       return repairExitCode(run, planOnly);
     }
-    reportRepair(terminal, options, outcome, run.report, run.result, { table: `${connection.database}.${scope.model.auditTable}`, created: run.createdAuditTable });
+    await reportRepair(terminal, options, outcome, run.report, run.result, { table: `${connection.database}.${scope.model.auditTable}`, created: run.createdAuditTable });
     return repairExitCode(run, false);
   } catch (error) {
     spinner.stop();
     // Whatever committed stays committed: say what it was before the error is reported (the summary, not every row).
     if (report !== null && (result.transactions > 0 || result.interrupted || result.uncertain.length > 0)) {
-      reportRepair(terminal, options, outcome, report, result, { table: `${connection.database}.${scope.model.auditTable}`, created: false }, { rows: false });
+      await reportRepair(terminal, options, outcome, report, result, { table: `${connection.database}.${scope.model.auditTable}`, created: false }, { rows: false });
     }
     throw error;
   } finally {
@@ -124,12 +125,13 @@ interface EmittedScript {
   database: string;
 }
 
-/** The plan's table (old → new), the drift by kind and the summary line, coloured with `c`, written as drawn. */
-function writePlan(write: (text: string) => unknown, c: ChalkInstance, options: RepairOptions, scope: AuditScope, report: DriftReport): void {
+/** The plan's table (old → new), the drift by kind and the summary line on `stream`, coloured with `c`, written as drawn. */
+async function writePlan(stream: OutputStream, c: ChalkInstance, options: RepairOptions, scope: AuditScope, report: DriftReport): Promise<void> {
+  const write = (text: string): unknown => stream.write(text);
   const changes = planChanges(report.drifted);
   if (changes.length > 0) {
     const { shown, more } = limitRows(sortChanges(changes, options.sort ?? 'id'), options.limit);
-    writeChangesTable(write, shown, c);
+    await writePieces(stream, changesTableText(shown, c));
     write('\n');
     if (more > 0) write(`${moreLine(more)}\n`);
     write(`${c.dim(CHANGE_DELTA_LEGEND)}\n`);
@@ -140,14 +142,17 @@ function writePlan(write: (text: string) => unknown, c: ChalkInstance, options: 
 }
 
 /** A dry run (or --emit-sql): the plan on stdout, ending with what would happen. */
-function printPlan(terminal: Terminal, options: RepairOptions, scope: AuditScope, run: RepairRun, emitted: EmittedScript | null): void {
+async function printPlan(terminal: Terminal, options: RepairOptions, scope: AuditScope, run: RepairRun, emitted: EmittedScript | null): Promise<void> {
   const { stdout } = terminal.io;
   const { report } = run;
   const plan = planTotals(planChanges(report.drifted), options.batchSize);
   if (options.format === 'json') {
     warnMissingIds(terminal, report);
-    const json = { ...checkReportJson(report, { command: 'repair', dryRun: true }, scope.model), ...(emitted === null ? {} : { emittedSql: { file: emitted.file, statements: emitted.statements } }) };
-    writeJson((text) => stdout.write(text), json);
+    const json = {
+      ...checkReportJson(report, { command: 'repair', dryRun: true }, scope.model, mappedAsWritten),
+      ...(emitted === null ? {} : { emittedSql: { file: emitted.file, statements: emitted.statements } }),
+    };
+    await writePieces(stdout, jsonText(json));
     return;
   }
   const last =
@@ -163,7 +168,7 @@ function printPlan(terminal: Terminal, options: RepairOptions, scope: AuditScope
     return;
   }
   warnMissingIds(terminal, report);
-  writePlan((text) => stdout.write(text), terminal.out, options, scope, report);
+  await writePlan(stdout, terminal.out, options, scope, report);
   const lines: string[] = [];
   if (run.target !== null && emitted === null) lines.push(auditTableLine(run.target, 'would'));
   lines.push(report.drifted.length > 0 ? terminal.out.bold(last) : last);
@@ -201,7 +206,7 @@ function emitChangeScript(file: string, scope: AuditScope, run: RepairRun, conne
   return { file, statements: changes.length, settings: new Set(changes.map((change) => change.settingId)).size, database: connection.database };
 }
 
-function reportRepair(
+async function reportRepair(
   terminal: Terminal,
   options: RepairOptions,
   outcome: RunOutcome,
@@ -209,7 +214,7 @@ function reportRepair(
   result: RepairResult,
   audit?: { table: string; created: boolean },
   show: { rows: boolean } = { rows: true },
-): void {
+): Promise<void> {
   const scan = { scanned: report.scanned, drifted: report.drifted.length };
   const json = repairReportJson(result, scan);
   outcome.repaired = result.repaired.length;
@@ -224,14 +229,14 @@ function reportRepair(
   }
   const { stdout } = terminal.io;
   if (options.format === 'json') {
-    writeJson((text) => stdout.write(text), json);
+    await writePieces(stdout, jsonText(json));
     return;
   }
   // An interrupted run prints its summary, not every row: the audit table and --format json have them.
   const changes = writtenChanges(result);
   if (!terminal.quiet && show.rows && !result.interrupted && changes.length > 0) {
     const { shown, more } = limitRows(sortChanges(changes, options.sort ?? 'id'), options.limit);
-    writeChangesTable((text) => stdout.write(text), shown, terminal.out);
+    await writePieces(stdout, changesTableText(shown, terminal.out));
     stdout.write('\n');
     if (more > 0) stdout.write(`${moreLine(more)}\n`);
     stdout.write(`${terminal.out.dim(CHANGE_DELTA_LEGEND)}\n`);
