@@ -159,7 +159,7 @@ export function lockHoldStats(samples: readonly number[]): { p50: number; p99: n
   return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! };
 }
 
-export function repairReportJson(result: RepairResult, scan: { scanned: number; drifted: number }): RepairReport {
+export function repairReportJson(result: RepairResult, scan: { scanned: number; drifted: number }, list: ListOf = mappedWhole): RepairReport {
   return {
     version: 1,
     command: 'repair',
@@ -179,8 +179,11 @@ export function repairReportJson(result: RepairResult, scan: { scanned: number; 
       lockHoldMs: lockHoldStats(result.lockHoldMs),
     },
     // In id order (a setting's changes in counter order), whatever order the writers committed in.
-    changes: byId(result.repaired, (setting) => setting.settingId).flatMap(({ changes }) => changes.map(changeJson)),
-    skipped: byId(result.skipped, (id) => id).map(String),
+    changes: list(
+      byId(result.repaired, (setting) => setting.settingId).flatMap(({ changes }) => changes),
+      changeJson,
+    ),
+    skipped: list(byId(result.skipped, (id) => id), String),
     vanished: byId(result.vanished, (id) => id).map(String),
     failed: byId(result.failed, (failure) => failure.settingId).map((failure) => ({ id: failure.settingId.toString(), reason: failure.reason })),
     uncertain: byId(result.uncertain, (id) => id).map(String),

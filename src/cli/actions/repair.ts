@@ -216,10 +216,9 @@ async function reportRepair(
   show: { rows: boolean } = { rows: true },
 ): Promise<void> {
   const scan = { scanned: report.scanned, drifted: report.drifted.length };
-  const json = repairReportJson(result, scan);
   outcome.repaired = result.repaired.length;
   outcome.failed = result.failed.length + result.stillDrifted.length;
-  outcome.report = () => json as unknown as Record<string, unknown>;
+  outcome.report = () => repairReportJson(result, scan) as unknown as Record<string, unknown>;
   const stats = lockHoldStats(result.lockHoldMs);
   if (stats !== null) {
     terminal.debug(
@@ -229,7 +228,7 @@ async function reportRepair(
   }
   const { stdout } = terminal.io;
   if (options.format === 'json') {
-    await writePieces(stdout, jsonText(json));
+    await writePieces(stdout, jsonText(repairReportJson(result, scan, mappedAsWritten)));
     return;
   }
   // An interrupted run prints its summary, not every row: the audit table and --format json have them.
