@@ -92,6 +92,8 @@ describe('coupon-audit demo', () => {
     const result = await run.done;
     expect(result.code).toBe(143);
     expect(result.stderr).toMatch(/^coupon-audit: interrupted by SIGTERM\n$/m);
+    // Said once: by the demo on its way out, not also by the step it was running.
+    expect(result.stderr.match(/^coupon-audit: interrupted by SIGTERM$/gm)).toHaveLength(1);
     expect(result.stdout).not.toContain('Done.');
     expectNothingLeft(dir);
   });
@@ -107,6 +109,7 @@ describe('coupon-audit demo', () => {
     expect(result.stdout).not.toContain('dry run: would change');
     expect(result.stdout).not.toContain('(exit 1: what repair would write');
     expect(result.stderr).toMatch(/^coupon-audit: interrupted by SIGINT\n$/m);
+    expect(result.stderr.match(/^coupon-audit: interrupted by SIGINT$/gm)).toHaveLength(1);
     expectNothingLeft(dir);
   });
 

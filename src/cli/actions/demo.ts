@@ -63,8 +63,13 @@ async function runDemo(terminal: Terminal, options: DemoOptions, cli: RunCli): P
       const argv = [...step.args, '--url', url, ...(options.verbose ? ['--verbose'] : [])];
       stdout.write(`\n${c.cyan(`$ coupon-audit ${argv.join(' ')}`)}\n`);
       const code = await cli(argv);
-      // The step saw the signal too (it stopped with 130/143): the demo stops as interrupted.
-      interrupts.signal.throwIfAborted();
+      if (interrupts.signal.aborted) {
+        // The step saw the signal too: stopped by it (130/143), it has said so on stderr, and the
+        // demo ends with its code without saying it again. A step that ended before it noticed
+        // leaves the saying to the demo (main's one exit path).
+        if (code === EXIT.SIGINT || code === EXIT.SIGTERM) return code;
+        interrupts.signal.throwIfAborted();
+      }
       stdout.write(`${c.dim(`(exit ${code}: ${code === step.expect ? step.says : `expected ${step.expect}`})`)}\n`);
       if (code !== step.expect) {
         terminal.io.stderr.write(`coupon-audit: demo: '${step.args.join(' ')}' exited ${code}, expected ${step.expect}.\n`);
