@@ -16,12 +16,12 @@ export class MappedArray<T, U> {
   }
 
   slice(start: number, end: number): U[] {
-    return this.items.slice(start, end).map(this.map);
+    return this.items.slice(start, end).map((item) => this.map(item));
   }
 
   /** What JSON.stringify writes for it (one inside a value stringified whole): the mapped array. */
   toJSON(): U[] {
-    return this.items.map(this.map);
+    return this.items.map((item) => this.map(item));
   }
 }
 
@@ -112,5 +112,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-/** report.ts ListOf for a report that is written, not kept: its lists mapped a slice at a time. */
+/**
+ * report.ts ListOf for a report that is written by jsonText and not kept: its lists mapped a slice
+ * at a time. What it returns is typed as the array it stands for but is not one (no .map, no
+ * spread, Array.isArray false): only jsonText and JSON.stringify (toJSON) may read it.
+ */
 export const mappedAsWritten = <T, U>(items: readonly T[], map: (item: T) => U): U[] => new MappedArray(items, map) as unknown as U[];

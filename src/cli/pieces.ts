@@ -24,21 +24,39 @@ export function* inPieces(texts: Iterable<string>, size = 65_536): Generator<str
  * stream says it is full (write() returned false) the next waits for its 'drain'. On POSIX a pipe
  * is written asynchronously (files and terminals synchronously), so without the wait a report
  * piped to a slower reader (`check --format json | jq …`) would sit in memory whole, queued in
- * the stream. A stream that closed or failed (the reader went away: EPIPE, which bin/ ignores)
- * ends the writing: the rest has nowhere to go.
+ * the stream. Once the stream has failed, closed or ended (the reader went away: EPIPE, which bin/
+ * ignores) the writing stops: the rest has nowhere to go. That is told by the events, not by
+ * `destroyed`: Node's process.stdout undestroys itself after an error.
  */
 export async function writePieces(stream: OutputStream, pieces: Iterable<string>): Promise<void> {
-  for (const piece of pieces) {
-    if (stream.destroyed === true) return;
-    if (!stream.write(piece)) await drained(stream);
+  let ended = false;
+  const end = (): void => {
+    ended = true;
+  };
+  for (const event of STOPS) stream.on?.(event, end);
+  try {
+    for (const piece of pieces) {
+      if (ended || gone(stream)) return;
+      if (!stream.write(piece)) await drained(stream);
+    }
+  } finally {
+    for (const event of STOPS) stream.removeListener?.(event, end);
   }
 }
 
-/** Resolves at the stream's next 'drain', 'close' or 'error'; at once for a stream without events (a test's). */
+/** The events after which a stream takes nothing more. */
+const STOPS = ['close', 'error', 'finish'] as const;
+
+/** A stream that takes nothing more, as far as its state says (an error before the writing began, end() called). */
+function gone(stream: OutputStream): boolean {
+  return stream.destroyed === true || (stream.errored !== undefined && stream.errored !== null) || stream.writableEnded === true;
+}
+
+/** Resolves at the stream's next 'drain' or stop; at once for a stream that is gone or has no events (a test's). */
 function drained(stream: OutputStream): Promise<void> {
   const { once, removeListener } = stream;
-  if (once === undefined || removeListener === undefined || stream.destroyed === true) return Promise.resolve();
-  const events = ['drain', 'close', 'error'] as const;
+  if (once === undefined || removeListener === undefined || gone(stream)) return Promise.resolve();
+  const events = ['drain', ...STOPS] as const;
   return new Promise((resolve) => {
     const done = (): void => {
       for (const event of events) removeListener.call(stream, event, done);

@@ -6,8 +6,11 @@ export interface OutputStream {
   write(chunk: string): boolean;
   isTTY?: boolean;
   destroyed?: boolean;
-  once?(event: 'drain' | 'close' | 'error', listener: () => void): unknown;
-  removeListener?(event: 'drain' | 'close' | 'error', listener: () => void): unknown;
+  errored?: unknown;
+  writableEnded?: boolean;
+  on?(event: 'close' | 'error' | 'finish', listener: () => void): unknown;
+  once?(event: 'drain' | 'close' | 'error' | 'finish', listener: () => void): unknown;
+  removeListener?(event: 'drain' | 'close' | 'error' | 'finish', listener: () => void): unknown;
   columns?: number;
   getColorDepth?: () => number;
 }

@@ -99,8 +99,9 @@ function orphanKey(table: string): string {
 
 /**
  * How a report's long lists are made from the rows they show: mapped whole by default; the CLI
- * passes one that maps a slice at a time as the report is written (cli/json-output.ts MappedArray),
- * so that the JSON copy of a million rows never exists whole.
+ * passes one that maps a slice at a time as the report is written (cli/json-output.ts
+ * mappedAsWritten), so that the JSON copy of a million rows never exists whole; what that one
+ * returns is only for writing, not a real array.
  */
 export type ListOf = <T, U>(items: readonly T[], map: (item: T) => U) => U[];
 

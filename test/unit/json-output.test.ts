@@ -62,6 +62,13 @@ describe('jsonText', () => {
     expect(mapped).toBe(items.length); // each once
   });
 
+  it('calls a MappedArray\'s map with the item alone, in a slice as in toJSON (an index would differ between them)', () => {
+    const argumentsSeen = (_item: number, ...rest: unknown[]) => rest.length;
+    const items = new Array<number>(600).fill(7);
+    const expected = `${JSON.stringify({ walked: new Array(600).fill(0), whole: [new Array(3).fill(0)] }, null, 2)}\n`;
+    expect(written({ walked: new MappedArray(items, argumentsSeen), whole: [new MappedArray([1, 2, 3], argumentsSeen)] }).text).toBe(expected);
+  });
+
   it('writes MappedArrays that are empty, short, nested in a short array or hold values with toJSON as JSON.stringify writes what they map to', () => {
     const value = {
       empty: new MappedArray([], (i: number) => i),

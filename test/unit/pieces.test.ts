@@ -60,6 +60,27 @@ describe('writePieces', () => {
     expect(out.destroyed).toBe(true);
   });
 
+  it('does not wait for a drain that cannot come: a stream that failed before (and stays undestroyed), or one ended meanwhile', async () => {
+    const failed = new Writable({ autoDestroy: false, write: (_chunk, _encoding, callback) => callback(new Error('gone')) });
+    failed.on('error', () => undefined);
+    failed.write('x');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(failed.destroyed).toBe(false);
+    await writePieces(failed, ['a', 'b']); // would never settle if it waited for 'drain'
+
+    const ending = new Writable({ highWaterMark: 1, emitClose: false, write: (_chunk, _encoding, callback) => setTimeout(callback, 5) });
+    let drawnPieces = 0;
+    const pieces = (function* () {
+      for (const piece of ['a', 'b', 'c']) {
+        drawnPieces += 1;
+        if (drawnPieces === 1) setImmediate(() => ending.end());
+        yield piece;
+      }
+    })();
+    await writePieces(ending, pieces);
+    expect(drawnPieces).toBe(2);
+  });
+
   it('writes to a stream without events (a test double) piece by piece', async () => {
     const written: string[] = [];
     await writePieces({ write: (text) => (written.push(text), false) }, ['a', 'b']);

@@ -27,6 +27,9 @@ export async function runCheck(terminal: Terminal, options: CommonOptions, outco
     const { checkRun } = await import('../../core/run.js');
     const report = await checkRun(checkRunOptions(options, connection, scope, { signal: interrupts.signal, hooks: scanHooks(terminal, spinner) }));
     spinner.stop();
+    // The run is over: a signal while the report waits for a slow reader ends the process as it
+    // would any program writing to a pipe, not with "stopping after the statement in flight".
+    interrupts.dispose();
     recordScan(outcome, report, { command: 'check' }, scope);
     await printDriftReport(terminal, options, scope, report, { command: 'check' });
     return report.drifted.length > 0 ? EXIT.DRIFT : EXIT.OK;

@@ -94,6 +94,8 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
       result,
     );
     spinner.stop();
+    // The run is over (check.ts says why the report is written without the interrupt handlers).
+    interrupts.dispose();
     report = run.report;
     recordScan(outcome, run.report, { command: 'repair', dryRun: planOnly }, scope);
     if (run.result === null) {
@@ -106,6 +108,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
     return repairExitCode(run, false);
   } catch (error) {
     spinner.stop();
+    interrupts.dispose();
     // Whatever committed stays committed: say what it was before the error is reported (the summary, not every row).
     if (report !== null && (result.transactions > 0 || result.interrupted || result.uncertain.length > 0)) {
       await reportRepair(terminal, options, outcome, report, result, { table: `${connection.database}.${scope.model.auditTable}`, created: false }, { rows: false });
