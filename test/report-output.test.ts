@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from './helpers/cli.js';
 import { createTestDatabase, ROOT, type TestDatabase } from './helpers/database.js';
@@ -6,7 +7,7 @@ import { createTestDatabase, ROOT, type TestDatabase } from './helpers/database.
 /**
  * A report written to a pipe (src/cli/pieces.ts writePieces), with the real process.stdout of a
  * process of its own: it stops when the reader goes away, and Ctrl-C while it waits for a slow
- * reader stops the process as it would any program writing (the run itself is over by then).
+ * reader stops the printing and ends the run as interrupted.
  */
 
 const DIST = (path: string): string => new URL(`dist/${path}`, `file://${ROOT}`).href;
@@ -58,20 +59,36 @@ describe('a report written to a pipe', () => {
     expect(said.drawn).toBeLessThan(10); // of about 170 pieces
   });
 
-  it('Ctrl-C while check waits for a slow reader ends the process at once (no "stopping after the statement" for a run that is over)', async () => {
-    const child = spawn(process.execPath, [BIN, 'check', '--url', db.url, '--format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  it('Ctrl-C while check waits for a slow reader stops the printing: interrupted, 130 through main (with the metrics file), not the whole report', async () => {
+    const metrics = `${ROOT}.report-output-${process.pid}.prom`;
+    const child = spawn(process.execPath, [BIN, 'check', '--url', db.url, '--format', 'json', '--metrics-file', metrics], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
+    let stdout = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     // Read the first chunk, then stop reading: the pipe fills and the report waits for room.
-    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    await new Promise<void>((resolve) =>
+      child.stdout.once('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        resolve();
+      }),
+    );
     child.stdout.pause();
     await new Promise((resolve) => setTimeout(resolve, 200));
     child.kill('SIGINT');
-    const exit = await exitWithin(child, 5_000);
-    child.stdout.resume(); // if it still runs (the defect), let it finish
-    const finished = exit ?? (await exitWithin(child, 30_000));
-    expect(stderr).not.toContain('stopping after');
-    expect(exit).toEqual({ code: null, signal: 'SIGINT' });
-    expect(finished).toBeDefined();
+    // Said while the reader still holds the pipe: the printing stopped, the run ended as interrupted.
+    const deadline = Date.now() + 10_000;
+    while (!stderr.includes('interrupted by SIGINT') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stdout.resume(); // the piece already in the pipe is read; then the process can exit
+    const exit = await exitWithin(child, 30_000);
+    try {
+      expect(stderr).toMatch(/^coupon-audit: interrupted by SIGINT$/m);
+      expect(exit).toEqual({ code: 130, signal: null });
+      expect(() => JSON.parse(stdout) as unknown).toThrow(); // cut: not the whole report
+      expect(stdout.length).toBeLessThan(1_000_000); // of about 1.5 MB
+      expect(readFileSync(metrics, 'utf8')).toMatch(/^coupon_audit_last_run_exit_code(\{[^}]*\})? 130$/m);
+    } finally {
+      rmSync(metrics, { force: true });
+    }
   });
 });

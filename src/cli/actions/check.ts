@@ -27,11 +27,11 @@ export async function runCheck(terminal: Terminal, options: CommonOptions, outco
     const { checkRun } = await import('../../core/run.js');
     const report = await checkRun(checkRunOptions(options, connection, scope, { signal: interrupts.signal, hooks: scanHooks(terminal, spinner) }));
     spinner.stop();
-    // The run is over: a signal while the report waits for a slow reader ends the process as it
-    // would any program writing to a pipe, not with "stopping after the statement in flight".
-    interrupts.dispose();
     recordScan(outcome, report, { command: 'check' }, scope);
-    await printDriftReport(terminal, options, scope, report, { command: 'check' });
+    await printDriftReport(terminal, options, scope, report, { command: 'check' }, interrupts.signal);
+    // A signal while the report waited for a slow reader stopped the printing: the run ends as
+    // interrupted (130/143, through main's one exit path), not with a cut report and exit 0/1.
+    interrupts.signal.throwIfAborted();
     return report.drifted.length > 0 ? EXIT.DRIFT : EXIT.OK;
   } finally {
     spinner.stop();
@@ -67,19 +67,20 @@ export function recordScan(outcome: RunOutcome, report: DriftReport, extra: { co
   outcome.report = () => checkReportJson(report, extra, scope?.model) as unknown as Record<string, unknown>;
 }
 
-/** The drift on stdout: the JSON report or the table, written as made (pieces.ts writePieces). */
+/** The drift on stdout: the JSON report or the table, written as made (pieces.ts writePieces), until `signal`. */
 export async function printDriftReport(
   terminal: Terminal,
   options: Pick<CommonOptions, 'format' | 'sort' | 'limit'>,
   scope: AuditScope,
   report: DriftReport,
   extra: { command: string; dryRun?: boolean },
+  signal?: AbortSignal,
 ): Promise<void> {
   const { stdout } = terminal.io;
   warnMissingIds(terminal, report);
   // JSON is always one document, --quiet or not: `> drift.json; jq` must work.
   if (options.format === 'json') {
-    await writePieces(stdout, jsonText(checkReportJson(report, extra, scope.model, mappedAsWritten)));
+    await writePieces(stdout, jsonText(checkReportJson(report, extra, scope.model, mappedAsWritten)), signal);
     return;
   }
   if (terminal.quiet && report.drifted.length === 0) return;
@@ -94,7 +95,8 @@ export async function printDriftReport(
   }
   const { shown, more } = limitRows(sortSettings(report.drifted, options.sort ?? 'id'), options.limit);
   // Written as it is drawn: a million drifted settings are over 100 MB of table.
-  await writePieces(stdout, driftTableText(shown, counters, terminal.out));
+  await writePieces(stdout, driftTableText(shown, counters, terminal.out), signal);
+  if (signal?.aborted === true) return;
   stdout.write('\n');
   const lines: string[] = [];
   if (more > 0) lines.push(moreLine(more));

@@ -81,7 +81,8 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
               // The plan goes where the prompt goes (stderr), so `repair > log` still shows it.
               const { stderr } = terminal.io;
               const plan = planTotals(planChanges(scanned.drifted), options.batchSize);
-              await writePlan(stderr, terminal.err, options, scope, scanned);
+              await writePlan(stderr, terminal.err, options, scope, scanned, interrupts.signal);
+              interrupts.signal.throwIfAborted();
               stderr.write(`${auditTableLine(target, 'will')}\n`);
               stderr.write(
                 `Repair will change ${plural(plan.settings, 'setting')} (${plural(plan.counters, 'counter')}) ` +
@@ -94,21 +95,30 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
       result,
     );
     spinner.stop();
-    // The run is over (check.ts says why the report is written without the interrupt handlers).
-    interrupts.dispose();
     report = run.report;
     recordScan(outcome, run.report, { command: 'repair', dryRun: planOnly }, scope);
     if (run.result === null) {
       if (run.declined) terminal.io.stderr.write('Nothing written.\n');
-      else if (planOnly) await printPlan(terminal, options, scope, run, emitSql === undefined ? null : emitChangeScript(emitSql, scope, run, connection));
-      else await printDriftReport(terminal, options, scope, run.report, { command: 'repair' });
+      else if (planOnly) await printPlan(terminal, options, scope, run, emitSql === undefined ? null : emitChangeScript(emitSql, scope, run, connection), interrupts.signal);
+      else await printDriftReport(terminal, options, scope, run.report, { command: 'repair' }, interrupts.signal);
+      // Printing stopped by a signal (check.ts says why): interrupted.
+      interrupts.signal.throwIfAborted();
       return repairExitCode(run, planOnly);
     }
-    await reportRepair(terminal, options, outcome, run.report, run.result, { table: `${connection.database}.${scope.model.auditTable}`, created: run.createdAuditTable });
+    await reportRepair(
+      terminal,
+      options,
+      outcome,
+      run.report,
+      run.result,
+      { table: `${connection.database}.${scope.model.auditTable}`, created: run.createdAuditTable },
+      { rows: true },
+      interrupts.signal,
+    );
+    interrupts.signal.throwIfAborted();
     return repairExitCode(run, false);
   } catch (error) {
     spinner.stop();
-    interrupts.dispose();
     // Whatever committed stays committed: say what it was before the error is reported (the summary, not every row).
     if (report !== null && (result.transactions > 0 || result.interrupted || result.uncertain.length > 0)) {
       await reportRepair(terminal, options, outcome, report, result, { table: `${connection.database}.${scope.model.auditTable}`, created: false }, { rows: false });
@@ -129,12 +139,13 @@ interface EmittedScript {
 }
 
 /** The plan's table (old → new), the drift by kind and the summary line on `stream`, coloured with `c`, written as drawn. */
-async function writePlan(stream: OutputStream, c: ChalkInstance, options: RepairOptions, scope: AuditScope, report: DriftReport): Promise<void> {
+async function writePlan(stream: OutputStream, c: ChalkInstance, options: RepairOptions, scope: AuditScope, report: DriftReport, signal?: AbortSignal): Promise<void> {
   const write = (text: string): unknown => stream.write(text);
   const changes = planChanges(report.drifted);
   if (changes.length > 0) {
     const { shown, more } = limitRows(sortChanges(changes, options.sort ?? 'id'), options.limit);
-    await writePieces(stream, changesTableText(shown, c));
+    await writePieces(stream, changesTableText(shown, c), signal);
+    if (signal?.aborted === true) return;
     write('\n');
     if (more > 0) write(`${moreLine(more)}\n`);
     write(`${c.dim(CHANGE_DELTA_LEGEND)}\n`);
@@ -145,7 +156,7 @@ async function writePlan(stream: OutputStream, c: ChalkInstance, options: Repair
 }
 
 /** A dry run (or --emit-sql): the plan on stdout, ending with what would happen. */
-async function printPlan(terminal: Terminal, options: RepairOptions, scope: AuditScope, run: RepairRun, emitted: EmittedScript | null): Promise<void> {
+async function printPlan(terminal: Terminal, options: RepairOptions, scope: AuditScope, run: RepairRun, emitted: EmittedScript | null, signal?: AbortSignal): Promise<void> {
   const { stdout } = terminal.io;
   const { report } = run;
   const plan = planTotals(planChanges(report.drifted), options.batchSize);
@@ -155,7 +166,7 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
       ...checkReportJson(report, { command: 'repair', dryRun: true }, scope.model, mappedAsWritten),
       ...(emitted === null ? {} : { emittedSql: { file: emitted.file, statements: emitted.statements } }),
     };
-    await writePieces(stdout, jsonText(json));
+    await writePieces(stdout, jsonText(json), signal);
     return;
   }
   const last =
@@ -171,7 +182,8 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
     return;
   }
   warnMissingIds(terminal, report);
-  await writePlan(stdout, terminal.out, options, scope, report);
+  await writePlan(stdout, terminal.out, options, scope, report, signal);
+  if (signal?.aborted === true) return;
   const lines: string[] = [];
   if (run.target !== null && emitted === null) lines.push(auditTableLine(run.target, 'would'));
   lines.push(report.drifted.length > 0 ? terminal.out.bold(last) : last);
@@ -217,6 +229,7 @@ async function reportRepair(
   result: RepairResult,
   audit?: { table: string; created: boolean },
   show: { rows: boolean } = { rows: true },
+  signal?: AbortSignal,
 ): Promise<void> {
   const scan = { scanned: report.scanned, drifted: report.drifted.length };
   outcome.repaired = result.repaired.length;
@@ -231,14 +244,15 @@ async function reportRepair(
   }
   const { stdout } = terminal.io;
   if (options.format === 'json') {
-    await writePieces(stdout, jsonText(repairReportJson(result, scan, mappedAsWritten)));
+    await writePieces(stdout, jsonText(repairReportJson(result, scan, mappedAsWritten)), signal);
     return;
   }
   // An interrupted run prints its summary, not every row: the audit table and --format json have them.
   const changes = writtenChanges(result);
   if (!terminal.quiet && show.rows && !result.interrupted && changes.length > 0) {
     const { shown, more } = limitRows(sortChanges(changes, options.sort ?? 'id'), options.limit);
-    await writePieces(stdout, changesTableText(shown, terminal.out));
+    await writePieces(stdout, changesTableText(shown, terminal.out), signal);
+    if (signal?.aborted === true) return;
     stdout.write('\n');
     if (more > 0) stdout.write(`${moreLine(more)}\n`);
     stdout.write(`${terminal.out.dim(CHANGE_DELTA_LEGEND)}\n`);
