@@ -26,22 +26,40 @@ export function* inPieces(texts: Iterable<string>, size = 65_536): Generator<str
  * piped to a slower reader (`check --format json | jq …`) would sit in memory whole, queued in
  * the stream. Once the stream has failed, closed or ended (the reader went away: EPIPE, which bin/
  * ignores) the writing stops: the rest has nowhere to go. That is told by the events, not by
- * `destroyed`: Node's process.stdout undestroys itself after an error. So does `signal` (Ctrl-C,
- * SIGTERM while a slow reader holds the report up): the caller then ends the run as interrupted.
+ * `destroyed`: Node's process.stdout undestroys itself after an error. `signal` (Ctrl-C, SIGTERM
+ * while a slow reader holds the report up) stops it too, by throwing its reason: the caller's run
+ * ends as interrupted, with nothing more printed.
  */
 export async function writePieces(stream: OutputStream, pieces: Iterable<string>, signal?: AbortSignal): Promise<void> {
+  const { on, removeListener } = stream;
+  // A stream without events (a test's) is written piece by piece, never waited on.
+  const listens = on !== undefined && removeListener !== undefined;
   let ended = false;
+  /** Set while a piece waits for room: what 'drain', a stop or the signal calls. */
+  let wake: (() => void) | null = null;
+  const room = (): void => wake?.();
   const end = (): void => {
     ended = true;
+    room();
   };
-  for (const event of STOPS) stream.on?.(event, end);
+  if (listens) {
+    on.call(stream, 'drain', room);
+    for (const event of STOPS) on.call(stream, event, end);
+  }
+  signal?.addEventListener('abort', room);
   try {
     for (const piece of pieces) {
-      if (ended || gone(stream) || signal?.aborted === true) return;
-      if (!stream.write(piece)) await drained(stream, signal);
+      signal?.throwIfAborted();
+      if (ended || gone(stream)) return;
+      if (!stream.write(piece) && listens) await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
     }
   } finally {
-    for (const event of STOPS) stream.removeListener?.(event, end);
+    signal?.removeEventListener('abort', room);
+    if (listens) {
+      removeListener.call(stream, 'drain', room);
+      for (const event of STOPS) removeListener.call(stream, event, end);
+    }
   }
 }
 
@@ -51,20 +69,4 @@ const STOPS = ['close', 'error', 'finish'] as const;
 /** A stream that takes nothing more, as far as its state says (an error before the writing began, end() called). */
 function gone(stream: OutputStream): boolean {
   return stream.destroyed === true || (stream.errored !== undefined && stream.errored !== null) || stream.writableEnded === true;
-}
-
-/** Resolves at the stream's next 'drain' or stop, or at `signal`; at once for a stream that is gone or has no events (a test's). */
-function drained(stream: OutputStream, signal?: AbortSignal): Promise<void> {
-  const { once, removeListener } = stream;
-  if (once === undefined || removeListener === undefined || gone(stream) || signal?.aborted === true) return Promise.resolve();
-  const events = ['drain', ...STOPS] as const;
-  return new Promise((resolve) => {
-    const done = (): void => {
-      for (const event of events) removeListener.call(stream, event, done);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    for (const event of events) once.call(stream, event, done);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -8,8 +8,7 @@ export interface OutputStream {
   destroyed?: boolean;
   errored?: unknown;
   writableEnded?: boolean;
-  on?(event: 'close' | 'error' | 'finish', listener: () => void): unknown;
-  once?(event: 'drain' | 'close' | 'error' | 'finish', listener: () => void): unknown;
+  on?(event: 'drain' | 'close' | 'error' | 'finish', listener: () => void): unknown;
   removeListener?(event: 'drain' | 'close' | 'error' | 'finish', listener: () => void): unknown;
   columns?: number;
   getColorDepth?: () => number;

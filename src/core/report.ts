@@ -105,7 +105,7 @@ function orphanKey(table: string): string {
  */
 export type ListOf = <T, U>(items: readonly T[], map: (item: T) => U) => U[];
 
-const mappedWhole: ListOf = (items, map) => items.map(map);
+const mappedWhole: ListOf = (items, map) => items.map((item) => map(item));
 
 /**
  * The check report (and, with `dryRun`, the dry-run report, which also has `changes`). With the

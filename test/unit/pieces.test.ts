@@ -81,6 +81,16 @@ describe('writePieces', () => {
     expect(drawnPieces).toBe(2);
   });
 
+  it('stops at the signal while it waits for room, throwing the signal\'s reason (the run ends as interrupted)', async () => {
+    const stalled = new PassThrough({ highWaterMark: 1024 }); // nobody reads it: no 'drain' comes
+    const controller = new AbortController();
+    const reason = new Error('interrupted by SIGINT');
+    setTimeout(() => controller.abort(reason), 20);
+    await expect(writePieces(stalled, ['x'.repeat(4096), 'never written'], controller.signal)).rejects.toBe(reason);
+    expect(stalled.readableLength).toBe(4096);
+    expect(stalled.listenerCount('drain') + stalled.listenerCount('close')).toBe(0);
+  });
+
   it('writes to a stream without events (a test double) piece by piece', async () => {
     const written: string[] = [];
     await writePieces({ write: (text) => (written.push(text), false) }, ['a', 'b']);

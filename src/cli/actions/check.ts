@@ -29,8 +29,8 @@ export async function runCheck(terminal: Terminal, options: CommonOptions, outco
     spinner.stop();
     recordScan(outcome, report, { command: 'check' }, scope);
     await printDriftReport(terminal, options, scope, report, { command: 'check' }, interrupts.signal);
-    // A signal while the report waited for a slow reader stopped the printing: the run ends as
-    // interrupted (130/143, through main's one exit path), not with a cut report and exit 0/1.
+    // A signal while the report waited for a slow reader stopped the printing (writePieces threw
+    // it); one just after the report was printed ends the run as interrupted too (130/143).
     interrupts.signal.throwIfAborted();
     return report.drifted.length > 0 ? EXIT.DRIFT : EXIT.OK;
   } finally {
@@ -67,7 +67,7 @@ export function recordScan(outcome: RunOutcome, report: DriftReport, extra: { co
   outcome.report = () => checkReportJson(report, extra, scope?.model) as unknown as Record<string, unknown>;
 }
 
-/** The drift on stdout: the JSON report or the table, written as made (pieces.ts writePieces), until `signal`. */
+/** The drift on stdout: the JSON report or the table, written as made (pieces.ts writePieces); `signal` stops it by throwing. */
 export async function printDriftReport(
   terminal: Terminal,
   options: Pick<CommonOptions, 'format' | 'sort' | 'limit'>,
@@ -96,7 +96,6 @@ export async function printDriftReport(
   const { shown, more } = limitRows(sortSettings(report.drifted, options.sort ?? 'id'), options.limit);
   // Written as it is drawn: a million drifted settings are over 100 MB of table.
   await writePieces(stdout, driftTableText(shown, counters, terminal.out), signal);
-  if (signal?.aborted === true) return;
   stdout.write('\n');
   const lines: string[] = [];
   if (more > 0) lines.push(moreLine(more));

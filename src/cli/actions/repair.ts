@@ -101,7 +101,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
       if (run.declined) terminal.io.stderr.write('Nothing written.\n');
       else if (planOnly) await printPlan(terminal, options, scope, run, emitSql === undefined ? null : emitChangeScript(emitSql, scope, run, connection), interrupts.signal);
       else await printDriftReport(terminal, options, scope, run.report, { command: 'repair' }, interrupts.signal);
-      // Printing stopped by a signal (check.ts says why): interrupted.
+      // A signal just after the printing (check.ts): interrupted.
       interrupts.signal.throwIfAborted();
       return repairExitCode(run, planOnly);
     }
@@ -145,7 +145,6 @@ async function writePlan(stream: OutputStream, c: ChalkInstance, options: Repair
   if (changes.length > 0) {
     const { shown, more } = limitRows(sortChanges(changes, options.sort ?? 'id'), options.limit);
     await writePieces(stream, changesTableText(shown, c), signal);
-    if (signal?.aborted === true) return;
     write('\n');
     if (more > 0) write(`${moreLine(more)}\n`);
     write(`${c.dim(CHANGE_DELTA_LEGEND)}\n`);
@@ -183,7 +182,6 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
   }
   warnMissingIds(terminal, report);
   await writePlan(stdout, terminal.out, options, scope, report, signal);
-  if (signal?.aborted === true) return;
   const lines: string[] = [];
   if (run.target !== null && emitted === null) lines.push(auditTableLine(run.target, 'would'));
   lines.push(report.drifted.length > 0 ? terminal.out.bold(last) : last);
@@ -252,7 +250,6 @@ async function reportRepair(
   if (!terminal.quiet && show.rows && !result.interrupted && changes.length > 0) {
     const { shown, more } = limitRows(sortChanges(changes, options.sort ?? 'id'), options.limit);
     await writePieces(stdout, changesTableText(shown, terminal.out), signal);
-    if (signal?.aborted === true) return;
     stdout.write('\n');
     if (more > 0) stdout.write(`${moreLine(more)}\n`);
     stdout.write(`${terminal.out.dim(CHANGE_DELTA_LEGEND)}\n`);
