@@ -118,11 +118,11 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
     },
     emptyRepairResult(randomUUID()),
   );
-  if (options.dryRun === true || run.result === null) {
+  if (run.result === null) {
     if (options.dryRun === true) return checkReportJson(run.report, { command: 'repair', dryRun: true }, base.scope.model);
     return repairReportJson(emptyRepairResult(randomUUID()), { scanned: run.report.scanned, drifted: 0 });
   }
-  return repairReportJson(run.result, { scanned: run.report.scanned, drifted: run.report.drifted.length });
+  return repairReportJson(run.result, run.scan);
 }
 
 async function resolve(options: CheckOptions) {

@@ -25,7 +25,7 @@ export function changesTableText(changes: readonly PlannedChange[], c: ChalkInst
 
 /** Every change a repair wrote, in commit order. */
 export function writtenChanges(result: RepairResult): PlannedChange[] {
-  return result.repaired.flatMap((setting) => setting.changes);
+  return result.changes;
 }
 
 /** The last line of a dry run. */
@@ -45,9 +45,8 @@ export function auditTableLine(target: { database: string; auditTable: string; a
 }
 
 export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit?: { table: string; created: boolean }): string[] {
-  const counters = result.repaired.reduce((sum, setting) => sum + setting.changes.length, 0);
   const lines = [
-    `Repaired ${plural(result.repaired.length, 'setting')} (${plural(counters, 'counter')}) in ${plural(result.transactions, 'transaction')}; ` +
+    `Repaired ${plural(result.repaired, 'setting')} (${plural(result.changes.length, 'counter')}) in ${plural(result.transactions, 'transaction')}; ` +
       `skipped ${result.skipped.length} (already right when locked), ${result.vanished.length} deleted meanwhile, ` +
       `failed ${result.failed.length}. Run id ${result.runId}.`,
   ];
@@ -58,7 +57,7 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
       ),
     );
   }
-  if (audit !== undefined && result.repaired.length > 0) {
+  if (audit !== undefined && result.repaired > 0) {
     lines.push(`Every write is recorded in ${audit.table}${audit.created ? ' (created by this run)' : ''}, under run id ${result.runId}.`);
   }
   if (result.uncertain.length > 0) {

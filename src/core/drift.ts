@@ -1,3 +1,4 @@
+import type { CounterWrite } from '../db/builder.js';
 import type { SettingRow } from '../db/rows.js';
 import type { AuditScope, CounterModel } from './model.js';
 
@@ -30,8 +31,13 @@ export function isAudited(setting: Pick<SettingRow, 'deleted'>, scope: AuditScop
   return !(scope.deleted === 'skip' && setting.deleted);
 }
 
+/** A DELETED setting under --deleted zero: its caches should hold 0, whatever its rows. */
+function countsAsZero(setting: Pick<SettingRow, 'deleted'>, scope: AuditScope): boolean {
+  return scope.deleted === 'zero' && setting.deleted;
+}
+
 /** NULL-safe: a NULL cache is drift; so is any value other than the expected one (negatives included). */
-export function isCounterDrifted(state: CounterState): boolean {
+export function isCounterDrifted(state: Pick<CounterState, 'cached' | 'expected'>): boolean {
   return state.cached === null || state.cached !== state.expected;
 }
 
@@ -42,7 +48,7 @@ export function isDrifted(setting: DriftedSetting): boolean {
 /** The setting's audited counters against their true counts (by counter name; absent = 0); null when nothing drifted. */
 export function compareSetting(setting: SettingRow, actual: ReadonlyMap<string, bigint> | Record<string, bigint>, scope: AuditScope): DriftedSetting | null {
   if (!isAudited(setting, scope)) return null;
-  const zero = scope.deleted === 'zero' && setting.deleted;
+  const zero = countsAsZero(setting, scope);
   const counters: Record<string, CounterState> = {};
   for (const { name } of scope.counters) {
     const count = (actual instanceof Map ? actual.get(name) : (actual as Record<string, bigint>)[name]) ?? 0n;
@@ -50,6 +56,23 @@ export function compareSetting(setting: SettingRow, actual: ReadonlyMap<string, 
   }
   const result: DriftedSetting = { id: setting.id, status: setting.status, deleted: setting.deleted, counters };
   return isDrifted(result) ? result : null;
+}
+
+/**
+ * What repair writes for the setting, by the same rule as compareSetting: each drifted counter,
+ * cached → expected, in scope order; none when nothing drifts or the scope skips the setting.
+ * (compareSetting's report of every counter is not made: repair does this for each locked row.)
+ */
+export function counterWrites(setting: SettingRow, actual: (counter: string) => bigint | undefined, scope: AuditScope): CounterWrite[] {
+  const writes: CounterWrite[] = [];
+  if (!isAudited(setting, scope)) return writes;
+  const zero = countsAsZero(setting, scope);
+  for (const { name } of scope.counters) {
+    const cached = setting.cached[name] ?? null;
+    const expected = zero ? 0n : (actual(name) ?? 0n);
+    if (isCounterDrifted({ cached, expected })) writes.push({ settingId: setting.id, counter: name, from: cached, to: expected });
+  }
+  return writes;
 }
 
 /**

@@ -5,10 +5,10 @@ import { isConnectionLost, isDriverError, isRetryableLockError } from '../db/dat
 import { autoUpdatedColumns } from '../db/inspector.js';
 import { compareIds } from '../db/rows.js';
 import { BatchSizer } from './batch-sizer.js';
-import type { LockMode } from '../db/builder.js';
+import type { CounterWrite, LockMode } from '../db/builder.js';
 import { type EngineProfile, rowLocking } from '../db/engine.js';
 import { DatabaseError } from '../errors.js';
-import { compareSetting, isCounterDrifted } from './drift.js';
+import { counterWrites } from './drift.js';
 import type { AuditScope } from './model.js';
 import { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE, TARGET_TRANSACTION_MS } from './limits.js';
 export { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE };
@@ -56,17 +56,18 @@ export interface RepairProgress {
   elapsedMs: number;
 }
 
-export interface WrittenChange {
-  settingId: bigint;
-  counter: string;
-  from: bigint | null;
-  to: bigint;
-}
+/** A counter repair wrote: the value it found under the lock (`from`) and the one it wrote (`to`). */
+export type WrittenChange = CounterWrite;
 
 export interface RepairResult {
   runId: string;
-  /** Settings written, each with its changes (old → new), in commit order. */
-  repaired: { settingId: bigint; changes: WrittenChange[] }[];
+  /** Settings written. */
+  repaired: number;
+  /**
+   * Every counter written (old → new), in commit order, a setting's together in counter order: one
+   * flat list, as a repair of a million settings keeps it until the report is written.
+   */
+  changes: WrittenChange[];
   /** Settings whose drift had vanished by the time they were locked. */
   skipped: bigint[];
   /** Settings that no longer exist (deleted since detection). */
@@ -88,7 +89,7 @@ export interface RepairResult {
 }
 
 export function emptyRepairResult(runId: string): RepairResult {
-  return { runId, repaired: [], skipped: [], vanished: [], failed: [], uncertain: [], stillDrifted: [], interrupted: false, lockHoldMs: [], transactions: 0, retries: 0 };
+  return { runId, repaired: 0, changes: [], skipped: [], vanished: [], failed: [], uncertain: [], stillDrifted: [], interrupted: false, lockHoldMs: [], transactions: 0, retries: 0 };
 }
 
 /** The first batch's size when batches size themselves (they then grow or shrink toward the target time). */
@@ -258,30 +259,25 @@ async function repairBatch(
   const locked = await session.lockSettings(ids, mode);
   const lockedIds = locked.map((row) => row.id);
   const counts = lockedIds.length > 0 ? await session.countChildren(lockedIds) : new Map<string, Map<bigint, bigint>>();
-  const written: RepairResult['repaired'] = [];
+  // The batch's writes, a setting's together, and the settings found right (nothing to write).
+  const written: WrittenChange[] = [];
   const skipped: bigint[] = [];
-  const audit: { runId: string; settingId: bigint; counter: string; oldValue: bigint | null; newValue: bigint }[] = [];
+  let repaired = 0;
   for (const row of locked) {
-    const actual = new Map(options.scope.counters.map((counter) => [counter.name, counts.get(counter.name)?.get(row.id) ?? 0n]));
-    const drift = compareSetting(row, actual, options.scope);
-    const changes: WrittenChange[] = Object.entries(drift?.counters ?? {})
-      .filter(([, state]) => isCounterDrifted(state))
-      .map(([counter, state]) => ({ settingId: row.id, counter, from: state.cached, to: state.expected }));
-    if (changes.length === 0) {
+    const writes = counterWrites(row, (counter) => counts.get(counter)?.get(row.id), options.scope);
+    if (writes.length === 0) {
       skipped.push(row.id);
       continue;
     }
-    for (const change of changes) {
-      audit.push({ runId: options.runId, settingId: row.id, counter: change.counter, oldValue: change.from, newValue: change.to });
-    }
-    written.push({ settingId: row.id, changes });
+    repaired += 1;
+    for (const write of writes) written.push(write);
   }
-  await session.writeCounters(written.map(({ settingId, changes }) => ({ settingId, values: changes.map((change) => [change.counter, change.to] as const) })));
-  await session.recordAudit(audit);
+  await session.writeCounters(written);
+  await session.recordAudit(options.runId, written);
   if (options.fence != null && (await session.fence(options.fence.sql)) !== 1) throw new DatabaseError(options.fence.lostMessage);
   if (options.beforeCommit !== undefined) {
     try {
-      await options.beforeCommit(ids, written.flatMap((setting) => setting.changes));
+      await options.beforeCommit(ids, written);
     } catch (error) {
       throw new CallerError(error);
     }
@@ -292,13 +288,14 @@ async function repairBatch(
     await session.commit();
   } catch (error) {
     // No reply to COMMIT: the server may have committed. Say so rather than leave the batch out.
-    if (isConnectionLost(error)) result.uncertain.push(...written.map((setting) => setting.settingId));
+    if (isConnectionLost(error)) result.uncertain.push(...new Set(written.map((write) => write.settingId)));
     throw error;
   }
   result.lockHoldMs.push(performance.now() - lockStarted);
   result.transactions += 1;
-  result.repaired.push(...written);
-  result.skipped.push(...skipped);
+  result.repaired += repaired;
+  for (const write of written) result.changes.push(write);
+  for (const id of skipped) result.skipped.push(id);
   const lockedSet = new Set(lockedIds);
   return { notLocked: ids.filter((id) => !lockedSet.has(id)) };
 }

@@ -168,7 +168,7 @@ export function repairReportJson(result: RepairResult, scan: { scanned: number; 
     summary: {
       scanned: scan.scanned,
       drifted: scan.drifted,
-      repaired: result.repaired.length,
+      repaired: result.repaired,
       skipped: result.skipped.length,
       vanished: result.vanished.length,
       failed: result.failed.length,
@@ -181,7 +181,7 @@ export function repairReportJson(result: RepairResult, scan: { scanned: number; 
     },
     // In id order (a setting's changes in counter order), whatever order the writers committed in.
     changes: list(
-      byId(result.repaired, (setting) => setting.settingId).flatMap(({ changes }) => changes),
+      byId(result.changes, (change) => change.settingId),
       changeJson,
     ),
     skipped: list(byId(result.skipped, (id) => id), String),

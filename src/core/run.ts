@@ -91,16 +91,34 @@ export interface RepairTarget {
   preservedColumns: string[];
 }
 
-export interface RepairRun {
+/** What a scan found, in numbers: all that a repair's report keeps of it. */
+export interface ScanCounts {
+  scanned: number;
+  drifted: number;
+}
+
+/** A repair run that wrote nothing: a dry run, no drift, or declined. `report` is what the scan found. */
+export interface PlannedRun {
   report: DriftReport;
   /** null when nothing drifted (nothing was looked up). */
   target: RepairTarget | null;
-  /** null for a dry run, a run that found no drift, or one that was declined. */
-  result: RepairResult | null;
+  result: null;
   declined: boolean;
+}
+
+/**
+ * A repair run that repaired. It keeps the scan's counts, not its report: the drifted settings are
+ * let go once their ids are planned, so a large repair does not hold both them and its changes.
+ */
+export interface RepairedRun {
+  scan: ScanCounts;
+  target: RepairTarget;
+  result: RepairResult;
   /** The audit table was created by this run. */
   createdAuditTable: boolean;
 }
+
+export type RepairRun = PlannedRun | RepairedRun;
 
 /** Final reread chunk: ids per statement inside the one snapshot. */
 const REREAD_CHUNK = 1000;
@@ -137,26 +155,16 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
       lock = await takeRunLock(db, server, result.runId, options.waitLockSeconds ?? 0);
     }
     replica = await openReplica(db, options, server);
-    const report = await scan(db, replica, options, throttle);
-    options.hooks?.onScanned?.(report);
-    const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
-    const none: RepairRun = { report, target, result: null, declined: false, createdAuditTable: false };
-    if (target === null || options.dryRun === true) return none;
-    if (options.maxChanges !== undefined && report.drifted.length > options.maxChanges) {
-      throw new UsageError(
-        `${report.drifted.length} settings drift, more than --max-changes ${options.maxChanges}; nothing was written. ` +
-          'Check what happened (a broken migration?) and rerun with a higher --max-changes if the drift is real.',
-      );
-    }
-    if (options.confirm !== undefined && !(await options.confirm(report, target))) return { ...none, declined: true };
+    const planned = await plan(db, replica, options, throttle);
+    if ('report' in planned) return planned;
     const createdAuditTable = await ensureAuditTable(db, options.scope.model.auditTable);
     const stop = anySignal([options.signal, lock?.lost, throttle.stopped]);
     // Repair writes on the primary only: its load is what counts between batches.
     const primaryOnly: ThrottleTargets = { load: [loadSource(db, replica === null ? 'server' : 'primary')], replica: null };
-    options.hooks?.onRepairStart?.(report.drifted.length);
+    options.hooks?.onRepairStart?.(planned.ids.length);
     await repairSettings(
       db,
-      report.drifted.map((setting) => setting.id),
+      planned.ids,
       {
         scope: options.scope,
         runId: result.runId,
@@ -174,15 +182,41 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
     );
     if (result.interrupted && stop !== undefined) throw abortReason(stop);
     // SPEC.md: exit 0 only when a reread in one snapshot shows every touched setting right.
-    const touched = [...result.repaired.map((setting) => setting.settingId), ...result.skipped];
+    const touched = [...new Set(result.changes.map((change) => change.settingId)), ...result.skipped];
     const reread = await compareInOneSnapshot(db, options.scope, touched, REREAD_CHUNK);
     result.stillDrifted = reread.drifted.map((setting) => setting.id);
-    return { report, target, result, declined: false, createdAuditTable };
+    return { scan: planned.scan, target: planned.target, result, createdAuditTable };
   } finally {
     await lock?.release();
     await replica?.db.close();
     await db.close();
   }
+}
+
+/**
+ * A repair run's scan and what follows it up to the first write: the plan (`--max-changes`, the
+ * confirmation), or the run that ends there (a dry run, no drift, declined). The drift report lives
+ * only in here: what the repair gets is its ids and counts.
+ */
+async function plan(
+  db: Database,
+  replica: Replica | null,
+  options: RepairRunOptions,
+  throttle: Throttler,
+): Promise<PlannedRun | { ids: bigint[]; scan: ScanCounts; target: RepairTarget }> {
+  const report = await scan(db, replica, options, throttle);
+  options.hooks?.onScanned?.(report);
+  const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
+  const none: PlannedRun = { report, target, result: null, declined: false };
+  if (target === null || options.dryRun === true) return none;
+  if (options.maxChanges !== undefined && report.drifted.length > options.maxChanges) {
+    throw new UsageError(
+      `${report.drifted.length} settings drift, more than --max-changes ${options.maxChanges}; nothing was written. ` +
+        'Check what happened (a broken migration?) and rerun with a higher --max-changes if the drift is real.',
+    );
+  }
+  if (options.confirm !== undefined && !(await options.confirm(report, target))) return { ...none, declined: true };
+  return { ids: report.drifted.map((setting) => setting.id), scan: { scanned: report.scanned, drifted: report.drifted.length }, target };
 }
 
 /** The exit code a finished repair run stands for (0, 1 when declined or dry, 4 when partial). */

@@ -3,8 +3,8 @@ import type { AuditScope } from '../core/model.js';
 import { DEFAULT_MODEL } from '../core/model.js';
 import type { DatabaseError } from '../errors.js';
 import {
-  type AuditRow,
   auditTableDdl,
+  type CounterWrite,
   insertAuditSql,
   type LockMode,
   lockSettingsSql,
@@ -75,14 +75,15 @@ export class RepairSession {
   }
 
   /** The batch's new values, one statement (builder.ts writeCountersSql). */
-  async writeCounters(writes: readonly { settingId: bigint; values: readonly [name: string, value: bigint][] }[]): Promise<void> {
+  async writeCounters(writes: readonly CounterWrite[]): Promise<void> {
     if (writes.length === 0) return;
     await this.session.query(writeCountersSql(this.scope.model, writes, this.preservedColumns));
   }
 
-  async recordAudit(rows: readonly Omit<AuditRow, 'dbUser'>[]): Promise<void> {
-    if (rows.length === 0) return;
-    await this.session.query(insertAuditSql(this.scope.model.auditTable, rows.map((row) => ({ ...row, dbUser: this.db.config.user }))));
+  /** An audit row for each of the writes, in the same transaction. */
+  async recordAudit(runId: string, writes: readonly CounterWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    await this.session.query(insertAuditSql(this.scope.model.auditTable, { runId, dbUser: this.db.config.user }, writes));
   }
 
   /** The run lock's fence inside the transaction: how many rows it matched (1 while the lock is this run's). */

@@ -253,39 +253,46 @@ export function countChildrenSql(counter: CounterDefinition, ids: readonly bigin
  * so the values are exact). A counter a setting does not change keeps its value (ELSE); `preserved`
  * columns (ON UPDATE CURRENT_TIMESTAMP) are assigned to themselves so that only the counters change.
  */
-export function writeCountersSql(
-  model: CounterModel,
-  writes: readonly { settingId: bigint; values: readonly [name: string, value: bigint][] }[],
-  preserved: readonly string[],
-): string {
-  if (writes.length === 0) throw new TypeError('nothing to write');
-  const id = ident(model.settings.id);
-  const names = [...new Set(writes.flatMap((write) => write.values.map(([name]) => name)))];
-  const assignments = [
-    ...names.map((name) => {
-      const cases = writes.flatMap((write) => write.values.filter(([counter]) => counter === name).map(([, v]) => ` WHEN ${write.settingId} THEN ${v}`));
-      return `${ident(name)} = CASE ${id}${cases.join('')} ELSE ${ident(name)} END`;
-    }),
-    ...preserved.map((column) => `${ident(column)} = ${ident(column)}`),
-  ];
-  return tag(
-    `UPDATE ${ident(model.settings.table)} SET ${assignments.join(', ')} WHERE ${id} IN (${idList(writes.map((write) => write.settingId))})`,
-  );
-}
-
-export interface AuditRow {
-  runId: string;
+/** One counter of one setting written: `from` (null: a NULL cache) → `to`. */
+export interface CounterWrite {
   settingId: bigint;
   counter: string;
-  oldValue: bigint | null;
-  newValue: bigint;
-  dbUser: string;
+  from: bigint | null;
+  to: bigint;
 }
 
-export function insertAuditSql(table: string, rows: readonly AuditRow[]): string {
-  const tuples = rows.map((row) =>
-    `(${[value(row.runId), value(row.settingId), value(row.counter), value(row.oldValue), value(row.newValue), value(row.dbUser)].join(', ')})`,
-  );
+/**
+ * A batch's new values in one statement: per counter a CASE over the settings it changes (in the
+ * order of `writes`), every other row's value kept; ON UPDATE columns assigned to themselves.
+ */
+export function writeCountersSql(model: CounterModel, writes: readonly CounterWrite[], preserved: readonly string[]): string {
+  if (writes.length === 0) throw new TypeError('nothing to write');
+  const id = ident(model.settings.id);
+  // Built with loops, not chains of map/filter: a repair makes one of these per transaction.
+  const cases = new Map<string, string[]>();
+  const settings = new Set<bigint>();
+  for (const write of writes) {
+    let whens = cases.get(write.counter);
+    if (whens === undefined) cases.set(write.counter, (whens = []));
+    whens.push(` WHEN ${write.settingId} THEN ${write.to}`);
+    settings.add(write.settingId);
+  }
+  const assignments: string[] = [];
+  for (const [name, whens] of cases) assignments.push(`${ident(name)} = CASE ${id}${whens.join('')} ELSE ${ident(name)} END`);
+  for (const column of preserved) assignments.push(`${ident(column)} = ${ident(column)}`);
+  return tag(`UPDATE ${ident(model.settings.table)} SET ${assignments.join(', ')} WHERE ${id} IN (${idList([...settings])})`);
+}
+
+/** One audit row per write; the run id and the database user are the run's, the same on every row. */
+export function insertAuditSql(table: string, run: { runId: string; dbUser: string }, writes: readonly CounterWrite[]): string {
+  const runId = literal(run.runId);
+  const dbUser = literal(run.dbUser);
+  const counters = new Map<string, string>();
+  const tuples = writes.map((write) => {
+    let counter = counters.get(write.counter);
+    if (counter === undefined) counters.set(write.counter, (counter = literal(write.counter)));
+    return `(${runId}, ${write.settingId}, ${counter}, ${value(write.from)}, ${write.to}, ${dbUser})`;
+  });
   return tag(`INSERT INTO ${ident(table)} (runId, settingId, counterName, oldValue, newValue, dbUser) VALUES ${tuples.join(', ')}`);
 }
 

@@ -166,12 +166,13 @@ export async function compareCandidates(
 
 /** Rows of builder.ts settingsByIdSql (and lockSettingsSql) as settings. */
 export function readSettingRows(rows: readonly Row[], scope: AuditScope): SettingRow[] {
-  return rows.map((row) => ({
-    id: toBigInt(row['id']),
-    status: row['status'] == null ? null : String(row['status']),
-    deleted: Number(row['deleted']) === 1,
-    cached: Object.fromEntries(scope.counters.map((counter, i) => [counter.name, toBigIntOrNull(row[`cached${i}`])])),
-  }));
+  // The columns' names once, not per row: the scan and every repair transaction read thousands.
+  const columns = scope.counters.map((counter, i) => [counter.name, `cached${i}`] as const);
+  return rows.map((row) => {
+    const cached: Record<string, bigint | null> = {};
+    for (const [name, column] of columns) cached[name] = toBigIntOrNull(row[column]);
+    return { id: toBigInt(row['id']), status: row['status'] == null ? null : String(row['status']), deleted: Number(row['deleted']) === 1, cached };
+  });
 }
 
 /**

@@ -90,8 +90,9 @@ describe('repair statements', () => {
       builder.writeCountersSql(
         DEFAULT_MODEL,
         [
-          { settingId: 9007199254740993n, values: [['issuedCount', 3n], ['usedCount', 0n]] },
-          { settingId: 7n, values: [['usedCount', 2n]] },
+          { settingId: 9007199254740993n, counter: 'issuedCount', from: 4n, to: 3n },
+          { settingId: 9007199254740993n, counter: 'usedCount', from: null, to: 0n },
+          { settingId: 7n, counter: 'usedCount', from: 1n, to: 2n },
         ],
         ['updatedAt'],
       ),
@@ -103,9 +104,13 @@ describe('repair statements', () => {
   });
   it('audit rows: names and values taken literally', () => {
     expect(
-      builder.insertAuditSql('audit$$log', [{ runId: 'r-1', settingId: 42n, counter: 'issuedCount', oldValue: null, newValue: 3n, dbUser: "o'brien" }]),
+      builder.insertAuditSql('audit$$log', { runId: 'r-1', dbUser: "o'brien" }, [
+        { settingId: 42n, counter: 'issuedCount', from: null, to: 3n },
+        { settingId: 9007199254740993n, counter: "it's", from: -1n, to: 0n },
+      ]),
     ).toBe(
-      "/* coupon-audit */ INSERT INTO `audit$$log` (runId, settingId, counterName, oldValue, newValue, dbUser) VALUES ('r-1', 42, 'issuedCount', NULL, 3, 'o''brien')",
+      "/* coupon-audit */ INSERT INTO `audit$$log` (runId, settingId, counterName, oldValue, newValue, dbUser) VALUES ('r-1', 42, 'issuedCount', NULL, 3, 'o''brien'), " +
+        "('r-1', 9007199254740993, 'it''s', -1, 0, 'o''brien')",
     );
     const ddl = builder.auditTableDdl(readFileSync(new URL('../../sql/audit-table.sql', import.meta.url), 'utf8'), 'coupon_audit_log', 'audit$$log');
     expect(ddl).toMatch(/^\/\* coupon-audit \*\/ CREATE TABLE IF NOT EXISTS `audit\$\$log` \(/);
@@ -274,8 +279,8 @@ describe('every statement is tagged', () => {
       builder.nullKeyCountSql(counter),
       builder.lockSettingsSql(scope, [1n], 'skip-locked'),
       builder.countChildrenSql(counter, [1n]),
-      builder.writeCountersSql(DEFAULT_MODEL, [{ settingId: 1n, values: [['issuedCount', 1n]] }], []),
-      builder.insertAuditSql('t', [{ runId: 'r', settingId: 1n, counter: 'c', oldValue: 1n, newValue: 2n, dbUser: 'u' }]),
+      builder.writeCountersSql(DEFAULT_MODEL, [{ settingId: 1n, counter: 'issuedCount', from: 0n, to: 1n }], []),
+      builder.insertAuditSql('t', { runId: 'r', dbUser: 'u' }, [{ settingId: 1n, counter: 'c', from: 1n, to: 2n }]),
       builder.guardedUpdateSql(DEFAULT_MODEL, { settingId: 1n, counter: 'issuedCount', from: 2n, to: 1n }, []),
       ...Object.values(builder.sessionSql).map((s) => (typeof s === 'function' ? s(2) : s)),
       builder.inspectSql.server,

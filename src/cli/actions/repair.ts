@@ -8,7 +8,7 @@ import type { AuditScope } from '../../core/model.js';
 import { kindSummary, planChanges, planTotals, sortChanges } from '../../core/plan.js';
 import { checkReportJson, lockHoldStats, repairReportJson } from '../../core/report.js';
 import type { RepairResult } from '../../core/repair.js';
-import type { RepairRun } from '../../core/run.js';
+import type { PlannedRun, ScanCounts } from '../../core/run.js';
 import { changeScriptSql } from '../../db/builder.js';
 import { type ConnectionConfig, describeTarget } from '../../db/connection-config.js';
 import { type ExitCode, UsageError } from '../../errors.js';
@@ -48,7 +48,8 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
   // The core (and mysql2 with it) is loaded only when a run needs it: --help and --version start fast.
   const [{ repairExitCode, repairRun }, { emptyRepairResult }] = await Promise.all([import('../../core/run.js'), import('../../core/repair.js')]);
   const result = emptyRepairResult(randomUUID());
-  let report: DriftReport | null = null;
+  // What the scan found, in numbers, for the summary of a repair that fails part-way.
+  let scan: ScanCounts | null = null;
   try {
     const run = await repairRun(
       {
@@ -56,7 +57,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         hooks: {
           ...scanHooks(terminal, spinner),
           onScanned: (scanned) => {
-            report = scanned;
+            scan = { scanned: scanned.scanned, drifted: scanned.drifted.length };
           },
           onRepairStart: (settings) => {
             spinner.text = `Repairing ${plural(settings, 'setting')}`;
@@ -95,9 +96,8 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
       result,
     );
     spinner.stop();
-    report = run.report;
-    recordScan(outcome, run.report, { command: 'repair', dryRun: planOnly }, scope);
     if (run.result === null) {
+      recordScan(outcome, run.report, { command: 'repair', dryRun: planOnly }, scope);
       if (run.declined) terminal.io.stderr.write('Nothing written.\n');
       else if (planOnly) await printPlan(terminal, options, scope, run, emitSql === undefined ? null : emitChangeScript(emitSql, scope, run, connection), interrupts.signal);
       else await printDriftReport(terminal, options, scope, run.report, { command: 'repair' }, interrupts.signal);
@@ -105,11 +105,13 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
       interrupts.signal.throwIfAborted();
       return repairExitCode(run, planOnly);
     }
+    outcome.scanned = run.scan.scanned;
+    outcome.drifted = run.scan.drifted;
     await reportRepair(
       terminal,
       options,
       outcome,
-      run.report,
+      run.scan,
       run.result,
       { table: `${connection.database}.${scope.model.auditTable}`, created: run.createdAuditTable },
       { rows: true },
@@ -120,8 +122,8 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
   } catch (error) {
     spinner.stop();
     // Whatever committed stays committed: say what it was before the error is reported (the summary, not every row).
-    if (report !== null && (result.transactions > 0 || result.interrupted || result.uncertain.length > 0)) {
-      await reportRepair(terminal, options, outcome, report, result, { table: `${connection.database}.${scope.model.auditTable}`, created: false }, { rows: false });
+    if (scan !== null && (result.transactions > 0 || result.interrupted || result.uncertain.length > 0)) {
+      await reportRepair(terminal, options, outcome, scan, result, { table: `${connection.database}.${scope.model.auditTable}`, created: false }, { rows: false });
     }
     throw error;
   } finally {
@@ -155,7 +157,7 @@ async function writePlan(stream: OutputStream, c: ChalkInstance, options: Repair
 }
 
 /** A dry run (or --emit-sql): the plan on stdout, ending with what would happen. */
-async function printPlan(terminal: Terminal, options: RepairOptions, scope: AuditScope, run: RepairRun, emitted: EmittedScript | null, signal?: AbortSignal): Promise<void> {
+async function printPlan(terminal: Terminal, options: RepairOptions, scope: AuditScope, run: PlannedRun, emitted: EmittedScript | null, signal?: AbortSignal): Promise<void> {
   const { stdout } = terminal.io;
   const { report } = run;
   const plan = planTotals(planChanges(report.drifted), options.batchSize);
@@ -203,7 +205,7 @@ function assertWritable(file: string): void {
 }
 
 /** Writes the change-control SQL (db/builder.ts changeScriptSql) of a dry run to `file`. */
-function emitChangeScript(file: string, scope: AuditScope, run: RepairRun, connection: ConnectionConfig): EmittedScript {
+function emitChangeScript(file: string, scope: AuditScope, run: PlannedRun, connection: ConnectionConfig): EmittedScript {
   const changes = planChanges(run.report.drifted);
   const text = changeScriptSql(
     scope.model,
@@ -223,14 +225,13 @@ async function reportRepair(
   terminal: Terminal,
   options: RepairOptions,
   outcome: RunOutcome,
-  report: DriftReport,
+  scan: ScanCounts,
   result: RepairResult,
   audit?: { table: string; created: boolean },
   show: { rows: boolean } = { rows: true },
   signal?: AbortSignal,
 ): Promise<void> {
-  const scan = { scanned: report.scanned, drifted: report.drifted.length };
-  outcome.repaired = result.repaired.length;
+  outcome.repaired = result.repaired;
   outcome.failed = result.failed.length + result.stillDrifted.length;
   outcome.report = () => repairReportJson(result, scan) as unknown as Record<string, unknown>;
   const stats = lockHoldStats(result.lockHoldMs);
