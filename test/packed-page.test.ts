@@ -207,5 +207,13 @@ describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids ar
     expect(reads).toBeLessThanOrEqual(10);
     if (pageSize <= 3) expect(pages).toBeGreaterThan(60 / pageSize - 5);
   });
+  it('keeps of each drifted setting what `keep` makes of it (a repair that shows no plan keeps the id), in id order across pages read at once', async () => {
+    const scope = auditScope(DEFAULT_MODEL);
+    const whole = await detectDrift(database, { scope, pageSize: 3, concurrency: 3 });
+    const kept = await detectDrift(database, { scope, pageSize: 3, concurrency: 3, keep: (setting) => ({ id: setting.id }) });
+    expect(whole.drifted.length).toBeGreaterThan(1);
+    expect(kept.drifted).toEqual(whole.drifted.map((setting) => ({ id: setting.id })));
+    expect({ ...kept, drifted: null }).toEqual({ ...whole, drifted: null });
+  });
 });
 

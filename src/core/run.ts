@@ -8,6 +8,7 @@ import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
 import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift } from './detect-drift.js';
+import type { DriftedSetting } from './drift.js';
 import type { AuditScope } from './model.js';
 import { loadSource, Replica } from './replica.js';
 import { DEFAULT_THROTTLE, type ThrottleSettings, type ThrottleState, Throttler, type ThrottleTargets } from './throttle.js';
@@ -37,8 +38,8 @@ export interface RunHooks {
   onUnconfirmed?: ((replica: string, ids: bigint[]) => void) | undefined;
   onUnindexed?: DetectOptions['onUnindexed'];
   onStatement?: DetectOptions['onStatement'];
-  /** After the scan, before anything else: what was found. */
-  onScanned?: ((report: DriftReport) => void) | undefined;
+  /** After the scan, before anything else: how many settings it read and found drifted. */
+  onScanned?: ((scan: ScanCounts) => void) | undefined;
   onRepairStart?: ((settings: number) => void) | undefined;
   onRepairProgress?: ((progress: RepairProgress) => void) | undefined;
 }
@@ -204,18 +205,21 @@ async function plan(
   options: RepairRunOptions,
   throttle: Throttler,
 ): Promise<PlannedRun | { ids: bigint[]; scan: ScanCounts; target: RepairTarget }> {
-  const report = await scan(db, replica, options, throttle);
-  options.hooks?.onScanned?.(report);
+  // Only a dry run and the prompt show the drifted settings' counters: a repair that asks nothing
+  // keeps their ids (detect-drift.ts DetectOptions.keep).
+  const full = options.dryRun === true || options.confirm !== undefined ? await scan(db, replica, options, throttle) : null;
+  const report = full ?? (await scan(db, replica, options, throttle, (setting) => ({ id: setting.id })));
+  options.hooks?.onScanned?.({ scanned: report.scanned, drifted: report.drifted.length });
   const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
-  const none: PlannedRun = { report, target, result: null, declined: false };
-  if (target === null || options.dryRun === true) return none;
+  if (target === null) return { report: full ?? { ...report, drifted: [] }, target, result: null, declined: false };
+  if (full !== null && options.dryRun === true) return { report: full, target, result: null, declined: false };
   if (options.maxChanges !== undefined && report.drifted.length > options.maxChanges) {
     throw new UsageError(
       `${report.drifted.length} settings drift, more than --max-changes ${options.maxChanges}; nothing was written. ` +
         'Check what happened (a broken migration?) and rerun with a higher --max-changes if the drift is real.',
     );
   }
-  if (options.confirm !== undefined && !(await options.confirm(report, target))) return { ...none, declined: true };
+  if (full !== null && options.confirm !== undefined && !(await options.confirm(full, target))) return { report: full, target, result: null, declined: true };
   return { ids: report.drifted.map((setting) => setting.id), scan: { scanned: report.scanned, drifted: report.drifted.length }, target };
 }
 
@@ -264,7 +268,21 @@ async function openReplica(primary: Database, options: CheckRunOptions, primaryI
  * the start of the run (so no drift committed before the run is missed), every drifted setting then
  * confirmed on the primary in one snapshot, so nothing the replica alone shows is reported.
  */
-async function scan(primary: Database, replica: Replica | null, options: CheckRunOptions, throttle: Throttler): Promise<DriftReport> {
+async function scan(primary: Database, replica: Replica | null, options: CheckRunOptions, throttle: Throttler): Promise<DriftReport>;
+async function scan<T extends { id: bigint }>(
+  primary: Database,
+  replica: Replica | null,
+  options: CheckRunOptions,
+  throttle: Throttler,
+  keep: (setting: DriftedSetting) => T,
+): Promise<DriftReport<T>>;
+async function scan(
+  primary: Database,
+  replica: Replica | null,
+  options: CheckRunOptions,
+  throttle: Throttler,
+  keep: (setting: DriftedSetting) => { id: bigint } = (setting) => setting,
+): Promise<DriftReport<{ id: bigint }>> {
   const reader = replica?.db ?? primary;
   const targets: ThrottleTargets = {
     // The replica does the reading; the primary answers the confirmations and is what --max-load protects.
@@ -281,6 +299,7 @@ async function scan(primary: Database, replica: Replica | null, options: CheckRu
   const onScanProgress = options.hooks?.onScanProgress;
   const report = await detectDrift(reader, {
     scope: options.scope,
+    keep,
     ids: options.ids,
     pageSize: options.pageSize,
     concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
@@ -295,7 +314,7 @@ async function scan(primary: Database, replica: Replica | null, options: CheckRu
   const kept = new Set(confirmed.drifted.map((setting) => setting.id));
   const unconfirmed = report.drifted.map((setting) => setting.id).filter((id) => !kept.has(id));
   if (unconfirmed.length > 0) options.hooks?.onUnconfirmed?.(replica.name, unconfirmed);
-  return { ...report, drifted: confirmed.drifted, replica: { name: replica.name, unconfirmed } };
+  return { ...report, drifted: confirmed.drifted.map(keep), replica: { name: replica.name, unconfirmed } };
 }
 
 /**

@@ -56,8 +56,8 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         ...checkRunOptions(options, connection, scope, { signal: interrupts.signal }),
         hooks: {
           ...scanHooks(terminal, spinner),
-          onScanned: (scanned) => {
-            scan = { scanned: scanned.scanned, drifted: scanned.drifted.length };
+          onScanned: (counts) => {
+            scan = counts;
           },
           onRepairStart: (settings) => {
             spinner.text = `Repairing ${plural(settings, 'setting')}`;
