@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, runCli } from './helpers/cli.js';
@@ -79,11 +82,15 @@ describe('repair under signals', () => {
     ['SIGINT', 130],
     ['SIGTERM', 143],
   ] as const)('%s mid-run: exits %i within seconds, the batch in flight whole, a summary printed; a rerun converges', async (signal, code) => {
-    const run = startRepair(['--batch-size', '5']);
+    const dir = mkdtempSync(join(tmpdir(), 'coupon-audit-signals-'));
+    const metricsFile = join(dir, 'repair.prom');
+    const run = startRepair(['--batch-size', '5', '--metrics-file', metricsFile]);
     await waitForAuditRows(50);
     run.child.kill(signal);
     const result = await run.done;
     expect(result.code).toBe(code);
+    const metrics = readFileSync(metricsFile, 'utf8');
+    rmSync(dir, { recursive: true, force: true });
     expect(result.ms).toBeLessThan(5000);
     expect(run.output().stdout).toMatch(/Repaired \d+ settings/);
     expect(run.output().stdout).toContain('Interrupted');
@@ -92,6 +99,12 @@ describe('repair under signals', () => {
     const repaired = await expectNeverHalfApplied(5);
     expect(repaired).toBeGreaterThan(0);
     expect(repaired).toBeLessThan(N);
+    // The metrics file says what the interrupted run found and what it committed.
+    const labels = `{command="repair",database="${db.name}"}`;
+    expect(metrics).toContain(`coupon_audit_last_run_exit_code${labels} ${code}\n`);
+    expect(metrics).toContain(`coupon_audit_drifted_settings${labels} ${N}\n`);
+    expect(metrics).toContain(`coupon_audit_scanned_settings${labels} ${N}\n`);
+    expect(metrics).toContain(`coupon_audit_repaired_settings${labels} ${repaired}\n`);
     const rerun = await runCli(['repair', '--url', db.url, '--yes']);
     expect(rerun.code).toBe(0);
     expect(await driftedIds(db.conn)).toEqual([]);

@@ -247,12 +247,6 @@ export function countChildrenSql(counter: CounterDefinition, ids: readonly bigin
   );
 }
 
-/**
- * Repair step 4: the batch's new values in ONE statement (a round trip per setting would hold the
- * batch's locks for as many round trips), as literals (never `col = col + n`: the rows are locked,
- * so the values are exact). A counter a setting does not change keeps its value (ELSE); `preserved`
- * columns (ON UPDATE CURRENT_TIMESTAMP) are assigned to themselves so that only the counters change.
- */
 /** One counter of one setting written: `from` (null: a NULL cache) → `to`. */
 export interface CounterWrite {
   settingId: bigint;
@@ -262,8 +256,11 @@ export interface CounterWrite {
 }
 
 /**
- * A batch's new values in one statement: per counter a CASE over the settings it changes (in the
- * order of `writes`), every other row's value kept; ON UPDATE columns assigned to themselves.
+ * Repair step 4: the batch's new values in ONE statement (a round trip per setting would hold the
+ * batch's locks for as many round trips), as literals (never `col = col + n`: the rows are locked,
+ * so the values are exact): per counter a CASE over the settings it changes, in the order of
+ * `writes`. A counter a setting does not change keeps its value (ELSE); `preserved` columns (ON
+ * UPDATE CURRENT_TIMESTAMP) are assigned to themselves so that only the counters change.
  */
 export function writeCountersSql(model: CounterModel, writes: readonly CounterWrite[], preserved: readonly string[]): string {
   if (writes.length === 0) throw new TypeError('nothing to write');

@@ -1,7 +1,7 @@
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { BatchSizer } from '../../src/core/batch-sizer.js';
-import { compareSetting } from '../../src/core/drift.js';
+import { compareSetting, counterWrites, isCounterDrifted } from '../../src/core/drift.js';
 import { auditScope, type AuditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import { checkReportJson } from '../../src/core/report.js';
 import { driftTableText } from '../../src/cli/drift-report.js';
@@ -16,6 +16,33 @@ const setting = (id: bigint, issuedCount: bigint | null, usedCount: bigint | nul
   status,
   deleted,
   cached: { issuedCount, usedCount },
+});
+
+describe('counterWrites: what repair writes, by the same rule as compareSetting', () => {
+  const cases: [string, SettingRow, Record<string, bigint>, AuditScope][] = [
+    ['right', setting(1n, 3n, 1n), { issuedCount: 3n, usedCount: 1n }, scope],
+    ['one too high', setting(2n, 4n, 1n), { issuedCount: 3n, usedCount: 1n }, scope],
+    ['NULL and negative', setting(3n, null, -1n), { issuedCount: 0n }, scope],
+    ['no children at all, a count absent', setting(4n, 2n, 0n), {}, scope],
+    ['deleted, counted', setting(5n, 2n, 0n, 'DELETED'), { issuedCount: 3n }, scope],
+    ['deleted, zero expected', setting(6n, 2n, 0n, 'DELETED'), { issuedCount: 3n }, { ...scope, deleted: 'zero' }],
+    ['deleted, skipped', setting(7n, 2n, null, 'DELETED'), { issuedCount: 3n }, { ...scope, deleted: 'skip' }],
+    ['one counter audited', setting(8n, 4n, null), { issuedCount: 3n }, { ...scope, counters: [scope.counters[0]!] }],
+  ];
+  it.each(cases)('%s', (_label, row, actual, within) => {
+    const report = compareSetting(row, actual, within);
+    const expected = Object.entries(report?.counters ?? {})
+      .filter(([, state]) => isCounterDrifted(state))
+      .map(([counter, state]) => ({ settingId: row.id, counter, from: state.cached, to: state.expected }));
+    expect(counterWrites(row, (counter) => actual[counter], within)).toEqual(expected);
+  });
+  it('writes each drifted counter, cached → expected, in the scope order', () => {
+    expect(counterWrites(setting(3n, null, -1n), (counter) => ({ issuedCount: 5n })[counter], scope)).toEqual([
+      { settingId: 3n, counter: 'issuedCount', from: null, to: 5n },
+      { settingId: 3n, counter: 'usedCount', from: -1n, to: 0n },
+    ]);
+    expect(counterWrites(setting(6n, 2n, 0n, 'DELETED'), () => 3n, { ...scope, deleted: 'zero' })).toEqual([{ settingId: 6n, counter: 'issuedCount', from: 2n, to: 0n }]);
+  });
 });
 
 describe('compareSetting', () => {

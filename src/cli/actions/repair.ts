@@ -105,8 +105,6 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
       interrupts.signal.throwIfAborted();
       return repairExitCode(run, planOnly);
     }
-    outcome.scanned = run.scan.scanned;
-    outcome.drifted = run.scan.drifted;
     await reportRepair(
       terminal,
       options,
@@ -231,6 +229,10 @@ async function reportRepair(
   show: { rows: boolean } = { rows: true },
   signal?: AbortSignal,
 ): Promise<void> {
+  // Also when the repair failed or was interrupted part-way: the metrics file and the webhook then
+  // say how much drifted and how much of it was repaired.
+  outcome.scanned = scan.scanned;
+  outcome.drifted = scan.drifted;
   outcome.repaired = result.repaired;
   outcome.failed = result.failed.length + result.stillDrifted.length;
   outcome.report = () => repairReportJson(result, scan) as unknown as Record<string, unknown>;
