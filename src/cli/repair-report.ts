@@ -23,11 +23,6 @@ export function changesTableText(changes: readonly PlannedChange[], c: ChalkInst
   return tableText(['id', 'counter', 'old', 'new', 'Δ'].map((title) => c.bold(title)), ['right', 'left', 'right', 'right', 'right'], changes.length, rowAt);
 }
 
-/** Every change a repair wrote, in commit order. */
-export function writtenChanges(result: RepairResult): PlannedChange[] {
-  return result.changes;
-}
-
 /** The last line of a dry run. */
 export function dryRunLine(plan: PlanTotals): string {
   return (

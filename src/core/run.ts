@@ -209,18 +209,19 @@ async function plan(
   // keeps their ids (detect-drift.ts DetectOptions.keep).
   const full = options.dryRun === true || options.confirm !== undefined ? await scan(db, replica, options, throttle) : null;
   const report = full ?? (await scan(db, replica, options, throttle, (setting) => ({ id: setting.id })));
-  options.hooks?.onScanned?.({ scanned: report.scanned, drifted: report.drifted.length });
+  const counts: ScanCounts = { scanned: report.scanned, drifted: report.drifted.length };
+  options.hooks?.onScanned?.(counts);
   const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
   if (target === null) return { report: full ?? { ...report, drifted: [] }, target, result: null, declined: false };
   if (full !== null && options.dryRun === true) return { report: full, target, result: null, declined: false };
-  if (options.maxChanges !== undefined && report.drifted.length > options.maxChanges) {
+  if (options.maxChanges !== undefined && counts.drifted > options.maxChanges) {
     throw new UsageError(
-      `${report.drifted.length} settings drift, more than --max-changes ${options.maxChanges}; nothing was written. ` +
+      `${counts.drifted} settings drift, more than --max-changes ${options.maxChanges}; nothing was written. ` +
         'Check what happened (a broken migration?) and rerun with a higher --max-changes if the drift is real.',
     );
   }
   if (full !== null && options.confirm !== undefined && !(await options.confirm(full, target))) return { report: full, target, result: null, declined: true };
-  return { ids: report.drifted.map((setting) => setting.id), scan: { scanned: report.scanned, drifted: report.drifted.length }, target };
+  return { ids: report.drifted.map((setting) => setting.id), scan: counts, target };
 }
 
 /** The exit code a finished repair run stands for (0, 1 when declined or dry, 4 when partial). */

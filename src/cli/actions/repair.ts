@@ -20,7 +20,7 @@ import { CHANGE_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, ren
 import { jsonText, mappedAsWritten } from '../json-output.js';
 import { writePieces } from '../pieces.js';
 import { confirm } from '../prompt.js';
-import { auditTableLine, changesTableText, dryRunLine, repairSummaryLines, writtenChanges } from '../repair-report.js';
+import { auditTableLine, changesTableText, dryRunLine, repairSummaryLines } from '../repair-report.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import { Interrupts } from '../signals.js';
 import type { OutputStream, Terminal } from '../terminal.js';
@@ -249,7 +249,7 @@ async function reportRepair(
     return;
   }
   // An interrupted run prints its summary, not every row: the audit table and --format json have them.
-  const changes = writtenChanges(result);
+  const { changes } = result;
   if (!terminal.quiet && show.rows && !result.interrupted && changes.length > 0) {
     const { shown, more } = limitRows(sortChanges(changes, options.sort ?? 'id'), options.limit);
     await writePieces(stdout, changesTableText(shown, terminal.out), signal);
