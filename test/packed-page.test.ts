@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditScope, DEFAULT_MODEL, type AuditScope, type CounterModel, type DeletedPolicy } from '../src/core/model.js';
 import { resolveConnectionConfig } from '../src/db/connection-config.js';
 import { Database } from '../src/db/database.js';
-import { sessionSql } from '../src/db/builder.js';
+import { type BranchForm, childBranches, sessionSql } from '../src/db/builder.js';
 import { compareInSnapshot, comparePackedPage, comparePage, type PageResult } from '../src/db/scanner.js';
 import { detectDrift } from '../src/core/detect-drift.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
@@ -67,14 +67,21 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function packed(scope: AuditScope, range: { after: bigint | null; upTo: bigint | null }, maxBytes?: number): Promise<PageResult> {
+async function packed(
+  scope: AuditScope,
+  range: { after: bigint | null; upTo: bigint | null },
+  options: { maxBytes?: number; forms?: readonly BranchForm[]; beforeMore?: () => Promise<void> } = {},
+): Promise<PageResult> {
   const session = await database.session('test');
   try {
-    return await comparePackedPage(session, scope, { kind: 'range', ...range }, maxBytes === undefined ? {} : { maxBytes });
+    return await comparePackedPage(session, scope, { kind: 'range', ...range }, options);
   } finally {
     session.release();
   }
 }
+
+/** A key per child row (builder.ts BranchForm) for every branch that may have it: those of one counter. */
+const rowsWherePossible = (scope: AuditScope): BranchForm[] => childBranches(scope).map((branch) => (branch.counters.length === 1 ? 'rows' : 'grouped'));
 
 /** What a page result says, in a form toEqual compares (found is the stacked statement's own). */
 function verdict(result: PageResult) {
@@ -109,6 +116,8 @@ describe('the packed page finds what the stacked statement finds', () => {
         for (const range of ranges) {
           const expected = verdict(await comparePage(database, scope, { kind: 'range', ...range }, { onlyDrifted: true }));
           expect(verdict(await packed(scope, range))).toEqual(expected);
+          // A key per child row, counted in Node: in id order, or (ids past 2^53, a table scan) by the text way.
+          expect(verdict(await packed(scope, range, { forms: rowsWherePossible(scope) }))).toEqual(expected);
         }
       });
     }
@@ -144,8 +153,39 @@ describe('the packed page finds what the stacked statement finds', () => {
     const scope = auditScope(revokeAware, { deleted: 'zero' });
     const expected = verdict(await comparePage(database, scope, { kind: 'range', after: null, upTo: null }, { onlyDrifted: true }));
     // 4 bytes holds one id at most: every branch with more than one record is cut.
-    expect(verdict(await packed(scope, { after: null, upTo: null }, 4))).toEqual(expected);
+    expect(verdict(await packed(scope, { after: null, upTo: null }, { maxBytes: 4 }))).toEqual(expected);
     expect(expected.drifted.length).toBeGreaterThan(0);
+  });
+
+  it('a key per child row cut at group_concat_max_len: the page is read again grouped, in its snapshot, then stacked if that is cut too', async () => {
+    const scope = auditScope(revokeAware, { deleted: 'count' });
+    const forms = rowsWherePossible(scope);
+    expect(forms).toEqual(['rows', 'rows']);
+    const range = { after: 4n, upTo: 5n };
+    const expected = verdict(await comparePage(database, scope, { kind: 'range', ...range }, { onlyDrifted: true }));
+    expect(expected.drifted.map((setting) => setting.id)).toEqual(['5']);
+    /** The page's statements, by kind, in order. */
+    const statements = async (maxBytes: number): Promise<string[]> => {
+      const seen: string[] = [];
+      const session = await database.session('test');
+      const query = session.query.bind(session);
+      session.query = ((sql: string, options?: never) => {
+        if (sql.includes("GROUP_CONCAT(`settingId` SEPARATOR")) seen.push('rows');
+        else if (sql.includes("GROUP_CONCAT(CONCAT_WS(' ', x.k")) seen.push('grouped');
+        else if (sql.includes('WITH ROLLUP')) seen.push('stacked');
+        return query(sql, options);
+      }) as typeof session.query;
+      try {
+        expect(verdict(await comparePackedPage(session, scope, { kind: 'range', ...range }, { maxBytes, forms }))).toEqual(expected);
+      } finally {
+        session.release();
+      }
+      return seen;
+    };
+    // Setting 5: '5 5 1' (5 bytes); its 4 codes that count: '5,5,5,5' (7) as rows, '5 4' (3) grouped.
+    expect(await statements(8)).toEqual(['rows']);
+    expect(await statements(7)).toEqual(['rows', 'grouped']);
+    expect(await statements(4)).toEqual(['rows', 'grouped', 'stacked']);
   });
 
   it("every read of a page, the candidates' second read too, is of the caller's snapshot", async () => {
@@ -183,13 +223,26 @@ describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids ar
     const expected = verdict(await comparePage(database, scope, { kind: 'range', after: null, upTo: null }, { onlyDrifted: true }));
     let reads = 0;
     let pages = 0;
-    // The tool's pool, counting the boundary reads (the only statements with OFFSET).
+    let rowsForm = 0;
+    // The tool's pool, counting the boundary reads (the only statements with OFFSET) and the pages
+    // that sent a key per code (builder.ts BranchForm 'rows').
     const counting = new Proxy(database, {
       get(target, key) {
         if (key === 'query') {
           return (sql: string, context: string) => {
             if (sql.includes(' OFFSET ')) reads += 1;
             return target.query(sql, context);
+          };
+        }
+        if (key === 'session') {
+          return async (context: string) => {
+            const session = await target.session(context);
+            const query = session.query.bind(session);
+            session.query = ((sql: string, options?: never) => {
+              if (sql.includes('GROUP_CONCAT(`settingId` SEPARATOR') && sql.includes('FROM `g_coupons`')) rowsForm += 1;
+              return query(sql, options);
+            }) as typeof session.query;
+            return session;
           };
         }
         const value: unknown = Reflect.get(target, key);
@@ -206,6 +259,10 @@ describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids ar
     // makes up to 62.
     expect(reads).toBeLessThanOrEqual(10);
     if (pageSize <= 3) expect(pages).toBeGreaterThan(60 / pageSize - 5);
+    // The first pages are grouped (those read before any page's rows were in); once one shows at
+    // most 3 codes per setting that has any, a key per code. At 50 a page, both pages are of the first.
+    if (pageSize <= 7) expect(rowsForm).toBeGreaterThan(0);
+    expect(rowsForm).toBeLessThan(pages);
   });
   it('keeps of each drifted setting what `keep` makes of it (a repair that shows no plan keeps the id), in id order across pages read at once', async () => {
     const scope = auditScope(DEFAULT_MODEL);

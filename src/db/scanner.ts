@@ -1,6 +1,6 @@
 import { compareSetting, type DriftedSetting } from '../core/drift.js';
 import type { AuditScope, CounterModel } from '../core/model.js';
-import { comparePageSql, countChildrenSql, lastIdSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, sessionSql, settingsByIdSql } from './builder.js';
+import { type BranchForm, comparePageSql, countChildrenSql, lastIdSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, sessionSql, settingsByIdSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
 import { type IdScope, type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
@@ -15,6 +15,18 @@ export interface PageResult {
   found: bigint[];
   /** Per counter (scope order): child rows whose setting id names no setting. */
   orphans: bigint[];
+  /** Per child branch (builder.ts childBranches), what the page held, when a packed page's numbers gave it (BranchShape). */
+  children?: BranchShape[] | undefined;
+}
+
+/**
+ * What a packed page's child branch held: `groups` keys (settings, orphans too, with children that
+ * count) and, for a branch of one counter, `rows` child rows that count (NaN for a branch of
+ * several: it has no one count). core/detect-drift.ts picks the next page's BranchForm by it.
+ */
+export interface BranchShape {
+  rows: number;
+  groups: number;
 }
 
 /** The last id of the page after `after` holding `size` settings; null when the rest fits in one page. */
@@ -79,13 +91,15 @@ export async function comparePackedPage(session: Session, scope: AuditScope, ids
   await session.query(sessionSql.repeatableReadNext);
   await options.beforeRead?.();
   await session.query(sessionSql.beginReadOnly);
-  const result = await compareInSnapshot(session, scope, ids, maxBytes, options);
+  const result = await compareInSnapshot(session, scope, ids, maxBytes, options, options.forms);
   await session.query(sessionSql.commit);
   return result;
 }
 
 export interface PackedPageOptions extends SnapshotHooks {
   maxBytes?: number;
+  /** How each child branch is sent (builder.ts BranchForm); grouped where none is given. */
+  forms?: readonly BranchForm[] | undefined;
   /**
    * Awaited before the transaction begins: the page waits there for its turn (detect-drift.ts
    * TaskPool), with no transaction open.
@@ -120,12 +134,20 @@ export async function compareInSnapshot(
   ids: IdScope,
   maxBytes = PACKED_MAX_BYTES,
   hooks: SnapshotHooks = {},
+  forms: readonly BranchForm[] = [],
 ): Promise<PageResult> {
-  const pending = session.query(packedPageSql(scope, ids), { textAsBytes: true });
+  const pending = session.query(packedPageSql(scope, ids, forms), { textAsBytes: true });
   hooks.sent?.(); // the driver wrote the statement when it was called
   const rows = await pending;
   await hooks.afterRead?.(Number(rows.find((row) => Number(row['b']) === 0)?.['n'] ?? 0));
-  const packed = parsePackedPage(rows, scope, { found: ids.kind === 'ids', maxBytes });
+  const found = ids.kind === 'ids';
+  let packed = parsePackedPage(rows, scope, { found, maxBytes, forms });
+  if (packed === null && forms.includes('rows')) {
+    // More children than the pages before had: a key per child row passed group_concat_max_len.
+    // The same page grouped (a record per setting), in the same snapshot.
+    await hooks.beforeMore?.();
+    packed = parsePackedPage(await session.query(packedPageSql(scope, ids), { textAsBytes: true }), scope, { found, maxBytes });
+  }
   if (packed === null) {
     await hooks.beforeMore?.();
     return comparePage(session, scope, ids, { onlyDrifted: ids.kind === 'range' });
@@ -134,7 +156,7 @@ export async function compareInSnapshot(
   // that broke every cache) cost as much as it did, and wait for a turn like it.
   if (packed.candidates.length > 0 && packed.candidates.length * 10 > packed.scanned) await hooks.beforeMore?.();
   const drifted = packed.candidates.length === 0 ? [] : await compareCandidates(session, scope, packed.candidates, packed.counts);
-  return { scanned: packed.scanned, drifted, found: packed.found, orphans: packed.orphans };
+  return { scanned: packed.scanned, drifted, found: packed.found, orphans: packed.orphans, children: packed.children };
 }
 
 /**
@@ -209,6 +231,8 @@ export interface PackedPage {
   orphans: bigint[];
   /** The ids of the settings read, when asked for (an --ids chunk: which of them exist). */
   found: bigint[];
+  /** Per child branch, what it held (the usual page's numbers give it; the text way does not). */
+  children?: BranchShape[];
 }
 
 /**
@@ -218,14 +242,19 @@ export interface PackedPage {
  * as long as group_concat_max_len (`maxBytes`) counts as cut whatever it holds: a cut inside the
  * last number of the last record leaves the record count whole and the number wrong.
  */
-export function parsePackedPage(rows: readonly Row[], scope: AuditScope, options: { found?: boolean; maxBytes?: number } = {}): PackedPage | null {
+export function parsePackedPage(
+  rows: readonly Row[],
+  scope: AuditScope,
+  options: { found?: boolean; maxBytes?: number; forms?: readonly BranchForm[] } = {},
+): PackedPage | null {
   const maxBytes = options.maxBytes ?? PACKED_MAX_BYTES;
   for (const row of rows) {
     const bytes = packedBytes(row['p']);
     if (bytes !== null && bytes.length >= maxBytes) return null;
   }
-  const fast = parsePackedNumbers(rows, scope, options.found === true);
-  return fast !== undefined ? fast : parsePackedText(rows, scope, options.found === true);
+  const forms = options.forms ?? [];
+  const fast = parsePackedNumbers(rows, scope, options.found === true, forms);
+  return fast !== undefined ? fast : parsePackedText(rows, scope, options.found === true, forms);
 }
 
 /** The largest integer written in digits that a double holds exactly, whatever the digits. */
@@ -239,16 +268,18 @@ const SAFE_DIGITS = 15;
  * nothing: a candidate. undefined when the page is not the usual one (an id past 15 digits, or out
  * of order): parsePackedText reads it then.
  */
-function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: boolean): PackedPage | null | undefined {
+function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: boolean, forms: readonly BranchForm[]): PackedPage | null | undefined {
   const n = scope.counters.length;
   const withDeleted = scope.deleted !== 'count';
   const byBranch = new Map<number, Row>(rows.map((row) => [Number(row['b']), row]));
-  const columnsOf = (b: number, width: number): Float64Array[] | 'cut' | 'unusual' => {
+  const columnsOf = (b: number, width: number, form: BranchForm = 'grouped'): Float64Array[] | 'cut' | 'unusual' => {
     const row = byBranch.get(b);
-    return parsePackedColumns(packedBytes(row?.['p']), width, Number(row?.['n'] ?? 0));
+    const bytes = packedBytes(row?.['p']);
+    const count = Number(row?.['n'] ?? 0);
+    return form === 'rows' ? parsePackedRuns(bytes, count) : parsePackedColumns(bytes, width, count);
   };
   const childSpecs = childBranches(scope);
-  const parsed = [columnsOf(0, 1 + (withDeleted ? 1 : 0) + n), ...childSpecs.map((branch, j) => columnsOf(j + 1, 1 + branch.counters.length))];
+  const parsed = [columnsOf(0, 1 + (withDeleted ? 1 : 0) + n), ...childSpecs.map((branch, j) => columnsOf(j + 1, 1 + branch.counters.length, forms[j]))];
   // An unusual page is read again as text (which notices a cut value itself); else a cut is null.
   if (parsed.includes('unusual')) return undefined;
   if (parsed.includes('cut')) return null;
@@ -299,7 +330,52 @@ function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: 
   countsOf(Infinity); // the child groups past the last setting: orphans
   if (orphans.some((sum) => !Number.isSafeInteger(sum))) return undefined;
   const found = withFound ? Array.from(ids, (id) => BigInt(id)) : [];
-  return { scanned, candidates, counts, orphans: orphans.map((sum) => BigInt(sum)), found };
+  const shapes = branches.map(({ keys, counts: [first, ...more] }) => ({ rows: more.length === 0 ? sum(first!) : NaN, groups: keys.length }));
+  return { scanned, candidates, counts, orphans: orphans.map((total) => BigInt(total)), found, children: shapes };
+}
+
+function sum(values: Float64Array): number {
+  let total = 0;
+  for (let i = 0; i < values.length; i++) total += values[i]!;
+  return total;
+}
+
+/**
+ * A 'rows' branch's packed value (`k,k,k,…`: `count` keys, one per child row; builder.ts
+ * BranchForm) counted into [keys, counts], the columns parsePackedColumns gives of a grouped
+ * branch. The server writes the keys in the order of the index it read: ascending, equal ones
+ * together. 'unusual' when a key is not 1 to 15 digits or goes down (the text way then counts
+ * them by a map); 'cut' as parsePackedColumns.
+ */
+export function parsePackedRuns(bytes: Uint8Array | null, count: number): Float64Array[] | 'cut' | 'unusual' {
+  const keys = new Float64Array(count);
+  const counts = new Float64Array(count);
+  const length = bytes === null ? 0 : bytes.length;
+  if (count === 0) return length === 0 ? [keys, counts] : 'cut';
+  if (bytes === null) return 'cut';
+  let pos = 0;
+  let runs = 0;
+  let previous = -Infinity;
+  for (let r = 0; r < count; r++) {
+    if (pos > length) return 'cut';
+    const start = pos;
+    let value = 0;
+    let c = 0;
+    while (pos < length && (c = bytes[pos]!) >= 48 && c <= 57) {
+      value = value * 10 + (c - 48);
+      pos++;
+    }
+    if (pos - start === 0 || pos - start > SAFE_DIGITS || (pos < length && c !== 44)) return 'unusual';
+    pos++; // past the ','
+    if (value === previous) counts[runs - 1]! += 1;
+    else if (value > previous) {
+      keys[runs] = value;
+      counts[runs] = 1;
+      runs++;
+      previous = value;
+    } else return 'unusual';
+  }
+  return pos === length + 1 ? [keys.subarray(0, runs), counts.subarray(0, runs)] : 'cut';
 }
 
 /**
@@ -345,7 +421,7 @@ export function parsePackedColumns(bytes: Uint8Array | null, width: number, coun
 }
 
 /** parsePackedPage for any page: a string per field, keys matched by a map. */
-function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boolean): PackedPage | null {
+function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boolean, forms: readonly BranchForm[]): PackedPage | null {
   const n = scope.counters.length;
   const withDeleted = scope.deleted !== 'count';
   const byBranch = new Map<number, Row>(rows.map((row) => [Number(row['b']), row]));
@@ -365,7 +441,7 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
   const actual: (string | undefined)[][] = cached.map(() => new Array<string | undefined>(ids.length));
   const orphans = new Array<bigint>(n).fill(0n);
   for (const [j, branch] of childBranches(scope).entries()) {
-    const children = columns(j + 1, 1 + branch.counters.length);
+    const children = forms[j] === 'rows' ? countKeys(columns(j + 1, 1)) : columns(j + 1, 1 + branch.counters.length);
     if (children === null) return null;
     const keys = children[0]!;
     const at = matchKeys(ids, keys);
@@ -393,6 +469,14 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
     }
   }
   return { scanned, candidates, orphans, found: withFound ? ids.map((id) => BigInt(id)) : [] };
+}
+
+/** A 'rows' branch's keys (one per child row, in any order) as a grouped branch's columns: [keys, counts]. */
+function countKeys(parsed: string[][] | null): string[][] | null {
+  if (parsed === null) return null;
+  const counts = new Map<string, bigint>();
+  for (const key of parsed[0]!) counts.set(key, (counts.get(key) ?? 0n) + 1n);
+  return [[...counts.keys()], Array.from(counts.values(), String)];
 }
 
 /**

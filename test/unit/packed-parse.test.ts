@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import * as builder from '../../src/db/builder.js';
 import type { Row } from '../../src/db/database.js';
-import { matchKeys, parsePackedColumns, parsePackedPage } from '../../src/db/scanner.js';
+import { matchKeys, parsePackedColumns, parsePackedPage, parsePackedRuns } from '../../src/db/scanner.js';
+import { branchForms, ROWS_FORM_MAX_PER_GROUP } from '../../src/core/detect-drift.js';
 
 /** Reading a packed page (db/scanner.ts): what the server's text says, whichever way it is read. */
 
@@ -13,11 +14,27 @@ const rows = (settings: string, codes: string, uses: string): Row[] =>
 describe('packedPageSql', () => {
   it('reads the same ranges as the stacked statement, each branch packed with its row count', () => {
     expect(builder.packedPageSql(scope, { kind: 'range', after: 10n, upTo: 20n })).toBe(
-      "/* coupon-audit */ SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(s.`id`, ' ', IFNULL(s.`issuedCount`, '-'), ' ', IFNULL(s.`usedCount`, '-') SEPARATOR ',') AS p " +
+      "/* coupon-audit */ SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(CONCAT_WS(' ', s.`id`, IFNULL(s.`issuedCount`, '-'), IFNULL(s.`usedCount`, '-')) SEPARATOR ',') AS p " +
         'FROM `g_coupon_settings` s WHERE s.`id` > 10 AND s.`id` <= 20 UNION ALL ' +
-        "SELECT 1, COUNT(*), GROUP_CONCAT(x.k, ' ', x.n0 SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`) x UNION ALL " +
-        "SELECT 2, COUNT(*), GROUP_CONCAT(x.k, ' ', x.n0 SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`) x",
+        "SELECT 1, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`) x UNION ALL " +
+        "SELECT 2, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`) x",
     );
+  });
+
+  it('sends a branch of one counter as a key per child row when asked (its filter in WHERE); never one of several', () => {
+    const filtered = { ...DEFAULT_MODEL, counters: [{ ...DEFAULT_MODEL.counters[0]!, where: "status <> 'REVOKED'" }, DEFAULT_MODEL.counters[1]!] };
+    expect(builder.packedPageSql(auditScope(filtered), { kind: 'range', after: 10n, upTo: 20n }, ['rows', 'grouped'])).toBe(
+      "/* coupon-audit */ SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(CONCAT_WS(' ', s.`id`, IFNULL(s.`issuedCount`, '-'), IFNULL(s.`usedCount`, '-')) SEPARATOR ',') AS p " +
+        'FROM `g_coupon_settings` s WHERE s.`id` > 10 AND s.`id` <= 20 UNION ALL ' +
+        "SELECT 1, COUNT(*), GROUP_CONCAT(`settingId` SEPARATOR ',') FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 AND (status <> 'REVOKED') UNION ALL " +
+        "SELECT 2, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`) x",
+    );
+    // The whole table in one page: rows with no key are never a setting's.
+    expect(builder.packedPageSql(scope, { kind: 'range', after: null, upTo: null }, ['grouped', 'rows'])).toContain(
+      "SELECT 2, COUNT(*), GROUP_CONCAT(`settingId` SEPARATOR ',') FROM `g_coupon_uses` WHERE `settingId` IS NOT NULL",
+    );
+    const shared = { ...DEFAULT_MODEL, counters: DEFAULT_MODEL.counters.map((counter) => ({ ...counter, table: 'g_coupons' })) };
+    expect(() => builder.packedPageSql(auditScope(shared), { kind: 'range', after: null, upTo: null }, ['rows'])).toThrow(/one counter/);
   });
 
   it('carries the deleted test only when the policy needs it; a shared table sums each filter', () => {
@@ -29,9 +46,9 @@ describe('packedPageSql', () => {
       ],
     };
     const sql = builder.packedPageSql(auditScope(shared, { deleted: 'skip' }), { kind: 'range', after: null, upTo: null });
-    expect(sql).toContain("GROUP_CONCAT(s.`id`, ' ', UPPER(s.`status`) <=> UPPER('DELETED'), ' ', IFNULL(s.`issuedCount`, '-')");
+    expect(sql).toContain("GROUP_CONCAT(CONCAT_WS(' ', s.`id`, UPPER(s.`status`) <=> UPPER('DELETED'), IFNULL(s.`issuedCount`, '-')");
     expect(sql).toContain(
-      "SELECT 1, COUNT(*), GROUP_CONCAT(x.k, ' ', x.n0, ' ', x.n1 SEPARATOR ',') FROM (SELECT `settingId` AS k, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END) AS n0, " +
+      "SELECT 1, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0, x.n1) SEPARATOR ',') FROM (SELECT `settingId` AS k, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END) AS n0, " +
         "SUM(CASE WHEN (status = 'USED') THEN 1 ELSE 0 END) AS n1 FROM `g_coupons` WHERE `settingId` IS NOT NULL GROUP BY `settingId`) x",
     );
     expect(builder.childBranches(auditScope(shared))).toEqual([{ table: 'g_coupons', counters: [0, 1] }]);
@@ -43,7 +60,9 @@ describe('parsePackedPage', () => {
     const page = parsePackedPage(rows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '1 2,3 5,4 1,5 7,6 1', '1 1,5 2,6 1'), scope);
     // 2: no children, right. 3: usedCount NULL. 4: -1 codes cached for 1. 5: no setting (orphans 7 and 2).
     // The counts of each candidate come along (compareCandidates need not read them again).
-    expect(page).toEqual({ scanned: 5, candidates: [3n, 4n], counts: new Map([[3n, [5n, 0n]], [4n, [1n, 0n]]]), orphans: [7n, 2n], found: [] });
+    // What each child branch held: child rows and settings (orphans too) with children.
+    const children = [{ rows: 16, groups: 5 }, { rows: 4, groups: 3 }];
+    expect(page).toEqual({ scanned: 5, candidates: [3n, 4n], counts: new Map([[3n, [5n, 0n]], [4n, [1n, 0n]]]), orphans: [7n, 2n], found: [], children });
   });
 
   it('a candidate whose count is not a plain integer of at most 15 digits comes without counts: it is counted again by key', () => {
@@ -71,8 +90,16 @@ describe('parsePackedPage', () => {
       counts: new Map([[1n, [2n, 0n]]]),
       orphans: [0n, 0n],
       found: [],
+      children: [{ rows: 4, groups: 2 }, { rows: 0, groups: 0 }],
     });
-    expect(parsePackedPage(withDeleted, auditScope(DEFAULT_MODEL, { deleted: 'skip' }))).toEqual({ scanned: 1, candidates: [], counts: new Map(), orphans: [0n, 0n], found: [] });
+    expect(parsePackedPage(withDeleted, auditScope(DEFAULT_MODEL, { deleted: 'skip' }))).toEqual({
+      scanned: 1,
+      candidates: [],
+      counts: new Map(),
+      orphans: [0n, 0n],
+      found: [],
+      children: [{ rows: 4, groups: 2 }, { rows: 0, groups: 0 }],
+    });
   });
 
   it('null when a value holds fewer records than its row count (cut at group_concat_max_len)', () => {
@@ -98,13 +125,38 @@ describe('parsePackedPage', () => {
       counts: new Map([[2n, [0n, 12n]]]),
       orphans: [0n, 0n],
       found: [],
+      children: [{ rows: 2, groups: 1 }, { rows: 13, groups: 2 }],
     });
     const bigCut = rows('9007199254740993 1 0,9007199254740995 1', '', '');
     expect(parsePackedPage(bigCut, scope)).toBeNull();
   });
 
+  it('a branch sent as a key per child row reads as the same branch grouped, either way it reads', () => {
+    const asRows = (settings: string, codes: string, uses: string): Row[] => rows(settings, codes, uses);
+    const grouped = parsePackedPage(rows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '1 2,3 5,4 1,5 7,6 1', '1 1,5 2,6 1'), scope);
+    const keyed = parsePackedPage(asRows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '1,1,3,3,3,3,3,4,5,5,5,5,5,5,5,6', '1 1,5 2,6 1'), scope, { forms: ['rows'] });
+    expect(keyed).toEqual(grouped);
+    expect(keyed?.children).toEqual([{ rows: 16, groups: 5 }, { rows: 4, groups: 3 }]);
+    // Out of order (a table scan) or past 15 digits: the text way counts them by a map; no shapes then.
+    const unordered = parsePackedPage(asRows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '3,1,3,5,3,6,3,5,5,4,3,5,5,5,1,5', '1,5,6,5'), scope, { forms: ['rows', 'rows'] });
+    expect(unordered).toEqual({ scanned: 5, candidates: [3n, 4n], orphans: [7n, 2n], found: [] });
+    const big = parsePackedPage(asRows('1 2 0,9007199254740993 3 0', '1,1,9007199254740993,9007199254740994,9007199254740994', ''), scope, { forms: ['rows', 'rows'] });
+    expect(big).toEqual({ scanned: 2, candidates: [9007199254740993n], orphans: [2n, 0n], found: [] });
+    // Fewer keys than its row count: cut.
+    const cut = asRows('1 2 1', '1,1', '');
+    (cut[1] as Record<string, unknown>)['n'] = 3;
+    expect(parsePackedPage(cut, scope, { forms: ['rows', 'rows'] })).toBeNull();
+  });
+
   it('an empty page: no settings, no children', () => {
-    expect(parsePackedPage(rows('', '', ''), scope)).toEqual({ scanned: 0, candidates: [], counts: new Map(), orphans: [0n, 0n], found: [] });
+    expect(parsePackedPage(rows('', '', ''), scope)).toEqual({
+      scanned: 0,
+      candidates: [],
+      counts: new Map(),
+      orphans: [0n, 0n],
+      found: [],
+      children: [{ rows: 0, groups: 0 }, { rows: 0, groups: 0 }],
+    });
   });
 });
 
@@ -127,6 +179,34 @@ describe('the pieces', () => {
     for (const text of ['x 1', '2 1,1 1', '1 1,1 2', '1234567890123456 1', '-1 1']) {
       expect(columns(text, 2, text.split(',').length)).toBe('unusual');
     }
+  });
+
+  it('parsePackedRuns: keys counted into runs; cut when the text and the count disagree; unusual for a key that is not 1-15 digits or goes down', () => {
+    const runs = (text: string, count: number) => {
+      const parsed = parsePackedRuns(Buffer.from(text, 'latin1'), count);
+      return typeof parsed === 'string' ? parsed : parsed.map((column) => [...column]);
+    };
+    expect(runs('3,3,3,7,9,9', 6)).toEqual([[3, 7, 9], [3, 1, 2]]);
+    expect(runs('123456789012345', 1)).toEqual([[123456789012345], [1]]);
+    expect(runs('', 0)).toEqual([[], []]);
+    expect(parsePackedRuns(null, 0)).toEqual([new Float64Array(0), new Float64Array(0)]);
+    expect(parsePackedRuns(null, 1)).toBe('cut');
+    expect(runs('3,3', 3)).toBe('cut');
+    expect(runs('3,3,4', 2)).toBe('cut');
+    expect(runs('3,3,', 2)).toBe('cut');
+    expect(runs('3', 0)).toBe('cut');
+    for (const text of ['3,2', 'x', '1234567890123456', '-1', '3 1', '3,,4']) expect(runs(text, text.split(',').length)).toBe('unusual');
+  });
+
+  it('branchForms: a key per child row while the settings with children had at most ROWS_FORM_MAX_PER_GROUP each, else grouped', () => {
+    expect(ROWS_FORM_MAX_PER_GROUP).toBe(3);
+    expect(branchForms([{ rows: 30, groups: 10 }, { rows: 31, groups: 10 }, { rows: 0, groups: 0 }, { rows: NaN, groups: 4 }, { rows: 1, groups: 0 }])).toEqual([
+      'rows',
+      'grouped',
+      'rows',
+      'grouped',
+      'grouped',
+    ]);
   });
 
   it('matchKeys finds each key among the ids, in any order, -1 for an orphan', () => {
