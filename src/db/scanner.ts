@@ -262,8 +262,8 @@ const SAFE_DIGITS = 15;
 
 /**
  * parsePackedPage for the usual page: each packed value parsed once into columns of numbers
- * (parsePackedColumns), then the settings and each child branch walked side by side by id (a
- * merge: both come in the order of the indexes they were read by, ascending). A cache or count
+ * (parsePackedColumns, parsePackedRuns), then each child branch merged with the settings by id
+ * (both come in the order of the indexes they were read by, ascending), then the caches compared. A cache or count
  * that is not a plain integer of at most 15 digits (`-` for NULL, `5.00`) is NaN, which equals
  * nothing: a candidate. undefined when the page is not the usual one (an id past 15 digits, or out
  * of order): parsePackedText reads it then.
@@ -286,52 +286,55 @@ function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: 
   const [settings, ...children] = parsed as Float64Array[][];
   const ids = settings![0]!;
   const deleted = withDeleted ? settings![1]! : null;
-  const first = withDeleted ? 2 : 1;
-  const branches = children.map((columns, j) => ({ keys: columns[0]!, counts: columns.slice(1), counters: childSpecs[j]!.counters, at: 0 }));
-  const actual = new Float64Array(n);
+  const cached = settings!.slice(withDeleted ? 2 : 1);
+  // Per counter, the count of each setting (by its index in `ids`; 0 without children): one merge
+  // of each branch's keys with the ids, both ascending. A key with no setting is an orphan group.
+  const actual = scope.counters.map(() => new Float64Array(ids.length));
   const orphans = new Array<number>(n).fill(0);
+  const shapes = children.map((columns, j) => {
+    const keys = columns[0]!;
+    const counters = childSpecs[j]!.counters;
+    counters.forEach((i, k) => (orphans[i]! += mergeCounts(ids, keys, columns[k + 1]!, actual[i]!)));
+    return { rows: counters.length === 1 ? sum(columns[1]!) : NaN, groups: keys.length };
+  });
+  if (orphans.some((total) => !Number.isSafeInteger(total))) return undefined;
+
   const candidates: bigint[] = [];
   const counts = new Map<bigint, bigint[]>();
   let scanned = 0;
-
-  /** Child groups below `id` have no setting (orphans); the group of `id` gives its counts. */
-  const countsOf = (id: number): void => {
-    actual.fill(0);
-    for (const branch of branches) {
-      const { keys, counts, counters } = branch;
-      let at = branch.at;
-      for (; at < keys.length && keys[at]! < id; at++) {
-        for (let k = 0; k < counters.length; k++) orphans[counters[k]!]! += counts[k]![at]!;
-      }
-      if (at < keys.length && keys[at] === id) {
-        for (let k = 0; k < counters.length; k++) actual[counters[k]!] = counts[k]![at]!;
-        at++;
-      }
-      branch.at = at;
-    }
-  };
-
+  const skip = scope.deleted === 'skip';
   for (let r = 0; r < ids.length; r++) {
-    const id = ids[r]!;
-    countsOf(id);
     const isDeleted = deleted !== null && deleted[r] === 1;
-    if (isDeleted && scope.deleted === 'skip') continue;
+    if (isDeleted && skip) continue;
     scanned += 1;
     for (let i = 0; i < n; i++) {
-      if (settings![first + i]![r] !== (isDeleted ? 0 : actual[i])) {
-        const key = BigInt(id);
+      if (cached[i]![r] !== (isDeleted ? 0 : actual[i]![r])) {
+        const key = BigInt(ids[r]!);
         candidates.push(key);
         // NaN: a count that was not a plain integer of at most 15 digits; counted again by key.
-        if (!actual.some(Number.isNaN)) counts.set(key, Array.from(actual, (count) => BigInt(count)));
+        if (!actual.some((column) => Number.isNaN(column[r]))) counts.set(key, actual.map((column) => BigInt(column[r]!)));
         break;
       }
     }
   }
-  countsOf(Infinity); // the child groups past the last setting: orphans
-  if (orphans.some((sum) => !Number.isSafeInteger(sum))) return undefined;
   const found = withFound ? Array.from(ids, (id) => BigInt(id)) : [];
-  const shapes = branches.map(({ keys, counts: [first, ...more] }) => ({ rows: more.length === 0 ? sum(first!) : NaN, groups: keys.length }));
   return { scanned, candidates, counts, orphans: orphans.map((total) => BigInt(total)), found, children: shapes };
+}
+
+/**
+ * Writes each group's count into `into` at its setting's index in `ids` (both lists ascending);
+ * returns the sum of the groups whose key is no setting's (orphans).
+ */
+function mergeCounts(ids: Float64Array, keys: Float64Array, counts: Float64Array, into: Float64Array): number {
+  let orphans = 0;
+  let r = 0;
+  for (let g = 0; g < keys.length; g++) {
+    const key = keys[g]!;
+    while (r < ids.length && ids[r]! < key) r++;
+    if (r < ids.length && ids[r] === key) into[r] = counts[g]!;
+    else orphans += counts[g]!;
+  }
+  return orphans;
 }
 
 function sum(values: Float64Array): number {
