@@ -3,6 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseJson, runCli } from './helpers/cli.js';
 import { createTestDatabase, NULL_CACHE_QUERY, seed, SEED_VERIFICATION_QUERY, type TestDatabase } from './helpers/database.js';
 import { driftedIds, settingsSnapshot } from './helpers/snapshot.js';
+import { writeCountersSql, type CounterWrite } from '../src/db/builder.js';
+import { DEFAULT_MODEL } from '../src/core/model.js';
 
 const BIG = 9007199254740993n;
 const SETTINGS = [
@@ -96,6 +98,29 @@ describe('repair', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('No drift');
     expect(await db.query<RowDataPacket[]>(AUDIT)).toHaveLength(audit.length);
+  });
+
+  it('a batch of many settings is one UPDATE whose CASE is a tree of id ranges: each setting gets its own values, no other row changes', async () => {
+    // 300 settings in a run of ids, and 5 at the top of BIGINT UNSIGNED (the split literals pass 2^63).
+    const ids = [...Array.from({ length: 300 }, (_, i) => BigInt(1000 + i)), ...Array.from({ length: 5 }, (_, i) => 18446744073709551610n + BigInt(i))];
+    await db.query(`INSERT INTO g_coupon_settings (id, issuedCount, usedCount) VALUES ${ids.map((id) => `(${id}, 0, 0)`).join(', ')}`);
+    const before = await settingsSnapshot(db.conn);
+    const writes: CounterWrite[] = [];
+    for (const id of [...ids].reverse()) {
+      writes.push({ settingId: id, counter: 'issuedCount', from: 0n, to: id % 97n });
+      if (id % 3n === 0n) writes.push({ settingId: id, counter: 'usedCount', from: 0n, to: 1n + (id % 5n) });
+    }
+    const sql = writeCountersSql(DEFAULT_MODEL, writes, ['updatedAt']);
+    expect(sql).toContain('`issuedCount` = CASE WHEN `id` < 1152 THEN CASE WHEN `id` < 1076 THEN');
+    expect(sql).toContain('WHEN 18446744073709551614 THEN');
+    await db.query(sql);
+    const after = await settingsSnapshot(db.conn);
+    for (const [id, row] of before) {
+      const settingId = BigInt(id);
+      const written = ids.includes(settingId);
+      expect(String(after.get(id)!.issuedCount), id).toBe(written ? String(settingId % 97n) : String(row.issuedCount));
+      expect(String(after.get(id)!.usedCount), id).toBe(written && settingId % 3n === 0n ? String(1n + (settingId % 5n)) : String(row.usedCount));
+    }
   });
 
   it.each([['1'], ['3']])('gives the same result with --batch-size %s', async (size) => {

@@ -1,5 +1,5 @@
 import type { AuditScope, CounterDefinition, CounterModel } from '../core/model.js';
-import type { IdScope } from './rows.js';
+import { compareIds, type IdScope } from './rows.js';
 
 /**
  * Every statement the tool sends, built by pure functions from the model (test/unit/builder.test.ts
@@ -288,18 +288,43 @@ export function writeCountersSql(model: CounterModel, writes: readonly CounterWr
   if (writes.length === 0) throw new TypeError('nothing to write');
   const id = ident(model.settings.id);
   // Built with loops, not chains of map/filter: a repair makes one of these per transaction.
-  const cases = new Map<string, string[]>();
+  const cases = new Map<string, Map<bigint, bigint>>();
   const settings = new Set<bigint>();
   for (const write of writes) {
-    let whens = cases.get(write.counter);
-    if (whens === undefined) cases.set(write.counter, (whens = []));
-    whens.push(` WHEN ${write.settingId} THEN ${write.to}`);
+    let values = cases.get(write.counter);
+    if (values === undefined) cases.set(write.counter, (values = new Map()));
+    if (!values.has(write.settingId)) values.set(write.settingId, write.to); // the first, as a flat CASE would take it
     settings.add(write.settingId);
   }
   const assignments: string[] = [];
-  for (const [name, whens] of cases) assignments.push(`${ident(name)} = CASE ${id}${whens.join('')} ELSE ${ident(name)} END`);
+  for (const [name, values] of cases) {
+    const entries = [...values].sort(([a], [b]) => compareIds(a, b));
+    assignments.push(`${ident(name)} = ${caseTree(id, entries, ident(name))}`);
+  }
   for (const column of preserved) assignments.push(`${ident(column)} = ${ident(column)}`);
   return tag(`UPDATE ${ident(model.settings.table)} SET ${assignments.join(', ')} WHERE ${id} IN (${idList([...settings])})`);
+}
+
+/** The most WHENs of one flat CASE in caseTree. */
+const CASE_LEAF = 16;
+
+/**
+ * `CASE column WHEN id THEN value … ELSE otherwise END` over `entries` (ids ascending, unique), as
+ * a tree of range tests down to flat CASEs of at most CASE_LEAF ids: the server reads a flat CASE
+ * in order for every row it sets, so one of n ids costs about n²/2 comparisons per batch, and a tree
+ * about n × (log2(n / 16) + 8). Setting two counters of 500 settings (1.2M settings, in a
+ * rolled-back transaction, median of 12): 6.3-6.4 ms flat, 2.8 ms as a tree.
+ */
+function caseTree(column: string, entries: readonly (readonly [bigint, bigint])[], otherwise: string): string {
+  if (entries.length <= CASE_LEAF) {
+    let whens = '';
+    for (const [settingId, to] of entries) whens += ` WHEN ${settingId} THEN ${to}`;
+    return `CASE ${column}${whens} ELSE ${otherwise} END`;
+  }
+  const half = entries.length >> 1;
+  const left = caseTree(column, entries.slice(0, half), otherwise);
+  const right = caseTree(column, entries.slice(half), otherwise);
+  return `CASE WHEN ${column} < ${entries[half]![0]} THEN ${left} ELSE ${right} END`;
 }
 
 /** One audit row per write; the run id and the database user are the run's, the same on every row. */

@@ -98,9 +98,29 @@ describe('repair statements', () => {
       ),
     ).toBe(
       '/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = CASE `id` WHEN 9007199254740993 THEN 3 ELSE `issuedCount` END, ' +
-        '`usedCount` = CASE `id` WHEN 9007199254740993 THEN 0 WHEN 7 THEN 2 ELSE `usedCount` END, `updatedAt` = `updatedAt` WHERE `id` IN (9007199254740993, 7)',
+        '`usedCount` = CASE `id` WHEN 7 THEN 2 WHEN 9007199254740993 THEN 0 ELSE `usedCount` END, `updatedAt` = `updatedAt` WHERE `id` IN (9007199254740993, 7)',
     );
     expect(() => builder.writeCountersSql(DEFAULT_MODEL, [], [])).toThrow(TypeError);
+  });
+  it("past 16 settings a counter's CASE is a tree of id ranges, split at the middle id, down to flat CASEs of at most 16", () => {
+    const writes = Array.from({ length: 17 }, (_, i) => ({ settingId: BigInt(100 - i), counter: 'issuedCount', from: 0n, to: BigInt(i) }));
+    const flat = (from: number, to: number) =>
+      `CASE \`id\`${Array.from({ length: to - from + 1 }, (_, k) => ` WHEN ${from + k} THEN ${100 - (from + k)}`).join('')} ELSE \`issuedCount\` END`;
+    expect(builder.writeCountersSql(DEFAULT_MODEL, writes, [])).toBe(
+      `/* coupon-audit */ UPDATE \`g_coupon_settings\` SET \`issuedCount\` = CASE WHEN \`id\` < 92 THEN ${flat(84, 91)} ELSE ${flat(92, 100)} END ` +
+        `WHERE \`id\` IN (${writes.map((write) => write.settingId).join(', ')})`,
+    );
+    // The same setting and counter twice: the first value, as a flat CASE would take it.
+    expect(
+      builder.writeCountersSql(
+        DEFAULT_MODEL,
+        [
+          { settingId: 3n, counter: 'issuedCount', from: 0n, to: 1n },
+          { settingId: 3n, counter: 'issuedCount', from: 0n, to: 2n },
+        ],
+        [],
+      ),
+    ).toBe('/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = CASE `id` WHEN 3 THEN 1 ELSE `issuedCount` END WHERE `id` IN (3)');
   });
   it('audit rows: names and values taken literally', () => {
     expect(
