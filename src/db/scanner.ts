@@ -263,10 +263,10 @@ const SAFE_DIGITS = 15;
 /**
  * parsePackedPage for the usual page: each packed value parsed once into columns of numbers
  * (parsePackedColumns, parsePackedRuns), then each child branch merged with the settings by id
- * (both come in the order of the indexes they were read by, ascending), then the caches compared. A cache or count
- * that is not a plain integer of at most 15 digits (`-` for NULL, `5.00`) is NaN, which equals
- * nothing: a candidate. undefined when the page is not the usual one (an id past 15 digits, or out
- * of order): parsePackedText reads it then.
+ * (both come in the order of the indexes they were read by, ascending), then the caches compared.
+ * A cache or count that is not a plain integer of at most 15 digits (`-` for NULL, `5.00`) is NaN,
+ * which equals nothing: a candidate. undefined when the page is not the usual one (an id past 15
+ * digits, or out of order): parsePackedText reads it then.
  */
 function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: boolean, forms: readonly BranchForm[]): PackedPage | null | undefined {
   const n = scope.counters.length;
