@@ -161,11 +161,9 @@ describe('the packed page finds what the stacked statement finds', () => {
     const scope = auditScope(revokeAware, { deleted: 'count' });
     const forms = rowsWherePossible(scope);
     expect(forms).toEqual(['rows', 'rows']);
-    const range = { after: 4n, upTo: 5n };
-    const expected = verdict(await comparePage(database, scope, { kind: 'range', ...range }, { onlyDrifted: true }));
-    expect(expected.drifted.map((setting) => setting.id)).toEqual(['5']);
-    /** The page's statements, by kind, in order. */
-    const statements = async (maxBytes: number): Promise<string[]> => {
+    /** The page's statements, by kind, and its turns taken again ('turn': beforeMore), in order; its result must be the stacked statement's. */
+    const statements = async (range: { after: bigint; upTo: bigint }, maxBytes: number): Promise<string[]> => {
+      const expected = verdict(await comparePage(database, scope, { kind: 'range', ...range }, { onlyDrifted: true }));
       const seen: string[] = [];
       const session = await database.session('test');
       const query = session.query.bind(session);
@@ -176,16 +174,72 @@ describe('the packed page finds what the stacked statement finds', () => {
         return query(sql, options);
       }) as typeof session.query;
       try {
-        expect(verdict(await comparePackedPage(session, scope, { kind: 'range', ...range }, { maxBytes, forms }))).toEqual(expected);
+        const beforeMore = async (): Promise<void> => void seen.push('turn');
+        expect(verdict(await comparePackedPage(session, scope, { kind: 'range', ...range }, { maxBytes, forms, beforeMore }))).toEqual(expected);
       } finally {
         session.release();
       }
       return seen;
     };
     // Setting 5: '5 5 1' (5 bytes); its 4 codes that count: '5,5,5,5' (7) as rows, '5 4' (3) grouped.
-    expect(await statements(8)).toEqual(['rows']);
-    expect(await statements(7)).toEqual(['rows', 'grouped']);
-    expect(await statements(4)).toEqual(['rows', 'grouped', 'stacked']);
+    const five = { after: 4n, upTo: 5n };
+    expect((await comparePage(database, scope, { kind: 'range', ...five }, { onlyDrifted: true })).drifted.map((setting) => setting.id)).toEqual([5n]);
+    // (Its one candidate is a tenth of the page or more: its reads take a turn too.)
+    expect(await statements(five, 8)).toEqual(['rows', 'turn']);
+    expect(await statements(five, 7)).toEqual(['rows', 'turn', 'grouped', 'turn']);
+    // The settings' value is cut too: so would the grouped page be; the stacked statement at once.
+    expect(await statements(five, 4)).toEqual(['rows', 'turn', 'stacked']);
+    // Only orphans, a code or two each: '75,75,90' (8 bytes) as rows, '75 2,90 1' (9) grouped.
+    const orphans = { after: 60n, upTo: 100n };
+    expect(verdict(await comparePage(database, scope, { kind: 'range', ...orphans }, { onlyDrifted: true })).orphans).toEqual(['3', '0']);
+    expect(await statements(orphans, 8)).toEqual(['rows', 'turn', 'grouped', 'turn', 'stacked']);
+  });
+
+  it("a text key column: '05' is not setting 5, in either form, as the stacked statement groups it", async () => {
+    await db.query('CREATE TABLE g_text_keyed (id BIGINT AUTO_INCREMENT PRIMARY KEY, settingRef VARCHAR(20) NOT NULL, KEY (settingRef))');
+    try {
+      await db.query("INSERT INTO g_text_keyed (settingRef) VALUES ('5'), ('05'), ('5'), ('6')");
+      const model: CounterModel = { ...DEFAULT_MODEL, counters: [{ name: 'issuedCount', table: 'g_text_keyed', foreignKey: 'settingRef', where: null }] };
+      const scope = auditScope(model);
+      const range = { after: 4n, upTo: 6n };
+      const expected = verdict(await comparePage(database, scope, { kind: 'range', ...range }, { onlyDrifted: true }));
+      // Setting 5 caches 5 and has two '5' rows; setting 6 caches 0 and has one; '05' is an orphan.
+      expect(expected.drifted.map((setting) => [setting.id, setting.counters['issuedCount']![1]])).toEqual([
+        ['5', '2'],
+        ['6', '1'],
+      ]);
+      expect(expected.orphans).toEqual(['1']);
+      expect(verdict(await packed(scope, range))).toEqual(expected);
+      expect(verdict(await packed(scope, range, { forms: ['rows'] }))).toEqual(expected);
+    } finally {
+      await db.query('DROP TABLE g_text_keyed');
+    }
+  });
+
+  it('the page read again grouped is read in the same snapshot, in a turn of its own (beforeMore)', async () => {
+    const scope = auditScope(revokeAware, { deleted: 'count' });
+    const range = { after: 4n, upTo: 5n };
+    let more = 0;
+    const session = await database.session('test');
+    try {
+      // Before the second read, another session sets setting 5 right (4 codes count, cached 5).
+      const result = await comparePackedPage(session, scope, { kind: 'range', ...range }, {
+        maxBytes: 7,
+        forms: rowsWherePossible(scope),
+        beforeMore: async () => {
+          more += 1;
+          if (more === 1) await db.query('UPDATE g_coupon_settings SET issuedCount = 4 WHERE id = 5');
+        },
+      });
+      // Read in the page's snapshot: still drifted, cached 5.
+      expect(verdict(result).drifted).toEqual([{ id: '5', status: 'ACTIVE', counters: { issuedCount: ['5', '4', '4'], usedCount: ['1', '1', '1'] } }]);
+      expect(more).toBeGreaterThanOrEqual(1);
+      // A new snapshot sees the write.
+      expect(verdict(await comparePage(database, scope, { kind: 'range', ...range }, { onlyDrifted: true })).drifted).toEqual([]);
+    } finally {
+      session.release();
+      await db.query('UPDATE g_coupon_settings SET issuedCount = 5 WHERE id = 5');
+    }
   });
 
   it("every read of a page, the candidates' second read too, is of the caller's snapshot", async () => {

@@ -157,8 +157,10 @@ export const PACKED_MAX_BYTES = 4 * 1024 * 1024; // within every server's defaul
  * How a packed page sends one child branch (packedPageSql):
  * - 'grouped': a record per setting that has children, `settingId count…`: the branch's GROUP BY,
  *   which the server materializes before GROUP_CONCAT reads it;
- * - 'rows': the key of every child row that counts, `settingId`, in the order of the index read
- *   (equal keys together), counted by Node (db/scanner.ts parsePackedRuns). No grouping and no
+ * - 'rows': the key of every child row that counts, `settingId`, counted by Node (db/scanner.ts
+ *   parsePackedRuns): in the order of the index read as a rule (equal keys together), but the
+ *   server promises no order (a filtered branch read by a table scan comes in the table's), and
+ *   keys in any other order are counted the text way. No grouping and no
  *   table in between: where settings have few children each (1.2M settings, 3M codes, 1M uses),
  *   a page of 20,000 settings cost the server 4.0 ms instead of 6.1-7.5 ms for the uses and
  *   10.8-11.6 ms instead of 11.6-12.4 ms for the codes; with many children per setting grouping

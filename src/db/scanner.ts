@@ -116,7 +116,10 @@ export interface SnapshotHooks {
    * settings rows in the scope (skipped ones too).
    */
   afterRead?: (settings: number) => Promise<void>;
-  /** Awaited before the page's further statements when they are costly: the stacked statement, or the reads of candidates that are more than a tenth of the page. */
+  /**
+   * Awaited before the page's further statements when they are costly: the page read again grouped
+   * or stacked, or the reads of candidates that are more than a tenth of the page.
+   */
   beforeMore?: () => Promise<void>;
 }
 
@@ -125,8 +128,9 @@ export interface SnapshotHooks {
  * transaction): the packed statement (builder.ts packedPageSql) reads them and their counts as
  * text, Node finds the candidates in it (parsePackedPage), and the candidates are read again as
  * values in the same snapshot (compareCandidates): what is reported is decided there, by the one
- * drift rule (core/drift.ts). A value cut at group_concat_max_len (many orphan groups) sends the
- * whole scope through comparePageSql.
+ * drift rule (core/drift.ts). A child branch sent a key per row (`forms`, builder.ts BranchForm)
+ * and cut at group_concat_max_len is read again grouped; any other cut value (many orphan groups)
+ * sends the whole scope through comparePageSql. Every statement is of the caller's snapshot.
  */
 export async function compareInSnapshot(
   session: Session,
@@ -142,7 +146,7 @@ export async function compareInSnapshot(
   await hooks.afterRead?.(Number(rows.find((row) => Number(row['b']) === 0)?.['n'] ?? 0));
   const found = ids.kind === 'ids';
   let packed = parsePackedPage(rows, scope, { found, maxBytes, forms });
-  if (packed === null && forms.includes('rows')) {
+  if (packed === null && onlyRowsCut(rows, forms, maxBytes)) {
     // More children than the pages before had: a key per child row passed group_concat_max_len.
     // The same page grouped (a record per setting), in the same snapshot.
     await hooks.beforeMore?.();
@@ -157,6 +161,23 @@ export async function compareInSnapshot(
   if (packed.candidates.length > 0 && packed.candidates.length * 10 > packed.scanned) await hooks.beforeMore?.();
   const drifted = packed.candidates.length === 0 ? [] : await compareCandidates(session, scope, packed.candidates, packed.counts);
   return { scanned: packed.scanned, drifted, found: packed.found, orphans: packed.orphans, children: packed.children };
+}
+
+/**
+ * Whether the values cut at group_concat_max_len (as long as `maxBytes`: the server cuts there) are
+ * all of branches sent a key per row: read grouped, the page may fit. Where the settings or a
+ * grouped branch are cut too, it would not.
+ */
+function onlyRowsCut(rows: readonly Row[], forms: readonly BranchForm[], maxBytes: number): boolean {
+  let rowsCut = false;
+  for (const row of rows) {
+    const bytes = packedBytes(row['p']);
+    if (bytes === null || bytes.length < maxBytes) continue;
+    const b = Number(row['b']);
+    if (b === 0 || forms[b - 1] !== 'rows') return false;
+    rowsCut = true;
+  }
+  return rowsCut;
 }
 
 /**
@@ -347,8 +368,8 @@ function sum(values: Float64Array): number {
  * A 'rows' branch's packed value (`k,k,k,…`: `count` keys, one per child row; builder.ts
  * BranchForm) counted into [keys, counts], the columns parsePackedColumns gives of a grouped
  * branch. The server writes the keys in the order of the index it read: ascending, equal ones
- * together. 'unusual' when a key is not 1 to 15 digits or goes down (the text way then counts
- * them by a map); 'cut' as parsePackedColumns.
+ * together. 'unusual' when a key is not 1 to 15 digits (or has a leading zero) or goes down (the
+ * text way then counts them by a map); 'cut' as parsePackedColumns.
  */
 export function parsePackedRuns(bytes: Uint8Array | null, count: number): Float64Array[] | 'cut' | 'unusual' {
   const keys = new Float64Array(count);
@@ -368,7 +389,8 @@ export function parsePackedRuns(bytes: Uint8Array | null, count: number): Float6
       value = value * 10 + (c - 48);
       pos++;
     }
-    if (pos - start === 0 || pos - start > SAFE_DIGITS || (pos < length && c !== 44)) return 'unusual';
+    // Not 1-15 digits, or with a leading zero ('05': a text column, not the id 5): the text way.
+    if (pos - start === 0 || pos - start > SAFE_DIGITS || (pos < length && c !== 44) || (bytes[start] === 48 && pos - start > 1)) return 'unusual';
     pos++; // past the ','
     if (value === previous) counts[runs - 1]! += 1;
     else if (value > previous) {
@@ -386,7 +408,7 @@ export function parsePackedRuns(bytes: Uint8Array | null, count: number): Float6
  * from the bytes in one pass (ASCII digits; the server's text undecoded). A field that is not 1 to
  * 15 digits is NaN. 'cut' when the text holds fewer records than `count` or more text after them
  * (cut at group_concat_max_len: the count and the text disagree); 'unusual' when a key (the first
- * field) is NaN or keys are not ascending.
+ * field) is NaN (a leading zero makes it so) or keys are not ascending.
  */
 export function parsePackedColumns(bytes: Uint8Array | null, width: number, count: number): Float64Array[] | 'cut' | 'unusual' {
   const columns = Array.from({ length: width }, () => new Float64Array(count));
@@ -408,7 +430,8 @@ export function parsePackedColumns(bytes: Uint8Array | null, width: number, coun
         value = value * 10 + (c - 48);
         pos++;
       }
-      let exact = pos - start > 0 && pos - start <= SAFE_DIGITS;
+      // A key written with a leading zero ('05': a text column) is not the id 5: NaN, unusual.
+      let exact = pos - start > 0 && pos - start <= SAFE_DIGITS && !(f === 0 && bytes[start] === 48 && pos - start > 1);
       if (pos < length && c !== 32 && c !== 44) {
         exact = false;
         while (pos < length && (c = bytes[pos]!) !== 32 && c !== 44) pos++;

@@ -132,18 +132,17 @@ describe('parsePackedPage', () => {
   });
 
   it('a branch sent as a key per child row reads as the same branch grouped, either way it reads', () => {
-    const asRows = (settings: string, codes: string, uses: string): Row[] => rows(settings, codes, uses);
     const grouped = parsePackedPage(rows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '1 2,3 5,4 1,5 7,6 1', '1 1,5 2,6 1'), scope);
-    const keyed = parsePackedPage(asRows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '1,1,3,3,3,3,3,4,5,5,5,5,5,5,5,6', '1 1,5 2,6 1'), scope, { forms: ['rows'] });
+    const keyed = parsePackedPage(rows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '1,1,3,3,3,3,3,4,5,5,5,5,5,5,5,6', '1 1,5 2,6 1'), scope, { forms: ['rows'] });
     expect(keyed).toEqual(grouped);
     expect(keyed?.children).toEqual([{ rows: 16, groups: 5 }, { rows: 4, groups: 3 }]);
     // Out of order (a table scan) or past 15 digits: the text way counts them by a map; no shapes then.
-    const unordered = parsePackedPage(asRows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '3,1,3,5,3,6,3,5,5,4,3,5,5,5,1,5', '1,5,6,5'), scope, { forms: ['rows', 'rows'] });
+    const unordered = parsePackedPage(rows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '3,1,3,5,3,6,3,5,5,4,3,5,5,5,1,5', '1,5,6,5'), scope, { forms: ['rows', 'rows'] });
     expect(unordered).toEqual({ scanned: 5, candidates: [3n, 4n], orphans: [7n, 2n], found: [] });
-    const big = parsePackedPage(asRows('1 2 0,9007199254740993 3 0', '1,1,9007199254740993,9007199254740994,9007199254740994', ''), scope, { forms: ['rows', 'rows'] });
+    const big = parsePackedPage(rows('1 2 0,9007199254740993 3 0', '1,1,9007199254740993,9007199254740994,9007199254740994', ''), scope, { forms: ['rows', 'rows'] });
     expect(big).toEqual({ scanned: 2, candidates: [9007199254740993n], orphans: [2n, 0n], found: [] });
     // Fewer keys than its row count: cut.
-    const cut = asRows('1 2 1', '1,1', '');
+    const cut = rows('1 2 1', '1,1', '');
     (cut[1] as Record<string, unknown>)['n'] = 3;
     expect(parsePackedPage(cut, scope, { forms: ['rows', 'rows'] })).toBeNull();
   });
@@ -176,7 +175,8 @@ describe('the pieces', () => {
     expect(parsePackedColumns(null, 2, 0)).toEqual([new Float64Array(0), new Float64Array(0)]);
     expect(parsePackedColumns(null, 2, 1)).toBe('cut');
     expect(columns('1 1', 2, 0)).toBe('cut');
-    for (const text of ['x 1', '2 1,1 1', '1 1,1 2', '1234567890123456 1', '-1 1']) {
+    expect(columns('0 07,5 1', 2, 2)).toEqual([[0, 5], [7, 1]]); // a count may have one; a key may not
+    for (const text of ['x 1', '2 1,1 1', '1 1,1 2', '1234567890123456 1', '-1 1', '05 1', '1 1,05 1']) {
       expect(columns(text, 2, text.split(',').length)).toBe('unusual');
     }
   });
@@ -195,7 +195,8 @@ describe('the pieces', () => {
     expect(runs('3,3,4', 2)).toBe('cut');
     expect(runs('3,3,', 2)).toBe('cut');
     expect(runs('3', 0)).toBe('cut');
-    for (const text of ['3,2', 'x', '1234567890123456', '-1', '3 1', '3,,4']) expect(runs(text, text.split(',').length)).toBe('unusual');
+    for (const text of ['3,2', 'x', '1234567890123456', '-1', '3 1', '3,,4', '05', '5,05']) expect(runs(text, text.split(',').length)).toBe('unusual');
+    expect(runs('0,0,5', 3)).toEqual([[0, 5], [2, 1]]);
   });
 
   it('branchForms: a key per child row while the settings with children had at most ROWS_FORM_MAX_PER_GROUP each, else grouped', () => {
