@@ -282,8 +282,8 @@ export interface CounterWrite {
 /**
  * Repair step 4: the batch's new values in ONE statement (a round trip per setting would hold the
  * batch's locks for as many round trips), as literals (never `col = col + n`: the rows are locked,
- * so the values are exact): per counter a CASE over the settings it changes, in the order of
- * `writes`. A counter a setting does not change keeps its value (ELSE); `preserved` columns (ON
+ * so the values are exact): per counter a CASE over the settings it changes (caseTree, by id; a
+ * setting written twice keeps its first value). A counter a setting does not change keeps its value (ELSE); `preserved` columns (ON
  * UPDATE CURRENT_TIMESTAMP) are assigned to themselves so that only the counters change.
  */
 export function writeCountersSql(model: CounterModel, writes: readonly CounterWrite[], preserved: readonly string[]): string {

@@ -146,11 +146,14 @@ export async function compareInSnapshot(
   await hooks.afterRead?.(Number(rows.find((row) => Number(row['b']) === 0)?.['n'] ?? 0));
   const found = ids.kind === 'ids';
   let packed = parsePackedPage(rows, scope, { found, maxBytes, forms });
-  if (packed === null && onlyRowsCut(rows, forms, maxBytes)) {
+  if (packed === null) {
     // More children than the pages before had: a key per child row passed group_concat_max_len.
-    // The same page grouped (a record per setting), in the same snapshot.
-    await hooks.beforeMore?.();
-    packed = parsePackedPage(await session.query(packedPageSql(scope, ids), { textAsBytes: true }), scope, { found, maxBytes });
+    // Where only such values were cut, the same page grouped (a record per setting), in the same snapshot.
+    const cut = cutBranches(rows, maxBytes);
+    if (cut.length > 0 && cut.every((b) => b > 0 && forms[b - 1] === 'rows')) {
+      await hooks.beforeMore?.();
+      packed = parsePackedPage(await session.query(packedPageSql(scope, ids), { textAsBytes: true }), scope, { found, maxBytes });
+    }
   }
   if (packed === null) {
     await hooks.beforeMore?.();
@@ -164,20 +167,18 @@ export async function compareInSnapshot(
 }
 
 /**
- * Whether the values cut at group_concat_max_len (as long as `maxBytes`: the server cuts there) are
- * all of branches sent a key per row: read grouped, the page may fit. Where the settings or a
- * grouped branch are cut too, it would not.
+ * The branches (`b`: 0 the settings, j + 1 the childBranches) whose packed value is as long as
+ * group_concat_max_len (`maxBytes`): the server cuts a value there, so such a value counts as cut
+ * whatever it holds. Only where every one is a branch sent a key per row may the page, read
+ * grouped, fit (compareInSnapshot).
  */
-function onlyRowsCut(rows: readonly Row[], forms: readonly BranchForm[], maxBytes: number): boolean {
-  let rowsCut = false;
+function cutBranches(rows: readonly Row[], maxBytes: number): number[] {
+  const cut: number[] = [];
   for (const row of rows) {
     const bytes = packedBytes(row['p']);
-    if (bytes === null || bytes.length < maxBytes) continue;
-    const b = Number(row['b']);
-    if (b === 0 || forms[b - 1] !== 'rows') return false;
-    rowsCut = true;
+    if (bytes !== null && bytes.length >= maxBytes) cut.push(Number(row['b']));
   }
-  return rowsCut;
+  return cut;
 }
 
 /**
@@ -268,11 +269,7 @@ export function parsePackedPage(
   scope: AuditScope,
   options: { found?: boolean; maxBytes?: number; forms?: readonly BranchForm[] } = {},
 ): PackedPage | null {
-  const maxBytes = options.maxBytes ?? PACKED_MAX_BYTES;
-  for (const row of rows) {
-    const bytes = packedBytes(row['p']);
-    if (bytes !== null && bytes.length >= maxBytes) return null;
-  }
+  if (cutBranches(rows, options.maxBytes ?? PACKED_MAX_BYTES).length > 0) return null;
   const forms = options.forms ?? [];
   const fast = parsePackedNumbers(rows, scope, options.found === true, forms);
   return fast !== undefined ? fast : parsePackedText(rows, scope, options.found === true, forms);
