@@ -69,7 +69,7 @@ afterAll(async () => {
 
 async function packed(
   scope: AuditScope,
-  range: { after: bigint | null; upTo: bigint | null },
+  range: { after: bigint | null; upTo: bigint | null; points?: readonly bigint[] },
   options: { maxBytes?: number; forms?: readonly BranchForm[]; beforeMore?: () => Promise<void> } = {},
 ): Promise<PageResult> {
   const session = await database.session('test');
@@ -104,6 +104,23 @@ const ranges: { after: bigint | null; upTo: bigint | null }[] = [
   { after: 19n, upTo: 22n },
 ];
 
+/**
+ * Points for the points form (builder.ts BranchForm) in each range: every id, or a few (so that
+ * settings, orphans and ids past 2^53 fall between them, below the first and above the last), some
+ * of them no setting's (20 and 21 were deleted; 75 holds orphans; 9007199254740994 one orphan).
+ */
+const pointSets = new Map<(typeof ranges)[number], bigint[][]>([
+  [ranges[0]!, [ids(1, 25), [3n, 10n, 20n, 25n]]],
+  [ranges[1]!, [ids(26, 50), [30n, 49n]]],
+  [ranges[2]!, [[...ids(51, 60), 75n, 9007199254740993n, 9007199254740994n], [60n]]],
+  [ranges[3]!, [ids(1, 60), [44n]]],
+  [ranges[4]!, [ids(20, 22), [21n]]],
+]);
+
+function ids(from: number, to: number): bigint[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => BigInt(from + i));
+}
+
 describe('the packed page finds what the stacked statement finds', () => {
   for (const [label, model] of [
     ['built-in model', DEFAULT_MODEL],
@@ -118,6 +135,10 @@ describe('the packed page finds what the stacked statement finds', () => {
           expect(verdict(await packed(scope, range))).toEqual(expected);
           // A key per child row, counted in Node: in id order, or (ids past 2^53, a table scan) by the text way.
           expect(verdict(await packed(scope, range, { forms: rowsWherePossible(scope) }))).toEqual(expected);
+          // Counted a point at a time, the rest of the range in one read: whatever the points, the same.
+          for (const points of pointSets.get(range)!) {
+            expect(verdict(await packed(scope, { ...range, points }, { forms: childBranches(scope).map(() => 'points') }))).toEqual(expected);
+          }
         }
       });
     }
@@ -211,6 +232,30 @@ describe('the packed page finds what the stacked statement finds', () => {
       expect(expected.orphans).toEqual(['1']);
       expect(verdict(await packed(scope, range))).toEqual(expected);
       expect(verdict(await packed(scope, range, { forms: ['rows'] }))).toEqual(expected);
+      // `settingRef = 5` compares as numbers, as the range does: '05' and '5', apart.
+      expect(verdict(await packed(scope, { ...range, points: [5n, 6n] }, { forms: ['points'] }))).toEqual(expected);
+    } finally {
+      await db.query('DROP TABLE g_text_keyed');
+    }
+  });
+
+  it("a key between two consecutive points (a text key '5.5') is counted with the rest of the range, as the grouped page counts it", async () => {
+    await db.query('CREATE TABLE g_text_keyed (id BIGINT AUTO_INCREMENT PRIMARY KEY, settingRef VARCHAR(20) NOT NULL, KEY (settingRef))');
+    try {
+      await db.query("INSERT INTO g_text_keyed (settingRef) VALUES ('5'), ('5.5'), ('5.5'), ('6'), ('4.5'), ('6.5')");
+      const model: CounterModel = { ...DEFAULT_MODEL, counters: [{ name: 'issuedCount', table: 'g_text_keyed', foreignKey: 'settingRef', where: null }] };
+      const scope = auditScope(model);
+      const range = { after: 4n, upTo: 6n };
+      // The grouped page matches such keys by their text (the stacked statement reads keys as integers).
+      const expected = verdict(await packed(scope, range));
+      // '5' is setting 5's, '6' setting 6's; '4.5' and '5.5' (twice) are orphans; '6.5' is past the range.
+      expect(expected.drifted.map((setting) => [setting.id, setting.counters['issuedCount']![1]])).toEqual([
+        ['5', '1'],
+        ['6', '1'],
+      ]);
+      expect(expected.orphans).toEqual(['3']);
+      expect(verdict(await packed(scope, { ...range, points: [5n, 6n] }, { forms: ['points'] }))).toEqual(expected);
+      expect(verdict(await packed(scope, { ...range, points: [6n] }, { forms: ['points'] }))).toEqual(expected);
     } finally {
       await db.query('DROP TABLE g_text_keyed');
     }
@@ -318,6 +363,73 @@ describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids ar
     if (pageSize <= 7) expect(rowsForm).toBeGreaterThan(0);
     expect(rowsForm).toBeLessThan(pages);
   });
+  it('counts the first page a setting at a time, and the pages after it while their settings have POINTS_FORM_MIN_PER_GROUP children or more', async () => {
+    // Settings 1-8 have 1,600 codes each (the odd ones a use too), 9-16 one code each; setting 3
+    // caches one code too few, 9 one too many; 7 orphan codes under 20, past the last setting.
+    await db.query('CREATE TABLE h_settings (id BIGINT PRIMARY KEY, status VARCHAR(20), issuedCount INT, usedCount INT)');
+    await db.query('CREATE TABLE h_codes (id BIGINT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT NOT NULL, KEY (settingId))');
+    await db.query('CREATE TABLE h_uses (id BIGINT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT, KEY (settingId))');
+    try {
+      const heavy = (id: bigint): boolean => id <= 8n;
+      const settings = ids(1, 16).map((id) => `(${id}, 'ACTIVE', ${(heavy(id) ? 1600 : 1) + (id === 3n ? -1 : id === 9n ? 1 : 0)}, ${heavy(id) && id % 2n === 1n ? 1 : 0})`);
+      await db.query(`INSERT INTO h_settings VALUES ${settings.join(', ')}`);
+      const codes = [...ids(1, 16).flatMap((id) => Array.from({ length: heavy(id) ? 1600 : 1 }, () => id)), ...Array.from({ length: 7 }, () => 20n)];
+      await db.query(`INSERT INTO h_codes (settingId) VALUES ${codes.map((id) => `(${id})`).join(', ')}`);
+      await db.query('INSERT INTO h_uses (settingId) VALUES (1), (3), (5), (7)');
+      const model: CounterModel = {
+        ...DEFAULT_MODEL,
+        settings: { ...DEFAULT_MODEL.settings, table: 'h_settings' },
+        counters: [
+          { name: 'issuedCount', table: 'h_codes', foreignKey: 'settingId', where: null },
+          { name: 'usedCount', table: 'h_uses', foreignKey: 'settingId', where: null },
+        ],
+      };
+      const scope = auditScope(model);
+      const expected = verdict(await comparePage(database, scope, { kind: 'range', after: null, upTo: null }, { onlyDrifted: true }));
+      /** Each page's start, and which of its branches were read a point at a time. */
+      const pages: [number, string][] = [];
+      const watching = new Proxy(database, {
+        get(target, key) {
+          if (key === 'session') {
+            return async (context: string) => {
+              const session = await target.session(context);
+              const query = session.query.bind(session);
+              session.query = ((sql: string, options?: never) => {
+                if (sql.includes('SELECT 0 AS b')) {
+                  const points = ['h_codes', 'h_uses'].filter((table) => sql.includes(`FROM \`${table}\` WHERE \`settingId\` = `));
+                  pages.push([Number(/s\.`id` > (\d+)/.exec(sql)?.[1] ?? 0), points.join(' ')]);
+                }
+                return query(sql, options);
+              }) as typeof session.query;
+              return session;
+            };
+          }
+          const value: unknown = Reflect.get(target, key);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const report = await detectDrift(watching, { scope, pageSize: 2, concurrency: 1 });
+      expect(verdict({ ...report, orphans: report.orphans!.map((orphan) => orphan.rows), found: [] })).toEqual(expected);
+      expect(expected.drifted.map((setting) => setting.id)).toEqual(['3', '9']);
+      expect(expected.orphans).toEqual(['7', '0']);
+      // The first two pages (the second prepared before the first's rows were in) are read a point
+      // at a time; then the codes while the last page read had 1,600 a setting, the uses never
+      // again (one or none a setting). The page of 10-11 follows the page of 8-9 or the one before (timing).
+      pages.sort((a, b) => a[0] - b[0]);
+      expect(pages.filter(([start]) => start !== 10)).toEqual([
+        [0, 'h_codes h_uses'],
+        [2, 'h_codes h_uses'],
+        [4, 'h_codes'],
+        [6, 'h_codes'],
+        [8, 'h_codes'],
+        [12, ''],
+        [14, ''],
+      ]);
+    } finally {
+      await db.query('DROP TABLE h_settings, h_codes, h_uses');
+    }
+  });
+
   it('keeps of each drifted setting what `keep` makes of it (a repair that shows no plan keeps the id), in id order across pages read at once', async () => {
     const scope = auditScope(DEFAULT_MODEL);
     const whole = await detectDrift(database, { scope, pageSize: 3, concurrency: 3 });

@@ -4,8 +4,8 @@ import { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE } from './limits.js';
 export { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE };
 import { unindexedCounters } from '../db/inspector.js';
 import { type IdScope, compareIds } from '../db/rows.js';
-import type { BranchForm } from '../db/builder.js';
-import { type BranchShape, comparePackedPage, comparePage, lastId, nullKeyCounts, pageBoundary, type PageResult } from '../db/scanner.js';
+import { type BranchForm, childBranches } from '../db/builder.js';
+import { type BranchShape, comparePackedPage, comparePage, lastId, nullKeyCounts, pageBoundary, pageIds, type PageResult } from '../db/scanner.js';
 import { toDatabaseError } from '../db/database-error.js';
 import { BatchSizer } from './batch-sizer.js';
 import type { DriftedSetting } from './drift.js';
@@ -92,12 +92,43 @@ const INITIAL_PAGE_SIZE = 8;
 export const ROWS_FORM_MAX_PER_GROUP = 3;
 
 /**
+ * A child branch is sent in the points form (db/builder.ts BranchForm 'points': an equality read
+ * per setting) while the settings with children in the last page read had at least this many each
+ * on average. The server's cost of a range read over an equality read is about 0.025 µs per child
+ * row, and a point costs about 11 µs: on the bench, 3,000 codes a setting read by points took 18 %
+ * less time, 1,000 uses a setting 4 % less, 450 codes a setting 27 % more.
+ */
+export const POINTS_FORM_MIN_PER_GROUP = 1500;
+
+/**
+ * The most points a page may have (its settings, or the ids of its range): a page of more settings
+ * has fewer children each, where points do not pay (POINTS_FORM_MIN_PER_GROUP).
+ */
+export const MAX_POINTS = 128;
+
+/**
  * The form of each child branch for the next page, from what the last page read held (its
- * branches' shapes): see ROWS_FORM_MAX_PER_GROUP. A branch of several counters has no one count
- * of rows (NaN) and stays grouped; one with no children at all is sent as rows (the same cost).
+ * branches' shapes): see ROWS_FORM_MAX_PER_GROUP and POINTS_FORM_MIN_PER_GROUP. A branch of
+ * several counters has no one count of rows (NaN) and stays grouped; one with no children at all
+ * is sent as rows (the same cost).
  */
 export function branchForms(shapes: readonly BranchShape[]): BranchForm[] {
-  return shapes.map(({ rows, groups }) => (rows <= ROWS_FORM_MAX_PER_GROUP * groups ? 'rows' : 'grouped'));
+  return shapes.map(({ rows, groups }) =>
+    rows <= ROWS_FORM_MAX_PER_GROUP * groups ? 'rows' : rows >= POINTS_FORM_MIN_PER_GROUP * groups ? 'points' : 'grouped',
+  );
+}
+
+/**
+ * The points of the page (after, upTo] when it has at most MAX_POINTS ids: each of them (settings
+ * or not; pointConditions counts what lies between). `last` stands for the end of the last page
+ * (upTo null): ids above it, added since the scan began, are counted with the rest of the range.
+ */
+export function rangePoints(after: bigint | null, upTo: bigint | null, last: bigint | null): bigint[] | undefined {
+  const top = upTo ?? last;
+  if (after === null || top === null || top <= after || top - after > BigInt(MAX_POINTS)) return undefined;
+  const points: bigint[] = [];
+  for (let id = after + 1n; id <= top; id++) points.push(id);
+  return points;
 }
 
 /**
@@ -184,18 +215,32 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
       // of a page's settings again.
       const last = await lastId(db, scope.model);
       let density: number | null = null;
-      // Grouped until a page has shown how many children its settings have (branchForms).
-      let forms: readonly BranchForm[] = [];
+      // Until a page has shown how many children its settings have (branchForms): points, which
+      // cost little where children are few, and the first settings of a skewed table have most.
+      let forms: readonly BranchForm[] = childBranches(scope).map(() => 'points');
       let after: bigint | null = null;
       for (;;) {
         await nextPage();
         const end = nextPageEnd(after, sizer.size, density, last);
-        const upTo: bigint | null = end === 'read' ? await pageBoundary(db, scope.model, after, sizer.size) : end;
+        const wantsPoints = forms.includes('points');
+        let upTo: bigint | null;
+        let points: readonly bigint[] | undefined;
+        if (end !== 'read') {
+          upTo = end;
+          if (wantsPoints) points = rangePoints(after, upTo, last);
+        } else if (wantsPoints && sizer.size <= MAX_POINTS) {
+          // The same read as pageBoundary's, which reads the ids it walks past anyway.
+          points = await pageIds(db, scope.model, after, sizer.size);
+          upTo = points.length < sizer.size ? null : points[points.length - 1]!;
+        } else {
+          upTo = await pageBoundary(db, scope.model, after, sizer.size);
+        }
         const from = after;
-        const pageForms = forms;
+        const pointed = points !== undefined && points.length > 0;
+        const pageForms = pointed ? forms : forms.map((form) => (form === 'points' ? 'grouped' : form));
         await pool.run(async (turn) => {
           const result = await run(
-            { kind: 'range', after: from, upTo },
+            { kind: 'range', after: from, upTo, ...(pointed ? { points } : {}) },
             'packed',
             turn,
             (settings) => {

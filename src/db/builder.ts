@@ -96,14 +96,43 @@ export function childBranches(scope: AuditScope): { table: string; counters: num
  * and `from` (the same, GROUP BY the key). A table that backs one counter is filtered by its
  * `where` in WHERE, where an index can serve it.
  */
-function groupedCounts(scope: AuditScope, branch: { table: string; counters: number[] }, ids: IdScope): { fk: string; counts: string[]; rows: string; from: string } {
+function groupedCounts(
+  scope: AuditScope,
+  branch: { table: string; counters: number[] },
+  ids: IdScope,
+): { fk: string; counts: string[]; rows: string; from: string; fromWhere: (condition: string) => string } {
   const mine = branch.counters.map((i) => scope.counters[i]!);
   const fk = ident(mine[0]!.foreignKey);
   const single = mine.length === 1 ? mine[0]! : null;
   const counts = mine.map((counter) => (single !== null || counter.where === null ? 'COUNT(*)' : `SUM(CASE WHEN (${counter.where}) THEN 1 ELSE 0 END)`));
   const filter = single?.where != null ? `(${single.where})` : null;
-  const rows = `FROM ${ident(branch.table)}${where([scopeCondition(fk, ids) ?? `${fk} IS NOT NULL`, filter])}`;
-  return { fk, counts, rows, from: `${rows} GROUP BY ${fk}` };
+  const rowsWhere = (condition: string): string => `FROM ${ident(branch.table)}${where([condition, filter])}`;
+  const rows = rowsWhere(scopeCondition(fk, ids) ?? `${fk} IS NOT NULL`);
+  return { fk, counts, rows, from: `${rows} GROUP BY ${fk}`, fromWhere: (condition) => `${rowsWhere(condition)} GROUP BY ${fk}` };
+}
+
+/**
+ * A 'points' branch's conditions on `column` (BranchForm): one `column = p` per point, and one
+ * for the rest of the range, an OR of the open intervals between and around the points (empty
+ * where the key is an integer and the points are consecutive: an index dive each). Together they
+ * cover the range (after, upTo] once, whichever of the points are settings and whatever the key's
+ * type, so the counts are those of the range read whole.
+ */
+export function pointConditions(column: string, scope: IdScope): string[] {
+  const points = scope.kind === 'range' ? (scope.points ?? []) : [];
+  if (scope.kind !== 'range' || points.length === 0) throw new Error('pointConditions: a range with points');
+  const gaps: string[] = [];
+  let below = scope.after;
+  for (const point of points) {
+    if ((below !== null && point <= below) || (scope.upTo !== null && point > scope.upTo)) {
+      throw new Error(`pointConditions: point ${point} out of order or outside (${scope.after ?? '-∞'}, ${scope.upTo ?? '+∞'}]`);
+    }
+    gaps.push(below === null ? `${column} < ${point}` : `${column} > ${below} AND ${column} < ${point}`);
+    below = point;
+  }
+  if (scope.upTo === null) gaps.push(`${column} > ${below}`);
+  else if (scope.upTo > below!) gaps.push(`${column} > ${below} AND ${column} <= ${scope.upTo}`);
+  return [...points.map((point) => `${column} = ${point}`), `(${gaps.map((gap) => `(${gap})`).join(' OR ')})`];
 }
 
 /**
@@ -165,9 +194,16 @@ export const PACKED_MAX_BYTES = 4 * 1024 * 1024; // within every server's defaul
  *   a page of 20,000 settings cost the server 4.0 ms instead of 6.1-7.5 ms for the uses and
  *   10.8-11.6 ms instead of 11.6-12.4 ms for the codes; with many children per setting grouping
  *   wins (a row cost the text 0.07-0.09 µs, a group 0.23-0.33 µs). Only for a branch of
- *   one counter (its filter is in WHERE); core/detect-drift.ts picks the form per page.
+ *   one counter (its filter is in WHERE);
+ * - 'points': grouped, but the range's `points` (IdScope) each counted by `key = p` and the rest of
+ *   the range by one condition (pointConditions), a UNION ALL of them grouped. A range read costs
+ *   the server a test of its bounds per row (EXPLAIN: Using where), an equality none (ref access):
+ *   where settings have thousands of children each (the first settings of a skewed table) that
+ *   was 25 % of the time (73 against 98 ms for 8 settings and 1.0M codes), against about 11 µs a
+ *   point, so it loses below about 1,000 children a setting. Needs a range with points.
+ * core/detect-drift.ts picks the form per page.
  */
-export type BranchForm = 'grouped' | 'rows';
+export type BranchForm = 'grouped' | 'rows' | 'points';
 
 /**
  * The cheap form of the detection statement for one page (an id range or a list of ids): the same reads as
@@ -194,12 +230,16 @@ export function packedPageSql(scope: AuditScope, ids: IdScope, forms: readonly B
     `SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(CONCAT_WS(' ', ${fields.join(', ')}) SEPARATOR ',') AS p ` +
     `FROM ${ident(s.table)} s${where([scopeCondition(`s.${ident(s.id)}`, ids)])}`;
   const children = childBranches(scope).map((branch, j) => {
-    const { fk, counts, rows, from } = groupedCounts(scope, branch, ids);
-    if ((forms[j] ?? 'grouped') === 'rows') {
+    const { fk, counts, rows, from, fromWhere } = groupedCounts(scope, branch, ids);
+    const form = forms[j] ?? 'grouped';
+    if (form === 'rows') {
       if (branch.counters.length !== 1) throw new Error(`packedPageSql: the rows form is for a branch of one counter (branch ${j} has ${branch.counters.length})`);
       return `SELECT ${j + 1}, COUNT(*), GROUP_CONCAT(${fk} SEPARATOR ',') ${rows}`;
     }
-    const grouped = `SELECT ${fk} AS k, ${counts.map((count, k) => `${count} AS n${k}`).join(', ')} ${from}`;
+    const select = `SELECT ${fk} AS k, ${counts.map((count, k) => `${count} AS n${k}`).join(', ')} `;
+    // Points: each part a group or none, in the order of the points (the rest of the range last:
+    // an orphan key there below a point sends the page the text way, which matches keys by a map).
+    const grouped = form === 'points' ? pointConditions(fk, ids).map((condition) => `${select}${fromWhere(condition)}`).join(' UNION ALL ') : `${select}${from}`;
     return `SELECT ${j + 1}, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', ${['x.k', ...counts.map((_, k) => `x.n${k}`)].join(', ')}) SEPARATOR ',') FROM (${grouped}) x`;
   });
   return tag([settings, ...children].join(' UNION ALL '));
@@ -214,6 +254,12 @@ export function nullKeyCountSql(counter: CounterDefinition): string {
 /** The highest setting id (one dive into the primary key); NULL for no settings. */
 export function lastIdSql(model: CounterModel): string {
   return tag(`SELECT MAX(${ident(model.settings.id)}) AS id FROM ${ident(model.settings.table)}`);
+}
+
+/** The ids of the page that starts after `after` and holds `size` settings (fewer: the rest is one page), ascending. */
+export function pageIdsSql(model: CounterModel, after: bigint | null, size: number): string {
+  const sid = ident(model.settings.id);
+  return tag(`SELECT ${sid} AS id FROM ${ident(model.settings.table)}${where([after === null ? null : `${sid} > ${after}`])} ORDER BY ${sid} LIMIT ${size}`);
 }
 
 /** The last id of the page that starts after `after` and holds `size` settings; no row: the rest is one page. */

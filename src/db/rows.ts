@@ -18,9 +18,13 @@ export interface ChildCount {
   count: bigint;
 }
 
-/** Which settings a statement covers: a half-open id range (after, upTo], or a list of ids. */
+/**
+ * Which settings a statement covers: a half-open id range (after, upTo], or a list of ids. A range
+ * may carry `points`: ids in it (ascending; settings or not) whose children a branch in the
+ * 'points' form (db/builder.ts BranchForm) counts one id at a time.
+ */
 export type IdScope =
-  | { kind: 'range'; after: bigint | null; upTo: bigint | null }
+  | { kind: 'range'; after: bigint | null; upTo: bigint | null; points?: readonly bigint[] | undefined }
   | { kind: 'ids'; ids: readonly bigint[] };
 
 export function toBigInt(value: unknown): bigint {

@@ -1,6 +1,6 @@
 import { compareSetting, type DriftedSetting } from '../core/drift.js';
 import type { AuditScope, CounterModel } from '../core/model.js';
-import { type BranchForm, comparePageSql, countChildrenSql, lastIdSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, sessionSql, settingsByIdSql } from './builder.js';
+import { type BranchForm, comparePageSql, countChildrenSql, lastIdSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, pageIdsSql, sessionSql, settingsByIdSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
 import { type IdScope, type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
@@ -33,6 +33,12 @@ export interface BranchShape {
 export async function pageBoundary(db: Database, model: CounterModel, after: bigint | null, size: number): Promise<bigint | null> {
   const [row] = await db.query(pageBoundarySql(model, after, size), `reading ${model.settings.table}`);
   return row === undefined ? null : toBigInt(row['id']);
+}
+
+/** The ids of the page after `after` holding `size` settings, ascending; fewer when the rest fits in one page. */
+export async function pageIds(db: Database, model: CounterModel, after: bigint | null, size: number): Promise<bigint[]> {
+  const rows = await db.query(pageIdsSql(model, after, size), `reading ${model.settings.table}`);
+  return rows.map((row) => toBigInt(row['id']));
 }
 
 /** The highest setting id now; null for no settings. */
@@ -152,7 +158,8 @@ export async function compareInSnapshot(
     const cut = cutBranches(rows, maxBytes);
     if (cut.length > 0 && cut.every((b) => b > 0 && forms[b - 1] === 'rows')) {
       await hooks.beforeMore?.();
-      packed = parsePackedPage(await session.query(packedPageSql(scope, ids), { textAsBytes: true }), scope, { found, maxBytes });
+      const grouped = forms.map((form) => (form === 'rows' ? 'grouped' : form));
+      packed = parsePackedPage(await session.query(packedPageSql(scope, ids, grouped), { textAsBytes: true }), scope, { found, maxBytes, forms: grouped });
     }
   }
   if (packed === null) {

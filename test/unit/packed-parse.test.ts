@@ -3,7 +3,7 @@ import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import * as builder from '../../src/db/builder.js';
 import type { Row } from '../../src/db/database.js';
 import { matchKeys, parsePackedColumns, parsePackedPage, parsePackedRuns } from '../../src/db/scanner.js';
-import { branchForms, ROWS_FORM_MAX_PER_GROUP } from '../../src/core/detect-drift.js';
+import { branchForms, MAX_POINTS, POINTS_FORM_MIN_PER_GROUP, rangePoints, ROWS_FORM_MAX_PER_GROUP } from '../../src/core/detect-drift.js';
 
 /** Reading a packed page (db/scanner.ts): what the server's text says, whichever way it is read. */
 
@@ -35,6 +35,44 @@ describe('packedPageSql', () => {
     );
     const shared = { ...DEFAULT_MODEL, counters: DEFAULT_MODEL.counters.map((counter) => ({ ...counter, table: 'g_coupons' })) };
     expect(() => builder.packedPageSql(auditScope(shared), { kind: 'range', after: null, upTo: null }, ['rows'])).toThrow(/one counter/);
+  });
+
+  it('sends a branch in the points form as an equality read per point and one read of the rest of the range, grouped', () => {
+    const filtered = { ...DEFAULT_MODEL, counters: [{ ...DEFAULT_MODEL.counters[0]!, where: "status <> 'REVOKED'" }, DEFAULT_MODEL.counters[1]!] };
+    expect(builder.packedPageSql(auditScope(filtered), { kind: 'range', after: 10n, upTo: 20n, points: [11n, 12n, 15n] }, ['points', 'grouped'])).toBe(
+      "/* coupon-audit */ SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(CONCAT_WS(' ', s.`id`, IFNULL(s.`issuedCount`, '-'), IFNULL(s.`usedCount`, '-')) SEPARATOR ',') AS p " +
+        'FROM `g_coupon_settings` s WHERE s.`id` > 10 AND s.`id` <= 20 UNION ALL ' +
+        "SELECT 1, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (" +
+        "SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` = 11 AND (status <> 'REVOKED') GROUP BY `settingId` UNION ALL " +
+        "SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` = 12 AND (status <> 'REVOKED') GROUP BY `settingId` UNION ALL " +
+        "SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` = 15 AND (status <> 'REVOKED') GROUP BY `settingId` UNION ALL " +
+        'SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE ((`settingId` > 10 AND `settingId` < 11) OR (`settingId` > 11 AND `settingId` < 12) OR ' +
+        "(`settingId` > 12 AND `settingId` < 15) OR (`settingId` > 15 AND `settingId` <= 20)) AND (status <> 'REVOKED') GROUP BY `settingId`) x UNION ALL " +
+        "SELECT 2, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`) x",
+    );
+    // A branch of several counters sums each filter per point too.
+    const shared = { ...DEFAULT_MODEL, counters: [filtered.counters[0]!, { ...DEFAULT_MODEL.counters[1]!, table: 'g_coupons', where: "status = 'USED'" }] };
+    expect(builder.packedPageSql(auditScope(shared), { kind: 'range', after: 10n, upTo: 20n, points: [20n] }, ['points'])).toContain(
+      "FROM (SELECT `settingId` AS k, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END) AS n0, SUM(CASE WHEN (status = 'USED') THEN 1 ELSE 0 END) AS n1 " +
+        'FROM `g_coupons` WHERE `settingId` = 20 GROUP BY `settingId` UNION ALL ' +
+        "SELECT `settingId` AS k, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END) AS n0, SUM(CASE WHEN (status = 'USED') THEN 1 ELSE 0 END) AS n1 " +
+        'FROM `g_coupons` WHERE ((`settingId` > 10 AND `settingId` < 20)) GROUP BY `settingId`) x',
+    );
+    expect(() => builder.packedPageSql(scope, { kind: 'range', after: 10n, upTo: 20n }, ['points'])).toThrow(/a range with points/);
+    expect(() => builder.packedPageSql(scope, { kind: 'ids', ids: [1n] }, ['points'])).toThrow(/a range with points/);
+  });
+
+  it('pointConditions cover the range once: below the first point, between the points, above the last (to upTo, or open)', () => {
+    const k = '`k`';
+    expect(builder.pointConditions(k, { kind: 'range', after: null, upTo: 3n, points: [1n, 3n] })).toEqual(['`k` = 1', '`k` = 3', '((`k` < 1) OR (`k` > 1 AND `k` < 3))']);
+    expect(builder.pointConditions(k, { kind: 'range', after: 0n, upTo: null, points: [1n] })).toEqual(['`k` = 1', '((`k` > 0 AND `k` < 1) OR (`k` > 1))']);
+    expect(builder.pointConditions(k, { kind: 'range', after: 18446744073709551610n, upTo: 18446744073709551615n, points: [18446744073709551611n] })).toEqual([
+      '`k` = 18446744073709551611',
+      '((`k` > 18446744073709551610 AND `k` < 18446744073709551611) OR (`k` > 18446744073709551611 AND `k` <= 18446744073709551615))',
+    ]);
+    for (const points of [[2n, 2n], [3n, 2n], [1n], [6n]]) {
+      expect(() => builder.pointConditions(k, { kind: 'range', after: 1n, upTo: 5n, points })).toThrow(/out of order or outside \(1, 5\]/);
+    }
   });
 
   it('carries the deleted test only when the policy needs it; a shared table sums each filter', () => {
@@ -199,15 +237,33 @@ describe('the pieces', () => {
     expect(runs('0,0,5', 3)).toEqual([[0, 5], [2, 1]]);
   });
 
-  it('branchForms: a key per child row while the settings with children had at most ROWS_FORM_MAX_PER_GROUP each, else grouped', () => {
+  it('branchForms: a key per child row while the settings with children had at most ROWS_FORM_MAX_PER_GROUP each, points from POINTS_FORM_MIN_PER_GROUP, else grouped', () => {
     expect(ROWS_FORM_MAX_PER_GROUP).toBe(3);
-    expect(branchForms([{ rows: 30, groups: 10 }, { rows: 31, groups: 10 }, { rows: 0, groups: 0 }, { rows: NaN, groups: 4 }, { rows: 1, groups: 0 }])).toEqual([
-      'rows',
-      'grouped',
-      'rows',
-      'grouped',
-      'grouped',
-    ]);
+    expect(POINTS_FORM_MIN_PER_GROUP).toBe(1500);
+    expect(
+      branchForms([
+        { rows: 30, groups: 10 },
+        { rows: 31, groups: 10 },
+        { rows: 0, groups: 0 },
+        { rows: NaN, groups: 4 },
+        { rows: 1, groups: 0 },
+        { rows: 14_999, groups: 10 },
+        { rows: 15_000, groups: 10 },
+      ]),
+    ).toEqual(['rows', 'grouped', 'rows', 'grouped', 'points', 'grouped', 'points']);
+  });
+
+  it('rangePoints: every id of a range of at most MAX_POINTS ids, the last page up to the highest id at the start', () => {
+    expect(MAX_POINTS).toBe(128);
+    expect(rangePoints(10n, 13n, 100n)).toEqual([11n, 12n, 13n]);
+    expect(rangePoints(10n, 10n + BigInt(MAX_POINTS), 1000n)).toHaveLength(MAX_POINTS);
+    expect(rangePoints(10n, 11n + BigInt(MAX_POINTS), 1000n)).toBeUndefined();
+    expect(rangePoints(98n, null, 100n)).toEqual([99n, 100n]);
+    expect(rangePoints(9007199254740992n, 9007199254740994n, null)).toEqual([9007199254740993n, 9007199254740994n]);
+    // No start (the first page: its ids are read), no end, or nothing left.
+    expect(rangePoints(null, 5n, 100n)).toBeUndefined();
+    expect(rangePoints(100n, null, null)).toBeUndefined();
+    expect(rangePoints(100n, null, 100n)).toBeUndefined();
   });
 
   it('matchKeys finds each key among the ids, in any order, -1 for an orphan', () => {
