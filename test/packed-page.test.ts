@@ -430,6 +430,51 @@ describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids ar
     }
   });
 
+  it("a page whose ids were read ends at the last of them, though pages that ended meanwhile resized the next (a read's size is taken once)", async () => {
+    const scope = auditScope(DEFAULT_MODEL);
+    const expected = verdict(await comparePage(database, scope, { kind: 'range', after: null, upTo: null }, { onlyDrifted: true }));
+    /** Each read of a page's ids: where it starts, how many it asked for, how many came. */
+    const reads = new Map<string, { asked: number; got: number }>();
+    const pages: string[] = [];
+    const slow = new Proxy(database, {
+      get(target, key) {
+        if (key === 'query') {
+          return async (sql: string, context: string) => {
+            const read = /WHERE `id` > (\d+) ORDER BY `id` LIMIT (\d+)$|FROM `g_coupon_settings` ORDER BY `id` LIMIT (\d+)$/.exec(sql);
+            const rows = await target.query(sql, context);
+            if (read !== null) {
+              // Held back: the page before ends meanwhile, and the sizer sizes the next one anew.
+              await new Promise((resolve) => setTimeout(resolve, 60));
+              reads.set(read[1] ?? '', { asked: Number(read[2] ?? read[3]), got: rows.length });
+            }
+            return rows;
+          };
+        }
+        if (key === 'session') {
+          return async (context: string) => {
+            const session = await target.session(context);
+            const query = session.query.bind(session);
+            session.query = ((sql: string, options?: never) => {
+              if (sql.includes('SELECT 0 AS b')) pages.push(/FROM `g_coupon_settings` s( WHERE [^U]*?)? UNION ALL/.exec(sql)![1] ?? '');
+              return query(sql, options);
+            }) as typeof session.query;
+            return session;
+          };
+        }
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const report = await detectDrift(slow, { scope, concurrency: 1, targetStatementMs: 1000 });
+    expect(verdict({ ...report, orphans: report.orphans!.map((orphan) => orphan.rows), found: [] })).toEqual(expected);
+    expect(reads.size).toBeGreaterThan(1);
+    for (const [after, { asked, got }] of reads) {
+      // A full read: the page ends at its last id. Fewer: the page is the last, open above.
+      const page = pages.find((where) => (after === '' ? !where.includes('>') : where.includes(`s.\`id\` > ${after} `) || where.endsWith(`s.\`id\` > ${after}`)))!;
+      expect(page.includes('<='), `the page after ${after || 'the start'} (${got} of ${asked} ids read): ${page}`).toBe(got === asked);
+    }
+  });
+
   it('keeps of each drifted setting what `keep` makes of it (a repair that shows no plan keeps the id), in id order across pages read at once', async () => {
     const scope = auditScope(DEFAULT_MODEL);
     const whole = await detectDrift(database, { scope, pageSize: 3, concurrency: 3 });

@@ -229,9 +229,11 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
           upTo = end;
           if (wantsPoints) points = rangePoints(after, upTo, last);
         } else if (wantsPoints && sizer.size <= MAX_POINTS) {
-          // The same read as pageBoundary's, which reads the ids it walks past anyway.
-          points = await pageIds(db, scope.model, after, sizer.size);
-          upTo = points.length < sizer.size ? null : points[points.length - 1]!;
+          // The same read as pageBoundary's, which reads the ids it walks past anyway. The size is
+          // taken once: pages that end while the read is out resize the next (BatchSizer).
+          const size = sizer.size;
+          points = await pageIds(db, scope.model, after, size);
+          upTo = points.length < size ? null : points[points.length - 1]!;
         } else {
           upTo = await pageBoundary(db, scope.model, after, sizer.size);
         }
