@@ -194,6 +194,22 @@ describe('check: database errors exit 3 with one clear sentence', () => {
       await broken.drop();
     }
   });
+
+  it('a key column whose values are no integer ids (DECIMAL with decimals): exit 3, one sentence, not an internal error', async () => {
+    const broken = await createTestDatabase('check_fractional');
+    try {
+      await broken.query('ALTER TABLE g_coupons MODIFY settingId DECIMAL(10, 1) NOT NULL');
+      await broken.query("INSERT INTO g_coupon_settings (id, issuedCount, usedCount) VALUES (5, 1, 0)");
+      await broken.query("INSERT INTO g_coupons (settingId, code) VALUES (4.5, 'a'), (5, 'b')");
+      const result = await runCli(['check', '--url', broken.url]);
+      expect(result.code, result.stderr).toBe(3);
+      expect(result.stderr).toContain('g_coupons.settingId is decimal with 1 decimals: a key must be an integer column (or text holding integers)');
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stdout).toBe('');
+    } finally {
+      await broken.drop();
+    }
+  });
 });
 
 describe('check: usage errors exit 2 and touch nothing', () => {

@@ -178,6 +178,11 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       "counter issuedCount: the filter \"revokedAt IS NULL AND status <> 'REVOKED'\" does not work here: Unknown column 'revokedAt'",
     ],
     ['a cached column the settings do not have', { counters: { voidedCount: { table: 'g_coupons', foreignKey: 'settingId' } } }, 'table g_coupon_settings has no column voidedCount'],
+    [
+      'a key column that holds no ids',
+      { counters: { usedCount: { table: 'g_coupon_uses', foreignKey: 'usedAt' } } },
+      'g_coupon_uses.usedAt is datetime: a key must be an integer column (or text holding integers)',
+    ],
   ])('%s', async (_label, config, message) => {
     const path = writeConfig('bad.json', config);
     const before = await settingsSnapshot(revoke.conn);

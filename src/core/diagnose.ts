@@ -55,7 +55,7 @@ export async function gatherFacts(db: Database, scope: AuditScope, target: strin
     database: db.config.database,
     server,
     scope,
-    schemaProblems: [...problems.missing, ...problems.filters],
+    schemaProblems: [...problems.missing, ...problems.keys, ...problems.filters],
     missingSelect: problems.grants,
     grantSql: (privileges, table) => grantSql(db, privileges, table),
   };
@@ -85,7 +85,7 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
     step = 'replica schema';
     const problems = await schemaProblems(db, scope);
     if (hasProblems(problems)) {
-      const missing = [...problems.missing, ...problems.filters];
+      const missing = [...problems.missing, ...problems.keys, ...problems.filters];
       const unreadable = problems.grants.map((entry) => entry.table);
       checks.push({
         name: step,

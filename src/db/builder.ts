@@ -427,7 +427,7 @@ export const inspectSql = {
   ),
   columns: (tables: readonly string[]) =>
     tag(
-      'SELECT TABLE_NAME AS tableName, COLUMN_NAME AS columnName, EXTRA AS extra FROM information_schema.COLUMNS ' +
+      'SELECT TABLE_NAME AS tableName, COLUMN_NAME AS columnName, EXTRA AS extra, DATA_TYPE AS dataType, NUMERIC_SCALE AS numericScale FROM information_schema.COLUMNS ' +
         `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`,
     ),
   /** First columns of every index of these tables. */

@@ -97,12 +97,14 @@ export interface SchemaProblems {
   missing: string[];
   /** A counter's `where` the server cannot compile: "counter issuedCount: <server message>". */
   filters: string[];
+  /** Key columns (the settings' id, each counter's foreign key) of a type that holds no integer ids: "g_coupon_uses.usedAt is datetime, …". */
+  keys: string[];
   /** SELECT refused on a table the scope reads: the GRANT that fixes it. */
   grants: { table: string; grant: string }[];
 }
 
 export function hasProblems(problems: SchemaProblems): boolean {
-  return problems.missing.length + problems.filters.length + problems.grants.length > 0;
+  return problems.missing.length + problems.filters.length + problems.keys.length + problems.grants.length > 0;
 }
 
 /**
@@ -124,7 +126,7 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     need(counter.table, counter.foreignKey);
   }
   const found = await columnsOf(db, [...wanted.keys()]);
-  const problems: SchemaProblems = { missing: [], filters: [], grants: [] };
+  const problems: SchemaProblems = { missing: [], filters: [], keys: [], grants: [] };
   for (const [table, columns] of wanted) {
     const present = found.get(table);
     if (present === undefined) {
@@ -137,6 +139,13 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     if (absent.length > 0) problems.missing.push(`table ${table} has no column ${absent.join(', ')}`);
   }
   if (problems.missing.length > 0 || problems.grants.length > 0) return problems;
+  const keys = new Map([[`${model.settings.table}\0${model.settings.id}`, [model.settings.table, model.settings.id] as const]]);
+  for (const counter of scope.counters) keys.set(`${counter.table}\0${counter.foreignKey}`, [counter.table, counter.foreignKey]);
+  for (const [table, column] of keys.values()) {
+    const type = found.get(table)!.get(column.toLowerCase())!;
+    if (!holdsIntegerIds(type)) problems.keys.push(`${table}.${column} is ${describeType(type)}: a key must be an integer column (or text holding integers)`);
+  }
+  if (problems.keys.length > 0) return problems;
   for (const counter of scope.counters) {
     const failure = await probe(db, probeSql.counter(counter));
     if (failure === null) continue;
@@ -163,7 +172,7 @@ export async function verifySchema(db: Database, scope: AuditScope): Promise<voi
         `check and repair read it: ${problems.grants.map((g) => g.grant).join(' ')}`,
     );
   }
-  const all = [...problems.missing, ...problems.filters];
+  const all = [...problems.missing, ...problems.keys, ...problems.filters];
   if (all.length === 0) return;
   if (scope.model.source !== null) {
     throw new ConfigError(`${scope.model.source} does not match database '${db.config.database}': ${all.join('; ')}. Nothing was read or written.`);
@@ -171,15 +180,43 @@ export async function verifySchema(db: Database, scope: AuditScope): Promise<voi
   throw new DatabaseError(`Database '${db.config.database}' does not have the coupon schema: ${all.join('; ')}.`);
 }
 
-async function columnsOf(db: Database, tables: readonly string[]): Promise<Map<string, Set<string>>> {
+interface ColumnType {
+  dataType: string;
+  numericScale: number | null;
+}
+
+/** Each table's columns (lowercase names) and their types. */
+async function columnsOf(db: Database, tables: readonly string[]): Promise<Map<string, Map<string, ColumnType>>> {
   const rows = await db.query(inspectSql.columns(tables), 'reading information_schema');
-  const found = new Map<string, Set<string>>();
+  const found = new Map<string, Map<string, ColumnType>>();
   for (const row of rows) {
     const table = String(row['tableName']);
-    if (!found.has(table)) found.set(table, new Set());
-    found.get(table)!.add(String(row['columnName']).toLowerCase());
+    if (!found.has(table)) found.set(table, new Map());
+    const scale = row['numericScale'];
+    found.get(table)!.set(String(row['columnName']).toLowerCase(), {
+      dataType: String(row['dataType']).toLowerCase(),
+      numericScale: scale === null || scale === undefined ? null : Number(scale),
+    });
   }
   return found;
+}
+
+const INTEGER_TYPES = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint']);
+const TEXT_TYPES = new Set(['char', 'varchar', 'binary', 'varbinary', 'tinytext', 'text', 'mediumtext', 'longtext']);
+
+/**
+ * Whether a key column can hold the ids the tool reads as integers (db/rows.ts toBigInt): an
+ * integer type, a DECIMAL without decimals, or text (a text key holding integers is read as its
+ * text and matched by it: db/scanner.ts). A DECIMAL(10,1) key comes back as '5.0', a DATETIME as a
+ * date: no page could be read.
+ */
+export function holdsIntegerIds(type: ColumnType): boolean {
+  if (INTEGER_TYPES.has(type.dataType) || TEXT_TYPES.has(type.dataType)) return true;
+  return (type.dataType === 'decimal' || type.dataType === 'numeric') && type.numericScale === 0;
+}
+
+function describeType(type: ColumnType): string {
+  return type.dataType === 'decimal' || type.dataType === 'numeric' ? `${type.dataType} with ${type.numericScale} decimals` : type.dataType;
 }
 
 async function selectDenied(db: Database, table: string): Promise<boolean> {
