@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditScope, DEFAULT_MODEL, type AuditScope, type CounterModel, type DeletedPolicy } from '../src/core/model.js';
 import { resolveConnectionConfig } from '../src/db/connection-config.js';
-import { Database } from '../src/db/database.js';
+import { Database, type Row } from '../src/db/database.js';
 import { type BranchForm, childBranches, sessionSql } from '../src/db/builder.js';
 import { compareInSnapshot, comparePackedPage, comparePage, type PageResult } from '../src/db/scanner.js';
 import { detectDrift } from '../src/core/detect-drift.js';
@@ -94,6 +94,37 @@ function verdict(result: PageResult) {
       counters: Object.fromEntries(Object.entries(setting.counters).map(([name, state]) => [name, [String(state.cached), String(state.actual), String(state.expected)]])),
     })),
   };
+}
+
+/**
+ * The tool's pool, watched: `query` sees each statement sent by Database.query with its rows (and
+ * may hold them back), `session` each statement sent on a session of it.
+ */
+function watched(target: Database, hooks: { query?: (sql: string, rows: Row[]) => Promise<void> | void; session?: (sql: string) => void }): Database {
+  return new Proxy(target, {
+    get(_target, key) {
+      if (key === 'query' && hooks.query !== undefined) {
+        return async (sql: string, context: string) => {
+          const rows = await target.query(sql, context);
+          await hooks.query!(sql, rows);
+          return rows;
+        };
+      }
+      if (key === 'session' && hooks.session !== undefined) {
+        return async (context: string) => {
+          const session = await target.session(context);
+          const query = session.query.bind(session);
+          session.query = ((sql: string, options?: never) => {
+            hooks.session!(sql);
+            return query(sql, options);
+          }) as typeof session.query;
+          return session;
+        };
+      }
+      const value: unknown = Reflect.get(target, key);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 const ranges: { after: bigint | null; upTo: bigint | null }[] = [
@@ -325,28 +356,9 @@ describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids ar
     let rowsForm = 0;
     // The tool's pool, counting the boundary reads (the only statements with OFFSET) and the pages
     // that sent a key per code (builder.ts BranchForm 'rows').
-    const counting = new Proxy(database, {
-      get(target, key) {
-        if (key === 'query') {
-          return (sql: string, context: string) => {
-            if (sql.includes(' OFFSET ')) reads += 1;
-            return target.query(sql, context);
-          };
-        }
-        if (key === 'session') {
-          return async (context: string) => {
-            const session = await target.session(context);
-            const query = session.query.bind(session);
-            session.query = ((sql: string, options?: never) => {
-              if (sql.includes('GROUP_CONCAT(`settingId` SEPARATOR') && sql.includes('FROM `g_coupons`')) rowsForm += 1;
-              return query(sql, options);
-            }) as typeof session.query;
-            return session;
-          };
-        }
-        const value: unknown = Reflect.get(target, key);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
+    const counting = watched(database, {
+      query: (sql) => void (sql.includes(' OFFSET ') && (reads += 1)),
+      session: (sql) => void (sql.includes('GROUP_CONCAT(`settingId` SEPARATOR') && sql.includes('FROM `g_coupons`') && (rowsForm += 1)),
     });
     const report = await detectDrift(counting, { scope, pageSize, concurrency: 2, onStatement: () => (pages += 1) });
     expect(report.drifted.map((setting) => String(setting.id))).toEqual(expected.drifted.map((setting) => setting.id));
@@ -388,24 +400,11 @@ describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids ar
       const expected = verdict(await comparePage(database, scope, { kind: 'range', after: null, upTo: null }, { onlyDrifted: true }));
       /** Each page's start, and which of its branches were read a point at a time. */
       const pages: [number, string][] = [];
-      const watching = new Proxy(database, {
-        get(target, key) {
-          if (key === 'session') {
-            return async (context: string) => {
-              const session = await target.session(context);
-              const query = session.query.bind(session);
-              session.query = ((sql: string, options?: never) => {
-                if (sql.includes('SELECT 0 AS b')) {
-                  const points = ['h_codes', 'h_uses'].filter((table) => sql.includes(`FROM \`${table}\` WHERE \`settingId\` = `));
-                  pages.push([Number(/s\.`id` > (\d+)/.exec(sql)?.[1] ?? 0), points.join(' ')]);
-                }
-                return query(sql, options);
-              }) as typeof session.query;
-              return session;
-            };
-          }
-          const value: unknown = Reflect.get(target, key);
-          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      const watching = watched(database, {
+        session: (sql) => {
+          if (!sql.includes('SELECT 0 AS b')) return;
+          const points = ['h_codes', 'h_uses'].filter((table) => sql.includes(`FROM \`${table}\` WHERE \`settingId\` = `));
+          pages.push([Number(/s\.`id` > (\d+)/.exec(sql)?.[1] ?? 0), points.join(' ')]);
         },
       });
       const report = await detectDrift(watching, { scope, pageSize: 2, concurrency: 1 });
@@ -436,34 +435,15 @@ describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids ar
     /** Each read of a page's ids: where it starts, how many it asked for, how many came. */
     const reads = new Map<string, { asked: number; got: number }>();
     const pages: string[] = [];
-    const slow = new Proxy(database, {
-      get(target, key) {
-        if (key === 'query') {
-          return async (sql: string, context: string) => {
-            const read = /WHERE `id` > (\d+) ORDER BY `id` LIMIT (\d+)$|FROM `g_coupon_settings` ORDER BY `id` LIMIT (\d+)$/.exec(sql);
-            const rows = await target.query(sql, context);
-            if (read !== null) {
-              // Held back: the page before ends meanwhile, and the sizer sizes the next one anew.
-              await new Promise((resolve) => setTimeout(resolve, 60));
-              reads.set(read[1] ?? '', { asked: Number(read[2] ?? read[3]), got: rows.length });
-            }
-            return rows;
-          };
-        }
-        if (key === 'session') {
-          return async (context: string) => {
-            const session = await target.session(context);
-            const query = session.query.bind(session);
-            session.query = ((sql: string, options?: never) => {
-              if (sql.includes('SELECT 0 AS b')) pages.push(/FROM `g_coupon_settings` s( WHERE [^U]*?)? UNION ALL/.exec(sql)![1] ?? '');
-              return query(sql, options);
-            }) as typeof session.query;
-            return session;
-          };
-        }
-        const value: unknown = Reflect.get(target, key);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    const slow = watched(database, {
+      query: async (sql, rows) => {
+        const read = /WHERE `id` > (\d+) ORDER BY `id` LIMIT (\d+)$|FROM `g_coupon_settings` ORDER BY `id` LIMIT (\d+)$/.exec(sql);
+        if (read === null) return;
+        // Held back: the page before ends meanwhile, and the sizer sizes the next one anew.
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        reads.set(read[1] ?? '', { asked: Number(read[2] ?? read[3]), got: rows.length });
       },
+      session: (sql) => void (sql.includes('SELECT 0 AS b') && pages.push(/FROM `g_coupon_settings` s( WHERE [^U]*?)? UNION ALL/.exec(sql)![1] ?? '')),
     });
     const report = await detectDrift(slow, { scope, concurrency: 1, targetStatementMs: 1000 });
     expect(verdict({ ...report, orphans: report.orphans!.map((orphan) => orphan.rows), found: [] })).toEqual(expected);
