@@ -127,6 +127,17 @@ function watched(target: Database, hooks: { query?: (sql: string, rows: Row[]) =
   });
 }
 
+/** A counter over a table whose key is text (VARCHAR) holding `keys`, for `run`; the table is dropped after. */
+async function withTextKeys(keys: readonly string[], run: (scope: AuditScope) => Promise<void>): Promise<void> {
+  await db.query('CREATE TABLE g_text_keyed (id BIGINT AUTO_INCREMENT PRIMARY KEY, settingRef VARCHAR(20) NOT NULL, KEY (settingRef))');
+  try {
+    await db.query(`INSERT INTO g_text_keyed (settingRef) VALUES ${keys.map((key) => `('${key}')`).join(', ')}`);
+    await run(auditScope({ ...DEFAULT_MODEL, counters: [{ name: 'issuedCount', table: 'g_text_keyed', foreignKey: 'settingRef', where: null }] }));
+  } finally {
+    await db.query('DROP TABLE g_text_keyed');
+  }
+}
+
 const ranges: { after: bigint | null; upTo: bigint | null }[] = [
   { after: null, upTo: 25n },
   { after: 25n, upTo: 50n },
@@ -248,11 +259,7 @@ describe('the packed page finds what the stacked statement finds', () => {
   });
 
   it("a text key column: '05' is not setting 5, in either form, as the stacked statement groups it", async () => {
-    await db.query('CREATE TABLE g_text_keyed (id BIGINT AUTO_INCREMENT PRIMARY KEY, settingRef VARCHAR(20) NOT NULL, KEY (settingRef))');
-    try {
-      await db.query("INSERT INTO g_text_keyed (settingRef) VALUES ('5'), ('05'), ('5'), ('6')");
-      const model: CounterModel = { ...DEFAULT_MODEL, counters: [{ name: 'issuedCount', table: 'g_text_keyed', foreignKey: 'settingRef', where: null }] };
-      const scope = auditScope(model);
+    await withTextKeys(['5', '05', '5', '6'], async (scope) => {
       const range = { after: 4n, upTo: 6n };
       const expected = verdict(await comparePage(database, scope, { kind: 'range', ...range }, { onlyDrifted: true }));
       // Setting 5 caches 5 and has two '5' rows; setting 6 caches 0 and has one; '05' is an orphan.
@@ -265,17 +272,11 @@ describe('the packed page finds what the stacked statement finds', () => {
       expect(verdict(await packed(scope, range, { forms: ['rows'] }))).toEqual(expected);
       // `settingRef = 5` compares as numbers, as the range does: '05' and '5', apart.
       expect(verdict(await packed(scope, { ...range, points: [5n, 6n] }, { forms: ['points'] }))).toEqual(expected);
-    } finally {
-      await db.query('DROP TABLE g_text_keyed');
-    }
+    });
   });
 
   it("a key between two consecutive points (a text key '5.5') is counted with the rest of the range, as the grouped page counts it", async () => {
-    await db.query('CREATE TABLE g_text_keyed (id BIGINT AUTO_INCREMENT PRIMARY KEY, settingRef VARCHAR(20) NOT NULL, KEY (settingRef))');
-    try {
-      await db.query("INSERT INTO g_text_keyed (settingRef) VALUES ('5'), ('5.5'), ('5.5'), ('6'), ('4.5'), ('6.5')");
-      const model: CounterModel = { ...DEFAULT_MODEL, counters: [{ name: 'issuedCount', table: 'g_text_keyed', foreignKey: 'settingRef', where: null }] };
-      const scope = auditScope(model);
+    await withTextKeys(['5', '5.5', '5.5', '6', '4.5', '6.5'], async (scope) => {
       const range = { after: 4n, upTo: 6n };
       // The grouped page matches such keys by their text (the stacked statement reads keys as integers).
       const expected = verdict(await packed(scope, range));
@@ -287,9 +288,7 @@ describe('the packed page finds what the stacked statement finds', () => {
       expect(expected.orphans).toEqual(['3']);
       expect(verdict(await packed(scope, { ...range, points: [5n, 6n] }, { forms: ['points'] }))).toEqual(expected);
       expect(verdict(await packed(scope, { ...range, points: [6n] }, { forms: ['points'] }))).toEqual(expected);
-    } finally {
-      await db.query('DROP TABLE g_text_keyed');
-    }
+    });
   });
 
   it('the page read again grouped is read in the same snapshot, in a turn of its own (beforeMore)', async () => {
