@@ -100,7 +100,7 @@ function verdict(result: PageResult) {
  * The tool's pool, watched: `query` sees each statement sent by Database.query with its rows (and
  * may hold them back), `session` each statement sent on a session of it.
  */
-function watched(target: Database, hooks: { query?: (sql: string, rows: Row[]) => Promise<void> | void; session?: (sql: string) => void }): Database {
+function watched(target: Database, hooks: { query?: (sql: string, rows: Row[]) => Promise<void> | void; session?: (sql: string) => Promise<void> | void }): Database {
   return new Proxy(target, {
     get(_target, key) {
       if (key === 'query' && hooks.query !== undefined) {
@@ -114,8 +114,8 @@ function watched(target: Database, hooks: { query?: (sql: string, rows: Row[]) =
         return async (context: string) => {
           const session = await target.session(context);
           const query = session.query.bind(session);
-          session.query = ((sql: string, options?: never) => {
-            hooks.session!(sql);
+          session.query = (async (sql: string, options?: never) => {
+            await hooks.session!(sql);
             return query(sql, options);
           }) as typeof session.query;
           return session;
@@ -425,6 +425,48 @@ describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids ar
       ]);
     } finally {
       await db.query('DROP TABLE h_settings, h_codes, h_uses');
+    }
+  });
+
+  it('the last page read a setting at a time counts what lies above the highest id at the start: settings and orphans added during the scan', async () => {
+    // Settings 1-10 with 1,600 codes each, setting 4 caching one too many; while the first page is
+    // read, setting 11 is added (3 codes, caching 2) with 2 orphan codes under 12, above `last` (10).
+    await db.query('CREATE TABLE h_settings (id BIGINT PRIMARY KEY, status VARCHAR(20), issuedCount INT, usedCount INT)');
+    await db.query('CREATE TABLE h_codes (id BIGINT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT NOT NULL, KEY (settingId))');
+    try {
+      await db.query(`INSERT INTO h_settings VALUES ${ids(1, 10).map((id) => `(${id}, 'ACTIVE', ${id === 4n ? 1601 : 1600}, 0)`).join(', ')}`);
+      await db.query(`INSERT INTO h_codes (settingId) VALUES ${ids(1, 10).flatMap((id) => Array.from({ length: 1600 }, () => `(${id})`)).join(', ')}`);
+      const model: CounterModel = {
+        ...DEFAULT_MODEL,
+        settings: { ...DEFAULT_MODEL.settings, table: 'h_settings' },
+        counters: [{ name: 'issuedCount', table: 'h_codes', foreignKey: 'settingId', where: null }],
+      };
+      const scope = auditScope(model);
+      const pages: string[] = [];
+      let added = false;
+      const watching = watched(database, {
+        session: async (sql) => {
+          if (!sql.includes('SELECT 0 AS b')) return;
+          pages.push(sql);
+          if (added) return;
+          added = true;
+          await db.query("INSERT INTO h_settings VALUES (11, 'ACTIVE', 2, 0)");
+          await db.query('INSERT INTO h_codes (settingId) VALUES (11), (11), (11), (12), (12)');
+        },
+      });
+      const report = await detectDrift(watching, { scope, pageSize: 3, concurrency: 2 });
+      const expected = verdict(await comparePage(database, scope, { kind: 'range', after: null, upTo: null }, { onlyDrifted: true }));
+      expect(expected.drifted.map((setting) => setting.id)).toEqual(['4', '11']);
+      expect(expected.orphans).toEqual(['2']);
+      expect(verdict({ ...report, orphans: report.orphans!.map((orphan) => orphan.rows), found: [] })).toEqual(expected);
+      // The last page, (9, +∞), read setting 10 by its point and the rest above it in one read.
+      // The last page, (9, +∞), read setting 10 by its point and the rest above it in one read: above
+      // `last` (10) when its end came by arithmetic, above 11 (added) when its ids were read.
+      const lastPage = pages.find((sql) => /s\.`id` > 9 UNION ALL/.test(sql))!;
+      expect(lastPage).toContain('WHERE `settingId` = 10 GROUP BY');
+      expect(lastPage).toMatch(/WHERE \(\(`settingId` > 9 AND `settingId` < 10\) OR (\(`settingId` > 10\)|\(`settingId` > 10 AND `settingId` < 11\) OR \(`settingId` > 11\))\) GROUP BY/);
+    } finally {
+      await db.query('DROP TABLE h_settings, h_codes');
     }
   });
 

@@ -93,10 +93,10 @@ export const ROWS_FORM_MAX_PER_GROUP = 3;
 
 /**
  * A child branch is sent in the points form (db/builder.ts BranchForm 'points': an equality read
- * per setting) while the settings with children in the last page read had at least this many each
- * on average. The server's cost of a range read over an equality read is about 0.025 µs per child
- * row, and a point costs about 11 µs: on the bench, 3,000 codes a setting read by points took 18 %
- * less time, 1,000 uses a setting 4 % less, 450 codes a setting 27 % more.
+ * per setting) while the keys in the last page read (orphan keys too) had at least this many rows
+ * each on average. Measured on the 5M bench, a page of 64 settings read by points against the same
+ * read as a range: 3,000 codes a setting took 18 % less time, 1,000 uses a setting 4 % less, 450
+ * codes a setting 27 % more (a point costs 11-13 µs, more than the rows it saves a test of).
  */
 export const POINTS_FORM_MIN_PER_GROUP = 1500;
 
@@ -107,10 +107,10 @@ export const POINTS_FORM_MIN_PER_GROUP = 1500;
 export const MAX_POINTS = 128;
 
 /**
- * The form of each child branch for the next page, from what the last page read held (its
- * branches' shapes): see ROWS_FORM_MAX_PER_GROUP and POINTS_FORM_MIN_PER_GROUP. A branch of
- * several counters has no one count of rows (NaN) and stays grouped; one with no children at all
- * is sent as rows (the same cost).
+ * The form of each child branch for the pages after the first ones (those are points), from what
+ * the last page read held (its branches' shapes): see ROWS_FORM_MAX_PER_GROUP and
+ * POINTS_FORM_MIN_PER_GROUP. A branch of several counters has no one count of rows (NaN) and is
+ * grouped; one with no children at all is sent as rows (the same cost).
  */
 export function branchForms(shapes: readonly BranchShape[]): BranchForm[] {
   return shapes.map(({ rows, groups }) =>
@@ -119,13 +119,21 @@ export function branchForms(shapes: readonly BranchShape[]): BranchForm[] {
 }
 
 /**
- * The points of the page (after, upTo] when it has at most MAX_POINTS ids: each of them (settings
- * or not; pointConditions counts what lies between). `last` stands for the end of the last page
- * (upTo null): ids above it, added since the scan began, are counted with the rest of the range.
+ * The highest point a page may have: a text key is compared with a point as a double
+ * (db/builder.ts pointConditions), and past 2^53 two ids can be one double, whose rows two points
+ * would both count.
+ */
+const MAX_POINT = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * The points of the page (after, upTo] when it has at most MAX_POINTS ids, none past MAX_POINT:
+ * each of them (settings or not; pointConditions counts what lies between). `last` stands for the
+ * end of the last page (upTo null): ids above it, added since the scan began, are counted with the
+ * rest of the range.
  */
 export function rangePoints(after: bigint | null, upTo: bigint | null, last: bigint | null): bigint[] | undefined {
   const top = upTo ?? last;
-  if (after === null || top === null || top <= after || top - after > BigInt(MAX_POINTS)) return undefined;
+  if (after === null || top === null || top <= after || top - after > BigInt(MAX_POINTS) || top > MAX_POINT) return undefined;
   const points: bigint[] = [];
   for (let id = after + 1n; id <= top; id++) points.push(id);
   return points;
@@ -222,7 +230,9 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
       for (;;) {
         await nextPage();
         const end = nextPageEnd(after, sizer.size, density, last);
-        const wantsPoints = forms.includes('points');
+        // Taken once: a page that ends during the reads below changes `forms` for the page after.
+        const chosen = forms;
+        const wantsPoints = chosen.includes('points');
         let upTo: bigint | null;
         let points: readonly bigint[] | undefined;
         if (end !== 'read') {
@@ -232,14 +242,15 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
           // The same read as pageBoundary's, which reads the ids it walks past anyway. The size is
           // taken once: pages that end while the read is out resize the next (BatchSizer).
           const size = sizer.size;
-          points = await pageIds(db, scope.model, after, size);
-          upTo = points.length < size ? null : points[points.length - 1]!;
+          const ids = await pageIds(db, scope.model, after, size);
+          upTo = ids.length < size ? null : ids[ids.length - 1]!;
+          if (ids.length > 0 && ids[ids.length - 1]! <= MAX_POINT) points = ids;
         } else {
           upTo = await pageBoundary(db, scope.model, after, sizer.size);
         }
         const from = after;
         const pointed = points !== undefined && points.length > 0;
-        const pageForms = pointed ? forms : forms.map((form) => (form === 'points' ? 'grouped' : form));
+        const pageForms = pointed ? chosen : chosen.map((form) => (form === 'points' ? 'grouped' : form));
         await pool.run(async (turn) => {
           const result = await run(
             { kind: 'range', after: from, upTo, ...(pointed ? { points } : {}) },

@@ -115,8 +115,10 @@ function groupedCounts(
  * A 'points' branch's conditions on `column` (BranchForm): one `column = p` per point, and one
  * for the rest of the range, an OR of the open intervals between and around the points (empty
  * where the key is an integer and the points are consecutive: an index dive each). Together they
- * cover the range (after, upTo] once, whichever of the points are settings and whatever the key's
- * type, so the counts are those of the range read whole.
+ * cover the range (after, upTo] once, whichever of the points are settings, so the counts are
+ * those of the range read whole, as long as distinct points compare as distinct values: a text
+ * key is compared with them as a double, where ids past 2^53 can be equal, so core/detect-drift.ts
+ * gives no such points.
  */
 export function pointConditions(column: string, scope: IdScope): string[] {
   const points = scope.kind === 'range' ? (scope.points ?? []) : [];
@@ -199,8 +201,8 @@ export const PACKED_MAX_BYTES = 4 * 1024 * 1024; // within every server's defaul
  *   the range by one condition (pointConditions), a UNION ALL of them grouped. A range read costs
  *   the server a test of its bounds per row (EXPLAIN: Using where), an equality none (ref access):
  *   where settings have thousands of children each (the first settings of a skewed table) that
- *   was 25 % of the time (73 against 98 ms for 8 settings and 1.0M codes), against about 11 µs a
- *   point, so it loses below about 1,000 children a setting. Needs a range with points.
+ *   was 25 % of the time (73 against 98 ms for 8 settings and 1.0M codes), against 11-13 µs a
+ *   point (core/detect-drift.ts POINTS_FORM_MIN_PER_GROUP says where it pays). Needs a range with points.
  * core/detect-drift.ts picks the form per page.
  */
 export type BranchForm = 'grouped' | 'rows' | 'points';

@@ -470,10 +470,12 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
   /** Per counter, per setting (index into `ids`): the count, as the server wrote it; absent = 0. */
   const actual: (string | undefined)[][] = cached.map(() => new Array<string | undefined>(ids.length));
   const orphans = new Array<bigint>(n).fill(0n);
+  const shapes: BranchShape[] = [];
   for (const [j, branch] of childBranches(scope).entries()) {
     const children = forms[j] === 'rows' ? countKeys(columns(j + 1, 1)) : columns(j + 1, 1 + branch.counters.length);
     if (children === null) return null;
     const keys = children[0]!;
+    shapes.push({ rows: branch.counters.length === 1 ? children[1]!.reduce((total, count) => total + Number(count), 0) : NaN, groups: keys.length });
     const at = matchKeys(ids, keys);
     for (let r = 0; r < keys.length; r++) {
       branch.counters.forEach((i, k) => {
@@ -498,7 +500,7 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
       }
     }
   }
-  return { scanned, candidates, orphans, found: withFound ? ids.map((id) => BigInt(id)) : [] };
+  return { scanned, candidates, orphans, found: withFound ? ids.map((id) => BigInt(id)) : [], children: shapes };
 }
 
 /** A 'rows' branch's keys (one per child row, in any order) as a grouped branch's columns: [keys, counts]. */

@@ -111,9 +111,14 @@ describe('parsePackedPage', () => {
 
   it('reads the text way, with the same answer, when ids pass 15 digits or come out of order', () => {
     const big = parsePackedPage(rows('1 2 0,9007199254740993 1 0', '1 2,9007199254740993 2,9007199254740994 4', ''), scope);
-    expect(big).toEqual({ scanned: 2, candidates: [9007199254740993n], orphans: [4n, 0n], found: [] });
+    // The text way gives the branches' shapes too (core/detect-drift.ts branchForms).
+    const shapes = (codes: [number, number], uses: [number, number]) => [
+      { rows: codes[0], groups: codes[1] },
+      { rows: uses[0], groups: uses[1] },
+    ];
+    expect(big).toEqual({ scanned: 2, candidates: [9007199254740993n], orphans: [4n, 0n], found: [], children: shapes([8, 3], [0, 0]) });
     const unordered = parsePackedPage(rows('6 1 1,1 2 1,4 -1 0', '6 1,4 1,1 2,5 7', '1 1,6 1'), scope);
-    expect(unordered).toEqual({ scanned: 3, candidates: [4n], orphans: [7n, 0n], found: [] });
+    expect(unordered).toEqual({ scanned: 3, candidates: [4n], orphans: [7n, 0n], found: [], children: shapes([11, 4], [2, 2]) });
   });
 
   it('a cache that is not a plain integer is a candidate, whatever its value (the exact statement decides)', () => {
@@ -174,11 +179,11 @@ describe('parsePackedPage', () => {
     const keyed = parsePackedPage(rows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '1,1,3,3,3,3,3,4,5,5,5,5,5,5,5,6', '1 1,5 2,6 1'), scope, { forms: ['rows'] });
     expect(keyed).toEqual(grouped);
     expect(keyed?.children).toEqual([{ rows: 16, groups: 5 }, { rows: 4, groups: 3 }]);
-    // Out of order (a table scan) or past 15 digits: the text way counts them by a map; no shapes then.
+    // Out of order (a table scan) or past 15 digits: the text way counts them by a map, with the same shapes.
     const unordered = parsePackedPage(rows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '3,1,3,5,3,6,3,5,5,4,3,5,5,5,1,5', '1,5,6,5'), scope, { forms: ['rows', 'rows'] });
-    expect(unordered).toEqual({ scanned: 5, candidates: [3n, 4n], orphans: [7n, 2n], found: [] });
+    expect(unordered).toEqual({ scanned: 5, candidates: [3n, 4n], orphans: [7n, 2n], found: [], children: [{ rows: 16, groups: 5 }, { rows: 4, groups: 3 }] });
     const big = parsePackedPage(rows('1 2 0,9007199254740993 3 0', '1,1,9007199254740993,9007199254740994,9007199254740994', ''), scope, { forms: ['rows', 'rows'] });
-    expect(big).toEqual({ scanned: 2, candidates: [9007199254740993n], orphans: [2n, 0n], found: [] });
+    expect(big).toEqual({ scanned: 2, candidates: [9007199254740993n], orphans: [2n, 0n], found: [], children: [{ rows: 5, groups: 3 }, { rows: 0, groups: 0 }] });
     // Fewer keys than its row count: cut.
     const cut = rows('1 2 1', '1,1', '');
     (cut[1] as Record<string, unknown>)['n'] = 3;
@@ -259,7 +264,9 @@ describe('the pieces', () => {
     expect(rangePoints(10n, 10n + BigInt(MAX_POINTS), 1000n)).toHaveLength(MAX_POINTS);
     expect(rangePoints(10n, 11n + BigInt(MAX_POINTS), 1000n)).toBeUndefined();
     expect(rangePoints(98n, null, 100n)).toEqual([99n, 100n]);
-    expect(rangePoints(9007199254740992n, 9007199254740994n, null)).toEqual([9007199254740993n, 9007199254740994n]);
+    expect(rangePoints(9007199254740989n, 9007199254740991n, null)).toEqual([9007199254740990n, 9007199254740991n]);
+    // Past 2^53 - 1 none: a text key compares with them as a double, where 2^53 and 2^53 + 1 are one.
+    expect(rangePoints(9007199254740990n, 9007199254740992n, null)).toBeUndefined();
     // No start (the first page: its ids are read), no end, or nothing left.
     expect(rangePoints(null, 5n, 100n)).toBeUndefined();
     expect(rangePoints(100n, null, null)).toBeUndefined();
