@@ -217,6 +217,9 @@ describe('the packed page finds what the stacked statement finds', () => {
     const expected = verdict(await comparePage(database, scope, { kind: 'range', after: null, upTo: null }, { onlyDrifted: true }));
     // 4 bytes holds one id at most: every branch with more than one record is cut.
     expect(verdict(await packed(scope, { after: null, upTo: null }, { maxBytes: 4 }))).toEqual(expected);
+    // Read a point at a time, the same.
+    const points = { after: null, upTo: null, points: ids(1, 60) };
+    expect(verdict(await packed(scope, points, { maxBytes: 4, forms: childBranches(scope).map(() => 'points') }))).toEqual(expected);
     expect(expected.drifted.length).toBeGreaterThan(0);
   });
 
