@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { randomBytes } from 'node:crypto';
 import { repair } from '../src/index.js';
 import { auditScope, DEFAULT_MODEL } from '../src/core/model.js';
-import { emptyRepairResult, type RepairBatchOptions, type RepairResult, repairSettings } from '../src/core/repair.js';
+import { emptyRepairResult, type RepairBatchOptions, type RepairResult, repairSettings, WARM_MIN_ROWS } from '../src/core/repair.js';
 import { ensureAuditTable } from '../src/db/applier.js';
 import { resolveConnectionConfig } from '../src/db/connection-config.js';
 import { Database } from '../src/db/database.js';
@@ -281,6 +281,47 @@ describe('repair under a concurrent workload', () => {
     } finally {
       await database.close();
       await db.query(`DROP USER IF EXISTS '${user}'@'%'`);
+    }
+  });
+
+  it('a batch whose settings had WARM_MIN_ROWS children or more is counted once before its transaction, and again under its locks', async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => 501 + i);
+    await seed(db.conn, ids.map((id) => ({ id, issuedCount: 9, usedCount: 9, coupons: 1, uses: 1 })));
+    // Setting 505 has WARM_MIN_ROWS codes more (and caches none of them).
+    await db.query(`INSERT INTO g_coupons (settingId, code) SELECT 505, CONCAT('warm-', seq) FROM seq_1_to_${WARM_MIN_ROWS}`);
+    const database = await Database.connect(resolveConnectionConfig({ url: db.url, env: {} }), { poolSize: 2 });
+    /** The statements the repair connection sent, by kind, in order. */
+    const sent: string[] = [];
+    const watching = new Proxy(database, {
+      get(target, key) {
+        if (key === 'session') {
+          return async (context: string) => {
+            const session = await target.session(context);
+            const query = session.query.bind(session);
+            session.query = ((sql: string, options?: never) => {
+              const kind = /^\/\* coupon-audit \*\/ (START TRANSACTION|COMMIT|SELECT `settingId` AS settingId, COUNT\(\*\) AS n FROM `g_coupons` WHERE `settingId` IN \(([\d, ]+)\))/.exec(sql);
+              if (kind !== null) sent.push(kind[2] === undefined ? kind[1]! : `count ${kind[2].split(', ')[0]}…`);
+              return query(sql, options);
+            }) as typeof session.query;
+            return session;
+          };
+        }
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    try {
+      const { engine } = await useEngine(database);
+      await ensureAuditTable(database, DEFAULT_MODEL.auditTable);
+      const result = emptyRepairResult(`warm-${randomBytes(3).toString('hex')}`);
+      const childRows = new Map([[505n, WARM_MIN_ROWS + 1]]);
+      await repairSettings(watching, ids.map(BigInt), { scope: auditScope(DEFAULT_MODEL), runId: result.runId, engine, batchSize: 5, concurrency: 1, childRows }, result);
+      expect(sent).toEqual(['count 501…', 'START TRANSACTION', 'count 501…', 'COMMIT', 'START TRANSACTION', 'count 506…', 'COMMIT']);
+      expect(result.repaired).toBe(10);
+      expect(await counters(db.conn, 505)).toMatchObject({ issued: String(WARM_MIN_ROWS + 1), coupons: String(WARM_MIN_ROWS + 1) });
+      expect(await driftedIds(db.conn)).toEqual([String(S), String(S + 1)]); // beforeEach's two, not asked for
+    } finally {
+      await database.close();
     }
   });
 

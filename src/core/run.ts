@@ -178,6 +178,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
         beforeCommit: options.beforeCommit,
         throttle: () => throttle.gate(primaryOnly),
         onProgress: options.hooks?.onRepairProgress,
+        childRows: planned.childRows,
       },
       result,
     );
@@ -204,11 +205,11 @@ async function plan(
   replica: Replica | null,
   options: RepairRunOptions,
   throttle: Throttler,
-): Promise<PlannedRun | { ids: bigint[]; scan: ScanCounts; target: RepairTarget }> {
+): Promise<PlannedRun | { ids: bigint[]; childRows: Map<bigint, number>; scan: ScanCounts; target: RepairTarget }> {
   // Only a dry run and the prompt show the drifted settings' counters: a repair that asks nothing
-  // keeps their ids (detect-drift.ts DetectOptions.keep).
+  // keeps their ids (detect-drift.ts DetectOptions.keep), and how many child rows the scan counted.
   const full = options.dryRun === true || options.confirm !== undefined ? await scan(db, replica, options, throttle) : null;
-  const report = full ?? (await scan(db, replica, options, throttle, (setting) => ({ id: setting.id })));
+  const report = full ?? (await scan(db, replica, options, throttle, (setting) => ({ id: setting.id, rows: childRowsOf(setting) })));
   const counts: ScanCounts = { scanned: report.scanned, drifted: report.drifted.length };
   options.hooks?.onScanned?.(counts);
   const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
@@ -221,7 +222,23 @@ async function plan(
     );
   }
   if (full !== null && options.confirm !== undefined && !(await options.confirm(full, target))) return { report: full, target, result: null, declined: true };
-  return { ids: report.drifted.map((setting) => setting.id), scan: counts, target };
+  // Only settings with many children: a batch of them is read once before its transaction (repair.ts WARM_MIN_ROWS).
+  const childRows = new Map<bigint, number>();
+  for (const setting of report.drifted) {
+    const rows = 'rows' in setting ? setting.rows : childRowsOf(setting);
+    if (rows >= CHILD_ROWS_KEPT) childRows.set(setting.id, rows);
+  }
+  return { ids: report.drifted.map((setting) => setting.id), childRows, scan: counts, target };
+}
+
+/** The fewest child rows of a drifted setting that the repair keeps the number of (repair.ts RepairBatchOptions.childRows). */
+const CHILD_ROWS_KEPT = 1000;
+
+/** The child rows the scan counted for a setting, all counters together. */
+function childRowsOf(setting: DriftedSetting): number {
+  let rows = 0;
+  for (const state of Object.values(setting.counters)) rows += Number(state.actual);
+  return rows;
 }
 
 /** The exit code a finished repair run stands for (0, 1 when declined or dry, 4 when partial). */
