@@ -33,7 +33,7 @@ export interface CheckOptions {
   deleted?: DeletedPolicy;
   /** Settings per detection statement (default: sized automatically from DEFAULT_PAGE_SIZE). */
   pageSize?: number;
-  /** Pages compared at once, each on its own connection (default 2). */
+  /** Pages compared at once, each on its own connection (default 4). */
   concurrency?: number;
   /** Abort to stop the run after the statement in flight; the promise then rejects. */
   signal?: AbortSignal;
