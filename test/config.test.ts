@@ -183,6 +183,17 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       { counters: { usedCount: { table: 'g_coupon_uses', foreignKey: 'usedAt' } } },
       'g_coupon_uses.usedAt is datetime: a key must be an integer column (or text holding integers)',
     ],
+    // Both problems of one config are named, the key's and the filter's (this entry and the next).
+    [
+      'a key column that holds no ids, and a filter that does not compile: the key',
+      { counters: { usedCount: { table: 'g_coupon_uses', foreignKey: 'usedAt', where: 'voidedAt IS NULL' } } },
+      'g_coupon_uses.usedAt is datetime',
+    ],
+    [
+      'a key column that holds no ids, and a filter that does not compile: the filter',
+      { counters: { usedCount: { table: 'g_coupon_uses', foreignKey: 'usedAt', where: 'voidedAt IS NULL' } } },
+      "counter usedCount: the filter \"voidedAt IS NULL\" does not work here: Unknown column 'voidedAt'",
+    ],
   ])('%s', async (_label, config, message) => {
     const path = writeConfig('bad.json', config);
     const before = await settingsSnapshot(revoke.conn);

@@ -294,6 +294,12 @@ describe('repair under a concurrent workload', () => {
     // Setting 505 has WARM_MIN_ROWS codes more (and caches none of them).
     await db.query(`INSERT INTO g_coupons (settingId, code) SELECT 505, CONCAT('warm-', seq) FROM seq_1_to_${WARM_MIN_ROWS}`);
     const database = await Database.connect(resolveConnectionConfig({ url: db.url, env: {} }), { poolSize: 2 });
+    const insertCoupon505 = async (): Promise<void> => {
+      await app.query('BEGIN');
+      await app.query("INSERT INTO g_coupons (settingId, code) VALUES (505, 'late')");
+      await app.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 1 WHERE id = 505');
+      await app.query('COMMIT');
+    };
     /** The statements the repair connection sent, by kind, in order. */
     const sent: string[] = [];
     const watching = new Proxy(database, {
@@ -302,10 +308,16 @@ describe('repair under a concurrent workload', () => {
           return async (context: string) => {
             const session = await target.session(context);
             const query = session.query.bind(session);
-            session.query = ((sql: string, options?: never) => {
+            session.query = (async (sql: string, options?: never) => {
               const kind = /^\/\* coupon-audit \*\/ (START TRANSACTION|COMMIT|SELECT `settingId` AS settingId, COUNT\(\*\) AS n FROM `g_coupons` WHERE `settingId` IN \(([\d, ]+)\))/.exec(sql);
               if (kind !== null) sent.push(kind[2] === undefined ? kind[1]! : `count ${kind[2].split(', ')[0]}…`);
-              return query(sql, options);
+              const rows = await query(sql, options);
+              // The application adds a code to 505 after the count ahead, before the batch locks it:
+              // what is written must be the count taken under the lock.
+              if (kind?.[2] !== undefined && sent.length === 1) {
+                await insertCoupon505();
+              }
+              return rows;
             }) as typeof session.query;
             return session;
           };
@@ -322,7 +334,8 @@ describe('repair under a concurrent workload', () => {
       await repairSettings(watching, ids.map(BigInt), { scope: auditScope(DEFAULT_MODEL), runId: result.runId, engine, batchSize: 5, concurrency: 1, childRows }, result);
       expect(sent).toEqual(['count 501…', 'START TRANSACTION', 'count 501…', 'COMMIT', 'START TRANSACTION', 'count 506…', 'COMMIT']);
       expect(result.repaired).toBe(10);
-      expect(await counters(db.conn, 505)).toMatchObject({ issued: String(WARM_MIN_ROWS + 1), coupons: String(WARM_MIN_ROWS + 1) });
+      // Its one seeded code, WARM_MIN_ROWS more, and the late one: not the count ahead's WARM_MIN_ROWS + 1.
+      expect(await counters(db.conn, 505)).toMatchObject({ issued: String(WARM_MIN_ROWS + 2), coupons: String(WARM_MIN_ROWS + 2) });
       expect(await driftedIds(db.conn)).toEqual([String(S), String(S + 1)]); // beforeEach's two, not asked for
     } finally {
       await database.close();

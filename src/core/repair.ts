@@ -49,8 +49,10 @@ export interface RepairBatchOptions {
   throttle?: (() => Promise<void>) | undefined;
   onProgress?: ((progress: RepairProgress) => void) | undefined;
   /**
-   * The child rows the scan counted for settings that have many (WARM_MIN_ROWS or more between
-   * them in a batch): such a batch's children are read once before its transaction (warmChildren).
+   * The child rows the scan counted for the settings that have many (core/run.ts keeps those of
+   * 1,000 or more, the rows that pass each counter's filter): a batch whose settings have
+   * WARM_MIN_ROWS or more between them is read once before its transaction (warmChildren).
+   * Lighter settings, and rows filters leave out, are not counted toward it.
    */
   childRows?: ReadonlyMap<bigint, number> | undefined;
 }
@@ -201,8 +203,15 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
       }
       const batch = plan.slice(next, next + sizer.size);
       next += batch.length;
+      if (locking !== 'one-at-a-time' && expectedRows(batch) >= WARM_MIN_ROWS) {
+        await warmChildren(session, batch);
+        // A cold read of that many rows can take seconds: a stop asked for meanwhile starts no transaction.
+        if (halted()) {
+          stopped = true;
+          break;
+        }
+      }
       const batchStarted = performance.now();
-      if (locking !== 'one-at-a-time' && expectedRows(batch) >= WARM_MIN_ROWS) await warmChildren(session, batch);
       // One setting per transaction where the engine has neither SKIP LOCKED nor NOWAIT (TiDB ignores
       // SKIP LOCKED, Vitess refuses it): a transaction that waits then never holds another lock.
       const outcome = locking === 'one-at-a-time' ? { lockError: '' } : await attempt(batch, locking);
@@ -264,14 +273,20 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   result.interrupted = stopped;
 }
 
-/** WARM_MIN_ROWS: the batch's children counted outside any transaction (plain reads, no lock), the counts let go. */
+/**
+ * WARM_MIN_ROWS: the batch's children counted outside any transaction (plain reads, no lock), the
+ * counts let go. Only for speed: a statement the server refuses (a Galera causal-read timeout,
+ * 1205) is let go too, and the transaction counts as it would have; a lost connection is the run's.
+ */
 async function warmChildren(session: RepairSession, batch: readonly bigint[]): Promise<void> {
   try {
     await session.countChildren(batch);
   } catch (error) {
-    if (isConnectionLost(error)) session.healthy = false;
-    if (!isDriverError(error)) throw error;
-    throw session.asDatabaseError(error, `counting the children of settings ${batch[0]}…${batch[batch.length - 1]}`);
+    if (isConnectionLost(error)) {
+      session.healthy = false;
+      throw session.asDatabaseError(error, `counting the children of settings ${batch[0]}…${batch[batch.length - 1]}`);
+    }
+    if (!isDriverError(error)) throw error; // a bug stays a bug (exit 70)
   }
 }
 

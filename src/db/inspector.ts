@@ -145,7 +145,6 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     const type = found.get(table)!.get(column.toLowerCase())!;
     if (!holdsIntegerIds(type)) problems.keys.push(`${table}.${column} is ${describeType(type)}: a key must be an integer column (or text holding integers)`);
   }
-  if (problems.keys.length > 0) return problems;
   for (const counter of scope.counters) {
     const failure = await probe(db, probeSql.counter(counter));
     if (failure === null) continue;
@@ -202,7 +201,8 @@ async function columnsOf(db: Database, tables: readonly string[]): Promise<Map<s
 }
 
 const INTEGER_TYPES = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint']);
-const TEXT_TYPES = new Set(['char', 'varchar', 'binary', 'varbinary', 'tinytext', 'text', 'mediumtext', 'longtext']);
+// Not BINARY or VARBINARY: the driver returns them as bytes, which are no id (and BINARY pads them).
+const TEXT_TYPES = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext']);
 
 /**
  * Whether a key column can hold the ids the tool reads as integers (db/rows.ts toBigInt): an
@@ -210,7 +210,7 @@ const TEXT_TYPES = new Set(['char', 'varchar', 'binary', 'varbinary', 'tinytext'
  * text and matched by it: db/scanner.ts). A DECIMAL(10,1) key comes back as '5.0', a DATETIME as a
  * date: no page could be read.
  */
-export function holdsIntegerIds(type: ColumnType): boolean {
+export function holdsIntegerIds(type: { dataType: string; numericScale: number | null }): boolean {
   if (INTEGER_TYPES.has(type.dataType) || TEXT_TYPES.has(type.dataType)) return true;
   return (type.dataType === 'decimal' || type.dataType === 'numeric') && type.numericScale === 0;
 }

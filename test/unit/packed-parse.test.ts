@@ -3,6 +3,7 @@ import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import * as builder from '../../src/db/builder.js';
 import type { Row } from '../../src/db/database.js';
 import { matchKeys, parsePackedColumns, parsePackedPage, parsePackedRuns } from '../../src/db/scanner.js';
+import { holdsIntegerIds } from '../../src/db/inspector.js';
 import { branchForms, MAX_POINTS, POINTS_FORM_MIN_PER_GROUP, rangePoints, ROWS_FORM_MAX_PER_GROUP } from '../../src/core/detect-drift.js';
 
 /** Reading a packed page (db/scanner.ts): what the server's text says, whichever way it is read. */
@@ -271,6 +272,16 @@ describe('the pieces', () => {
     expect(rangePoints(null, 5n, 100n)).toBeUndefined();
     expect(rangePoints(100n, null, null)).toBeUndefined();
     expect(rangePoints(100n, null, 100n)).toBeUndefined();
+  });
+
+  it('holdsIntegerIds: integer types, DECIMAL without decimals and text hold ids; anything else does not (db/inspector.ts)', () => {
+    const type = (dataType: string, numericScale: number | null = null) => ({ dataType, numericScale });
+    for (const held of [type('int', 0), type('bigint', 0), type('tinyint', 0), type('decimal', 0), type('numeric', 0), type('varchar'), type('char'), type('text')]) {
+      expect(holdsIntegerIds(held), held.dataType).toBe(true);
+    }
+    for (const refused of [type('decimal', 1), type('double'), type('float'), type('datetime'), type('varbinary'), type('binary'), type('blob'), type('enum'), type('year', 0), type('bit')]) {
+      expect(holdsIntegerIds(refused), `${refused.dataType} ${refused.numericScale}`).toBe(false);
+    }
   });
 
   it('matchKeys finds each key among the ids, in any order, -1 for an orphan', () => {
