@@ -144,6 +144,28 @@ describe('check', () => {
   });
 });
 
+describe('check: an account limited to fewer connections than the default scan uses', () => {
+  it('reads fewer pages at once instead of failing (MAX_USER_CONNECTIONS 4: the same report as root)', async () => {
+    const user = `ca_fewcon_${Math.random().toString(16).slice(2, 8)}`;
+    await db.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 'fewcon-pw' WITH MAX_USER_CONNECTIONS 4`);
+    await db.query(`GRANT SELECT ON \`${db.name}\`.* TO '${user}'@'%'`);
+    try {
+      const url = new URL(db.url);
+      url.username = user;
+      url.password = 'fewcon-pw';
+      // A page per setting: pages run four at once unless the limit says otherwise.
+      const asRoot = await runCli(['check', '--url', db.url, '--page-size', '1', '--format', 'json']);
+      const limited = await runCli(['check', '--url', url.toString(), '--page-size', '1', '--format', 'json']);
+      expect(limited.stderr).toBe('');
+      expect(limited.code).toBe(asRoot.code);
+      expect(asRoot.code).toBe(1);
+      expect(parseJson(limited)).toEqual(parseJson(asRoot));
+    } finally {
+      await db.query(`DROP USER IF EXISTS '${user}'@'%'`);
+    }
+  });
+});
+
 describe('check: database errors exit 3 with one clear sentence', () => {
   const noStack = (stderr: string) => {
     expect(stderr).not.toMatch(/\n\s+at /);

@@ -3,7 +3,7 @@ import { ensureAuditTable } from '../db/applier.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { runLockKind } from '../db/engine.js';
-import { autoUpdatedColumns, grantSql, privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
+import { autoUpdatedColumns, connectionLimit, grantSql, privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
 import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
@@ -253,6 +253,15 @@ async function repairTarget(db: Database, scope: AuditScope): Promise<RepairTarg
   return { database: db.config.database, auditTable, auditTableExists, preservedColumns };
 }
 
+/**
+ * The pages read at once within the account's connection limit (inspector.ts connectionLimit): each
+ * holds a connection, and so do the page waiting for its turn, the run's other reads and a
+ * repair's run lock. A server refusing a page's connection would end the run (exit 3).
+ */
+export function fitConcurrency(requested: number, limit: number | null): number {
+  return limit === null ? requested : Math.max(1, Math.min(requested, limit - 3));
+}
+
 /** The scan's connections: --concurrency, one more for the next page, connected and waiting for its turn (detect-drift.ts TaskPool), and the extra ones. */
 async function open(options: CheckRunOptions, extraConnections = 1): Promise<Database> {
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
@@ -320,7 +329,7 @@ async function scan(
     keep,
     ids: options.ids,
     pageSize: options.pageSize,
-    concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+    concurrency: fitConcurrency(options.concurrency ?? DEFAULT_CONCURRENCY, await connectionLimit(reader)),
     signal: anySignal([options.signal, throttle.stopped]),
     throttle: () => throttle.gate(targets),
     onProgress: onScanProgress === undefined ? undefined : (progress) => onScanProgress({ ...progress, ...total }),

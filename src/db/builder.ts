@@ -440,6 +440,10 @@ export const inspectSql = {
     ),
   tableExists: (table: string) =>
     tag(`SELECT TABLE_NAME AS tableName FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${literal(table)}`),
+  /** The connections an account may hold at once, server-wide (0: no limit). */
+  maxUserConnections: tag('SELECT @@max_user_connections AS n'),
+  /** The account's own grants; MariaDB writes its MAX_USER_CONNECTIONS there (MySQL 8 does not). */
+  ownGrants: tag('SHOW GRANTS'),
   /** CREATE granted to the matched account globally or on this database (GRANTEE is 'user'@'host'). */
   createGrants: (database: string) => {
     const grantee = "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";

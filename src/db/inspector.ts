@@ -256,6 +256,23 @@ export async function autoUpdatedColumns(db: Database, model: CounterModel): Pro
   return rows.filter((row) => /on update/i.test(String(row['extra'] ?? ''))).map((row) => String(row['columnName']));
 }
 
+/**
+ * How many connections this account may hold at once: the smaller of the server's
+ * max_user_connections and the account's own MAX_USER_CONNECTIONS (MariaDB's SHOW GRANTS says
+ * it); null when neither limits it or neither can be read. Nothing of the grants is kept but the number.
+ */
+export async function connectionLimit(db: Database): Promise<number | null> {
+  const limits: number[] = [];
+  const [global] = await db.tryQuery(inspectSql.maxUserConnections).catch(() => []);
+  const serverWide = Number(global?.['n'] ?? 0);
+  if (serverWide > 0) limits.push(serverWide);
+  for (const row of await db.tryQuery(inspectSql.ownGrants).catch(() => [])) {
+    const own = /\bMAX_USER_CONNECTIONS\s+(\d+)/i.exec(String(Object.values(row)[0] ?? ''));
+    if (own !== null && Number(own[1]) > 0) limits.push(Number(own[1]));
+  }
+  return limits.length === 0 ? null : Math.min(...limits);
+}
+
 export async function tableExists(db: Database, table: string): Promise<boolean> {
   return (await db.query(inspectSql.tableExists(table), 'reading information_schema')).length > 0;
 }

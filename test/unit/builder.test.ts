@@ -311,6 +311,8 @@ describe('every statement is tagged', () => {
       builder.inspectSql.leadingIndexColumns(['t']),
       builder.inspectSql.tableExists('t'),
       builder.inspectSql.createGrants('db'),
+      builder.inspectSql.maxUserConnections,
+      builder.inspectSql.ownGrants,
       builder.probeSql.selectTable('t'),
       builder.probeSql.selectSettings(scope),
       builder.probeSql.counter(counter),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { nextPageEnd } from '../../src/core/detect-drift.js';
+import { fitConcurrency } from '../../src/core/run.js';
 
 /** nextPageEnd (src/core/detect-drift.ts): where a page ends without a boundary read, and when one is needed. */
 
@@ -25,5 +26,15 @@ describe('nextPageEnd', () => {
     expect(nextPageEnd(1000n, 10, 1, 1000n)).toBeNull();
     expect(nextPageEnd(1200n, 10, 1, 1000n)).toBeNull();
     expect(nextPageEnd(100n, 10, 1, null)).toBeNull();
+  });
+});
+
+describe('fitConcurrency', () => {
+  it('reads as many pages at once as asked, within the connections the account may hold (3 kept for the rest)', () => {
+    expect(fitConcurrency(4, null)).toBe(4);
+    expect(fitConcurrency(4, 100)).toBe(4);
+    expect(fitConcurrency(4, 6)).toBe(3);
+    expect(fitConcurrency(4, 4)).toBe(1);
+    expect(fitConcurrency(2, 1)).toBe(1);
   });
 });
