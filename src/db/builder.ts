@@ -258,20 +258,22 @@ export function lastIdSql(model: CounterModel): string {
   return tag(`SELECT MAX(${ident(model.settings.id)}) AS id FROM ${ident(model.settings.table)}`);
 }
 
+/** The settings' ids after `after`, ascending: pageIdsSql and pageBoundarySql read a page's worth of them. */
+function idsAfter(model: CounterModel, after: bigint | null): string {
+  const sid = ident(model.settings.id);
+  return `SELECT ${sid} AS id FROM ${ident(model.settings.table)}${where([after === null ? null : `${sid} > ${after}`])} ORDER BY ${sid}`;
+}
+
 /** The ids of the page that starts after `after` and holds `size` settings (fewer: the rest is one page), ascending. */
 export function pageIdsSql(model: CounterModel, after: bigint | null, size: number): string {
-  const sid = ident(model.settings.id);
-  return tag(`SELECT ${sid} AS id FROM ${ident(model.settings.table)}${where([after === null ? null : `${sid} > ${after}`])} ORDER BY ${sid} LIMIT ${size}`);
+  return tag(`${idsAfter(model, after)} LIMIT ${size}`);
 }
 
 /** The last id of the page that starts after `after` and holds `size` settings; no row: the rest is one page. */
 export function pageBoundarySql(model: CounterModel, after: bigint | null, size: number): string {
-  const sid = ident(model.settings.id);
-  return tag(
-    `SELECT ${sid} AS id FROM ${ident(model.settings.table)}${where([after === null ? null : `${sid} > ${after}`])} ` +
-      `ORDER BY ${sid} LIMIT 1 OFFSET ${size - 1}`,
-  );
+  return tag(`${idsAfter(model, after)} LIMIT 1 OFFSET ${size - 1}`);
 }
+
 
 /**
  * A settings row as Node reads it (`s`): its id, status, whether the status is the deleted one

@@ -179,7 +179,7 @@ export async function verifySchema(db: Database, scope: AuditScope): Promise<voi
   throw new DatabaseError(`Database '${db.config.database}' does not have the coupon schema: ${all.join('; ')}.`);
 }
 
-interface ColumnType {
+export interface ColumnType {
   dataType: string;
   numericScale: number | null;
 }
@@ -210,7 +210,7 @@ const TEXT_TYPES = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext',
  * text and matched by it: db/scanner.ts). A DECIMAL(10,1) key comes back as '5.0', a DATETIME as a
  * date: no page could be read.
  */
-export function holdsIntegerIds(type: { dataType: string; numericScale: number | null }): boolean {
+export function holdsIntegerIds(type: ColumnType): boolean {
   if (INTEGER_TYPES.has(type.dataType) || TEXT_TYPES.has(type.dataType)) return true;
   return (type.dataType === 'decimal' || type.dataType === 'numeric') && type.numericScale === 0;
 }

@@ -141,6 +141,8 @@ describe('repair statements', () => {
   });
   it('page boundaries by keyset, never OFFSET from the start', () => {
     expect(builder.pageBoundarySql(DEFAULT_MODEL, null, 2000)).toBe('/* coupon-audit */ SELECT `id` AS id FROM `g_coupon_settings` ORDER BY `id` LIMIT 1 OFFSET 1999');
+    expect(builder.pageIdsSql(DEFAULT_MODEL, null, 8)).toBe('/* coupon-audit */ SELECT `id` AS id FROM `g_coupon_settings` ORDER BY `id` LIMIT 8');
+    expect(builder.pageIdsSql(DEFAULT_MODEL, 5n, 8)).toBe('/* coupon-audit */ SELECT `id` AS id FROM `g_coupon_settings` WHERE `id` > 5 ORDER BY `id` LIMIT 8');
     expect(builder.pageBoundarySql(DEFAULT_MODEL, 5n, 100)).toBe(
       '/* coupon-audit */ SELECT `id` AS id FROM `g_coupon_settings` WHERE `id` > 5 ORDER BY `id` LIMIT 1 OFFSET 99',
     );
