@@ -14,6 +14,7 @@ import { settingsSnapshot } from './helpers/snapshot.js';
 let dir: string;
 let revoke: TestDatabase;
 let renamed: TestDatabase;
+let textKeyed: TestDatabase;
 
 const REVOKE_CONFIG = {
   counters: {
@@ -70,10 +71,15 @@ beforeAll(async () => {
   );
   await renamed.query('INSERT INTO codes (campaign_ref) VALUES (10), (10), (11), (12), (18446744073709551615), (99), (NULL)');
   await renamed.query('INSERT INTO redemptions (campaign_ref) VALUES (10), (12)');
+
+  textKeyed = await createTestDatabase('config_text_key');
+  await seed(textKeyed.conn, [{ id: 10, issuedCount: 5, usedCount: 0 }]);
+  await textKeyed.query('CREATE TABLE text_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingRef VARCHAR(20) NOT NULL, KEY (settingRef))');
+  await textKeyed.query("INSERT INTO text_codes (settingRef) VALUES ('10'), ('10'), ('010'), ('10.0'), ('x')");
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([revoke?.drop(), renamed?.drop()]);
+  await Promise.all([revoke?.drop(), renamed?.drop(), textKeyed?.drop()]);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -161,6 +167,23 @@ describe('a renamed schema (other table and column names, ids past 2^63, another
     const [rows] = await renamed.conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM campaign_counter_log');
     expect(Number(rows[0]!['n'])).toBe(3);
     expect(mariadb(renamed.name, oneStatement).trim()).toBe('');
+  });
+});
+
+describe('a text key column (VARCHAR)', () => {
+  const config = () =>
+    writeConfig('text.json', { counters: { issuedCount: { table: 'text_codes', foreignKey: 'settingRef' }, usedCount: { table: 'g_coupon_uses', foreignKey: 'settingId' } } });
+
+  it("a key is a setting's when its text is the id ('10'); '010', '10.0' and 'x' are orphans, to check and to repair alike", async () => {
+    const report = parseJson(await runCli(['check', '--url', textKeyed.url, '--config', config(), '--format', 'json']));
+    expect(report.drifted).toEqual([
+      { id: '10', status: 'ACTIVE', counters: { issuedCount: { cached: 5, actual: 2, expected: 2 }, usedCount: { cached: 0, actual: 0, expected: 0 } } },
+    ]);
+    expect(report.summary).toMatchObject({ scanned: 1, orphans: { text_codes: 3, uses: 0 } });
+    // The recount under the lock reads `settingRef IN (10)`, which '010' and '10.0' match as numbers too.
+    const done = await repair({ url: textKeyed.url, config: config() });
+    expect('changes' in done && done.changes).toEqual([{ id: '10', counter: 'issuedCount', old: 5, new: 2 }]);
+    expect((await check({ url: textKeyed.url, config: config() })).summary.drifted).toBe(0);
   });
 });
 

@@ -281,7 +281,7 @@ describe('the packed page finds what the stacked statement finds', () => {
   it("a key between two consecutive points (a text key '5.5') is counted with the rest of the range, as the grouped page counts it", async () => {
     await withTextKeys(['5', '5.5', '5.5', '6', '4.5', '6.5'], async (scope) => {
       const range = { after: 4n, upTo: 6n };
-      // The grouped page matches such keys by their text (the stacked statement reads keys as integers).
+      // The grouped page matches such keys by their text, as the stacked statement groups them.
       const expected = verdict(await packed(scope, range));
       // '5' is setting 5's, '6' setting 6's; '4.5' and '5.5' (twice) are orphans; '6.5' is past the range.
       expect(expected.drifted.map((setting) => [setting.id, setting.counters['issuedCount']![1]])).toEqual([
@@ -291,6 +291,9 @@ describe('the packed page finds what the stacked statement finds', () => {
       expect(expected.orphans).toEqual(['3']);
       expect(verdict(await packed(scope, { ...range, points: [5n, 6n] }, { forms: ['points'] }))).toEqual(expected);
       expect(verdict(await packed(scope, { ...range, points: [6n] }, { forms: ['points'] }))).toEqual(expected);
+      // The stacked statement (a cut page, or an unindexed scan) reads an orphan group's key as no id.
+      expect(verdict(await comparePage(database, scope, { kind: 'range', ...range }, { onlyDrifted: true }))).toEqual(expected);
+      expect(verdict(await comparePage(database, scope, { kind: 'range', ...range }, { onlyDrifted: false }))).toEqual(expected);
     });
   });
 

@@ -68,11 +68,12 @@ export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
       result.scanned = Number(row['audited'] ?? 0);
       continue;
     }
-    const id = toBigInt(row['id']);
     if (Number(row['known']) === 0) {
+      // An orphan group's key is not read: a text key may hold no integer ('5.5'), and only its count matters.
       scope.counters.forEach((_, i) => (result.orphans[i]! += toBigIntOrNull(row[`actual${i}`]) ?? 0n));
       continue;
     }
+    const id = toBigInt(row['id']);
     result.found.push(id);
     const cached: Record<string, bigint | null> = {};
     const actual = new Map<string, bigint>();
@@ -237,13 +238,24 @@ export async function countChildren(session: Session, scope: AuditScope, ids: re
     const perSetting = new Map<bigint, bigint>();
     if (ids.length > 0) {
       for (const row of await session.query(countChildrenSql(counter, ids))) {
-        const settingId = toBigIntOrNull(row['settingId']);
+        const settingId = settingKey(row['settingId']);
         if (settingId !== null) perSetting.set(settingId, toBigInt(row['n']));
       }
     }
     counts.set(counter.name, perSetting);
   }
   return counts;
+}
+
+/**
+ * The setting a group of countChildrenSql belongs to, or null. A text key matches `IN (10)` as a
+ * number, so '010' and '10.0' come back as groups of their own beside '10': they are orphans, as
+ * the page statements group them (by the key's text), and must not replace or crash the count.
+ */
+function settingKey(value: unknown): bigint | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'string') return toBigInt(value);
+  return /^-?[1-9][0-9]*$|^0$/.test(value) ? BigInt(value) : null;
 }
 
 export interface PackedPage {
