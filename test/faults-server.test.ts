@@ -78,6 +78,71 @@ describe('the server restarts while check runs', () => {
   });
 });
 
+describe('a busy server: few connections left under its max_connections', () => {
+  let server: ThrowawayServer;
+  let conn: Connection;
+  const idle: Connection[] = [];
+
+  beforeAll(async () => {
+    server = await ThrowawayServer.start({ args: ['--max-connections=10'] }); // MariaDB's least
+    conn = await createSchema(server, 'busy');
+    // Not root: an account with SUPER may open one connection past the limit.
+    for (const host of ['%', 'localhost']) {
+      await conn.query(`CREATE USER 'ops'@'${host}' IDENTIFIED BY 'pw'`);
+      await conn.query(`GRANT ALL ON busy.* TO 'ops'@'${host}'`);
+    }
+    await conn.query(
+      `INSERT INTO g_coupon_settings (id, status, issuedCount, usedCount)
+       WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600)
+       SELECT i, 'ACTIVE', IF(i % 50 = 0, 5, 1), 0 FROM n`,
+    );
+    await conn.query(`INSERT INTO g_coupons (settingId, code) SELECT id, CONCAT('c', id) FROM g_coupon_settings`);
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all(idle.map((other) => other.end().catch(() => undefined)));
+    await conn?.end().catch(() => undefined);
+    await server?.stop();
+  });
+
+  /** Other clients take connections until `left` remain for the tool. */
+  async function leave(left: number): Promise<void> {
+    const [[row]] = await conn.query<RowDataPacket[]>("SELECT VARIABLE_VALUE AS n FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'THREADS_CONNECTED'");
+    for (let n = Number(row!['n']); n < 10 - left; n += 1) idle.push(await mysql.createConnection(server.connectionOptions('busy')));
+  }
+
+  it('check reads fewer pages at once where the server refuses more connections, and finds the same; repair too', async () => {
+    const url = `mysql://ops:pw@127.0.0.1:${server.port}/busy`;
+    const args = ['--url', url, '--format', 'json', '--concurrency', '4', '--page-size', '20'];
+    const free = await runCli(['check', ...args]);
+    expect(free.code).toBe(1);
+    const drifted = (JSON.parse(free.stdout) as { drifted: { id: string }[] }).drifted.map((setting) => setting.id);
+    expect(drifted).toHaveLength(12);
+
+    // One connection: every page, boundary read and throttle read takes turns on it.
+    await leave(1);
+    const one = await runCli(['check', ...args]);
+    expect(one.stderr).toBe('');
+    expect(one.code).toBe(1);
+    expect(one.stdout).toBe(free.stdout);
+
+    // A repair holds two for the run (its lock, a writer) and reads between batches: one is refused
+    // clearly, with nothing written; three will do.
+    const refused = await runCli(['repair', '--yes', ...args]);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/^coupon-audit: 127\.0\.0\.1:\d+ refused another connection \(while [^)]+\): Too many connections\. It is at its connection limit/);
+    expect((await runCli(['check', ...args])).stdout).toBe(free.stdout);
+    await idle.pop()!.end();
+    await idle.pop()!.end();
+    const before = await settingsSnapshot(conn);
+    const repair = await runCli(['repair', '--yes', ...args]);
+    expect(repair.stderr).toBe('');
+    expect(repair.code).toBe(0);
+    const after = await settingsSnapshot(conn);
+    expect([...after].filter(([id, row]) => row['issuedCount'] !== before.get(id)!['issuedCount']).map(([id]) => id)).toEqual(drifted);
+    expect((await runCli(['check', ...args])).code).toBe(0);
+  });
+});
+
 describe('binlog_format=STATEMENT', () => {
   let server: ThrowawayServer;
   let conn: Connection;

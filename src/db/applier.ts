@@ -42,7 +42,7 @@ export class RepairSession {
     lockWaitTimeoutSeconds: number,
     writeSetup: readonly string[] = [],
   ): Promise<RepairSession> {
-    const session = await db.session('opening a repair connection');
+    const session = await db.session('opening a repair connection', { long: true });
     try {
       for (const sql of writeSetup) await session.query(sql);
       await session.query(sessionSql.readCommitted);

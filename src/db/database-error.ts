@@ -49,6 +49,15 @@ export function isPrivilegeError(error: unknown): boolean {
   return [1044, 1142, 1143, 1227].includes(error.errno ?? 0);
 }
 
+/**
+ * The server refused a new connection for a limit: its max_connections (1040), max_user_connections
+ * (1203), the account's MAX_USER_CONNECTIONS (1226). Connections already open are not affected.
+ */
+export function isConnectionLimit(error: unknown): boolean {
+  if (!isDriverError(error)) return false;
+  return error.errno === 1040 || error.errno === 1203 || error.errno === 1226;
+}
+
 export function isConnectionLost(error: unknown): boolean {
   if (!isDriverError(error)) return false;
   return LOST_CONNECTION.has(error.code ?? '') || error.errno === 2013 || error.errno === 2006;
@@ -114,6 +123,12 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
         message =
           `The cluster node ${target} is not ready${context ? ` (while ${context})` : ''}: it is not in the cluster's Primary component ` +
           `(${detail}); connect through another node, or wait until this one has rejoined.`;
+      } else if (isConnectionLimit(error)) {
+        // Where other connections of the run were open, it went on with those (database.ts acquire):
+        // this one was needed by itself, or for the whole run (the run lock, a repair writer).
+        message =
+          `${target} refused another connection${context ? ` (while ${context})` : ''}: ${detail}. ` +
+          'It is at its connection limit: rerun when fewer clients are connected, or raise the limit (a repair needs three connections, a check one).';
       } else if (isConnectionLost(error)) {
         message = `Lost the connection to ${target}${context ? ` while ${context}` : ''} (${e.code ?? e.errno}): the server went away or killed the session; rerun when it is back.`;
       } else if (e.code !== undefined && /^(E[A-Z]+|CERT_|ERR_TLS|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO)/.test(e.code)) {

@@ -2,7 +2,7 @@ import mysql from 'mysql2/promise';
 import type { Connection as CoreConnection } from 'mysql2';
 import type { ConnectionOptions, Pool, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { ConnectionConfig } from './connection-config.js';
-import { toDatabaseError } from './database-error.js';
+import { isConnectionLimit, toDatabaseError } from './database-error.js';
 import { TAG } from './builder.js';
 
 export type Row = RowDataPacket & Record<string, unknown>;
@@ -17,6 +17,10 @@ export class Database {
   private setup: readonly string[] = [];
   /** Which setup each connection has run, by the driver's connection object. */
   private readonly prepared = new WeakMap<object, readonly string[]>();
+  /** Connections out of the pool for a statement or a page (not a `long` session): back soon. */
+  private shortOut = 0;
+  /** Callers waiting for one of those to come back (acquire). */
+  private readonly waiting: (() => void)[] = [];
 
   private constructor(
     private readonly pool: Pool,
@@ -39,19 +43,43 @@ export class Database {
     this.prepared.set(key, this.setup);
   }
 
+  /**
+   * A connection of the pool: a free one, else a new one. Where the server refuses a new one for a
+   * limit (a busy server's max_connections, isConnectionLimit) while another statement or page of
+   * this pool holds one, the caller waits for it to come back and takes it: the run goes on with
+   * fewer connections (fewer pages at once) instead of failing. A `long` session (the run lock, a
+   * repair writer: held for the whole run) never waits, and nothing waits on one: it might never
+   * come back in time, and the refusal is then the caller's.
+   */
+  private async acquire(long: boolean): Promise<PoolConnection> {
+    for (;;) {
+      try {
+        const connection = await this.pool.getConnection();
+        if (!long) this.shortOut += 1;
+        return connection;
+      } catch (error) {
+        if (long || this.shortOut === 0 || !isConnectionLimit(error)) throw error;
+        await new Promise<void>((resolve) => this.waiting.push(resolve));
+      }
+    }
+  }
+
+  /** A connection from acquire() is back in the pool (or destroyed): the first caller waiting tries again. */
+  private returned(long: boolean): void {
+    if (!long) this.shortOut -= 1;
+    this.waiting.shift()?.();
+  }
+
   /** One statement on a pooled connection that has run the session setup. */
   private async run(sql: string): Promise<Row[]> {
-    if (this.setup.length === 0) {
-      const [rows] = await this.pool.query<Row[]>(sql);
-      return rows;
-    }
-    const connection = await this.pool.getConnection();
+    const connection = await this.acquire(false);
     try {
       await this.prepare(connection);
       const [rows] = await connection.query<Row[]>(sql);
       return rows;
     } finally {
       connection.release();
+      this.returned(false);
     }
   }
 
@@ -107,11 +135,15 @@ export class Database {
     return this.run(sql);
   }
 
-  /** A connection of its own, for a session (a transaction, the run lock) that must not be shared. */
-  async session(context: string): Promise<Session> {
+  /**
+   * A connection of its own, for a session (a transaction, the run lock) that must not be shared.
+   * `long`: held for the whole run (the run lock, a repair writer); see acquire().
+   */
+  async session(context: string, options: { long?: boolean } = {}): Promise<Session> {
+    const long = options.long === true;
     let connection: PoolConnection;
     try {
-      connection = await this.pool.getConnection();
+      connection = await this.acquire(long);
     } catch (error) {
       throw toDatabaseError(error, this.config, context);
     }
@@ -119,15 +151,21 @@ export class Database {
       await this.prepare(connection);
     } catch (error) {
       connection.destroy();
+      this.returned(long);
       throw toDatabaseError(error, this.config, context);
     }
-    return new Session(connection);
+    return new Session(connection, () => this.returned(long));
   }
 }
 
 /** One dedicated connection. Errors are the driver's: callers decide what is retried and what is fatal. */
 export class Session {
-  constructor(private readonly connection: PoolConnection) {}
+  private back = false;
+
+  constructor(
+    private readonly connection: PoolConnection,
+    private readonly onBack: () => void = () => undefined,
+  ) {}
 
   /**
    * `textAsBytes`: text and blob values come back as Buffers, undecoded (the packed page's digits:
@@ -153,11 +191,19 @@ export class Session {
 
   release(): void {
     this.connection.release();
+    this.returned();
   }
 
   /** For a connection that failed mid-statement or mid-transaction: drop it instead of reusing it. */
   destroy(): void {
     this.connection.destroy();
+    this.returned();
+  }
+
+  private returned(): void {
+    if (this.back) return;
+    this.back = true;
+    this.onBack();
   }
 }
 

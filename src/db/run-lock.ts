@@ -123,7 +123,7 @@ class NamedRunLock extends ConnectionLock implements RunLock {
 
   static async acquire(db: Database, waitSeconds: number): Promise<RunLock | RunLockHeld> {
     const name = runLockName(db.config.database);
-    const session = await db.session('taking the run lock');
+    const session = await db.session('taking the run lock', { long: true });
     try {
       const [row] = await session.query(runLockSql.get(name, waitSeconds));
       if (Number(row?.['got']) === 1) {
@@ -240,7 +240,7 @@ class LeaseRunLock extends ConnectionLock implements RunLock {
     };
     const description = `the lease '${row.name}' in ${LEASE_TABLE}`;
     const deadline = Date.now() + options.waitSeconds * 1000;
-    const session = await db.session('taking the run lock');
+    const session = await db.session('taking the run lock', { long: true });
     try {
       for (let attempt = 1; ; attempt += 1) {
         let taken = false;
