@@ -76,6 +76,8 @@ beforeAll(async () => {
   await seed(textKeyed.conn, [{ id: 10, issuedCount: 5, usedCount: 0 }]);
   await textKeyed.query('CREATE TABLE text_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingRef VARCHAR(20) NOT NULL, KEY (settingRef))');
   await textKeyed.query("INSERT INTO text_codes (settingRef) VALUES ('10'), ('10'), ('010'), ('10.0'), ('x')");
+  await textKeyed.query("CREATE TABLE text_settings (ref VARCHAR(20) PRIMARY KEY, status VARCHAR(16) NOT NULL DEFAULT 'ACTIVE', issuedCount INT NULL, usedCount INT NULL)");
+  await textKeyed.query("INSERT INTO text_settings (ref, issuedCount, usedCount) VALUES ('7', 0, 0), ('010', 5, 0)");
 }, 60_000);
 
 afterAll(async () => {
@@ -184,6 +186,21 @@ describe('a text key column (VARCHAR)', () => {
     const done = await repair({ url: textKeyed.url, config: config() });
     expect('changes' in done && done.changes).toEqual([{ id: '10', counter: 'issuedCount', old: 5, new: 2 }]);
     expect((await check({ url: textKeyed.url, config: config() })).summary.drifted).toBe(0);
+  });
+
+  it("a settings id that is no integer as digits ('010') is exit 3 naming it, not a crash; nothing is written", async () => {
+    const textIds = writeConfig('text-ids.json', {
+      settings: { table: 'text_settings', id: 'ref' },
+      counters: { issuedCount: { table: 'text_codes', foreignKey: 'settingRef' }, usedCount: { table: 'g_coupon_uses', foreignKey: 'settingId' } },
+    });
+    const before = mariadb(textKeyed.name, 'SELECT * FROM text_settings ORDER BY ref');
+    for (const args of [['check'], ['repair', '--yes'], ['repair', '--dry-run']]) {
+      const result = await runCli([...args, '--url', textKeyed.url, '--config', textIds]);
+      expect(result.code, args.join(' ')).toBe(3);
+      expect(result.stderr).toContain("The server returned '010' where coupon-audit reads an integer");
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    expect(mariadb(textKeyed.name, 'SELECT * FROM text_settings ORDER BY ref')).toBe(before);
   });
 });
 

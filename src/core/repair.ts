@@ -259,16 +259,23 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   };
 
   // The first connection opens before any work (its failure is the run's); the others are extra
-  // hands: one the server refuses (max_connections) leaves its batches to the rest.
-  const first = await open();
+  // hands: one the server refuses (max_connections) leaves its batches to the rest. They open one
+  // at a time, each kept only while a connection is left beside them for the reads between batches
+  // (the throttle's): on a server at its connection limit, the last one taken by a writer would
+  // leave those reads refused, and the run would end there (exit 3).
+  // All before the first batch: a read between batches meanwhile could find the spare taken.
+  const sessions = [await open()];
   const extra = Math.max(0, Math.min(options.concurrency ?? 1, Math.ceil(plan.length / (options.batchSize ?? INITIAL_BATCH_SIZE))) - 1);
-  await Promise.all([
-    connection(first),
-    ...Array.from({ length: extra }, async () => {
-      const session = await open().catch(() => null);
-      if (session !== null) await connection(session);
-    }),
-  ]);
+  for (let k = 0; k < extra; k++) {
+    const session = await open().catch(() => null);
+    if (session === null) break;
+    if (!(await db.hasSpareConnection().catch(() => false))) {
+      session.release();
+      break;
+    }
+    sessions.push(session);
+  }
+  await Promise.all(sessions.map(connection));
   if (failure !== null) throw (failure as { error: unknown }).error;
   result.interrupted = stopped;
 }

@@ -51,11 +51,13 @@ export function isPrivilegeError(error: unknown): boolean {
 
 /**
  * The server refused a new connection for a limit: its max_connections (1040), max_user_connections
- * (1203), the account's MAX_USER_CONNECTIONS (1226). Connections already open are not affected.
+ * (1203), the account's MAX_USER_CONNECTIONS (1226, which also stands for the account's hourly
+ * limits on statements: not those). Connections already open are not affected.
  */
 export function isConnectionLimit(error: unknown): boolean {
   if (!isDriverError(error)) return false;
-  return error.errno === 1040 || error.errno === 1203 || error.errno === 1226;
+  if (error.errno === 1226) return /max_user_connections/i.test(error.sqlMessage ?? error.message);
+  return error.errno === 1040 || error.errno === 1203;
 }
 
 export function isConnectionLost(error: unknown): boolean {
@@ -131,7 +133,8 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
           'It is at its connection limit: rerun when fewer clients are connected, or raise the limit (a repair needs three connections, a check one).';
       } else if (isConnectionLost(error)) {
         message = `Lost the connection to ${target}${context ? ` while ${context}` : ''} (${e.code ?? e.errno}): the server went away or killed the session; rerun when it is back.`;
-      } else if (e.code !== undefined && /^(E[A-Z]+|CERT_|ERR_TLS|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO)/.test(e.code)) {
+      } else if (e.code !== undefined && /^(E[A-Z]+$|CERT_|ERR_TLS|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO)/.test(e.code)) {
+        // A socket's or TLS's (ECONNRESET, EPIPE…), not the server's ER_* (those are below).
         message = `Cannot talk to ${target}: ${e.code} ${detail}.`;
       } else {
         message = `Database error${context ? ` while ${context}` : ''}: ${detail}${e.code ? ` (${e.code})` : ''}.`;

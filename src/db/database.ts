@@ -21,6 +21,8 @@ export class Database {
   private shortOut = 0;
   /** Callers waiting for one of those to come back (acquire). */
   private readonly waiting: (() => void)[] = [];
+  /** Connections given back so far, long ones too (acquire: did one come back during an attempt?). */
+  private returns = 0;
 
   private constructor(
     private readonly pool: Pool,
@@ -53,12 +55,17 @@ export class Database {
    */
   private async acquire(long: boolean): Promise<PoolConnection> {
     for (;;) {
+      const returnsBefore = this.returns;
       try {
         const connection = await this.pool.getConnection();
         if (!long) this.shortOut += 1;
         return connection;
       } catch (error) {
-        if (long || this.shortOut === 0 || !isConnectionLimit(error)) throw error;
+        if (!isConnectionLimit(error)) throw error;
+        // One came back while the server was refusing this one (the pool opened a new connection
+        // because none was free when asked): it is free now, and nobody may be left to wake us.
+        if (this.returns !== returnsBefore) continue;
+        if (long || this.shortOut === 0) throw error;
         await new Promise<void>((resolve) => this.waiting.push(resolve));
       }
     }
@@ -67,7 +74,25 @@ export class Database {
   /** A connection from acquire() is back in the pool (or destroyed): the first caller waiting tries again. */
   private returned(long: boolean): void {
     if (!long) this.shortOut -= 1;
+    this.returns += 1;
     this.waiting.shift()?.();
+  }
+
+  /**
+   * Whether the pool has a connection free, or can open one, beyond those out: false where the
+   * server refuses one more for a limit. A repair opens a second writer only while one is left for
+   * its reads between batches (core/repair.ts).
+   */
+  async hasSpareConnection(): Promise<boolean> {
+    try {
+      (await this.pool.getConnection()).release();
+      this.returns += 1;
+      this.waiting.shift()?.();
+      return true;
+    } catch (error) {
+      if (isConnectionLimit(error)) return false;
+      throw toDatabaseError(error, this.config, 'opening a connection');
+    }
   }
 
   /** One statement on a pooled connection that has run the session setup. */

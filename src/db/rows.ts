@@ -1,3 +1,5 @@
+import { DatabaseError } from '../errors.js';
+
 /** Rows as the core sees them: every integer exact (bigint), whatever the column type. */
 
 export interface SettingRow {
@@ -27,11 +29,24 @@ export type IdScope =
   | { kind: 'range'; after: bigint | null; upTo: bigint | null; points?: readonly bigint[] | undefined }
   | { kind: 'ids'; ids: readonly bigint[] };
 
+/** An integer as the server writes one: digits, a sign for a negative, no leading zero. */
+const INTEGER_TEXT = /^-?(?:0|[1-9][0-9]*)$/;
+
+/**
+ * An integer the server returned (an id, a count, a cached counter). Anything else is the data's
+ * problem, not a bug: a text key holding '010' or '10.0' where a setting's id is read, a counter
+ * column holding '5.00'. BigInt() would take ' 10' and '010' as 10, and throw on the rest (exit 70).
+ */
 export function toBigInt(value: unknown): bigint {
   if (typeof value === 'bigint') return value;
-  if (typeof value === 'number') return BigInt(value);
-  if (typeof value === 'string') return BigInt(value);
-  throw new TypeError(`expected an integer from the server, got ${typeof value}`);
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
+  if (typeof value === 'string' && INTEGER_TEXT.test(value)) return BigInt(value);
+  if (typeof value !== 'string' && typeof value !== 'number') throw new TypeError(`expected an integer from the server, got ${typeof value}`);
+  const text = String(value);
+  throw new DatabaseError(
+    `The server returned '${text.length > 40 ? `${text.slice(0, 40)}…` : text}' where coupon-audit reads an integer (a setting's id, a count or a cached counter): ` +
+      'key and counter columns must hold integers written as digits (a text id such as 010, 10.0 or x is none). Nothing was written after it.',
+  );
 }
 
 export function toBigIntOrNull(value: unknown): bigint | null {

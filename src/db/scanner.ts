@@ -251,11 +251,14 @@ export async function countChildren(session: Session, scope: AuditScope, ids: re
  * The setting a group of countChildrenSql belongs to, or null. A text key matches `IN (10)` as a
  * number, so '010' and '10.0' come back as groups of their own beside '10': they are orphans, as
  * the page statements group them (by the key's text), and must not replace or crash the count.
+ * Trailing spaces are the id's: MariaDB's collations pad, so GROUP BY puts '10 ' with '10', and
+ * the group may come back as either.
  */
 function settingKey(value: unknown): bigint | null {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'string') return toBigInt(value);
-  return /^-?[1-9][0-9]*$|^0$/.test(value) ? BigInt(value) : null;
+  const digits = /^(-?(?:0|[1-9][0-9]*)) *$/.exec(value);
+  return digits === null ? null : BigInt(digits[1]!);
 }
 
 export interface PackedPage {
@@ -507,12 +510,12 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
     for (let i = 0; i < n; i++) {
       const expected = isDeleted ? '0' : (actual[i]![at] ?? '0');
       if (cached[i]![at] !== expected) {
-        candidates.push(BigInt(ids[at]!));
+        candidates.push(toBigInt(ids[at]!));
         break;
       }
     }
   }
-  return { scanned, candidates, orphans, found: withFound ? ids.map((id) => BigInt(id)) : [], children: shapes };
+  return { scanned, candidates, orphans, found: withFound ? ids.map((id) => toBigInt(id)) : [], children: shapes };
 }
 
 /** A 'rows' branch's keys (one per child row, in any order) as a grouped branch's columns: [keys, counts]. */

@@ -25,6 +25,18 @@ describe('toDatabaseError: database errors are exit 3, defects stay exit 70', ()
     expect(exitFor(Object.assign(new Error('Query inactivity timeout'), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' }))).toBe(3);
   });
 
+  it("names a connection refused for a limit (max_connections, the account's MAX_USER_CONNECTIONS), not an hourly statement limit", () => {
+    const refused = (errno: number, code: string, sqlMessage: string) => toDatabaseError(Object.assign(new Error(sqlMessage), { errno, code, sqlMessage }), config, 'reading the server status').message;
+    expect(refused(1040, 'ER_CON_COUNT_ERROR', 'Too many connections')).toBe(
+      'db.internal:3306 refused another connection (while reading the server status): Too many connections. It is at its connection limit: ' +
+        'rerun when fewer clients are connected, or raise the limit (a repair needs three connections, a check one).',
+    );
+    expect(refused(1226, 'ER_USER_LIMIT_REACHED', "User 'app' has exceeded the 'max_user_connections' resource (current value: 4)")).toContain('refused another connection');
+    expect(refused(1226, 'ER_USER_LIMIT_REACHED', "User 'app' has exceeded the 'max_questions' resource (current value: 1000)")).toBe(
+      "Database error while reading the server status: User 'app' has exceeded the 'max_questions' resource (current value: 1000) (ER_USER_LIMIT_REACHED).",
+    );
+  });
+
   it('throws a TypeError, RangeError, ReferenceError or SyntaxError again as it is (Node\'s ERR_* ones too)', () => {
     let bug: TypeError;
     try {

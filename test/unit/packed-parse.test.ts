@@ -289,3 +289,13 @@ describe('the pieces', () => {
     expect([...matchKeys(['10', '2'], ['2', '3', '10'])]).toEqual([1, -1, 0]);
   });
 });
+
+describe('toBigInt: an integer as the server writes one', () => {
+  it('takes digits with a sign for a negative; refuses leading zeros, spaces, decimals and words with a DatabaseError (exit 3)', async () => {
+    const { toBigInt } = await import('../../src/db/rows.js');
+    const { DatabaseError } = await import('../../src/errors.js');
+    expect([toBigInt('10'), toBigInt('0'), toBigInt('-3'), toBigInt('18446744073709551615'), toBigInt(7), toBigInt(5n)]).toEqual([10n, 0n, -3n, 18446744073709551615n, 7n, 5n]);
+    for (const bad of ['010', '10.0', ' 10', '10 ', 'x', '', '+5', '--1', 5.5]) expect(() => toBigInt(bad), String(bad)).toThrow(DatabaseError);
+    expect(() => toBigInt(null)).toThrow(TypeError);
+  });
+});
