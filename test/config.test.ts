@@ -73,9 +73,14 @@ beforeAll(async () => {
   await renamed.query('INSERT INTO redemptions (campaign_ref) VALUES (10), (12)');
 
   textKeyed = await createTestDatabase('config_text_key');
-  await seed(textKeyed.conn, [{ id: 10, issuedCount: 5, usedCount: 0 }]);
+  await seed(textKeyed.conn, [
+    { id: 10, issuedCount: 5, usedCount: 0 },
+    { id: 11, issuedCount: 0, usedCount: 0 },
+  ]);
   await textKeyed.query('CREATE TABLE text_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingRef VARCHAR(20) NOT NULL, KEY (settingRef))');
   await textKeyed.query("INSERT INTO text_codes (settingRef) VALUES ('10'), ('10'), ('010'), ('10.0'), ('x')");
+  await textKeyed.query('CREATE TABLE spaced_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingRef VARCHAR(20) NOT NULL, KEY (settingRef))');
+  await textKeyed.query("INSERT INTO spaced_codes (settingRef) VALUES ('11 '), ('11'), (' 11'), ('1 1'), ('11,1'), ('12')");
   await textKeyed.query("CREATE TABLE text_settings (ref VARCHAR(20) PRIMARY KEY, status VARCHAR(16) NOT NULL DEFAULT 'ACTIVE', issuedCount INT NULL, usedCount INT NULL)");
   await textKeyed.query("INSERT INTO text_settings (ref, issuedCount, usedCount) VALUES ('7', 0, 0), ('010', 5, 0)");
 }, 60_000);
@@ -181,11 +186,30 @@ describe('a text key column (VARCHAR)', () => {
     expect(report.drifted).toEqual([
       { id: '10', status: 'ACTIVE', counters: { issuedCount: { cached: 5, actual: 2, expected: 2 }, usedCount: { cached: 0, actual: 0, expected: 0 } } },
     ]);
-    expect(report.summary).toMatchObject({ scanned: 1, orphans: { text_codes: 3, uses: 0 } });
+    expect(report.summary).toMatchObject({ scanned: 2, orphans: { text_codes: 3, uses: 0 } });
     // The recount under the lock reads `settingRef IN (10)`, which '010' and '10.0' match as numbers too.
     const done = await repair({ url: textKeyed.url, config: config() });
     expect('changes' in done && done.changes).toEqual([{ id: '10', counter: 'issuedCount', old: 5, new: 2 }]);
     expect((await check({ url: textKeyed.url, config: config() })).summary.drifted).toBe(0);
+  });
+
+  it("trailing spaces are the id's, as the collation groups them ('11 ' is setting 11's); a space or comma inside a key is an orphan, not a crash", async () => {
+    const spaced = writeConfig('spaced.json', { counters: { issuedCount: { table: 'spaced_codes', foreignKey: 'settingRef' }, usedCount: { table: 'g_coupon_uses', foreignKey: 'settingId' } } });
+    const issued = (report: { drifted: { id: string; counters: { issuedCount?: { actual: unknown } } }[] }) => report.drifted.map((setting) => [setting.id, setting.counters.issuedCount!.actual]);
+    // Setting 10 has none here (it caches what the test before wrote); setting 11 caches 0 and has '11 ' and '11'.
+    const whole = parseJson(await runCli(['check', '--url', textKeyed.url, '--config', spaced, '--format', 'json']));
+    expect(issued(whole)).toEqual([['10', 0], ['11', 2]]);
+    expect(whole.summary).toMatchObject({ scanned: 2, orphans: { spaced_codes: 4 } }); // ' 11', '1 1', '11,1', '12'
+    for (const ids of [['--ids', '11'], ['--ids', '10,11'], ['--page-size', '1']]) {
+      const result = await runCli(['check', '--url', textKeyed.url, '--config', spaced, '--format', 'json', ...ids]);
+      expect(result.stderr, ids.join(' ')).toBe('');
+      expect(issued(parseJson(result)).filter(([id]) => id === '11'), ids.join(' ')).toEqual([['11', 2]]);
+    }
+    const dry = await runCli(['repair', '--dry-run', '--url', textKeyed.url, '--config', spaced, '--format', 'json', '--ids', '11']);
+    expect(issued(parseJson(dry))).toEqual([['11', 2]]);
+    // The recount under the lock counts '11 ' too: the final reread finds both right (exit 0).
+    expect((await runCli(['repair', '--yes', '--url', textKeyed.url, '--config', spaced])).code).toBe(0);
+    expect((await runCli(['check', '--url', textKeyed.url, '--config', spaced])).code).toBe(0);
   });
 
   it("a settings id that is no integer as digits ('010') is exit 3 naming it, not a crash; nothing is written", async () => {

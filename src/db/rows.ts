@@ -37,6 +37,16 @@ const INTEGER_TEXT = /^-?(?:0|[1-9][0-9]*)$/;
  * problem, not a bug: a text key holding '010' or '10.0' where a setting's id is read, a counter
  * column holding '5.00'. BigInt() would take ' 10' and '010' as 10, and throw on the rest (exit 70).
  */
+/**
+ * A setting's id as a GROUP BY over text gives it back: the id's digits, or the same with trailing
+ * spaces (MariaDB's collations pad, so '10 ' and '10' are one group, which may come back as
+ * either); null for any other text (no setting's: '010', ' 10', '10.0', 'x').
+ */
+export function idOfText(value: string): bigint | null {
+  const digits = /^(-?(?:0|[1-9][0-9]*)) *$/.exec(value);
+  return digits === null ? null : BigInt(digits[1]!);
+}
+
 export function toBigInt(value: unknown): bigint {
   if (typeof value === 'bigint') return value;
   if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
@@ -45,7 +55,7 @@ export function toBigInt(value: unknown): bigint {
   const text = String(value);
   throw new DatabaseError(
     `The server returned '${text.length > 40 ? `${text.slice(0, 40)}…` : text}' where coupon-audit reads an integer (a setting's id, a count or a cached counter): ` +
-      'key and counter columns must hold integers written as digits (a text id such as 010, 10.0 or x is none). Nothing was written after it.',
+      'key and counter columns must hold integers written as digits (a text id such as 010, 10.0 or x is none).',
   );
 }
 

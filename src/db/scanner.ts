@@ -3,7 +3,7 @@ import type { AuditScope, CounterModel } from '../core/model.js';
 import { type BranchForm, comparePageSql, countChildrenSql, lastIdSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, pageIdsSql, sessionSql, settingsByIdSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
-import { type IdScope, type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
+import { idOfText, type IdScope, type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
 
 /** The detection reads: page boundaries and the one-statement comparison of a page. */
 
@@ -73,7 +73,8 @@ export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
       scope.counters.forEach((_, i) => (result.orphans[i]! += toBigIntOrNull(row[`actual${i}`]) ?? 0n));
       continue;
     }
-    const id = toBigInt(row['id']);
+    // A known group's id: a text key of the same text under the collation ('10 ') may stand for it.
+    const id = typeof row['id'] === 'string' ? (idOfText(row['id']) ?? toBigInt(row['id'])) : toBigInt(row['id']);
     result.found.push(id);
     const cached: Record<string, bigint | null> = {};
     const actual = new Map<string, bigint>();
@@ -256,9 +257,7 @@ export async function countChildren(session: Session, scope: AuditScope, ids: re
  */
 function settingKey(value: unknown): bigint | null {
   if (value === null || value === undefined) return null;
-  if (typeof value !== 'string') return toBigInt(value);
-  const digits = /^(-?(?:0|[1-9][0-9]*)) *$/.exec(value);
-  return digits === null ? null : BigInt(digits[1]!);
+  return typeof value === 'string' ? idOfText(value) : toBigInt(value);
 }
 
 export interface PackedPage {
@@ -489,6 +488,9 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
   for (const [j, branch] of childBranches(scope).entries()) {
     const children = forms[j] === 'rows' ? countKeys(columns(j + 1, 1)) : columns(j + 1, 1 + branch.counters.length);
     if (children === null) return null;
+    // A text key holding a space or a comma ('11 1' from ' 11') shifts the fields of its record: a
+    // count that is not one is read as the page's stacked statement reads it (null: comparePageSql).
+    if (children.slice(1).some((column) => column.some((count) => !COUNT_TEXT.test(count)))) return null;
     const keys = children[0]!;
     shapes.push({ rows: branch.counters.length === 1 ? children[1]!.reduce((total, count) => total + Number(count), 0) : NaN, groups: keys.length });
     const at = matchKeys(ids, keys);
@@ -518,11 +520,21 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
   return { scanned, candidates, orphans, found: withFound ? ids.map((id) => toBigInt(id)) : [], children: shapes };
 }
 
-/** A 'rows' branch's keys (one per child row, in any order) as a grouped branch's columns: [keys, counts]. */
+/** A count as the server writes one (the text way's check of a record's fields). */
+const COUNT_TEXT = /^(?:0|[1-9][0-9]*)$/;
+
+/**
+ * A 'rows' branch's keys (one per child row, in any order) as a grouped branch's columns: [keys,
+ * counts]. Trailing spaces are left out of a key, as the collation's GROUP BY leaves them ('11 ' is
+ * '11'), so the text way counts such keys as the grouped page and the stacked statement do.
+ */
 function countKeys(parsed: string[][] | null): string[][] | null {
   if (parsed === null) return null;
   const counts = new Map<string, bigint>();
-  for (const key of parsed[0]!) counts.set(key, (counts.get(key) ?? 0n) + 1n);
+  for (const raw of parsed[0]!) {
+    const key = raw.endsWith(' ') ? raw.replace(/ +$/, '') : raw;
+    counts.set(key, (counts.get(key) ?? 0n) + 1n);
+  }
   return [[...counts.keys()], Array.from(counts.values(), String)];
 }
 
