@@ -4,7 +4,7 @@ CREATE TABLE IF NOT EXISTS `coupon_audit_log` (
   id          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   runId       CHAR(36)        NOT NULL,
   settingId   DECIMAL(20, 0)  NOT NULL,
-  counterName VARCHAR(32)     NOT NULL,
+  counterName VARCHAR(64)     NOT NULL,
   oldValue    BIGINT          NULL,
   newValue    BIGINT          NOT NULL,
   changedAt   TIMESTAMP(3)    NOT NULL DEFAULT CURRENT_TIMESTAMP(3),

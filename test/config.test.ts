@@ -247,6 +247,12 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       { counters: { usedCount: { table: 'g_coupon_uses', foreignKey: 'usedAt' } } },
       'g_coupon_uses.usedAt is datetime: a key must be an integer column (or text holding integers)',
     ],
+    [
+      'a filter that is not one expression (it would leave its parentheses)',
+      { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId', where: '1=1) OR (1=1' } } },
+      'counters.issuedCount.where: a ")" closes a parenthesis the expression did not open',
+    ],
+    ['a cached counter column that holds no counts', { counters: { name: { table: 'g_coupons', foreignKey: 'settingId' } } }, 'g_coupon_settings.name is varchar: a cached counter must be an integer column'],
     // Both problems of one config are named, the key's and the filter's (this entry and the next).
     [
       'a key column that holds no ids, and a filter that does not compile: the key',
@@ -274,6 +280,31 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       expect(result.stdout).toBe('');
     }
     expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+  });
+
+  it('a counter name longer than an existing audit table holds: repair refuses before the scan (exit 2), check and the dry run work', async () => {
+    const long = 'issuedCountOfEveryCodeEverMadeHere'; // 34 characters, a legal column name
+    await revoke.query(`ALTER TABLE g_coupon_settings ADD ${long} INT NULL DEFAULT 0`);
+    await revoke.query('CREATE TABLE short_audit LIKE coupon_audit_log').catch(async () => {
+      await revoke.query("CREATE TABLE short_audit (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, runId CHAR(36) NOT NULL, settingId DECIMAL(20,0) NOT NULL, counterName VARCHAR(32) NOT NULL, oldValue BIGINT NULL, newValue BIGINT NOT NULL, changedAt TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), dbUser VARCHAR(255) NULL)");
+    });
+    await revoke.query('ALTER TABLE short_audit MODIFY counterName VARCHAR(32) NOT NULL');
+    try {
+      const config = writeConfig('long.json', { counters: { [long]: { table: 'g_coupons', foreignKey: 'settingId' } }, auditTable: 'short_audit' });
+      const before = await settingsSnapshot(revoke.conn);
+      const repaired = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config]);
+      expect(repaired.code).toBe(2);
+      expect(repaired.stderr).toContain(`The audit table short_audit holds counter names of up to 32 characters (its counterName column), and ${long} has 34: widen it`);
+      expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+      expect((await runCli(['check', '--url', revoke.url, '--config', config])).code).toBe(1);
+      expect((await runCli(['repair', '--dry-run', '--url', revoke.url, '--config', config])).code).toBe(1);
+      // A new audit table (sql/audit-table.sql) holds any column name.
+      const fresh = writeConfig('long-fresh.json', { counters: { [long]: { table: 'g_coupons', foreignKey: 'settingId' } }, auditTable: 'long_audit' });
+      expect((await runCli(['repair', '--yes', '--url', revoke.url, '--config', fresh])).code).toBe(0);
+    } finally {
+      await revoke.query(`ALTER TABLE g_coupon_settings DROP COLUMN ${long}`);
+      await revoke.query('DROP TABLE IF EXISTS short_audit, long_audit');
+    }
   });
 
   it('--config naming no file, and --columns naming no counter of the model', async () => {

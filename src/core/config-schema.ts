@@ -16,8 +16,42 @@ const identifier = z
 const counterSchema = z.strictObject({
   table: identifier,
   foreignKey: identifier,
-  where: z.string().trim().min(1, 'expected a SQL boolean expression (leave "where" out to count every row)').optional(),
+  where: z
+    .string()
+    .trim()
+    .min(1, 'expected a SQL boolean expression (leave "where" out to count every row)')
+    .superRefine((where, context) => {
+      const problem = expressionProblem(where);
+      if (problem !== null) context.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
 });
+
+/**
+ * Why `where` is not one expression, or null. Every statement puts it in parentheses, `AND (…)`, and
+ * so does the probe that has the server compile it (db/inspector.ts): `1=1) OR (1=1` compiles there
+ * and then counts rows of every setting. So its parentheses must pair up outside quotes ('…', "…",
+ * `…`, with their doubled or backslashed quotes).
+ */
+export function expressionProblem(where: string): string | null {
+  let depth = 0;
+  for (let i = 0; i < where.length; i++) {
+    const c = where[i]!;
+    if (c === "'" || c === '"' || c === '`') {
+      // To the closing quote: a doubled one, or (not in a backtick name) a backslashed character, is inside.
+      for (i += 1; ; i += 1) {
+        if (i >= where.length) return `a ${c} quote is not closed`;
+        if (c !== '`' && where[i] === '\\') i += 1;
+        else if (where[i] === c) {
+          if (where[i + 1] !== c) break;
+          i += 1;
+        }
+      }
+    } else if (c === '(') depth += 1;
+    else if (c === ')' && --depth < 0) return `a ")" closes a parenthesis the expression did not open (it must be one expression: it is put in parentheses)`;
+  }
+  return depth > 0 ? 'a "(" is not closed' : null;
+}
 
 /** The config file's shape (SPEC.md "Counters by definition"); unknown keys are errors. */
 export const configSchema = z.strictObject({

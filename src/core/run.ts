@@ -3,13 +3,14 @@ import { ensureAuditTable } from '../db/applier.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { runLockKind } from '../db/engine.js';
-import { autoUpdatedColumns, connectionLimit, grantSql, privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
+import { auditCounterNameLength, autoUpdatedColumns, connectionLimit, grantSql, privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
 import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
 import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift } from './detect-drift.js';
 import type { DriftedSetting } from './drift.js';
 import type { AuditScope } from './model.js';
+import { ConfigError } from './config.js';
 import { loadSource, Replica } from './replica.js';
 import { DEFAULT_THROTTLE, type ThrottleSettings, type ThrottleState, Throttler, type ThrottleTargets } from './throttle.js';
 import { emptyRepairResult, type RepairBatchOptions, type RepairProgress, type RepairResult, repairSettings } from './repair.js';
@@ -353,6 +354,16 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
     throw new DatabaseError(
       'The server logs with binlog_format=STATEMENT, which rejects the READ COMMITTED writes repair makes; ' +
         'set binlog_format=ROW or MIXED (check runs fine as it is).',
+    );
+  }
+  const room = await auditCounterNameLength(db, scope.model.auditTable);
+  const tooLong = room === null ? [] : scope.counters.filter((counter) => counter.name.length > room);
+  if (tooLong.length > 0) {
+    // Found at the first write otherwise ('Data too long for column counterName'), after the scan.
+    throw new ConfigError(
+      `The audit table ${scope.model.auditTable} holds counter names of up to ${room} characters (its counterName column), ` +
+        `and ${tooLong.map((counter) => `${counter.name} has ${counter.name.length}`).join(', ')}: widen it ` +
+        `(ALTER TABLE \`${scope.model.auditTable}\` MODIFY counterName VARCHAR(64) NOT NULL) or name another --audit-table. Nothing was written.`,
     );
   }
   const leaseTable = runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null;

@@ -440,6 +440,12 @@ export const inspectSql = {
       'SELECT DISTINCT TABLE_NAME AS tableName, COLUMN_NAME AS columnName FROM information_schema.STATISTICS ' +
         `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')}) AND SEQ_IN_INDEX = 1`,
     ),
+  /** The longest counter name the audit table's counterName holds (no row: no such table or column). */
+  auditCounterNameLength: (table: string) =>
+    tag(
+      'SELECT CHARACTER_MAXIMUM_LENGTH AS n FROM information_schema.COLUMNS ' +
+        `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${literal(table)} AND COLUMN_NAME = 'counterName'`,
+    ),
   tableExists: (table: string) =>
     tag(`SELECT TABLE_NAME AS tableName FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${literal(table)}`),
   /** The connections an account may hold at once, server-wide (0: no limit). */

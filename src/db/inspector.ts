@@ -97,7 +97,10 @@ export interface SchemaProblems {
   missing: string[];
   /** A counter's `where` the server cannot compile: "counter issuedCount: <server message>". */
   filters: string[];
-  /** Key columns (the settings' id, each counter's foreign key) of a type that holds no integer ids: "g_coupon_uses.usedAt is datetime, …". */
+  /**
+   * Key columns (the settings' id, each counter's foreign key) of a type that holds no integer ids
+   * ("g_coupon_uses.usedAt is datetime, …"), and cached counter columns that hold no counts.
+   */
   keys: string[];
   /** SELECT refused on a table the scope reads: the GRANT that fixes it. */
   grants: { table: string; grant: string }[];
@@ -144,6 +147,10 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
   for (const [table, column] of keys.values()) {
     const type = found.get(table)!.get(column.toLowerCase())!;
     if (!holdsIntegerIds(type)) problems.keys.push(`${table}.${column} is ${describeType(type)}: a key must be an integer column (or text holding integers)`);
+  }
+  for (const counter of scope.counters) {
+    const type = found.get(model.settings.table)!.get(counter.name.toLowerCase())!;
+    if (!holdsCounts(type)) problems.keys.push(`${model.settings.table}.${counter.name} is ${describeType(type)}: a cached counter must be an integer column`);
   }
   for (const counter of scope.counters) {
     const failure = await probe(db, probeSql.counter(counter));
@@ -213,6 +220,22 @@ const TEXT_TYPES = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext',
 export function holdsIntegerIds(type: ColumnType): boolean {
   if (INTEGER_TYPES.has(type.dataType) || TEXT_TYPES.has(type.dataType)) return true;
   return (type.dataType === 'decimal' || type.dataType === 'numeric') && type.numericScale === 0;
+}
+
+/** Whether a cached counter's column holds counts: an integer type or a DECIMAL without decimals. */
+export function holdsCounts(type: ColumnType): boolean {
+  return INTEGER_TYPES.has(type.dataType) || ((type.dataType === 'decimal' || type.dataType === 'numeric') && type.numericScale === 0);
+}
+
+/**
+ * The longest counter name an existing audit table holds (its counterName column); null when the
+ * table is not there (repair creates it from sql/audit-table.sql, VARCHAR(64), as long as any
+ * column name) or the column cannot be read.
+ */
+export async function auditCounterNameLength(db: Database, table: string): Promise<number | null> {
+  const [row] = await db.query(inspectSql.auditCounterNameLength(table), 'reading information_schema');
+  const length = Number(row?.['n'] ?? NaN);
+  return Number.isFinite(length) ? length : null;
 }
 
 function describeType(type: ColumnType): string {

@@ -299,3 +299,15 @@ describe('toBigInt: an integer as the server writes one', () => {
     expect(() => toBigInt(null)).toThrow(TypeError);
   });
 });
+
+describe("a counter's where is one expression (config-schema expressionProblem)", () => {
+  it('pairs parentheses outside quotes, doubled and backslashed quotes included', async () => {
+    const { expressionProblem } = await import('../../src/core/config-schema.js');
+    for (const ok of ["status <> 'REVOKED'", "(a = 1 OR b = ')') AND c IN (1, 2)", "note = 'it''s (here'", 'note = "a\\"("', '`we(ird` IS NULL', "x = 'a\\\\'"]) {
+      expect(expressionProblem(ok), ok).toBeNull();
+    }
+    expect(expressionProblem('1=1) OR (1=1')).toMatch(/closes a parenthesis/);
+    expect(expressionProblem('(a = 1')).toBe('a "(" is not closed');
+    expect(expressionProblem("status <> 'REVOKED")).toBe("a ' quote is not closed");
+  });
+});
