@@ -72,6 +72,8 @@ describe('check without a settingId index', () => {
   it('repair works the same on it', async () => {
     const result = await runCli(['repair', '--url', bare.url, '--yes', '--batch-size', '100', '--quiet']);
     expect(result.code).toBe(0);
+    // --quiet: the one summary line (README), not the audit table's line after it.
+    expect(result.stdout).toMatch(/^Repaired \d+ settings? \(\d+ counters?\) in \d+ transactions?; [^\n]*\n$/);
     const after = await runCli(['check', '--url', bare.url, '--format', 'json', '--quiet']);
     expect(after.code).toBe(0);
   });

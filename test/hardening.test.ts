@@ -199,7 +199,7 @@ describe('the run lock survives a short wait_timeout', () => {
     await holder.end();
     expect(result.stderr).not.toContain('Lost the run lock');
     expect(result.code).toBe(4);
-    expect(result.stdout).toContain('Not repaired, still locked by another session: 1.');
+    expect(result.stdout).toContain('Not repaired, still locked by another session: setting 1.');
     const after = await settingsSnapshot(conn);
     expect(after.get('2')!['issuedCount']).toBe('1');
     expect(after.get('1')).toEqual(before.get('1'));
@@ -245,7 +245,7 @@ describe('a COMMIT whose reply is lost', () => {
       const result = await runCli(['repair', '--url', url.toString(), '--yes']);
       expect(cut).toBe(true);
       expect(result.code).toBe(3);
-      expect(result.stdout).toContain('The connection went before COMMIT was answered for 1');
+      expect(result.stdout).toContain('The connection went before COMMIT was answered for setting 1');
       expect(result.stdout).toContain('coupon_audit_log');
       const [rows] = await db.conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_audit_log WHERE settingId = 1');
       expect(Number(rows[0]!['n'])).toBe(1); // the server did commit: the audit table says so

@@ -124,7 +124,7 @@ describe('repair interleaved with application transactions', () => {
     const elapsed = Date.now() - started;
     expect(repair.code).toBe(4);
     expect(elapsed).toBeLessThan(15_000);
-    expect(repair.stdout).toContain(`Not repaired, still locked by another session: ${S}.`);
+    expect(repair.stdout).toContain(`Not repaired, still locked by another session: setting ${S}.`);
     expect(repair.stdout).toContain('Repaired 1 setting');
     expect(await driftedIds(db.conn)).toEqual([String(S)]); // the other one is repaired
     await app.query('ROLLBACK');

@@ -39,6 +39,7 @@ export function auditTableLine(target: { database: string; auditTable: string; a
     : `Repair ${tense} create the table ${table} (from sql/audit-table.sql; CREATE privilege needed) and record each write there.`;
 }
 
+/** `audit`: where the writes are recorded, said after the summary (left out by --quiet: one line, and what needs a human). */
 export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit?: { table: string; created: boolean }): string[] {
   const lines = [
     `Repaired ${plural(result.repaired, 'setting')} (${plural(result.changes.length, 'counter')}) in ${plural(result.transactions, 'transaction')}; ` +

@@ -52,7 +52,7 @@ export function resolveConnectionConfig(inputs: ConnectionInputs): ConnectionCon
     // A URL parser ends the user:password part at the first '/', '?' or '#', so the rest of the
     // password would be read as host, port, path or query (and echoed in messages): refuse it.
     throw new UsageError(
-      `The database URL is ambiguous (${maskUrl(raw)}): a '/', '?', '#', ':' or '@' in the password, or a '@' after the host, must be percent-encoded (%2F %3F %23 %3A %40); or give the password with MYSQL_PWD or --password.`,
+      `The database URL is ambiguous (${maskUrl(raw)}): a '/', '?' or '#' in the password, or a '@' after the host, must be percent-encoded (%2F %3F %23 %40); or give the password with MYSQL_PWD or --password.`,
     );
   }
   let url: URL;

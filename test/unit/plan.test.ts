@@ -168,7 +168,8 @@ describe('orders and limits', () => {
   });
 
   it('a long id list is one line with the count and the first few', () => {
-    expect(firstFew([1n, 2n, 3n])).toBe('1, 2, 3');
+    expect(firstFew([1n, 2n, 3n])).toBe('settings 1, 2, 3');
+    expect(firstFew([7n])).toBe('setting 7');
     expect(firstFew(Array.from({ length: 206 }, (_, i) => BigInt(i + 1)))).toBe('206 settings, the first 5: 1, 2, 3, 4, 5, …');
   });
 });
@@ -212,7 +213,7 @@ describe('tables and lines a person reads', () => {
     result.stillDrifted = [7n];
     const lines = repairSummaryLines(result, plain);
     expect(lines).toContain('Not repaired, still locked by another session: 300 settings, the first 5: 1, 2, 3, 4, 5, …. A rerun finishes them.');
-    expect(lines.some((line) => line.includes('(one snapshot): 7.'))).toBe(true);
+    expect(lines.some((line) => line.includes('(one snapshot): setting 7.'))).toBe(true);
   });
 
   it('every command help ends with examples and exit codes', () => {

@@ -257,5 +257,5 @@ async function reportRepair(
     if (more > 0) stdout.write(`${moreLine(more)}\n`);
     stdout.write(`${terminal.out.dim(CHANGE_DELTA_LEGEND)}\n`);
   }
-  for (const line of repairSummaryLines(result, terminal.out, audit)) stdout.write(`${line}\n`);
+  for (const line of repairSummaryLines(result, terminal.out, terminal.quiet ? undefined : audit)) stdout.write(`${line}\n`);
 }
