@@ -52,10 +52,15 @@ ORDER BY s.${ident(s.id)};
 -- Child rows that count but belong to no setting (orphans, reported, never drift), and those with a NULL setting id:
 ${orphans.join('\n')}
 
--- What \`coupon-audit check\` sends instead: the same comparison, one statement per page of
--- settings, so each comparison is one consistent read and no statement runs long. Each branch is
--- limited to the page's id range (\`${s.id} > :after AND ${s.id} <= :upTo\`); the server compares and
--- returns only drifted settings, and the page's orphan totals from the same read:
-${comparePageSql(scope, { kind: 'range', after: null, upTo: null }, { onlyDrifted: true })};
+-- (A text key column: the statements above compare it with the ids as numbers, so '010' is
+-- setting 10's there; check matches a key by its text, so '010' is an orphan.)
+
+-- What \`coupon-audit check\` does instead: the same comparison, one page of settings at a time
+-- (pages by id range), so each comparison is one consistent read and no statement runs long.
+-- This is the page's exact statement, here for the page of ids (0, 1000]: the server compares
+-- and returns only the drifted settings, and the page's orphan totals from the same read. check
+-- usually sends a cheaper form of the same reads (each branch packed into one text value by
+-- GROUP_CONCAT and compared in Node: README "How check reads"), and this one where it cannot.
+${comparePageSql(scope, { kind: 'range', after: 0n, upTo: 1000n }, { onlyDrifted: true })};
 `;
 }
