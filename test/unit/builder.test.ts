@@ -337,9 +337,9 @@ describe('every statement is tagged', () => {
     ];
     for (const sql of statements) expect(sql.startsWith(`${builder.TAG} `)).toBe(true);
   });
-  it('coupon-audit sql prints the statement check sends, for the current scope', () => {
+  it('coupon-audit sql prints the page statement (its fallback) for a page (0, 1000], for the current scope', () => {
     const text = explainSql(auditScope(DEFAULT_MODEL, { counters: ['usedCount'], deleted: 'skip' }));
-    expect(text).toContain(builder.comparePageSql(auditScope(DEFAULT_MODEL, { counters: ['usedCount'], deleted: 'skip' }), { kind: 'range', after: null, upTo: null }, { onlyDrifted: true }));
+    expect(text).toContain(builder.comparePageSql(auditScope(DEFAULT_MODEL, { counters: ['usedCount'], deleted: 'skip' }), { kind: 'range', after: 0n, upTo: 1000n }, { onlyDrifted: true }));
     expect(text).not.toContain('issuedCount');
     expect(text).toContain("WHERE NOT (UPPER(s.`status`) <=> UPPER('DELETED')) AND NOT (s.`usedCount` <=> COALESCE(k0.n, 0))");
     expect(text).toContain('NOT EXISTS (SELECT 1 FROM `g_coupon_settings` s WHERE s.`id` = c.`settingId`);');
