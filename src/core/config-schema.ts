@@ -31,7 +31,9 @@ const counterSchema = z.strictObject({
  * Why `where` is not one expression, or null. Every statement puts it in parentheses, `AND (…)`, and
  * so does the probe that has the server compile it (db/inspector.ts): `1=1) OR (1=1` compiles there
  * and then counts rows of every setting. So its parentheses must pair up outside quotes ('…', "…",
- * `…`, with their doubled or backslashed quotes).
+ * `…`, with their doubled or backslashed quotes) and comments; a line comment (`-- `, `#`) is
+ * refused. Backslashes escape as in the default sql_mode (not NO_BACKSLASH_ESCAPES: there a filter
+ * with `'C:\'` is refused, never let through wrongly paired).
  */
 export function expressionProblem(where: string): string | null {
   let depth = 0;
@@ -47,6 +49,15 @@ export function expressionProblem(where: string): string | null {
           i += 1;
         }
       }
+    } else if (c === '/' && where[i + 1] === '*') {
+      // A comment is skipped, as the server skips it; one the server runs (/*! … */, /*M! … */) is refused.
+      if (where[i + 2] === '!' || (where[i + 2] === 'M' && where[i + 3] === '!')) return 'a /*! comment is not supported in a filter';
+      const end = where.indexOf('*/', i + 2);
+      if (end === -1) return 'a /* comment is not closed';
+      i = end + 1;
+    } else if (c === '#' || (c === '-' && where[i + 1] === '-' && (i + 2 >= where.length || /\s/.test(where[i + 2]!)))) {
+      // It would run to the end of the line, over the parenthesis every statement closes after it.
+      return 'a -- or # comment would hide the parenthesis put after the filter; use /* … */';
     } else if (c === '(') depth += 1;
     else if (c === ')' && --depth < 0) return `a ")" closes a parenthesis the expression did not open (it must be one expression: it is put in parentheses)`;
   }

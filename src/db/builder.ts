@@ -160,21 +160,23 @@ export function comparePageSql(scope: AuditScope, ids: IdScope, options: { onlyD
   const deleted = deletedTest(model);
   const audited = scope.deleted === 'skip' ? `NOT (${deleted})` : '1';
   const zero = scope.deleted === 'zero' ? `${deleted}` : '0';
+  // sid: the setting's own id. The group's `id` is whichever of its equal texts the server gives
+  // back: with a text key, a child's ('10 ' on a padding collation) as well as the setting's.
   const settingsBranch =
     `SELECT s.${sid} AS id, 1 AS known, ${audited} AS audited, s.${ident(s.status)} AS status, ${deleted} AS deleted, ${zero} AS zero, ` +
     `${scope.counters.map((counter, i) => `s.${ident(counter.name)} AS cached${i}`).join(', ')}, ` +
-    `${n.map((i) => `0 AS n${i}`).join(', ')} FROM ${ident(s.table)} s${where([scopeCondition(`s.${sid}`, ids)])}`;
+    `${n.map((i) => `0 AS n${i}`).join(', ')}, s.${sid} AS sid FROM ${ident(s.table)} s${where([scopeCondition(`s.${sid}`, ids)])}`;
   const pad = ['0', '0', 'NULL', '0', '0', ...n.map(() => 'NULL')].join(', ');
   const children = childBranches(scope).map((branch) => {
     const { fk, counts, from } = groupedCounts(scope, branch, ids);
     const columns = n.map((i) => (branch.counters.includes(i) ? counts[branch.counters.indexOf(i)]! : '0'));
-    return `SELECT ${fk}, ${pad}, ${columns.join(', ')} ${from}`;
+    return `SELECT ${fk}, ${pad}, ${columns.join(', ')}, NULL ${from}`;
   });
   const stacked = [settingsBranch, ...children].join(' UNION ALL ');
   const grouped =
     `SELECT u.id, SUM(u.known) AS known, SUM(u.audited) AS audited, MAX(u.status) AS status, MAX(u.deleted) AS deleted, MAX(u.zero) AS zero, ` +
     n.map((i) => `MAX(u.cached${i}) AS cached${i}, SUM(u.n${i}) AS actual${i}`).join(', ') +
-    ` FROM (${stacked}) u GROUP BY u.id WITH ROLLUP`;
+    `, MAX(u.sid) AS sid FROM (${stacked}) u GROUP BY u.id WITH ROLLUP`;
   const expected = (i: number) => `CASE WHEN g.zero = 1 THEN 0 ELSE g.actual${i} END`;
   const drifted = `(g.audited = 1 AND NOT (${n.map((i) => `g.cached${i} <=> ${expected(i)}`).join(' AND ')}))`;
   const filter = options.onlyDrifted ? ` WHERE g.id IS NULL OR g.known = 0 OR ${drifted}` : '';
@@ -312,12 +314,23 @@ export function lockSettingsSql(scope: AuditScope, ids: readonly bigint[], mode:
   return `${settingsByIdSql(scope, ids)} FOR UPDATE${LOCK_SUFFIX[mode]}`;
 }
 
-/** One counter's children of these settings, by a plain (non-locking) read: repair step 3, and a page's candidates. */
-export function countChildrenSql(counter: CounterDefinition, ids: readonly bigint[]): string {
+/**
+ * One counter's children of these settings, by a plain (non-locking) read: repair step 3, and a
+ * page's candidates. Matched with the settings as comparePageSql matches them, so that a count
+ * written is the one check compares: the settings' ids and the children's keys stacked and grouped
+ * by key (a text key is then a setting's when the column's collation calls its text the id's:
+ * '10 ' on a padding collation, not '010' or '10.0', which `IN (10)` lets through as numbers).
+ * `settingId` is the setting's own id, whatever text the group came back as.
+ */
+export function countChildrenSql(model: CounterModel, counter: CounterDefinition, ids: readonly bigint[]): string {
   const fk = ident(counter.foreignKey);
+  const sid = ident(model.settings.id);
+  const list = idList(ids);
   return tag(
-    `SELECT ${fk} AS settingId, COUNT(*) AS n FROM ${ident(counter.table)}` +
-      `${where([`${fk} IN (${idList(ids)})`, counter.where === null ? null : `(${counter.where})`])} GROUP BY ${fk}`,
+    `SELECT MAX(u.sid) AS settingId, SUM(u.n) AS n FROM (` +
+      `SELECT s.${sid} AS k, s.${sid} AS sid, 0 AS n FROM ${ident(model.settings.table)} s WHERE s.${sid} IN (${list}) UNION ALL ` +
+      `SELECT ${fk}, NULL, COUNT(*) FROM ${ident(counter.table)}${where([`${fk} IN (${list})`, counter.where === null ? null : `(${counter.where})`])} GROUP BY ${fk}` +
+      `) u GROUP BY u.k HAVING MAX(u.sid) IS NOT NULL`,
   );
 }
 

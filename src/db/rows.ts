@@ -37,16 +37,6 @@ const INTEGER_TEXT = /^-?(?:0|[1-9][0-9]*)$/;
  * problem, not a bug: a text key holding '010' or '10.0' where a setting's id is read, a counter
  * column holding '5.00'. BigInt() would take ' 10' and '010' as 10, and throw on the rest (exit 70).
  */
-/**
- * A setting's id as a GROUP BY over text gives it back: the id's digits, or the same with trailing
- * spaces (MariaDB's collations pad, so '10 ' and '10' are one group, which may come back as
- * either); null for any other text (no setting's: '010', ' 10', '10.0', 'x').
- */
-export function idOfText(value: string): bigint | null {
-  const digits = /^(-?(?:0|[1-9][0-9]*)) *$/.exec(value);
-  return digits === null ? null : BigInt(digits[1]!);
-}
-
 export function toBigInt(value: unknown): bigint {
   if (typeof value === 'bigint') return value;
   if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);

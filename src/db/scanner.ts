@@ -3,7 +3,7 @@ import type { AuditScope, CounterModel } from '../core/model.js';
 import { type BranchForm, comparePageSql, countChildrenSql, lastIdSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, pageIdsSql, sessionSql, settingsByIdSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
-import { idOfText, type IdScope, type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
+import { type IdScope, type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
 
 /** The detection reads: page boundaries and the one-statement comparison of a page. */
 
@@ -73,8 +73,7 @@ export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
       scope.counters.forEach((_, i) => (result.orphans[i]! += toBigIntOrNull(row[`actual${i}`]) ?? 0n));
       continue;
     }
-    // A known group's id: a text key of the same text under the collation ('10 ') may stand for it.
-    const id = typeof row['id'] === 'string' ? (idOfText(row['id']) ?? toBigInt(row['id'])) : toBigInt(row['id']);
+    const id = toBigInt(row['sid']); // the setting's own id (builder.ts comparePageSql)
     result.found.push(id);
     const cached: Record<string, bigint | null> = {};
     const actual = new Map<string, bigint>();
@@ -238,26 +237,14 @@ export async function countChildren(session: Session, scope: AuditScope, ids: re
   for (const counter of scope.counters) {
     const perSetting = new Map<bigint, bigint>();
     if (ids.length > 0) {
-      for (const row of await session.query(countChildrenSql(counter, ids))) {
-        const settingId = settingKey(row['settingId']);
-        if (settingId !== null) perSetting.set(settingId, toBigInt(row['n']));
+      for (const row of await session.query(countChildrenSql(scope.model, counter, ids))) {
+        // Groups of equal keys (builder.ts), each with its setting's own id; SUM is NULL for none.
+        perSetting.set(toBigInt(row['settingId']), toBigIntOrNull(row['n']) ?? 0n);
       }
     }
     counts.set(counter.name, perSetting);
   }
   return counts;
-}
-
-/**
- * The setting a group of countChildrenSql belongs to, or null. A text key matches `IN (10)` as a
- * number, so '010' and '10.0' come back as groups of their own beside '10': they are orphans, as
- * the page statements group them (by the key's text), and must not replace or crash the count.
- * Trailing spaces are the id's: MariaDB's collations pad, so GROUP BY puts '10 ' with '10', and
- * the group may come back as either.
- */
-function settingKey(value: unknown): bigint | null {
-  if (value === null || value === undefined) return null;
-  return typeof value === 'string' ? idOfText(value) : toBigInt(value);
 }
 
 export interface PackedPage {
@@ -488,9 +475,11 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
   for (const [j, branch] of childBranches(scope).entries()) {
     const children = forms[j] === 'rows' ? countKeys(columns(j + 1, 1)) : columns(j + 1, 1 + branch.counters.length);
     if (children === null) return null;
-    // A text key holding a space or a comma ('11 1' from ' 11') shifts the fields of its record: a
-    // count that is not one is read as the page's stacked statement reads it (null: comparePageSql).
-    if (children.slice(1).some((column) => column.some((count) => !COUNT_TEXT.test(count)))) return null;
+    // A key that is no id as digits (a text key: '11 ', '011', ' 11') is a setting's or not as the
+    // column's collation compares texts, which the stacked statement's GROUP BY asks the server
+    // (null: comparePageSql). A key holding a space or a comma ('11 1' from ' 11') also shifts the
+    // fields of its record, so a count that is not one goes there too.
+    if (children[0]!.some((key) => !INTEGER_TEXT.test(key)) || children.slice(1).some((column) => column.some((count) => !COUNT_TEXT.test(count)))) return null;
     const keys = children[0]!;
     shapes.push({ rows: branch.counters.length === 1 ? children[1]!.reduce((total, count) => total + Number(count), 0) : NaN, groups: keys.length });
     const at = matchKeys(ids, keys);
@@ -520,21 +509,15 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
   return { scanned, candidates, orphans, found: withFound ? ids.map((id) => toBigInt(id)) : [], children: shapes };
 }
 
-/** A count as the server writes one (the text way's check of a record's fields). */
+/** A count, and a key, as the server writes an integer (the text way's check of a record's fields). */
 const COUNT_TEXT = /^(?:0|[1-9][0-9]*)$/;
+const INTEGER_TEXT = /^-?(?:0|[1-9][0-9]*)$/;
 
-/**
- * A 'rows' branch's keys (one per child row, in any order) as a grouped branch's columns: [keys,
- * counts]. Trailing spaces are left out of a key, as the collation's GROUP BY leaves them ('11 ' is
- * '11'), so the text way counts such keys as the grouped page and the stacked statement do.
- */
+/** A 'rows' branch's keys (one per child row, in any order) as a grouped branch's columns: [keys, counts]. */
 function countKeys(parsed: string[][] | null): string[][] | null {
   if (parsed === null) return null;
   const counts = new Map<string, bigint>();
-  for (const raw of parsed[0]!) {
-    const key = raw.endsWith(' ') ? raw.replace(/ +$/, '') : raw;
-    counts.set(key, (counts.get(key) ?? 0n) + 1n);
-  }
+  for (const key of parsed[0]!) counts.set(key, (counts.get(key) ?? 0n) + 1n);
   return [[...counts.keys()], Array.from(counts.values(), String)];
 }
 

@@ -19,12 +19,12 @@ describe('comparePageSql: one statement per page compares caches with counts fro
   it('a range page of the built-in model: settings and counts stacked and grouped, compared on the server', () => {
     expect(builder.comparePageSql(scope, { kind: 'range', after: 10n, upTo: 20n }, { onlyDrifted: true })).toBe(
       '/* coupon-audit */ SELECT g.* FROM (SELECT u.id, SUM(u.known) AS known, SUM(u.audited) AS audited, MAX(u.status) AS status, ' +
-        'MAX(u.deleted) AS deleted, MAX(u.zero) AS zero, MAX(u.cached0) AS cached0, SUM(u.n0) AS actual0, MAX(u.cached1) AS cached1, SUM(u.n1) AS actual1 FROM (' +
+        'MAX(u.deleted) AS deleted, MAX(u.zero) AS zero, MAX(u.cached0) AS cached0, SUM(u.n0) AS actual0, MAX(u.cached1) AS cached1, SUM(u.n1) AS actual1, MAX(u.sid) AS sid FROM (' +
         "SELECT s.`id` AS id, 1 AS known, 1 AS audited, s.`status` AS status, UPPER(s.`status`) <=> UPPER('DELETED') AS deleted, 0 AS zero, " +
         's.`issuedCount` AS cached0, s.`usedCount` AS cached1, ' +
-        '0 AS n0, 0 AS n1 FROM `g_coupon_settings` s WHERE s.`id` > 10 AND s.`id` <= 20 UNION ALL ' +
-        'SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, COUNT(*), 0 FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId` UNION ALL ' +
-        'SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, 0, COUNT(*) FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`' +
+        '0 AS n0, 0 AS n1, s.`id` AS sid FROM `g_coupon_settings` s WHERE s.`id` > 10 AND s.`id` <= 20 UNION ALL ' +
+        'SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, COUNT(*), 0, NULL FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId` UNION ALL ' +
+        'SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, 0, COUNT(*), NULL FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`' +
         ') u GROUP BY u.id WITH ROLLUP) g ' +
         'WHERE g.id IS NULL OR g.known = 0 OR (g.audited = 1 AND NOT (g.cached0 <=> CASE WHEN g.zero = 1 THEN 0 ELSE g.actual0 END ' +
         'AND g.cached1 <=> CASE WHEN g.zero = 1 THEN 0 ELSE g.actual1 END))',
@@ -35,7 +35,7 @@ describe('comparePageSql: one statement per page compares caches with counts fro
     expect(
       builder.comparePageSql({ model: revokeAware, counters: revokeAware.counters, deleted: 'zero' }, { kind: 'ids', ids: [1n, 9007199254740993n] }, { onlyDrifted: false }),
     ).toContain(
-      "SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END), SUM(CASE WHEN (status = 'ACTIVE') THEN 1 ELSE 0 END) " +
+      "SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, SUM(CASE WHEN (status <> 'REVOKED') THEN 1 ELSE 0 END), SUM(CASE WHEN (status = 'ACTIVE') THEN 1 ELSE 0 END), NULL " +
         'FROM `g_coupons` WHERE `settingId` IN (1, 9007199254740993) GROUP BY `settingId`) u GROUP BY u.id WITH ROLLUP) g',
     );
     expect(builder.comparePageSql({ ...scope, deleted: 'zero' }, { kind: 'ids', ids: [1n] }, { onlyDrifted: false })).toContain(
@@ -52,7 +52,7 @@ describe('comparePageSql: one statement per page compares caches with counts fro
     expect(builder.scopeCondition('`k`', { kind: 'range', after: null, upTo: null })).toBeNull();
     const single = { ...DEFAULT_MODEL, counters: [revokeAware.counters[0]!] };
     expect(builder.comparePageSql(auditScope(single), { kind: 'range', after: 5n, upTo: null }, { onlyDrifted: true })).toContain(
-      "SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, COUNT(*) FROM `g_coupons` WHERE `settingId` > 5 AND (status <> 'REVOKED') GROUP BY `settingId`",
+      "SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, COUNT(*), NULL FROM `g_coupons` WHERE `settingId` > 5 AND (status <> 'REVOKED') GROUP BY `settingId`",
     );
     expect(builder.comparePageSql(scope, { kind: 'range', after: null, upTo: null }, { onlyDrifted: true })).toContain(
       'FROM `g_coupons` WHERE `settingId` IS NOT NULL GROUP BY `settingId`',
@@ -81,8 +81,12 @@ describe('repair statements', () => {
     );
   });
   it('counts with a plain read and the counter filter', () => {
-    expect(builder.countChildrenSql(revokeAware.counters[0]!, [3n, 4n])).toBe(
-      "/* coupon-audit */ SELECT `settingId` AS settingId, COUNT(*) AS n FROM `g_coupons` WHERE `settingId` IN (3, 4) AND (status <> 'REVOKED') GROUP BY `settingId`",
+    // Matched with the settings as the page statement matches them: stacked and grouped by key.
+    expect(builder.countChildrenSql(revokeAware, revokeAware.counters[0]!, [3n, 4n])).toBe(
+      '/* coupon-audit */ SELECT MAX(u.sid) AS settingId, SUM(u.n) AS n FROM (' +
+        'SELECT s.`id` AS k, s.`id` AS sid, 0 AS n FROM `g_coupon_settings` s WHERE s.`id` IN (3, 4) UNION ALL ' +
+        "SELECT `settingId`, NULL, COUNT(*) FROM `g_coupons` WHERE `settingId` IN (3, 4) AND (status <> 'REVOKED') GROUP BY `settingId`" +
+        ') u GROUP BY u.k HAVING MAX(u.sid) IS NOT NULL',
     );
   });
   it('writes a batch in one statement of literal values, each counter kept where it does not change, ON UPDATE columns as they are', () => {
@@ -300,7 +304,7 @@ describe('every statement is tagged', () => {
       builder.lastIdSql(DEFAULT_MODEL),
       builder.nullKeyCountSql(counter),
       builder.lockSettingsSql(scope, [1n], 'skip-locked'),
-      builder.countChildrenSql(counter, [1n]),
+      builder.countChildrenSql(DEFAULT_MODEL, counter, [1n]),
       builder.writeCountersSql(DEFAULT_MODEL, [{ settingId: 1n, counter: 'issuedCount', from: 0n, to: 1n }], []),
       builder.insertAuditSql('t', { runId: 'r', dbUser: 'u' }, [{ settingId: 1n, counter: 'c', from: 1n, to: 2n }]),
       builder.guardedUpdateSql(DEFAULT_MODEL, { settingId: 1n, counter: 'issuedCount', from: 2n, to: 1n }, []),

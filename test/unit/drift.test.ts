@@ -86,6 +86,7 @@ describe('compareSetting', () => {
 describe('readPage (the rows of the one-statement comparison)', () => {
   const group = (id: string, known: number, cached: (string | null)[], actual: string[]) => ({
     id,
+    sid: known ? id : null,
     known: String(known),
     audited: String(known),
     status: known ? 'ACTIVE' : null,

@@ -306,7 +306,16 @@ describe("a counter's where is one expression (config-schema expressionProblem)"
     for (const ok of ["status <> 'REVOKED'", "(a = 1 OR b = ')') AND c IN (1, 2)", "note = 'it''s (here'", 'note = "a\\"("', '`we(ird` IS NULL', "x = 'a\\\\'"]) {
       expect(expressionProblem(ok), ok).toBeNull();
     }
+    expect(expressionProblem("status <> 'REVOKED' /* don't count (revoked */")).toBeNull();
+    expect(expressionProblem('a - -1 = 0 AND b--1 = 2')).toBeNull();
     expect(expressionProblem('1=1) OR (1=1')).toMatch(/closes a parenthesis/);
+    // Comments hide nothing from it: what the server skips, it skips.
+    expect(expressionProblem('/* ( */ 1=1) OR (1=1 /* ) */')).toMatch(/closes a parenthesis/);
+    expect(expressionProblem("1=1 /* ' */) OR (/* ' */ 1=1")).toMatch(/closes a parenthesis/);
+    expect(expressionProblem('1=1 #(\n) OR (1=1')).toMatch(/-- or # comment/);
+    expect(expressionProblem('1=1 -- (\n) OR (1=1')).toMatch(/-- or # comment/);
+    expect(expressionProblem('1=1 /*! ) OR ( */')).toMatch(/\/\*! comment/);
+    expect(expressionProblem('1=1 /* open')).toBe('a /* comment is not closed');
     expect(expressionProblem('(a = 1')).toBe('a "(" is not closed');
     expect(expressionProblem("status <> 'REVOKED")).toBe("a ' quote is not closed");
   });
