@@ -212,6 +212,22 @@ describe('a text key column (VARCHAR)', () => {
     expect((await runCli(['check', '--url', textKeyed.url, '--config', spaced])).code).toBe(0);
   });
 
+  it("under a NO PAD collation '11 ' is not '11': an orphan to check and to repair's recount alike", async () => {
+    await textKeyed.query('CREATE TABLE nopad_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingRef VARCHAR(20) COLLATE utf8mb4_general_nopad_ci NOT NULL, KEY (settingRef))');
+    await textKeyed.query("INSERT INTO nopad_codes (settingRef) VALUES ('11 '), ('11'), ('11')");
+    await textKeyed.query('UPDATE g_coupon_settings SET issuedCount = 7 WHERE id = 11');
+    const nopad = writeConfig('nopad.json', { counters: { issuedCount: { table: 'nopad_codes', foreignKey: 'settingRef' }, usedCount: { table: 'g_coupon_uses', foreignKey: 'settingId' } } });
+    const report = parseJson(await runCli(['check', '--url', textKeyed.url, '--config', nopad, '--format', 'json', '--ids', '11']));
+    expect(report.drifted.map((setting) => [setting.id, setting.counters.issuedCount!.actual])).toEqual([['11', 2]]);
+    // The recount under the lock writes 2, not the '11 ' group's 1: the final reread agrees (exit 0).
+    const repaired = await runCli(['repair', '--yes', '--url', textKeyed.url, '--config', nopad, '--ids', '11', '--format', 'json']);
+    expect(repaired.code).toBe(0);
+    expect(JSON.parse(repaired.stdout).changes).toEqual([{ id: '11', counter: 'issuedCount', old: 7, new: 2 }]);
+    const whole = parseJson(await runCli(['check', '--url', textKeyed.url, '--config', nopad, '--format', 'json', '--columns', 'issuedCount']));
+    expect(whole.summary).toMatchObject({ orphans: { nopad_codes: 1 } });
+    expect(whole.drifted.map((setting) => setting.id)).not.toContain('11');
+  });
+
   it("a settings id that is no integer as digits ('010') is exit 3 naming it, not a crash; nothing is written", async () => {
     const textIds = writeConfig('text-ids.json', {
       settings: { table: 'text_settings', id: 'ref' },
