@@ -30,7 +30,7 @@ export type IdScope =
   | { kind: 'ids'; ids: readonly bigint[] };
 
 /** An integer as the server writes one: digits, a sign for a negative, no leading zero. */
-const INTEGER_TEXT = /^-?(?:0|[1-9][0-9]*)$/;
+const INTEGER_TEXT = /^(?:0|-?[1-9][0-9]*)$/;
 
 /**
  * An integer the server returned (an id, a count, a cached counter). Anything else is the data's

@@ -1,6 +1,6 @@
 import { compareSetting, type DriftedSetting } from '../core/drift.js';
 import type { AuditScope, CounterModel } from '../core/model.js';
-import { type BranchForm, comparePageSql, countChildrenSql, lastIdSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, pageIdsSql, sessionSql, settingsByIdSql } from './builder.js';
+import { type BranchForm, comparePageSql, countChildrenSql, countChildrenStackedSql, lastIdSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, pageIdsSql, sessionSql, settingsByIdSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
 import { type IdScope, type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
@@ -237,14 +237,26 @@ export async function countChildren(session: Session, scope: AuditScope, ids: re
   for (const counter of scope.counters) {
     const perSetting = new Map<bigint, bigint>();
     if (ids.length > 0) {
-      for (const row of await session.query(countChildrenSql(scope.model, counter, ids))) {
-        // Groups of equal keys (builder.ts), each with its setting's own id; SUM is NULL for none.
-        perSetting.set(toBigInt(row['settingId']), toBigIntOrNull(row['n']) ?? 0n);
+      const rows = await session.query(countChildrenSql(counter, ids));
+      if (rows.every((row) => isIdText(row['settingId']))) {
+        for (const row of rows) perSetting.set(toBigInt(row['settingId']), toBigInt(row['n']));
+      } else {
+        // A text key: a group came back as no id ('11 ', '011', '11.0': `IN (11)` compares them as
+        // numbers). Which of them are a setting's is the collation's call, as in the page
+        // statements: read again, stacked with the settings (builder.ts countChildrenStackedSql).
+        for (const row of await session.query(countChildrenStackedSql(scope.model, counter, ids))) {
+          perSetting.set(toBigInt(row['settingId']), toBigIntOrNull(row['n']) ?? 0n);
+        }
       }
     }
     counts.set(counter.name, perSetting);
   }
   return counts;
+}
+
+/** A key as the server writes an integer id (a number, or digits as text). */
+function isIdText(value: unknown): boolean {
+  return typeof value === 'number' || typeof value === 'bigint' || (typeof value === 'string' && INTEGER_TEXT.test(value));
 }
 
 export interface PackedPage {
@@ -511,7 +523,7 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
 
 /** A count, and a key, as the server writes an integer (the text way's check of a record's fields). */
 const COUNT_TEXT = /^(?:0|[1-9][0-9]*)$/;
-const INTEGER_TEXT = /^-?(?:0|[1-9][0-9]*)$/;
+const INTEGER_TEXT = /^(?:0|-?[1-9][0-9]*)$/;
 
 /** A 'rows' branch's keys (one per child row, in any order) as a grouped branch's columns: [keys, counts]. */
 function countKeys(parsed: string[][] | null): string[][] | null {

@@ -295,7 +295,7 @@ describe('toBigInt: an integer as the server writes one', () => {
     const { toBigInt } = await import('../../src/db/rows.js');
     const { DatabaseError } = await import('../../src/errors.js');
     expect([toBigInt('10'), toBigInt('0'), toBigInt('-3'), toBigInt('18446744073709551615'), toBigInt(7), toBigInt(5n)]).toEqual([10n, 0n, -3n, 18446744073709551615n, 7n, 5n]);
-    for (const bad of ['010', '10.0', ' 10', '10 ', 'x', '', '+5', '--1', 5.5]) expect(() => toBigInt(bad), String(bad)).toThrow(DatabaseError);
+    for (const bad of ['010', '10.0', ' 10', '10 ', 'x', '', '+5', '--1', '-0', 5.5]) expect(() => toBigInt(bad), String(bad)).toThrow(DatabaseError);
     expect(() => toBigInt(null)).toThrow(TypeError);
   });
 });
