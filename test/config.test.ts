@@ -314,6 +314,9 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       expect(await settingsSnapshot(revoke.conn)).toEqual(before);
       expect((await runCli(['check', '--url', revoke.url, '--config', config])).code).toBe(1);
       expect((await runCli(['repair', '--dry-run', '--url', revoke.url, '--config', config])).code).toBe(1);
+      // doctor says so, with the ALTER.
+      const doctor = JSON.parse((await runCli(['doctor', '--url', revoke.url, '--config', config, '--format', 'json'])).stdout) as { checks: { name: string; status: string; fix?: string }[] };
+      expect(doctor.checks.find((check) => check.name === 'audit table')).toMatchObject({ status: 'fail', fix: expect.stringContaining('MODIFY counterName VARCHAR(64)') });
       // A new audit table (sql/audit-table.sql) holds any column name.
       const fresh = writeConfig('long-fresh.json', { counters: { [long]: { table: 'g_coupons', foreignKey: 'settingId' } }, auditTable: 'long_audit' });
       expect((await runCli(['repair', '--yes', '--url', revoke.url, '--config', fresh])).code).toBe(0);

@@ -2,11 +2,11 @@ import { createIndexSql } from '../db/builder.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { DatabaseError } from '../errors.js';
-import { grantSql, hasProblems, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, serverInfo, unindexedCounters } from '../db/inspector.js';
+import { auditCounterNameLength, grantSql, hasProblems, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, serverInfo, unindexedCounters } from '../db/inspector.js';
 import { type EngineProfile, rowLocking, runLockKind } from '../db/engine.js';
 import { LEASE_TABLE } from '../db/run-lock.js';
 import type { AuditScope, CounterDefinition } from './model.js';
-import { binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
+import { auditNameProblem, binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
 import { Replica } from './replica.js';
 import { DEFAULT_THROTTLE } from './throttle.js';
 
@@ -42,6 +42,8 @@ export interface DatabaseFacts {
   /** Present when the schema is there (otherwise there is nothing to probe). */
   unindexed?: CounterDefinition[];
   privileges?: Privileges;
+  /** The longest counter name an existing audit table holds (null: none yet, or unreadable). */
+  auditNameRoom?: number | null;
   /** The GRANT statement that gives this user `privileges` on a table of the database ('*': all of them). */
   grantSql: (privileges: string, table: string) => string;
 }
@@ -62,6 +64,7 @@ export async function gatherFacts(db: Database, scope: AuditScope, target: strin
   if (!hasProblems(problems)) {
     facts.unindexed = await unindexedCounters(db, scope);
     facts.privileges = await probePrivileges(db, scope, runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null);
+    facts.auditNameRoom = await auditCounterNameLength(db, scope.model.auditTable);
   }
   return facts;
 }
@@ -245,6 +248,10 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
       checks.push({ name: 'privileges for repair', status: 'ok', detail: `UPDATE on ${model.settings.table}, ${auditNote}${leaseNote}` });
     }
   }
+
+  // Only when it fails: repair would stop before its scan (run.ts assertRepairPossible).
+  const names = auditNameProblem(model.auditTable, facts.auditNameRoom ?? null, facts.scope.counters.map((counter) => counter.name));
+  if (names !== null) checks.push({ name: 'audit table', status: 'fail', detail: `${names.detail}: repair stops before it scans (check works)`, fix: names.fix });
 
   const { server } = facts;
   if (!server.logBin) {

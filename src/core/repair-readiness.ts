@@ -28,3 +28,17 @@ export function missingRepairGrants(privileges: Privileges, model: Pick<CounterM
     ...(lease !== undefined && lease.missing.length > 0 ? [{ privilege: 'INSERT, UPDATE, DELETE' as const, table: lease.table }] : []),
   ];
 }
+
+/**
+ * Counter names longer than an existing audit table's counterName holds (`room`; null: no such
+ * table yet, repair makes it with room for any column name): repair would fail at its first write,
+ * after the scan. What is wrong and the statement that fixes it; null when nothing is.
+ */
+export function auditNameProblem(auditTable: string, room: number | null, counterNames: readonly string[]): { detail: string; fix: string } | null {
+  const tooLong = room === null ? [] : counterNames.filter((name) => name.length > room);
+  if (tooLong.length === 0) return null;
+  return {
+    detail: `the audit table ${auditTable} holds counter names of up to ${room} characters (its counterName column), and ${tooLong.map((name) => `${name} has ${name.length}`).join(', ')}`,
+    fix: `ALTER TABLE \`${auditTable}\` MODIFY counterName VARCHAR(64) NOT NULL; (or name another --audit-table)`,
+  };
+}

@@ -14,7 +14,7 @@ import { ConfigError } from './config.js';
 import { loadSource, Replica } from './replica.js';
 import { DEFAULT_THROTTLE, type ThrottleSettings, type ThrottleState, Throttler, type ThrottleTargets } from './throttle.js';
 import { emptyRepairResult, type RepairBatchOptions, type RepairProgress, type RepairResult, repairSettings } from './repair.js';
-import { binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
+import { auditNameProblem, binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_WRITE_CONCURRENCY } from './limits.js';
 
 /**
@@ -356,16 +356,9 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
         'set binlog_format=ROW or MIXED (check runs fine as it is).',
     );
   }
-  const room = await auditCounterNameLength(db, scope.model.auditTable);
-  const tooLong = room === null ? [] : scope.counters.filter((counter) => counter.name.length > room);
-  if (tooLong.length > 0) {
-    // Found at the first write otherwise ('Data too long for column counterName'), after the scan.
-    throw new ConfigError(
-      `The audit table ${scope.model.auditTable} holds counter names of up to ${room} characters (its counterName column), ` +
-        `and ${tooLong.map((counter) => `${counter.name} has ${counter.name.length}`).join(', ')}: widen it ` +
-        `(ALTER TABLE \`${scope.model.auditTable}\` MODIFY counterName VARCHAR(64) NOT NULL) or name another --audit-table. Nothing was written.`,
-    );
-  }
+  // Found at the first write otherwise ('Data too long for column counterName'), after the scan.
+  const names = auditNameProblem(scope.model.auditTable, await auditCounterNameLength(db, scope.model.auditTable), scope.counters.map((counter) => counter.name));
+  if (names !== null) throw new ConfigError(`${names.detail[0]!.toUpperCase()}${names.detail.slice(1)}: widen it with ${names.fix} Nothing was written.`);
   const leaseTable = runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null;
   const missing = missingRepairGrants(await privileges(db, scope, leaseTable), scope.model);
   if (missing.length > 0 && server.readOnly) {
