@@ -251,7 +251,7 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
 
   // Only when it fails: repair would stop before its scan (run.ts assertRepairPossible).
   const names = auditNameProblem(model.auditTable, facts.auditNameRoom ?? null, facts.scope.counters.map((counter) => counter.name));
-  if (names !== null) checks.push({ name: 'audit table', status: 'fail', detail: `${names.detail}: repair stops before it scans (check works)`, fix: names.fix });
+  if (names !== null) checks.push({ name: 'audit table', status: 'fail', detail: `${names.detail}: repair stops before it scans (check works)`, fix: `${names.fix} (or name another --audit-table)` });
 
   const { server } = facts;
   if (!server.logBin) {

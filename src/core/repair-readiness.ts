@@ -39,6 +39,6 @@ export function auditNameProblem(auditTable: string, room: number | null, counte
   if (tooLong.length === 0) return null;
   return {
     detail: `the audit table ${auditTable} holds counter names of up to ${room} characters (its counterName column), and ${tooLong.map((name) => `${name} has ${name.length}`).join(', ')}`,
-    fix: `ALTER TABLE \`${auditTable}\` MODIFY counterName VARCHAR(64) NOT NULL; (or name another --audit-table)`,
+    fix: `ALTER TABLE \`${auditTable}\` MODIFY counterName VARCHAR(64) NOT NULL;`,
   };
 }

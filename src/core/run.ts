@@ -358,7 +358,7 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
   }
   // Found at the first write otherwise ('Data too long for column counterName'), after the scan.
   const names = auditNameProblem(scope.model.auditTable, await auditCounterNameLength(db, scope.model.auditTable), scope.counters.map((counter) => counter.name));
-  if (names !== null) throw new ConfigError(`${names.detail[0]!.toUpperCase()}${names.detail.slice(1)}: widen it with ${names.fix} Nothing was written.`);
+  if (names !== null) throw new ConfigError(`${names.detail[0]!.toUpperCase()}${names.detail.slice(1)}: widen it (${names.fix}) or name another --audit-table. Nothing was written.`);
   const leaseTable = runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null;
   const missing = missingRepairGrants(await privileges(db, scope, leaseTable), scope.model);
   if (missing.length > 0 && server.readOnly) {
