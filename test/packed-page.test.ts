@@ -436,8 +436,10 @@ describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids ar
   });
 
   it('the last page read a setting at a time counts what lies above the highest id at the start: settings and orphans added during the scan', async () => {
-    // Settings 1-10 with 1,600 codes each, setting 4 caching one too many; while the first page is
-    // read, setting 11 is added (3 codes, caching 2) with 2 orphan codes under 12, above `last` (10).
+    // Settings 1-10 with 1,600 codes each, setting 4 caching one too many; once the scan has read
+    // `last` (10), before any page reads, setting 11 is added (3 codes, caching 2) with 2 orphan
+    // codes under 12. Every page's statement waits for that: the last page could otherwise begin
+    // its read before the insert (pages 2 and 3 ending while the first waited), and miss it.
     await db.query('CREATE TABLE h_settings (id BIGINT PRIMARY KEY, status VARCHAR(20), issuedCount INT, usedCount INT)');
     await db.query('CREATE TABLE h_codes (id BIGINT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT NOT NULL, KEY (settingId))');
     try {
@@ -450,15 +452,16 @@ describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids ar
       };
       const scope = auditScope(model);
       const pages: string[] = [];
-      let added = false;
+      let added: Promise<void> | null = null;
       const watching = watched(database, {
         session: async (sql) => {
           if (!sql.includes('SELECT 0 AS b')) return;
           pages.push(sql);
-          if (added) return;
-          added = true;
-          await db.query("INSERT INTO h_settings VALUES (11, 'ACTIVE', 2, 0)");
-          await db.query('INSERT INTO h_codes (settingId) VALUES (11), (11), (11), (12), (12)');
+          added ??= (async () => {
+            await db.query("INSERT INTO h_settings VALUES (11, 'ACTIVE', 2, 0)");
+            await db.query('INSERT INTO h_codes (settingId) VALUES (11), (11), (11), (12), (12)');
+          })();
+          await added;
         },
       });
       const report = await detectDrift(watching, { scope, pageSize: 3, concurrency: 2 });
