@@ -23,7 +23,11 @@ import { randomUUID } from 'node:crypto';
 export interface CheckOptions {
   /** mysql://user:password@host:3306/db, as --url. */
   url: string;
-  /** A config file's path, or the config object itself (SPEC.md "Counters by definition"). Default: the built-in model. */
+  /**
+   * A config file's path, or the config object itself (SPEC.md "Counters by definition"). Default:
+   * as the CLI, `coupon-audit.json` in the process's working directory when there is one, else the
+   * built-in model; pass a path or an object to use neither.
+   */
   config?: string | CounterConfig;
   /** Only these settings. */
   ids?: readonly (string | number | bigint)[];

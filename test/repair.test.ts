@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseJson, runCli } from './helpers/cli.js';
@@ -144,10 +147,17 @@ describe('repair', () => {
 
   it('--max-changes refuses to write anything when more settings drift (exit 2)', async () => {
     const before = await settingsSnapshot(db.conn);
-    const refused = await runCli(['repair', '--url', db.url, '--yes', '--max-changes', '7']);
+    const metrics = join(mkdtempSync(join(tmpdir(), 'ca-maxchanges-')), 'repair.prom');
+    const refused = await runCli(['repair', '--url', db.url, '--yes', '--max-changes', '7', '--metrics-file', metrics]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('8 settings drift, more than --max-changes 7; nothing was written');
     expect(await settingsSnapshot(db.conn)).toEqual(before);
+    // The drift it found is in the metrics file (CouponAuditDriftFound), nothing repaired.
+    const exported = readFileSync(metrics, 'utf8');
+    expect(exported).toMatch(/^coupon_audit_drifted_settings\{command="repair",database="[^"]+"\} 8$/m);
+    expect(exported).toMatch(/^coupon_audit_repaired_settings\{[^}]+\} 0$/m);
+    expect(exported).toMatch(/^coupon_audit_last_run_exit_code\{[^}]+\} 2$/m);
+    rmSync(dirname(metrics), { recursive: true, force: true });
     expect((await runCli(['repair', '--url', db.url, '--yes', '--max-changes', '8'])).code).toBe(0);
   });
 
