@@ -125,10 +125,10 @@ export function renderKinds(kinds: KindSummary, c: ChalkInstance): string[] {
 }
 
 /**
- * A list of ids as one line: all of them when there are few, else the count and the first few
- * ("206 settings, the first 5: 1, 2, 3, 4, 5, …"), so a long list does not flood the terminal.
+ * A list of ids as one line, said as ids, never as a count: all of them when there are few ("setting
+ * 7", "settings 2, 5"), else the count and the first few ("206 settings, the first 5: 1, 2, 3, 4,
+ * 5, …"), so a long list does not flood the terminal.
  */
-/** "setting 7", "settings 2, 5", or "206 settings, the first 5: 1, 2, 3, 4, 5, …": ids said as ids, never as a count. */
 export function firstFew(ids: readonly (bigint | string)[], word = 'setting', few = 5): string {
   if (ids.length <= few) return `${ids.length === 1 ? word : `${word}s`} ${ids.join(', ')}`;
   return `${plural(ids.length, word)}, the first ${few}: ${ids.slice(0, few).join(', ')}, …`;

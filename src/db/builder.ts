@@ -276,7 +276,6 @@ export function pageBoundarySql(model: CounterModel, after: bigint | null, size:
   return tag(`${idsAfter(model, after)} LIMIT 1 OFFSET ${size - 1}`);
 }
 
-
 /**
  * A settings row as Node reads it (`s`): its id, status, whether the status is the deleted one
  * (deletedTest: the server decides, by the column's collation, as the page statements do, so Node
@@ -314,13 +313,15 @@ export function lockSettingsSql(scope: AuditScope, ids: readonly bigint[], mode:
   return `${settingsByIdSql(scope, ids)} FOR UPDATE${LOCK_SUFFIX[mode]}`;
 }
 
+/** The children of these settings that count, grouped by key: `FROM … GROUP BY key` of countChildrenSql and countChildrenStackedSql. */
+function childrenOf(counter: CounterDefinition, list: string): string {
+  const fk = ident(counter.foreignKey);
+  return `FROM ${ident(counter.table)}${where([`${fk} IN (${list})`, counter.where === null ? null : `(${counter.where})`])} GROUP BY ${fk}`;
+}
+
 /** One counter's children of these settings, by a plain (non-locking) read: repair step 3, and a page's candidates. */
 export function countChildrenSql(counter: CounterDefinition, ids: readonly bigint[]): string {
-  const fk = ident(counter.foreignKey);
-  return tag(
-    `SELECT ${fk} AS settingId, COUNT(*) AS n FROM ${ident(counter.table)}` +
-      `${where([`${fk} IN (${idList(ids)})`, counter.where === null ? null : `(${counter.where})`])} GROUP BY ${fk}`,
-  );
+  return tag(`SELECT ${ident(counter.foreignKey)} AS settingId, COUNT(*) AS n ${childrenOf(counter, idList(ids))}`);
 }
 
 /**
@@ -333,13 +334,12 @@ export function countChildrenSql(counter: CounterDefinition, ids: readonly bigin
  * settings, so only where needed.
  */
 export function countChildrenStackedSql(model: CounterModel, counter: CounterDefinition, ids: readonly bigint[]): string {
-  const fk = ident(counter.foreignKey);
   const sid = ident(model.settings.id);
   const list = idList(ids);
   return tag(
     `SELECT MAX(u.sid) AS settingId, SUM(u.n) AS n FROM (` +
       `SELECT s.${sid} AS k, s.${sid} AS sid, 0 AS n FROM ${ident(model.settings.table)} s WHERE s.${sid} IN (${list}) UNION ALL ` +
-      `SELECT ${fk}, NULL, COUNT(*) FROM ${ident(counter.table)}${where([`${fk} IN (${list})`, counter.where === null ? null : `(${counter.where})`])} GROUP BY ${fk}` +
+      `SELECT ${ident(counter.foreignKey)}, NULL, COUNT(*) ${childrenOf(counter, list)}` +
       `) u GROUP BY u.k HAVING MAX(u.sid) IS NOT NULL`,
   );
 }

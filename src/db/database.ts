@@ -86,8 +86,7 @@ export class Database {
   async hasSpareConnection(): Promise<boolean> {
     try {
       (await this.pool.getConnection()).release();
-      this.returns += 1;
-      this.waiting.shift()?.();
+      this.returned(true); // a caller waiting may take the one just freed
       return true;
     } catch (error) {
       if (isConnectionLimit(error)) return false;

@@ -218,8 +218,7 @@ const TEXT_TYPES = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext',
  * date: no page could be read.
  */
 export function holdsIntegerIds(type: ColumnType): boolean {
-  if (INTEGER_TYPES.has(type.dataType) || TEXT_TYPES.has(type.dataType)) return true;
-  return (type.dataType === 'decimal' || type.dataType === 'numeric') && type.numericScale === 0;
+  return holdsCounts(type) || TEXT_TYPES.has(type.dataType);
 }
 
 /** Whether a cached counter's column holds counts: an integer type or a DECIMAL without decimals. */

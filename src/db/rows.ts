@@ -32,6 +32,11 @@ export type IdScope =
 /** An integer as the server writes one: digits, a sign for a negative, no leading zero. */
 const INTEGER_TEXT = /^(?:0|-?[1-9][0-9]*)$/;
 
+/** Whether `text` is an integer as the server writes one (toBigInt takes it). */
+export function isIntegerText(text: string): boolean {
+  return INTEGER_TEXT.test(text);
+}
+
 /**
  * An integer the server returned (an id, a count, a cached counter). Anything else is the data's
  * problem, not a bug: a text key holding '010' or '10.0' where a setting's id is read, a counter

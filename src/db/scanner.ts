@@ -3,7 +3,7 @@ import type { AuditScope, CounterModel } from '../core/model.js';
 import { type BranchForm, comparePageSql, countChildrenSql, countChildrenStackedSql, lastIdSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, pageIdsSql, sessionSql, settingsByIdSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
 import { toDatabaseError } from './database-error.js';
-import { type IdScope, type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
+import { type IdScope, isIntegerText, type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
 
 /** The detection reads: page boundaries and the one-statement comparison of a page. */
 
@@ -256,7 +256,7 @@ export async function countChildren(session: Session, scope: AuditScope, ids: re
 
 /** A key as the server writes an integer id (a number, or digits as text). */
 function isIdText(value: unknown): boolean {
-  return typeof value === 'number' || typeof value === 'bigint' || (typeof value === 'string' && INTEGER_TEXT.test(value));
+  return typeof value === 'number' || typeof value === 'bigint' || (typeof value === 'string' && isIntegerText(value));
 }
 
 export interface PackedPage {
@@ -491,7 +491,7 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
     // column's collation compares texts, which the stacked statement's GROUP BY asks the server
     // (null: comparePageSql). A key holding a space or a comma ('11 1' from ' 11') also shifts the
     // fields of its record, so a count that is not one goes there too.
-    if (children[0]!.some((key) => !INTEGER_TEXT.test(key)) || children.slice(1).some((column) => column.some((count) => !COUNT_TEXT.test(count)))) return null;
+    if (children[0]!.some((key) => !isIntegerText(key)) || children.slice(1).some((column) => column.some((count) => !COUNT_TEXT.test(count)))) return null;
     const keys = children[0]!;
     shapes.push({ rows: branch.counters.length === 1 ? children[1]!.reduce((total, count) => total + Number(count), 0) : NaN, groups: keys.length });
     const at = matchKeys(ids, keys);
@@ -521,9 +521,8 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
   return { scanned, candidates, orphans, found: withFound ? ids.map((id) => toBigInt(id)) : [], children: shapes };
 }
 
-/** A count, and a key, as the server writes an integer (the text way's check of a record's fields). */
+/** A count as the server writes one (the text way's check of a record's fields). */
 const COUNT_TEXT = /^(?:0|[1-9][0-9]*)$/;
-const INTEGER_TEXT = /^(?:0|-?[1-9][0-9]*)$/;
 
 /** A 'rows' branch's keys (one per child row, in any order) as a grouped branch's columns: [keys, counts]. */
 function countKeys(parsed: string[][] | null): string[][] | null {
