@@ -211,6 +211,27 @@ describe('--metrics-file', () => {
     expect(metrics.get(`coupon_audit_last_run_success${labels}`)).toBe(1);
   });
 
+  it('labels a plan-only repair apart: its success is never a repair\'s', async () => {
+    const path = join(dir, 'repair.prom');
+    expect((await runCli(['repair', '--url', db.url, '--yes', '--quiet', '--metrics-file', path])).code).toBe(0);
+    expect(readFileSync(path, 'utf8')).toMatch(/^coupon_audit_last_success_timestamp_seconds\{command="repair",/m);
+    for (const args of [['--dry-run'], ['--emit-sql', join(dir, 'plan.sql')]]) {
+      expect((await runCli(['repair', '--url', db.url, ...args, '--quiet', '--metrics-file', path])).code).toBe(0);
+      const metrics = parseMetrics(readFileSync(path, 'utf8'));
+      const labels = `{command="repair --dry-run",database="${db.name}"}`;
+      expect(metrics.get(`coupon_audit_last_run_success${labels}`)).toBe(1);
+      expect(metrics.get(`coupon_audit_scanned_settings${labels}`)).toBe(4);
+      expect([...metrics.keys()].filter((key) => key.includes('command="repair"'))).toEqual([]);
+    }
+    // A repair that fails next, in the same file, keeps no last success: the dry run's is not its own.
+    const broken = new URL(db.url);
+    broken.port = '1';
+    expect((await runCli(['repair', '--url', broken.toString(), '--yes', '--metrics-file', path])).code).toBe(3);
+    const after = readFileSync(path, 'utf8');
+    expect(after).toMatch(/^coupon_audit_last_run_success\{command="repair",[^}]*\} 0$/m);
+    expect(after).not.toMatch(/^coupon_audit_last_success_timestamp_seconds/m);
+  });
+
   it('a failed run says success 0 and keeps the last success time of the run before', async () => {
     const path = join(dir, 'check.prom');
     await runCli(['check', '--url', db.url, '--metrics-file', path]);
@@ -318,8 +339,8 @@ function parseMetrics(text: string): Map<string, number> {
   const samples = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
-    const [key, value] = line.split(' ');
-    samples.set(key!, Number(value));
+    const space = line.lastIndexOf(' '); // a label value may hold spaces: command="repair --dry-run"
+    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
   }
   return samples;
 }

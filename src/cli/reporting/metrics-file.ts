@@ -66,8 +66,13 @@ export function previousSuccessTimestamp(text: string): number | null {
 /** The labels every sample of a metrics file carries: one file describes one command on one database. */
 export type MetricsLabels = { command: string; database: string };
 
-export function metricsLabels(outcome: Pick<RunOutcome, 'command' | 'database'>): MetricsLabels {
-  return { command: outcome.command, database: outcome.database ?? '' };
+/**
+ * A plan-only repair (--dry-run, --emit-sql) is labelled `repair --dry-run`: it wrote nothing, so
+ * its success must not stand in for a repair's (CouponAuditNoRecentSuccess{command="repair"}), nor
+ * be kept across a real repair's failures in the same file.
+ */
+export function metricsLabels(outcome: Pick<RunOutcome, 'command' | 'database' | 'dryRun'>): MetricsLabels {
+  return { command: outcome.dryRun ? `${outcome.command} --dry-run` : outcome.command, database: outcome.database ?? '' };
 }
 
 /**
