@@ -204,6 +204,23 @@ describe('repair', () => {
     expect(JSON.parse(skip.stdout).summary.scanned).toBe(SETTINGS.length - 2);
   });
 
+  it('--deleted skip with --ids of a DELETED setting says so, by id, and in the JSON', async () => {
+    // 8 is DELETED; 10 and BIG (past 2^53: the packed text is read the text way) become so.
+    await db.query(`UPDATE g_coupon_settings SET status = 'DELETED' WHERE id IN (10, ${BIG})`);
+    const one = await runCli(['check', '--url', db.url, '--deleted', 'skip', '--ids', '8']);
+    expect(one.code).toBe(0);
+    expect(one.stderr).toContain('setting 8 (from --ids) is DELETED: --deleted skip leaves it out.');
+    const big = await runCli(['check', '--url', db.url, '--deleted', 'skip', '--ids', String(BIG)]);
+    expect(big.stderr).toContain(`setting ${BIG} (from --ids) is DELETED: --deleted skip leaves it out.`);
+    const json = parseJson(await runCli(['check', '--url', db.url, '--deleted', 'skip', '--ids', `424242,${BIG},10,8,1`, '--format', 'json']));
+    expect(json.summary).toMatchObject({ scanned: 1, drifted: 0, missingIds: ['424242'], skippedIds: ['8', '10', String(BIG)] });
+    const dry = await runCli(['repair', '--url', db.url, '--dry-run', '--deleted', 'skip', '--ids', '8,10']);
+    expect(dry.stderr).toContain('2 settings from --ids are DELETED, which --deleted skip leaves out: 8, 10.');
+    // Counted or zeroed, they are audited: no such warning, and no skippedIds.
+    expect((await runCli(['check', '--url', db.url, '--ids', '8'])).stderr).not.toContain('DELETED');
+    expect(parseJson(await runCli(['check', '--url', db.url, '--deleted', 'zero', '--ids', '8,10', '--format', 'json'])).summary).not.toHaveProperty('skippedIds');
+  });
+
   it('--deleted zero expects 0 on DELETED settings; --deleted skip leaves them alone', async () => {
     const skip = await runCli(['repair', '--url', db.url, '--yes', '--deleted', 'skip', '--format', 'json']);
     expect(skip.code).toBe(0);

@@ -68,6 +68,8 @@ export interface DriftReport<T extends { id: bigint } = DriftedSetting> {
   orphans: OrphanCount[] | null;
   /** --ids that name no setting. */
   missingIds: bigint[];
+  /** --ids that name a DELETED setting, which --deleted skip left out (not in `scanned`). */
+  skippedIds: bigint[];
   /**
    * Set when the scan read a replica (--replica-url): `drifted` holds what the primary confirmed;
    * `unconfirmed` what the replica alone showed drifted (the primary had moved on, or the replica's
@@ -162,6 +164,7 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
   });
   const totals = { scanned: 0, drifted: [] as T[], orphans: scope.counters.map(() => 0n) };
   const missingIds: bigint[] = [];
+  const skippedIds: bigint[] = [];
   const started = performance.now();
 
   /** One page: packed (its own snapshot), or the stacked statement alone (the unindexed whole-table scan). */
@@ -207,8 +210,10 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
       const chunk = ids.slice(start, start + Math.min(sizer.size, 5000));
       start += chunk.length;
       await pool.run(async (turn) => {
-        const found = new Set((await run({ kind: 'ids', ids: chunk }, 'packed', turn)).found);
+        const page = await run({ kind: 'ids', ids: chunk }, 'packed', turn);
+        const found = new Set(page.found);
         missingIds.push(...chunk.filter((id) => !found.has(id)));
+        skippedIds.push(...(page.skipped ?? []));
       });
     }
   } else {
@@ -277,6 +282,7 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
   const nullKeys = options.ids === undefined ? await nullKeyCounts(db, scope) : [];
   totals.drifted.sort((a, b) => compareIds(a.id, b.id));
   missingIds.sort(compareIds);
+  skippedIds.sort(compareIds);
   return {
     scanned: totals.scanned,
     drifted: totals.drifted,
@@ -285,6 +291,7 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
         ? scope.counters.map((counter, i) => ({ counter: counter.name, table: counter.table, rows: totals.orphans[i]!, nullSettingId: nullKeys[i]! }))
         : null,
     missingIds,
+    skippedIds,
   };
 }
 

@@ -35,6 +35,8 @@ export interface CheckReport {
     /** Child rows whose setting id is NULL, by child table, when there are any. */
     nullSettingId?: Record<string, number | string>;
     missingIds?: string[];
+    /** --ids that name a DELETED setting, left out by --deleted skip. */
+    skippedIds?: string[];
     /** Drifted counters by kind, and DELETED settings still counting (when the model was given). */
     kinds?: JsonKinds;
   };
@@ -131,6 +133,7 @@ export function checkReportJson(
     if (Object.keys(nulls).length > 0) summary.nullSettingId = nulls;
   }
   if (report.missingIds.length > 0) summary.missingIds = report.missingIds.map(String);
+  if (report.skippedIds.length > 0) summary.skippedIds = report.skippedIds.map(String);
   if (model !== undefined) {
     const { tooHigh, tooLow, null: nulls, negative, deletedNonZero } = kindSummary(report);
     summary.kinds = { tooHigh, tooLow, null: nulls, negative, deletedNonZero };

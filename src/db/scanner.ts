@@ -13,6 +13,8 @@ export interface PageResult {
   drifted: DriftedSetting[];
   /** Ids of the settings that exist among the page's rows (all of them when not `onlyDrifted`). */
   found: bigint[];
+  /** Of `found`, the DELETED settings --deleted skip left out (scanned does not count them). */
+  skipped?: bigint[];
   /** Per counter (scope order): child rows whose setting id names no setting. */
   orphans: bigint[];
   /** Per child branch (builder.ts childBranches), what the page held, when a packed page's numbers gave it (BranchShape). */
@@ -61,7 +63,7 @@ export async function comparePage(
 
 export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
   const n = scope.counters.length;
-  const result: PageResult = { scanned: 0, drifted: [], found: [], orphans: new Array(n).fill(0n) };
+  const result: PageResult = { scanned: 0, drifted: [], found: [], skipped: [], orphans: new Array(n).fill(0n) };
   for (const row of rows) {
     if (row['id'] === null) {
       // The WITH ROLLUP row: the page's totals.
@@ -75,6 +77,7 @@ export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
     }
     const id = toBigInt(row['sid']); // the setting's own id (builder.ts comparePageSql)
     result.found.push(id);
+    if (Number(row['audited']) === 0) result.skipped!.push(id);
     const cached: Record<string, bigint | null> = {};
     const actual = new Map<string, bigint>();
     scope.counters.forEach((counter, i) => {
@@ -171,7 +174,7 @@ export async function compareInSnapshot(
   // that broke every cache) cost as much as it did, and wait for a turn like it.
   if (packed.candidates.length > 0 && packed.candidates.length * 10 > packed.scanned) await hooks.beforeMore?.();
   const drifted = packed.candidates.length === 0 ? [] : await compareCandidates(session, scope, packed.candidates, packed.counts);
-  return { scanned: packed.scanned, drifted, found: packed.found, orphans: packed.orphans, children: packed.children };
+  return { scanned: packed.scanned, drifted, found: packed.found, skipped: packed.skipped, orphans: packed.orphans, children: packed.children };
 }
 
 /**
@@ -273,6 +276,8 @@ export interface PackedPage {
   orphans: bigint[];
   /** The ids of the settings read, when asked for (an --ids chunk: which of them exist). */
   found: bigint[];
+  /** Of `found`, the ids --deleted skip left out. */
+  skipped: bigint[];
   /** Per child branch, what it held (the usual page's numbers give it; the text way does not). */
   children?: BranchShape[];
 }
@@ -341,9 +346,13 @@ function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: 
   const counts = new Map<bigint, bigint[]>();
   let scanned = 0;
   const skip = scope.deleted === 'skip';
+  const skipped: bigint[] = [];
   for (let r = 0; r < ids.length; r++) {
     const isDeleted = deleted !== null && deleted[r] === 1;
-    if (isDeleted && skip) continue;
+    if (isDeleted && skip) {
+      if (withFound) skipped.push(BigInt(ids[r]!));
+      continue;
+    }
     scanned += 1;
     for (let i = 0; i < n; i++) {
       if (cached[i]![r] !== (isDeleted ? 0 : actual[i]![r])) {
@@ -356,7 +365,7 @@ function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: 
     }
   }
   const found = withFound ? Array.from(ids, (id) => BigInt(id)) : [];
-  return { scanned, candidates, counts, orphans: orphans.map((total) => BigInt(total)), found, children: shapes };
+  return { scanned, candidates, counts, orphans: orphans.map((total) => BigInt(total)), found, skipped, children: shapes };
 }
 
 /**
@@ -506,9 +515,13 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
 
   let scanned = 0;
   const candidates: bigint[] = [];
+  const skipped: bigint[] = [];
   for (let at = 0; at < ids.length; at++) {
     const isDeleted = deleted !== null && deleted[at] === '1';
-    if (isDeleted && scope.deleted === 'skip') continue;
+    if (isDeleted && scope.deleted === 'skip') {
+      if (withFound) skipped.push(toBigInt(ids[at]!));
+      continue;
+    }
     scanned += 1;
     for (let i = 0; i < n; i++) {
       const expected = isDeleted ? '0' : (actual[i]![at] ?? '0');
@@ -518,7 +531,7 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
       }
     }
   }
-  return { scanned, candidates, orphans, found: withFound ? ids.map((id) => toBigInt(id)) : [], children: shapes };
+  return { scanned, candidates, orphans, found: withFound ? ids.map((id) => toBigInt(id)) : [], skipped, children: shapes };
 }
 
 /** A count as the server writes one (the text way's check of a record's fields). */

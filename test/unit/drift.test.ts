@@ -111,7 +111,7 @@ describe('readPage (the rows of the one-statement comparison)', () => {
     ]);
   });
   it('an empty page is empty', () => {
-    expect(readPage([], scope)).toEqual({ scanned: 0, drifted: [], found: [], orphans: [0n, 0n] });
+    expect(readPage([], scope)).toEqual({ scanned: 0, drifted: [], found: [], skipped: [], orphans: [0n, 0n] });
   });
 });
 
@@ -149,6 +149,7 @@ describe('reports', () => {
       { counter: 'usedCount', table: 'g_coupon_uses', rows: 0n, nullSettingId: 3n },
     ],
     missingIds: [],
+    skippedIds: [],
   };
 
   it('JSON keeps ids exact as strings and NULL caches as null; NULL setting ids apart from orphans', () => {

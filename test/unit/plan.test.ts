@@ -55,6 +55,7 @@ const REPORT: DriftReport = {
     { counter: 'usedCount', table: 'g_coupon_uses', rows: 1n, nullSettingId: 3n },
   ],
   missingIds: [],
+  skippedIds: [],
 };
 
 describe('the plan: what repair would write, from detection', () => {

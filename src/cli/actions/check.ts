@@ -77,7 +77,7 @@ export async function printDriftReport(
   signal?: AbortSignal,
 ): Promise<void> {
   const { stdout } = terminal.io;
-  warnMissingIds(terminal, report);
+  warnIdsNotAudited(terminal, report);
   // JSON is always one document, --quiet or not: `> drift.json; jq` must work.
   if (options.format === 'json') {
     await writePieces(stdout, jsonText(checkReportJson(report, extra, scope.model, mappedAsWritten)), signal);
@@ -108,14 +108,27 @@ export async function printDriftReport(
 const FEW = 5;
 
 /** --ids that name no setting: one line, with the count and the first few. */
-export function warnMissingIds(terminal: Terminal, report: DriftReport): void {
+export function warnIdsNotAudited(terminal: Terminal, report: DriftReport): void {
   const missing = report.missingIds;
-  if (missing.length === 0) return;
-  terminal.warn(
-    missing.length === 1
-      ? `setting ${missing[0]} (from --ids) does not exist.`
-      : `${missing.length} settings from --ids do not exist${missing.length > FEW ? `, the first ${FEW}` : ''}: ${missing.slice(0, FEW).join(', ')}${missing.length > FEW ? ', …' : ''}.`,
-  );
+  if (missing.length > 0) {
+    terminal.warn(
+      missing.length === 1
+        ? `setting ${missing[0]} (from --ids) does not exist.`
+        : `${missing.length} settings from --ids do not exist${firstFewIds(missing)}.`,
+    );
+  }
+  const skipped = report.skippedIds;
+  if (skipped.length > 0) {
+    terminal.warn(
+      skipped.length === 1
+        ? `setting ${skipped[0]} (from --ids) is DELETED: --deleted skip leaves it out.`
+        : `${skipped.length} settings from --ids are DELETED, which --deleted skip leaves out${firstFewIds(skipped)}.`,
+    );
+  }
+}
+
+function firstFewIds(ids: readonly bigint[]): string {
+  return `${ids.length > FEW ? `, the first ${FEW}` : ''}: ${ids.slice(0, FEW).join(', ')}${ids.length > FEW ? ', …' : ''}`;
 }
 
 export { plural };

@@ -24,7 +24,7 @@ import { auditTableLine, changesTableText, dryRunLine, repairSummaryLines } from
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import { Interrupts } from '../signals.js';
 import type { OutputStream, Terminal } from '../terminal.js';
-import { printDriftReport, recordScan, scanHooks, warnMissingIds } from './check.js';
+import { printDriftReport, recordScan, scanHooks, warnIdsNotAudited } from './check.js';
 
 export async function runRepair(terminal: Terminal, options: RepairOptions, outcome: RunOutcome): Promise<ExitCode> {
   const emitSql = options.emitSql;
@@ -78,7 +78,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         confirm: prompting
           ? async (scanned, target) => {
               spinner.stop();
-              warnMissingIds(terminal, scanned);
+              warnIdsNotAudited(terminal, scanned);
               // The plan goes where the prompt goes (stderr), so `repair > log` still shows it.
               const { stderr } = terminal.io;
               const plan = planTotals(planChanges(scanned.drifted), options.batchSize);
@@ -166,7 +166,7 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
   const { report } = run;
   const plan = planTotals(planChanges(report.drifted), options.batchSize);
   if (options.format === 'json') {
-    warnMissingIds(terminal, report);
+    warnIdsNotAudited(terminal, report);
     const json = {
       ...checkReportJson(report, { command: 'repair', dryRun: true }, scope.model, mappedAsWritten),
       ...(emitted === null ? {} : { emittedSql: { file: emitted.file, statements: emitted.statements } }),
@@ -186,7 +186,7 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
     if (report.drifted.length > 0) stdout.write(`${last}\n`);
     return;
   }
-  warnMissingIds(terminal, report);
+  warnIdsNotAudited(terminal, report);
   await writePlan(stdout, terminal.out, options, scope, report, signal);
   const lines: string[] = [];
   if (run.target !== null && emitted === null) lines.push(auditTableLine(run.target, 'would'));
