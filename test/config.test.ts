@@ -248,16 +248,26 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
   it.each([
     ['an unknown key', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId', filter: 'x' } } }, 'counters.issuedCount: unknown key "filter"'],
     ['a wrong type', { settings: { table: 42 } }, 'settings.table: '],
+    // The unknown key is named, not the key it stands in for ("foreignKey: expected string, received undefined").
+    ['a misspelt key', { counters: { issuedCount: { table: 'g_coupons', foreign_key: 'settingId' } } }, 'counters.issuedCount: unknown key "foreign_key"'],
+    ['a key left out', { counters: { issuedCount: { table: 'g_coupons' } } }, 'counters.issuedCount.foreignKey: missing (expected string)'],
     ['no counters', { counters: {} }, 'counters: name at least one counter'],
     ['not JSON', '{ "counters": ', 'is not valid JSON'],
-    ['a missing column', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'campaignId' } } }, 'table g_coupons has no column campaignId'],
-    ['a missing table', { counters: { issuedCount: { table: 'g_codes', foreignKey: 'settingId' } } }, 'table g_codes is missing'],
+    ['not JSON, where', '{\n  "counters": {}\n  "settings": {}\n}', "is not valid JSON: Expected ',' or '}' after property value in JSON at line 3, column 3."],
+    [
+      'a counter named twice (JSON.parse would keep the second alone)',
+      '{ "counters": {\n  "issuedCount": { "table": "g_coupons", "foreignKey": "settingId" },\n  "issuedCount": { "table": "g_coupons", "foreignKey": "settingId", "where": "1" } } }',
+      'names counters.issuedCount twice (the second at line 3, column 3): rename or remove one.',
+    ],
+    ['a key named twice at the top', '{ "auditTable": "a", "auditTable": "b" }', 'names auditTable twice (the second at line 1, column 22)'],
+    ['a missing column', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'campaignId' } } }, 'counter issuedCount: table g_coupons has no column campaignId'],
+    ['a missing table', { counters: { issuedCount: { table: 'g_codes', foreignKey: 'settingId' } } }, 'counter issuedCount: table g_codes is missing'],
     [
       'a filter that does not compile',
       { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId', where: "revokedAt IS NULL AND status <> 'REVOKED'" } } },
       "counter issuedCount: the filter \"revokedAt IS NULL AND status <> 'REVOKED'\" does not work here: Unknown column 'revokedAt'",
     ],
-    ['a cached column the settings do not have', { counters: { voidedCount: { table: 'g_coupons', foreignKey: 'settingId' } } }, 'table g_coupon_settings has no column voidedCount'],
+    ['a cached column the settings do not have', { counters: { voidedCount: { table: 'g_coupons', foreignKey: 'settingId' } } }, 'counter voidedCount: table g_coupon_settings has no column voidedCount'],
     [
       'a key column that holds no ids',
       { counters: { usedCount: { table: 'g_coupon_uses', foreignKey: 'usedAt' } } },

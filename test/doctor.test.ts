@@ -106,7 +106,7 @@ describe('coupon-audit doctor', () => {
     try {
       const { code, json } = await doctor(['--url', db.url]);
       expect(code).toBe(3);
-      expect(byName(json, 'schema')).toMatchObject({ status: 'fail', detail: 'table g_coupon_uses has no column settingId' });
+      expect(byName(json, 'schema')).toMatchObject({ status: 'fail', detail: 'counter usedCount: table g_coupon_uses has no column settingId' });
       expect(byName(json, 'privileges for repair')).toBeUndefined();
     } finally {
       await db.query('ALTER TABLE g_coupon_uses RENAME COLUMN setting_id TO settingId');

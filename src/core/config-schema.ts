@@ -91,9 +91,16 @@ export type CounterConfig = z.input<typeof configSchema>;
 export function modelFromConfig(input: unknown, source: string): CounterModel {
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    // An unknown key first: "foreign_key" is the cause of the missing "foreignKey" beside it.
+    const issues = parsed.error.issues;
+    const issue = issues.find((one) => one.code === 'unrecognized_keys') ?? issues[0]!;
     const at = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
-    const message = issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((key) => `"${key}"`).join(', ')}` : issue.message;
+    const message =
+      issue.code === 'unrecognized_keys'
+        ? `unknown key ${issue.keys.map((key) => `"${key}"`).join(', ')}`
+        : issue.code === 'invalid_type' && /received undefined$/.test(issue.message)
+          ? `missing (expected ${issue.expected})`
+          : issue.message;
     throw new ConfigError(`${source}: ${at}: ${message}.`);
   }
   const config = parsed.data;

@@ -33,7 +33,55 @@ export async function loadModel(config: string | CounterConfig | undefined, cwd:
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`${path} is not valid JSON: ${(error as Error).message}.`);
+    const message = (error as Error).message.replace(/ at position (\d+)$/, (_, at: string) => ` at ${lineAndColumn(text, Number(at))}`);
+    throw new ConfigError(`${path} is not valid JSON: ${message}.`);
+  }
+  // JSON.parse keeps the last of two equal keys: a counter copied and not renamed would vanish.
+  const duplicate = duplicateKey(text);
+  if (duplicate !== null) {
+    throw new ConfigError(`${path} names ${duplicate.path === '' ? '' : `${duplicate.path}.`}${duplicate.key} twice (the second at ${lineAndColumn(text, duplicate.at)}): rename or remove one.`);
   }
   return validate(json, path);
+}
+
+/** "line 3, column 12" of a character offset (both from 1). */
+export function lineAndColumn(text: string, at: number): string {
+  const before = text.slice(0, at);
+  const line = before.split('\n').length;
+  return `line ${line}, column ${at - before.lastIndexOf('\n')}`;
+}
+
+/**
+ * The first key that appears twice in one object of a valid JSON text, with the dotted path of
+ * that object and the second one's offset; null when every object's keys are distinct.
+ */
+export function duplicateKey(text: string): { path: string; key: string; at: number } | null {
+  // One frame per open object or array: its keys (objects only) and the key it sits under.
+  const frames: { keys: Set<string> | null; name: string }[] = [];
+  let expectKey = false;
+  let lastKey = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"') {
+      const start = i;
+      for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      const frame = frames[frames.length - 1];
+      if (expectKey && frame?.keys != null) {
+        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        if (frame.keys.has(key)) return { path: frames.slice(1).map((f) => f.name).join('.'), key, at: start };
+        frame.keys.add(key);
+        lastKey = key;
+        expectKey = false;
+      }
+    } else if (c === '{' || c === '[') {
+      const parent = frames[frames.length - 1];
+      frames.push({ keys: c === '{' ? new Set() : null, name: parent?.keys == null && parent !== undefined ? `${parent.name}[]` : lastKey });
+      expectKey = c === '{';
+    } else if (c === '}' || c === ']') {
+      frames.pop();
+    } else if (c === ',') {
+      expectKey = frames[frames.length - 1]?.keys != null;
+    }
+  }
+  return null;
 }

@@ -93,7 +93,7 @@ async function variables(db: Database, sql: string, proxy = false): Promise<Reco
 
 /** What is wrong with the schema for this scope, in three kinds that end a run differently. */
 export interface SchemaProblems {
-  /** Tables or columns the model names that are not there ("table g_coupons is missing"). */
+  /** Tables or columns the model names that are not there ("counter issuedCount: table g_codes is missing"). */
   missing: string[];
   /** A counter's `where` the server cannot compile: "counter issuedCount: <server message>". */
   filters: string[];
@@ -117,16 +117,20 @@ export function hasProblems(problems: SchemaProblems): boolean {
  */
 export async function schemaProblems(db: Database, scope: AuditScope): Promise<SchemaProblems> {
   const { model } = scope;
-  const wanted = new Map<string, Set<string>>();
-  const need = (table: string, column: string): void => {
-    if (!wanted.has(table)) wanted.set(table, new Set());
-    wanted.get(table)!.add(column);
+  // Per table, per column, who needs it: '' for the settings themselves, else a counter's name,
+  // so that a missing one is named with the counter to fix (`counter codes: table x has no column y`).
+  const wanted = new Map<string, Map<string, Set<string>>>();
+  const need = (table: string, column: string, owner: string): void => {
+    if (!wanted.has(table)) wanted.set(table, new Map());
+    const columns = wanted.get(table)!;
+    if (!columns.has(column)) columns.set(column, new Set());
+    columns.get(column)!.add(owner);
   };
-  need(model.settings.table, model.settings.id);
-  need(model.settings.table, model.settings.status);
+  need(model.settings.table, model.settings.id, '');
+  need(model.settings.table, model.settings.status, '');
   for (const counter of scope.counters) {
-    need(model.settings.table, counter.name);
-    need(counter.table, counter.foreignKey);
+    need(model.settings.table, counter.name, counter.name);
+    need(counter.table, counter.foreignKey, counter.name);
   }
   const found = await columnsOf(db, [...wanted.keys()]);
   const problems: SchemaProblems = { missing: [], filters: [], keys: [], grants: [] };
@@ -135,11 +139,18 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     if (present === undefined) {
       const denied = await selectDenied(db, table);
       if (denied) problems.grants.push({ table, grant: grantSql(db, 'SELECT', table) });
-      else problems.missing.push(`table ${table} is missing`);
+      else problems.missing.push(`${ownedBy(new Set([...columns.values()].flatMap((owners) => [...owners])))}table ${table} is missing`);
       continue;
     }
-    const absent = [...columns].filter((column) => !present.has(column.toLowerCase()));
-    if (absent.length > 0) problems.missing.push(`table ${table} has no column ${absent.join(', ')}`);
+    // The absent columns, grouped by the owners that need them.
+    const byOwners = new Map<string, { owners: Set<string>; columns: string[] }>();
+    for (const [column, owners] of columns) {
+      if (present.has(column.toLowerCase())) continue;
+      const key = [...owners].join('\0');
+      if (!byOwners.has(key)) byOwners.set(key, { owners, columns: [] });
+      byOwners.get(key)!.columns.push(column);
+    }
+    for (const { owners, columns: absent } of byOwners.values()) problems.missing.push(`${ownedBy(owners)}table ${table} has no column ${absent.join(', ')}`);
   }
   if (problems.missing.length > 0 || problems.grants.length > 0) return problems;
   const keys = new Map([[`${model.settings.table}\0${model.settings.id}`, [model.settings.table, model.settings.id] as const]]);
@@ -163,6 +174,13 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     problems.grants.push({ table: model.settings.table, grant: grantSql(db, 'SELECT', model.settings.table) });
   }
   return problems;
+}
+
+/** "counter a: ", "counters a, b: ", or nothing when the settings themselves need it. */
+function ownedBy(owners: ReadonlySet<string>): string {
+  if (owners.has('')) return '';
+  const names = [...owners];
+  return `${names.length === 1 ? 'counter' : 'counters'} ${names.join(', ')}: `;
 }
 
 /**
