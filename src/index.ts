@@ -88,8 +88,37 @@ export interface RepairOptions extends CheckOptions {
   beforeCommit?: (batch: { changes: JsonChange[] }) => void | Promise<void>;
 }
 
+// Every option each function takes, so that a misspelt one from plain JavaScript is refused
+// (`dryrun: true` would otherwise repair for real). The compiler keeps them in step with the types.
+const CHECK_OPTIONS = {
+  url: true, config: true, ids: true, columns: true, deleted: true, pageSize: true, concurrency: true, signal: true, onProgress: true,
+  replicaUrl: true, maxLag: true, maxLagWait: true, maxLoad: true, criticalLoad: true, pauseFile: true, checkInterval: true, onThrottle: true,
+} as const satisfies Record<keyof CheckOptions, true>;
+const REPAIR_OPTIONS = {
+  ...CHECK_OPTIONS,
+  dryRun: true, batchSize: true, writeConcurrency: true, lockWaitTimeout: true, waitLock: true, maxChanges: true, auditTable: true,
+  onRepairProgress: true, beforeCommit: true,
+} as const satisfies Record<keyof RepairOptions, true>;
+
+/** UsageError (exit 2) for options that are no object or hold a key the function does not take. */
+function knownOptions(fn: 'check' | 'repair', options: unknown): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new UsageError(`${fn}() takes an options object ({ url, … }); nothing was read or written.`);
+  }
+  const known: Readonly<Record<string, true>> = fn === 'check' ? CHECK_OPTIONS : REPAIR_OPTIONS;
+  const unknown = Object.keys(options).filter((key) => !Object.hasOwn(known, key));
+  if (unknown.length === 0) return;
+  const hint = (key: string): string => {
+    const like = Object.keys(known).find((name) => name.toLowerCase() === key.toLowerCase().replace(/[-_]/g, ''));
+    if (like !== undefined) return ` (did you mean ${like}?)`;
+    return fn === 'check' && Object.hasOwn(REPAIR_OPTIONS, key) ? ' (an option of repair())' : '';
+  };
+  throw new UsageError(`${fn}(): unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((key) => `${key}${hint(key)}`).join(', ')}; nothing was read or written.`);
+}
+
 /** Resolves to what `coupon-audit check --format json` prints. */
 export async function check(options: CheckOptions): Promise<CheckReport> {
+  knownOptions('check', options);
   const resolved = await resolve(options);
   const report = await checkRun(resolved);
   return checkReportJson(report, { command: 'check' }, resolved.scope.model);
@@ -105,6 +134,7 @@ export async function repair(options: RepairOptions & { dryRun: true }): Promise
 export async function repair(options: RepairOptions & { dryRun?: false }): Promise<RepairReport>;
 export async function repair(options: RepairOptions): Promise<RepairReport | DryRunReport>;
 export async function repair(options: RepairOptions): Promise<RepairReport | DryRunReport> {
+  knownOptions('repair', options);
   const base = await resolve(options);
   const beforeCommit = options.beforeCommit;
   const run = await repairRun(

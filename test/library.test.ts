@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortedError, check, ConfigError, CouponAuditError, DatabaseError, repair, RunLockedError, UsageError } from '../src/index.js';
 import { runCli } from './helpers/cli.js';
 import { connectionOptions, createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
-import { driftedIds } from './helpers/snapshot.js';
+import { driftedIds, settingsSnapshot } from './helpers/snapshot.js';
 
 /** The library API (SPEC.md "A library as well as a command"), called in-process. */
 
@@ -56,6 +56,25 @@ describe('check()', () => {
 });
 
 describe('repair()', () => {
+  it('refuses an option it does not take (from plain JavaScript: `dryrun: true` would repair for real), before reading anything', async () => {
+    const before = await settingsSnapshot(db.conn);
+    const untyped = (options: unknown) => options as never;
+    const cases: [() => Promise<unknown>, string][] = [
+      [() => repair(untyped({ url: db.url, dryrun: true })), 'repair(): unknown option dryrun (did you mean dryRun?); nothing was read or written.'],
+      [() => repair(untyped({ url: db.url, dry_run: true, batchsize: 5 })), 'repair(): unknown options dry_run (did you mean dryRun?), batchsize (did you mean batchSize?)'],
+      [() => check(untyped({ url: db.url, dryRun: true })), 'check(): unknown option dryRun (an option of repair())'],
+      [() => check(untyped({ url: db.url, nope: 1 })), 'check(): unknown option nope;'],
+      [() => repair(untyped('mysql://x')), 'repair() takes an options object'],
+    ];
+    for (const [call, message] of cases) {
+      const error = await call().then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(UsageError);
+      expect((error as UsageError).exitCode).toBe(2);
+      expect((error as Error).message).toContain(message);
+    }
+    expect(await settingsSnapshot(db.conn)).toEqual(before);
+  });
+
   it('an aborted signal stops after the transaction in flight and rejects (exit code 130); what committed is whole; a rerun converges', async () => {
     const controller = new AbortController();
     let progressed = 0;
