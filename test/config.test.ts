@@ -244,6 +244,39 @@ describe('a text key column (VARCHAR)', () => {
   });
 });
 
+describe('a foreignKey no child row names a setting by (a code column by mistake)', () => {
+  it('check and the dry run warn; repair refuses before writing (exit 2), the CLI and the library', async () => {
+    const path = writeConfig('code-key.json', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'code' } } });
+    const doubt = 'counter issuedCount: none of the 7 rows of g_coupons it counts names a setting by code (all are orphans); is code the column that holds the g_coupon_settings id?';
+    const before = await settingsSnapshot(revoke.conn);
+    // Other cases of this file repair here too: the audit rows before, or -1 for no audit table.
+    const auditRows = async (): Promise<number> => {
+      const [table] = await revoke.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'coupon_audit_log'");
+      if (Number(table!['n']) === 0) return -1;
+      const [rows] = await revoke.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_audit_log');
+      return Number(rows!['n']);
+    };
+    const auditBefore = await auditRows();
+    const checked = await runCli(['check', '--url', revoke.url, '--config', path]);
+    expect(checked.code).toBe(1);
+    expect(checked.stderr).toContain(doubt);
+    expect(checked.stdout).toMatch(/children with no setting +7 rows in g_coupons/);
+    const dry = await runCli(['repair', '--url', revoke.url, '--config', path, '--dry-run', '--format', 'json']);
+    expect(dry.code).toBe(1);
+    expect(dry.stderr).toContain(doubt);
+    const refused = await runCli(['repair', '--url', revoke.url, '--config', path, '--yes']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`${doubt} Repair would write 0 for each such setting; nothing was written.`);
+    const library = await repair({ url: revoke.url, config: path }).then(() => null, (e: unknown) => e);
+    expect((library as { exitCode?: number }).exitCode).toBe(2);
+    expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+    expect(await auditRows()).toBe(auditBefore);
+    // The right key: no doubt.
+    const right = await runCli(['check', '--url', revoke.url, '--config', writeConfig('id-key.json', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId' } } })]);
+    expect(right.stderr).not.toContain('none of the');
+  });
+});
+
 describe('a bad config: exit 2, one sentence naming what is wrong, nothing read or written', () => {
   it.each([
     ['an unknown key', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId', filter: 'x' } } }, 'counters.issuedCount: unknown key "filter"'],

@@ -82,38 +82,44 @@ export function driftSummaryLine(report: DriftReport, counters: readonly string[
   ];
   if (options.orphans === false) return parts[0]!;
   // Only the audited counters' tables: a table not read says nothing about its orphans.
-  const orphans = (report.orphans ?? []).filter((orphan) => orphan.rows > 0n);
-  if (orphans.length > 0) {
-    parts.push(`Orphan rows (settingId with no setting): ${orphans.map((o) => `${o.rows} in ${o.table}`).join(', ')}.`);
-  }
-  const nulls = (report.orphans ?? []).filter((orphan) => orphan.nullSettingId > 0n);
-  if (nulls.length > 0) {
-    parts.push(`Rows with a NULL setting id: ${nulls.map((o) => `${o.nullSettingId} in ${o.table}`).join(', ')}.`);
-  }
+  const orphans = inTables(report.orphans ?? []);
+  if (orphans !== null) parts.push(`Child rows with no setting: ${orphans}.`);
+  const nulls = inTables((report.orphans ?? []).map((orphan) => ({ ...orphan, rows: orphan.nullSettingId })));
+  if (nulls !== null) parts.push(`Child rows with a NULL setting id: ${nulls}.`);
   return parts.join(' ');
+}
+
+/**
+ * "2 in g_coupons, 1 in g_coupon_uses", the entries with rows; a table read for two counters
+ * (each with its own filter) is named with each counter: "1 in promo_code (issued), 0 …". null for none.
+ */
+function inTables(entries: readonly { counter: string; table: string; rows: bigint }[], unit = false): string | null {
+  const present = entries.filter((entry) => entry.rows > 0n);
+  if (present.length === 0) return null;
+  const shared = (table: string) => entries.filter((entry) => entry.table === table).length > 1;
+  return present.map((entry) => `${unit ? plural(entry.rows, 'row') : entry.rows} in ${entry.table}${shared(entry.table) ? ` (${entry.counter})` : ''}`).join(', ');
 }
 
 /**
  * The drift by kind, one line per kind that occurs (README "Kinds of drift" says which application
  * bug leaves each behind). Empty when there is nothing to say.
  */
-export function renderKinds(kinds: KindSummary, c: ChalkInstance): string[] {
+export function renderKinds(kinds: KindSummary, c: ChalkInstance, deletedStatus = 'DELETED'): string[] {
   const rows: [string, string][] = [];
   const counters = (n: number) => plural(n, 'counter');
   if (kinds.tooHigh > 0) rows.push(['too high', counters(kinds.tooHigh)]);
   if (kinds.tooLow > 0) rows.push(['too low', counters(kinds.tooLow)]);
   if (kinds.null > 0) rows.push(['NULL', counters(kinds.null)]);
   if (kinds.negative > 0) rows.push(['negative', counters(kinds.negative)]);
-  if (kinds.deletedNonZero > 0) rows.push(['DELETED with non-zero counts', plural(kinds.deletedNonZero, 'setting')]);
+  if (kinds.deletedNonZero > 0) rows.push([`${deletedStatus} with non-zero counts`, plural(kinds.deletedNonZero, 'setting')]);
   const children = (list: ChildRows[] | null): string | null => {
     const present = (list ?? []).filter((entry) => entry.rows > 0n);
     if (present.length === 0) return null;
     const tables = present.map((entry) => entry.table);
-    const named = present.map((entry) => `${entry.rows} in ${entry.table}${tables.filter((t) => t === entry.table).length > 1 ? ` (${entry.counter})` : ''}`);
-    if (present.length === 1) return `${plural(present[0]!.rows, 'row')} in ${present[0]!.table}`;
+    if (present.length === 1) return inTables(list ?? [], true);
     // A table read for two counters would be counted twice: no total then.
     const total = present.reduce((sum, entry) => sum + entry.rows, 0n);
-    return `${new Set(tables).size === tables.length ? plural(total, 'row') : 'rows'}: ${named.join(', ')}`;
+    return `${new Set(tables).size === tables.length ? plural(total, 'row') : 'rows'}: ${inTables(list ?? [])}`;
   };
   const orphans = children(kinds.orphans);
   if (orphans !== null) rows.push(['children with no setting', orphans]);

@@ -59,6 +59,25 @@ export interface OrphanCount {
   rows: bigint;
   /** Child rows whose setting id is NULL (no setting at all), reported apart. */
   nullSettingId: bigint;
+  /**
+   * Whether some child row counted names a setting; null when a page did not say. false with
+   * orphans: no child row names a setting, the foreignKey is likely the wrong column (foreignKeyDoubts).
+   */
+  namesSettings: boolean | null;
+}
+
+/**
+ * One sentence per counter of a full scan whose child rows with a key all name no setting (all
+ * orphans, none counted): its foreignKey is most likely another column (a code, a date), and a
+ * repair would write 0 into every cache of it. check and dry runs warn; repair refuses (core/run.ts).
+ */
+export function foreignKeyDoubts(report: Pick<DriftReport<{ id: bigint }>, 'orphans'>, scope: AuditScope): string[] {
+  return (report.orphans ?? [])
+    .filter((orphan) => orphan.namesSettings === false && orphan.rows > 0n)
+    .map((orphan) => {
+      const counter = scope.counters.find((one) => one.name === orphan.counter)!;
+      return `counter ${counter.name}: none of the ${orphan.rows} rows of ${counter.table} it counts names a setting by ${counter.foreignKey} (all are orphans); is ${counter.foreignKey} the column that holds the ${scope.model.settings.table} id?`;
+    });
 }
 
 export interface DriftReport<T extends { id: bigint } = DriftedSetting> {
@@ -162,7 +181,7 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
     targetMs: options.targetStatementMs ?? 300,
     adaptive: options.pageSize === undefined,
   });
-  const totals = { scanned: 0, drifted: [] as T[], orphans: scope.counters.map(() => 0n) };
+  const totals = { scanned: 0, drifted: [] as T[], orphans: scope.counters.map(() => 0n), named: scope.counters.map((): boolean | null => false) };
   const missingIds: bigint[] = [];
   const skippedIds: bigint[] = [];
   const started = performance.now();
@@ -188,6 +207,7 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
     totals.scanned += result.scanned;
     for (const setting of result.drifted) totals.drifted.push(keep(setting));
     result.orphans.forEach((count, i) => (totals.orphans[i]! += count));
+    totals.named = totals.named.map((some, i) => (some === true || result.named?.[i] === true ? true : some === null || result.named === undefined ? null : false));
     options.onProgress?.({ scanned: totals.scanned, drifted: totals.drifted.length, elapsedMs: performance.now() - started });
     return result;
   };
@@ -288,7 +308,7 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
     drifted: totals.drifted,
     orphans:
       options.ids === undefined
-        ? scope.counters.map((counter, i) => ({ counter: counter.name, table: counter.table, rows: totals.orphans[i]!, nullSettingId: nullKeys[i]! }))
+        ? scope.counters.map((counter, i) => ({ counter: counter.name, table: counter.table, rows: totals.orphans[i]!, nullSettingId: nullKeys[i]!, namesSettings: totals.named[i]! }))
         : null,
     missingIds,
     skippedIds,

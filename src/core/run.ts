@@ -7,7 +7,7 @@ import { auditCounterNameLength, autoUpdatedColumns, connectionLimit, grantSql, 
 import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
-import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift } from './detect-drift.js';
+import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift, foreignKeyDoubts } from './detect-drift.js';
 import type { DriftedSetting } from './drift.js';
 import type { AuditScope } from './model.js';
 import { ConfigError } from './config.js';
@@ -216,6 +216,10 @@ async function plan(
   const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
   if (target === null) return { report: full ?? { ...report, drifted: [] }, target, result: null, declined: false };
   if (full !== null && options.dryRun === true) return { report: full, target, result: null, declined: false };
+  const doubts = foreignKeyDoubts(report, options.scope);
+  if (doubts.length > 0) {
+    throw new ConfigError(`${doubts.join(' ')} Repair would write 0 for each such setting; nothing was written. If the rows truly name no setting, repair the settings by --ids.`);
+  }
   if (options.maxChanges !== undefined && counts.drifted > options.maxChanges) {
     throw new UsageError(
       `${counts.drifted} settings drift, more than --max-changes ${options.maxChanges}; nothing was written. ` +

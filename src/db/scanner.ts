@@ -17,6 +17,8 @@ export interface PageResult {
   skipped?: bigint[];
   /** Per counter (scope order): child rows whose setting id names no setting. */
   orphans: bigint[];
+  /** Per counter (scope order): whether a child row counted names a setting of the page (core/detect-drift.ts foreignKeyDoubts). */
+  named?: boolean[];
   /** Per child branch (builder.ts childBranches), what the page held, when a packed page's numbers gave it (BranchShape). */
   children?: BranchShape[] | undefined;
 }
@@ -64,10 +66,12 @@ export async function comparePage(
 export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
   const n = scope.counters.length;
   const result: PageResult = { scanned: 0, drifted: [], found: [], skipped: [], orphans: new Array(n).fill(0n) };
+  let totals: bigint[] | null = null;
   for (const row of rows) {
     if (row['id'] === null) {
-      // The WITH ROLLUP row: the page's totals.
+      // The WITH ROLLUP row: the page's totals (its counts: the settings' and the orphans').
       result.scanned = Number(row['audited'] ?? 0);
+      totals = scope.counters.map((_, i) => toBigIntOrNull(row[`actual${i}`]) ?? 0n);
       continue;
     }
     if (Number(row['known']) === 0) {
@@ -87,6 +91,7 @@ export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
     const drifted = compareSetting({ id, status: row['status'] == null ? null : String(row['status']), deleted: Number(row['deleted']) === 1, cached }, actual, scope);
     if (drifted !== null) result.drifted.push(drifted);
   }
+  if (totals !== null) result.named = totals.map((total, i) => total > result.orphans[i]!);
   return result;
 }
 
@@ -174,7 +179,7 @@ export async function compareInSnapshot(
   // that broke every cache) cost as much as it did, and wait for a turn like it.
   if (packed.candidates.length > 0 && packed.candidates.length * 10 > packed.scanned) await hooks.beforeMore?.();
   const drifted = packed.candidates.length === 0 ? [] : await compareCandidates(session, scope, packed.candidates, packed.counts);
-  return { scanned: packed.scanned, drifted, found: packed.found, skipped: packed.skipped, orphans: packed.orphans, children: packed.children };
+  return { scanned: packed.scanned, drifted, found: packed.found, skipped: packed.skipped, orphans: packed.orphans, named: packed.named, children: packed.children };
 }
 
 /**
@@ -274,6 +279,8 @@ export interface PackedPage {
   counts?: Map<bigint, bigint[]>;
   /** Per counter (scope order): child rows whose setting id names no setting. */
   orphans: bigint[];
+  /** Per counter (scope order): whether a child row counted names a setting. */
+  named: boolean[];
   /** The ids of the settings read, when asked for (an --ids chunk: which of them exist). */
   found: bigint[];
   /** Of `found`, the ids --deleted skip left out. */
@@ -341,6 +348,8 @@ function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: 
     return { rows: counters.length === 1 ? sum(columns[1]!) : NaN, groups: keys.length };
   });
   if (orphans.some((total) => !Number.isSafeInteger(total))) return undefined;
+  // NaN (a count past 15 digits) is a count too.
+  const named = actual.map((column) => column.some((count) => count !== 0));
 
   const candidates: bigint[] = [];
   const counts = new Map<bigint, bigint[]>();
@@ -365,7 +374,7 @@ function parsePackedNumbers(rows: readonly Row[], scope: AuditScope, withFound: 
     }
   }
   const found = withFound ? Array.from(ids, (id) => BigInt(id)) : [];
-  return { scanned, candidates, counts, orphans: orphans.map((total) => BigInt(total)), found, skipped, children: shapes };
+  return { scanned, candidates, counts, orphans: orphans.map((total) => BigInt(total)), named, found, skipped, children: shapes };
 }
 
 /**
@@ -531,7 +540,8 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
       }
     }
   }
-  return { scanned, candidates, orphans, found: withFound ? ids.map((id) => toBigInt(id)) : [], skipped, children: shapes };
+  const named = actual.map((column) => column.some((count) => count !== undefined && count !== '0'));
+  return { scanned, candidates, orphans, named, found: withFound ? ids.map((id) => toBigInt(id)) : [], skipped, children: shapes };
 }
 
 /** A count as the server writes one (the text way's check of a record's fields). */

@@ -105,6 +105,10 @@ describe('readPage (the rows of the one-statement comparison)', () => {
     );
     expect(page.scanned).toBe(3);
     expect(page.orphans).toEqual([6n, 1n]);
+    // Some child rows named a setting (12 counted, 6 orphans; 2 and 1): foreignKeyDoubts stays quiet.
+    expect(page.named).toEqual([true, true]);
+    const orphansOnly = readPage([group('2', 1, ['0', '0'], ['0', '0']), group('7', 0, [null, null], ['6', '1']), { ...rollup, actual0: '6', actual1: '1' }] as never, scope);
+    expect(orphansOnly.named).toEqual([false, false]);
     expect(page.found).toEqual([2n, 9007199254740993n]);
     expect(page.drifted).toEqual([
       { id: 9007199254740993n, status: 'ACTIVE', deleted: false, counters: { issuedCount: { cached: null, actual: 3n, expected: 3n }, usedCount: { cached: 0n, actual: 0n, expected: 0n } } },
@@ -145,8 +149,8 @@ describe('reports', () => {
     scanned: 10,
     drifted,
     orphans: [
-      { counter: 'issuedCount', table: 'g_coupons', rows: 2n, nullSettingId: 0n },
-      { counter: 'usedCount', table: 'g_coupon_uses', rows: 0n, nullSettingId: 3n },
+      { counter: 'issuedCount', table: 'g_coupons', rows: 2n, nullSettingId: 0n, namesSettings: true },
+      { counter: 'usedCount', table: 'g_coupon_uses', rows: 0n, nullSettingId: 3n, namesSettings: true },
     ],
     missingIds: [],
     skippedIds: [],

@@ -101,7 +101,7 @@ describe('parsePackedPage', () => {
     // The counts of each candidate come along (compareCandidates need not read them again).
     // What each child branch held: child rows and settings (orphans too) with children.
     const children = [{ rows: 16, groups: 5 }, { rows: 4, groups: 3 }];
-    expect(page).toEqual({ scanned: 5, candidates: [3n, 4n], counts: new Map([[3n, [5n, 0n]], [4n, [1n, 0n]]]), orphans: [7n, 2n], found: [], skipped: [], children });
+    expect(page).toEqual({ scanned: 5, candidates: [3n, 4n], counts: new Map([[3n, [5n, 0n]], [4n, [1n, 0n]]]), orphans: [7n, 2n], found: [], skipped: [], named: [true, true], children });
   });
 
   it('a candidate whose count is not a plain integer of at most 15 digits comes without counts: it is counted again by key', () => {
@@ -117,9 +117,9 @@ describe('parsePackedPage', () => {
       { rows: codes[0], groups: codes[1] },
       { rows: uses[0], groups: uses[1] },
     ];
-    expect(big).toEqual({ scanned: 2, candidates: [9007199254740993n], orphans: [4n, 0n], found: [], skipped: [], children: shapes([8, 3], [0, 0]) });
+    expect(big).toEqual({ scanned: 2, candidates: [9007199254740993n], orphans: [4n, 0n], found: [], skipped: [], named: [true, false], children: shapes([8, 3], [0, 0]) });
     const unordered = parsePackedPage(rows('6 1 1,1 2 1,4 -1 0', '6 1,4 1,1 2,5 7', '1 1,6 1'), scope);
-    expect(unordered).toEqual({ scanned: 3, candidates: [4n], orphans: [7n, 0n], found: [], skipped: [], children: shapes([11, 4], [2, 2]) });
+    expect(unordered).toEqual({ scanned: 3, candidates: [4n], orphans: [7n, 0n], found: [], skipped: [], named: [true, true], children: shapes([11, 4], [2, 2]) });
   });
 
   it('a cache that is not a plain integer is a candidate, whatever its value (the exact statement decides)', () => {
@@ -135,6 +135,7 @@ describe('parsePackedPage', () => {
       orphans: [0n, 0n],
       found: [],
       skipped: [],
+      named: [true, false],
       children: [{ rows: 4, groups: 2 }, { rows: 0, groups: 0 }],
     });
     expect(parsePackedPage(withDeleted, auditScope(DEFAULT_MODEL, { deleted: 'skip' }))).toEqual({
@@ -144,6 +145,7 @@ describe('parsePackedPage', () => {
       orphans: [0n, 0n],
       found: [],
       skipped: [],
+      named: [true, false],
       children: [{ rows: 4, groups: 2 }, { rows: 0, groups: 0 }],
     });
   });
@@ -176,6 +178,7 @@ describe('parsePackedPage', () => {
       orphans: [0n, 0n],
       found: [],
       skipped: [],
+      named: [true, true],
       children: [{ rows: 2, groups: 1 }, { rows: 13, groups: 2 }],
     });
     const bigCut = rows('9007199254740993 1 0,9007199254740995 1', '', '');
@@ -189,9 +192,9 @@ describe('parsePackedPage', () => {
     expect(keyed?.children).toEqual([{ rows: 16, groups: 5 }, { rows: 4, groups: 3 }]);
     // Out of order (a table scan) or past 15 digits: the text way counts them by a map, with the same shapes.
     const unordered = parsePackedPage(rows('1 2 1,2 0 0,3 5 -,4 -1 0,6 1 1', '3,1,3,5,3,6,3,5,5,4,3,5,5,5,1,5', '1,5,6,5'), scope, { forms: ['rows', 'rows'] });
-    expect(unordered).toEqual({ scanned: 5, candidates: [3n, 4n], orphans: [7n, 2n], found: [], skipped: [], children: [{ rows: 16, groups: 5 }, { rows: 4, groups: 3 }] });
+    expect(unordered).toEqual({ scanned: 5, candidates: [3n, 4n], orphans: [7n, 2n], found: [], skipped: [], named: [true, true], children: [{ rows: 16, groups: 5 }, { rows: 4, groups: 3 }] });
     const big = parsePackedPage(rows('1 2 0,9007199254740993 3 0', '1,1,9007199254740993,9007199254740994,9007199254740994', ''), scope, { forms: ['rows', 'rows'] });
-    expect(big).toEqual({ scanned: 2, candidates: [9007199254740993n], orphans: [2n, 0n], found: [], skipped: [], children: [{ rows: 5, groups: 3 }, { rows: 0, groups: 0 }] });
+    expect(big).toEqual({ scanned: 2, candidates: [9007199254740993n], orphans: [2n, 0n], found: [], skipped: [], named: [true, false], children: [{ rows: 5, groups: 3 }, { rows: 0, groups: 0 }] });
     // Fewer keys than its row count: cut.
     const cut = rows('1 2 1', '1,1', '');
     (cut[1] as Record<string, unknown>)['n'] = 3;
@@ -206,6 +209,7 @@ describe('parsePackedPage', () => {
       orphans: [0n, 0n],
       found: [],
       skipped: [],
+      named: [false, false],
       children: [{ rows: 0, groups: 0 }, { rows: 0, groups: 0 }],
     });
   });

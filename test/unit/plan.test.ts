@@ -51,8 +51,8 @@ const REPORT: DriftReport = {
   scanned: 30,
   drifted: DRIFTED,
   orphans: [
-    { counter: 'issuedCount', table: 'g_coupons', rows: 2n, nullSettingId: 0n },
-    { counter: 'usedCount', table: 'g_coupon_uses', rows: 1n, nullSettingId: 3n },
+    { counter: 'issuedCount', table: 'g_coupons', rows: 2n, nullSettingId: 0n, namesSettings: true },
+    { counter: 'usedCount', table: 'g_coupon_uses', rows: 1n, nullSettingId: 3n, namesSettings: true },
   ],
   missingIds: [],
   skippedIds: [],
@@ -128,8 +128,8 @@ describe('kinds of drift', () => {
         ...REPORT,
         drifted: [],
         orphans: [
-          { counter: 'issuedCount', table: 'g_coupons', rows: 2n, nullSettingId: 0n },
-          { counter: 'activeCount', table: 'g_coupons', rows: 1n, nullSettingId: 0n },
+          { counter: 'issuedCount', table: 'g_coupons', rows: 2n, nullSettingId: 0n, namesSettings: true },
+          { counter: 'activeCount', table: 'g_coupons', rows: 1n, nullSettingId: 0n, namesSettings: true },
         ],
       },
     );

@@ -1,5 +1,5 @@
 /** check's action, loaded when check runs (commands/check.ts declares its options). */
-import type { DriftReport } from '../../core/detect-drift.js';
+import { type DriftReport, foreignKeyDoubts } from '../../core/detect-drift.js';
 import type { AuditScope } from '../../core/model.js';
 import { kindSummary, sortSettings } from '../../core/plan.js';
 import { checkReportJson } from '../../core/report.js';
@@ -77,7 +77,7 @@ export async function printDriftReport(
   signal?: AbortSignal,
 ): Promise<void> {
   const { stdout } = terminal.io;
-  warnIdsNotAudited(terminal, report);
+  warnAfterScan(terminal, report, scope);
   // JSON is always one document, --quiet or not: `> drift.json; jq` must work.
   if (options.format === 'json') {
     await writePieces(stdout, jsonText(checkReportJson(report, extra, scope.model, mappedAsWritten)), signal);
@@ -100,7 +100,7 @@ export async function printDriftReport(
   const lines: string[] = [];
   if (more > 0) lines.push(moreLine(more));
   lines.push(terminal.out.dim(DRIFT_DELTA_LEGEND));
-  lines.push(...renderKinds(kindSummary(report), terminal.out));
+  lines.push(...renderKinds(kindSummary(report), terminal.out, scope.model.settings.deletedStatus));
   lines.push(terminal.out.bold(driftSummaryLine(report, counters, { orphans: false })));
   stdout.write(`${lines.join('\n')}\n`);
 }
@@ -108,7 +108,13 @@ export async function printDriftReport(
 const FEW = 5;
 
 /** --ids that name no setting: one line, with the count and the first few. */
-export function warnIdsNotAudited(terminal: Terminal, report: DriftReport): void {
+/** After a scan: --ids not audited, and counters whose child rows all name no setting (foreignKeyDoubts). */
+export function warnAfterScan(terminal: Terminal, report: DriftReport, scope: AuditScope): void {
+  warnIdsNotAudited(terminal, report);
+  for (const doubt of foreignKeyDoubts(report, scope)) terminal.warn(doubt);
+}
+
+function warnIdsNotAudited(terminal: Terminal, report: DriftReport): void {
   const missing = report.missingIds;
   if (missing.length > 0) {
     terminal.warn(

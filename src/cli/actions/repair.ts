@@ -24,7 +24,7 @@ import { auditTableLine, changesTableText, dryRunLine, repairSummaryLines } from
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import { Interrupts } from '../signals.js';
 import type { OutputStream, Terminal } from '../terminal.js';
-import { printDriftReport, recordScan, scanHooks, warnIdsNotAudited } from './check.js';
+import { printDriftReport, recordScan, scanHooks, warnAfterScan } from './check.js';
 
 export async function runRepair(terminal: Terminal, options: RepairOptions, outcome: RunOutcome): Promise<ExitCode> {
   const emitSql = options.emitSql;
@@ -78,7 +78,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         confirm: prompting
           ? async (scanned, target) => {
               spinner.stop();
-              warnIdsNotAudited(terminal, scanned);
+              warnAfterScan(terminal, scanned, scope);
               // The plan goes where the prompt goes (stderr), so `repair > log` still shows it.
               const { stderr } = terminal.io;
               const plan = planTotals(planChanges(scanned.drifted), options.batchSize);
@@ -154,7 +154,7 @@ async function writePlan(stream: OutputStream, c: ChalkInstance, options: Repair
     write('\n');
     if (more > 0) write(`${moreLine(more)}\n`);
     write(`${c.dim(CHANGE_DELTA_LEGEND)}\n`);
-    for (const line of renderKinds(kindSummary(report), c)) write(`${line}\n`);
+    for (const line of renderKinds(kindSummary(report), c, scope.model.settings.deletedStatus)) write(`${line}\n`);
   }
   const summary = driftSummaryLine(report, scope.counters.map((counter) => counter.name), { orphans: changes.length === 0 });
   write(`${changes.length > 0 ? c.bold(summary) : c.green(summary)}\n`);
@@ -165,8 +165,8 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
   const { stdout } = terminal.io;
   const { report } = run;
   const plan = planTotals(planChanges(report.drifted), options.batchSize);
+  warnAfterScan(terminal, report, scope);
   if (options.format === 'json') {
-    warnIdsNotAudited(terminal, report);
     const json = {
       ...checkReportJson(report, { command: 'repair', dryRun: true }, scope.model, mappedAsWritten),
       ...(emitted === null ? {} : { emittedSql: { file: emitted.file, statements: emitted.statements } }),
@@ -186,7 +186,6 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
     if (report.drifted.length > 0) stdout.write(`${last}\n`);
     return;
   }
-  warnIdsNotAudited(terminal, report);
   await writePlan(stdout, terminal.out, options, scope, report, signal);
   const lines: string[] = [];
   if (run.target !== null && emitted === null) lines.push(auditTableLine(run.target, 'would'));
