@@ -260,8 +260,12 @@ describe('a read_only server (a replica)', () => {
     expect((await runCli(['check', '--url', appUrl()])).code).toBe(1);
     const repair = await runCli(['repair', '--url', appUrl(), '--yes']);
     expect(repair.code).toBe(3);
-    expect(repair.stderr).toMatch(/^coupon-audit: The server 127\.0\.0\.1:\d+ is read_only \(a replica\?\), so repair cannot write there/);
+    expect(repair.stderr).toMatch(/^coupon-audit: The server 127\.0\.0\.1:\d+ is read_only \(a replica\?\), so repair does not write there/);
     expect(repair.stderr).not.toContain('app-pw');
+    // root could write through read_only (READ_ONLY ADMIN): refused all the same, as a replica would diverge.
+    const admin = await runCli(['repair', '--url', server.url('replica'), '--yes']);
+    expect(admin.code).toBe(3);
+    expect(admin.stderr).toContain('is read_only (a replica?), so repair does not write there');
     expect(await settingsSnapshot(conn)).toEqual(before);
     const doctor = await runCli(['doctor', '--url', appUrl(), '--format', 'json']);
     expect(doctor.code).toBe(3);

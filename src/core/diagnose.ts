@@ -220,11 +220,12 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
     const auditNote = privileges.audit.exists
       ? `INSERT on ${privileges.audit.table}`
       : `CREATE for the audit table ${privileges.audit.table} (made on the first repair)`;
-    if (facts.server.readOnly && grants.length > 0) {
+    if (facts.server.readOnly) {
+      // Refused even for an account that could write through read_only (core/run.ts assertRepairPossible).
       checks.push({
         name: 'privileges for repair',
         status: 'fail',
-        detail: 'the server is read_only (a replica?): repair cannot write here (check works)',
+        detail: 'the server is read_only (a replica?): repair does not write here (check works)',
         fix: 'point repair at the primary',
       });
     } else if (missing.length > 0) {

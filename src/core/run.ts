@@ -363,14 +363,16 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
   // Found at the first write otherwise ('Data too long for column counterName'), after the scan.
   const names = auditNameProblem(scope.model.auditTable, await auditCounterNameLength(db, scope.model.auditTable), scope.counters.map((counter) => counter.name));
   if (names !== null) throw new ConfigError(`${names.detail[0]!.toUpperCase()}${names.detail.slice(1)}: widen it (${names.fix}) or name another --audit-table. Nothing was written.`);
-  const leaseTable = runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null;
-  const missing = missingRepairGrants(await privileges(db, scope, leaseTable), scope.model);
-  if (missing.length > 0 && server.readOnly) {
+  // Even for an account that may write through read_only (SUPER, READ_ONLY ADMIN): on a replica its
+  // writes would make the replica differ from its primary (MariaDB has no super_read_only to stop them).
+  if (server.readOnly) {
     throw new DatabaseError(
-      `The server ${db.config.host}:${db.config.port} is read_only (a replica?), so repair cannot write there; ` +
+      `The server ${db.config.host}:${db.config.port} is read_only (a replica?), so repair does not write there; ` +
         'point it at the primary (check runs fine as it is).',
     );
   }
+  const leaseTable = runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null;
+  const missing = missingRepairGrants(await privileges(db, scope, leaseTable), scope.model);
   if (missing.length > 0) {
     throw new DatabaseError(
       `Missing privilege: ${missing.map(({ privilege, table }) => `${privilege} on ${table}`).join(' and ')} for '${db.config.user}'; ` +
