@@ -106,6 +106,14 @@ describe('repair()', () => {
     expect((await check({ url: db.url })).summary.drifted).toBe(0);
   }, 60_000);
 
+  it('a signal aborted during the last transaction rejects too (it committed; a rerun finds nothing)', async () => {
+    await db.query('UPDATE g_coupon_settings SET issuedCount = 98 WHERE id = 8');
+    const controller = new AbortController();
+    const error = await repair({ url: db.url, ids: ['8'], signal: controller.signal, beforeCommit: () => controller.abort() }).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect(await driftedIds(db.conn)).not.toContain('8');
+  });
+
   it('a signal aborted before the run rejects at once and writes nothing', async () => {
     await db.query('UPDATE g_coupon_settings SET issuedCount = 99 WHERE id = 7');
     const error = await repair({ url: db.url, signal: AbortSignal.abort() }).then(() => null, (e: unknown) => e);

@@ -183,7 +183,8 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
       },
       result,
     );
-    if (result.interrupted && stop !== undefined) throw abortReason(stop);
+    // Aborted during the last transaction too (it committed; the loop had nothing left to stop).
+    if (stop !== undefined && (result.interrupted || stop.aborted)) throw abortReason(stop);
     // SPEC.md: exit 0 only when a reread in one snapshot shows every touched setting right.
     const touched = [...new Set(result.changes.map((change) => change.settingId)), ...result.skipped];
     const reread = await compareInOneSnapshot(db, options.scope, touched, REREAD_CHUNK);
