@@ -35,12 +35,15 @@ function isProgrammingError(error: Error): boolean {
 
 /**
  * Lock wait timeout (1205, also MariaDB's NOWAIT), deadlock (1213, also a certification failure at
- * COMMIT on Galera or Group Replication), MariaDB's "record has changed" (1020), a NOWAIT lock that
- * could not be had at once (3572, MySQL and TiDB): the transaction can be redone.
+ * COMMIT on Galera), MariaDB's "record has changed" (1020), a NOWAIT lock that could not be had at
+ * once (3572, MySQL and TiDB), Group Replication's certification failure at COMMIT (3101,
+ * ER_TRANSACTION_ROLLBACK_DURING_COMMIT, or as reported from InnoDB Cluster multi-primary 1180
+ * "Got error 149 - 'Lock deadlock; Retry transaction' during COMMIT"): the transaction can be redone.
  */
 export function isRetryableLockError(error: unknown): boolean {
   if (!isDriverError(error)) return false;
-  return error.errno === 1205 || error.errno === 1213 || error.errno === 1020 || error.errno === 3572;
+  if (error.errno === 1180) return /\berror 149\b/i.test(error.sqlMessage ?? error.message);
+  return [1205, 1213, 1020, 3572, 3101].includes(error.errno ?? 0);
 }
 
 /** Denied by the grants: a table, column, database or global privilege. */

@@ -240,7 +240,7 @@ export function detectEngine(answers: ServerAnswers): EngineProfile {
         hasConsistency
           ? 'reads use group_replication_consistency = BEFORE, so they see every transaction the group committed before them'
           : 'this MySQL has no group_replication_consistency (8.0.14+): a check through a secondary may miss the newest commits',
-        singlePrimary ? 'single-primary: repair must run through the primary (the others are read-only)' : 'multi-primary: a conflict with a write through another member aborts one of the two at COMMIT; repair retries its side',
+        singlePrimary ? 'single-primary: repair must run through the primary (the others are read-only)' : 'multi-primary: a conflict with a write through another member aborts one of the two at COMMIT (error 3101); repair retries its side',
       ],
     };
   }

@@ -222,6 +222,11 @@ describe('lock errors the engines answer', () => {
     expect(isRetryableLockError(driverError(3572, 'ER_LOCK_NOWAIT'))).toBe(true);
     expect(isRetryableLockError(driverError(1205, 'ER_LOCK_WAIT_TIMEOUT'))).toBe(true);
     expect(isRetryableLockError(driverError(1213, 'ER_LOCK_DEADLOCK'))).toBe(true);
+    // Group Replication's certification failure ("Plugin instructed the server to rollback the current transaction").
+    expect(isRetryableLockError(driverError(3101, 'ER_TRANSACTION_ROLLBACK_DURING_COMMIT'))).toBe(true);
+    const during = (message: string) => Object.assign(driverError(1180, 'ER_ERROR_DURING_COMMIT'), { sqlMessage: message });
+    expect(isRetryableLockError(during("Got error 149 - 'Lock deadlock; Retry transaction' during COMMIT"))).toBe(true);
+    expect(isRetryableLockError(during("Got error 28 - 'No space left on device' during COMMIT"))).toBe(false);
     // Not a lock error: a node out of the Primary component refuses everything until it rejoins.
     expect(isRetryableLockError(driverError(1047, 'ER_UNKNOWN_COM_ERROR'))).toBe(false);
   });
