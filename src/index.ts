@@ -11,7 +11,7 @@ import { type CounterConfig, loadModel } from './core/config.js';
 import { auditScope, type AuditScope, type DeletedPolicy, withAuditTable } from './core/model.js';
 import { changeJson, checkReportJson, type CheckReport, type DryRunReport, type JsonChange, repairReportJson, type RepairReport } from './core/report.js';
 import type { DetectProgress } from './core/detect-drift.js';
-import { BATCH_SIZE_RANGE, CONCURRENCY_RANGE, DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE, WRITE_CONCURRENCY_RANGE } from './core/limits.js';
+import { BATCH_SIZE_RANGE, CONCURRENCY_RANGE, DEFAULT_PAGE_SIZE, LOCK_WAIT_TIMEOUT_RANGE, PAGE_SIZE_RANGE, WRITE_CONCURRENCY_RANGE } from './core/limits.js';
 import { emptyRepairResult, type RepairProgress } from './core/repair.js';
 import { checkRun, repairRun, type ScanProgress } from './core/run.js';
 import { DEFAULT_THROTTLE, type LoadLimit, parseLoadLimits, type ThrottleSettings, type ThrottleState } from './core/throttle.js';
@@ -144,7 +144,7 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
       dryRun: options.dryRun === true,
       batchSize: options.batchSize === undefined ? undefined : wholeNumber('batchSize', options.batchSize, BATCH_SIZE_RANGE),
       writeConcurrency: options.writeConcurrency === undefined ? undefined : wholeNumber('writeConcurrency', options.writeConcurrency, WRITE_CONCURRENCY_RANGE),
-      lockWaitTimeoutSeconds: options.lockWaitTimeout === undefined ? undefined : wholeNumber('lockWaitTimeout', options.lockWaitTimeout, { min: 1, max: 3600 }),
+      lockWaitTimeoutSeconds: options.lockWaitTimeout === undefined ? undefined : wholeNumber('lockWaitTimeout', options.lockWaitTimeout, LOCK_WAIT_TIMEOUT_RANGE),
       waitLockSeconds: options.waitLock,
       maxChanges: options.maxChanges,
       hooks: { ...base.hooks, onRepairProgress: options.onRepairProgress },

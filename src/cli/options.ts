@@ -4,7 +4,6 @@ import { type IntRange, settingId } from '../core/validate.js';
 
 /** Commander argument parsers: each throws InvalidArgumentError, which the CLI maps to exit 2. */
 
-export const positiveInteger = (max: number) => wholeNumberIn({ min: 1, max });
 export const nonNegativeInteger = (max: number) => wholeNumberIn({ min: 0, max });
 
 export function nonNegativeSeconds(value: string): number {

@@ -22,6 +22,9 @@ export const DEFAULT_CONCURRENCY = 4;
 /** Repair transactions at once (--write-concurrency), each on its own connection. */
 export const WRITE_CONCURRENCY_RANGE = { min: 1, max: 16 } as const;
 export const DEFAULT_WRITE_CONCURRENCY = 2;
+/** innodb_lock_wait_timeout of the repair session, in seconds (--lock-wait-timeout): a batch's wait, retried whole. */
+export const LOCK_WAIT_TIMEOUT_RANGE = { min: 1, max: 60 } as const;
+export const DEFAULT_LOCK_WAIT_TIMEOUT = 2;
 /** Where adaptive repair batches start. */
 export const INITIAL_BATCH_SIZE = 50;
 /**

@@ -10,7 +10,7 @@ import { type EngineProfile, rowLocking } from '../db/engine.js';
 import { DatabaseError } from '../errors.js';
 import { counterWrites } from './drift.js';
 import type { AuditScope } from './model.js';
-import { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE, TARGET_TRANSACTION_MS } from './limits.js';
+import { BATCH_SIZE_RANGE, DEFAULT_LOCK_WAIT_TIMEOUT, INITIAL_BATCH_SIZE, TARGET_TRANSACTION_MS } from './limits.js';
 export { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE };
 
 export interface RepairBatchOptions {
@@ -237,7 +237,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   };
 
   const open = (): Promise<RepairSession> =>
-    RepairSession.open(db, options.scope, preservedColumns, options.lockWaitTimeoutSeconds ?? 2, options.engine.writeSetup);
+    RepairSession.open(db, options.scope, preservedColumns, options.lockWaitTimeoutSeconds ?? DEFAULT_LOCK_WAIT_TIMEOUT, options.engine.writeSetup);
 
   /**
    * A connection of its own: its transactions lock disjoint settings (each batch is a different

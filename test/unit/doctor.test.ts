@@ -64,8 +64,8 @@ describe('diagnose', () => {
     expect(status({ ...healthy, server: { ...healthy.server, engine: { ...healthy.server.engine, supportsSkipLocked: false } } }, 'server version')).toBe('warn');
     const replica = diagnose({ ...healthy, server: { ...healthy.server, readOnly: true }, privileges: { ...healthy.privileges!, update: false } });
     expect(replica.checks.find((check) => check.name === 'privileges for repair')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/read_only/) });
-    // read_only does not stop a user whose writes it lets through (SUPER / READ_ONLY ADMIN).
-    expect(status({ ...healthy, server: { ...healthy.server, readOnly: true } }, 'privileges for repair')).toBe('ok');
+    // Nor for a user whose writes it lets through (SUPER / READ_ONLY ADMIN): a replica would diverge.
+    expect(status({ ...healthy, server: { ...healthy.server, readOnly: true } }, 'privileges for repair')).toBe('fail');
   });
 
   it('a broken schema skips the checks that need the tables', () => {

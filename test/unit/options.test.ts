@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { counterList, positiveInteger, settingIds } from '../../src/cli/options.js';
+import { counterList, settingIds, wholeNumberIn } from '../../src/cli/options.js';
 import { colorLevel } from '../../src/cli/terminal.js';
 import { maskUrl, resolveConnectionConfig } from '../../src/db/connection-config.js';
 import { UsageError } from '../../src/errors.js';
@@ -8,8 +8,8 @@ import { DEFAULT_MODEL } from '../../src/core/model.js';
 import { counterNames } from '../../src/core/validate.js';
 
 describe('option parsers', () => {
-  it('positive integers', () => {
-    const parse = positiveInteger(100);
+  it('whole numbers in a range', () => {
+    const parse = wholeNumberIn({ min: 1, max: 100 });
     expect(parse('5')).toBe(5);
     for (const bad of ['0', '-5', 'abc', '1.5', '101', '']) expect(() => parse(bad)).toThrow(InvalidArgumentError);
   });
