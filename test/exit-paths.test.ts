@@ -98,9 +98,9 @@ describe('a repair session the server refuses to set up', () => {
   it('through the CLI: exit 3 with the server\'s reason, nothing written', async () => {
     const open = vi.spyOn(RepairSession, 'open');
     // The real session set-up, with one more statement the server refuses, as a misconfigured engine would send.
-    open.mockImplementation(async (database, scope, preserved, lockWait, writeSetup) => {
+    open.mockImplementation(async (database, scope, preserved, lockWait, engine) => {
       open.mockRestore();
-      return RepairSession.open(database, scope, preserved, lockWait, [...(writeSetup ?? []), "/* coupon-audit */ SET SESSION no_such_variable = 'x'"]);
+      return RepairSession.open(database, scope, preserved, lockWait, { ...engine, writeSetup: [...engine.writeSetup, "/* coupon-audit */ SET SESSION no_such_variable = 'x'"] });
     });
     const result = await runInProcess(['repair', '--url', db.url, '--yes']);
     expect(result.code).toBe(EXIT.DATABASE);

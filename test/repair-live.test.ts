@@ -134,6 +134,45 @@ describe('repair interleaved with application transactions', () => {
   });
 });
 
+describe('an ALTER of the audit table queued behind another session', () => {
+  it("the batch's audit insert waits for the metadata lock no longer than --lock-wait-timeout: its rows are let go, the run ends (exit 4)", async () => {
+    // The audit table, made by a first repair of the other setting.
+    expect((await runCli(['repair', '--url', db.url, '--yes', '--ids', String(S + 1)])).code).toBe(0);
+    const reader = await db.connect();
+    const alterer = await db.connect();
+    let alter = null as Promise<unknown> | null;
+    try {
+      // A long transaction that read the audit table holds its metadata lock; an ALTER then queues
+      // for it, and every later statement on the table queues behind the ALTER.
+      await reader.query('BEGIN');
+      await reader.query('SELECT COUNT(*) FROM coupon_audit_log');
+      const started = Date.now();
+      const result = await repair({
+        url: db.url,
+        lockWaitTimeout: 1,
+        // After the privilege probes (they read the audit table too), before the first batch.
+        onProgress: () => {
+          alter ??= alterer.query('ALTER TABLE coupon_audit_log ADD COLUMN queued INT NULL');
+        },
+      });
+      expect(alter).not.toBeNull();
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(result.summary).toMatchObject({ repaired: 0, failed: 1 });
+      expect(result.failed).toEqual([{ id: String(S), reason: 'still locked by another session after every retry' }]);
+      // Its row was let go: the application writes it at once.
+      await app.query('SET SESSION innodb_lock_wait_timeout = 1');
+      await increment(app);
+    } finally {
+      await reader.query('ROLLBACK').catch(() => undefined);
+      await alter?.catch(() => undefined);
+      await reader.end();
+      await alterer.end();
+    }
+    expect((await runCli(['repair', '--url', db.url, '--yes'])).code).toBe(0);
+    await expectExact();
+  }, 30_000);
+});
+
 /**
  * Four application connections incrementing (and rolling back, and deleting) on `ids` in the same
  * transaction as their child rows, until stopped: how many transactions they committed, and any

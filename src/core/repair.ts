@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RepairSession } from '../db/applier.js';
+import { RepairSession, type WriterEngine } from '../db/applier.js';
 import type { Database } from '../db/database.js';
 import { isConnectionLost, isDriverError, isRetryableLockError } from '../db/database-error.js';
 import { autoUpdatedColumns } from '../db/inspector.js';
@@ -17,7 +17,7 @@ export interface RepairBatchOptions {
   scope: AuditScope;
   runId: string;
   /** The engine's locking flags (db/engine.ts rowLocking) and its session setup for writers. */
-  engine: Pick<EngineProfile, 'supportsSkipLocked' | 'supportsNowait' | 'writeSetup'>;
+  engine: Pick<EngineProfile, 'supportsSkipLocked' | 'supportsNowait'> & WriterEngine;
   /**
    * The run lock's fence (a lease renewal), sent in every transaction before COMMIT: it must match
    * one row, else the lock is another run's and the transaction is rolled back (`lostMessage`).
@@ -237,7 +237,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   };
 
   const open = (): Promise<RepairSession> =>
-    RepairSession.open(db, options.scope, preservedColumns, options.lockWaitTimeoutSeconds ?? DEFAULT_LOCK_WAIT_TIMEOUT, options.engine.writeSetup);
+    RepairSession.open(db, options.scope, preservedColumns, options.lockWaitTimeoutSeconds ?? DEFAULT_LOCK_WAIT_TIMEOUT, options.engine);
 
   /**
    * A connection of its own: its transactions lock disjoint settings (each batch is a different

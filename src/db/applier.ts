@@ -12,6 +12,7 @@ import {
   writeCountersSql,
 } from './builder.js';
 import type { Database, Session } from './database.js';
+import type { EngineProfile } from './engine.js';
 import { toDatabaseError } from './database-error.js';
 import { tableExists } from './inspector.js';
 import type { SettingRow } from './rows.js';
@@ -23,6 +24,16 @@ import { SQL_DIR } from './sql-script.js';
  * transaction at a time, READ COMMITTED so that every plain read after the FOR UPDATE sees the
  * latest committed children (a fresh snapshot per statement).
  */
+/** What a writer's set-up needs of the engine (db/engine.ts). */
+export type WriterEngine = Pick<EngineProfile, 'writeSetup' | 'boundsMetadataLockWait' | 'endsIdleTransactions'>;
+
+/**
+ * How long the server lets a repair transaction sit idle before it ends it (and its connection):
+ * a transaction is a few statements sent back to back (TARGET_TRANSACTION_MS), plus the library's
+ * beforeCommit; only a stopped or stalled process leaves one idle this long.
+ */
+export const IDLE_TRANSACTION_SECONDS = 60;
+
 export class RepairSession {
   /** False once the connection was lost: it is then destroyed, never handed back to the pool. */
   healthy = true;
@@ -34,19 +45,27 @@ export class RepairSession {
     private readonly preservedColumns: readonly string[],
   ) {}
 
-  /** `writeSetup`: the engine's session statements for writers, run first (TiDB: pessimistic transactions). */
+  /**
+   * `engine.writeSetup`: the engine's session statements for writers, run first (TiDB: pessimistic
+   * transactions); its flags say which waits the session can bound (sessionSql.writeTimeouts).
+   */
   static async open(
     db: Database,
     scope: AuditScope,
     preservedColumns: readonly string[],
     lockWaitTimeoutSeconds: number,
-    writeSetup: readonly string[] = [],
+    engine: WriterEngine,
   ): Promise<RepairSession> {
     const session = await db.session('opening a repair connection', { long: true });
     try {
-      for (const sql of writeSetup) await session.query(sql);
+      for (const sql of engine.writeSetup) await session.query(sql);
       await session.query(sessionSql.readCommitted);
-      await session.query(sessionSql.lockWaitTimeout(lockWaitTimeoutSeconds));
+      await session.query(
+        sessionSql.writeTimeouts(lockWaitTimeoutSeconds, {
+          metadataLock: engine.boundsMetadataLockWait,
+          idleSeconds: engine.endsIdleTransactions ? IDLE_TRANSACTION_SECONDS : null,
+        }),
+      );
     } catch (error) {
       session.destroy();
       throw toDatabaseError(error, db.config, 'setting up the repair session');

@@ -425,7 +425,17 @@ export function auditTableDdl(template: string, defaultName: string, name: strin
 // Session and transaction control.
 export const sessionSql = {
   readCommitted: tag('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED'),
-  lockWaitTimeout: (seconds: number) => tag(`SET SESSION innodb_lock_wait_timeout = ${Math.trunc(seconds)}`),
+  /**
+   * The repair session's waits: for a row lock, and where `metadataLock` for a table's metadata lock
+   * too (the same bound, so that an ALTER queued on the audit table ends the batch's wait with 1205,
+   * which is redone); `idleSeconds` the server's end for a transaction left idle (engine.ts).
+   */
+  writeTimeouts: (seconds: number, options: { metadataLock: boolean; idleSeconds: number | null }) =>
+    tag(
+      `SET SESSION innodb_lock_wait_timeout = ${Math.trunc(seconds)}` +
+        (options.metadataLock ? `, lock_wait_timeout = ${Math.trunc(seconds)}` : '') +
+        (options.idleSeconds === null ? '' : `, idle_transaction_timeout = ${Math.trunc(options.idleSeconds)}`),
+    ),
   begin: tag('START TRANSACTION'),
   commit: tag('COMMIT'),
   rollback: tag('ROLLBACK'),

@@ -40,6 +40,14 @@ export interface EngineProfile {
   readSetup: string[];
   /** Session statements for the repair connection, before its isolation level (TiDB: pessimistic locking). */
   writeSetup: string[];
+  /**
+   * lock_wait_timeout bounds a wait for a table's metadata lock (MySQL, MariaDB): the repair session
+   * sets it with its row-lock wait, so an ALTER queued on the audit table cannot keep a batch's rows
+   * locked for the default year. Not sent to TiDB or Vitess, whose metadata locking differs.
+   */
+  boundsMetadataLockWait: boolean;
+  /** The server ends a transaction left idle (MariaDB 10.3+ idle_transaction_timeout): a stopped client's locks do not outlive it by hours. */
+  endsIdleTransactions: boolean;
   /** The engine's documented behaviour that the tool works around, for doctor and the README. */
   notes: string[];
 }
@@ -143,6 +151,8 @@ export function detectEngine(answers: ServerAnswers): EngineProfile {
     clusterState: null,
     readSetup: [],
     writeSetup: [],
+    boundsMetadataLockWait: true,
+    endsIdleTransactions: flavor === 'MariaDB' && atLeast(version, 10, 3, 0),
     notes: [],
   };
 
@@ -158,6 +168,8 @@ export function detectEngine(answers: ServerAnswers): EngineProfile {
       namedLockIsClusterWide: true,
       causalReads: true,
       writeSetup: v['tidb_txn_mode']?.toLowerCase() === 'pessimistic' ? [] : [engineSql.tidbPessimistic],
+      boundsMetadataLockWait: false,
+      endsIdleTransactions: false,
       notes: [
         'TiDB ignores FOR UPDATE when SKIP LOCKED is present (pingcap/tidb#69720): repair locks batches with FOR UPDATE NOWAIT and takes the rows the application holds one at a time',
         'READ COMMITTED needs pessimistic transactions: the repair session uses tidb_txn_mode = pessimistic',
@@ -178,6 +190,8 @@ export function detectEngine(answers: ServerAnswers): EngineProfile {
       namedLockIsClusterWide: true,
       causalReads: true,
       crossShardIsolation: false,
+      boundsMetadataLockWait: false,
+      endsIdleTransactions: false,
       nodeName: null,
       notes: [
         'Vitess rejects SKIP LOCKED: repair locks one setting per transaction with a plain FOR UPDATE',

@@ -72,7 +72,7 @@ const aurora = (version: string, auroraVersion: string, reader = false): ServerA
 describe('detectEngine on recorded answers', () => {
   it('one MariaDB or MySQL server: GET_LOCK, SKIP LOCKED by version (else NOWAIT, else one at a time)', () => {
     const engine = detectEngine(mariadb);
-    expect(engine).toMatchObject({ kind: 'mariadb', flavor: 'MariaDB', supportsSkipLocked: true, supportsNowait: true, namedLockIsClusterWide: true, causalReads: true, readSetup: [] });
+    expect(engine).toMatchObject({ kind: 'mariadb', flavor: 'MariaDB', supportsSkipLocked: true, supportsNowait: true, namedLockIsClusterWide: true, causalReads: true, readSetup: [], boundsMetadataLockWait: true, endsIdleTransactions: true });
     expect([rowLocking(engine), runLockKind(engine)]).toEqual(['skip-locked', 'named-lock']);
     expect(rowLocking(detectEngine({ ...mariadb, version: '10.5.22-MariaDB' }))).toBe('nowait');
     expect(rowLocking(detectEngine({ ...mariadb, version: '10.2.44-MariaDB' }))).toBe('one-at-a-time');
@@ -108,7 +108,7 @@ describe('detectEngine on recorded answers', () => {
 
   it('TiDB: never SKIP LOCKED (it drops FOR UPDATE there, pingcap/tidb#69720); NOWAIT batches; cluster-wide GET_LOCK; pessimistic writers', () => {
     const engine = detectEngine(tidb);
-    expect(engine).toMatchObject({ kind: 'tidb', label: 'TiDB v7.5.1', supportsSkipLocked: false, supportsNowait: true, namedLockIsClusterWide: true, writeSetup: [] });
+    expect(engine).toMatchObject({ kind: 'tidb', label: 'TiDB v7.5.1', supportsSkipLocked: false, supportsNowait: true, namedLockIsClusterWide: true, writeSetup: [], boundsMetadataLockWait: false, endsIdleTransactions: false });
     expect([rowLocking(engine), runLockKind(engine)]).toEqual(['nowait', 'named-lock']);
     // A cluster whose default is optimistic: the repair session asks for pessimistic transactions.
     expect(detectEngine({ ...tidb, variables: { ...tidb.variables, tidb_txn_mode: 'optimistic' } }).writeSetup).toEqual([engineSql.tidbPessimistic]);
