@@ -5,6 +5,12 @@ import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { check, repair } from '../src/index.js';
+import { loadModel } from '../src/core/config.js';
+import { auditScope, DEFAULT_MODEL } from '../src/core/model.js';
+import * as builder from '../src/db/builder.js';
+import { resolveConnectionConfig } from '../src/db/connection-config.js';
+import { Database } from '../src/db/database.js';
+import { verifySchema } from '../src/db/inspector.js';
 import { parseJson, runCli } from './helpers/cli.js';
 import { connectionOptions, createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
 import { settingsSnapshot } from './helpers/snapshot.js';
@@ -241,6 +247,53 @@ describe('a text key column (VARCHAR)', () => {
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
     }
     expect(mariadb(textKeyed.name, 'SELECT * FROM text_settings ORDER BY ref')).toBe(before);
+  });
+});
+
+describe('statements by id on text keys use the keys\' indexes (under repair\'s locks)', () => {
+  it('the ids are quoted for a text column, numbers for an integer one; EXPLAIN finds an index for each', async () => {
+    // Enough rows that the optimizer prefers the index where it can use one.
+    await textKeyed.query("CREATE TABLE wide_settings (ref VARCHAR(20) PRIMARY KEY, status VARCHAR(16) NOT NULL DEFAULT 'ACTIVE', issuedCount INT NULL)");
+    await textKeyed.query('CREATE TABLE wide_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingRef VARCHAR(20) NOT NULL, KEY (settingRef))');
+    await textKeyed.query('INSERT INTO wide_settings (ref, issuedCount) SELECT seq, 0 FROM seq_1_to_2000');
+    await textKeyed.query('INSERT INTO wide_codes (settingRef) SELECT seq % 2000 + 1 FROM seq_1_to_20000');
+    await textKeyed.query('ANALYZE TABLE wide_settings, wide_codes');
+    const model = await loadModel({ settings: { table: 'wide_settings', id: 'ref' }, counters: { issuedCount: { table: 'wide_codes', foreignKey: 'settingRef' } } });
+    const database = await Database.connect(resolveConnectionConfig({ url: textKeyed.url, env: {} }), { poolSize: 2 });
+    try {
+      const scope = await verifySchema(database, auditScope(model));
+      expect([scope.model.settings.idIsText, scope.counters[0]!.keyIsText]).toEqual([true, true]);
+      const counter = scope.counters[0]!;
+      const ids = [10n, 11n];
+      const statements = {
+        lock: builder.lockSettingsSql(scope, ids, 'wait'),
+        count: builder.countChildrenSql(counter, ids),
+        countStacked: builder.countChildrenStackedSql(scope.model, counter, ids),
+        write: builder.writeCountersSql(scope.model, [{ settingId: 10n, counter: 'issuedCount', from: 0n, to: 10n }], []),
+        idsPage: builder.packedPageSql(scope, { kind: 'ids', ids }),
+      };
+      expect(statements.lock).toContain("IN ('10', '11')");
+      expect(statements.count).toContain("`settingRef` IN ('10', '11')");
+      for (const [name, sql] of Object.entries(statements)) {
+        const plan = await database.query(sql.replace(/^\/\* coupon-audit \*\/ /, '/* coupon-audit */ EXPLAIN '), 'explaining');
+        // Every row of the plan that reads a wide_ table looks its rows up by a key: never the whole
+        // table ('ALL') nor the whole index ('index').
+        const reads = plan.filter((row) => /^wide_/.test(String(row['table'])) || /^s$/.test(String(row['table'])));
+        expect(reads.length, name).toBeGreaterThan(0);
+        for (const row of reads) expect(['const', 'eq_ref', 'ref', 'range'], `${name}: ${JSON.stringify(row)}`).toContain(row['type']);
+      }
+      // An integer key keeps its numbers (a quoted id would be compared as a double past 2^53).
+      const integer = await verifySchema(database, auditScope(DEFAULT_MODEL));
+      expect(builder.countChildrenSql(integer.counters[0]!, [9007199254740993n])).toContain('`settingId` IN (9007199254740993)');
+    } finally {
+      await database.close();
+    }
+    // And repair writes the count there.
+    await textKeyed.query("UPDATE wide_settings SET issuedCount = 99 WHERE ref = '10'");
+    const config = writeConfig('wide.json', { settings: { table: 'wide_settings', id: 'ref' }, counters: { issuedCount: { table: 'wide_codes', foreignKey: 'settingRef' } } });
+    expect((await runCli(['repair', '--url', textKeyed.url, '--config', config, '--yes', '--ids', '10'])).code).toBe(0);
+    const [row] = await textKeyed.query<RowDataPacket[]>("SELECT issuedCount FROM wide_settings WHERE ref = '10'");
+    expect(Number(row!['issuedCount'])).toBe(10);
   });
 });
 

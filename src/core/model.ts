@@ -14,6 +14,12 @@ export interface CounterDefinition {
   readonly foreignKey: string;
   /** A SQL boolean expression over the child row: only rows for which it is true count. */
   readonly where: string | null;
+  /**
+   * The foreign key holds text (VARCHAR…): statements by id compare it with quoted ids, which its
+   * index serves (a number would be compared as a double, row by row). Read from the server by
+   * db/inspector.ts verifySchema; absent: an integer.
+   */
+  readonly keyIsText?: boolean;
 }
 
 export interface SettingsDefinition {
@@ -22,6 +28,8 @@ export interface SettingsDefinition {
   readonly status: string;
   /** The status value that marks a deleted setting (compared case-insensitively). */
   readonly deletedStatus: string;
+  /** The id column holds text: as CounterDefinition.keyIsText. */
+  readonly idIsText?: boolean;
 }
 
 export interface CounterModel {

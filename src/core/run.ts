@@ -130,7 +130,7 @@ export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
   let replica: Replica | null = null;
   try {
     await useEngine(db); // Galera: every read waits for the commits the cluster made before it
-    await verifySchema(db, options.scope);
+    options = { ...options, scope: await verifySchema(db, options.scope) };
     replica = await openReplica(db, options);
     return await scan(db, replica, options, throttler(options));
   } finally {
@@ -150,7 +150,8 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
   let replica: Replica | null = null;
   const throttle = throttler(options);
   try {
-    await verifySchema(db, options.scope);
+    // From here on the scope knows its key columns' kinds (text keys are compared as text).
+    options = { ...options, scope: await verifySchema(db, options.scope) };
     const server = await useEngine(db);
     if (options.dryRun !== true) {
       await assertRepairPossible(db, options.scope, server);

@@ -43,9 +43,16 @@ export function value(v: bigint | number | string | null): string {
   return v.toString();
 }
 
-function idList(ids: readonly bigint[]): string {
+/**
+ * Ids for `IN (…)`: as numbers, or quoted where the column holds text (model.ts keyIsText,
+ * idIsText). A text column compared with a number is compared as a double row by row, which no
+ * index serves: under repair's locks that read every row of the table. Quoted, its index finds the
+ * rows whose text the column's collation calls the id's ('10 ' on a padding collation, not '010'),
+ * the rule the page statements' GROUP BY applies.
+ */
+function idList(ids: readonly bigint[], text = false): string {
   if (ids.length === 0) throw new TypeError('an empty id list');
-  return ids.map((id) => id.toString()).join(', ');
+  return ids.map((id) => (text ? `'${id}'` : id.toString())).join(', ');
 }
 
 /**
@@ -54,8 +61,8 @@ function idList(ids: readonly bigint[]): string {
  * exactly one page and orphans are counted once. Child rows whose key is NULL belong to no page:
  * nullKeyCountSql counts them.
  */
-export function scopeCondition(column: string, scope: IdScope): string | null {
-  if (scope.kind === 'ids') return `${column} IN (${idList(scope.ids)})`;
+export function scopeCondition(column: string, scope: IdScope, text = false): string | null {
+  if (scope.kind === 'ids') return `${column} IN (${idList(scope.ids, text)})`;
   const { after, upTo } = scope;
   if (after === null && upTo === null) return null;
   if (after === null) return `${column} <= ${upTo}`;
@@ -107,7 +114,7 @@ function groupedCounts(
   const counts = mine.map((counter) => (single !== null || counter.where === null ? 'COUNT(*)' : `SUM(CASE WHEN (${counter.where}) THEN 1 ELSE 0 END)`));
   const filter = single?.where != null ? `(${single.where})` : null;
   const rowsWhere = (condition: string): string => `FROM ${ident(branch.table)}${where([condition, filter])}`;
-  const rows = rowsWhere(scopeCondition(fk, ids) ?? `${fk} IS NOT NULL`);
+  const rows = rowsWhere(scopeCondition(fk, ids, mine[0]!.keyIsText) ?? `${fk} IS NOT NULL`);
   return { fk, counts, rows, from: `${rows} GROUP BY ${fk}`, fromWhere: (condition) => `${rowsWhere(condition)} GROUP BY ${fk}` };
 }
 
@@ -165,7 +172,7 @@ export function comparePageSql(scope: AuditScope, ids: IdScope, options: { onlyD
   const settingsBranch =
     `SELECT s.${sid} AS id, 1 AS known, ${audited} AS audited, s.${ident(s.status)} AS status, ${deleted} AS deleted, ${zero} AS zero, ` +
     `${scope.counters.map((counter, i) => `s.${ident(counter.name)} AS cached${i}`).join(', ')}, ` +
-    `${n.map((i) => `0 AS n${i}`).join(', ')}, s.${sid} AS sid FROM ${ident(s.table)} s${where([scopeCondition(`s.${sid}`, ids)])}`;
+    `${n.map((i) => `0 AS n${i}`).join(', ')}, s.${sid} AS sid FROM ${ident(s.table)} s${where([scopeCondition(`s.${sid}`, ids, s.idIsText)])}`;
   const pad = ['0', '0', 'NULL', '0', '0', ...n.map(() => 'NULL')].join(', ');
   const children = childBranches(scope).map((branch) => {
     const { fk, counts, from } = groupedCounts(scope, branch, ids);
@@ -232,7 +239,7 @@ export function packedPageSql(scope: AuditScope, ids: IdScope, forms: readonly B
   ];
   const settings =
     `SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(CONCAT_WS(' ', ${fields.join(', ')}) SEPARATOR ',') AS p ` +
-    `FROM ${ident(s.table)} s${where([scopeCondition(`s.${ident(s.id)}`, ids)])}`;
+    `FROM ${ident(s.table)} s${where([scopeCondition(`s.${ident(s.id)}`, ids, s.idIsText)])}`;
   const children = childBranches(scope).map((branch, j) => {
     const { fk, counts, rows, from, fromWhere } = groupedCounts(scope, branch, ids);
     const form = forms[j] ?? 'grouped';
@@ -302,7 +309,7 @@ const LOCK_SUFFIX: Record<LockMode, string> = { wait: '', 'skip-locked': ' SKIP 
  */
 export function settingsByIdSql(scope: AuditScope, ids: readonly bigint[]): string {
   const s = scope.model.settings;
-  return tag(`SELECT ${settingColumns(scope)} FROM ${ident(s.table)} s WHERE s.${ident(s.id)} IN (${idList(ids)}) ORDER BY s.${ident(s.id)}`);
+  return tag(`SELECT ${settingColumns(scope)} FROM ${ident(s.table)} s WHERE s.${ident(s.id)} IN (${idList(ids, s.idIsText)}) ORDER BY s.${ident(s.id)}`);
 }
 
 /**
@@ -321,7 +328,7 @@ function childrenOf(counter: CounterDefinition, list: string): string {
 
 /** One counter's children of these settings, by a plain (non-locking) read: repair step 3, and a page's candidates. */
 export function countChildrenSql(counter: CounterDefinition, ids: readonly bigint[]): string {
-  return tag(`SELECT ${ident(counter.foreignKey)} AS settingId, COUNT(*) AS n ${childrenOf(counter, idList(ids))}`);
+  return tag(`SELECT ${ident(counter.foreignKey)} AS settingId, COUNT(*) AS n ${childrenOf(counter, idList(ids, counter.keyIsText))}`);
 }
 
 /**
@@ -335,11 +342,10 @@ export function countChildrenSql(counter: CounterDefinition, ids: readonly bigin
  */
 export function countChildrenStackedSql(model: CounterModel, counter: CounterDefinition, ids: readonly bigint[]): string {
   const sid = ident(model.settings.id);
-  const list = idList(ids);
   return tag(
     `SELECT MAX(u.sid) AS settingId, SUM(u.n) AS n FROM (` +
-      `SELECT s.${sid} AS k, s.${sid} AS sid, 0 AS n FROM ${ident(model.settings.table)} s WHERE s.${sid} IN (${list}) UNION ALL ` +
-      `SELECT ${ident(counter.foreignKey)}, NULL, COUNT(*) ${childrenOf(counter, list)}` +
+      `SELECT s.${sid} AS k, s.${sid} AS sid, 0 AS n FROM ${ident(model.settings.table)} s WHERE s.${sid} IN (${idList(ids, model.settings.idIsText)}) UNION ALL ` +
+      `SELECT ${ident(counter.foreignKey)}, NULL, COUNT(*) ${childrenOf(counter, idList(ids, counter.keyIsText))}` +
       `) u GROUP BY u.k HAVING MAX(u.sid) IS NOT NULL`,
   );
 }
@@ -377,7 +383,7 @@ export function writeCountersSql(model: CounterModel, writes: readonly CounterWr
     assignments.push(`${ident(name)} = ${caseTree(id, entries, ident(name))}`);
   }
   for (const column of preserved) assignments.push(`${ident(column)} = ${ident(column)}`);
-  return tag(`UPDATE ${ident(model.settings.table)} SET ${assignments.join(', ')} WHERE ${id} IN (${idList([...settings])})`);
+  return tag(`UPDATE ${ident(model.settings.table)} SET ${assignments.join(', ')} WHERE ${id} IN (${idList([...settings], model.settings.idIsText)})`);
 }
 
 /** The most WHENs of one flat CASE in caseTree. */
@@ -627,7 +633,7 @@ export function guardedUpdateSql(model: CounterModel, change: ScriptChange, pres
   const assignments = [`${column} = ${value(change.to)}`, ...preserved.map((name) => `${ident(name)} = ${ident(name)}`)];
   return tag(
     `UPDATE ${ident(model.settings.table)} SET ${assignments.join(', ')} ` +
-      `WHERE ${ident(model.settings.id)} = ${value(change.settingId)} AND ${column} <=> ${value(change.from)};`,
+      `WHERE ${ident(model.settings.id)} = ${idList([change.settingId], model.settings.idIsText)} AND ${column} <=> ${value(change.from)};`,
   );
 }
 

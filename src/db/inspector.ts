@@ -104,6 +104,8 @@ export interface SchemaProblems {
   keys: string[];
   /** SELECT refused on a table the scope reads: the GRANT that fixes it. */
   grants: { table: string; grant: string }[];
+  /** Key columns (settings id, foreign keys) that hold text, as `table\0column` (lowercase column): withKeyTypes. */
+  textKeys: Set<string>;
 }
 
 export function hasProblems(problems: SchemaProblems): boolean {
@@ -133,7 +135,7 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     need(counter.table, counter.foreignKey, counter.name);
   }
   const found = await columnsOf(db, [...wanted.keys()]);
-  const problems: SchemaProblems = { missing: [], filters: [], keys: [], grants: [] };
+  const problems: SchemaProblems = { missing: [], filters: [], keys: [], grants: [], textKeys: new Set() };
   for (const [table, columns] of wanted) {
     const present = found.get(table);
     if (present === undefined) {
@@ -157,6 +159,7 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
   for (const counter of scope.counters) keys.set(`${counter.table}\0${counter.foreignKey}`, [counter.table, counter.foreignKey]);
   for (const [table, column] of keys.values()) {
     const type = found.get(table)!.get(column.toLowerCase())!;
+    if (TEXT_TYPES.has(type.dataType)) problems.textKeys.add(`${table}\0${column.toLowerCase()}`);
     if (!holdsIntegerIds(type)) problems.keys.push(`${table}.${column} is ${describeType(type)}: a key must be an integer column (or text holding integers)`);
   }
   for (const counter of scope.counters) {
@@ -186,9 +189,10 @@ function ownedBy(owners: ReadonlySet<string>): string {
 /**
  * Throws unless the scope can be read: a missing table/column or a bad filter is a configuration
  * error (exit 2) when a config named it, a database error (exit 3) for the built-in model; a
- * missing SELECT is always exit 3, with the GRANT.
+ * missing SELECT is always exit 3, with the GRANT. Returns the scope with its key columns' kinds
+ * (withKeyTypes).
  */
-export async function verifySchema(db: Database, scope: AuditScope): Promise<void> {
+export async function verifySchema(db: Database, scope: AuditScope): Promise<AuditScope> {
   const problems = await schemaProblems(db, scope);
   if (problems.grants.length > 0) {
     throw new DatabaseError(
@@ -197,11 +201,23 @@ export async function verifySchema(db: Database, scope: AuditScope): Promise<voi
     );
   }
   const all = [...problems.missing, ...problems.keys, ...problems.filters];
-  if (all.length === 0) return;
+  if (all.length === 0) return withKeyTypes(scope, problems.textKeys);
   if (scope.model.source !== null) {
     throw new ConfigError(`${scope.model.source} does not match database '${db.config.database}': ${all.join('; ')}. Nothing was read or written.`);
   }
   throw new DatabaseError(`Database '${db.config.database}' does not have the coupon schema: ${all.join('; ')}.`);
+}
+
+/**
+ * The scope with each key column marked text or not (model.ts idIsText, keyIsText), so that the
+ * statements by id compare a text key with quoted ids, which its index serves (db/builder.ts idList).
+ */
+export function withKeyTypes(scope: AuditScope, textKeys: ReadonlySet<string>): AuditScope {
+  const isText = (table: string, column: string): boolean => textKeys.has(`${table}\0${column.toLowerCase()}`);
+  const { settings } = scope.model;
+  const counters = scope.model.counters.map((counter) => ({ ...counter, keyIsText: isText(counter.table, counter.foreignKey) }));
+  const model = { ...scope.model, settings: { ...settings, idIsText: isText(settings.table, settings.id) }, counters };
+  return { ...scope, model, counters: scope.counters.map((counter) => counters.find((typed) => typed.name === counter.name)!) };
 }
 
 export interface ColumnType {
