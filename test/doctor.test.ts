@@ -26,7 +26,7 @@ beforeAll(async () => {
   admin = await mysql.createConnection(connectionOptions());
 });
 afterAll(async () => {
-  for (const name of users) await admin.query('DROP USER IF EXISTS ?@?', [name, '%']);
+  for (const name of users) for (const host of ['%', '127.0.0.1']) await admin.query('DROP USER IF EXISTS ?@?', [name, host]);
   await admin?.end();
   await db?.drop();
 });
@@ -77,11 +77,12 @@ describe('coupon-audit doctor', () => {
     expect(byName(fixed.json, 'index g_coupons')!.status).toBe('ok');
   });
 
-  it('a read-only user: check is fine, repair is not, and the GRANT is printed; nothing is written', async () => {
+  it('a read-only user: check is fine, repair is not, and the GRANT is printed, to the account the server matched; nothing is written', async () => {
     const name = `ca_docro_${randomBytes(3).toString('hex')}`;
-    await admin.query('CREATE USER ?@? IDENTIFIED BY ?', [name, '%', PASSWORD]);
+    // At 127.0.0.1, not '%': the printed GRANT must name this account or it fails (1133).
+    await admin.query('CREATE USER ?@? IDENTIFIED BY ?', [name, '127.0.0.1', PASSWORD]);
     users.push(name);
-    await admin.query(`GRANT SELECT ON ${mysql.escapeId(db.name)}.* TO ?@?`, [name, '%']);
+    await admin.query(`GRANT SELECT ON ${mysql.escapeId(db.name)}.* TO ?@?`, [name, '127.0.0.1']);
     const url = new URL(db.url);
     url.username = name;
     url.password = PASSWORD;
@@ -91,13 +92,13 @@ describe('coupon-audit doctor', () => {
     const repair = byName(json, 'privileges for repair')!;
     expect(repair.status).toBe('fail');
     expect(repair.detail).toMatch(/missing UPDATE on g_coupon_settings/);
-    expect(repair.fix).toContain(`GRANT UPDATE ON \`${db.name}\`.\`g_coupon_settings\` TO '${name}'@'%';`);
+    expect(repair.fix).toContain(`GRANT UPDATE ON \`${db.name}\`.\`g_coupon_settings\` TO '${name}'@'127.0.0.1';`);
+    expect(repair.fix).toContain(`GRANT CREATE, INSERT ON \`${db.name}\`.\`coupon_audit_log\` TO '${name}'@'127.0.0.1';`);
     expect(stdout + stderr).not.toContain(PASSWORD);
     const [tables] = await db.conn.query<mysql.RowDataPacket[]>('SHOW TABLES LIKE ?', ['coupon_audit_log']);
     expect(tables).toHaveLength(0);
-    // The GRANT it prints is the one that fixes it.
-    await admin.query(repair.fix!.split(';')[0]!);
-    await admin.query(`GRANT CREATE, INSERT ON ${mysql.escapeId(db.name)}.* TO ?@?`, [name, '%']);
+    // The GRANTs it prints are the ones that fix it (the audit table's on that table alone, as the README grants it).
+    for (const grant of repair.fix!.split(';').map((part) => part.replace(/\(or create .*$/, '').trim()).filter((part) => part.startsWith('GRANT'))) await admin.query(grant);
     expect(byName((await doctor(['--url', url.toString()])).json, 'privileges for repair')!.status).toBe('ok');
   });
 

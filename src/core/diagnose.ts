@@ -2,7 +2,7 @@ import { createIndexSql } from '../db/builder.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { DatabaseError } from '../errors.js';
-import { auditCounterNameLength, grantSql, hasProblems, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, serverInfo, unindexedCounters } from '../db/inspector.js';
+import { auditCounterNameLength, grantSql, hasProblems, learnAccount, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, serverInfo, unindexedCounters } from '../db/inspector.js';
 import { type EngineProfile, rowLocking, runLockKind } from '../db/engine.js';
 import { LEASE_TABLE } from '../db/run-lock.js';
 import type { AuditScope, CounterDefinition } from './model.js';
@@ -50,6 +50,7 @@ export interface DatabaseFacts {
 
 export async function gatherFacts(db: Database, scope: AuditScope, target: string): Promise<DatabaseFacts> {
   const server = await serverInfo(db);
+  await learnAccount(db); // the fixes' GRANTs name the account the server matched
   const problems = await schemaProblems(db, scope);
   const facts: DatabaseFacts = {
     target,
@@ -214,7 +215,7 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
     const unsure = !privileges.audit.exists && privileges.audit.create !== true;
     if (unsure) {
       fixes.push(
-        `${facts.grantSql('CREATE, INSERT', '*')} (or create ${privileges.audit.table} from sql/audit-table.sql and grant INSERT on it)`,
+        `${facts.grantSql('CREATE, INSERT', privileges.audit.table)} (or create ${privileges.audit.table} from sql/audit-table.sql and grant INSERT on it)`,
       );
     }
     const auditNote = privileges.audit.exists
@@ -235,7 +236,7 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
       checks.push({
         name: 'privileges for repair',
         status: 'warn',
-        detail: `UPDATE on ${model.settings.table}; the grants do not show CREATE in ${facts.database}, which the first repair needs for ${privileges.audit.table}`,
+        detail: `UPDATE on ${model.settings.table}; the grants do not show CREATE for ${privileges.audit.table} (on it, ${facts.database}.* or *.*), which the first repair needs to make it`,
         fix: fixes.join(' '),
       });
     } else {

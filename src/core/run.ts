@@ -3,7 +3,7 @@ import { ensureAuditTable } from '../db/applier.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { runLockKind } from '../db/engine.js';
-import { auditCounterNameLength, autoUpdatedColumns, connectionLimit, grantSql, privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
+import { auditCounterNameLength, autoUpdatedColumns, connectionLimit, grantSql, learnAccount, privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
 import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
@@ -376,6 +376,7 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
   const leaseTable = runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null;
   const missing = missingRepairGrants(await privileges(db, scope, leaseTable), scope.model);
   if (missing.length > 0) {
+    await learnAccount(db);
     throw new DatabaseError(
       `Missing privilege: ${missing.map(({ privilege, table }) => `${privilege} on ${table}`).join(' and ')} for '${db.config.user}'; ` +
         `repair needs it (check does not): ${missing.map(({ privilege, table }) => grantSql(db, privilege, table)).join(' ')}`,

@@ -491,15 +491,23 @@ export const inspectSql = {
   maxUserConnections: tag('SELECT @@max_user_connections AS n'),
   /** The account's own grants; MariaDB writes its MAX_USER_CONNECTIONS there (MySQL 8 does not). */
   ownGrants: tag('SHOW GRANTS'),
-  /** CREATE granted to the matched account globally or on this database (GRANTEE is 'user'@'host'). */
-  createGrants: (database: string) => {
+  /**
+   * CREATE granted to the matched account globally, on this database, or on `table` itself (a
+   * table-level grant made before the table exists: GRANT CREATE, INSERT ON db.coupon_audit_log).
+   * GRANTEE is 'user'@'host'.
+   */
+  createGrants: (database: string, table: string) => {
     const grantee = "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
     return tag(
       `SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'CREATE' AND GRANTEE = ${grantee} ` +
         `UNION ALL SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES WHERE PRIVILEGE_TYPE = 'CREATE' AND GRANTEE = ${grantee} ` +
-        `AND ${literal(database)} LIKE TABLE_SCHEMA`,
+        `AND ${literal(database)} LIKE TABLE_SCHEMA ` +
+        `UNION ALL SELECT 1 FROM information_schema.TABLE_PRIVILEGES WHERE PRIVILEGE_TYPE = 'CREATE' AND GRANTEE = ${grantee} ` +
+        `AND TABLE_SCHEMA = ${literal(database)} AND TABLE_NAME = ${literal(table)}`,
     );
   },
+  /** The account the server matched, 'user@host' (its host may be a pattern: '10.0.%'). */
+  currentUser: tag('SELECT CURRENT_USER() AS account'),
 };
 
 /**

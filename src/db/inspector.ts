@@ -140,8 +140,10 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     const present = found.get(table);
     if (present === undefined) {
       const denied = await selectDenied(db, table);
-      if (denied) problems.grants.push({ table, grant: grantSql(db, 'SELECT', table) });
-      else problems.missing.push(`${ownedBy(new Set([...columns.values()].flatMap((owners) => [...owners])))}table ${table} is missing`);
+      if (denied) {
+        await learnAccount(db);
+        problems.grants.push({ table, grant: grantSql(db, 'SELECT', table) });
+      } else problems.missing.push(`${ownedBy(new Set([...columns.values()].flatMap((owners) => [...owners])))}table ${table} is missing`);
       continue;
     }
     // The absent columns, grouped by the owners that need them.
@@ -169,11 +171,14 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
   for (const counter of scope.counters) {
     const failure = await probe(db, probeSql.counter(counter));
     if (failure === null) continue;
-    if (isPrivilegeError(failure)) problems.grants.push({ table: counter.table, grant: grantSql(db, 'SELECT', counter.table) });
-    else problems.filters.push(`counter ${counter.name}: ${counter.where === null ? '' : `the filter "${counter.where}" does not work here: `}${driverMessage(failure)}`);
+    if (isPrivilegeError(failure)) {
+      await learnAccount(db);
+      problems.grants.push({ table: counter.table, grant: grantSql(db, 'SELECT', counter.table) });
+    } else problems.filters.push(`counter ${counter.name}: ${counter.where === null ? '' : `the filter "${counter.where}" does not work here: `}${driverMessage(failure)}`);
   }
   const settingsFailure = await probe(db, probeSql.selectSettings(scope));
   if (settingsFailure !== null && isPrivilegeError(settingsFailure)) {
+    await learnAccount(db);
     problems.grants.push({ table: model.settings.table, grant: grantSql(db, 'SELECT', model.settings.table) });
   }
   return problems;
@@ -197,7 +202,9 @@ export async function verifySchema(db: Database, scope: AuditScope): Promise<Aud
   if (problems.grants.length > 0) {
     throw new DatabaseError(
       `Missing privilege: SELECT on ${problems.grants.map((g) => g.table).join(', ')} for '${db.config.user}'; ` +
-        `check and repair read it: ${problems.grants.map((g) => g.grant).join(' ')}`,
+        `check and repair read it: ${problems.grants.map((g) => g.grant).join(' ')}` +
+        // The server does not say whether a table this user may not read exists at all.
+        (scope.model.source === null ? ' (If this database names its tables otherwise, describe them with --config FILE.)' : ''),
     );
   }
   const all = [...problems.missing, ...problems.keys, ...problems.filters];
@@ -380,9 +387,9 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
   const auditTable = scope.model.auditTable;
   const exists = await tableExists(db, auditTable);
   const insert = exists ? await allowed(probeSql.insertAudit(auditTable)) : null;
-  const createGranted = async (): Promise<true | null> =>
-    (await db.query(inspectSql.createGrants(db.config.database), 'reading information_schema')).length > 0 ? true : null;
-  const create = exists ? null : await createGranted();
+  const createGranted = async (table: string): Promise<true | null> =>
+    (await db.query(inspectSql.createGrants(db.config.database, table), 'reading information_schema')).length > 0 ? true : null;
+  const create = exists ? null : await createGranted(auditTable);
   const result: Privileges = { select, update, audit: { table: auditTable, exists, insert, create } };
   if (leaseTable !== null) {
     const leaseExists = await tableExists(db, leaseTable);
@@ -393,13 +400,32 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
         if (!(await allowed(sql))) missing.push(privilege);
       }
     }
-    result.lease = { table: leaseTable, exists: leaseExists, missing, create: leaseExists ? null : await createGranted() };
+    result.lease = { table: leaseTable, exists: leaseExists, missing, create: leaseExists ? null : await createGranted(leaseTable) };
   }
   return result;
 }
 
-/** A GRANT of `privileges` on one table of this database (or `*`) to this user, to print. */
+const accounts = new WeakMap<Database, string>();
+
+/**
+ * Reads once which account the server matched ('app'@'10.0.%'), for grantSql: a GRANT must name
+ * that account, whose host part is rarely '%'. Called where a GRANT is about to be printed; if
+ * the read fails, grantSql falls back to the user at '%'.
+ */
+export async function learnAccount(db: Database): Promise<void> {
+  if (accounts.has(db)) return;
+  try {
+    const [row] = await db.query(inspectSql.currentUser, 'reading the account');
+    const text = String(row?.['account'] ?? '');
+    const at = text.lastIndexOf('@');
+    if (at > 0) accounts.set(db, `${literal(text.slice(0, at))}@${literal(text.slice(at + 1))}`);
+  } catch {
+    // The fallback in grantSql.
+  }
+}
+
+/** A GRANT of `privileges` on one table of this database (or `*`) to this account (learnAccount), to print. */
 export function grantSql(db: Database, privileges: string, table: string): string {
   const on = `${ident(db.config.database)}.${table === '*' ? '*' : ident(table)}`;
-  return `GRANT ${privileges} ON ${on} TO ${literal(db.config.user)}@'%';`;
+  return `GRANT ${privileges} ON ${on} TO ${accounts.get(db) ?? `${literal(db.config.user)}@'%'`};`;
 }
