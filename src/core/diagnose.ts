@@ -181,7 +181,12 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
   }
 
   if (facts.unindexed !== undefined) {
+    // One line per child table and key: two counters of one table (each with its filter) share it.
+    const seen = new Set<string>();
     for (const counter of facts.scope.counters) {
+      const key = `${counter.table}\0${counter.foreignKey}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
       const missing = facts.unindexed.includes(counter);
       checks.push(
         !missing

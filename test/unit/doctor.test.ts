@@ -39,6 +39,18 @@ describe('diagnose', () => {
     expect(diagnosis.checks.map((check) => check.status)).toEqual(Array(8).fill('ok'));
   });
 
+  it('one index line per child table and key, though two counters (each with its filter) read it', () => {
+    const shared = auditScope({
+      ...DEFAULT_MODEL,
+      counters: [
+        { name: 'issuedCount', table: 'g_coupons', foreignKey: 'settingId', where: null },
+        { name: 'usedCount', table: 'g_coupons', foreignKey: 'settingId', where: "status = 'USED'" },
+      ],
+    });
+    const names = diagnose({ ...healthy, scope: shared }).checks.map((check) => check.name);
+    expect(names.filter((name) => name === 'index g_coupons')).toHaveLength(1);
+  });
+
   it('each problem makes it unhealthy, with the right status and fix', () => {
     const noIndex = diagnose({ ...healthy, unindexed: [DEFAULT_MODEL.counters[1]!] });
     expect(noIndex.healthy).toBe(false);
