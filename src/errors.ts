@@ -18,6 +18,11 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 export abstract class CouponAuditError extends Error {
   abstract readonly exitCode: ExitCode;
+  /**
+   * The library's repair() sets it on the error when the run had committed transactions before it
+   * failed or was stopped: the audit table's runId of what it wrote (README "As a library").
+   */
+  runId?: string;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;

@@ -17,7 +17,7 @@ import { checkRun, repairRun, type ScanProgress } from './core/run.js';
 import { DEFAULT_THROTTLE, type LoadLimit, parseLoadLimits, type ThrottleSettings, type ThrottleState } from './core/throttle.js';
 import { counterNames, deletedPolicy, settingId, wholeNumber } from './core/validate.js';
 import { resolveConnectionConfig, resolveReplicaConfig } from './db/connection-config.js';
-import { UsageError } from './errors.js';
+import { CouponAuditError, UsageError } from './errors.js';
 import { randomUUID } from 'node:crypto';
 
 export interface CheckOptions {
@@ -137,6 +137,7 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
   knownOptions('repair', options);
   const base = await resolve(options);
   const beforeCommit = options.beforeCommit;
+  const result = emptyRepairResult(randomUUID());
   const run = await repairRun(
     {
       ...base,
@@ -150,8 +151,12 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
       hooks: { ...base.hooks, onRepairProgress: options.onRepairProgress },
       beforeCommit: beforeCommit === undefined ? undefined : (_ids, changes) => beforeCommit({ changes: changes.map(changeJson) }),
     },
-    emptyRepairResult(randomUUID()),
-  );
+    result,
+  ).catch((error: unknown) => {
+    // What committed stays: the caller finds it in the audit table by this runId.
+    if (error instanceof CouponAuditError && result.transactions > 0) error.runId = result.runId;
+    throw error;
+  });
   if (run.result === null) {
     if (options.dryRun === true) return checkReportJson(run.report, { command: 'repair', dryRun: true }, base.scope.model);
     return repairReportJson(emptyRepairResult(randomUUID()), { scanned: run.report.scanned, drifted: 0 });

@@ -90,6 +90,9 @@ describe('repair()', () => {
     const error = await run.then(() => null, (e: unknown) => e);
     expect(error).toBeInstanceOf(AbortedError);
     expect((error as AbortedError).exitCode).toBe(130);
+    // It had written: the error names the run, whose audit rows are what committed.
+    const runId = (error as AbortedError).runId;
+    expect(runId).toMatch(/^[0-9a-f-]{36}$/);
     expect(progressed).toBeGreaterThanOrEqual(20);
     expect(progressed).toBeLessThan(N);
     // Every committed transaction wrote its setting and its audit row together.
@@ -98,6 +101,8 @@ describe('repair()', () => {
     expect(Number(audit[0]!['n'])).toBe(repairedSoFar);
     expect(repairedSoFar).toBeGreaterThanOrEqual(20);
     expect(Number(audit[0]!['runs'])).toBe(1);
+    const [ofRun] = await db.conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_audit_log WHERE runId = ?', [runId]);
+    expect(Number(ofRun[0]!['n'])).toBe(repairedSoFar);
 
     const finished = await repair({ url: db.url });
     expect(finished.command).toBe('repair');
@@ -118,6 +123,7 @@ describe('repair()', () => {
     await db.query('UPDATE g_coupon_settings SET issuedCount = 99 WHERE id = 7');
     const error = await repair({ url: db.url, signal: AbortSignal.abort() }).then(() => null, (e: unknown) => e);
     expect(error).toBeInstanceOf(AbortedError);
+    expect((error as AbortedError).runId).toBeUndefined(); // nothing written, no run to look up
     expect(await driftedIds(db.conn)).toEqual(['7']);
   });
 

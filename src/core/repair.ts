@@ -109,8 +109,6 @@ export function emptyRepairResult(runId: string): RepairResult {
   return { runId, repaired: 0, changes: [], skipped: [], vanished: [], failed: [], uncertain: [], stillDrifted: [], interrupted: false, lockHoldMs: [], transactions: 0, retries: 0 };
 }
 
-/** The first batch's size when batches size themselves (they then grow or shrink toward the target time). */
-
 /**
  * Repairs these settings batch by batch, following SPEC.md's live-repair protocol: per batch,
  * READ COMMITTED; lock the settings FOR UPDATE in ascending id order; count the children with plain
@@ -122,7 +120,10 @@ export function emptyRepairResult(runId: string): RepairResult {
  * then waits on nobody while holding locks and cannot close a deadlock cycle. The rows a batch
  * skipped (or the whole batch, when NOWAIT met a held row) are taken one at a time with a plain
  * FOR UPDATE (a short lock wait, retried with backoff); holding no other lock while it waits, that
- * transaction cannot deadlock either. Without either (TiDB, where SKIP LOCKED drops the lock;
+ * transaction closes no cycle of its own. It can still be picked as a deadlock's victim where an
+ * application transaction holds the row's shared lock (a foreign key's check on its child insert)
+ * and then asks for the exclusive one behind repair's queued request: InnoDB rolls back the
+ * lighter, usually repair's, which is redone (1213). Without either (TiDB, where SKIP LOCKED drops the lock;
  * Vitess; MySQL 5.7), every setting is such a transaction of its own.
  *
  * `concurrency` connections take the plan's batches in turn (ascending), each one transaction at a
