@@ -9,6 +9,7 @@ import { counterNames } from '../core/validate.js';
 import { type ConnectionConfig, resolveReplicaConfig } from '../db/connection-config.js';
 import { counterList, loadLimits, replicaUrl, secondsIn, settingIds, wholeNumberIn, webhookUrl } from './options.js';
 import type { ReportingOptions } from './reporting/publish.js';
+import type { Terminal } from './terminal.js';
 
 /** Options every database command takes (SPEC.md "Common options" and the run-shaping flags). */
 export interface CommonOptions extends ReportingOptions {
@@ -100,8 +101,14 @@ export function addCommonOptions(command: Command): Command {
 }
 
 /** The model and the part of it this run audits, resolved once from --config, --audit-table, --columns and --deleted. */
-export async function resolveScope(options: Pick<CommonOptions, 'config' | 'columns' | 'deleted' | 'auditTable'>, cwd?: string): Promise<AuditScope> {
+export async function resolveScope(
+  options: Pick<CommonOptions, 'config' | 'columns' | 'deleted' | 'auditTable'>,
+  terminal?: Pick<Terminal, 'info'>,
+  cwd?: string,
+): Promise<AuditScope> {
   const model = withAuditTable(await loadModel(options.config, cwd), options.auditTable);
+  // Found, not named: say so, or a run in the wrong directory audits other counters unawares.
+  if (options.config === undefined && model.source !== null) terminal?.info(`Counters from ${model.source} (in the working directory; --config names another file).`);
   return auditScope(model, {
     counters: options.columns === undefined ? undefined : counterNames(model, options.columns),
     deleted: options.deleted,

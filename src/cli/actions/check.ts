@@ -17,7 +17,7 @@ import { Interrupts } from '../signals.js';
 import type { Spinner, Terminal } from '../terminal.js';
 
 export async function runCheck(terminal: Terminal, options: CommonOptions, outcome: RunOutcome): Promise<ExitCode> {
-  const scope = await resolveScope(options);
+  const scope = await resolveScope(options, terminal);
   const connection = await connectionConfig(options, terminal);
   recordTarget(outcome, connection);
   const interrupts = new Interrupts(terminal.io);

@@ -9,7 +9,7 @@ import type { RunOutcome } from '../reporting/run-outcome.js';
 import type { Terminal } from '../terminal.js';
 
 export async function runDoctor(terminal: Terminal, options: CommonOptions, outcome: RunOutcome): Promise<ExitCode> {
-  const scope = await resolveScope(options);
+  const scope = await resolveScope(options, terminal);
   const config = await connectionConfig(options, terminal);
   recordTarget(outcome, config);
   const replica = options.replicaUrl === undefined ? undefined : resolveReplicaConfig(options.replicaUrl, config, { sslCa: options.sslCa });

@@ -34,7 +34,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
   // --emit-sql is a dry run whose plan goes to a file: no run lock, no write privilege, nothing written.
   const planOnly = options.dryRun === true || emitSql !== undefined;
   outcome.dryRun = planOnly;
-  const scope = await resolveScope(options);
+  const scope = await resolveScope(options, terminal);
   if (emitSql !== undefined) assertWritable(emitSql);
   const prompting = !planOnly && options.yes !== true;
   // Refused before connecting: a scan of a large database would come first otherwise.
