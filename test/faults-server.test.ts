@@ -274,3 +274,32 @@ describe('a read_only server (a replica)', () => {
     expect(checks.find((check) => check.name === 'privileges for check')!.status).toBe('ok');
   });
 });
+
+describe('a server whose sql_mode is not strict', () => {
+  let server: ThrowawayServer;
+  let conn: Connection;
+
+  beforeAll(async () => {
+    server = await ThrowawayServer.start({ args: ['--sql-mode='] });
+    conn = await createSchema(server, 'lax');
+    // A counter column too narrow for the count: 200 codes, a TINYINT cache.
+    await conn.query('ALTER TABLE g_coupon_settings MODIFY issuedCount TINYINT NULL');
+    await seed(conn, [{ id: 1, issuedCount: 5, usedCount: 0, coupons: 200 }]);
+  }, 120_000);
+  afterAll(async () => {
+    await conn?.end().catch(() => undefined);
+    await server?.stop();
+  });
+
+  it('repair refuses the count the column cannot hold (exit 3) instead of storing it clipped under an audit row that says otherwise', async () => {
+    const [[mode]] = await conn.query<RowDataPacket[]>('SELECT @@GLOBAL.sql_mode AS mode');
+    expect(mode!['mode']).toBe('');
+    const repair = await runCli(['repair', '--url', server.url('lax'), '--yes']);
+    expect(repair.code, repair.stderr).toBe(3);
+    expect(repair.stderr).toContain("Out of range value for column 'issuedCount'");
+    const [[row]] = await conn.query<RowDataPacket[]>('SELECT issuedCount FROM g_coupon_settings WHERE id = 1');
+    expect(Number(row!['issuedCount'])).toBe(5);
+    const [[audit]] = await conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_audit_log');
+    expect(Number(audit!['n'])).toBe(0);
+  });
+});

@@ -60,6 +60,7 @@ export class RepairSession {
     try {
       for (const sql of engine.writeSetup) await session.query(sql);
       await session.query(sessionSql.readCommitted);
+      await session.query(sessionSql.strictWrites);
       await session.query(
         sessionSql.writeTimeouts(lockWaitTimeoutSeconds, {
           metadataLock: engine.boundsMetadataLockWait,

@@ -442,6 +442,12 @@ export const sessionSql = {
         (options.metadataLock ? `, lock_wait_timeout = ${Math.trunc(seconds)}` : '') +
         (options.idleSeconds === null ? '' : `, idle_transaction_timeout = ${Math.trunc(options.idleSeconds)}`),
     ),
+  /**
+   * The repair session's writes refuse a value the column cannot hold (1264) instead of storing it
+   * clipped with a warning, as a server whose sql_mode is not strict would: the audit row would then
+   * say a count the table does not hold.
+   */
+  strictWrites: tag("SET SESSION sql_mode = IF(@@SESSION.sql_mode = '', 'STRICT_ALL_TABLES', CONCAT(@@SESSION.sql_mode, ',STRICT_ALL_TABLES'))"),
   begin: tag('START TRANSACTION'),
   commit: tag('COMMIT'),
   rollback: tag('ROLLBACK'),
