@@ -286,6 +286,18 @@ describe('statements by id on text keys use the keys\' indexes (under repair\'s 
         expect(reads.length, name).toBeGreaterThan(0);
         for (const row of reads) expect(['const', 'eq_ref', 'ref', 'range'], `${name}: ${JSON.stringify(row)}`).toContain(row['type']);
       }
+      // Text ids past 2^53, neighbours, more than a flat CASE holds: each row gets its own count
+      // (compared with numbers, as doubles, 9007199254740993 took 9007199254740992's).
+      await textKeyed.query("CREATE TABLE big_settings (ref VARCHAR(24) PRIMARY KEY, status VARCHAR(16) NOT NULL DEFAULT 'ACTIVE', issuedCount INT NULL)");
+      // With short ones among them, text order is not number order ('10' < '9'): the tree must split as the server compares.
+      const bigIds = [9n, 10n, 99n, 100n, 1000n, ...Array.from({ length: 40 }, (_, k) => 9007199254740980n + BigInt(k))];
+      await textKeyed.query(`INSERT INTO big_settings (ref, issuedCount) VALUES ${bigIds.map((id) => `('${id}', 0)`).join(', ')}`);
+      const big = await verifySchema(database, auditScope(await loadModel({ settings: { table: 'big_settings', id: 'ref' }, counters: { issuedCount: { table: 'wide_codes', foreignKey: 'settingRef' } } })));
+      const writes = bigIds.map((id, k) => ({ settingId: id, counter: 'issuedCount', from: 0n, to: BigInt(k + 1) }));
+      await database.query(builder.writeCountersSql(big.model, writes, []), 'writing');
+      const rows = await database.query(`${builder.TAG} SELECT ref, issuedCount FROM big_settings ORDER BY ref`, 'reading');
+      const byRef = new Map(rows.map((row) => [String(row['ref']), Number(row['issuedCount'])]));
+      expect(bigIds.map((id) => `${id}=${byRef.get(String(id))}`)).toEqual(bigIds.map((id, k) => `${id}=${k + 1}`));
       // An integer key keeps its numbers (a quoted id would be compared as a double past 2^53).
       const integer = await verifySchema(database, auditScope(DEFAULT_MODEL));
       expect(builder.countChildrenSql(integer.counters[0]!, [9007199254740993n])).toContain('`settingId` IN (9007199254740993)');
