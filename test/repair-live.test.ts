@@ -319,6 +319,14 @@ describe('repair under a concurrent workload', () => {
       expect(result.transactions).toBe(6);
       expect(result.failed).toEqual([]);
       expect(await driftedIds(db.conn)).toEqual([String(S), String(S + 1)]); // beforeEach's two, not asked for
+      // The one connection was the writer's: back in the pool with the server's defaults, so the
+      // final reread does not wait on a metadata lock for only the repair's 2 seconds.
+      const [defaults] = await database.query(
+        '/* coupon-audit */ SELECT @@SESSION.lock_wait_timeout = @@GLOBAL.lock_wait_timeout AS lockWait, @@SESSION.sql_mode = @@GLOBAL.sql_mode AS sqlMode, ' +
+          '@@SESSION.idle_transaction_timeout = @@GLOBAL.idle_transaction_timeout AS idle, @@SESSION.innodb_lock_wait_timeout = @@GLOBAL.innodb_lock_wait_timeout AS rowWait',
+        'reading the session',
+      );
+      expect(Object.fromEntries(Object.entries(defaults!).map(([key, value]) => [key, Number(value)]))).toEqual({ lockWait: 1, sqlMode: 1, idle: 1, rowWait: 1 });
       // The limit was real: a second connection as that user is refused (a long one: a short one
       // would wait for the first to come back, database.ts acquire).
       const one = await database.session('one');
@@ -379,6 +387,14 @@ describe('repair under a concurrent workload', () => {
       // Its one seeded code, WARM_MIN_ROWS more, and the late one: not the count ahead's WARM_MIN_ROWS + 1.
       expect(await counters(db.conn, 505)).toMatchObject({ issued: String(WARM_MIN_ROWS + 2), coupons: String(WARM_MIN_ROWS + 2) });
       expect(await driftedIds(db.conn)).toEqual([String(S), String(S + 1)]); // beforeEach's two, not asked for
+      // The one connection was the writer's: back in the pool with the server's defaults, so the
+      // final reread does not wait on a metadata lock for only the repair's 2 seconds.
+      const [defaults] = await database.query(
+        '/* coupon-audit */ SELECT @@SESSION.lock_wait_timeout = @@GLOBAL.lock_wait_timeout AS lockWait, @@SESSION.sql_mode = @@GLOBAL.sql_mode AS sqlMode, ' +
+          '@@SESSION.idle_transaction_timeout = @@GLOBAL.idle_transaction_timeout AS idle, @@SESSION.innodb_lock_wait_timeout = @@GLOBAL.innodb_lock_wait_timeout AS rowWait',
+        'reading the session',
+      );
+      expect(Object.fromEntries(Object.entries(defaults!).map(([key, value]) => [key, Number(value)]))).toEqual({ lockWait: 1, sqlMode: 1, idle: 1, rowWait: 1 });
     } finally {
       await database.close();
     }

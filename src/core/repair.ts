@@ -254,8 +254,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
       failure ??= { error };
       stopped = true;
     } finally {
-      if (session.healthy) session.release();
-      else session.destroy();
+      await session.close();
     }
   };
 
@@ -271,7 +270,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
     const session = await open().catch(() => null);
     if (session === null) break;
     if (!(await db.hasSpareConnection().catch(() => false))) {
-      session.release();
+      await session.close();
       break;
     }
     sessions.push(session);

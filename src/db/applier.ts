@@ -43,6 +43,7 @@ export class RepairSession {
     private readonly db: Database,
     private readonly scope: AuditScope,
     private readonly preservedColumns: readonly string[],
+    private readonly engine: WriterEngine,
   ) {}
 
   /**
@@ -71,7 +72,7 @@ export class RepairSession {
       session.destroy();
       throw toDatabaseError(error, db.config, 'setting up the repair session');
     }
-    return new RepairSession(session, db, scope, preservedColumns);
+    return new RepairSession(session, db, scope, preservedColumns, engine);
   }
 
   // Errors are thrown as the driver's: the repair loop retries lock errors and maps the rest.
@@ -120,11 +121,21 @@ export class RepairSession {
     await this.session.query(sessionSql.rollback).catch(() => undefined);
   }
 
-  release(): void {
-    this.session.release();
-  }
-
-  destroy(): void {
+  /**
+   * Back to the pool with the server's defaults (sessionSql.writeDefaults), or closed when that
+   * fails or the connection was lost: nothing of the repair's session settings reaches the pool's
+   * next user.
+   */
+  async close(): Promise<void> {
+    if (this.healthy) {
+      try {
+        await this.session.query(sessionSql.writeDefaults({ metadataLock: this.engine.boundsMetadataLockWait, idle: this.engine.endsIdleTransactions }));
+        this.session.release();
+        return;
+      } catch {
+        // Closed below.
+      }
+    }
     this.session.destroy();
   }
 }
