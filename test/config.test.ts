@@ -344,6 +344,28 @@ describe('a foreignKey no child row names a setting by (a code column by mistake
     const right = await runCli(['check', '--url', revoke.url, '--config', writeConfig('id-key.json', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId' } } })]);
     expect(right.stderr).not.toContain('none of the');
   });
+
+  it('a key column NULL in every row (a migration never filled it), and a where that lets no row through, are doubted the same way', async () => {
+    await revoke.query('ALTER TABLE g_coupons ADD COLUMN legacyRef BIGINT NULL');
+    try {
+      const before = await settingsSnapshot(revoke.conn);
+      const nullKey = writeConfig('null-key.json', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'legacyRef' } } });
+      const nullDoubt = 'counter issuedCount: none of the 7 rows of g_coupons it counts names a setting by legacyRef (legacyRef is NULL in every one)';
+      expect((await runCli(['check', '--url', revoke.url, '--config', nullKey])).stderr).toContain(nullDoubt);
+      const refusedNull = await runCli(['repair', '--url', revoke.url, '--config', nullKey, '--yes']);
+      expect(refusedNull.code).toBe(2);
+      expect(refusedNull.stderr).toContain(nullDoubt);
+      const typo = writeConfig('typo-where.json', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId', where: "status = 'REVOKD'" } } });
+      const typoDoubt = "counter issuedCount counts no row of g_coupons (none passes its where: status = 'REVOKD'), yet settings cache a count for it; is the where right?";
+      expect((await runCli(['check', '--url', revoke.url, '--config', typo])).stderr).toContain(typoDoubt);
+      const refusedTypo = await runCli(['repair', '--url', revoke.url, '--config', typo, '--yes']);
+      expect(refusedTypo.code).toBe(2);
+      expect(refusedTypo.stderr).toContain(typoDoubt);
+      expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+    } finally {
+      await revoke.query('ALTER TABLE g_coupons DROP COLUMN legacyRef');
+    }
+  });
 });
 
 describe('a bad config: exit 2, one sentence naming what is wrong, nothing read or written', () => {

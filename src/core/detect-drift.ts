@@ -8,7 +8,7 @@ import { type BranchForm, childBranches } from '../db/builder.js';
 import { type BranchShape, comparePackedPage, comparePage, lastId, nullKeyCounts, pageBoundary, pageIds, type PageResult } from '../db/scanner.js';
 import { toDatabaseError } from '../db/database-error.js';
 import { BatchSizer } from './batch-sizer.js';
-import type { DriftedSetting } from './drift.js';
+import { type DriftedSetting, isCounterDrifted } from './drift.js';
 import type { AuditScope, CounterDefinition } from './model.js';
 
 export interface DetectOptions<T extends { id: bigint } = DriftedSetting> {
@@ -67,17 +67,43 @@ export interface OrphanCount {
 }
 
 /**
- * One sentence per counter of a full scan whose child rows with a key all name no setting (all
- * orphans, none counted): its foreignKey is most likely another column (a code, a date), and a
- * repair would write 0 into every cache of it. check and dry runs warn; repair refuses (core/run.ts).
+ * One sentence per counter of a full scan that counted no child row for any setting (all orphans,
+ * NULL keys, or no row its filter lets through), where that is suspect: it has such rows, or some
+ * setting caches a count for it (`drifting`: the counters some drifted setting would have
+ * written). Its foreignKey or filter is then most likely wrong (a code column, a column a
+ * migration never filled, a misspelt status), and a repair would write 0 into every cache of it.
+ * check and dry runs warn; repair refuses where it would write such a counter (core/run.ts).
  */
-export function foreignKeyDoubts(report: Pick<DriftReport<{ id: bigint }>, 'orphans'>, scope: AuditScope): string[] {
-  return (report.orphans ?? [])
-    .filter((orphan) => orphan.namesSettings === false && orphan.rows > 0n)
-    .map((orphan) => {
-      const counter = scope.counters.find((one) => one.name === orphan.counter)!;
-      return `counter ${counter.name}: none of the ${orphan.rows} rows of ${counter.table} it counts names a setting by ${counter.foreignKey} (all are orphans); is ${counter.foreignKey} the column that holds the ${scope.model.settings.table} id?`;
-    });
+export function foreignKeyDoubts(
+  report: Pick<DriftReport<{ id: bigint }>, 'orphans'>,
+  scope: AuditScope,
+  drifting: ReadonlySet<string>,
+): { counter: string; message: string }[] {
+  const doubts: { counter: string; message: string }[] = [];
+  for (const orphan of report.orphans ?? []) {
+    const rows = orphan.rows + orphan.nullSettingId;
+    if (orphan.namesSettings !== false || (rows === 0n && !drifting.has(orphan.counter))) continue;
+    const counter = scope.counters.find((one) => one.name === orphan.counter)!;
+    const fk = counter.foreignKey;
+    let message: string;
+    if (rows === 0n) {
+      message =
+        `counter ${counter.name} counts no row of ${counter.table} (${counter.where === null ? 'it is empty' : `none passes its where: ${counter.where}`}), ` +
+        `yet settings cache a count for it; ${counter.where === null ? 'is it the right table?' : 'is the where right?'}`;
+    } else {
+      const why = orphan.nullSettingId === 0n ? 'all are orphans' : orphan.rows === 0n ? `${fk} is NULL in every one` : `${orphan.rows} name no setting, ${orphan.nullSettingId} hold NULL`;
+      message = `counter ${counter.name}: none of the ${rows} rows of ${counter.table} it counts names a setting by ${fk} (${why}); is ${fk} the column that holds the ${scope.model.settings.table} id?`;
+    }
+    doubts.push({ counter: counter.name, message });
+  }
+  return doubts;
+}
+
+/** The counters these drifted settings would have written (isCounterDrifted). */
+export function driftingCounters(drifted: readonly DriftedSetting[]): Set<string> {
+  const names = new Set<string>();
+  for (const setting of drifted) for (const [name, state] of Object.entries(setting.counters)) if (isCounterDrifted(state)) names.add(name);
+  return names;
 }
 
 export interface DriftReport<T extends { id: bigint } = DriftedSetting> {

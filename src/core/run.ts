@@ -7,8 +7,8 @@ import { auditCounterNameLength, autoUpdatedColumns, connectionLimit, grantSql, 
 import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
-import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift, foreignKeyDoubts } from './detect-drift.js';
-import type { DriftedSetting } from './drift.js';
+import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift, driftingCounters, foreignKeyDoubts } from './detect-drift.js';
+import { type DriftedSetting, isCounterDrifted } from './drift.js';
 import type { AuditScope } from './model.js';
 import { ConfigError } from './config.js';
 import { loadSource, Replica } from './replica.js';
@@ -212,15 +212,27 @@ async function plan(
   // Only a dry run and the prompt show the drifted settings' counters: a repair that asks nothing
   // keeps their ids (detect-drift.ts DetectOptions.keep), and how many child rows the scan counted.
   const full = options.dryRun === true || options.confirm !== undefined ? await scan(db, replica, options, throttle) : null;
-  const report = full ?? (await scan(db, replica, options, throttle, (setting) => ({ id: setting.id, rows: childRowsOf(setting) })));
+  // The counters some drifted setting would have written, noted as the scan keeps it (foreignKeyDoubts).
+  const drifting = new Set<string>();
+  const report =
+    full ??
+    (await scan(db, replica, options, throttle, (setting) => {
+      for (const name in setting.counters) if (isCounterDrifted(setting.counters[name]!)) drifting.add(name);
+      return { id: setting.id, rows: childRowsOf(setting) };
+    }));
   const counts: ScanCounts = { scanned: report.scanned, drifted: report.drifted.length };
   options.hooks?.onScanned?.(counts);
   const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
   if (target === null) return { report: full ?? { ...report, drifted: [] }, target, result: null, declined: false };
   if (full !== null && options.dryRun === true) return { report: full, target, result: null, declined: false };
-  const doubts = foreignKeyDoubts(report, options.scope);
+  // Only a counter this repair would write: a doubtful one nothing drifts on changes nothing.
+  const written = full === null ? drifting : driftingCounters(full.drifted);
+  const doubts = foreignKeyDoubts(report, options.scope, written).filter((doubt) => written.has(doubt.counter));
   if (doubts.length > 0) {
-    throw new ConfigError(`${doubts.join(' ')} Repair would write 0 for each such setting; nothing was written. If the rows truly name no setting, repair the settings by --ids.`);
+    throw new ConfigError(
+      `${doubts.map((doubt) => doubt.message).join(' ')} Repair would write 0 for each such setting; nothing was written. ` +
+        'If the counts are truly 0, repair those settings by --ids.',
+    );
   }
   if (options.maxChanges !== undefined && counts.drifted > options.maxChanges) {
     throw new UsageError(

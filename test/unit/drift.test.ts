@@ -8,6 +8,7 @@ import { driftTableText } from '../../src/cli/drift-report.js';
 import { drawn } from '../helpers/output.js';
 import type { SettingRow } from '../../src/db/rows.js';
 import { readPage } from '../../src/db/scanner.js';
+import { type DriftReport, foreignKeyDoubts, type OrphanCount } from '../../src/core/detect-drift.js';
 
 const scope = auditScope(DEFAULT_MODEL);
 /** `deleted` is what the server says of the status (db/builder.ts deletedTest); Node does not tell it from the text. */
@@ -190,5 +191,31 @@ describe('reports', () => {
     expect(lines).toHaveLength(5); // top, head, rule, the row, bottom
     expect(lines[3]).toContain('two\\nlines\\x1b[2J\\tend');
     expect(lines.join('\n')).not.toMatch(/\x1b/);
+  });
+});
+
+describe('foreignKeyDoubts (a counter that counted no child row for any setting)', () => {
+  const scope = auditScope(DEFAULT_MODEL);
+  const orphans = (issued: Partial<OrphanCount>): Pick<DriftReport, 'orphans'> => ({
+    orphans: [
+      { counter: 'issuedCount', table: 'g_coupons', rows: 0n, nullSettingId: 0n, namesSettings: false, ...issued },
+      { counter: 'usedCount', table: 'g_coupon_uses', rows: 0n, nullSettingId: 0n, namesSettings: true },
+    ],
+  });
+  const doubted = (issued: Partial<OrphanCount>, drifting: string[] = []) => foreignKeyDoubts(orphans(issued), scope, new Set(drifting)).map((doubt) => doubt.counter);
+  it('doubts one with rows that all name no setting or hold NULL, drifting or not', () => {
+    expect(doubted({ rows: 3n })).toEqual(['issuedCount']);
+    expect(doubted({ nullSettingId: 3n })).toEqual(['issuedCount']);
+    expect(doubted({ rows: 2n, nullSettingId: 1n })[0]).toBe('issuedCount');
+  });
+  it('doubts one with no rows at all only where settings cache a count for it', () => {
+    expect(doubted({})).toEqual([]);
+    expect(doubted({}, ['issuedCount'])).toEqual(['issuedCount']);
+    expect(doubted({}, ['usedCount'])).toEqual([]);
+  });
+  it('never one whose rows named a setting, nor one a page did not say (null), nor an --ids run (no orphans)', () => {
+    expect(doubted({ rows: 3n, namesSettings: true }, ['issuedCount'])).toEqual([]);
+    expect(doubted({ rows: 3n, namesSettings: null }, ['issuedCount'])).toEqual([]);
+    expect(foreignKeyDoubts({ orphans: null }, scope, new Set(['issuedCount']))).toEqual([]);
   });
 });
