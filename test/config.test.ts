@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -310,6 +310,11 @@ describe('statements by id on text keys use the keys\' indexes (under repair\'s 
     expect((await runCli(['repair', '--url', textKeyed.url, '--config', config, '--yes', '--ids', '10'])).code).toBe(0);
     const [row] = await textKeyed.query<RowDataPacket[]>("SELECT issuedCount FROM wide_settings WHERE ref = '10'");
     expect(Number(row!['issuedCount'])).toBe(10);
+    // The change script a DBA runs by hand matches the text id by its index too.
+    await textKeyed.query("UPDATE wide_settings SET issuedCount = 77 WHERE ref = '11'");
+    const script = join(dir, 'wide.sql');
+    expect((await runCli(['repair', '--url', textKeyed.url, '--config', config, '--emit-sql', script, '--ids', '11'])).code).toBe(1);
+    expect(readFileSync(script, 'utf8')).toContain("UPDATE `wide_settings` SET `issuedCount` = 10 WHERE `ref` = '11' AND `issuedCount` <=> 77;");
   });
 });
 

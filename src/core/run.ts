@@ -106,6 +106,8 @@ export interface PlannedRun {
   target: RepairTarget | null;
   result: null;
   declined: boolean;
+  /** The scope as the server's columns typed it (inspector.ts withKeyTypes): statements built from the plan (--emit-sql) use it. */
+  scope: AuditScope;
 }
 
 /**
@@ -223,8 +225,9 @@ async function plan(
   const counts: ScanCounts = { scanned: report.scanned, drifted: report.drifted.length };
   options.hooks?.onScanned?.(counts);
   const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
-  if (target === null) return { report: full ?? { ...report, drifted: [] }, target, result: null, declined: false };
-  if (full !== null && options.dryRun === true) return { report: full, target, result: null, declined: false };
+  const { scope } = options;
+  if (target === null) return { report: full ?? { ...report, drifted: [] }, target, result: null, declined: false, scope };
+  if (full !== null && options.dryRun === true) return { report: full, target, result: null, declined: false, scope };
   // Only a counter this repair would write: a doubtful one nothing drifts on changes nothing.
   const written = full === null ? drifting : driftingCounters(full.drifted);
   const doubts = foreignKeyDoubts(report, options.scope, written).filter((doubt) => written.has(doubt.counter));
@@ -240,7 +243,7 @@ async function plan(
         'Check what happened (a broken migration?) and rerun with a higher --max-changes if the drift is real.',
     );
   }
-  if (full !== null && options.confirm !== undefined && !(await options.confirm(full, target))) return { report: full, target, result: null, declined: true };
+  if (full !== null && options.confirm !== undefined && !(await options.confirm(full, target))) return { report: full, target, result: null, declined: true, scope };
   // Only settings with many children: a batch of them is read once before its transaction (repair.ts WARM_MIN_ROWS).
   const childRows = new Map<bigint, number>();
   for (const setting of report.drifted) {

@@ -99,7 +99,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
     if (run.result === null) {
       recordScan(outcome, run.report, { command: 'repair', dryRun: planOnly }, scope);
       if (run.declined) terminal.io.stderr.write('Nothing written.\n');
-      else if (planOnly) await printPlan(terminal, options, scope, run, emitSql === undefined ? null : emitChangeScript(emitSql, scope, run, connection), interrupts.signal);
+      else if (planOnly) await printPlan(terminal, options, scope, run, emitSql === undefined ? null : emitChangeScript(emitSql, run, connection), interrupts.signal);
       else await printDriftReport(terminal, options, scope, run.report, { command: 'repair' }, interrupts.signal);
       // A signal just after the printing (check.ts): interrupted.
       interrupts.signal.throwIfAborted();
@@ -208,10 +208,11 @@ function assertWritable(file: string): void {
 }
 
 /** Writes the change-control SQL (db/builder.ts changeScriptSql) of a dry run to `file`. */
-function emitChangeScript(file: string, scope: AuditScope, run: PlannedRun, connection: ConnectionConfig): EmittedScript {
+function emitChangeScript(file: string, run: PlannedRun, connection: ConnectionConfig): EmittedScript {
   const changes = planChanges(run.report.drifted);
+  // The run's typed scope: a text settings id is matched by a quoted id (builder.ts idList).
   const text = changeScriptSql(
-    scope.model,
+    run.scope.model,
     changes,
     { database: connection.database, target: describeTarget(connection), generatedAt: new Date(), toolVersion: VERSION, scanned: run.report.scanned, file },
     run.target?.preservedColumns ?? [],
