@@ -67,34 +67,35 @@ export interface OrphanCount {
 }
 
 /**
- * One sentence per counter of a full scan that counted no child row for any setting (all orphans,
- * NULL keys, or no row its filter lets through), where that is suspect: it has such rows, or some
- * setting caches a count for it (`drifting`: the counters some drifted setting would have
- * written). Its foreignKey or filter is then most likely wrong (a code column, a column a
- * migration never filled, a misspelt status), and a repair would write 0 into every cache of it.
- * check and dry runs warn; repair refuses where it would write such a counter (core/run.ts).
+ * One sentence per counter of a full scan that counted no child row for any setting, where that
+ * is suspect:
+ * - its rows all name no setting or hold NULL there: its foreignKey is most likely another column
+ *   (a code, a column a migration never filled), and a repair would write 0 into every cache of
+ *   it. check and dry runs warn; repair refuses where it would write that counter (core/run.ts,
+ *   `refuse`);
+ * - no row passes its where while settings cache counts for it (`drifting`: the counters some
+ *   drifted setting would have written): a misspelt filter, or truly none yet. Only a warning:
+ *   the two cannot be told apart. An empty child table says nothing (its counts are 0).
  */
 export function foreignKeyDoubts(
   report: Pick<DriftReport<{ id: bigint }>, 'orphans'>,
   scope: AuditScope,
   drifting: ReadonlySet<string>,
-): { counter: string; message: string }[] {
-  const doubts: { counter: string; message: string }[] = [];
+): { counter: string; message: string; refuse: boolean }[] {
+  const doubts: { counter: string; message: string; refuse: boolean }[] = [];
   for (const orphan of report.orphans ?? []) {
+    if (orphan.namesSettings !== false) continue;
     const rows = orphan.rows + orphan.nullSettingId;
-    if (orphan.namesSettings !== false || (rows === 0n && !drifting.has(orphan.counter))) continue;
     const counter = scope.counters.find((one) => one.name === orphan.counter)!;
     const fk = counter.foreignKey;
-    let message: string;
-    if (rows === 0n) {
-      message =
-        `counter ${counter.name} counts no row of ${counter.table} (${counter.where === null ? 'it is empty' : `none passes its where: ${counter.where}`}), ` +
-        `yet settings cache a count for it; ${counter.where === null ? 'is it the right table?' : 'is the where right?'}`;
-    } else {
+    if (rows > 0n) {
       const why = orphan.nullSettingId === 0n ? 'all are orphans' : orphan.rows === 0n ? `${fk} is NULL in every one` : `${orphan.rows} name no setting, ${orphan.nullSettingId} hold NULL`;
-      message = `counter ${counter.name}: none of the ${rows} rows of ${counter.table} it counts names a setting by ${fk} (${why}); is ${fk} the column that holds the ${scope.model.settings.table} id?`;
+      const message = `counter ${counter.name}: none of the ${rows} rows of ${counter.table} it counts names a setting by ${fk} (${why}); is ${fk} the column that holds the ${scope.model.settings.table} id?`;
+      doubts.push({ counter: counter.name, message, refuse: true });
+    } else if (counter.where !== null && drifting.has(counter.name)) {
+      const message = `counter ${counter.name} counts no row of ${counter.table} (none passes its where: ${counter.where}), yet settings cache a count for it; is the where right? (repair would write 0)`;
+      doubts.push({ counter: counter.name, message, refuse: false });
     }
-    doubts.push({ counter: counter.name, message });
   }
   return doubts;
 }

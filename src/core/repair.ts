@@ -164,7 +164,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
      * when every attempt hit one, `stopped` when aborted between tries. A NOWAIT batch that meets a
      * held row is not retried: its settings are then taken one at a time.
      */
-    const attempt = async (batch: bigint[], mode: LockMode): Promise<{ notLocked: bigint[] } | { lockError: string } | 'stopped'> => {
+    const attempt = async (batch: bigint[], mode: LockMode): Promise<{ notLocked: bigint[] } | { lockError: string } | 'table-locked' | 'stopped'> => {
       let lastError = '';
       const attempts = mode === 'nowait' ? 1 : maxAttempts;
       for (let tryNo = 1; tryNo <= attempts; tryNo += 1) {
@@ -174,6 +174,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
           await session.rollback();
           // The caller's beforeCommit threw: its own error, whatever it is (an fs error has a `code` too).
           if (error instanceof CallerError) throw error.error;
+          if (error instanceof TableLockWait) return 'table-locked';
           if (!isRetryableLockError(error)) {
             if (isConnectionLost(error)) session.healthy = false;
             // A bug (a TypeError, also Node's own with an ERR_* code) stays a bug, exit 70: only the
@@ -221,12 +222,29 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
         stopped = true;
         break;
       }
+      /**
+       * A table's metadata lock held past the wait: every setting not yet settled fails with the
+       * reason (exit 4) and no writer takes another batch; what committed stays. Retried setting
+       * by setting, each would wait that long again.
+       */
+      const tableLocked = (unsettled: readonly bigint[]): void => {
+        for (const settingId of [...unsettled, ...plan.slice(next)]) result.failed.push({ settingId, reason: TABLE_LOCK_REASON });
+        next = plan.length;
+      };
+      if (outcome === 'table-locked') {
+        tableLocked(batch);
+        break;
+      }
       // Rows the batch skipped or could not take at once: settled one by one, waiting for each.
       const singles = 'lockError' in outcome ? batch : outcome.notLocked;
-      for (const settingId of singles) {
+      for (const [k, settingId] of singles.entries()) {
         const single = halted() ? 'stopped' : await attempt([settingId], 'wait');
         if (single === 'stopped') {
           stopped = true;
+          break;
+        }
+        if (single === 'table-locked') {
+          tableLocked(singles.slice(k));
           break;
         }
         if ('lockError' in single) result.failed.push({ settingId, reason: single.lockError });
@@ -308,7 +326,16 @@ async function repairBatch(
   const lockStarted = performance.now();
   const locked = await session.lockSettings(ids, mode);
   const lockedIds = locked.map((row) => row.id);
-  const counts = lockedIds.length > 0 ? await session.countChildren(lockedIds) : new Map<string, Map<bigint, bigint>>();
+  // Past the lock the rows are ours and the reads lock nothing: a wait now is for a table's
+  // metadata lock (an ALTER or LOCK TABLES queued on it), which no retry of a setting gets past.
+  const afterLock = async <T>(step: () => Promise<T>): Promise<T> => {
+    try {
+      return await step();
+    } catch (error) {
+      throw (error as { errno?: number }).errno === 1205 ? new TableLockWait(error) : error;
+    }
+  };
+  const counts = lockedIds.length > 0 ? await afterLock(() => session.countChildren(lockedIds)) : new Map<string, Map<bigint, bigint>>();
   // The batch's writes, a setting's together, and the settings found right (nothing to write).
   const written: WrittenChange[] = [];
   const skipped: bigint[] = [];
@@ -322,9 +349,9 @@ async function repairBatch(
     repaired += 1;
     for (const write of writes) written.push(write);
   }
-  await session.writeCounters(written);
-  await session.recordAudit(options.runId, written);
-  if (options.fence != null && (await session.fence(options.fence.sql)) !== 1) throw new DatabaseError(options.fence.lostMessage);
+  await afterLock(() => session.writeCounters(written));
+  await afterLock(() => session.recordAudit(options.runId, written));
+  if (options.fence != null && (await afterLock(() => session.fence(options.fence!.sql))) !== 1) throw new DatabaseError(options.fence.lostMessage);
   if (options.beforeCommit !== undefined) {
     try {
       await options.beforeCommit(ids, written);
@@ -355,9 +382,18 @@ class CallerError {
   constructor(readonly error: unknown) {}
 }
 
+/** A wait for a table's metadata lock past --lock-wait-timeout, inside a batch (repairBatch). */
+class TableLockWait {
+  constructor(readonly error: unknown) {}
+}
+
+/** Why the settings left when a table's metadata lock stopped the run are not repaired. */
+const TABLE_LOCK_REASON = "a table's metadata lock was held past --lock-wait-timeout (an ALTER TABLE or LOCK TABLES queued on it?)";
+
 function describeLockError(error: unknown): string {
   const errno = (error as { errno?: number }).errno;
   if (errno === 1213) return 'deadlock on every retry';
   if (errno === 1020) return 'the row kept changing (1020) on every retry';
+  if (errno === 3101 || errno === 1180) return 'a conflicting write through another cluster member failed its commit on every retry';
   return 'still locked by another session after every retry';
 }

@@ -230,7 +230,7 @@ async function plan(
   if (full !== null && options.dryRun === true) return { report: full, target, result: null, declined: false, scope };
   // Only a counter this repair would write: a doubtful one nothing drifts on changes nothing.
   const written = full === null ? drifting : driftingCounters(full.drifted);
-  const doubts = foreignKeyDoubts(report, options.scope, written).filter((doubt) => written.has(doubt.counter));
+  const doubts = foreignKeyDoubts(report, options.scope, written).filter((doubt) => doubt.refuse && written.has(doubt.counter));
   if (doubts.length > 0) {
     throw new ConfigError(
       `${doubts.map((doubt) => doubt.message).join(' ')} Repair would write 0 for each such setting; nothing was written. ` +

@@ -208,10 +208,14 @@ describe('foreignKeyDoubts (a counter that counted no child row for any setting)
     expect(doubted({ nullSettingId: 3n })).toEqual(['issuedCount']);
     expect(doubted({ rows: 2n, nullSettingId: 1n })[0]).toBe('issuedCount');
   });
-  it('doubts one with no rows at all only where settings cache a count for it', () => {
-    expect(doubted({})).toEqual([]);
-    expect(doubted({}, ['issuedCount'])).toEqual(['issuedCount']);
-    expect(doubted({}, ['usedCount'])).toEqual([]);
+  it('doubts one whose where lets no row through only where settings cache a count for it, and does not refuse it; an empty table never', () => {
+    const filtered = auditScope({ ...DEFAULT_MODEL, counters: [{ ...DEFAULT_MODEL.counters[0]!, where: "status = 'REVOKD'" }, DEFAULT_MODEL.counters[1]!] });
+    const doubts = (drifting: string[]) => foreignKeyDoubts(orphans({}), filtered, new Set(drifting));
+    expect(doubts([])).toEqual([]);
+    expect(doubts(['issuedCount']).map((doubt) => [doubt.counter, doubt.refuse])).toEqual([['issuedCount', false]]);
+    expect(doubts(['usedCount'])).toEqual([]);
+    expect(doubted({}, ['issuedCount'])).toEqual([]); // no where: the table is empty, its counts are 0
+    expect(foreignKeyDoubts(orphans({ rows: 3n }), scope, new Set()).map((doubt) => doubt.refuse)).toEqual([true]);
   });
   it('never one whose rows named a setting, nor one a page did not say (null), nor an --ids run (no orphans)', () => {
     expect(doubted({ rows: 3n, namesSettings: true }, ['issuedCount'])).toEqual([]);
