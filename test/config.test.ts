@@ -140,6 +140,7 @@ describe('a revoke-aware model (codes with a status, uses with a cancellation ti
       // Said, as it was found rather than named; not under --quiet.
       expect(inDir.stderr).toContain(`Counters from ${join(cwd, 'coupon-audit.json')} (in the working directory; --config names another file).`);
       expect((await runCli(['check', '--url', revoke.url, '--quiet'], { cwd })).stderr).toBe('');
+      expect((await runCli(['sql'], { cwd })).stderr).toContain('Counters from ');
       expect((await runCli(['check', '--url', revoke.url, '--config', join(cwd, 'coupon-audit.json')], { cwd })).stderr).not.toContain('Counters from');
       const elsewhere = await runCli(['check', '--url', revoke.url]);
       expect(elsewhere.code).toBe(1); // the built-in model still counts the revoked code

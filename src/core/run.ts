@@ -40,7 +40,7 @@ export interface RunHooks {
   onUnindexed?: DetectOptions['onUnindexed'];
   onStatement?: DetectOptions['onStatement'];
   /** After the scan, before anything else: how many settings it read and found drifted. */
-  onScanned?: ((scan: ScanCounts) => void) | undefined;
+  onScanned?: ((scan: ScanCounts, ids: Pick<DriftReport<{ id: bigint }>, 'missingIds' | 'skippedIds'>) => void) | undefined;
   onRepairStart?: ((settings: number) => void) | undefined;
   onRepairProgress?: ((progress: RepairProgress) => void) | undefined;
 }
@@ -223,7 +223,7 @@ async function plan(
       return { id: setting.id, rows: childRowsOf(setting) };
     }));
   const counts: ScanCounts = { scanned: report.scanned, drifted: report.drifted.length };
-  options.hooks?.onScanned?.(counts);
+  options.hooks?.onScanned?.(counts, report);
   const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
   const { scope } = options;
   if (target === null) return { report: full ?? { ...report, drifted: [] }, target, result: null, declined: false, scope };

@@ -418,7 +418,7 @@ export async function learnAccount(db: Database): Promise<void> {
     const [row] = await db.query(inspectSql.currentUser, 'reading the account');
     const text = String(row?.['account'] ?? '');
     const at = text.lastIndexOf('@');
-    if (at > 0) accounts.set(db, `${literal(text.slice(0, at))}@${literal(text.slice(at + 1))}`);
+    if (at >= 0) accounts.set(db, `${literal(text.slice(0, at))}@${literal(text.slice(at + 1))}`);
   } catch {
     // The fallback in grantSql.
   }

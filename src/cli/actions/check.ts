@@ -114,7 +114,7 @@ export function warnAfterScan(terminal: Terminal, report: DriftReport, scope: Au
   for (const doubt of foreignKeyDoubts(report, scope, driftingCounters(report.drifted))) terminal.warn(doubt.message);
 }
 
-function warnIdsNotAudited(terminal: Terminal, report: DriftReport): void {
+export function warnIdsNotAudited(terminal: Terminal, report: Pick<DriftReport<{ id: bigint }>, 'missingIds' | 'skippedIds'>): void {
   const missing = report.missingIds;
   if (missing.length > 0) {
     terminal.warn(

@@ -24,7 +24,7 @@ import { auditTableLine, changesTableText, dryRunLine, repairSummaryLines } from
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import { Interrupts } from '../signals.js';
 import type { OutputStream, Terminal } from '../terminal.js';
-import { printDriftReport, recordScan, scanHooks, warnAfterScan } from './check.js';
+import { printDriftReport, recordScan, scanHooks, warnAfterScan, warnIdsNotAudited } from './check.js';
 
 export async function runRepair(terminal: Terminal, options: RepairOptions, outcome: RunOutcome): Promise<ExitCode> {
   const emitSql = options.emitSql;
@@ -56,8 +56,13 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         ...checkRunOptions(options, connection, scope, { signal: interrupts.signal }),
         hooks: {
           ...scanHooks(terminal, spinner),
-          onScanned: (counts) => {
+          onScanned: (counts, ids) => {
             scan = counts;
+            // With --yes nothing else prints the scan's findings (the prompt and the plan do theirs).
+            if (!prompting && !planOnly) {
+              spinner.stop();
+              warnIdsNotAudited(terminal, ids);
+            }
           },
           onRepairStart: (settings) => {
             spinner.text = `Repairing ${plural(settings, 'setting')}`;

@@ -11,6 +11,7 @@ export function sqlCommand(program: Command, io: Io): void {
     .addHelpText('after', SQL_HELP)
     .action(async (options: CommonOptions) => {
       const { explainSql } = await import('../../db/explain.js');
-      io.stdout.write(explainSql(await resolveScope(options)));
+      // The statements go to stdout; where their model came from, to stderr.
+      io.stdout.write(explainSql(await resolveScope(options, { info: (line) => io.stderr.write(`${line}\n`) })));
     });
 }
