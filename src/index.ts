@@ -67,7 +67,7 @@ export interface RepairOptions extends CheckOptions {
   batchSize?: number;
   /** Repair transactions at once, each on its own connection (default 2); they lock disjoint settings. */
   writeConcurrency?: number;
-  /** innodb_lock_wait_timeout of the repair session, in seconds (default 2). */
+  /** How long a repair transaction waits for a row or table lock (innodb_lock_wait_timeout, lock_wait_timeout), 1-60 seconds (default 2). */
   lockWaitTimeout?: number;
   /** Wait this long for another repair's run lock instead of rejecting with exit code 5 (default 0). */
   waitLock?: number;

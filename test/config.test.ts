@@ -339,6 +339,9 @@ describe('a foreignKey no child row names a setting by (a code column by mistake
     const dry = await runCli(['repair', '--url', revoke.url, '--config', path, '--dry-run', '--format', 'json']);
     expect(dry.code).toBe(1);
     expect(dry.stderr).toContain(doubt);
+    // In the JSON too, and so to a program that calls the library's check().
+    expect(JSON.parse(dry.stdout).summary.doubts).toEqual([doubt]);
+    expect((await check({ url: revoke.url, config: path })).summary.doubts).toEqual([doubt]);
     const refused = await runCli(['repair', '--url', revoke.url, '--config', path, '--yes']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain(`${doubt} Repair would write 0 for each such setting; nothing was written.`);

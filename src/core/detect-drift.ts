@@ -8,7 +8,7 @@ import { type BranchForm, childBranches } from '../db/builder.js';
 import { type BranchShape, comparePackedPage, comparePage, lastId, nullKeyCounts, pageBoundary, pageIds, type PageResult } from '../db/scanner.js';
 import { toDatabaseError } from '../db/database-error.js';
 import { BatchSizer } from './batch-sizer.js';
-import { type DriftedSetting, isCounterDrifted } from './drift.js';
+import type { DriftedSetting } from './drift.js';
 import type { AuditScope, CounterDefinition } from './model.js';
 
 export interface DetectOptions<T extends { id: bigint } = DriftedSetting> {
@@ -64,47 +64,6 @@ export interface OrphanCount {
    * orphans: no child row names a setting, the foreignKey is likely the wrong column (foreignKeyDoubts).
    */
   namesSettings: boolean | null;
-}
-
-/**
- * One sentence per counter of a full scan that counted no child row for any setting, where that
- * is suspect:
- * - its rows all name no setting or hold NULL there: its foreignKey is most likely another column
- *   (a code, a column a migration never filled), and a repair would write 0 into every cache of
- *   it. check and dry runs warn; repair refuses where it would write that counter (core/run.ts,
- *   `refuse`);
- * - no row passes its where while settings cache counts for it (`drifting`: the counters some
- *   drifted setting would have written): a misspelt filter, or truly none yet. Only a warning:
- *   the two cannot be told apart. An empty child table says nothing (its counts are 0).
- */
-export function foreignKeyDoubts(
-  report: Pick<DriftReport<{ id: bigint }>, 'orphans'>,
-  scope: AuditScope,
-  drifting: ReadonlySet<string>,
-): { counter: string; message: string; refuse: boolean }[] {
-  const doubts: { counter: string; message: string; refuse: boolean }[] = [];
-  for (const orphan of report.orphans ?? []) {
-    if (orphan.namesSettings !== false) continue;
-    const rows = orphan.rows + orphan.nullSettingId;
-    const counter = scope.counters.find((one) => one.name === orphan.counter)!;
-    const fk = counter.foreignKey;
-    if (rows > 0n) {
-      const why = orphan.nullSettingId === 0n ? 'all are orphans' : orphan.rows === 0n ? `${fk} is NULL in every one` : `${orphan.rows} name no setting, ${orphan.nullSettingId} hold NULL`;
-      const message = `counter ${counter.name}: none of the ${rows} rows of ${counter.table} it counts names a setting by ${fk} (${why}); is ${fk} the column that holds the ${scope.model.settings.table} id?`;
-      doubts.push({ counter: counter.name, message, refuse: true });
-    } else if (counter.where !== null && drifting.has(counter.name)) {
-      const message = `counter ${counter.name} counts no row of ${counter.table} (none passes its where: ${counter.where}), yet settings cache a count for it; is the where right? (repair would write 0)`;
-      doubts.push({ counter: counter.name, message, refuse: false });
-    }
-  }
-  return doubts;
-}
-
-/** The counters these drifted settings would have written (isCounterDrifted). */
-export function driftingCounters(drifted: readonly DriftedSetting[]): Set<string> {
-  const names = new Set<string>();
-  for (const setting of drifted) for (const [name, state] of Object.entries(setting.counters)) if (isCounterDrifted(state)) names.add(name);
-  return names;
 }
 
 export interface DriftReport<T extends { id: bigint } = DriftedSetting> {

@@ -1,6 +1,6 @@
 import { compareIds } from '../db/rows.js';
 import type { DriftReport } from './detect-drift.js';
-import type { DriftedSetting } from './drift.js';
+import { type DriftedSetting, driftingCounters, foreignKeyDoubts } from './drift.js';
 import { jsonInteger, jsonIntegerOrNull } from './json.js';
 import { type CounterModel, DEFAULT_MODEL } from './model.js';
 import { kindSummary, planChanges, type PlannedChange } from './plan.js';
@@ -37,6 +37,8 @@ export interface CheckReport {
     missingIds?: string[];
     /** --ids that name a DELETED setting, left out by --deleted skip. */
     skippedIds?: string[];
+    /** Counters that counted no child row for any setting where that is suspect (detect-drift.ts foreignKeyDoubts), as sentences. */
+    doubts?: string[];
     /** Drifted counters by kind, and DELETED settings still counting (when the model was given). */
     kinds?: JsonKinds;
   };
@@ -135,6 +137,9 @@ export function checkReportJson(
   if (report.missingIds.length > 0) summary.missingIds = report.missingIds.map(String);
   if (report.skippedIds.length > 0) summary.skippedIds = report.skippedIds.map(String);
   if (model !== undefined) {
+    // What check prints as warnings (a foreignKey or where that counts nothing), for JSON readers and the library.
+    const doubts = foreignKeyDoubts(report, model, driftingCounters(report.drifted));
+    if (doubts.length > 0) summary.doubts = doubts.map((doubt) => doubt.message);
     const { tooHigh, tooLow, null: nulls, negative, deletedNonZero } = kindSummary(report);
     summary.kinds = { tooHigh, tooLow, null: nulls, negative, deletedNonZero };
   }

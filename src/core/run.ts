@@ -7,8 +7,8 @@ import { auditCounterNameLength, autoUpdatedColumns, connectionLimit, grantSql, 
 import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
-import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift, driftingCounters, foreignKeyDoubts } from './detect-drift.js';
-import { type DriftedSetting, isCounterDrifted } from './drift.js';
+import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift } from './detect-drift.js';
+import { type DriftedSetting, driftingCounters, foreignKeyDoubts, isCounterDrifted } from './drift.js';
 import type { AuditScope } from './model.js';
 import { ConfigError } from './config.js';
 import { loadSource, Replica } from './replica.js';
@@ -230,7 +230,7 @@ async function plan(
   if (full !== null && options.dryRun === true) return { report: full, target, result: null, declined: false, scope };
   // Only a counter this repair would write: a doubtful one nothing drifts on changes nothing.
   const written = full === null ? drifting : driftingCounters(full.drifted);
-  const doubts = foreignKeyDoubts(report, options.scope, written).filter((doubt) => doubt.refuse && written.has(doubt.counter));
+  const doubts = foreignKeyDoubts(report, options.scope.model, written).filter((doubt) => doubt.refuse && written.has(doubt.counter));
   if (doubts.length > 0) {
     throw new ConfigError(
       `${doubts.map((doubt) => doubt.message).join(' ')} Repair would write 0 for each such setting; nothing was written. ` +

@@ -1,5 +1,6 @@
 /** check's action, loaded when check runs (commands/check.ts declares its options). */
-import { type DriftReport, driftingCounters, foreignKeyDoubts } from '../../core/detect-drift.js';
+import type { DriftReport } from '../../core/detect-drift.js';
+import { driftingCounters, foreignKeyDoubts } from '../../core/drift.js';
 import type { AuditScope } from '../../core/model.js';
 import { kindSummary, sortSettings } from '../../core/plan.js';
 import { checkReportJson } from '../../core/report.js';
@@ -111,7 +112,7 @@ const FEW = 5;
 /** After a scan: --ids not audited, and counters whose child rows all name no setting (foreignKeyDoubts). */
 export function warnAfterScan(terminal: Terminal, report: DriftReport, scope: AuditScope): void {
   warnIdsNotAudited(terminal, report);
-  for (const doubt of foreignKeyDoubts(report, scope, driftingCounters(report.drifted))) terminal.warn(doubt.message);
+  for (const doubt of foreignKeyDoubts(report, scope.model, driftingCounters(report.drifted))) terminal.warn(doubt.message);
 }
 
 export function warnIdsNotAudited(terminal: Terminal, report: Pick<DriftReport<{ id: bigint }>, 'missingIds' | 'skippedIds'>): void {

@@ -41,7 +41,7 @@ export function repairCommand(program: Command, run: Runner): void {
       )
       .option('--max-changes <n>', 'refuse to write anything when more than N settings drift, 0-1000000000', nonNegativeInteger(1e9))
       .option('--audit-table <name>', 'table recording every write, in the --url database (created when missing; default: coupon_audit_log or the config\'s)', tableName)
-      .option('--lock-wait-timeout <seconds>', `innodb_lock_wait_timeout of the repair session, ${LOCK_WAIT_TIMEOUT_RANGE.min}-${LOCK_WAIT_TIMEOUT_RANGE.max}`, wholeNumberIn(LOCK_WAIT_TIMEOUT_RANGE), DEFAULT_LOCK_WAIT_TIMEOUT)
+      .option('--lock-wait-timeout <seconds>', `how long a repair transaction waits for a row or table lock (innodb_lock_wait_timeout, lock_wait_timeout), ${LOCK_WAIT_TIMEOUT_RANGE.min}-${LOCK_WAIT_TIMEOUT_RANGE.max}`, wholeNumberIn(LOCK_WAIT_TIMEOUT_RANGE), DEFAULT_LOCK_WAIT_TIMEOUT)
       .option('--wait-lock <seconds>', 'wait this long for another repair to finish instead of exiting 5, 0 or more', nonNegativeSeconds, 0),
   )
     .addHelpText('after', REPAIR_HELP)
