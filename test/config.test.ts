@@ -369,6 +369,10 @@ describe('a foreignKey no child row names a setting by (a code column by mistake
       const typoDoubt = "counter issuedCount counts no row of g_coupons (none passes its where: status = 'REVOKD'), yet settings cache a count for it; is the where right? (repair would write 0)";
       expect((await runCli(['check', '--url', revoke.url, '--config', typo])).stderr).toContain(typoDoubt);
       expect((await runCli(['repair', '--url', revoke.url, '--config', typo, '--dry-run'])).stderr).toContain(typoDoubt);
+      // repair --yes prints it too, before it writes (here --max-changes 0 stops it there).
+      const yes = await runCli(['repair', '--url', revoke.url, '--config', typo, '--yes', '--max-changes', '0']);
+      expect(yes.code).toBe(2);
+      expect(yes.stderr).toContain(typoDoubt);
       expect(await settingsSnapshot(revoke.conn)).toEqual(before);
     } finally {
       await revoke.query('ALTER TABLE g_coupons DROP COLUMN legacyRef');

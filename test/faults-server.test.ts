@@ -291,7 +291,7 @@ describe('a server whose sql_mode is not strict', () => {
     await server?.stop();
   });
 
-  it('repair refuses the count the column cannot hold (exit 3) instead of storing it clipped under an audit row that says otherwise', async () => {
+  it('repair refuses the count the column cannot hold (exit 3: the UPDATE warned of it) instead of storing it clipped under an audit row that says otherwise', async () => {
     const [[mode]] = await conn.query<RowDataPacket[]>('SELECT @@GLOBAL.sql_mode AS mode');
     expect(mode!['mode']).toBe('');
     const repair = await runCli(['repair', '--url', server.url('lax'), '--yes']);

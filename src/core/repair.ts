@@ -166,15 +166,17 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
      */
     const attempt = async (batch: bigint[], mode: LockMode): Promise<{ notLocked: bigint[] } | { lockError: string } | 'table-locked' | 'stopped'> => {
       let lastError = '';
+      let tableWaits = 0;
       const attempts = mode === 'nowait' ? 1 : maxAttempts;
       for (let tryNo = 1; tryNo <= attempts; tryNo += 1) {
         try {
           return await repairBatch(session, batch, mode, options, result);
-        } catch (error) {
+        } catch (caught) {
           await session.rollback();
           // The caller's beforeCommit threw: its own error, whatever it is (an fs error has a `code` too).
-          if (error instanceof CallerError) throw error.error;
-          if (error instanceof TableLockWait) return 'table-locked';
+          if (caught instanceof CallerError) throw caught.error;
+          if (caught instanceof TableLockWait) tableWaits += 1;
+          const error = caught instanceof TableLockWait ? caught.error : caught;
           if (!isRetryableLockError(error)) {
             if (isConnectionLost(error)) session.healthy = false;
             // A bug (a TypeError, also Node's own with an ERR_* code) stays a bug, exit 70: only the
@@ -191,6 +193,8 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
           }
         }
       }
+      // Every try waited past its lock on a table: one setting at a time would wait as long each.
+      if (tableWaits === attempts && attempts > 1) return 'table-locked';
       return { lockError: lastError };
     };
 
@@ -326,8 +330,11 @@ async function repairBatch(
   const lockStarted = performance.now();
   const locked = await session.lockSettings(ids, mode);
   const lockedIds = locked.map((row) => row.id);
-  // Past the lock the rows are ours and the reads lock nothing: a wait now is for a table's
-  // metadata lock (an ALTER or LOCK TABLES queued on it), which no retry of a setting gets past.
+  // Past the lock the rows are ours and the reads lock nothing: a wait now is most likely for a
+  // table's metadata lock (an ALTER or LOCK TABLES queued on it), though not surely (a Galera
+  // causal-read timeout, a trigger, a purge's gap lock on the audit table): the batch is redone as
+  // for a row lock, and only when every try waited so is the run stopped (attempt).
+  // Not the fence: the lease row is a row lock the run's other writers take.
   const afterLock = async <T>(step: () => Promise<T>): Promise<T> => {
     try {
       return await step();
@@ -351,7 +358,7 @@ async function repairBatch(
   }
   await afterLock(() => session.writeCounters(written));
   await afterLock(() => session.recordAudit(options.runId, written));
-  if (options.fence != null && (await afterLock(() => session.fence(options.fence!.sql))) !== 1) throw new DatabaseError(options.fence.lostMessage);
+  if (options.fence != null && (await session.fence(options.fence.sql)) !== 1) throw new DatabaseError(options.fence.lostMessage);
   if (options.beforeCommit !== undefined) {
     try {
       await options.beforeCommit(ids, written);

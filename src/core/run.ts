@@ -40,7 +40,8 @@ export interface RunHooks {
   onUnindexed?: DetectOptions['onUnindexed'];
   onStatement?: DetectOptions['onStatement'];
   /** After the scan, before anything else: how many settings it read and found drifted. */
-  onScanned?: ((scan: ScanCounts, ids: Pick<DriftReport<{ id: bigint }>, 'missingIds' | 'skippedIds'>) => void) | undefined;
+  /** With what the scan found besides the drift: --ids not audited, and doubts that do not stop the repair (foreignKeyDoubts). */
+  onScanned?: ((scan: ScanCounts, found: Pick<DriftReport<{ id: bigint }>, 'missingIds' | 'skippedIds'> & { doubts: string[] }) => void) | undefined;
   onRepairStart?: ((settings: number) => void) | undefined;
   onRepairProgress?: ((progress: RepairProgress) => void) | undefined;
 }
@@ -223,14 +224,16 @@ async function plan(
       return { id: setting.id, rows: childRowsOf(setting) };
     }));
   const counts: ScanCounts = { scanned: report.scanned, drifted: report.drifted.length };
-  options.hooks?.onScanned?.(counts, report);
+  const written = full === null ? drifting : driftingCounters(full.drifted);
+  const allDoubts = foreignKeyDoubts(report, options.scope.model, written);
+  // Only a counter this repair would write: a doubtful one nothing drifts on changes nothing.
+  const doubts = allDoubts.filter((doubt) => doubt.refuse && written.has(doubt.counter));
+  const warnings = allDoubts.filter((doubt) => !doubts.includes(doubt)).map((doubt) => doubt.message);
+  options.hooks?.onScanned?.(counts, { missingIds: report.missingIds, skippedIds: report.skippedIds, doubts: warnings });
   const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
   const { scope } = options;
   if (target === null) return { report: full ?? { ...report, drifted: [] }, target, result: null, declined: false, scope };
   if (full !== null && options.dryRun === true) return { report: full, target, result: null, declined: false, scope };
-  // Only a counter this repair would write: a doubtful one nothing drifts on changes nothing.
-  const written = full === null ? drifting : driftingCounters(full.drifted);
-  const doubts = foreignKeyDoubts(report, options.scope.model, written).filter((doubt) => doubt.refuse && written.has(doubt.counter));
   if (doubts.length > 0) {
     throw new ConfigError(
       `${doubts.map((doubt) => doubt.message).join(' ')} Repair would write 0 for each such setting; nothing was written. ` +

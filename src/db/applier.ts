@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { AuditScope } from '../core/model.js';
 import { DEFAULT_MODEL } from '../core/model.js';
-import type { DatabaseError } from '../errors.js';
+import { DatabaseError } from '../errors.js';
 import {
   auditTableDdl,
   type CounterWrite,
@@ -61,7 +61,6 @@ export class RepairSession {
     try {
       for (const sql of engine.writeSetup) await session.query(sql);
       await session.query(sessionSql.readCommitted);
-      await session.query(sessionSql.strictWrites);
       await session.query(
         sessionSql.writeTimeouts(lockWaitTimeoutSeconds, {
           metadataLock: engine.boundsMetadataLockWait,
@@ -96,9 +95,24 @@ export class RepairSession {
   }
 
   /** The batch's new values, one statement (builder.ts writeCountersSql). */
+  /**
+   * A server whose sql_mode is not strict stores a count the column cannot hold clipped, with a
+   * warning, where a strict one refuses it (1264): the audit row would then say a count the table
+   * does not hold. So a warning about a counter column ends the batch (rolled back, exit 3). Only
+   * those: the UPDATE also assigns preserved columns to themselves (a zero date there may warn).
+   */
   async writeCounters(writes: readonly CounterWrite[]): Promise<void> {
     if (writes.length === 0) return;
-    await this.session.query(writeCountersSql(this.scope.model, writes, this.preservedColumns));
+    const { warnings } = await this.session.write(writeCountersSql(this.scope.model, writes, this.preservedColumns));
+    if (warnings === 0) return;
+    const counters = new Set(writes.map((write) => write.counter.toLowerCase()));
+    const clipped = (await this.session.query(sessionSql.showWarnings)).find((row) => {
+      const column = /column '([^']+)'/i.exec(String(row['Message'] ?? ''))?.[1];
+      return column !== undefined && counters.has(column.toLowerCase());
+    });
+    if (clipped !== undefined) {
+      throw new DatabaseError(`A count does not fit its column: ${String(clipped['Message'])} (warning ${String(clipped['Code'])}); widen the column. Nothing of that batch was written.`);
+    }
   }
 
   /** An audit row for each of the writes, in the same transaction. */

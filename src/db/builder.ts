@@ -452,22 +452,18 @@ export const sessionSql = {
         (options.idleSeconds === null ? '' : `, idle_transaction_timeout = ${Math.trunc(options.idleSeconds)}`),
     ),
   /**
-   * writeTimeouts and strictWrites undone (the server's defaults again) before the repair session
-   * goes back to the pool, whose next user (the final reread) must not wait on a metadata lock for
-   * only the repair's seconds.
+   * writeTimeouts undone (the server's defaults again) before the repair session goes back to the
+   * pool, whose next user (the final reread) must not wait on a metadata lock for only the repair's
+   * seconds.
    */
   writeDefaults: (options: { metadataLock: boolean; idle: boolean }) =>
     tag(
-      'SET SESSION innodb_lock_wait_timeout = DEFAULT, sql_mode = DEFAULT' +
+      'SET SESSION innodb_lock_wait_timeout = DEFAULT' +
         (options.metadataLock ? ', lock_wait_timeout = DEFAULT' : '') +
         (options.idle ? ', idle_transaction_timeout = DEFAULT' : ''),
     ),
-  /**
-   * The repair session's writes refuse a value the column cannot hold (1264) instead of storing it
-   * clipped with a warning, as a server whose sql_mode is not strict would: the audit row would then
-   * say a count the table does not hold.
-   */
-  strictWrites: tag("SET SESSION sql_mode = IF(@@SESSION.sql_mode = '', 'STRICT_ALL_TABLES', CONCAT(@@SESSION.sql_mode, ',STRICT_ALL_TABLES'))"),
+  /** What the last statement warned about: read after the counters' UPDATE warned (RepairSession.writeCounters). */
+  showWarnings: tag('SHOW WARNINGS'),
   begin: tag('START TRANSACTION'),
   commit: tag('COMMIT'),
   rollback: tag('ROLLBACK'),

@@ -201,6 +201,13 @@ export class Session {
     return rows;
   }
 
+  /** A write: how many rows it matched and how many warnings it raised. */
+  async write(sql: string): Promise<{ matched: number; warnings: number }> {
+    assertTagged(sql);
+    const [result] = await this.connection.query<ResultSetHeader>(sql);
+    return { matched: result.affectedRows, warnings: result.warningStatus ?? 0 };
+  }
+
   /** A write: how many rows it matched (mysql2 asks for found rows, so an unchanged match counts). */
   async execute(sql: string): Promise<number> {
     assertTagged(sql);

@@ -56,12 +56,14 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         ...checkRunOptions(options, connection, scope, { signal: interrupts.signal }),
         hooks: {
           ...scanHooks(terminal, spinner),
-          onScanned: (counts, ids) => {
+          onScanned: (counts, found) => {
             scan = counts;
-            // With --yes nothing else prints the scan's findings (the prompt and the plan do theirs).
-            if (!prompting && !planOnly) {
+            // With --yes and drift nothing else prints the scan's findings (the prompt, the plan
+            // and the no-drift report do theirs).
+            if (!prompting && !planOnly && counts.drifted > 0) {
               spinner.stop();
-              warnIdsNotAudited(terminal, ids);
+              warnIdsNotAudited(terminal, found);
+              for (const doubt of found.doubts) terminal.warn(doubt);
             }
           },
           onRepairStart: (settings) => {
