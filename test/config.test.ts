@@ -354,6 +354,25 @@ describe('a foreignKey no child row names a setting by (a code column by mistake
     expect(right.stderr).not.toContain('none of the');
   });
 
+  it('an indexed integer column of other numbers (read the packed way, by the numbers) is refused the same way', async () => {
+    await revoke.query('ALTER TABLE g_coupons ADD COLUMN batchNo INT NULL, ADD INDEX (batchNo)');
+    try {
+      await revoke.query('UPDATE g_coupons SET batchNo = 1000 + id');
+      const before = await settingsSnapshot(revoke.conn);
+      const config = writeConfig('batch-key.json', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'batchNo' } } });
+      const doubt = 'counter issuedCount: none of the 7 rows of g_coupons it counts names a setting by batchNo (all are orphans)';
+      const checked = await runCli(['check', '--url', revoke.url, '--config', config, '--verbose']);
+      expect(checked.stderr).toContain(doubt);
+      expect(checked.stderr).not.toContain('no index'); // the packed page, not the whole-table statement
+      const refused = await runCli(['repair', '--url', revoke.url, '--config', config, '--yes']);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(doubt);
+      expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+    } finally {
+      await revoke.query('ALTER TABLE g_coupons DROP COLUMN batchNo');
+    }
+  });
+
   it('a key column NULL in every row (a migration never filled it) is refused the same way; a where that lets no row through is warned about', async () => {
     await revoke.query('ALTER TABLE g_coupons ADD COLUMN legacyRef BIGINT NULL');
     try {
