@@ -393,6 +393,13 @@ describe('a foreignKey no child row names a setting by (a code column by mistake
       expect(yes.code).toBe(2);
       expect(yes.stderr).toContain(typoDoubt);
       expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+      // A repair that goes ahead (it is only a warning) says it in its report's summary too.
+      const repaired = await repair({ url: revoke.url, config: typo });
+      expect('runId' in repaired && repaired.summary.doubts).toEqual([typoDoubt]);
+      // Put back for the cases after this one (its updatedAt moves on).
+      for (const [id, row] of before) await revoke.query('UPDATE g_coupon_settings SET issuedCount = ? WHERE id = ?', [row['issuedCount'], id]);
+      const issued = (snapshot: Map<string, Record<string, string | null>>) => [...snapshot].map(([id, row]) => `${id}:${row['issuedCount']}`);
+      expect(issued(await settingsSnapshot(revoke.conn))).toEqual(issued(before));
     } finally {
       await revoke.query('ALTER TABLE g_coupons DROP COLUMN legacyRef');
     }

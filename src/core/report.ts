@@ -83,6 +83,8 @@ export interface RepairReport {
     transactions: number;
     retries: number;
     lockHoldMs: { p50: number; p99: number; max: number } | null;
+    /** The scan's doubts that did not stop it (a where that lets no row through), as check prints them. */
+    doubts?: string[];
   };
   changes: JsonChange[];
   skipped: string[];
@@ -168,7 +170,7 @@ export function lockHoldStats(samples: readonly number[]): { p50: number; p99: n
   return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! };
 }
 
-export function repairReportJson(result: RepairResult, scan: { scanned: number; drifted: number }, list: ListOf = mappedWhole): RepairReport {
+export function repairReportJson(result: RepairResult, scan: { scanned: number; drifted: number; doubts?: string[] }, list: ListOf = mappedWhole): RepairReport {
   return {
     version: 1,
     command: 'repair',
@@ -186,6 +188,7 @@ export function repairReportJson(result: RepairResult, scan: { scanned: number; 
       transactions: result.transactions,
       retries: result.retries,
       lockHoldMs: lockHoldStats(result.lockHoldMs),
+      ...(scan.doubts !== undefined ? { doubts: scan.doubts } : {}),
     },
     // In id order (a setting's changes in counter order), whatever order the writers committed in.
     changes: list(

@@ -98,6 +98,8 @@ export interface RepairTarget {
 export interface ScanCounts {
   scanned: number;
   drifted: number;
+  /** The scan's doubts that did not stop the repair (drift.ts foreignKeyDoubts), as sentences: the repair report's summary.doubts. */
+  doubts?: string[];
 }
 
 /** A repair run that wrote nothing: a dry run, no drift, or declined. `report` is what the scan found. */
@@ -223,12 +225,12 @@ async function plan(
       for (const name in setting.counters) if (isCounterDrifted(setting.counters[name]!)) drifting.add(name);
       return { id: setting.id, rows: childRowsOf(setting) };
     }));
-  const counts: ScanCounts = { scanned: report.scanned, drifted: report.drifted.length };
   const written = full === null ? drifting : driftingCounters(full.drifted);
   const allDoubts = foreignKeyDoubts(report, options.scope.model, written);
   // Only a counter this repair would write: a doubtful one nothing drifts on changes nothing.
   const doubts = allDoubts.filter((doubt) => doubt.refuse && written.has(doubt.counter));
   const warnings = allDoubts.filter((doubt) => !doubts.includes(doubt)).map((doubt) => doubt.message);
+  const counts: ScanCounts = { scanned: report.scanned, drifted: report.drifted.length, ...(warnings.length > 0 ? { doubts: warnings } : {}) };
   options.hooks?.onScanned?.(counts, { missingIds: report.missingIds, skippedIds: report.skippedIds, doubts: warnings });
   const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
   const { scope } = options;
