@@ -123,8 +123,8 @@ export function emptyRepairResult(runId: string): RepairResult {
  * transaction closes no cycle of its own. It can still be picked as a deadlock's victim where an
  * application transaction holds the row's shared lock (a foreign key's check on its child insert)
  * and then asks for the exclusive one behind repair's queued request: InnoDB rolls back the
- * lighter, usually repair's, which is redone (1213). Without either (TiDB, where SKIP LOCKED drops the lock;
- * Vitess; MySQL 5.7), every setting is such a transaction of its own.
+ * lighter, usually repair's, which is redone (1213). Without either (TiDB, where SKIP LOCKED
+ * drops the lock; Vitess; MySQL 5.7), every setting is such a transaction of its own.
  *
  * `concurrency` connections take the plan's batches in turn (ascending), each one transaction at a
  * time. A failure on one stops the others after the transaction they have in flight.
@@ -395,7 +395,7 @@ class TableLockWait {
 }
 
 /** Why the settings left when a table's metadata lock stopped the run are not repaired. */
-const TABLE_LOCK_REASON = "a table's metadata lock was held past --lock-wait-timeout (an ALTER TABLE or LOCK TABLES queued on it?)";
+const TABLE_LOCK_REASON = "every try waited past --lock-wait-timeout after taking its rows: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)";
 
 function describeLockError(error: unknown): string {
   const errno = (error as { errno?: number }).errno;
