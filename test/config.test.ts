@@ -316,6 +316,14 @@ describe('statements by id on text keys use the keys\' indexes (under repair\'s 
     const script = join(dir, 'wide.sql');
     expect((await runCli(['repair', '--url', textKeyed.url, '--config', config, '--emit-sql', script, '--ids', '11'])).code).toBe(1);
     expect(readFileSync(script, 'utf8')).toContain("UPDATE `wide_settings` SET `issuedCount` = 10 WHERE `ref` = '11' AND `issuedCount` <=> 77;");
+    // A whole check pages a text settings id, whose ids come in text order ('1', '10', '100', …):
+    // every setting once, whatever the page size (pages of points asserted ascending ids before).
+    for (const size of [[], ['--page-size', '50'], ['--page-size', '7']]) {
+      const whole = await runCli(['check', '--url', textKeyed.url, '--config', config, '--format', 'json', ...size]);
+      expect(whole.code, whole.stderr).toBe(1);
+      // 10 codes each; 10 was repaired to 10, the rest cache 0, 11 caches 77.
+      expect(JSON.parse(whole.stdout).summary).toMatchObject({ scanned: 2000, drifted: 1999 });
+    }
   });
 });
 

@@ -236,7 +236,10 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
       let density: number | null = null;
       // Until a page has shown how many children its settings have (branchForms): points, which
       // cost little where children are few, and the first settings of a skewed table have most.
-      let forms: readonly BranchForm[] = childBranches(scope).map(() => 'points');
+      // Never for a text settings id: its ids come in text order ('1', '10', '2'), and points are
+      // ascending ids of a numeric range (builder.ts pointConditions).
+      const pointable = scope.model.settings.idIsText !== true;
+      let forms: readonly BranchForm[] = childBranches(scope).map(() => (pointable ? 'points' : 'grouped'));
       let after: bigint | null = null;
       for (;;) {
         await nextPage();
@@ -272,7 +275,7 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
             },
             pageForms,
           );
-          if (result.children !== undefined) forms = branchForms(result.children);
+          if (result.children !== undefined) forms = branchForms(result.children).map((form) => (form === 'points' && !pointable ? 'grouped' : form));
         });
         if (upTo === null) break;
         after = upTo;
