@@ -101,6 +101,8 @@ export interface Terminal {
   /** A diagnostic line on stderr (not under --quiet). */
   info(line: string): void;
   warn(line: string): void;
+  /** A warning that needs a human (a counter that will be zeroed): on stderr even under --quiet. */
+  alert(line: string): void;
   /** Only with --verbose. */
   debug(line: string): void;
 }
@@ -143,6 +145,9 @@ export function createTerminal(io: Io, flags: { quiet?: boolean; verbose?: boole
     },
     warn: (line) => {
       if (!quiet) io.stderr.write(`${err.yellow("warning:")} ${line}\n`);
+    },
+    alert: (line) => {
+      io.stderr.write(`${err.yellow("warning:")} ${line}\n`);
     },
     debug: (line) => {
       if (verbose) io.stderr.write(`${err.dim(line)}\n`);

@@ -112,7 +112,7 @@ const FEW = 5;
 /** After a scan: --ids not audited, and counters whose child rows all name no setting (foreignKeyDoubts). */
 export function warnAfterScan(terminal: Terminal, report: DriftReport, scope: AuditScope): void {
   warnIdsNotAudited(terminal, report);
-  for (const doubt of foreignKeyDoubts(report, scope.model, driftingCounters(report.drifted))) terminal.warn(doubt.message);
+  for (const doubt of foreignKeyDoubts(report, scope.model, driftingCounters(report.drifted))) terminal.alert(doubt.message);
 }
 
 export function warnIdsNotAudited(terminal: Terminal, report: Pick<DriftReport<{ id: bigint }>, 'missingIds' | 'skippedIds'>): void {

@@ -63,7 +63,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
             if (!prompting && !planOnly && counts.drifted > 0) {
               spinner.stop();
               warnIdsNotAudited(terminal, found);
-              for (const doubt of found.doubts) terminal.warn(doubt);
+              for (const doubt of found.doubts) terminal.alert(doubt);
             }
           },
           onRepairStart: (settings) => {
