@@ -2,6 +2,9 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { repair } from '../src/index.js';
 import { auditScope, DEFAULT_MODEL } from '../src/core/model.js';
 import { emptyRepairResult, type RepairBatchOptions, type RepairResult, repairSettings, WARM_MIN_ROWS } from '../src/core/repair.js';
@@ -143,20 +146,42 @@ describe('an ALTER of the audit table queued behind another session', () => {
     const reader = await db.connect();
     const alterer = await db.connect();
     let alter = null as Promise<unknown> | null;
+    let pauseDir: string | null = null;
     try {
       // A long transaction that read the audit table holds its metadata lock; an ALTER then queues
       // for it, and every later statement on the table queues behind the ALTER.
       await reader.query('BEGIN');
       await reader.query('SELECT COUNT(*) FROM coupon_audit_log');
+      // The repair waits at its first page on a pause file: after the privilege probes (they read
+      // the audit table too), before any batch. There the ALTER is queued, and once the server shows
+      // it waiting for the table, the pause ends.
+      pauseDir = mkdtempSync(join(tmpdir(), 'ca-pause-'));
+      const pauseFile = join(pauseDir, 'pause');
+      writeFileSync(pauseFile, '');
+      let queued: Promise<void> | null = null;
+      const queueAlter = async (): Promise<void> => {
+        alter = alterer.query('ALTER TABLE coupon_audit_log ADD COLUMN queued INT NULL');
+        for (let tries = 0; ; tries++) {
+          const [waiting] = await observer.query<RowDataPacket[]>(
+            "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table metadata lock' AND INFO LIKE 'ALTER TABLE coupon_audit_log%'",
+          );
+          if (Number(waiting[0]!['n']) > 0) break;
+          if (tries > 100) throw new Error('the ALTER never queued');
+          await sleep(50);
+        }
+        rmSync(pauseFile);
+      };
       const started = Date.now();
       const result = await repair({
         url: db.url,
         lockWaitTimeout: 1,
-        // After the privilege probes (they read the audit table too), before the first batch.
-        onProgress: () => {
-          alter ??= alterer.query('ALTER TABLE coupon_audit_log ADD COLUMN queued INT NULL');
+        pauseFile,
+        checkInterval: 0.05,
+        onThrottle: (state) => {
+          if (state?.reason === 'paused') queued ??= queueAlter();
         },
       });
+      await queued;
       expect(alter).not.toBeNull();
       // The batch's tries (4 × 1 s and backoff), not those of each setting after it (9 × 4 × 1 s more).
       expect(Date.now() - started).toBeLessThan(15_000);
@@ -171,6 +196,7 @@ describe('an ALTER of the audit table queued behind another session', () => {
       await alter?.catch(() => undefined);
       await reader.end();
       await alterer.end();
+      if (pauseDir !== null) rmSync(pauseDir, { recursive: true, force: true });
     }
     expect((await runCli(['repair', '--url', db.url, '--yes'])).code).toBe(0);
     await expectExact();
