@@ -49,7 +49,9 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
   if (result.failed.length > 0) {
     lines.push(
       c.red(
-        `Not repaired, still locked by another session: ${firstFew(result.failed.map((f) => f.settingId))}. A rerun finishes them.`,
+        // The reason is the lock's as a rule; a table that stayed locked (repair.ts) says so.
+        `Not repaired, ${result.failed.every((f) => /metadata lock/.test(f.reason)) ? 'a table stayed locked (an ALTER TABLE or LOCK TABLES queued on it?)' : 'still locked by another session'}: ` +
+          `${ended(firstFew(result.failed.map((f) => f.settingId)))} A rerun finishes them.`,
       ),
     );
   }
@@ -67,7 +69,7 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
   if (result.stillDrifted.length > 0) {
     lines.push(
       c.red(
-        `Still drifted when reread after the repair (one snapshot): ${firstFew(result.stillDrifted)}. ` +
+        `Still drifted when reread after the repair (one snapshot): ${ended(firstFew(result.stillDrifted))} ` +
           'Something changed them outside a consistent transaction, or, on a multi-primary cluster, through another node ' +
           'while they were repaired (README "Clusters"); a rerun looks again, on a cluster through the node the application writes to.',
       ),
@@ -75,4 +77,9 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
   }
   if (result.interrupted) lines.push(c.yellow('Interrupted: the rest was left as it was; a rerun finishes it.'));
   return lines;
+}
+
+/** A list as the end of a sentence: its full stop, unless it already ends in an ellipsis. */
+function ended(list: string): string {
+  return list.endsWith('…') ? list : `${list}.`;
 }
