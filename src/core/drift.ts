@@ -158,6 +158,11 @@ export function foreignKeyDoubts(
 /** The counters these drifted settings would have written (isCounterDrifted). */
 export function driftingCounters(drifted: readonly DriftedSetting[]): Set<string> {
   const names = new Set<string>();
-  for (const setting of drifted) for (const [name, state] of Object.entries(setting.counters)) if (isCounterDrifted(state)) names.add(name);
+  for (const setting of drifted) noteDriftingCounters(setting, names);
   return names;
+}
+
+/** Adds to `names` the counters this drifted setting would have written. */
+export function noteDriftingCounters(setting: DriftedSetting, names: Set<string>): void {
+  for (const name in setting.counters) if (isCounterDrifted(setting.counters[name]!)) names.add(name);
 }

@@ -37,7 +37,7 @@ export interface CheckReport {
     missingIds?: string[];
     /** --ids that name a DELETED setting, left out by --deleted skip. */
     skippedIds?: string[];
-    /** Counters that counted no child row for any setting where that is suspect (detect-drift.ts foreignKeyDoubts), as sentences. */
+    /** Counters that counted no child row for any setting where that is suspect (drift.ts foreignKeyDoubts), as sentences. */
     doubts?: string[];
     /** Drifted counters by kind, and DELETED settings still counting (when the model was given). */
     kinds?: JsonKinds;

@@ -8,7 +8,7 @@ import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
 import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift } from './detect-drift.js';
-import { type DriftedSetting, driftingCounters, foreignKeyDoubts, isCounterDrifted } from './drift.js';
+import { type DriftedSetting, driftingCounters, foreignKeyDoubts, noteDriftingCounters } from './drift.js';
 import type { AuditScope } from './model.js';
 import { ConfigError } from './config.js';
 import { loadSource, Replica } from './replica.js';
@@ -40,8 +40,8 @@ export interface RunHooks {
   onUnindexed?: DetectOptions['onUnindexed'];
   onStatement?: DetectOptions['onStatement'];
   /** After the scan, before anything else: how many settings it read and found drifted. */
-  /** With what the scan found besides the drift: --ids not audited, and doubts that do not stop the repair (foreignKeyDoubts). */
-  onScanned?: ((scan: ScanCounts, found: Pick<DriftReport<{ id: bigint }>, 'missingIds' | 'skippedIds'> & { doubts: string[] }) => void) | undefined;
+  /** After the scan: its counts (and doubts that do not stop the repair), and the --ids it did not audit. */
+  onScanned?: ((scan: ScanCounts, ids: Pick<DriftReport<{ id: bigint }>, 'missingIds' | 'skippedIds'>) => void) | undefined;
   onRepairStart?: ((settings: number) => void) | undefined;
   onRepairProgress?: ((progress: RepairProgress) => void) | undefined;
 }
@@ -222,7 +222,7 @@ async function plan(
   const report =
     full ??
     (await scan(db, replica, options, throttle, (setting) => {
-      for (const name in setting.counters) if (isCounterDrifted(setting.counters[name]!)) drifting.add(name);
+      noteDriftingCounters(setting, drifting);
       return { id: setting.id, rows: childRowsOf(setting) };
     }));
   const written = full === null ? drifting : driftingCounters(full.drifted);
@@ -231,7 +231,7 @@ async function plan(
   const doubts = allDoubts.filter((doubt) => doubt.refuse && written.has(doubt.counter));
   const warnings = allDoubts.filter((doubt) => !doubts.includes(doubt)).map((doubt) => doubt.message);
   const counts: ScanCounts = { scanned: report.scanned, drifted: report.drifted.length, ...(warnings.length > 0 ? { doubts: warnings } : {}) };
-  options.hooks?.onScanned?.(counts, { missingIds: report.missingIds, skippedIds: report.skippedIds, doubts: warnings });
+  options.hooks?.onScanned?.(counts, report);
   const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
   const { scope } = options;
   if (target === null) return { report: full ?? { ...report, drifted: [] }, target, result: null, declined: false, scope };

@@ -19,11 +19,6 @@ import type { SettingRow } from './rows.js';
 import { countChildren, readSettingRows } from './scanner.js';
 import { SQL_DIR } from './sql-script.js';
 
-/**
- * Everything repair writes (in the manner of gh-ost's applier.go): one connection, one short
- * transaction at a time, READ COMMITTED so that every plain read after the FOR UPDATE sees the
- * latest committed children (a fresh snapshot per statement).
- */
 /** What a writer's set-up needs of the engine (db/engine.ts). */
 export type WriterEngine = Pick<EngineProfile, 'writeSetup' | 'boundsMetadataLockWait' | 'endsIdleTransactions'>;
 
@@ -34,6 +29,11 @@ export type WriterEngine = Pick<EngineProfile, 'writeSetup' | 'boundsMetadataLoc
  */
 export const IDLE_TRANSACTION_SECONDS = 60;
 
+/**
+ * Everything repair writes (in the manner of gh-ost's applier.go): one connection, one short
+ * transaction at a time, READ COMMITTED so that every plain read after the FOR UPDATE sees the
+ * latest committed children (a fresh snapshot per statement).
+ */
 export class RepairSession {
   /** False once the connection was lost: it is then destroyed, never handed back to the pool. */
   healthy = true;
@@ -94,9 +94,8 @@ export class RepairSession {
     return countChildren(this.session, this.scope, ids);
   }
 
-  /** The batch's new values, one statement (builder.ts writeCountersSql). */
   /**
-   * A server whose sql_mode is not strict stores a count the column cannot hold clipped, with a
+   * The batch's new values, one statement (builder.ts writeCountersSql). A server whose sql_mode is not strict stores a count the column cannot hold clipped, with a
    * warning, where a strict one refuses it (1264): the audit row would then say a count the table
    * does not hold. So a warning about a counter column ends the batch (rolled back, exit 3). Only
    * those: the UPDATE also assigns preserved columns to themselves (a zero date there may warn).

@@ -401,7 +401,7 @@ const CASE_LEAF = 16;
  * rolled-back transaction, median of 12): 6.3-6.4 ms flat, 2.8 ms as a tree.
  */
 function caseTree(column: string, entries: readonly (readonly [bigint, bigint])[], otherwise: string, text = false): string {
-  const id = (settingId: bigint): string => (text ? `'${settingId}'` : settingId.toString());
+  const id = (settingId: bigint): string => idList([settingId], text);
   if (entries.length <= CASE_LEAF) {
     let whens = '';
     for (const [settingId, to] of entries) whens += ` WHEN ${id(settingId)} THEN ${to}`;

@@ -201,18 +201,19 @@ export class Session {
     return rows;
   }
 
-  /** A write: how many rows it matched and how many warnings it raised. */
+  /**
+   * A write: how many rows it matched (mysql2 asks for found rows, so an unchanged match counts) and
+   * how many warnings it raised.
+   */
   async write(sql: string): Promise<{ matched: number; warnings: number }> {
     assertTagged(sql);
     const [result] = await this.connection.query<ResultSetHeader>(sql);
     return { matched: result.affectedRows, warnings: result.warningStatus ?? 0 };
   }
 
-  /** A write: how many rows it matched (mysql2 asks for found rows, so an unchanged match counts). */
+  /** A write: how many rows it matched (write). */
   async execute(sql: string): Promise<number> {
-    assertTagged(sql);
-    const [result] = await this.connection.query<ResultSetHeader>(sql);
-    return result.affectedRows;
+    return (await this.write(sql)).matched;
   }
 
   /** The callback connection under the promise wrapper, for its 'end' and 'error' events. */

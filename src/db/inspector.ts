@@ -136,14 +136,19 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
   }
   const found = await columnsOf(db, [...wanted.keys()]);
   const problems: SchemaProblems = { missing: [], filters: [], keys: [], grants: [], textKeys: new Set() };
+  // Tables SELECT was refused on: their GRANTs, to the account the server matched, made at the end.
+  const unreadable: string[] = [];
+  const withGrants = async (): Promise<SchemaProblems> => {
+    if (unreadable.length > 0) await learnAccount(db);
+    problems.grants = unreadable.map((table) => ({ table, grant: grantSql(db, 'SELECT', table) }));
+    return problems;
+  };
   for (const [table, columns] of wanted) {
     const present = found.get(table);
     if (present === undefined) {
       const denied = await selectDenied(db, table);
-      if (denied) {
-        await learnAccount(db);
-        problems.grants.push({ table, grant: grantSql(db, 'SELECT', table) });
-      } else problems.missing.push(`${ownedBy(new Set([...columns.values()].flatMap((owners) => [...owners])))}table ${table} is missing`);
+      if (denied) unreadable.push(table);
+      else problems.missing.push(`${ownedBy(new Set([...columns.values()].flatMap((owners) => [...owners])))}table ${table} is missing`);
       continue;
     }
     // The absent columns, grouped by the owners that need them.
@@ -156,7 +161,7 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     }
     for (const { owners, columns: absent } of byOwners.values()) problems.missing.push(`${ownedBy(owners)}table ${table} has no column ${absent.join(', ')}`);
   }
-  if (problems.missing.length > 0 || problems.grants.length > 0) return problems;
+  if (problems.missing.length > 0 || unreadable.length > 0) return withGrants();
   const keys = new Map([[`${model.settings.table}\0${model.settings.id}`, [model.settings.table, model.settings.id] as const]]);
   for (const counter of scope.counters) keys.set(`${counter.table}\0${counter.foreignKey}`, [counter.table, counter.foreignKey]);
   for (const [table, column] of keys.values()) {
@@ -171,17 +176,12 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
   for (const counter of scope.counters) {
     const failure = await probe(db, probeSql.counter(counter));
     if (failure === null) continue;
-    if (isPrivilegeError(failure)) {
-      await learnAccount(db);
-      problems.grants.push({ table: counter.table, grant: grantSql(db, 'SELECT', counter.table) });
-    } else problems.filters.push(`counter ${counter.name}: ${counter.where === null ? '' : `the filter "${counter.where}" does not work here: `}${driverMessage(failure)}`);
+    if (isPrivilegeError(failure)) unreadable.push(counter.table);
+    else problems.filters.push(`counter ${counter.name}: ${counter.where === null ? '' : `the filter "${counter.where}" does not work here: `}${driverMessage(failure)}`);
   }
   const settingsFailure = await probe(db, probeSql.selectSettings(scope));
-  if (settingsFailure !== null && isPrivilegeError(settingsFailure)) {
-    await learnAccount(db);
-    problems.grants.push({ table: model.settings.table, grant: grantSql(db, 'SELECT', model.settings.table) });
-  }
-  return problems;
+  if (settingsFailure !== null && isPrivilegeError(settingsFailure)) unreadable.push(model.settings.table);
+  return withGrants();
 }
 
 /** "counter a: ", "counters a, b: ", or nothing when the settings themselves need it. */

@@ -17,7 +17,7 @@ export interface PageResult {
   skipped?: bigint[];
   /** Per counter (scope order): child rows whose setting id names no setting. */
   orphans: bigint[];
-  /** Per counter (scope order): whether a child row counted names a setting of the page (core/detect-drift.ts foreignKeyDoubts). */
+  /** Per counter (scope order): whether a child row counted names a setting of the page (core/drift.ts foreignKeyDoubts). */
   named?: boolean[];
   /** Per child branch (builder.ts childBranches), what the page held, when a packed page's numbers gave it (BranchShape). */
   children?: BranchShape[] | undefined;

@@ -108,13 +108,13 @@ export async function printDriftReport(
 
 const FEW = 5;
 
-/** --ids that name no setting: one line, with the count and the first few. */
-/** After a scan: --ids not audited, and counters whose child rows all name no setting (foreignKeyDoubts). */
+/** After a scan: --ids not audited, and counters that counted nothing where that is suspect (drift.ts foreignKeyDoubts). */
 export function warnAfterScan(terminal: Terminal, report: DriftReport, scope: AuditScope): void {
   warnIdsNotAudited(terminal, report);
   for (const doubt of foreignKeyDoubts(report, scope.model, driftingCounters(report.drifted))) terminal.alert(doubt.message);
 }
 
+/** --ids that name no setting, or a DELETED one --deleted skip left out: a line each, with the count and the first few. */
 export function warnIdsNotAudited(terminal: Terminal, report: Pick<DriftReport<{ id: bigint }>, 'missingIds' | 'skippedIds'>): void {
   const missing = report.missingIds;
   if (missing.length > 0) {

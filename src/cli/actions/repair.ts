@@ -56,14 +56,14 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         ...checkRunOptions(options, connection, scope, { signal: interrupts.signal }),
         hooks: {
           ...scanHooks(terminal, spinner),
-          onScanned: (counts, found) => {
+          onScanned: (counts, ids) => {
             scan = counts;
             // With --yes and drift nothing else prints the scan's findings (the prompt, the plan
             // and the no-drift report do theirs).
             if (!prompting && !planOnly && counts.drifted > 0) {
               spinner.stop();
-              warnIdsNotAudited(terminal, found);
-              for (const doubt of found.doubts) terminal.alert(doubt);
+              warnIdsNotAudited(terminal, ids);
+              for (const doubt of counts.doubts ?? []) terminal.alert(doubt);
             }
           },
           onRepairStart: (settings) => {
