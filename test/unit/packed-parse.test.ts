@@ -104,6 +104,20 @@ describe('parsePackedPage', () => {
     expect(page).toEqual({ scanned: 5, candidates: [3n, 4n], counts: new Map([[3n, [5n, 0n]], [4n, [1n, 0n]]]), orphans: [7n, 2n], found: [], skipped: [], named: [true, true], children });
   });
 
+  it('a page parsed after a larger one keeps nothing of it (the arrays are reused from page to page)', () => {
+    const rowsForm = { forms: ['rows', 'rows'] as const };
+    // A large page first: every setting has codes and uses, and its caches say so.
+    const ids = Array.from({ length: 300 }, (_, i) => i + 1);
+    const large = parsePackedPage(rows(ids.map((id) => `${id} 2 1`).join(','), ids.flatMap((id) => [id, id]).join(','), ids.join(',')), scope, rowsForm);
+    expect(large?.candidates).toEqual([]);
+    // Then a smaller one at the same positions, with no children at all: each cache that counts is drift.
+    const small = parsePackedPage(rows('1 0 0,2 2 1,3 0 1', '', ''), scope, rowsForm);
+    expect(small).toMatchObject({ scanned: 3, candidates: [2n, 3n], counts: new Map([[2n, [0n, 0n]], [3n, [0n, 0n]]]), orphans: [0n, 0n], named: [false, false] });
+    // Grouped children of fewer settings than the page before had: the counts are this page's.
+    const grouped = parsePackedPage(rows('1 5 0,2 0 0,3 0 0', '1 5', ''), scope);
+    expect(grouped).toMatchObject({ candidates: [], orphans: [0n, 0n], children: [{ rows: 5, groups: 1 }, { rows: 0, groups: 0 }] });
+  });
+
   it('a candidate whose count is not a plain integer of at most 15 digits comes without counts: it is counted again by key', () => {
     const page = parsePackedPage(rows('1 2 1,2 0 0', '1 2,2 1234567890123456', '1 1'), scope);
     expect(page?.candidates).toEqual([2n]);
