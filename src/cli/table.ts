@@ -45,8 +45,8 @@ export function* tableText(
   const measure = (row: readonly string[]): void => {
     for (let col = 0; col < widths.length; col++) {
       const cell = row[col] ?? '';
-      const width = cell.includes('\n') ? Math.max(...cellLines(cell).map((line) => line.width)) : displayWidth(cell);
-      if (width > widths[col]!) widths[col] = width;
+      if (!cell.includes('\n')) widths[col] = Math.max(widths[col]!, displayWidth(cell));
+      else for (const line of cellLines(cell)) widths[col] = Math.max(widths[col]!, line.width);
     }
   };
   measure(head);
@@ -57,7 +57,7 @@ export function* tableText(
     return ` ${colAligns[col] === 'right' ? fill + text : text + fill} `;
   };
   const drawRow = (row: readonly string[]): string => {
-    if (!row.some((cell) => cell.includes('\n'))) {
+    if (!row.some((cell) => (cell ?? '').includes('\n'))) {
       const parts = ['│'];
       for (let col = 0; col < widths.length; col++) {
         const text = row[col] ?? '';
