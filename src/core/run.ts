@@ -39,7 +39,6 @@ export interface RunHooks {
   onUnconfirmed?: ((replica: string, ids: bigint[]) => void) | undefined;
   onUnindexed?: DetectOptions['onUnindexed'];
   onStatement?: DetectOptions['onStatement'];
-  /** After the scan, before anything else: how many settings it read and found drifted. */
   /** After the scan: its counts (and doubts that do not stop the repair), and the --ids it did not audit. */
   onScanned?: ((scan: ScanCounts, ids: Pick<DriftReport<{ id: bigint }>, 'missingIds' | 'skippedIds'>) => void) | undefined;
   onRepairStart?: ((settings: number) => void) | undefined;

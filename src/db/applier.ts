@@ -95,9 +95,9 @@ export class RepairSession {
   }
 
   /**
-   * The batch's new values, one statement (builder.ts writeCountersSql). A server whose sql_mode is not strict stores a count the column cannot hold clipped, with a
-   * warning, where a strict one refuses it (1264): the audit row would then say a count the table
-   * does not hold. So a warning about a counter column ends the batch (rolled back, exit 3). Only
+   * The batch's new values, one statement (builder.ts writeCountersSql). A server whose sql_mode
+   * is not strict stores a count the column cannot hold clipped, with a warning, where a strict one
+   * refuses it (1264): the audit row would then say a count the table does not hold. So a warning about a counter column ends the batch (rolled back, exit 3). Only
    * those: the UPDATE also assigns preserved columns to themselves (a zero date there may warn).
    */
   async writeCounters(writes: readonly CounterWrite[]): Promise<void> {
