@@ -239,6 +239,47 @@ describe('check: database errors exit 3 with one clear sentence', () => {
   });
 });
 
+describe('check: pages of signed ids and a DECIMAL(n,0) key', () => {
+  // Ranges of an integer key are read as BETWEEN after+1 AND upTo (db/builder.ts scopeCondition):
+  // exact only while every key is a whole number. Negative ids, a DECIMAL(20,0) key and orphans
+  // on both sides of every page boundary, at page sizes that put a boundary between any two ids:
+  // every child row is counted once, in its setting's page or as an orphan.
+  it('counts every child row once whatever the page size', async () => {
+    const signed = await createTestDatabase('check_signed');
+    try {
+      await signed.query('ALTER TABLE g_coupon_settings MODIFY id BIGINT NOT NULL');
+      await signed.query('ALTER TABLE g_coupons MODIFY settingId DECIMAL(20, 0) NOT NULL');
+      await signed.query('ALTER TABLE g_coupon_uses MODIFY settingId BIGINT NULL');
+      await seed(signed.conn, [
+        { id: -3, issuedCount: 2, usedCount: 0, coupons: 2 }, // clean
+        { id: -2, issuedCount: 0, usedCount: 0, coupons: 1, uses: 1 }, // both too low
+        { id: 0, issuedCount: 1, usedCount: 1, coupons: 1, uses: 1 }, // clean
+        { id: 1, issuedCount: 5, usedCount: 0, coupons: 3 }, // issued too high
+        { id: 4, issuedCount: 1, usedCount: 2, coupons: 1, uses: 2 }, // clean
+      ]);
+      // Orphans below the first id, between each pair of settings, and above the last.
+      await insertChildren(signed.conn, [[-4, 'o-4'], [-1, 'o-1'], [2, 'o2'], [3, 'o3'], [5, 'o5']], [[-4], [-1], [3], [5], [5]]);
+      for (const size of [[], ['--page-size', '1'], ['--page-size', '2'], ['--page-size', '3']]) {
+        const result = await runCli(['check', '--url', signed.url, '--format', 'json', '--concurrency', '2', ...size]);
+        expect(result.code, result.stderr).toBe(1);
+        const report = parseJson(result);
+        expect(report.summary, size.join(' ')).toMatchObject({ scanned: 5, drifted: 2 });
+        const drifted = (report.drifted as { id: string; counters: Record<string, { cached: string; actual: string }> }[]).map((d) => [
+          d.id,
+          Object.fromEntries(Object.entries(d.counters).map(([name, c]) => [name, [String(c.cached), String(c.actual)]])),
+        ]);
+        expect(drifted, size.join(' ')).toEqual([
+          ['-2', { issuedCount: ['0', '1'], usedCount: ['0', '1'] }],
+          ['1', { issuedCount: ['5', '3'], usedCount: ['0', '0'] }],
+        ]);
+        expect(report.summary.orphans, size.join(' ')).toEqual({ coupons: 5, uses: 5 });
+      }
+    } finally {
+      await signed.drop();
+    }
+  });
+});
+
 describe('check: usage errors exit 2 and touch nothing', () => {
   it.each([
     [['check', '--page-size', '0'], '--page-size'],
