@@ -11,7 +11,7 @@ import { type CounterConfig, loadModel } from './core/config.js';
 import { auditScope, type AuditScope, type DeletedPolicy, withAuditTable } from './core/model.js';
 import { changeJson, checkReportJson, type CheckReport, type DryRunReport, type JsonChange, repairReportJson, type RepairReport } from './core/report.js';
 import type { DetectProgress } from './core/detect-drift.js';
-import { BATCH_SIZE_RANGE, CONCURRENCY_RANGE, DEFAULT_PAGE_SIZE, LOCK_WAIT_TIMEOUT_RANGE, PAGE_SIZE_RANGE, WRITE_CONCURRENCY_RANGE } from './core/limits.js';
+import { BATCH_SIZE_RANGE, CONCURRENCY_RANGE, DEFAULT_PAGE_SIZE, LOCK_WAIT_TIMEOUT_RANGE, METADATA_LOCK_WAIT_RANGE, PAGE_SIZE_RANGE, WRITE_CONCURRENCY_RANGE } from './core/limits.js';
 import { emptyRepairResult, type RepairProgress } from './core/repair.js';
 import { checkRun, repairRun, type ScanProgress } from './core/run.js';
 import { DEFAULT_THROTTLE, type LoadLimit, parseLoadLimits, type ThrottleSettings, type ThrottleState } from './core/throttle.js';
@@ -58,6 +58,11 @@ export interface CheckOptions {
   checkInterval?: number;
   /** The run started waiting (state says why: paused, load, lag) or, with null, went on. */
   onThrottle?: (state: ThrottleState | null) => void;
+  /**
+   * Reject (exit code 3) when a statement waits this long for a table's metadata lock (an ALTER
+   * TABLE or LOCK TABLES holds it or is queued for it), 1-86400 seconds (default 60).
+   */
+  metadataLockWait?: number;
 }
 
 export interface RepairOptions extends CheckOptions {
@@ -93,6 +98,7 @@ export interface RepairOptions extends CheckOptions {
 const CHECK_OPTIONS = {
   url: true, config: true, ids: true, columns: true, deleted: true, pageSize: true, concurrency: true, signal: true, onProgress: true,
   replicaUrl: true, maxLag: true, maxLagWait: true, maxLoad: true, criticalLoad: true, pauseFile: true, checkInterval: true, onThrottle: true,
+  metadataLockWait: true,
 } as const satisfies Record<keyof CheckOptions, true>;
 const REPAIR_OPTIONS = {
   ...CHECK_OPTIONS,
@@ -180,6 +186,7 @@ async function resolve(options: CheckOptions) {
     concurrency: options.concurrency === undefined ? undefined : wholeNumber('concurrency', options.concurrency, CONCURRENCY_RANGE),
     signal: options.signal,
     hooks: { onScanProgress: options.onProgress, onThrottle: options.onThrottle },
+    metadataLockWaitSeconds: options.metadataLockWait === undefined ? undefined : wholeNumber('metadataLockWait', options.metadataLockWait, METADATA_LOCK_WAIT_RANGE),
   };
 }
 

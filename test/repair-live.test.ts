@@ -340,7 +340,7 @@ describe('repair under a concurrent workload', () => {
     url.password = 'onecon-pw';
     const database = await Database.connect(resolveConnectionConfig({ url: url.toString(), env: {} }), { poolSize: 3 });
     try {
-      const { engine } = await useEngine(database);
+      const { engine } = await useEngine(database, { metadataLockWaitSeconds: 60 });
       await ensureAuditTable(database, DEFAULT_MODEL.auditTable);
       const result = emptyRepairResult(`onecon-${user}`);
       // The pool's one connection becomes the first repair connection; opening a second is refused.
@@ -350,10 +350,11 @@ describe('repair under a concurrent workload', () => {
       expect(result.transactions).toBe(6);
       expect(result.failed).toEqual([]);
       expect(await driftedIds(db.conn)).toEqual([String(S), String(S + 1)]); // beforeEach's two, not asked for
-      // The one connection was the writer's: back in the pool with the server's defaults, so the
-      // final reread does not wait on a metadata lock for only the repair's 2 seconds.
+      // The one connection was the writer's: back in the pool with the server's defaults and the
+      // run's --metadata-lock-wait (useEngine's 60 above), so the final reread does not wait on a
+      // metadata lock for only the repair's 2 seconds, nor for the server's day.
       const [defaults] = await database.query(
-        '/* coupon-audit */ SELECT @@SESSION.lock_wait_timeout = @@GLOBAL.lock_wait_timeout AS lockWait, ' +
+        '/* coupon-audit */ SELECT @@SESSION.lock_wait_timeout = 60 AS lockWait, ' +
           '@@SESSION.idle_transaction_timeout = @@GLOBAL.idle_transaction_timeout AS idle, @@SESSION.innodb_lock_wait_timeout = @@GLOBAL.innodb_lock_wait_timeout AS rowWait',
         'reading the session',
       );
@@ -408,7 +409,7 @@ describe('repair under a concurrent workload', () => {
       },
     });
     try {
-      const { engine } = await useEngine(database);
+      const { engine } = await useEngine(database, { metadataLockWaitSeconds: 60 });
       await ensureAuditTable(database, DEFAULT_MODEL.auditTable);
       const result = emptyRepairResult(`warm-${randomBytes(3).toString('hex')}`);
       const childRows = new Map([[505n, WARM_MIN_ROWS + 1]]);
@@ -418,10 +419,11 @@ describe('repair under a concurrent workload', () => {
       // Its one seeded code, WARM_MIN_ROWS more, and the late one: not the count ahead's WARM_MIN_ROWS + 1.
       expect(await counters(db.conn, 505)).toMatchObject({ issued: String(WARM_MIN_ROWS + 2), coupons: String(WARM_MIN_ROWS + 2) });
       expect(await driftedIds(db.conn)).toEqual([String(S), String(S + 1)]); // beforeEach's two, not asked for
-      // The one connection was the writer's: back in the pool with the server's defaults, so the
-      // final reread does not wait on a metadata lock for only the repair's 2 seconds.
+      // The one connection was the writer's: back in the pool with the server's defaults and the
+      // run's --metadata-lock-wait (useEngine's 60 above), so the final reread does not wait on a
+      // metadata lock for only the repair's 2 seconds, nor for the server's day.
       const [defaults] = await database.query(
-        '/* coupon-audit */ SELECT @@SESSION.lock_wait_timeout = @@GLOBAL.lock_wait_timeout AS lockWait, ' +
+        '/* coupon-audit */ SELECT @@SESSION.lock_wait_timeout = 60 AS lockWait, ' +
           '@@SESSION.idle_transaction_timeout = @@GLOBAL.idle_transaction_timeout AS idle, @@SESSION.innodb_lock_wait_timeout = @@GLOBAL.innodb_lock_wait_timeout AS rowWait',
         'reading the session',
       );
@@ -447,7 +449,7 @@ describe('repair under a concurrent workload', () => {
     });
     /** repairSettings on `ids` with two writers and batches of five (the built-in model), `options` on top; resolves to its result. */
     const twoWriters = async (ids: readonly number[], options: Partial<RepairBatchOptions>): Promise<RepairResult> => {
-      const { engine } = await useEngine(database);
+      const { engine } = await useEngine(database, { metadataLockWaitSeconds: 60 });
       const result = emptyRepairResult(`two-writers-${randomBytes(3).toString('hex')}`);
       const base = { scope: auditScope(DEFAULT_MODEL), runId: result.runId, engine, batchSize: 5, concurrency: 2 };
       await repairSettings(database, ids.map(BigInt), { ...base, ...options }, result);

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { loadModel } from '../core/config.js';
-import { CONCURRENCY_RANGE, DEFAULT_CONCURRENCY, PAGE_SIZE_RANGE } from '../core/limits.js';
+import { CONCURRENCY_RANGE, DEFAULT_CONCURRENCY, DEFAULT_METADATA_LOCK_WAIT, METADATA_LOCK_WAIT_RANGE, PAGE_SIZE_RANGE } from '../core/limits.js';
 import { auditScope, type AuditScope, DEFAULT_MODEL, DELETED_POLICIES, type DeletedPolicy, withAuditTable } from '../core/model.js';
 import { SORT_ORDERS, type SortOrder } from '../core/plan.js';
 import type { CheckRunOptions, RunHooks } from '../core/run.js';
@@ -35,6 +35,7 @@ export interface CommonOptions extends ReportingOptions {
   criticalLoad: LoadLimit[];
   pauseFile?: string;
   checkInterval: number;
+  metadataLockWait: number;
 }
 
 /** Rows a table may be limited to (--limit). */
@@ -45,6 +46,16 @@ export function addConnectionOptions(command: Command): Command {
     .option('--url <url>', 'mysql://user:password@host:3306/db (default: $DATABASE_URL)')
     .option('--ssl-ca <file>', 'verify the server certificate against this CA file (turns TLS on)')
     .option('--password [password]', 'database password; with no value, prompt for it (or set MYSQL_PWD)');
+}
+
+/** How long a statement waits for a table's metadata lock: every command that reads the tables (check, repair, doctor). */
+export function metadataLockWaitOption(): Option {
+  return new Option(
+    '--metadata-lock-wait <seconds>',
+    `exit 3 when a statement waits this long for a table's metadata lock (an ALTER TABLE or LOCK TABLES holds it or is queued for it), ${METADATA_LOCK_WAIT_RANGE.min}-${METADATA_LOCK_WAIT_RANGE.max}`,
+  )
+    .argParser(wholeNumberIn(METADATA_LOCK_WAIT_RANGE))
+    .default(DEFAULT_METADATA_LOCK_WAIT);
 }
 
 /** The options that say what is audited: the model (--config) and the part of it a run looks at. */
@@ -94,6 +105,7 @@ export function addCommonOptions(command: Command): Command {
     )
     .option('--pause-file <path>', 'pause between pages and repair batches while this file exists')
     .option('--check-interval <seconds>', 'how often load and lag are read, and a pause looks again, 0.05-60', secondsIn({ min: 0.05, max: 60 }), DEFAULT_THROTTLE.checkIntervalMs / 1000)
+    .addOption(metadataLockWaitOption())
     .option('--metrics-file <path>', 'write a Prometheus textfile (node_exporter textfile collector) after the run')
     .option('--notify-url <url>', 'POST a JSON message (Slack-style "text") here when drift is found or the run fails', webhookUrl)
     .option('-q, --quiet', 'print nothing when there is no drift; a short summary when there is')
@@ -139,5 +151,6 @@ export function checkRunOptions(
       maxLagWaitSeconds: options.maxLagWait,
       checkIntervalMs: options.checkInterval * 1000,
     },
+    metadataLockWaitSeconds: options.metadataLockWait,
   };
 }

@@ -2,7 +2,7 @@ import { createIndexSql } from '../db/builder.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { DatabaseError } from '../errors.js';
-import { auditCounterNameLength, grantSql, hasProblems, learnAccount, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, serverInfo, unindexedCounters } from '../db/inspector.js';
+import { auditCounterNameLength, grantSql, hasProblems, learnAccount, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, unindexedCounters, useEngine } from '../db/inspector.js';
 import { type EngineProfile, rowLocking, runLockKind } from '../db/engine.js';
 import { LEASE_TABLE } from '../db/run-lock.js';
 import type { AuditScope, CounterDefinition } from './model.js';
@@ -48,8 +48,9 @@ export interface DatabaseFacts {
   grantSql: (privileges: string, table: string) => string;
 }
 
-export async function gatherFacts(db: Database, scope: AuditScope, target: string): Promise<DatabaseFacts> {
-  const server = await serverInfo(db);
+/** `metadataLockWaitSeconds`: how long each read waits for a table's metadata lock (inspector.ts useEngine). */
+export async function gatherFacts(db: Database, scope: AuditScope, target: string, options: { metadataLockWaitSeconds: number }): Promise<DatabaseFacts> {
+  const server = await useEngine(db, options);
   await learnAccount(db); // the fixes' GRANTs name the account the server matched
   const problems = await schemaProblems(db, scope);
   const facts: DatabaseFacts = {
@@ -76,7 +77,7 @@ export async function gatherFacts(db: Database, scope: AuditScope, target: strin
  * user read them, replicates with both threads running and a known lag, and --url keeps a
  * position to compare it with. Ends at the first failure (what follows depends on it).
  */
-export async function replicaChecks(primary: Database, config: ConnectionConfig, scope: AuditScope): Promise<DoctorCheck[]> {
+export async function replicaChecks(primary: Database, config: ConnectionConfig, scope: AuditScope, options: { metadataLockWaitSeconds: number }): Promise<DoctorCheck[]> {
   const name = `${config.host}:${config.port}`;
   const checks: DoctorCheck[] = [];
   /** The line a DatabaseError fails: the step under way. */
@@ -84,7 +85,7 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
   let db: Database | null = null;
   try {
     db = await Database.connect(config, { poolSize: 1 });
-    const server = await serverInfo(db);
+    const server = await useEngine(db, options);
     checks.push({ name: 'replica', status: 'ok', detail: `${name}: ${server.flavor} ${server.version}` });
     step = 'replica schema';
     const problems = await schemaProblems(db, scope);

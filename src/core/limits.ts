@@ -25,6 +25,13 @@ export const DEFAULT_WRITE_CONCURRENCY = 2;
 /** innodb_lock_wait_timeout of the repair session, in seconds (--lock-wait-timeout): a batch's wait, retried whole. */
 export const LOCK_WAIT_TIMEOUT_RANGE = { min: 1, max: 60 } as const;
 export const DEFAULT_LOCK_WAIT_TIMEOUT = 2;
+/**
+ * lock_wait_timeout of every read, in seconds (--metadata-lock-wait): how long a statement waits for
+ * a table's metadata lock, which an ALTER TABLE or LOCK TABLES ahead of it holds or is queued for,
+ * before the run stops (exit 3). The server's own default is a day (MariaDB) or a year (MySQL).
+ */
+export const METADATA_LOCK_WAIT_RANGE = { min: 1, max: 86_400 } as const;
+export const DEFAULT_METADATA_LOCK_WAIT = 60;
 /** Where adaptive repair batches start. */
 export const INITIAL_BATCH_SIZE = 50;
 /**

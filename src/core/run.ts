@@ -15,7 +15,7 @@ import { loadSource, Replica } from './replica.js';
 import { DEFAULT_THROTTLE, type ThrottleSettings, type ThrottleState, Throttler, type ThrottleTargets } from './throttle.js';
 import { emptyRepairResult, type RepairBatchOptions, type RepairProgress, type RepairResult, repairSettings } from './repair.js';
 import { auditNameProblem, binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
-import { DEFAULT_CONCURRENCY, DEFAULT_WRITE_CONCURRENCY } from './limits.js';
+import { DEFAULT_CONCURRENCY, DEFAULT_METADATA_LOCK_WAIT, DEFAULT_WRITE_CONCURRENCY } from './limits.js';
 
 /**
  * Whole runs, owned by the core (as node-pg-migrate's runner owns lock, work and unlock): connect,
@@ -63,6 +63,8 @@ export interface CheckRunOptions {
   replica?: ConnectionConfig | undefined;
   /** --max-load, --critical-load, --pause-file, --max-lag, --max-lag-wait (DEFAULT_THROTTLE for the rest). */
   throttle?: Partial<ThrottleSettings> | undefined;
+  /** How long any statement waits for a table's metadata lock, in seconds (default DEFAULT_METADATA_LOCK_WAIT; inspector.ts useEngine). */
+  metadataLockWaitSeconds?: number | undefined;
 }
 
 export interface RepairRunOptions extends CheckRunOptions {
@@ -133,7 +135,8 @@ export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
   const db = await open(options);
   let replica: Replica | null = null;
   try {
-    await useEngine(db); // Galera: every read waits for the commits the cluster made before it
+    // First: the schema reads after it wait for a metadata lock only as long as the run allows.
+    await useEngine(db, engineOptions(options)); // Galera: every read waits for the commits the cluster made before it
     options = { ...options, scope: await verifySchema(db, options.scope) };
     replica = await openReplica(db, options);
     return await scan(db, replica, options, throttler(options));
@@ -154,9 +157,10 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
   let replica: Replica | null = null;
   const throttle = throttler(options);
   try {
+    // First: the schema reads after it wait for a metadata lock only as long as the run allows.
+    const server = await useEngine(db, engineOptions(options));
     // From here on the scope knows its key columns' kinds (text keys are compared as text).
     options = { ...options, scope: await verifySchema(db, options.scope) };
-    const server = await useEngine(db);
     if (options.dryRun !== true) {
       await assertRepairPossible(db, options.scope, server);
       lock = await takeRunLock(db, server, result.runId, options.waitLockSeconds ?? 0);
@@ -294,6 +298,10 @@ async function open(options: CheckRunOptions, extraConnections = 1): Promise<Dat
   return Database.connect(options.connection, { poolSize: concurrency + 1 + extraConnections });
 }
 
+function engineOptions(options: CheckRunOptions): { metadataLockWaitSeconds: number } {
+  return { metadataLockWaitSeconds: options.metadataLockWaitSeconds ?? DEFAULT_METADATA_LOCK_WAIT };
+}
+
 function throttler(options: CheckRunOptions): Throttler {
   return new Throttler({ ...DEFAULT_THROTTLE, ...options.throttle }, { signal: options.signal, onThrottle: options.hooks?.onThrottle });
 }
@@ -308,6 +316,7 @@ async function openReplica(primary: Database, options: CheckRunOptions, primaryI
     throw onReplica(error);
   });
   try {
+    await useEngine(db, engineOptions(options));
     await verifySchema(db, options.scope);
     return await Replica.open(primary, db, primaryInfo);
   } catch (error) {

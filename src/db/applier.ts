@@ -143,7 +143,8 @@ export class RepairSession {
     if (this.healthy) {
       try {
         await this.session.query(sessionSql.writeDefaults({ metadataLock: this.engine.boundsMetadataLockWait, idle: this.engine.endsIdleTransactions }));
-        this.session.release();
+        // DEFAULT is the server's lock_wait_timeout (a day), not the run's --metadata-lock-wait.
+        this.session.release({ setUpAgain: true });
         return;
       } catch {
         // Closed below.

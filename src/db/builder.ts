@@ -59,21 +59,23 @@ function idList(ids: readonly bigint[], text = false): string {
  * The condition that puts `column` in the scope. Ranges are half-open (after, upTo] and contiguous
  * (the first unbounded below, the last above), so every child row with a setting id falls in
  * exactly one page and orphans are counted once. Child rows whose key is NULL belong to no page:
- * nullKeyCountSql counts them.
+ * nullKeyCountSql counts them. `text`: the key column holds text (true), an integer (false), or
+ * is not known, the scope not read from the server (undefined: the `sql` command, no connection).
  */
-export function scopeCondition(column: string, scope: IdScope, text = false): string | null {
-  if (scope.kind === 'ids') return `${column} IN (${idList(scope.ids, text)})`;
+export function scopeCondition(column: string, scope: IdScope, text?: boolean): string | null {
+  if (scope.kind === 'ids') return `${column} IN (${idList(scope.ids, text === true)})`;
   const { after, upTo } = scope;
   if (after === null && upTo === null) return null;
   if (after === null) return `${column} <= ${upTo}`;
   if (upTo === null) return `${column} > ${after}`;
-  // An integer key (integer or DECIMAL(n,0): db/inspector.ts holdsIntegerIds) takes the range as one
-  // BETWEEN: the server tests every row a range read returns against the WHERE again, and one
-  // BETWEEN is one read of the key where `> a AND <= b` is two comparisons and an AND. Measured on
-  // the 1.2M-settings bench, 60 pages of 20,000 settings: 6 % less server CPU for the codes (1.65
-  // against 1.76 s over two passes), 3 % for the settings. A text key keeps the two comparisons
-  // (it is compared as a number, where `after + 1` is no bound).
-  if (!text) return `${column} BETWEEN ${after + 1n} AND ${upTo}`;
+  // A key known to be an integer (integer or DECIMAL(n,0): db/inspector.ts holdsIntegerIds,
+  // withKeyTypes) takes the range as one BETWEEN: the server tests every row a range read returns
+  // against the WHERE again, and one BETWEEN is one read of the key where `> a AND <= b` is two
+  // comparisons and an AND. Measured on the 1.2M-settings bench, 60 pages of 20,000 settings: 6 %
+  // less server CPU for the codes (1.65 against 1.76 s over two passes), 3 % for the settings. A
+  // text key, or one not known, keeps the two comparisons: a text key is compared as a number,
+  // where `after + 1` is no bound ('5.5').
+  if (text === false) return `${column} BETWEEN ${after + 1n} AND ${upTo}`;
   return `${column} > ${after} AND ${column} <= ${upTo}`;
 }
 
@@ -448,6 +450,11 @@ export function auditTableDdl(template: string, defaultName: string, name: strin
 export const sessionSql = {
   readCommitted: tag('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED'),
   /**
+   * Every connection's bound on a wait for a table's metadata lock (inspector.ts useEngine): a read
+   * queued behind an ALTER TABLE gives up with 1205 after `seconds` instead of the server's day.
+   */
+  metadataLockWait: (seconds: number) => tag(`SET SESSION lock_wait_timeout = ${Math.trunc(seconds)}`),
+  /**
    * The repair session's waits: for a row lock, and where `metadataLock` for a table's metadata lock
    * too (the same bound, so that an ALTER queued on the audit table ends the batch's wait with 1205,
    * which is redone); `idleSeconds` the server's end for a transaction left idle (engine.ts).
@@ -461,7 +468,7 @@ export const sessionSql = {
   /**
    * writeTimeouts undone (the server's defaults again) before the repair session goes back to the
    * pool, whose next user (the final reread) must not wait on a metadata lock for only the repair's
-   * seconds.
+   * seconds: the pool runs its session set-up on it again (metadataLockWait; db/applier.ts close).
    */
   writeDefaults: (options: { metadataLock: boolean; idle: boolean }) =>
     tag(

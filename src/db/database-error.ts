@@ -118,6 +118,15 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
     case 'ER_SPECIFIC_ACCESS_DENIED_ERROR':
       message = `Missing privilege: ${detail}. Grant it to '${config.user}' (see README, "Privileges").`;
       break;
+    case 'ER_LOCK_WAIT_TIMEOUT':
+      // Reads take no row locks (consistent reads), and repair redoes its transactions' row-lock
+      // waits itself (core/repair.ts): what ends here is a wait for a table's metadata lock, which
+      // every connection bounds (--metadata-lock-wait: inspector.ts useEngine).
+      message =
+        `Gave up waiting for a lock${context ? ` while ${context}` : ''} (${detail}): most likely a table's metadata lock, which an ALTER TABLE, ` +
+        'LOCK TABLES or other schema change holds or is queued for behind a long transaction (SHOW PROCESSLIST: "Waiting for table metadata lock"). ' +
+        'Rerun when it is done, or wait longer with --metadata-lock-wait SECONDS.';
+      break;
     case 'HANDSHAKE_SSL_ERROR':
     case 'HANDSHAKE_NO_SSL_SUPPORT':
       message = `TLS handshake with ${target} failed: ${detail}.`;

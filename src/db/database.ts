@@ -178,7 +178,7 @@ export class Database {
       this.returned(long);
       throw toDatabaseError(error, this.config, context);
     }
-    return new Session(connection, () => this.returned(long));
+    return new Session(connection, () => this.returned(long), () => this.prepared.delete(connection.connection as unknown as object));
   }
 }
 
@@ -189,6 +189,7 @@ export class Session {
   constructor(
     private readonly connection: PoolConnection,
     private readonly onBack: () => void = () => undefined,
+    private readonly forgetSetup: () => void = () => undefined,
   ) {}
 
   /**
@@ -221,7 +222,12 @@ export class Session {
     return this.connection.connection as unknown as CoreConnection;
   }
 
-  release(): void {
+  /**
+   * Back to the pool. `setUpAgain`: the session changed what the pool's session set-up set
+   * (Database.setSessionSetup; the repair writer's lock_wait_timeout), so the next user runs it again.
+   */
+  release(options: { setUpAgain?: boolean } = {}): void {
+    if (options.setUpAgain === true) this.forgetSetup();
     this.connection.release();
     this.returned();
   }

@@ -1,10 +1,10 @@
 import { ConfigError } from '../core/config.js';
 import type { AuditScope, CounterDefinition, CounterModel } from '../core/model.js';
 import { DatabaseError } from '../errors.js';
-import { ident, inspectSql, leaseSql, literal, probeSql } from './builder.js';
+import { ident, inspectSql, leaseSql, literal, probeSql, sessionSql } from './builder.js';
 import type { Database } from './database.js';
 import { detectEngine, ENGINE_VARIABLES, type EngineProfile, type ServerAnswers, WSREP_STATUS } from './engine.js';
-import { isDriverError, isPrivilegeError, toDatabaseError } from './database-error.js';
+import { isDriverError, isPrivilegeError, isRetryableLockError, toDatabaseError } from './database-error.js';
 
 /**
  * Reads the server: version and settings, the schema the model names, indexes, privileges. Nothing
@@ -62,11 +62,15 @@ export async function serverInfo(db: Database): Promise<ServerInfo> {
 
 /**
  * Reads the server, and makes every connection of `db` read the way its engine needs from now on
- * (Galera: wsrep_sync_wait, so a read through any node sees every commit made before it started).
+ * (Galera: wsrep_sync_wait, so a read through any node sees every commit made before it started),
+ * each statement waiting at most `metadataLockWaitSeconds` for a table's metadata lock where the
+ * engine bounds that wait (engine.ts boundsMetadataLockWait): then 1205, exit 3
+ * (database-error.ts), where the server's default would have it wait a day, silent.
  */
-export async function useEngine(db: Database): Promise<ServerInfo> {
+export async function useEngine(db: Database, options: { metadataLockWaitSeconds: number }): Promise<ServerInfo> {
   const server = await serverInfo(db);
-  db.setSessionSetup(server.engine.readSetup);
+  const bound = server.engine.boundsMetadataLockWait ? [sessionSql.metadataLockWait(options.metadataLockWaitSeconds)] : [];
+  db.setSessionSetup([...server.engine.readSetup, ...bound]);
   return server;
 }
 
@@ -287,13 +291,17 @@ async function selectDenied(db: Database, table: string): Promise<boolean> {
   return failure !== null && isPrivilegeError(failure);
 }
 
-/** Runs a statement that touches no row; null when the server accepts it, the driver error when not. */
+/**
+ * Runs a statement that touches no row; null when the server accepts it, the driver error when not.
+ * A lock wait (a table's metadata lock not had within --metadata-lock-wait) says nothing of the
+ * grants or the schema: it ends the run as the database error it is.
+ */
 async function probe(db: Database, sql: string): Promise<Error | null> {
   try {
     await db.tryQuery(sql);
     return null;
   } catch (error) {
-    if (isDriverError(error) && typeof error.errno === 'number' && error.errno < 2000) return error;
+    if (isDriverError(error) && typeof error.errno === 'number' && error.errno < 2000 && !isRetryableLockError(error)) return error;
     throw toDatabaseError(error, db.config, 'checking the schema');
   }
 }

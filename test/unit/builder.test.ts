@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import * as builder from '../../src/db/builder.js';
+import { withKeyTypes } from '../../src/db/inspector.js';
 import { explainSql } from '../../src/db/explain.js';
 
 /** The exact text of the statements the tool sends (in the manner of gh-ost's builder_test.go). */
@@ -22,9 +23,9 @@ describe('comparePageSql: one statement per page compares caches with counts fro
         'MAX(u.deleted) AS deleted, MAX(u.zero) AS zero, MAX(u.cached0) AS cached0, SUM(u.n0) AS actual0, MAX(u.cached1) AS cached1, SUM(u.n1) AS actual1, MAX(u.sid) AS sid FROM (' +
         "SELECT s.`id` AS id, 1 AS known, 1 AS audited, s.`status` AS status, UPPER(s.`status`) <=> UPPER('DELETED') AS deleted, 0 AS zero, " +
         's.`issuedCount` AS cached0, s.`usedCount` AS cached1, ' +
-        '0 AS n0, 0 AS n1, s.`id` AS sid FROM `g_coupon_settings` s WHERE s.`id` BETWEEN 11 AND 20 UNION ALL ' +
-        'SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, COUNT(*), 0, NULL FROM `g_coupons` WHERE `settingId` BETWEEN 11 AND 20 GROUP BY `settingId` UNION ALL ' +
-        'SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, 0, COUNT(*), NULL FROM `g_coupon_uses` WHERE `settingId` BETWEEN 11 AND 20 GROUP BY `settingId`' +
+        '0 AS n0, 0 AS n1, s.`id` AS sid FROM `g_coupon_settings` s WHERE s.`id` > 10 AND s.`id` <= 20 UNION ALL ' +
+        'SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, COUNT(*), 0, NULL FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId` UNION ALL ' +
+        'SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, 0, COUNT(*), NULL FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`' +
         ') u GROUP BY u.id WITH ROLLUP) g ' +
         'WHERE g.id IS NULL OR g.known = 0 OR (g.audited = 1 AND NOT (g.cached0 <=> CASE WHEN g.zero = 1 THEN 0 ELSE g.actual0 END ' +
         'AND g.cached1 <=> CASE WHEN g.zero = 1 THEN 0 ELSE g.actual1 END))',
@@ -50,12 +51,22 @@ describe('comparePageSql: one statement per page compares caches with counts fro
     expect(builder.scopeCondition('`k`', { kind: 'range', after: null, upTo: 5n })).toBe('`k` <= 5');
     expect(builder.scopeCondition('`k`', { kind: 'range', after: 5n, upTo: null })).toBe('`k` > 5');
     expect(builder.scopeCondition('`k`', { kind: 'range', after: null, upTo: null })).toBeNull();
-    // Bounded on both sides: one BETWEEN for an integer key, the two comparisons for a text one
-    // (compared as a number, where after + 1 would leave out '5.5').
-    expect(builder.scopeCondition('`k`', { kind: 'range', after: 5n, upTo: 9n })).toBe('`k` BETWEEN 6 AND 9');
-    expect(builder.scopeCondition('`k`', { kind: 'range', after: -3n, upTo: -2n })).toBe('`k` BETWEEN -2 AND -2');
-    expect(builder.scopeCondition('`k`', { kind: 'range', after: 18446744073709551613n, upTo: 18446744073709551615n })).toBe('`k` BETWEEN 18446744073709551614 AND 18446744073709551615');
+    // Bounded on both sides: one BETWEEN for a key known to be an integer, the two comparisons for
+    // a text one (compared as a number, where after + 1 would leave out '5.5') or one not known.
+    expect(builder.scopeCondition('`k`', { kind: 'range', after: 5n, upTo: 9n }, false)).toBe('`k` BETWEEN 6 AND 9');
+    expect(builder.scopeCondition('`k`', { kind: 'range', after: -3n, upTo: -2n }, false)).toBe('`k` BETWEEN -2 AND -2');
+    expect(builder.scopeCondition('`k`', { kind: 'range', after: 18446744073709551613n, upTo: 18446744073709551615n }, false)).toBe(
+      '`k` BETWEEN 18446744073709551614 AND 18446744073709551615',
+    );
     expect(builder.scopeCondition('`k`', { kind: 'range', after: 5n, upTo: 9n }, true)).toBe('`k` > 5 AND `k` <= 9');
+    expect(builder.scopeCondition('`k`', { kind: 'range', after: 5n, upTo: 9n })).toBe('`k` > 5 AND `k` <= 9');
+    // A scope read from the server (inspector.ts withKeyTypes: integer keys) pages by BETWEEN in every branch.
+    const inspected = withKeyTypes(auditScope(DEFAULT_MODEL), new Set());
+    const packed = builder.packedPageSql(inspected, { kind: 'range', after: 10n, upTo: 20n });
+    expect(packed).toContain('FROM `g_coupon_settings` s WHERE s.`id` BETWEEN 11 AND 20 UNION ALL');
+    expect(packed).toContain('FROM `g_coupons` WHERE `settingId` BETWEEN 11 AND 20 GROUP BY');
+    expect(packed).toContain('FROM `g_coupon_uses` WHERE `settingId` BETWEEN 11 AND 20 GROUP BY');
+    expect(packed).not.toContain('> 10');
     const single = { ...DEFAULT_MODEL, counters: [revokeAware.counters[0]!] };
     expect(builder.comparePageSql(auditScope(single), { kind: 'range', after: 5n, upTo: null }, { onlyDrifted: true })).toContain(
       "SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, COUNT(*), NULL FROM `g_coupons` WHERE `settingId` > 5 AND (status <> 'REVOKED') GROUP BY `settingId`",
@@ -75,6 +86,9 @@ describe('repair statements', () => {
       '/* coupon-audit */ SET SESSION innodb_lock_wait_timeout = 2, lock_wait_timeout = 2, idle_transaction_timeout = 60',
     );
     expect(builder.sessionSql.writeTimeouts(5, { metadataLock: false, idleSeconds: null })).toBe('/* coupon-audit */ SET SESSION innodb_lock_wait_timeout = 5');
+  });
+  it("every connection's bound on a wait for a table's metadata lock (--metadata-lock-wait)", () => {
+    expect(builder.sessionSql.metadataLockWait(60)).toBe('/* coupon-audit */ SET SESSION lock_wait_timeout = 60');
   });
   it('locks ascending, existing ids only: SKIP LOCKED, NOWAIT or waiting, as asked', () => {
     expect(builder.lockSettingsSql(scope, [3n, 9007199254740993n], 'skip-locked')).toBe(

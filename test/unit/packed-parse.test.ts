@@ -16,9 +16,9 @@ describe('packedPageSql', () => {
   it('reads the same ranges as the stacked statement, each branch packed with its row count', () => {
     expect(builder.packedPageSql(scope, { kind: 'range', after: 10n, upTo: 20n })).toBe(
       "/* coupon-audit */ SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(CONCAT_WS(' ', s.`id`, IFNULL(s.`issuedCount`, '-'), IFNULL(s.`usedCount`, '-')) SEPARATOR ',') AS p " +
-        'FROM `g_coupon_settings` s WHERE s.`id` BETWEEN 11 AND 20 UNION ALL ' +
-        "SELECT 1, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` BETWEEN 11 AND 20 GROUP BY `settingId`) x UNION ALL " +
-        "SELECT 2, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupon_uses` WHERE `settingId` BETWEEN 11 AND 20 GROUP BY `settingId`) x",
+        'FROM `g_coupon_settings` s WHERE s.`id` > 10 AND s.`id` <= 20 UNION ALL ' +
+        "SELECT 1, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`) x UNION ALL " +
+        "SELECT 2, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`) x",
     );
   });
 
@@ -26,9 +26,9 @@ describe('packedPageSql', () => {
     const filtered = { ...DEFAULT_MODEL, counters: [{ ...DEFAULT_MODEL.counters[0]!, where: "status <> 'REVOKED'" }, DEFAULT_MODEL.counters[1]!] };
     expect(builder.packedPageSql(auditScope(filtered), { kind: 'range', after: 10n, upTo: 20n }, ['rows', 'grouped'])).toBe(
       "/* coupon-audit */ SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(CONCAT_WS(' ', s.`id`, IFNULL(s.`issuedCount`, '-'), IFNULL(s.`usedCount`, '-')) SEPARATOR ',') AS p " +
-        'FROM `g_coupon_settings` s WHERE s.`id` BETWEEN 11 AND 20 UNION ALL ' +
-        "SELECT 1, COUNT(*), GROUP_CONCAT(`settingId` SEPARATOR ',') FROM `g_coupons` WHERE `settingId` BETWEEN 11 AND 20 AND (status <> 'REVOKED') UNION ALL " +
-        "SELECT 2, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupon_uses` WHERE `settingId` BETWEEN 11 AND 20 GROUP BY `settingId`) x",
+        'FROM `g_coupon_settings` s WHERE s.`id` > 10 AND s.`id` <= 20 UNION ALL ' +
+        "SELECT 1, COUNT(*), GROUP_CONCAT(`settingId` SEPARATOR ',') FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 AND (status <> 'REVOKED') UNION ALL " +
+        "SELECT 2, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`) x",
     );
     // The whole table in one page: rows with no key are never a setting's.
     expect(builder.packedPageSql(scope, { kind: 'range', after: null, upTo: null }, ['grouped', 'rows'])).toContain(
@@ -42,14 +42,14 @@ describe('packedPageSql', () => {
     const filtered = { ...DEFAULT_MODEL, counters: [{ ...DEFAULT_MODEL.counters[0]!, where: "status <> 'REVOKED'" }, DEFAULT_MODEL.counters[1]!] };
     expect(builder.packedPageSql(auditScope(filtered), { kind: 'range', after: 10n, upTo: 20n, points: [11n, 12n, 15n] }, ['points', 'grouped'])).toBe(
       "/* coupon-audit */ SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(CONCAT_WS(' ', s.`id`, IFNULL(s.`issuedCount`, '-'), IFNULL(s.`usedCount`, '-')) SEPARATOR ',') AS p " +
-        'FROM `g_coupon_settings` s WHERE s.`id` BETWEEN 11 AND 20 UNION ALL ' +
+        'FROM `g_coupon_settings` s WHERE s.`id` > 10 AND s.`id` <= 20 UNION ALL ' +
         "SELECT 1, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (" +
         "SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` = 11 AND (status <> 'REVOKED') GROUP BY `settingId` UNION ALL " +
         "SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` = 12 AND (status <> 'REVOKED') GROUP BY `settingId` UNION ALL " +
         "SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE `settingId` = 15 AND (status <> 'REVOKED') GROUP BY `settingId` UNION ALL " +
         'SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupons` WHERE ((`settingId` > 10 AND `settingId` < 11) OR (`settingId` > 11 AND `settingId` < 12) OR ' +
         "(`settingId` > 12 AND `settingId` < 15) OR (`settingId` > 15 AND `settingId` <= 20)) AND (status <> 'REVOKED') GROUP BY `settingId`) x UNION ALL " +
-        "SELECT 2, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupon_uses` WHERE `settingId` BETWEEN 11 AND 20 GROUP BY `settingId`) x",
+        "SELECT 2, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', x.k, x.n0) SEPARATOR ',') FROM (SELECT `settingId` AS k, COUNT(*) AS n0 FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`) x",
     );
     // A branch of several counters sums each filter per point too.
     const shared = { ...DEFAULT_MODEL, counters: [filtered.counters[0]!, { ...DEFAULT_MODEL.counters[1]!, table: 'g_coupons', where: "status = 'USED'" }] };

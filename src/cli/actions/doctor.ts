@@ -19,10 +19,10 @@ export async function runDoctor(terminal: Terminal, options: CommonOptions, outc
     const [{ Database }, { diagnose, diagnosisOf, gatherFacts, replicaChecks }] = await Promise.all([import('../../db/database.js'), import('../../core/diagnose.js')]);
     const db = await Database.connect(config, { poolSize: 1 });
     try {
-      diagnosis = diagnose(await gatherFacts(db, scope, describeTarget(config)));
+      diagnosis = diagnose(await gatherFacts(db, scope, describeTarget(config), { metadataLockWaitSeconds: options.metadataLockWait }));
       if (replica !== undefined) {
         spinner.text = `Checking the replica ${replica.host}:${replica.port}`;
-        diagnosis = diagnosisOf([...diagnosis.checks, ...(await replicaChecks(db, replica, scope))]);
+        diagnosis = diagnosisOf([...diagnosis.checks, ...(await replicaChecks(db, replica, scope, { metadataLockWaitSeconds: options.metadataLockWait }))]);
       }
     } finally {
       await db.close();

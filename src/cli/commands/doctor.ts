@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { addConnectionOptions, addScopeOptions } from '../common-options.js';
+import { addConnectionOptions, addScopeOptions, metadataLockWaitOption } from '../common-options.js';
 import { DOCTOR_HELP } from '../help.js';
 import { replicaUrl, tableName } from '../options.js';
 import { lazyAction, type Runner } from '../runner.js';
@@ -10,6 +10,7 @@ export function doctorCommand(program: Command, run: Runner): void {
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('--audit-table <name>', 'the audit table repair would write', tableName)
     .option('--replica-url <url>', 'also check this replica of --url as check --replica-url needs it: the same schema, readable, replicating, its lag', replicaUrl)
+    .addOption(metadataLockWaitOption())
     .option('-v, --verbose', 'the full error on failure')
     .addHelpText('after', DOCTOR_HELP)
     .action(run('doctor', lazyAction(async () => (await import('../actions/doctor.js')).runDoctor)));
