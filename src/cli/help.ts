@@ -33,7 +33,7 @@ function wrap(text: string, width: number): string[] {
 }
 
 const USAGE: readonly [string, string] = ['2', 'bad flag or value, no URL, invalid config (nothing read or written)'];
-const DATABASE: readonly [string, string] = ['3', 'database error: cannot connect, authentication, missing table/column/privilege, connection lost'];
+const DATABASE: readonly [string, string] = ['3', 'database error: cannot connect, authentication, missing table/column/privilege, connection lost, a table lock not had within --metadata-lock-wait'];
 const INTERNAL: readonly [string, string] = ['70', 'internal error (a bug), never 1'];
 const SIGNAL: readonly [string, string] = ['130', 'interrupted by Ctrl-C (143: SIGTERM)'];
 

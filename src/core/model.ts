@@ -17,7 +17,8 @@ export interface CounterDefinition {
   /**
    * The foreign key holds text (VARCHAR…): statements by id compare it with quoted ids, which its
    * index serves (a number would be compared as a double, row by row). Read from the server by
-   * db/inspector.ts verifySchema; absent: an integer.
+   * db/inspector.ts verifySchema (false: an integer); absent: not known, treated as an integer
+   * except where that would be wrong for text (db/builder.ts scopeCondition).
    */
   readonly keyIsText?: boolean;
 }

@@ -120,12 +120,14 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
       break;
     case 'ER_LOCK_WAIT_TIMEOUT':
       // Reads take no row locks (consistent reads), and repair redoes its transactions' row-lock
-      // waits itself (core/repair.ts): what ends here is a wait for a table's metadata lock, which
-      // every connection bounds (--metadata-lock-wait: inspector.ts useEngine).
+      // waits itself (core/repair.ts): what ends here is most likely a wait for a table's metadata
+      // lock, which every connection bounds where the engine allows (--metadata-lock-wait:
+      // inspector.ts useEngine). Not surely: a Galera read waiting for the cluster's earlier
+      // commits (wsrep_sync_wait) ends in 1205 too, and a MyISAM table lock does.
       message =
         `Gave up waiting for a lock${context ? ` while ${context}` : ''} (${detail}): most likely a table's metadata lock, which an ALTER TABLE, ` +
-        'LOCK TABLES or other schema change holds or is queued for behind a long transaction (SHOW PROCESSLIST: "Waiting for table metadata lock"). ' +
-        'Rerun when it is done, or wait longer with --metadata-lock-wait SECONDS.';
+        'LOCK TABLES or other schema change holds or is queued for behind a long transaction (SHOW PROCESSLIST: "Waiting for table metadata lock"; ' +
+        "on a Galera node, also a read waiting for the cluster's earlier commits). Rerun when it is done, or wait longer with --metadata-lock-wait SECONDS.";
       break;
     case 'HANDSHAKE_SSL_ERROR':
     case 'HANDSHAKE_NO_SSL_SUPPORT':

@@ -1,5 +1,6 @@
 import type { AuditScope } from '../core/model.js';
 import { comparePageSql, ident, literal } from './builder.js';
+import { withKeyTypes } from './inspector.js';
 
 /**
  * `coupon-audit sql`: the detection SQL for a scope, as text a DBA can read and run by hand: the
@@ -61,6 +62,8 @@ ${orphans.join('\n')}
 -- and returns only the drifted settings, and the page's orphan totals from the same read. check
 -- usually sends a cheaper form of the same reads (each branch packed into one text value by
 -- GROUP_CONCAT and compared in Node: README "How check reads"), and this one where it cannot.
-${comparePageSql(scope, { kind: 'range', after: 0n, upTo: 1000n }, { onlyDrifted: true })};
+-- Written for integer keys, as check writes it once the server has said they are (a text key's
+-- range is \`> 0 AND <= 1000\` instead).
+${comparePageSql(withKeyTypes(scope, new Set()), { kind: 'range', after: 0n, upTo: 1000n }, { onlyDrifted: true })};
 `;
 }

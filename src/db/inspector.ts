@@ -296,13 +296,13 @@ async function selectDenied(db: Database, table: string): Promise<boolean> {
  * A lock wait (a table's metadata lock not had within --metadata-lock-wait) says nothing of the
  * grants or the schema: it ends the run as the database error it is.
  */
-async function probe(db: Database, sql: string): Promise<Error | null> {
+async function probe(db: Database, sql: string, context = 'checking the schema'): Promise<Error | null> {
   try {
     await db.tryQuery(sql);
     return null;
   } catch (error) {
     if (isDriverError(error) && typeof error.errno === 'number' && error.errno < 2000 && !isRetryableLockError(error)) return error;
-    throw toDatabaseError(error, db.config, 'checking the schema');
+    throw toDatabaseError(error, db.config, context);
   }
 }
 
@@ -382,7 +382,7 @@ export interface Privileges {
  */
 export async function privileges(db: Database, scope: AuditScope, leaseTable: string | null = null): Promise<Privileges> {
   const allowed = async (sql: string): Promise<boolean> => {
-    const failure = await probe(db, sql);
+    const failure = await probe(db, sql, 'probing privileges');
     // 1290: read_only refuses the write; for this user that is as good as no privilege.
     if (failure === null) return true;
     if (isPrivilegeError(failure) || (failure as { errno?: number }).errno === 1290) return false;
