@@ -5,6 +5,7 @@ import { RepairSession } from '../src/db/applier.js';
 import { resolveConnectionConfig } from '../src/db/connection-config.js';
 import { Database } from '../src/db/database.js';
 import { useEngine } from '../src/db/inspector.js';
+import { acquireRunLock, ensureLeaseTable, LEASE_TABLE } from '../src/db/run-lock.js';
 import { check, DatabaseError } from '../src/index.js';
 import { runCli } from './helpers/cli.js';
 import { connectionOptions, createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
@@ -155,6 +156,34 @@ describe('the bound on every connection', () => {
       await writer.close();
       // The pool's one connection again: the run's bound, not the server's day (86400).
       expect(await bound()).toBe(7);
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+describe('the lease run lock (a cluster: no server-wide GET_LOCK) behind an ALTER TABLE of its table', () => {
+  it('gives up after one wait, not two (the insert, then the read of who holds it)', async () => {
+    const database = await Database.connect(resolveConnectionConfig({ url: db.url, env: {} }), { poolSize: 2 });
+    try {
+      const server = await useEngine(database, { metadataLockWaitSeconds: 2 });
+      await ensureLeaseTable(database);
+      const queued = await queueAlter(LEASE_TABLE);
+      const started = performance.now();
+      let error: unknown = null;
+      try {
+        // The engine as a cluster's: the run lock is the lease row (run-lock.ts LeaseRunLock).
+        await acquireRunLock(database, { ...server.engine, namedLockIsClusterWide: false }, { waitSeconds: 0, owner: 'metadata-lock-test' });
+      } catch (caught) {
+        error = caught;
+      } finally {
+        await queued.release();
+      }
+      expect(error).toBeInstanceOf(DatabaseError);
+      expect((error as DatabaseError).message).toMatch(/^Gave up waiting for a lock while taking the run lock/);
+      // One wait of 2 s; the insert's 1205 taken for two repairs' collision and retried made it
+      // two waits (4 s and more).
+      expect((performance.now() - started) / 1000).toBeLessThan(3.5);
     } finally {
       await database.close();
     }

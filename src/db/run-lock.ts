@@ -249,8 +249,10 @@ class LeaseRunLock extends ConnectionLock implements RunLock {
             (await session.execute(leaseSql.insert(LEASE_TABLE, row, ttlSeconds))) === 1 ||
             (await session.execute(leaseSql.takeOver(LEASE_TABLE, row, ttlSeconds))) === 1;
         } catch (error) {
-          // Two repairs took it at once through two nodes: the other's write certified first.
-          if (!isRetryableLockError(error)) throw error;
+          // Two repairs took it at once through two nodes: the other's write certified first
+          // (1213). Not a lock wait that ran out (1205: the lease table's metadata lock held
+          // past --metadata-lock-wait, most likely): trying again would wait as long once more.
+          if (!isRetryableLockError(error) || (error as { errno?: number }).errno === 1205) throw error;
         }
         if (taken) return new LeaseRunLock(session, db, row, ttlSeconds);
         const heldBy = await describeLease(session, row.name);
