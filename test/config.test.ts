@@ -414,6 +414,37 @@ describe('a foreignKey no child row names a setting by (a code column by mistake
       await revoke.query('ALTER TABLE g_coupons DROP COLUMN legacyRef');
     }
   });
+
+  it('a counter whose table is empty while settings cache counts for it is warned about (repair would zero them all)', async () => {
+    await revoke.query('CREATE TABLE g_coupons_archive LIKE g_coupons');
+    try {
+      const before = await settingsSnapshot(revoke.conn);
+      const archive = writeConfig('empty-table.json', { counters: { issuedCount: { table: 'g_coupons_archive', foreignKey: 'settingId' } } });
+      const doubt =
+        'counter issuedCount counts no row of g_coupons_archive (the table is empty), yet settings cache a count for it; is g_coupons_archive the table that holds them? (repair would write 0)';
+      const checked = await runCli(['check', '--url', revoke.url, '--config', archive]);
+      expect(checked.code).toBe(1);
+      expect(checked.stderr).toContain(doubt);
+      expect((await runCli(['check', '--url', revoke.url, '--config', archive, '--quiet'])).stderr).toContain(doubt);
+      const dry = await runCli(['repair', '--url', revoke.url, '--config', archive, '--dry-run', '--format', 'json']);
+      expect(dry.code).toBe(1);
+      expect(JSON.parse(dry.stdout).summary.doubts).toEqual([doubt]);
+      expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+      // Settings that all cache 0 beside an empty table: nothing to doubt.
+      await revoke.query('CREATE TABLE g_empty_settings LIKE g_coupon_settings');
+      try {
+        await revoke.query("INSERT INTO g_empty_settings (id, status, issuedCount, usedCount) VALUES (1, 'ACTIVE', 0, 0)");
+        const fresh = writeConfig('empty-both.json', { settings: { table: 'g_empty_settings' }, counters: { issuedCount: { table: 'g_coupons_archive', foreignKey: 'settingId' } } });
+        const clean = await runCli(['check', '--url', revoke.url, '--config', fresh]);
+        expect(clean.code, clean.stderr).toBe(0);
+        expect(clean.stderr).not.toContain('counts no row');
+      } finally {
+        await revoke.query('DROP TABLE g_empty_settings');
+      }
+    } finally {
+      await revoke.query('DROP TABLE g_coupons_archive');
+    }
+  });
 });
 
 describe('a bad config: exit 2, one sentence naming what is wrong, nothing read or written', () => {

@@ -128,9 +128,10 @@ function abs(value: bigint): bigint {
  *   (a code, a column a migration never filled), and a repair would write 0 into every cache of
  *   it. check and dry runs warn; repair refuses where it would write that counter (core/run.ts,
  *   `refuse`);
- * - no row passes its where while settings cache counts for it (`drifting`: the counters some
- *   drifted setting would have written): a misspelt filter, or truly none yet. Only a warning:
- *   the two cannot be told apart. An empty child table says nothing (its counts are 0).
+ * - no row passes its where, or its table has no row at all, while settings cache counts for it
+ *   (`drifting`: the counters some drifted setting would have written): a misspelt filter, a
+ *   table named by mistake (an empty archive), or truly none yet. Only a warning: they cannot be
+ *   told apart. An empty child table whose settings all cache 0 says nothing.
  */
 export function foreignKeyDoubts(
   report: Pick<DriftReport<{ id: bigint }>, 'orphans'>,
@@ -147,8 +148,13 @@ export function foreignKeyDoubts(
       const why = orphan.nullSettingId === 0n ? 'all are orphans' : orphan.rows === 0n ? `${fk} is NULL in every one` : `${orphan.rows} name no setting, ${orphan.nullSettingId} hold NULL`;
       const message = `counter ${counter.name}: none of the ${rows} rows of ${counter.table} it counts names a setting by ${fk} (${why}); is ${fk} the column that holds the ${model.settings.table} id?`;
       doubts.push({ counter: counter.name, message, refuse: true });
-    } else if (counter.where !== null && drifting.has(counter.name)) {
-      const message = `counter ${counter.name} counts no row of ${counter.table} (none passes its where: ${counter.where}), yet settings cache a count for it; is the where right? (repair would write 0)`;
+    } else if (drifting.has(counter.name)) {
+      // Nothing counted, yet caches to zero: a misspelt filter, or a table named by mistake (an
+      // empty archive table), or truly none yet. A warning only: an emptied table is real too.
+      const message =
+        counter.where !== null
+          ? `counter ${counter.name} counts no row of ${counter.table} (none passes its where: ${counter.where}), yet settings cache a count for it; is the where right? (repair would write 0)`
+          : `counter ${counter.name} counts no row of ${counter.table} (the table is empty), yet settings cache a count for it; is ${counter.table} the table that holds them? (repair would write 0)`;
       doubts.push({ counter: counter.name, message, refuse: false });
     }
   }

@@ -208,13 +208,19 @@ describe('foreignKeyDoubts (a counter that counted no child row for any setting)
     expect(doubted({ nullSettingId: 3n })).toEqual(['issuedCount']);
     expect(doubted({ rows: 2n, nullSettingId: 1n })[0]).toBe('issuedCount');
   });
-  it('doubts one whose where lets no row through only where settings cache a count for it, and does not refuse it; an empty table never', () => {
+  it('doubts one whose where lets no row through, or whose table is empty, only where settings cache a count for it, and does not refuse it', () => {
     const filtered = { ...DEFAULT_MODEL, counters: [{ ...DEFAULT_MODEL.counters[0]!, where: "status = 'REVOKD'" }, DEFAULT_MODEL.counters[1]!] };
     const doubts = (drifting: string[]) => foreignKeyDoubts(orphans({}), filtered, new Set(drifting));
     expect(doubts([])).toEqual([]);
     expect(doubts(['issuedCount']).map((doubt) => [doubt.counter, doubt.refuse])).toEqual([['issuedCount', false]]);
     expect(doubts(['usedCount'])).toEqual([]);
-    expect(doubted({}, ['issuedCount'])).toEqual([]); // no where: the table is empty, its counts are 0
+    // No where: the table is empty. Settings caching counts for it would be zeroed: a warning.
+    expect(doubted({}, [])).toEqual([]);
+    const empty = foreignKeyDoubts(orphans({}), model, new Set(['issuedCount']));
+    expect(empty.map((doubt) => [doubt.counter, doubt.refuse])).toEqual([['issuedCount', false]]);
+    expect(empty[0]!.message).toBe(
+      'counter issuedCount counts no row of g_coupons (the table is empty), yet settings cache a count for it; is g_coupons the table that holds them? (repair would write 0)',
+    );
     expect(foreignKeyDoubts(orphans({ rows: 3n }), model, new Set()).map((doubt) => doubt.refuse)).toEqual([true]);
   });
   it('never one whose rows named a setting, nor one a page did not say (null), nor an --ids run (no orphans)', () => {
