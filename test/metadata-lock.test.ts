@@ -6,7 +6,7 @@ import { resolveConnectionConfig } from '../src/db/connection-config.js';
 import { Database } from '../src/db/database.js';
 import { useEngine } from '../src/db/inspector.js';
 import { acquireRunLock, ensureLeaseTable, LEASE_TABLE } from '../src/db/run-lock.js';
-import { check, DatabaseError } from '../src/index.js';
+import { check, DatabaseError, repair } from '../src/index.js';
 import { runCli } from './helpers/cli.js';
 import { connectionOptions, createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
 
@@ -142,6 +142,41 @@ describe('a read queued behind an ALTER TABLE', () => {
     }
     await expect(check({ url: db.url, metadataLockWait: 0 })).rejects.toMatchObject({ exitCode: 2 });
   });
+});
+
+describe('an ALTER TABLE of the settings table queued after the scan, while repair writes', () => {
+  it("stops the batches after one batch's tries (exit 4, the reason named), not four tries of each setting alone", async () => {
+    const drifted = Array.from({ length: 12 }, (_, i) => 101 + i);
+    await db.query(`UPDATE g_coupon_settings SET issuedCount = 5 WHERE id IN (${drifted.join(', ')})`);
+    let queued: Promise<{ release: () => Promise<void> }> | null = null;
+    const started = performance.now();
+    const result = await repair({
+      url: db.url,
+      batchSize: 1,
+      writeConcurrency: 1,
+      lockWaitTimeout: 1,
+      metadataLockWait: 30,
+      // In the first transaction, before its COMMIT: the ALTER queues behind it (and an
+      // application transaction), and each lock statement after it waits behind the ALTER. It is
+      // let go after 8 s: the final reread then goes ahead.
+      beforeCommit: async () => {
+        if (queued !== null) return;
+        queued = queueAlter('g_coupon_settings');
+        const alter = await queued;
+        setTimeout(() => void alter.release(), 8_000).unref();
+      },
+    });
+    await (await queued!)?.release();
+    const seconds = (performance.now() - started) / 1000;
+    expect(result.summary).toMatchObject({ repaired: 1, failed: 11 });
+    const reason = "every try waited past --lock-wait-timeout where no row lock was to wait for: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)";
+    expect(result.failed).toEqual(drifted.slice(1).map((id) => ({ id: String(id), reason })));
+    // One batch's 4 tries of 1 s and the wait for the ALTER to be let go; a setting's 4 tries
+    // each (11 × 4 s) would have outlasted the ALTER and repaired the rest.
+    expect(seconds).toBeLessThan(25);
+    // Put right for the cases after this one.
+    expect((await runCli(['repair', '--url', db.url, '--yes'])).code).toBe(0);
+  }, 60_000);
 });
 
 describe('the bound on every connection', () => {
