@@ -114,6 +114,11 @@ describe('check', () => {
     expect(report.drifted.map((s) => s.id)).toEqual(['6', BIG.toString()]);
     expect(report.summary).toMatchObject({ scanned: 3, drifted: 2, missingIds: ['424242'] });
     expect(result.stderr).toContain('setting 424242 (from --ids) does not exist');
+    // With --quiet too: an id that names nothing is a line that needs a human.
+    const quiet = await runCli(['check', '--url', db.url, '--quiet', '--ids', '424242']);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stdout).toBe('');
+    expect(quiet.stderr).toContain('setting 424242 (from --ids) does not exist');
     const cleanOnly = await runCli(['check', '--url', db.url, '--ids', '1,10', '--ids', '11']);
     expect(cleanOnly.code).toBe(0);
     expect(cleanOnly.stdout).toContain('No drift: 3 settings scanned.');

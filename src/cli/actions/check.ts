@@ -118,7 +118,9 @@ export function warnAfterScan(terminal: Terminal, report: DriftReport, scope: Au
 export function warnIdsNotAudited(terminal: Terminal, report: Pick<DriftReport<{ id: bigint }>, 'missingIds' | 'skippedIds'>): void {
   const missing = report.missingIds;
   if (missing.length > 0) {
-    terminal.warn(
+    // An id asked for by name that is not there (a typo, a deleted setting): with --quiet too,
+    // or `check --ids 999 --quiet` in cron audits nothing and says nothing.
+    terminal.alert(
       missing.length === 1
         ? `setting ${missing[0]} (from --ids) does not exist.`
         : `${missing.length} settings from --ids do not exist${firstFewIds(missing)}.`,
