@@ -98,7 +98,7 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
     case 'ER_ACCESS_DENIED_ERROR':
     case 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR':
       message = passwordWasSent(e, config)
-        ? `Access denied for user '${config.user}' at ${target}: the password was refused. Check the user name and password (in the URL, a '@', '/', ':' or '#' in the password must be percent-encoded; or use MYSQL_PWD or --password).`
+        ? `Access denied for user '${config.user}' at ${target}: the password was refused. Check the user name and password (in the URL, a '/', '?' or '#' in the password must be percent-encoded: %2F %3F %23; or use MYSQL_PWD or --password).`
         : `Access denied for user '${config.user}' at ${target}: no password was given. Put it in the URL (mysql://user:password@host/db), MYSQL_PWD or --password.`;
       break;
     case 'ER_DBACCESS_DENIED_ERROR':
@@ -125,7 +125,8 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
       // inspector.ts useEngine). Not surely: a Galera read waiting for the cluster's earlier
       // commits (wsrep_sync_wait) ends in 1205 too, and a MyISAM table lock does.
       message =
-        `Gave up waiting for a lock${context ? ` while ${context}` : ''} (${detail}): most likely a table's metadata lock, which an ALTER TABLE, ` +
+        // The server's own text ("try restarting transaction") would say the opposite of the advice.
+        `Gave up waiting for a lock${context ? ` while ${context}` : ''} (error 1205): most likely a table's metadata lock, which an ALTER TABLE, ` +
         'LOCK TABLES or other schema change holds or is queued for behind a long transaction (SHOW PROCESSLIST: "Waiting for table metadata lock"; ' +
         "on a Galera node, also a read waiting for the cluster's earlier commits). Rerun when it is done, or wait longer with --metadata-lock-wait SECONDS.";
       break;
