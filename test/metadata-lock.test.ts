@@ -86,6 +86,20 @@ describe('a read queued behind an ALTER TABLE', () => {
     expect(after.code, after.stderr).toBe(0);
   });
 
+  it('doctor fails its database line with the sentence (exit 3), not its connection line', async () => {
+    const queued = await queueAlter('g_coupons');
+    let result;
+    try {
+      result = await runCli(['doctor', '--url', db.url, '--metadata-lock-wait', '1', '--format', 'json']);
+    } finally {
+      await queued.release();
+    }
+    expect(result.code, result.stderr).toBe(3);
+    expect(JSON.parse(result.stdout).checks).toEqual([
+      { name: 'database', status: 'fail', detail: expect.stringMatching(/^Gave up waiting for a lock while checking the schema \(error 1205\): most likely a table's metadata lock/) },
+    ]);
+  });
+
   it('repair exits 3 the same way and writes nothing', async () => {
     await db.query('UPDATE g_coupon_settings SET issuedCount = 9 WHERE id = 7');
     const queued = await queueAlter('g_coupon_uses');

@@ -15,9 +15,12 @@ export async function runDoctor(terminal: Terminal, options: CommonOptions, outc
   const replica = options.replicaUrl === undefined ? undefined : resolveReplicaConfig(options.replicaUrl, config, { sslCa: options.sslCa });
   let diagnosis: Diagnosis;
   const spinner = terminal.spinner(`Connecting to ${describeTarget(config)}`).start();
+  /** The line a DatabaseError fails: connecting, or reading the database once connected (a lock wait, a lost connection). */
+  let step = 'connection';
   try {
     const [{ Database }, { diagnose, diagnosisOf, gatherFacts, replicaChecks }] = await Promise.all([import('../../db/database.js'), import('../../core/diagnose.js')]);
     const db = await Database.connect(config, { poolSize: 1 });
+    step = 'database';
     try {
       diagnosis = diagnose(await gatherFacts(db, scope, describeTarget(config), { metadataLockWaitSeconds: options.metadataLockWait }));
       if (replica !== undefined) {
@@ -29,7 +32,7 @@ export async function runDoctor(terminal: Terminal, options: CommonOptions, outc
     }
   } catch (error) {
     if (!(error instanceof DatabaseError)) throw error;
-    diagnosis = { healthy: false, checks: [{ name: 'connection', status: 'fail', detail: error.message }] };
+    diagnosis = { healthy: false, checks: [{ name: step, status: 'fail', detail: error.message }] };
     if (error.cause instanceof Error) terminal.debug(`cause: ${error.cause.stack ?? error.cause.message}`);
   } finally {
     spinner.stop();
