@@ -429,6 +429,10 @@ describe('a foreignKey no child row names a setting by (a code column by mistake
       const dry = await runCli(['repair', '--url', revoke.url, '--config', archive, '--dry-run', '--format', 'json']);
       expect(dry.code).toBe(1);
       expect(JSON.parse(dry.stdout).summary.doubts).toEqual([doubt]);
+      // The change script carries it for whoever reviews the file.
+      const script = join(dir, 'empty-table.sql');
+      expect((await runCli(['repair', '--url', revoke.url, '--config', archive, '--emit-sql', script])).code).toBe(1);
+      expect(readFileSync(script, 'utf8')).toContain(`\n--\n-- WARNING: ${doubt}\n\n/* coupon-audit */ UPDATE`);
       expect(await settingsSnapshot(revoke.conn)).toEqual(before);
       // Settings that all cache 0 beside an empty table: nothing to doubt.
       await revoke.query('CREATE TABLE g_empty_settings LIKE g_coupon_settings');

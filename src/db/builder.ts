@@ -691,6 +691,8 @@ export interface ScriptHeader {
   scanned: number;
   /** The file it is written to, for the "how to apply" line. */
   file?: string;
+  /** What detection warned of (core/drift.ts foreignKeyDoubts: a counter that counted nothing), for whoever reviews the file. */
+  warnings?: readonly string[];
 }
 
 /**
@@ -712,6 +714,7 @@ export function changeScriptSql(model: CounterModel, changes: readonly ScriptCha
     '-- the next check shows it). Unlike `coupon-audit repair` there is no run lock, no recount under',
     '-- a row lock and no audit table: run it on a quiet database or in a change window, e.g.',
     `--   mariadb ${oneLine(header.database)} < ${oneLine(header.file ?? 'this-file.sql')}`,
+    ...(header.warnings ?? []).flatMap((warning) => ['--', `-- WARNING: ${oneLine(warning)}`]),
     '',
   ];
   if (changes.length === 0) lines.push('-- No drift: nothing to change.');

@@ -309,6 +309,14 @@ describe('repair --emit-sql: change-control SQL', () => {
       [],
     );
     expect(text.endsWith('\n-- No drift: nothing to change.\n')).toBe(true);
+    // What detection warned of goes in the header, one comment line each, whatever it holds.
+    const warned = builder.changeScriptSql(
+      DEFAULT_MODEL,
+      [],
+      { database: 'd', target: 't', generatedAt: new Date(0), toolVersion: '0.1.0', scanned: 1, warnings: ['counter x counts no row of y\nDROP TABLE z;'] },
+      [],
+    );
+    expect(warned).toContain('--   mariadb d < this-file.sql\n--\n-- WARNING: counter x counts no row of y DROP TABLE z;\n\n-- No drift');
     expect(text).toContain('scanned 1 setting\n');
     for (const line of text.trimEnd().split('\n')) expect(line === '' || line.startsWith('--')).toBe(true);
   });
