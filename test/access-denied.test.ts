@@ -54,6 +54,9 @@ describe('access denied says whether a password was given, never the password', 
     const result = await runCli(['check', '--verbose', '--url', urlFor(WRONG)]);
     expect(result.code).toBe(3);
     expect(result.stderr).toContain('the password was refused');
+    // The one URL mistake that reaches the server: a raw '%' read as an escape ('/', '?' and '#'
+    // raw are refused before any login, exit 2, as the case below shows).
+    expect(result.stderr).toContain("a '%' in the password must be written %25");
     expect(result.stderr).not.toContain('no password was given');
     expect(result.stderr + result.stdout).not.toContain(WRONG);
   });

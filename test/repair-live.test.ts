@@ -186,7 +186,7 @@ describe('an ALTER of the audit table queued behind another session', () => {
       // The batch's tries (4 × 1 s and backoff), not those of each setting after it (9 × 4 × 1 s more).
       expect(Date.now() - started).toBeLessThan(15_000);
       expect(result.summary).toMatchObject({ repaired: 0, failed: 9 });
-      const reason = "every try waited past --lock-wait-timeout where no row lock was to wait for: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)";
+      const reason = "every try waited past --lock-wait-timeout for something other than a setting row: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)";
       expect(result.failed).toEqual([S, ...more].map((id) => ({ id: String(id), reason })).sort((a, b) => Number(a.id) - Number(b.id)));
       // Its row was let go: the application writes it at once.
       await app.query('SET SESSION innodb_lock_wait_timeout = 1');

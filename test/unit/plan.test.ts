@@ -216,7 +216,7 @@ describe('tables and lines a person reads', () => {
     expect(lines).toContain('Not repaired, still locked by another session: 300 settings, the first 5: 1, 2, 3, 4, 5, … A rerun finishes them.');
     expect(lines.some((line) => line.includes('(one snapshot): setting 7.'))).toBe(true);
     // Settings left when a table stayed locked are not said to be held by a session.
-    result.failed = [{ settingId: 2n, reason: "every try waited past --lock-wait-timeout where no row lock was to wait for: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)" }];
+    result.failed = [{ settingId: 2n, reason: "every try waited past --lock-wait-timeout for something other than a setting row: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)" }];
     expect(repairSummaryLines(result, plain)).toContain('Not repaired, a table stayed locked (an ALTER TABLE or LOCK TABLES queued on it?): setting 2. A rerun finishes them.');
   });
 
