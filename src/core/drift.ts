@@ -161,6 +161,14 @@ export function foreignKeyDoubts(
   return doubts;
 }
 
+/**
+ * foreignKeyDoubts' sentences for a report that holds every drifted setting (check, a dry run,
+ * --emit-sql), with the counters those settings would have written.
+ */
+export function scanDoubts(report: Pick<DriftReport<DriftedSetting>, 'orphans' | 'drifted'>, model: CounterModel): string[] {
+  return foreignKeyDoubts(report, model, driftingCounters(report.drifted)).map((doubt) => doubt.message);
+}
+
 /** The counters these drifted settings would have written (isCounterDrifted). */
 export function driftingCounters(drifted: readonly DriftedSetting[]): Set<string> {
   const names = new Set<string>();

@@ -1,6 +1,6 @@
 import { compareIds } from '../db/rows.js';
 import type { DriftReport } from './detect-drift.js';
-import { type DriftedSetting, driftingCounters, foreignKeyDoubts } from './drift.js';
+import { type DriftedSetting, scanDoubts } from './drift.js';
 import { jsonInteger, jsonIntegerOrNull } from './json.js';
 import { type CounterModel, DEFAULT_MODEL } from './model.js';
 import { kindSummary, planChanges, type PlannedChange } from './plan.js';
@@ -140,8 +140,8 @@ export function checkReportJson(
   if (report.skippedIds.length > 0) summary.skippedIds = report.skippedIds.map(String);
   if (model !== undefined) {
     // What check prints as warnings (a foreignKey or where that counts nothing), for JSON readers and the library.
-    const doubts = foreignKeyDoubts(report, model, driftingCounters(report.drifted));
-    if (doubts.length > 0) summary.doubts = doubts.map((doubt) => doubt.message);
+    const doubts = scanDoubts(report, model);
+    if (doubts.length > 0) summary.doubts = doubts;
     const { tooHigh, tooLow, null: nulls, negative, deletedNonZero } = kindSummary(report);
     summary.kinds = { tooHigh, tooLow, null: nulls, negative, deletedNonZero };
   }

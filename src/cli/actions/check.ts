@@ -1,6 +1,6 @@
 /** check's action, loaded when check runs (commands/check.ts declares its options). */
 import type { DriftReport } from '../../core/detect-drift.js';
-import { driftingCounters, foreignKeyDoubts } from '../../core/drift.js';
+import { scanDoubts } from '../../core/drift.js';
 import type { AuditScope } from '../../core/model.js';
 import { kindSummary, sortSettings } from '../../core/plan.js';
 import { checkReportJson } from '../../core/report.js';
@@ -111,7 +111,7 @@ const FEW = 5;
 /** After a scan: --ids not audited, and counters that counted nothing where that is suspect (drift.ts foreignKeyDoubts). */
 export function warnAfterScan(terminal: Terminal, report: DriftReport, scope: AuditScope): void {
   warnIdsNotAudited(terminal, report);
-  for (const doubt of foreignKeyDoubts(report, scope.model, driftingCounters(report.drifted))) terminal.alert(doubt.message);
+  for (const doubt of scanDoubts(report, scope.model)) terminal.alert(doubt);
 }
 
 /** --ids that name no setting, or a DELETED one --deleted skip left out: a line each, with the count and the first few. */

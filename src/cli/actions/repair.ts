@@ -5,7 +5,7 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import type { ChalkInstance } from 'chalk';
 import type { DriftReport } from '../../core/detect-drift.js';
 import type { AuditScope } from '../../core/model.js';
-import { driftingCounters, foreignKeyDoubts } from '../../core/drift.js';
+import { scanDoubts } from '../../core/drift.js';
 import { kindSummary, planChanges, planTotals, sortChanges } from '../../core/plan.js';
 import { checkReportJson, lockHoldStats, repairReportJson } from '../../core/report.js';
 import type { RepairResult } from '../../core/repair.js';
@@ -230,7 +230,7 @@ function emitChangeScript(file: string, run: PlannedRun, connection: ConnectionC
       scanned: run.report.scanned,
       file,
       // The counted-nothing warnings printed on stderr, in the file too: the DBA who reviews it may never see that stderr.
-      warnings: foreignKeyDoubts(run.report, run.scope.model, driftingCounters(run.report.drifted)).map((doubt) => doubt.message),
+      warnings: scanDoubts(run.report, run.scope.model),
     },
     run.target?.preservedColumns ?? [],
   );
