@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RepairSession, type WriterEngine } from '../db/applier.js';
 import type { Database } from '../db/database.js';
-import { isConnectionLost, isDriverError, isRetryableLockError } from '../db/database-error.js';
+import { isConnectionLost, isDriverError, isLockWaitTimeout, isRetryableLockError } from '../db/database-error.js';
 import { autoUpdatedColumns } from '../db/inspector.js';
 import { compareIds } from '../db/rows.js';
 import { BatchSizer } from './batch-sizer.js';
@@ -333,7 +333,7 @@ async function repairBatch(
   // the waits after the lock are (below), so that when every try waited so the run stops after
   // this batch's tries, not after four of each setting's alone (about 9 s a setting).
   const locked = await session.lockSettings(ids, mode).catch((error: unknown) => {
-    throw mode === 'skip-locked' && (error as { errno?: number }).errno === 1205 ? new TableLockWait(error) : error;
+    throw mode === 'skip-locked' && isLockWaitTimeout(error) ? new TableLockWait(error) : error;
   });
   const lockedIds = locked.map((row) => row.id);
   // Past the lock the rows are ours and the reads lock nothing: a wait now is most likely for a
@@ -345,7 +345,7 @@ async function repairBatch(
     try {
       return await step();
     } catch (error) {
-      throw (error as { errno?: number }).errno === 1205 ? new TableLockWait(error) : error;
+      throw isLockWaitTimeout(error) ? new TableLockWait(error) : error;
     }
   };
   const counts = lockedIds.length > 0 ? await afterLock(() => session.countChildren(lockedIds)) : new Map<string, Map<bigint, bigint>>();

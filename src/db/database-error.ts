@@ -46,6 +46,15 @@ export function isRetryableLockError(error: unknown): boolean {
   return [1205, 1213, 1020, 3572, 3101].includes(error.errno ?? 0);
 }
 
+/**
+ * A lock wait that ran out (1205): innodb_lock_wait_timeout for a row, lock_wait_timeout for a
+ * table's metadata lock (--lock-wait-timeout, --metadata-lock-wait), or a Galera causal read's.
+ * One of isRetryableLockError's; where no row lock can be waited for, it is a table's.
+ */
+export function isLockWaitTimeout(error: unknown): boolean {
+  return isDriverError(error) && error.errno === 1205;
+}
+
 /** Denied by the grants: a table, column, database or global privilege. */
 export function isPrivilegeError(error: unknown): boolean {
   if (!isDriverError(error)) return false;

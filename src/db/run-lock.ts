@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { printable } from '../core/printable.js';
 import { type LeaseRow, leaseSql, runLockSql } from './builder.js';
 import type { Database, Session } from './database.js';
-import { isRetryableLockError, toDatabaseError } from './database-error.js';
+import { isLockWaitTimeout, isRetryableLockError, toDatabaseError } from './database-error.js';
 import { type EngineProfile, runLockKind } from './engine.js';
 import { tableExists } from './inspector.js';
 import { DatabaseError } from '../errors.js';
@@ -252,7 +252,7 @@ class LeaseRunLock extends ConnectionLock implements RunLock {
           // Two repairs took it at once through two nodes: the other's write certified first
           // (1213). Not a lock wait that ran out (1205: the lease table's metadata lock held
           // past --metadata-lock-wait, most likely): trying again would wait as long once more.
-          if (!isRetryableLockError(error) || (error as { errno?: number }).errno === 1205) throw error;
+          if (!isRetryableLockError(error) || isLockWaitTimeout(error)) throw error;
         }
         if (taken) return new LeaseRunLock(session, db, row, ttlSeconds);
         const heldBy = await describeLease(session, row.name);
