@@ -1,7 +1,7 @@
 import type { ChalkInstance } from 'chalk';
 import { counterDelta } from '../core/drift.js';
 import type { PlanTotals, PlannedChange } from '../core/plan.js';
-import type { RepairResult } from '../core/repair.js';
+import { type RepairResult, TABLE_LOCK_REASON } from '../core/repair.js';
 import { firstFew, formatDelta, plural } from './drift-report.js';
 import { tableText } from './table.js';
 
@@ -50,7 +50,7 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
     lines.push(
       c.red(
         // The reason is the lock's as a rule; a table that stayed locked (repair.ts) says so.
-        `Not repaired, ${result.failed.every((f) => /metadata lock/.test(f.reason)) ? 'a table stayed locked (an ALTER TABLE or LOCK TABLES queued on it?)' : 'still locked by another session'}: ` +
+        `Not repaired, ${result.failed.every((f) => f.reason === TABLE_LOCK_REASON) ? 'a table stayed locked (an ALTER TABLE or LOCK TABLES queued on it?)' : 'still locked by another session'}: ` +
           `${ended(firstFew(result.failed.map((f) => f.settingId)))} A rerun finishes them.`,
       ),
     );

@@ -401,7 +401,7 @@ class TableLockWait {
 }
 
 /** Why the settings left when a table's metadata lock stopped the run are not repaired. */
-const TABLE_LOCK_REASON = "every try waited past --lock-wait-timeout for something other than a setting row: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)";
+export const TABLE_LOCK_REASON = "every try waited past --lock-wait-timeout for something other than a setting row: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)";
 
 function describeLockError(error: unknown): string {
   const errno = (error as { errno?: number }).errno;
