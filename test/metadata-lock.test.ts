@@ -9,6 +9,7 @@ import { acquireRunLock, ensureLeaseTable, LEASE_TABLE } from '../src/db/run-loc
 import { check, DatabaseError, repair } from '../src/index.js';
 import { runCli } from './helpers/cli.js';
 import { connectionOptions, createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
+import { waitForMetadataLockWait } from './helpers/snapshot.js';
 
 /**
  * A schema change queued on a table the tool reads: an ALTER TABLE waiting for a transaction that
@@ -41,14 +42,7 @@ async function queueAlter(table: string): Promise<{ release: () => Promise<void>
   await holder.query(`SELECT * FROM ${table} LIMIT 1`);
   const alter = alterer.query(`ALTER TABLE ${table} ADD COLUMN held INT NULL`);
   // Queued: the processlist shows it waiting for the metadata lock.
-  for (let tries = 0; ; tries++) {
-    const [rows] = await db.conn.query<RowDataPacket[]>(
-      "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE STATE = 'Waiting for table metadata lock' AND INFO LIKE 'ALTER TABLE%held%'",
-    );
-    if (Number(rows[0]!['n']) > 0) break;
-    if (tries > 100) throw new Error('the ALTER TABLE never queued');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await waitForMetadataLockWait(db.conn, `ALTER TABLE ${table} ADD COLUMN held`);
   let released: Promise<void> | null = null;
   const release = (): Promise<void> =>
     (released ??= (async () => {

@@ -14,7 +14,7 @@ import { Database } from '../src/db/database.js';
 import { useEngine } from '../src/db/inspector.js';
 import { runCli } from './helpers/cli.js';
 import { createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
-import { counters, driftedIds, waitForLockWait } from './helpers/snapshot.js';
+import { counters, driftedIds, waitForLockWait, waitForMetadataLockWait } from './helpers/snapshot.js';
 
 /**
  * Repair against an application that keeps writing. The application increments in the same
@@ -161,14 +161,7 @@ describe('an ALTER of the audit table queued behind another session', () => {
       let queued: Promise<void> | null = null;
       const queueAlter = async (): Promise<void> => {
         alter = alterer.query('ALTER TABLE coupon_audit_log ADD COLUMN queued INT NULL');
-        for (let tries = 0; ; tries++) {
-          const [waiting] = await observer.query<RowDataPacket[]>(
-            "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table metadata lock' AND INFO LIKE 'ALTER TABLE coupon_audit_log%'",
-          );
-          if (Number(waiting[0]!['n']) > 0) break;
-          if (tries > 100) throw new Error('the ALTER never queued');
-          await sleep(50);
-        }
+        await waitForMetadataLockWait(observer, 'ALTER TABLE coupon_audit_log');
         rmSync(pauseFile);
       };
       const started = Date.now();

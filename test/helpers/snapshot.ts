@@ -54,3 +54,20 @@ export async function waitForLockWait(conn: Connection, timeoutMs = 10_000): Pro
   }
   throw new Error('no transaction started waiting for a lock');
 }
+
+/**
+ * Waits until a statement starting with `prefix` (an ALTER TABLE queued behind a transaction that
+ * read the table) shows in the processlist waiting for a table's metadata lock.
+ */
+export async function waitForMetadataLockWait(conn: Connection, prefix: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const [rows] = await conn.query<RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE STATE = 'Waiting for table metadata lock' AND INFO LIKE CONCAT(?, '%')",
+      [prefix],
+    );
+    if (Number(rows[0]?.['n']) > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`'${prefix}…' never queued for a metadata lock`);
+}
