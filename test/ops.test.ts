@@ -249,6 +249,25 @@ describe('--metrics-file', () => {
     expect(after).toMatch(new RegExp(`^coupon_audit_last_success_timestamp_seconds\\{[^}]*\\} ${lastSuccess!.toFixed(3).replace('.', '\\.')}$`, 'm'));
   });
 
+  it('a run refused before it connects is labelled with its URL\'s database, and keeps that last success', async () => {
+    const path = join(dir, 'repair.prom');
+    expect((await runCli(['repair', '--url', db.url, '--yes', '--quiet', '--metrics-file', path])).code).toBe(0);
+    const labels = `{command="repair",database="${db.name}"}`;
+    const lastSuccess = parseMetrics(readFileSync(path, 'utf8')).get(`coupon_audit_last_success_timestamp_seconds${labels}`);
+    expect(lastSuccess).toBeGreaterThan(0);
+    // A cron line that lost its --yes (stdin is no terminal here): a usage error before connecting.
+    const refused = await runCli(['repair', '--url', db.url, '--metrics-file', path]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--yes is required');
+    const metrics = parseMetrics(readFileSync(path, 'utf8'));
+    expect(metrics.get(`coupon_audit_last_run_success${labels}`)).toBe(0);
+    expect(metrics.get(`coupon_audit_last_run_exit_code${labels}`)).toBe(2);
+    expect(metrics.get(`coupon_audit_last_success_timestamp_seconds${labels}`)).toBe(lastSuccess);
+    // A URL that does not parse names no database: the labels stay empty.
+    expect((await runCli(['check', '--url', 'http://x/y', '--metrics-file', path])).code).toBe(2);
+    expect(readFileSync(path, 'utf8')).toMatch(/^coupon_audit_last_run_success\{command="check",database=""\} 0$/m);
+  });
+
   it('an unwritable path is a warning; the exit code is the run’s', async () => {
     const result = await runCli(['check', '--url', db.url, '--quiet', '--metrics-file', join(dir, 'missing', 'x.prom')]);
     expect(result.code).toBe(1);

@@ -19,6 +19,20 @@ export async function connectionConfig(options: Pick<CommonOptions, 'url' | 'pas
   return resolveConnectionConfig({ url: options.url, env: terminal.io.env, sslCa: options.sslCa, password });
 }
 
+/**
+ * For a run that failed before it connected (a missing --yes, a bad --config): the target its URL
+ * names, when that URL parses, so that the metrics file labels the failure with the database a
+ * connecting run would have (and keeps that series' last success time). No prompt.
+ */
+export function recordNamedTarget(outcome: RunOutcome, options: Pick<CommonOptions, 'url'>, env: NodeJS.ProcessEnv): void {
+  if (outcome.database !== null) return;
+  try {
+    recordTarget(outcome, resolveConnectionConfig({ url: options.url, env }));
+  } catch {
+    // No URL, or the URL itself is what failed: the labels stay empty.
+  }
+}
+
 /** Names the target in the metrics file and the webhook, once it is known. */
 export function recordTarget(outcome: RunOutcome, config: ConnectionConfig): void {
   outcome.target = describeTarget(config);

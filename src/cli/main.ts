@@ -40,6 +40,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
       exitCode = await action(terminal, options, outcome);
     } catch (error) {
       const failure = describeFailure(error);
+      (await import('./connect.js')).recordNamedTarget(outcome, options, io.env);
       await publishOutcome(terminal, options, outcome, { exitCode: failure.exitCode, error: failure.message, startedAt });
       throw error;
     }
