@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -378,6 +378,17 @@ describe('a foreignKey no child row names a setting by (a code column by mistake
       expect(refused.code).toBe(2);
       expect(refused.stderr).toContain(doubt);
       expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+      // A change script is there to be run: it is refused the same way, and no file is left.
+      const script = join(dir, 'batch-key.sql');
+      const emitted = await runCli(['repair', '--url', revoke.url, '--config', config, '--emit-sql', script]);
+      expect(emitted.code).toBe(2);
+      expect(emitted.stderr).toContain(doubt);
+      expect(emitted.stderr).toContain('nothing was written');
+      expect(existsSync(script)).toBe(false);
+      // A dry run still shows the plan, with the doubt (it writes nothing).
+      const dry = await runCli(['repair', '--url', revoke.url, '--config', config, '--dry-run']);
+      expect(dry.code).toBe(1);
+      expect(dry.stderr).toContain(doubt);
     } finally {
       await revoke.query('ALTER TABLE g_coupons DROP COLUMN batchNo');
     }

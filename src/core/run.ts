@@ -229,22 +229,14 @@ async function plan(
       return { id: setting.id, rows: childRowsOf(setting) };
     }));
   const written = full === null ? drifting : driftingCounters(full.drifted);
-  const allDoubts = foreignKeyDoubts(report, options.scope.model, written);
-  // Only a counter this repair would write: a doubtful one nothing drifts on changes nothing.
-  const doubts = allDoubts.filter((doubt) => doubt.refuse && written.has(doubt.counter));
-  const warnings = allDoubts.filter((doubt) => !doubts.includes(doubt)).map((doubt) => doubt.message);
+  const { refusal, warnings } = writeDoubts(report, options.scope.model, written);
   const counts: ScanCounts = { scanned: report.scanned, drifted: report.drifted.length, ...(warnings.length > 0 ? { doubts: warnings } : {}) };
   options.hooks?.onScanned?.(counts, report);
   const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
   const { scope } = options;
   if (target === null) return { report: full ?? { ...report, drifted: [] }, target, result: null, declined: false, scope };
   if (full !== null && options.dryRun === true) return { report: full, target, result: null, declined: false, scope };
-  if (doubts.length > 0) {
-    throw new ConfigError(
-      `${doubts.map((doubt) => doubt.message).join(' ')} Repair would write 0 for each such setting; nothing was written. ` +
-        'If the counts are truly 0, repair those settings by --ids.',
-    );
-  }
+  if (refusal !== null) throw refusal;
   if (options.maxChanges !== undefined && counts.drifted > options.maxChanges) {
     throw new UsageError(
       `${counts.drifted} settings drift, more than --max-changes ${options.maxChanges}; nothing was written. ` +
@@ -259,6 +251,30 @@ async function plan(
     if (rows >= CHILD_ROWS_KEPT) childRows.set(setting.id, rows);
   }
   return { ids: report.drifted.map((setting) => setting.id), childRows, scan: counts, target };
+}
+
+/**
+ * foreignKeyDoubts split by what a write does with them: `refusal`, the error a repair (and a
+ * change script, --emit-sql) stops with where a counter it would write counted no row that names a
+ * setting; `warnings`, the sentences of the rest, printed and written on.
+ */
+export function writeDoubts(
+  report: Pick<DriftReport<{ id: bigint }>, 'orphans'>,
+  model: AuditScope['model'],
+  written: ReadonlySet<string>,
+): { refusal: ConfigError | null; warnings: string[] } {
+  const all = foreignKeyDoubts(report, model, written);
+  // Only a counter this repair would write: a doubtful one nothing drifts on changes nothing.
+  const refused = all.filter((doubt) => doubt.refuse && written.has(doubt.counter));
+  const warnings = all.filter((doubt) => !refused.includes(doubt)).map((doubt) => doubt.message);
+  const refusal =
+    refused.length === 0
+      ? null
+      : new ConfigError(
+          `${refused.map((doubt) => doubt.message).join(' ')} Repair would write 0 for each such setting; nothing was written. ` +
+            'If the counts are truly 0, repair those settings by --ids.',
+        );
+  return { refusal, warnings };
 }
 
 /** The fewest child rows of a drifted setting that the repair keeps the number of (repair.ts RepairBatchOptions.childRows). */

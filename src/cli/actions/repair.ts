@@ -5,7 +5,7 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import type { ChalkInstance } from 'chalk';
 import type { DriftReport } from '../../core/detect-drift.js';
 import type { AuditScope } from '../../core/model.js';
-import { scanDoubts } from '../../core/drift.js';
+import { driftingCounters, scanDoubts } from '../../core/drift.js';
 import { kindSummary, planChanges, planTotals, sortChanges } from '../../core/plan.js';
 import { checkReportJson, lockHoldStats, repairReportJson } from '../../core/report.js';
 import type { RepairResult } from '../../core/repair.js';
@@ -47,7 +47,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
   const interrupts = new Interrupts(terminal.io);
   const spinner = terminal.spinner(`Scanning ${scope.model.settings.table}`).start();
   // The core (and mysql2 with it) is loaded only when a run needs it: --help and --version start fast.
-  const [{ repairExitCode, repairRun }, { emptyRepairResult }] = await Promise.all([import('../../core/run.js'), import('../../core/repair.js')]);
+  const [{ repairExitCode, repairRun, writeDoubts }, { emptyRepairResult }] = await Promise.all([import('../../core/run.js'), import('../../core/repair.js')]);
   const result = emptyRepairResult(randomUUID());
   // What the scan found, in numbers, for the summary of a repair that fails part-way.
   let scan: ScanCounts | null = null;
@@ -107,7 +107,12 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
     if (run.result === null) {
       recordScan(outcome, run.report, { command: 'repair', dryRun: planOnly }, scope);
       if (run.declined) terminal.io.stderr.write('Nothing written.\n');
-      else if (planOnly) await printPlan(terminal, options, scope, run, emitSql === undefined ? null : emitChangeScript(emitSql, run, connection), interrupts.signal);
+      else if (emitSql !== undefined) {
+        // The script is there to be run: it holds nothing a repair would refuse to write.
+        const { refusal } = writeDoubts(run.report, scope.model, driftingCounters(run.report.drifted));
+        if (refusal !== null) throw refusal;
+        await printPlan(terminal, options, scope, run, emitChangeScript(emitSql, run, connection), interrupts.signal);
+      } else if (planOnly) await printPlan(terminal, options, scope, run, null, interrupts.signal);
       else await printDriftReport(terminal, options, scope, run.report, { command: 'repair' }, interrupts.signal);
       // A signal just after the printing (check.ts): interrupted.
       interrupts.signal.throwIfAborted();
