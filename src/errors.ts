@@ -10,6 +10,7 @@ export const EXIT = {
   PARTIAL: 4,
   LOCKED: 5,
   INTERNAL: 70,
+  OUTPUT: 74,
   SIGINT: 130,
   SIGTERM: 143,
 } as const;
@@ -42,6 +43,14 @@ export class DatabaseError extends CouponAuditError {
 /** Another repair holds the run lock: exit 5. */
 export class RunLockedError extends CouponAuditError {
   readonly exitCode = EXIT.LOCKED;
+}
+
+/**
+ * The report could not be written (stdout on a full disk): exit 74 (sysexits' EX_IOERR), so that
+ * `check > drift.json` on a full disk is not read as "no drift" or "drift" with a cut file.
+ */
+export class OutputError extends CouponAuditError {
+  readonly exitCode = EXIT.OUTPUT;
 }
 
 /** SIGINT (130) or SIGTERM (143) stopped the run. */

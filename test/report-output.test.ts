@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from './helpers/cli.js';
 import { createTestDatabase, ROOT, type TestDatabase } from './helpers/database.js';
@@ -87,6 +87,44 @@ describe('a report written to a pipe', () => {
       expect(() => JSON.parse(stdout) as unknown).toThrow(); // cut: not the whole report
       expect(stdout.length).toBeLessThan(1_000_000); // of about 1.5 MB
       expect(readFileSync(metrics, 'utf8')).toMatch(/^coupon_audit_last_run_exit_code(\{[^}]*\})? 130$/m);
+    } finally {
+      rmSync(metrics, { force: true });
+    }
+  });
+});
+
+describe('a report written to a full disk', () => {
+  /** The CLI with its stdout on /dev/full (every write fails with ENOSPC), stderr collected. */
+  async function onFullDisk(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', full, 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exit = await exitWithin(child, 30_000);
+      return { code: exit?.code ?? null, stderr };
+    } finally {
+      closeSync(full);
+    }
+  }
+
+  it.skipIf(!existsSync('/dev/full'))('exits 74 with one sentence (not 1 with a stack, which reads as drift), and the metrics file says the run failed', async () => {
+    const metrics = `${ROOT}.report-output-full-${process.pid}.prom`;
+    try {
+      for (const format of ['json', 'table']) {
+        const result = await onFullDisk(['check', '--url', db.url, '--format', format, '--metrics-file', metrics]);
+        expect(result.code, result.stderr).toBe(74);
+        expect(result.stderr).toMatch(/^coupon-audit: could not write to stdout \(ENOSPC: no space left on device, write\): the output is cut short\.$/m);
+        expect(result.stderr).not.toMatch(/^\s+at /m); // no stack trace
+        const text = readFileSync(metrics, 'utf8');
+        expect(text).toMatch(/^coupon_audit_last_run_exit_code\{command="check",[^}]*\} 74$/m);
+        expect(text).toMatch(/^coupon_audit_last_run_success\{command="check",[^}]*\} 0$/m);
+      }
+      // Commands that print without a run: the same.
+      for (const args of [['sql'], ['--help'], ['--version']]) {
+        const result = await onFullDisk(args);
+        expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(74);
+      }
     } finally {
       rmSync(metrics, { force: true });
     }

@@ -35,6 +35,7 @@ function wrap(text: string, width: number): string[] {
 const USAGE: readonly [string, string] = ['2', 'bad flag or value, no URL, invalid config (nothing read or written)'];
 const DATABASE: readonly [string, string] = ['3', 'database error: cannot connect, authentication, missing table/column/privilege, connection lost, a table lock not had within --metadata-lock-wait'];
 const INTERNAL: readonly [string, string] = ['70', 'internal error (a bug), never 1'];
+const OUTPUT: readonly [string, string] = ['74', 'could not write to stdout (a full disk): the output is cut short'];
 const SIGNAL: readonly [string, string] = ['130', 'interrupted by Ctrl-C (143: SIGTERM)'];
 
 const DELTA_NOTE =
@@ -49,7 +50,7 @@ export const CHECK_HELP = epilog({
     ['coupon-audit check --sort delta --limit 20', 'the 20 worst settings first ($DATABASE_URL); the summary counts them all'],
     ['coupon-audit check --quiet --format json > drift.json', 'for cron or CI: one JSON document, exit 1 on drift'],
   ],
-  exitCodes: [['0', 'no drift'], ['1', 'drift found'], USAGE, DATABASE, INTERNAL, SIGNAL],
+  exitCodes: [['0', 'no drift'], ['1', 'drift found'], USAGE, DATABASE, INTERNAL, OUTPUT, SIGNAL],
 });
 
 export const REPAIR_HELP = epilog({
@@ -71,6 +72,7 @@ export const REPAIR_HELP = epilog({
     ['4', 'partial: some settings still locked or still drifted (named); a rerun finishes them'],
     ['5', 'another repair holds the run lock (see --wait-lock)'],
     INTERNAL,
+    OUTPUT,
     ['130', 'interrupted (143: SIGTERM): the transaction in flight ends whole, the summary is printed'],
   ],
 });
@@ -80,7 +82,7 @@ export const SQL_HELP = epilog({
     ['coupon-audit sql', 'the detection SQL for the built-in model, the orphan counts included'],
     ['coupon-audit sql --config coupon-audit.json --columns usedCount --deleted skip', 'the statements for this scope'],
   ],
-  exitCodes: [['0', 'printed'], USAGE, INTERNAL],
+  exitCodes: [['0', 'printed'], USAGE, INTERNAL, OUTPUT],
 });
 
 export const DOCTOR_HELP = epilog({
@@ -114,6 +116,7 @@ export const PROGRAM_HELP = epilog({
     ['4', 'partial repair'],
     ['5', 'another repair holds the run lock'],
     INTERNAL,
+    OUTPUT,
     SIGNAL,
   ],
 });

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { CouponAuditError, EXIT, exitCodeOf } from '../errors.js';
+import { CouponAuditError, EXIT, exitCodeOf, OutputError } from '../errors.js';
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -8,7 +8,7 @@ import { sqlCommand } from './commands/sql.js';
 import type { CommonOptions } from './common-options.js';
 import { newRunOutcome } from './reporting/run-outcome.js';
 import type { Runner } from './runner.js';
-import { colorLevel, type Io, loadTerminal, processIo } from './terminal.js';
+import { colorLevel, type Io, loadTerminal, type OutputStream, processIo } from './terminal.js';
 import { VERSION } from '../core/version.js';
 import { PROGRAM_HELP } from './help.js';
 
@@ -29,6 +29,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
       outputError: (text, write) => write(`coupon-audit: ${text.replace(/^error: /, '')}`),
     });
 
+  const output = watchOutput(io.stdout);
   const run: Runner = (command, action) => async (options) => {
     verbose = options.verbose === true;
     const terminal = await loadTerminal(io, options);
@@ -38,6 +39,8 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     const { publishOutcome } = await import('./reporting/publish.js');
     try {
       exitCode = await action(terminal, options, outcome);
+      // A report cut by a full disk: the run's 0 or 1 would vouch for a file that is not whole.
+      if (exitCode === EXIT.OK || exitCode === EXIT.DRIFT) output.throwIfLost();
     } catch (error) {
       const failure = describeFailure(error);
       (await import('./connect.js')).recordNamedTarget(outcome, options, io.env);
@@ -57,7 +60,42 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
   } catch (error) {
     exitCode = await reportError(error, io, verbose);
   }
+  try {
+    // What no runner looked at (sql, --help, --version): the same rule.
+    if (exitCode === EXIT.OK || exitCode === EXIT.DRIFT) output.throwIfLost();
+  } catch (error) {
+    exitCode = await reportError(error, io, verbose);
+  } finally {
+    output.dispose();
+  }
   return exitCode;
+}
+
+/**
+ * Notes a write to stdout that failed (ENOSPC on a full disk, EIO): `throwIfLost` then throws an
+ * OutputError (exit 74). A reader that went away (EPIPE: `coupon-audit sql | head`) is not a
+ * failure of the run (bin/coupon-audit). Node's process.stdout sets `errored` at the failed write
+ * and emits 'error' a tick later, then clears `errored`: both are looked at.
+ */
+function watchOutput(stream: OutputStream): { throwIfLost(): void; dispose(): void } {
+  let lost: unknown = null;
+  const note = (error?: unknown): void => {
+    lost ??= error ?? null;
+  };
+  stream.on?.('error', note);
+  return {
+    throwIfLost() {
+      const error = lost ?? stream.errored ?? null;
+      if (error === null || error === undefined) return;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED') return;
+      const what = error instanceof Error ? error.message : String(error);
+      throw new OutputError(`could not write to stdout (${what}): the output is cut short.`, { cause: error });
+    },
+    dispose() {
+      stream.removeListener?.('error', note);
+    },
+  };
 }
 
 async function reportError(error: unknown, io: Io, verbose: boolean): Promise<number> {

@@ -8,8 +8,8 @@ export interface OutputStream {
   destroyed?: boolean;
   errored?: unknown;
   writableEnded?: boolean;
-  on?(event: 'drain' | 'close' | 'error' | 'finish', listener: () => void): unknown;
-  removeListener?(event: 'drain' | 'close' | 'error' | 'finish', listener: () => void): unknown;
+  on?(event: 'drain' | 'close' | 'error' | 'finish', listener: (error?: unknown) => void): unknown;
+  removeListener?(event: 'drain' | 'close' | 'error' | 'finish', listener: (error?: unknown) => void): unknown;
   columns?: number;
   getColorDepth?: () => number;
 }

@@ -7,7 +7,7 @@ export const MAX_NOTIFIED_SETTINGS = 100;
 /** Drift was found, or the run failed in a way someone should look at. */
 export function shouldNotify(outcome: RunOutcome, exitCode: number): boolean {
   if ((outcome.drifted ?? 0) > 0) return true;
-  return exitCode === EXIT.DATABASE || exitCode === EXIT.PARTIAL || exitCode === EXIT.INTERNAL;
+  return exitCode === EXIT.DATABASE || exitCode === EXIT.PARTIAL || exitCode === EXIT.INTERNAL || exitCode === EXIT.OUTPUT;
 }
 
 /** One line a human reads in a chat channel. */
