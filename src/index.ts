@@ -11,11 +11,11 @@ import { type CounterConfig, loadModel } from './core/config.js';
 import { auditScope, type AuditScope, type DeletedPolicy, withAuditTable } from './core/model.js';
 import { changeJson, checkReportJson, type CheckReport, type DryRunReport, type JsonChange, repairReportJson, type RepairReport } from './core/report.js';
 import type { DetectProgress } from './core/detect-drift.js';
-import { BATCH_SIZE_RANGE, CONCURRENCY_RANGE, DEFAULT_PAGE_SIZE, LOCK_WAIT_TIMEOUT_RANGE, METADATA_LOCK_WAIT_RANGE, PAGE_SIZE_RANGE, WRITE_CONCURRENCY_RANGE } from './core/limits.js';
+import { BATCH_SIZE_RANGE, CONCURRENCY_RANGE, MAX_CHANGES_RANGE, DEFAULT_PAGE_SIZE, LOCK_WAIT_TIMEOUT_RANGE, METADATA_LOCK_WAIT_RANGE, PAGE_SIZE_RANGE, WRITE_CONCURRENCY_RANGE } from './core/limits.js';
 import { emptyRepairResult, type RepairProgress } from './core/repair.js';
 import { checkRun, repairRun, type ScanProgress } from './core/run.js';
 import { DEFAULT_THROTTLE, type LoadLimit, parseLoadLimits, type ThrottleSettings, type ThrottleState } from './core/throttle.js';
-import { counterNames, deletedPolicy, settingId, wholeNumber } from './core/validate.js';
+import { auditTableNameProblem, counterNames, deletedPolicy, settingId, wholeNumber } from './core/validate.js';
 import { resolveConnectionConfig, resolveReplicaConfig } from './db/connection-config.js';
 import { CouponAuditError, UsageError } from './errors.js';
 import { randomUUID } from 'node:crypto';
@@ -93,33 +93,78 @@ export interface RepairOptions extends CheckOptions {
   beforeCommit?: (batch: { changes: JsonChange[] }) => void | Promise<void>;
 }
 
-// Every option each function takes, so that a misspelt one from plain JavaScript is refused
-// (`dryrun: true` would otherwise repair for real). The compiler keeps them in step with the types.
+/**
+ * What each option must be, checked before anything is read, so that a value from plain JavaScript
+ * that the types would refuse is refused (UsageError) instead of read loosely: `dryRun: 'true'` would
+ * otherwise repair for real, `ids: '1,2'` fail as a TypeError (exit 70). The keys are every option
+ * each function takes, so a misspelt one is refused too (`dryrun: true`). The compiler keeps them in
+ * step with the types. Ranges are checked where the values are read (resolve).
+ */
+type Kind = 'string' | 'number' | 'boolean' | 'function' | 'array' | 'string or object' | 'AbortSignal';
 const CHECK_OPTIONS = {
-  url: true, config: true, ids: true, columns: true, deleted: true, pageSize: true, concurrency: true, signal: true, onProgress: true,
-  replicaUrl: true, maxLag: true, maxLagWait: true, maxLoad: true, criticalLoad: true, pauseFile: true, checkInterval: true, onThrottle: true,
-  metadataLockWait: true,
-} as const satisfies Record<keyof CheckOptions, true>;
+  url: 'string', config: 'string or object', ids: 'array', columns: 'array', deleted: 'string', pageSize: 'number', concurrency: 'number',
+  signal: 'AbortSignal', onProgress: 'function', replicaUrl: 'string', maxLag: 'number', maxLagWait: 'number', maxLoad: 'string or object',
+  criticalLoad: 'string or object', pauseFile: 'string', checkInterval: 'number', onThrottle: 'function', metadataLockWait: 'number',
+} as const satisfies Record<keyof CheckOptions, Kind>;
 const REPAIR_OPTIONS = {
   ...CHECK_OPTIONS,
-  dryRun: true, batchSize: true, writeConcurrency: true, lockWaitTimeout: true, waitLock: true, maxChanges: true, auditTable: true,
-  onRepairProgress: true, beforeCommit: true,
-} as const satisfies Record<keyof RepairOptions, true>;
+  dryRun: 'boolean', batchSize: 'number', writeConcurrency: 'number', lockWaitTimeout: 'number', waitLock: 'number', maxChanges: 'number',
+  auditTable: 'string', onRepairProgress: 'function', beforeCommit: 'function',
+} as const satisfies Record<keyof RepairOptions, Kind>;
 
-/** UsageError (exit 2) for options that are no object or hold a key the function does not take. */
+function isKind(value: unknown, kind: Kind): boolean {
+  switch (kind) {
+    case 'array':
+      return Array.isArray(value);
+    case 'string or object':
+      return typeof value === 'string' || (typeof value === 'object' && value !== null && !Array.isArray(value));
+    case 'AbortSignal':
+      return typeof value === 'object' && value !== null && typeof (value as AbortSignal).aborted === 'boolean' && typeof (value as AbortSignal).addEventListener === 'function';
+    default:
+      return typeof value === kind;
+  }
+}
+
+/** 'null', 'an array', 'an object', 'a string'…: what a value is, never the value (a string could be a URL with its password). */
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  const type = typeof value;
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+/** UsageError (exit 2) for options that are no object, hold a key the function does not take, or a value of the wrong type; and for no url. */
 function knownOptions(fn: 'check' | 'repair', options: unknown): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new UsageError(`${fn}() takes an options object ({ url, … }); nothing was read or written.`);
   }
-  const known: Readonly<Record<string, true>> = fn === 'check' ? CHECK_OPTIONS : REPAIR_OPTIONS;
+  const known: Readonly<Record<string, Kind>> = fn === 'check' ? CHECK_OPTIONS : REPAIR_OPTIONS;
   const unknown = Object.keys(options).filter((key) => !Object.hasOwn(known, key));
-  if (unknown.length === 0) return;
-  const hint = (key: string): string => {
-    const like = Object.keys(known).find((name) => name.toLowerCase() === key.toLowerCase().replace(/[-_]/g, ''));
-    if (like !== undefined) return ` (did you mean ${like}?)`;
-    return fn === 'check' && Object.hasOwn(REPAIR_OPTIONS, key) ? ' (an option of repair())' : '';
+  if (unknown.length > 0) {
+    const hint = (key: string): string => {
+      const like = Object.keys(known).find((name) => name.toLowerCase() === key.toLowerCase().replace(/[-_]/g, ''));
+      if (like !== undefined) return ` (did you mean ${like}?)`;
+      return fn === 'check' && Object.hasOwn(REPAIR_OPTIONS, key) ? ' (an option of repair())' : '';
+    };
+    throw new UsageError(`${fn}(): unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((key) => `${key}${hint(key)}`).join(', ')}; nothing was read or written.`);
+  }
+  const given = options as Record<string, unknown>;
+  // The library reads no DATABASE_URL: a program passes what it means.
+  if (given['url'] === undefined) throw new UsageError(`${fn}(): url is required (mysql://user:password@host:3306/db); nothing was read or written.`);
+  for (const [key, value] of Object.entries(given)) {
+    const kind = known[key]!;
+    if (value === undefined || isKind(value, kind)) continue;
+    const got = describeType(value);
+    throw new UsageError(`${fn}(): ${key} expects ${kind === 'array' ? 'an array' : kind === 'AbortSignal' ? 'an AbortSignal' : `a ${kind}`} (got ${got}); nothing was read or written.`);
+  }
+  const elements = (key: string, allowed: readonly string[]): void => {
+    const list = given[key] as unknown[] | undefined;
+    const at = list?.findIndex((element) => !allowed.includes(typeof element)) ?? -1;
+    const kinds = allowed.length === 1 ? allowed[0] : `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}`;
+    if (at >= 0) throw new UsageError(`${fn}(): ${key}[${at}] expects a ${kinds} (got ${describeType(list![at])}); nothing was read or written.`);
   };
-  throw new UsageError(`${fn}(): unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((key) => `${key}${hint(key)}`).join(', ')}; nothing was read or written.`);
+  elements('ids', ['string', 'number', 'bigint']);
+  elements('columns', ['string']);
 }
 
 /** Resolves to what `coupon-audit check --format json` prints. */
@@ -141,6 +186,8 @@ export async function repair(options: RepairOptions & { dryRun?: false }): Promi
 export async function repair(options: RepairOptions): Promise<RepairReport | DryRunReport>;
 export async function repair(options: RepairOptions): Promise<RepairReport | DryRunReport> {
   knownOptions('repair', options);
+  const auditTableProblem = options.auditTable === undefined ? null : auditTableNameProblem(options.auditTable);
+  if (auditTableProblem !== null) throw new UsageError(`repair(): auditTable: ${auditTableProblem}; nothing was read or written.`);
   const base = await resolve(options);
   const beforeCommit = options.beforeCommit;
   const result = emptyRepairResult(randomUUID());
@@ -152,8 +199,8 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
       batchSize: options.batchSize === undefined ? undefined : wholeNumber('batchSize', options.batchSize, BATCH_SIZE_RANGE),
       writeConcurrency: options.writeConcurrency === undefined ? undefined : wholeNumber('writeConcurrency', options.writeConcurrency, WRITE_CONCURRENCY_RANGE),
       lockWaitTimeoutSeconds: options.lockWaitTimeout === undefined ? undefined : wholeNumber('lockWaitTimeout', options.lockWaitTimeout, LOCK_WAIT_TIMEOUT_RANGE),
-      waitLockSeconds: options.waitLock,
-      maxChanges: options.maxChanges,
+      waitLockSeconds: seconds('waitLock', options.waitLock, 0, Number.MAX_SAFE_INTEGER),
+      maxChanges: options.maxChanges === undefined ? undefined : wholeNumber('maxChanges', options.maxChanges, MAX_CHANGES_RANGE),
       hooks: { ...base.hooks, onRepairProgress: options.onRepairProgress },
       beforeCommit: beforeCommit === undefined ? undefined : (_ids, changes) => beforeCommit({ changes: changes.map(changeJson) }),
     },
@@ -190,26 +237,29 @@ async function resolve(options: CheckOptions) {
   };
 }
 
+/** A number of seconds from `min` to `max` (a fraction allowed), or a UsageError naming the option. */
+function seconds(name: string, value: number | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
+    throw new UsageError(`${name} expects a number of seconds ${range} (got '${String(value)}').`);
+  }
+  return value;
+}
+
 function throttleSettings(options: CheckOptions): Partial<ThrottleSettings> {
   const limits = (name: string, value: string | Record<string, number> | undefined): LoadLimit[] | undefined => {
     if (value === undefined || typeof value === 'string') return value === undefined ? undefined : parseLoadLimits(name, value);
     return Object.entries(value).map(([variable, limit]) => parseLoadLimits(name, `${variable}=${limit}`)[0]!);
   };
-  const secondsIn = (name: string, value: number | undefined, min: number, max: number): number | undefined => {
-    if (value === undefined) return undefined;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-      throw new UsageError(`${name} expects a number of seconds from ${min} to ${max} (got '${String(value)}').`);
-    }
-    return value;
-  };
   const settings: Partial<ThrottleSettings> = {
     maxLoad: limits('maxLoad', options.maxLoad) ?? DEFAULT_THROTTLE.maxLoad,
     criticalLoad: limits('criticalLoad', options.criticalLoad) ?? DEFAULT_THROTTLE.criticalLoad,
     pauseFile: options.pauseFile ?? null,
-    maxLagSeconds: secondsIn('maxLag', options.maxLag, 0, 3600) ?? DEFAULT_THROTTLE.maxLagSeconds,
-    maxLagWaitSeconds: secondsIn('maxLagWait', options.maxLagWait, 1, 86_400) ?? DEFAULT_THROTTLE.maxLagWaitSeconds,
+    maxLagSeconds: seconds('maxLag', options.maxLag, 0, 3600) ?? DEFAULT_THROTTLE.maxLagSeconds,
+    maxLagWaitSeconds: seconds('maxLagWait', options.maxLagWait, 1, 86_400) ?? DEFAULT_THROTTLE.maxLagWaitSeconds,
   };
-  const interval = secondsIn('checkInterval', options.checkInterval, 0.05, 60);
+  const interval = seconds('checkInterval', options.checkInterval, 0.05, 60);
   if (interval !== undefined) settings.checkIntervalMs = interval * 1000;
   return settings;
 }

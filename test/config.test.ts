@@ -497,6 +497,15 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       'counters.issuedCount.where: a ")" closes a parenthesis the expression did not open',
     ],
     ['a cached counter column that holds no counts', { counters: { name: { table: 'g_coupons', foreignKey: 'settingId' } } }, 'g_coupon_settings.name is varchar: a cached counter must be an integer column'],
+    // An integer column, so no type check would stop it: repair would write counts into the key.
+    ['a counter named after the settings key', { counters: { ID: { table: 'g_coupons', foreignKey: 'settingId' } } }, "counters.ID: g_coupon_settings.ID is the settings' key (settings.id), not a cached counter (repair would overwrite it)."],
+    [
+      'a counter named after the status column',
+      { settings: { status: 'usedCount' }, counters: { usedCount: { table: 'g_coupon_uses', foreignKey: 'settingId' } } },
+      "counters.usedCount: g_coupon_settings.usedCount is the settings' status column (settings.status), not a cached counter",
+    ],
+    // Repair would create `other.audit` in the --url database, which reads as another database's table.
+    ['an audit table named with a database', { auditTable: 'other.audit' }, "auditTable: 'other.audit' has a dot: give a table name in the --url database"],
     // Both problems of one config are named, the key's and the filter's (this entry and the next).
     [
       'a key column that holds no ids, and a filter that does not compile: the key',
@@ -551,6 +560,73 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
     } finally {
       await revoke.query(`ALTER TABLE g_coupon_settings DROP COLUMN ${long}`);
       await revoke.query('DROP TABLE IF EXISTS short_audit, long_audit');
+    }
+  });
+
+  it('a filter that compiles but fails on a row it meets is named with its counter (exit 2), not a bare database error', async () => {
+    // Two codes of setting 1 make the subquery return two rows: only running it finds that.
+    const where = '(SELECT c2.id FROM g_coupons c2 WHERE c2.settingId = g_coupons.settingId) > 0';
+    const config = writeConfig('runtime-where.json', { counters: { usedCount: REVOKE_CONFIG.counters.usedCount, issuedCount: { table: 'g_coupons', foreignKey: 'settingId', where } } });
+    const before = await settingsSnapshot(revoke.conn);
+    for (const command of [['check'], ['repair', '--yes'], ['check', '--ids', '1,2']]) {
+      const result = await runCli([...command, '--url', revoke.url, '--config', config]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toContain(`counter issuedCount: the filter "${where}" fails on the server for settings `);
+      expect(result.stderr).toContain('Subquery returns more than 1 row. Fix it in the config; nothing was written.');
+      expect(result.stdout).toBe('');
+    }
+    expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+  });
+
+  it('a settings id column that is not unique (two rows could share an id) is refused: exit 2, nothing read or written', async () => {
+    await revoke.query('ALTER TABLE g_coupon_settings ADD legacyId INT NULL, ADD INDEX (legacyId)');
+    try {
+      await revoke.query('UPDATE g_coupon_settings SET legacyId = 7');
+      const before = await settingsSnapshot(revoke.conn);
+      const config = writeConfig('legacy-id.json', { settings: { id: 'legacyId' }, counters: REVOKE_CONFIG.counters });
+      const message = 'g_coupon_settings.legacyId has no PRIMARY KEY or UNIQUE index on it alone: the settings id must name one setting';
+      for (const command of [['check'], ['repair', '--yes']]) {
+        const result = await runCli([...command, '--url', revoke.url, '--config', config]);
+        expect(result.code, result.stderr).toBe(2);
+        expect(result.stderr).toContain(message);
+        expect(result.stdout).toBe('');
+      }
+      expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+      // A UNIQUE index on it alone is enough (ids need not be the PRIMARY KEY).
+      await revoke.query('UPDATE g_coupon_settings SET legacyId = id');
+      await revoke.query('ALTER TABLE g_coupon_settings ADD UNIQUE INDEX legacy_unique (legacyId)');
+      const unique = await runCli(['check', '--url', revoke.url, '--config', config]);
+      expect([0, 1], unique.stderr).toContain(unique.code); // it runs: drift or not is earlier cases' business
+    } finally {
+      await revoke.query('ALTER TABLE g_coupon_settings DROP COLUMN legacyId');
+    }
+  });
+
+  it('an audit table that is a table of the model, or another table of that name: repair refuses before the scan (exit 2), doctor fails it', async () => {
+    await revoke.query('CREATE TABLE k (id INT PRIMARY KEY, note VARCHAR(20))');
+    try {
+      const before = await settingsSnapshot(revoke.conn);
+      const cases: [string, string][] = [
+        ['g_coupons', 'The audit table g_coupons is a table the model reads: name another audit table'],
+        ['k', "The table k named as the audit table is not one (Unknown column 'runId' in 'SELECT'): name another audit table"],
+      ];
+      for (const [auditTable, message] of cases) {
+        const config = writeConfig(`audit-${auditTable}.json`, { ...REVOKE_CONFIG, auditTable });
+        const repaired = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config, '--verbose']);
+        expect(repaired.code, repaired.stderr).toBe(2);
+        expect(repaired.stderr).toContain(message);
+        expect(repaired.stderr).not.toContain('comparing'); // refused before the scan
+        expect((await runCli(['repair', '--yes', '--url', revoke.url, '--audit-table', auditTable, '--config', writeConfig('revoke.json', REVOKE_CONFIG)])).code).toBe(2);
+        const doctor = JSON.parse((await runCli(['doctor', '--url', revoke.url, '--config', config, '--format', 'json'])).stdout) as { checks: { name: string; status: string; detail: string }[] };
+        expect(doctor.checks.find((check) => check.name === 'audit table')).toMatchObject({ status: 'fail', detail: expect.stringContaining(auditTable) });
+        // check and the dry run write nothing, so need no audit table.
+        for (const command of [['check'], ['repair', '--dry-run']]) expect([0, 1]).toContain((await runCli([...command, '--url', revoke.url, '--config', config])).code);
+      }
+      expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+      const [[{ n }]] = (await revoke.conn.query('SELECT COUNT(*) AS n FROM k')) as unknown as [[{ n: number }]];
+      expect(Number(n)).toBe(0);
+    } finally {
+      await revoke.query('DROP TABLE k');
     }
   });
 

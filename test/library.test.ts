@@ -65,6 +65,21 @@ describe('repair()', () => {
       [() => check(untyped({ url: db.url, dryRun: true })), 'check(): unknown option dryRun (an option of repair())'],
       [() => check(untyped({ url: db.url, nope: 1 })), 'check(): unknown option nope;'],
       [() => repair(untyped('mysql://x')), 'repair() takes an options object'],
+      // A value the types refuse is refused, never read loosely: 'true' is no dry run, and would have repaired.
+      [() => repair(untyped({ url: db.url, dryRun: 'true' })), "repair(): dryRun expects a boolean (got a string); nothing was read or written."],
+      [() => repair(untyped({ url: db.url, dryRun: 1 })), 'repair(): dryRun expects a boolean (got a number)'],
+      [() => check(untyped({ url: db.url, ids: '1,2' })), 'check(): ids expects an array (got a string)'],
+      [() => check(untyped({ url: db.url, ids: [1, { id: 2 }] })), 'check(): ids[1] expects a string, number or bigint (got an object)'],
+      [() => check(untyped({ url: db.url, columns: [1] })), 'check(): columns[0] expects a string'],
+      [() => check(untyped({ url: 42 })), 'check(): url expects a string (got a number)'],
+      [() => check(untyped({ url: db.url, signal: {} })), 'check(): signal expects an AbortSignal'],
+      [() => check(untyped({ url: db.url, pageSize: '5' })), 'check(): pageSize expects a number (got a string)'],
+      [() => repair(untyped({ url: db.url, beforeCommit: 'yes' })), 'repair(): beforeCommit expects a function'],
+      // No url: the library reads no DATABASE_URL, so the CLI's advice would mislead.
+      [() => check(untyped({})), 'check(): url is required (mysql://user:password@host:3306/db)'],
+      [() => repair(untyped({ url: db.url, maxChanges: -1 })), 'maxChanges expects a whole number from 0 to 1000000000'],
+      [() => repair(untyped({ url: db.url, waitLock: Number.NaN })), 'waitLock expects a number of seconds 0 or more'],
+      [() => repair(untyped({ url: db.url, auditTable: 'other.audit' })), "repair(): auditTable: 'other.audit' has a dot"],
     ];
     for (const [call, message] of cases) {
       const error = await call().then(() => null, (e: unknown) => e);

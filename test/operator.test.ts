@@ -302,6 +302,11 @@ describe('writing: the plan is what repair writes, and the emitted SQL does the 
     expect(nowhere.code).toBe(2);
     expect(nowhere.stderr).toMatch(/^coupon-audit: --emit-sql .*no-such-dir.*: cannot write there .*nothing was read or written\.\n$/);
     expect(existsSync(join(dir, 'x.sql'))).toBe(false);
+    // '-' would be a file named '-' (the plan is what goes to stdout).
+    const dash = await runCli(['repair', '--url', own.url, '--emit-sql', '-'], { cwd: dir });
+    expect(dash.code).toBe(2);
+    expect(dash.stderr).toContain("'-' is not stdout here");
+    expect(existsSync(join(dir, '-'))).toBe(false);
   });
 
   it('the prompt shows the plan and says the audit table will be created, and where; after writing, the same table', async () => {

@@ -1,10 +1,9 @@
 import { InvalidArgumentError } from 'commander';
 import { type LoadLimit, parseLoadLimits } from '../core/throttle.js';
-import { type IntRange, settingId } from '../core/validate.js';
+import { auditTableNameProblem, type IntRange, settingId } from '../core/validate.js';
 
 /** Commander argument parsers: each throws InvalidArgumentError, which the CLI maps to exit 2. */
 
-export const nonNegativeInteger = (max: number) => wholeNumberIn({ min: 0, max });
 
 export function nonNegativeSeconds(value: string): number {
   if (!/^\d+(\.\d+)?$/.test(value.trim())) throw new InvalidArgumentError('expected a number of seconds.');
@@ -47,11 +46,8 @@ function usage<T>(parse: () => T): T {
 
 /** A table name for --audit-table: any name is escaped, but an empty or absurd one is a mistake. */
 export function tableName(value: string): string {
-  if (value.trim() === '' || value.length > 64 || value.includes('\0')) {
-    throw new InvalidArgumentError('expected a table name of 1 to 64 characters.');
-  }
-  // Taken as one name in the connection's database; a dot would read as database.table to a person.
-  if (value.includes('.')) throw new InvalidArgumentError(`'${value}' has a dot: give a table name in the --url database, without a database prefix.`);
+  const problem = auditTableNameProblem(value);
+  if (problem !== null) throw new InvalidArgumentError(`${problem}.`);
   return value;
 }
 
@@ -70,6 +66,8 @@ export function webhookUrl(value: string): string {
 /** `--emit-sql FILE`: a path to write; its directory is checked before anything is read. */
 export function outputFile(value: string): string {
   if (value.trim() === '' || value.includes('\0')) throw new InvalidArgumentError('expected a file path to write.');
+  // '-' is stdout to most tools; here it would be a file named '-', and stdout has the plan.
+  if (value === '-') throw new InvalidArgumentError("expected a file path to write ('-' is not stdout here: stdout has the plan; write to a file, then read it).");
   return value;
 }
 

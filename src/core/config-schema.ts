@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type CounterDefinition, type CounterModel, DEFAULT_MODEL } from './model.js';
 import { ConfigError } from './config.js';
+import { auditTableNameProblem } from './validate.js';
 
 /**
  * The config file's schema (zod), loaded only when there is a config to read: zod costs a
@@ -82,7 +83,12 @@ export const configSchema = z.strictObject({
       'counter names must differ (column names are case-insensitive)',
     )
     .optional(),
-  auditTable: identifier.optional(),
+  auditTable: identifier
+    .superRefine((name, context) => {
+      const problem = auditTableNameProblem(name);
+      if (problem !== null) context.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
 });
 
 export type CounterConfig = z.input<typeof configSchema>;
@@ -113,12 +119,18 @@ export function modelFromConfig(input: unknown, source: string): CounterModel {
           foreignKey: counter.foreignKey,
           where: counter.where ?? null,
         }));
-  return {
+  const model: CounterModel = {
     settings: { ...DEFAULT_MODEL.settings, ...stripUndefined(config.settings ?? {}) },
     counters: counters ?? DEFAULT_MODEL.counters,
     auditTable: config.auditTable ?? DEFAULT_MODEL.auditTable,
     source,
   };
+  // Repair writes every counter's column: named after the key or the status, it would overwrite that.
+  for (const counter of model.counters) {
+    const role = counter.name.toLowerCase() === model.settings.id.toLowerCase() ? 'key (settings.id)' : counter.name.toLowerCase() === model.settings.status.toLowerCase() ? 'status column (settings.status)' : null;
+    if (role !== null) throw new ConfigError(`${source}: counters.${counter.name}: ${model.settings.table}.${counter.name} is the settings' ${role}, not a cached counter (repair would overwrite it).`);
+  }
+  return model;
 }
 
 function stripUndefined<T extends object>(value: T): { [K in keyof T]-?: Exclude<T[K], undefined> } {

@@ -4,9 +4,10 @@ import { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE } from './limits.js';
 export { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE };
 import { unindexedCounters } from '../db/inspector.js';
 import { type IdScope, compareIds } from '../db/rows.js';
-import { type BranchForm, childBranches } from '../db/builder.js';
+import { type BranchForm, childBranches, filterCheckSql } from '../db/builder.js';
 import { type BranchShape, comparePackedPage, comparePage, lastId, nullKeyCounts, pageBoundary, pageIds, type PageResult } from '../db/scanner.js';
-import { toDatabaseError } from '../db/database-error.js';
+import { isDriverError, isInfrastructureError, toDatabaseError } from '../db/database-error.js';
+import { ConfigError } from './config.js';
 import { BatchSizer } from './batch-sizer.js';
 import type { DriftedSetting } from './drift.js';
 import type { AuditScope, CounterDefinition } from './model.js';
@@ -356,8 +357,33 @@ async function packedPage(
     return result;
   } catch (error) {
     session.destroy(); // mid-transaction, or its statement killed: never handed out again
-    throw toDatabaseError(error, db.config, context);
+    throw (await failingFilter(db, scope, ids, error)) ?? toDatabaseError(error, db.config, context);
   }
+}
+
+/**
+ * A page statement the server refused while running it: the schema probes compiled every filter
+ * (db/inspector.ts schemaProblems), but a `where` can still fail on a value it meets (a subquery
+ * that returns two rows for one code). Each counter's filter is run alone over the page's rows;
+ * the first that fails as the page did is named (ConfigError, exit 2, as a filter that does not
+ * compile). Null when the error is not of that kind or no filter fails alone.
+ */
+async function failingFilter(db: Database, scope: AuditScope, ids: IdScope, error: unknown): Promise<ConfigError | null> {
+  if (!isDriverError(error) || typeof error.errno !== 'number' || error.errno >= 2000 || isInfrastructureError(error)) return null;
+  for (const counter of scope.counters) {
+    if (counter.where === null) continue;
+    try {
+      await db.tryQuery(filterCheckSql(counter, ids));
+    } catch (alone) {
+      if (!isDriverError(alone) || alone.errno !== error.errno) continue;
+      return new ConfigError(
+        `counter ${counter.name}: the filter "${counter.where}" fails on the server for settings ${describeScope(ids)}: ${alone.sqlMessage ?? alone.message}. ` +
+          'Fix it in the config; nothing was written.',
+        { cause: error },
+      );
+    }
+  }
+  return null;
 }
 
 /** The unindexed whole-table scan: the stacked statement alone, in its turn. */

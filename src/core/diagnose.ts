@@ -6,7 +6,7 @@ import { auditCounterNameLength, grantSql, hasProblems, learnAccount, privileges
 import { type EngineProfile, rowLocking, runLockKind } from '../db/engine.js';
 import { LEASE_TABLE } from '../db/run-lock.js';
 import type { AuditScope, CounterDefinition } from './model.js';
-import { auditNameProblem, binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
+import { auditNameProblem, auditTableProblem, binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
 import { Replica } from './replica.js';
 import { DEFAULT_THROTTLE } from './throttle.js';
 
@@ -258,6 +258,8 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
   }
 
   // Only when it fails: repair would stop before its scan (run.ts assertRepairPossible).
+  const unsuitable = privileges === undefined ? null : auditTableProblem(model, privileges.audit.missingColumn);
+  if (unsuitable !== null) checks.push({ name: 'audit table', status: 'fail', detail: `${unsuitable.detail}: repair stops before it scans (check works)`, fix: unsuitable.fix });
   const names = auditNameProblem(model.auditTable, facts.auditNameRoom ?? null, facts.scope.counters.map((counter) => counter.name));
   if (names !== null) checks.push({ name: 'audit table', status: 'fail', detail: `${names.detail}: repair stops before it scans (check works)`, fix: `${names.fix} (or name another --audit-table)` });
 

@@ -41,3 +41,6 @@ export const INITIAL_BATCH_SIZE = 50;
  * was 109-132 ms; at 60 ms 87-116 ms; at 40 ms 58-89 ms, with the run about 3 % longer).
  */
 export const TARGET_TRANSACTION_MS = 40;
+
+/** --max-changes: settings a repair may change before it refuses to write anything. */
+export const MAX_CHANGES_RANGE = { min: 0, max: 1_000_000_000 } as const;

@@ -14,7 +14,7 @@ import { ConfigError } from './config.js';
 import { loadSource, Replica } from './replica.js';
 import { DEFAULT_THROTTLE, type ThrottleSettings, type ThrottleState, Throttler, type ThrottleTargets } from './throttle.js';
 import { emptyRepairResult, type RepairBatchOptions, type RepairProgress, type RepairResult, repairSettings } from './repair.js';
-import { auditNameProblem, binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
+import { auditNameProblem, auditTableProblem, binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_METADATA_LOCK_WAIT, DEFAULT_WRITE_CONCURRENCY } from './limits.js';
 
 /**
@@ -418,7 +418,10 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
     );
   }
   const leaseTable = runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null;
-  const missing = missingRepairGrants(await privileges(db, scope, leaseTable), scope.model);
+  const granted = await privileges(db, scope, leaseTable);
+  const audit = auditTableProblem(scope.model, granted.audit.missingColumn);
+  if (audit !== null) throw new ConfigError(`${audit.detail[0]!.toUpperCase()}${audit.detail.slice(1)}: ${audit.fix}. Nothing was written.`);
+  const missing = missingRepairGrants(granted, scope.model);
   if (missing.length > 0) {
     await learnAccount(db);
     throw new DatabaseError(

@@ -25,6 +25,17 @@ export function settingId(value: string | number | bigint): bigint {
   return id;
 }
 
+/**
+ * Why `name` cannot name the audit table, or null. Repair creates it in the --url database as one
+ * escaped name: a dot would read as database.table to a person (`other.audit` would be made as
+ * `` `other.audit` `` in this database), so it is refused, as an empty or over-long name.
+ */
+export function auditTableNameProblem(name: string): string | null {
+  if (name.trim() === '' || name.length > 64 || name.includes('\0')) return 'expected a table name of 1 to 64 characters';
+  if (name.includes('.')) return `'${name}' has a dot: give a table name in the --url database, without a database prefix`;
+  return null;
+}
+
 export interface IntRange {
   min: number;
   max: number;

@@ -271,6 +271,16 @@ export function nullKeyCountSql(counter: CounterDefinition): string {
   return tag(`SELECT COUNT(*) AS n FROM ${ident(counter.table)}${where([`${fk} IS NULL`, counter.where === null ? null : `(${counter.where})`])}`);
 }
 
+/**
+ * One counter's filter over a page's child rows, alone: run only after a page statement failed
+ * while running (not compiling), to tell whether this counter's `where` is what failed
+ * (detect-drift.ts failingFilter).
+ */
+export function filterCheckSql(counter: CounterDefinition, ids: IdScope): string {
+  const fk = ident(counter.foreignKey);
+  return tag(`SELECT COUNT(*) AS n FROM ${ident(counter.table)}${where([scopeCondition(fk, ids, counter.keyIsText), counter.where === null ? null : `(${counter.where})`])}`);
+}
+
 /** The highest setting id (one dive into the primary key); NULL for no settings. */
 export function lastIdSql(model: CounterModel): string {
   return tag(`SELECT MAX(${ident(model.settings.id)}) AS id FROM ${ident(model.settings.table)}`);
@@ -427,6 +437,9 @@ function compareText(a: string, b: string): number {
 }
 
 /** One audit row per write; the run id and the database user are the run's, the same on every row. */
+/** The audit table's columns repair writes (sql/audit-table.sql has them, and more). */
+export const AUDIT_COLUMNS = ['runId', 'settingId', 'counterName', 'oldValue', 'newValue', 'dbUser'] as const;
+
 export function insertAuditSql(table: string, run: { runId: string; dbUser: string }, writes: readonly CounterWrite[]): string {
   const runId = literal(run.runId);
   const dbUser = literal(run.dbUser);
@@ -436,7 +449,7 @@ export function insertAuditSql(table: string, run: { runId: string; dbUser: stri
     if (counter === undefined) counters.set(write.counter, (counter = literal(write.counter)));
     return `(${runId}, ${write.settingId}, ${counter}, ${value(write.from)}, ${write.to}, ${dbUser})`;
   });
-  return tag(`INSERT INTO ${ident(table)} (runId, settingId, counterName, oldValue, newValue, dbUser) VALUES ${tuples.join(', ')}`);
+  return tag(`INSERT INTO ${ident(table)} (${AUDIT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`);
 }
 
 /** sql/audit-table.sql with the configured name, taken literally (no replacement patterns). */
@@ -515,6 +528,12 @@ export const inspectSql = {
       'SELECT DISTINCT TABLE_NAME AS tableName, COLUMN_NAME AS columnName FROM information_schema.STATISTICS ' +
         `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')}) AND SEQ_IN_INDEX = 1`,
     ),
+  /** The unique indexes (PRIMARY KEY included) of a table, each with its columns in order, comma-separated. */
+  uniqueIndexes: (table: string) =>
+    tag(
+      'SELECT INDEX_NAME AS indexName, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS columnNames FROM information_schema.STATISTICS ' +
+        `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${literal(table)} AND NON_UNIQUE = 0 GROUP BY INDEX_NAME`,
+    ),
   /** The longest counter name the audit table's counterName holds (no row: no such table or column). */
   auditCounterNameLength: (table: string) =>
     tag(
@@ -564,6 +583,8 @@ export const probeSql = {
     tag(
       `UPDATE ${ident(scope.model.settings.table)} SET ${scope.counters.map((c) => `${ident(c.name)} = ${ident(c.name)}`).join(', ')} WHERE 1 = 0`,
     ),
+  /** An existing audit table has the columns repair writes (an unknown column fails it, 1054). */
+  auditColumns: (table: string) => tag(`SELECT ${AUDIT_COLUMNS.join(', ')} FROM ${ident(table)} LIMIT 0`),
   insertAudit: (table: string) =>
     tag(`INSERT INTO ${ident(table)} (runId, settingId, counterName, newValue) SELECT '', 0, '', 0 FROM DUAL WHERE 1 = 0`),
 };

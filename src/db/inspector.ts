@@ -177,6 +177,12 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     const type = found.get(model.settings.table)!.get(counter.name.toLowerCase())!;
     if (!holdsCounts(type)) problems.keys.push(`${model.settings.table}.${counter.name} is ${describeType(type)}: a cached counter must be an integer column`);
   }
+  // Pages and repair's locks take an id for one setting: a column where two rows share an id (a
+  // legacy id of a config) would pair one id's children with two caches.
+  const unique = await db.query(inspectSql.uniqueIndexes(model.settings.table), 'reading information_schema');
+  if (!unique.some((row) => String(row['columnNames']).toLowerCase() === model.settings.id.toLowerCase())) {
+    problems.keys.push(`${model.settings.table}.${model.settings.id} has no PRIMARY KEY or UNIQUE index on it alone: the settings id must name one setting (is ${model.settings.id} the table's key?)`);
+  }
   for (const counter of scope.counters) {
     const failure = await probe(db, probeSql.counter(counter));
     if (failure === null) continue;
@@ -356,8 +362,10 @@ export interface Privileges {
   audit: {
     table: string;
     exists: boolean;
-    /** INSERT into it, when it exists. */
+    /** INSERT into it, when it exists and has the audit columns. */
     insert: boolean | null;
+    /** When it exists without a column repair writes (another table of that name): the server's message. */
+    missingColumn: string | null;
     /** CREATE in the database, when it does not: true when granted, null when the grants do not say. */
     create: boolean | null;
   };
@@ -394,11 +402,15 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
   const update = await allowed(probeSql.updateCounters(scope));
   const auditTable = scope.model.auditTable;
   const exists = await tableExists(db, auditTable);
-  const insert = exists ? await allowed(probeSql.insertAudit(auditTable)) : null;
+  // A table of that name that is not an audit table: its INSERT probe would fail on the column, not the grant.
+  const columnsFailure = exists ? await probe(db, probeSql.auditColumns(auditTable), 'probing privileges') : null;
+  // 1054 ER_BAD_FIELD_ERROR; a refused SELECT is the grants' business (the INSERT probe below).
+  const missingColumn = (columnsFailure as { errno?: number } | null)?.errno === 1054 ? columnsFailure!.message : null;
+  const insert = exists && missingColumn === null ? await allowed(probeSql.insertAudit(auditTable)) : null;
   const createGranted = async (table: string): Promise<true | null> =>
     (await db.query(inspectSql.createGrants(db.config.database, table), 'reading information_schema')).length > 0 ? true : null;
   const create = exists ? null : await createGranted(auditTable);
-  const result: Privileges = { select, update, audit: { table: auditTable, exists, insert, create } };
+  const result: Privileges = { select, update, audit: { table: auditTable, exists, insert, missingColumn, create } };
   if (leaseTable !== null) {
     const leaseExists = await tableExists(db, leaseTable);
     const missing: ('INSERT' | 'UPDATE' | 'DELETE')[] = [];

@@ -182,6 +182,25 @@ describe('repair statements', () => {
   });
 });
 
+describe('schema probes', () => {
+  it("a table's unique indexes, columns in order; an audit table's columns, reading no row", () => {
+    expect(builder.inspectSql.uniqueIndexes("o'k")).toBe(
+      "/* coupon-audit */ SELECT INDEX_NAME AS indexName, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS columnNames FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'o''k' AND NON_UNIQUE = 0 GROUP BY INDEX_NAME",
+    );
+    expect(builder.probeSql.auditColumns('audit`log')).toBe('/* coupon-audit */ SELECT runId, settingId, counterName, oldValue, newValue, dbUser FROM `audit``log` LIMIT 0');
+  });
+
+  it("one counter's filter over a page's rows, alone (naming a filter that failed a page)", () => {
+    const filtered = { name: 'issuedCount', table: 'g_coupons', foreignKey: 'settingId', where: "status <> 'REVOKED'", keyIsText: false };
+    expect(builder.filterCheckSql(filtered, { kind: 'range', after: 5n, upTo: 9n })).toBe(
+      "/* coupon-audit */ SELECT COUNT(*) AS n FROM `g_coupons` WHERE `settingId` BETWEEN 6 AND 9 AND (status <> 'REVOKED')",
+    );
+    expect(builder.filterCheckSql({ ...filtered, keyIsText: undefined }, { kind: 'ids', ids: [3n, 1n] })).toBe(
+      "/* coupon-audit */ SELECT COUNT(*) AS n FROM `g_coupons` WHERE `settingId` IN (3, 1) AND (status <> 'REVOKED')",
+    );
+  });
+});
+
 describe('engine detection statements', () => {
   it('read what every engine answers, then only the variables and status the server has', () => {
     expect(builder.inspectSql.server).toBe('/* coupon-audit */ SELECT VERSION() AS version, @@version_comment AS versionComment');
@@ -355,6 +374,7 @@ describe('every statement is tagged', () => {
       builder.inspectSql.groupMembers,
       builder.inspectSql.columns(['t']),
       builder.inspectSql.leadingIndexColumns(['t']),
+      builder.inspectSql.uniqueIndexes('t'),
       builder.inspectSql.tableExists('t'),
       builder.inspectSql.createGrants('db', 't'),
       builder.inspectSql.currentUser,
@@ -365,6 +385,7 @@ describe('every statement is tagged', () => {
       builder.probeSql.counter(counter),
       builder.probeSql.updateCounters(scope),
       builder.probeSql.insertAudit('t'),
+      builder.probeSql.auditColumns('t'),
       builder.runLockSql.get('n', 0),
       builder.runLockSql.release('n'),
       builder.runLockSql.holder('n'),
