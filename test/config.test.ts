@@ -571,20 +571,31 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
     for (const command of [['check'], ['repair', '--yes'], ['check', '--ids', '1,2']]) {
       const result = await runCli([...command, '--url', revoke.url, '--config', config]);
       expect(result.code, result.stderr).toBe(2);
-      expect(result.stderr).toContain(`counter issuedCount: the filter "${where}" fails on the server for settings `);
+      expect(result.stderr).toContain(`counter issuedCount: the filter "${where}" fails on the server for a row of g_coupons (`);
       expect(result.stderr).toContain('Subquery returns more than 1 row. Fix it in the config; nothing was written.');
       expect(result.stdout).toBe('');
     }
     expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+    // The same on the whole-table scan, for a child table without an index on its key.
+    await revoke.query('CREATE TABLE g_coupons_copy AS SELECT * FROM g_coupons');
+    try {
+      const copyWhere = '(SELECT c2.id FROM g_coupons_copy c2 WHERE c2.settingId = g_coupons_copy.settingId) > 0';
+      const unindexed = writeConfig('runtime-where-scan.json', { counters: { issuedCount: { table: 'g_coupons_copy', foreignKey: 'settingId', where: copyWhere } } });
+      const result = await runCli(['check', '--url', revoke.url, '--config', unindexed]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toContain(`counter issuedCount: the filter "${copyWhere}" fails on the server for a row of g_coupons_copy (any setting): Subquery returns more than 1 row.`);
+    } finally {
+      await revoke.query('DROP TABLE g_coupons_copy');
+    }
   });
 
-  it('a settings id column that is not unique (two rows could share an id) is refused: exit 2, nothing read or written', async () => {
+  it('a settings id column that leads no unique index (two rows could share an id) is refused: exit 2, nothing read or written; a view is taken as it is', async () => {
     await revoke.query('ALTER TABLE g_coupon_settings ADD legacyId INT NULL, ADD INDEX (legacyId)');
     try {
       await revoke.query('UPDATE g_coupon_settings SET legacyId = 7');
       const before = await settingsSnapshot(revoke.conn);
       const config = writeConfig('legacy-id.json', { settings: { id: 'legacyId' }, counters: REVOKE_CONFIG.counters });
-      const message = 'g_coupon_settings.legacyId has no PRIMARY KEY or UNIQUE index on it alone: the settings id must name one setting';
+      const message = 'g_coupon_settings.legacyId leads no PRIMARY KEY or UNIQUE index: the settings id must name one setting';
       for (const command of [['check'], ['repair', '--yes']]) {
         const result = await runCli([...command, '--url', revoke.url, '--config', config]);
         expect(result.code, result.stderr).toBe(2);
@@ -592,12 +603,19 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
         expect(result.stdout).toBe('');
       }
       expect(await settingsSnapshot(revoke.conn)).toEqual(before);
-      // A UNIQUE index on it alone is enough (ids need not be the PRIMARY KEY).
+      // A UNIQUE index it leads is enough: ids need not be the PRIMARY KEY, nor alone in it (a
+      // partitioned table's PRIMARY KEY (id, createdAt)).
       await revoke.query('UPDATE g_coupon_settings SET legacyId = id');
-      await revoke.query('ALTER TABLE g_coupon_settings ADD UNIQUE INDEX legacy_unique (legacyId)');
+      await revoke.query('ALTER TABLE g_coupon_settings ADD UNIQUE INDEX legacy_unique (legacyId, status)');
       const unique = await runCli(['check', '--url', revoke.url, '--config', config]);
       expect([0, 1], unique.stderr).toContain(unique.code); // it runs: drift or not is earlier cases' business
+      // A view has no index to tell by: taken as it is.
+      await revoke.query('CREATE VIEW v_settings AS SELECT * FROM g_coupon_settings');
+      const view = await runCli(['check', '--url', revoke.url, '--config', writeConfig('view.json', { settings: { table: 'v_settings' }, counters: REVOKE_CONFIG.counters })]);
+      expect([0, 1], view.stderr).toContain(view.code);
     } finally {
+      await revoke.query('DROP VIEW IF EXISTS v_settings');
+      await revoke.query('ALTER TABLE g_coupon_settings DROP INDEX IF EXISTS legacy_unique');
       await revoke.query('ALTER TABLE g_coupon_settings DROP COLUMN legacyId');
     }
   });

@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from './helpers/cli.js';
-import { createTestDatabase, ROOT, type TestDatabase } from './helpers/database.js';
+import { createTestDatabase, ROOT, seed, type TestDatabase } from './helpers/database.js';
+import { driftedIds } from './helpers/snapshot.js';
 
 /**
  * A report written to a pipe (src/cli/pieces.ts writePieces), with the real process.stdout of a
@@ -127,6 +130,40 @@ describe('a report written to a full disk', () => {
       }
     } finally {
       rmSync(metrics, { force: true });
+    }
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('a repair that committed says so: its summary went where the rest did', async () => {
+    const small = await createTestDatabase('report_output_full');
+    try {
+      await seed(small.conn, [{ id: 1, issuedCount: 3, usedCount: 0, coupons: 1 }]);
+      const result = await onFullDisk(['repair', '--url', small.url, '--yes']);
+      expect(result.code, result.stderr).toBe(74);
+      expect(result.stderr).toContain('the output is cut short. The repair itself committed: 1 setting repaired (the audit table has them).');
+      expect(await driftedIds(small.conn)).toEqual([]);
+    } finally {
+      await small.drop();
+    }
+  });
+});
+
+describe('a report written to a socket whose reader resets it', () => {
+  it("is the reader's going away, as a pipe's: the run keeps its own exit code (1: drift), not 74", async () => {
+    // The reader takes the first chunk, then resets the connection (RST): the writer gets ECONNRESET or EPIPE.
+    const server = createServer((socket) => socket.once('data', () => socket.resetAndDestroy()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    await once(client, 'connect');
+    try {
+      const child = spawn(process.execPath, [BIN, 'check', '--url', db.url, '--format', 'json'], { stdio: ['ignore', client, 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exit = await exitWithin(child, 30_000);
+      expect(exit, stderr).toEqual({ code: 1, signal: null });
+      expect(stderr).not.toContain('could not write to stdout');
+    } finally {
+      client.destroy();
+      server.close();
     }
   });
 });

@@ -91,7 +91,7 @@ export const DOCTOR_HELP = epilog({
     ['coupon-audit doctor --config coupon-audit.json --format json', 'the same for a configured model, as JSON'],
     ['coupon-audit doctor --url mysql://ops@db1/coupons --replica-url mysql://ops@db2/coupons', 'and can check --replica-url read db2?'],
   ],
-  exitCodes: [['0', 'check and repair can run (warnings are printed)'], USAGE, ['3', 'something stops check or repair'], INTERNAL],
+  exitCodes: [['0', 'check and repair can run (warnings are printed)'], USAGE, ['3', 'something stops check or repair'], INTERNAL, OUTPUT],
 });
 
 export const DEMO_HELP = epilog({
@@ -99,7 +99,7 @@ export const DEMO_HELP = epilog({
     ['coupon-audit demo', 'check → repair --dry-run → repair --yes → check on a throwaway server'],
     ['coupon-audit demo --server-binary /usr/sbin/mysqld', 'the same with a MySQL 8 server binary'],
   ],
-  exitCodes: [['0', 'it ran through'], USAGE, ['3', 'no server binary to start, or it failed to start'], INTERNAL, SIGNAL],
+  exitCodes: [['0', 'it ran through'], USAGE, ['3', 'no server binary to start, or it failed to start'], INTERNAL, OUTPUT, SIGNAL],
 });
 
 export const PROGRAM_HELP = epilog({

@@ -40,7 +40,11 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     try {
       exitCode = await action(terminal, options, outcome);
       // A report cut by a full disk: the run's 0 or 1 would vouch for a file that is not whole.
-      if (exitCode === EXIT.OK || exitCode === EXIT.DRIFT) output.throwIfLost();
+      if (exitCode === EXIT.OK || exitCode === EXIT.DRIFT) {
+        // What a repair wrote stays written: say so, as its summary went where the rest did.
+        const repaired = outcome.repaired ?? 0;
+        output.throwIfLost(repaired > 0 ? ` The repair itself committed: ${repaired} setting${repaired === 1 ? '' : 's'} repaired (the audit table has them).` : '');
+      }
     } catch (error) {
       const failure = describeFailure(error);
       (await import('./connect.js')).recordNamedTarget(outcome, options, io.env);
@@ -73,24 +77,25 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
 
 /**
  * Notes a write to stdout that failed (ENOSPC on a full disk, EIO): `throwIfLost` then throws an
- * OutputError (exit 74). A reader that went away (EPIPE: `coupon-audit sql | head`) is not a
- * failure of the run (bin/coupon-audit). Node's process.stdout sets `errored` at the failed write
+ * OutputError (exit 74). A reader that went away (EPIPE: `coupon-audit sql | head`; ECONNRESET
+ * on a socket) is not a failure of the run (bin/coupon-audit). Node's process.stdout sets `errored` at the failed write
  * and emits 'error' a tick later, then clears `errored`: both are looked at.
  */
-function watchOutput(stream: OutputStream): { throwIfLost(): void; dispose(): void } {
+function watchOutput(stream: OutputStream): { throwIfLost(more?: string): void; dispose(): void } {
   let lost: unknown = null;
   const note = (error?: unknown): void => {
     lost ??= error ?? null;
   };
   stream.on?.('error', note);
   return {
-    throwIfLost() {
+    throwIfLost(more = '') {
       const error = lost ?? stream.errored ?? null;
       if (error === null || error === undefined) return;
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED') return;
+      // The reader went away: a pipe's (EPIPE) or a socket's (ECONNRESET).
+      if (code === 'EPIPE' || code === 'ECONNRESET' || code === 'ERR_STREAM_DESTROYED') return;
       const what = error instanceof Error ? error.message : String(error);
-      throw new OutputError(`could not write to stdout (${what}): the output is cut short.`, { cause: error });
+      throw new OutputError(`could not write to stdout (${what}): the output is cut short.${more}`, { cause: error });
     },
     dispose() {
       stream.removeListener?.('error', note);

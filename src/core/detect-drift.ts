@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.js';
-import { abortReason } from '../errors.js';
+import { abortReason, DatabaseError } from '../errors.js';
 import { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE } from './limits.js';
 export { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE };
 import { unindexedCounters } from '../db/inspector.js';
@@ -377,8 +377,8 @@ async function failingFilter(db: Database, scope: AuditScope, ids: IdScope, erro
     } catch (alone) {
       if (!isDriverError(alone) || alone.errno !== error.errno) continue;
       return new ConfigError(
-        `counter ${counter.name}: the filter "${counter.where}" fails on the server for settings ${describeScope(ids)}: ${alone.sqlMessage ?? alone.message}. ` +
-          'Fix it in the config; nothing was written.',
+        `counter ${counter.name}: the filter "${counter.where}" fails on the server for a row of ${counter.table} (${describeSettings(ids)}): ` +
+          `${alone.sqlMessage ?? alone.message}. Fix it in the config; nothing was written.`,
         { cause: error },
       );
     }
@@ -392,9 +392,22 @@ async function stackedPage(db: Database, scope: AuditScope, ids: IdScope, turn: 
   turn.sent();
   try {
     return await comparePage(db, scope, ids, { onlyDrifted: true });
+  } catch (error) {
+    // Database.query made it a DatabaseError; the server's own error is its cause.
+    throw (await failingFilter(db, scope, ids, error instanceof DatabaseError ? error.cause : error)) ?? error;
   } finally {
     turn.done();
   }
+}
+
+/** The settings a scope stands for, in words: 'settings 3, 7', 'settings 1 to 5000', 'any setting'. */
+function describeSettings(scope: IdScope): string {
+  if (scope.kind === 'ids') return `setting${scope.ids.length === 1 ? '' : 's'} ${scope.ids.slice(0, 5).join(', ')}${scope.ids.length > 5 ? ', …' : ''}`;
+  const { after, upTo } = scope;
+  if (after === null && upTo === null) return 'any setting';
+  if (after === null) return `settings up to ${upTo}`;
+  if (upTo === null) return `settings after ${after}`;
+  return `settings ${after + 1n} to ${upTo}`;
 }
 
 function describeScope(scope: IdScope): string {

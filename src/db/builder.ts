@@ -528,11 +528,15 @@ export const inspectSql = {
       'SELECT DISTINCT TABLE_NAME AS tableName, COLUMN_NAME AS columnName FROM information_schema.STATISTICS ' +
         `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')}) AND SEQ_IN_INDEX = 1`,
     ),
-  /** The unique indexes (PRIMARY KEY included) of a table, each with its columns in order, comma-separated. */
-  uniqueIndexes: (table: string) =>
+  /**
+   * A table's type (BASE TABLE, VIEW, SYSTEM VERSIONED) and the first column of each of its unique
+   * indexes, PRIMARY KEY included (one row with columnName NULL when it has none).
+   */
+  uniqueLeadingColumns: (table: string) =>
     tag(
-      'SELECT INDEX_NAME AS indexName, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS columnNames FROM information_schema.STATISTICS ' +
-        `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${literal(table)} AND NON_UNIQUE = 0 GROUP BY INDEX_NAME`,
+      'SELECT t.TABLE_TYPE AS tableType, s.COLUMN_NAME AS columnName FROM information_schema.TABLES t ' +
+        'LEFT JOIN information_schema.STATISTICS s ON s.TABLE_SCHEMA = t.TABLE_SCHEMA AND s.TABLE_NAME = t.TABLE_NAME AND s.NON_UNIQUE = 0 AND s.SEQ_IN_INDEX = 1 ' +
+        `WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_NAME = ${literal(table)}`,
     ),
   /** The longest counter name the audit table's counterName holds (no row: no such table or column). */
   auditCounterNameLength: (table: string) =>

@@ -59,13 +59,14 @@ export function isLockWaitTimeout(error: unknown): boolean {
  * What the server may refuse a statement for whatever its expressions: a lock, the grants, a
  * statement time limit (1969 MariaDB's max_statement_time, 3024 MySQL's max_execution_time), a
  * KILL (1317, 1927), a full disk or table (1021, 1114), sort memory (1038, 1028), the storage
- * engine (1030), read_only (1290), a shutdown (1053). Anything else a statement the server has
+ * engine (1030), read_only (1290), a shutdown (1053), a table or column gone. Anything else a statement the server has
  * already compiled fails for is a value it met (a subquery of two rows, a bad regular expression).
  */
 export function isInfrastructureError(error: unknown): boolean {
   if (!isDriverError(error)) return false;
   if (isRetryableLockError(error) || isPrivilegeError(error) || isConnectionLost(error)) return true;
-  return [1969, 3024, 1317, 1927, 1021, 1114, 1038, 1028, 1030, 1290, 1053].includes(error.errno ?? 0);
+  // And the schema changing under the run: a table dropped (1146) or a column (1054) is not a value.
+  return [1969, 3024, 1317, 1927, 1021, 1114, 1038, 1028, 1030, 1290, 1053, 1146, 1054].includes(error.errno ?? 0);
 }
 
 /** Denied by the grants: a table, column, database or global privilege. */

@@ -178,10 +178,13 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     if (!holdsCounts(type)) problems.keys.push(`${model.settings.table}.${counter.name} is ${describeType(type)}: a cached counter must be an integer column`);
   }
   // Pages and repair's locks take an id for one setting: a column where two rows share an id (a
-  // legacy id of a config) would pair one id's children with two caches.
-  const unique = await db.query(inspectSql.uniqueIndexes(model.settings.table), 'reading information_schema');
-  if (!unique.some((row) => String(row['columnNames']).toLowerCase() === model.settings.id.toLowerCase())) {
-    problems.keys.push(`${model.settings.table}.${model.settings.id} has no PRIMARY KEY or UNIQUE index on it alone: the settings id must name one setting (is ${model.settings.id} the table's key?)`);
+  // legacy id of a config) would pair one id's children with two caches. The id must lead a
+  // unique index: alone, or first, as a partitioned table's PRIMARY KEY (id, createdAt) has it. A
+  // view has no index to tell by, and is taken as it is.
+  const unique = await db.query(inspectSql.uniqueLeadingColumns(model.settings.table), 'reading information_schema');
+  const isView = unique.some((row) => String(row['tableType']).toUpperCase() === 'VIEW');
+  if (!isView && !unique.some((row) => String(row['columnName'] ?? '').toLowerCase() === model.settings.id.toLowerCase())) {
+    problems.keys.push(`${model.settings.table}.${model.settings.id} leads no PRIMARY KEY or UNIQUE index: the settings id must name one setting (is ${model.settings.id} the table's key?)`);
   }
   for (const counter of scope.counters) {
     const failure = await probe(db, probeSql.counter(counter));

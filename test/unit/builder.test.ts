@@ -183,9 +183,11 @@ describe('repair statements', () => {
 });
 
 describe('schema probes', () => {
-  it("a table's unique indexes, columns in order; an audit table's columns, reading no row", () => {
-    expect(builder.inspectSql.uniqueIndexes("o'k")).toBe(
-      "/* coupon-audit */ SELECT INDEX_NAME AS indexName, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS columnNames FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'o''k' AND NON_UNIQUE = 0 GROUP BY INDEX_NAME",
+  it("a table's type and the first columns of its unique indexes; an audit table's columns, reading no row", () => {
+    expect(builder.inspectSql.uniqueLeadingColumns("o'k")).toBe(
+      '/* coupon-audit */ SELECT t.TABLE_TYPE AS tableType, s.COLUMN_NAME AS columnName FROM information_schema.TABLES t ' +
+        'LEFT JOIN information_schema.STATISTICS s ON s.TABLE_SCHEMA = t.TABLE_SCHEMA AND s.TABLE_NAME = t.TABLE_NAME AND s.NON_UNIQUE = 0 AND s.SEQ_IN_INDEX = 1 ' +
+        "WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_NAME = 'o''k'",
     );
     expect(builder.probeSql.auditColumns('audit`log')).toBe('/* coupon-audit */ SELECT runId, settingId, counterName, oldValue, newValue, dbUser FROM `audit``log` LIMIT 0');
   });
@@ -374,7 +376,7 @@ describe('every statement is tagged', () => {
       builder.inspectSql.groupMembers,
       builder.inspectSql.columns(['t']),
       builder.inspectSql.leadingIndexColumns(['t']),
-      builder.inspectSql.uniqueIndexes('t'),
+      builder.inspectSql.uniqueLeadingColumns('t'),
       builder.inspectSql.tableExists('t'),
       builder.inspectSql.createGrants('db', 't'),
       builder.inspectSql.currentUser,
