@@ -6,7 +6,7 @@ import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ThrowawayServer } from '../src/server/throwaway-server.js';
 import { runCli, startCli } from './helpers/cli.js';
-import { loadSqlFile, seed } from './helpers/database.js';
+import { loadSqlFile, OLD_AUDIT_TABLE, seed } from './helpers/database.js';
 import { settingsSnapshot } from './helpers/snapshot.js';
 
 /**
@@ -301,5 +301,24 @@ describe('a server whose sql_mode is not strict', () => {
     expect(Number(row!['issuedCount'])).toBe(5);
     const [[audit]] = await conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_audit_log');
     expect(Number(audit!['n'])).toBe(0);
+  });
+
+  it('an older audit table whose oldValue is too narrow for a cache is refused (exit 3), not written clipped', async () => {
+    const wide = await createSchema(server, 'lax_audit');
+    try {
+      await wide.query('ALTER TABLE g_coupon_settings MODIFY issuedCount BIGINT UNSIGNED NULL');
+      await seed(wide, [{ id: 1, issuedCount: 0, usedCount: 0, coupons: 1 }]);
+      await wide.query('UPDATE g_coupon_settings SET issuedCount = 18446744073709551615 WHERE id = 1');
+      await wide.query(OLD_AUDIT_TABLE);
+      const repair = await runCli(['repair', '--url', server.url('lax_audit'), '--yes', '--audit-table', 'old_audit']);
+      expect(repair.code, repair.stderr).toBe(3);
+      expect(repair.stderr).toContain("The audit table old_audit cannot hold a value this batch records: Out of range value for column 'oldValue'");
+      const [[row]] = await wide.query<RowDataPacket[]>('SELECT CAST(issuedCount AS CHAR) AS c FROM g_coupon_settings WHERE id = 1');
+      expect(row!['c']).toBe('18446744073709551615');
+      const [[audit]] = await wide.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM old_audit');
+      expect(Number(audit!['n'])).toBe(0);
+    } finally {
+      await wide.end();
+    }
   });
 });

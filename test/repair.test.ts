@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseJson, runCli } from './helpers/cli.js';
-import { createTestDatabase, NULL_CACHE_QUERY, seed, SEED_VERIFICATION_QUERY, type TestDatabase } from './helpers/database.js';
+import { createTestDatabase, NULL_CACHE_QUERY, OLD_AUDIT_TABLE, seed, SEED_VERIFICATION_QUERY, type TestDatabase } from './helpers/database.js';
 import { driftedIds, settingsSnapshot } from './helpers/snapshot.js';
 import { writeCountersSql, type CounterWrite } from '../src/db/builder.js';
 import { DEFAULT_MODEL } from '../src/core/model.js';
@@ -24,6 +24,7 @@ const SETTINGS = [
 ];
 const DRIFTED = ['2', '3', '4', '5', '6', '7', '8', BIG.toString()];
 const AUDIT = 'SELECT settingId, counterName, oldValue, newValue, runId FROM coupon_audit_log ORDER BY settingId, counterName';
+
 
 let db: TestDatabase;
 
@@ -176,6 +177,27 @@ describe('repair', () => {
     expect(result.code).toBe(0);
     const rows = await db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM `ops``audit log`');
     expect(Number(rows[0]!['n'])).toBe(9);
+  });
+
+  it('a cache past BIGINT (a BIGINT UNSIGNED counter) is repaired and audited exactly; an older, narrower audit table stops the batch with the ALTER', async () => {
+    await db.query('UPDATE g_coupon_settings SET issuedCount = 0 WHERE id = 6'); // BIGINT UNSIGNED holds no -2
+    await db.query('ALTER TABLE g_coupon_settings MODIFY issuedCount BIGINT UNSIGNED NULL');
+    await db.query('UPDATE g_coupon_settings SET issuedCount = 18446744073709551615 WHERE id = 7');
+    // An audit table made before oldValue was DECIMAL(65, 0): refused, the whole batch rolled back
+    // (faults-server.test.ts: the same where sql_mode is not strict and the row would be clipped).
+    await db.query(OLD_AUDIT_TABLE);
+    const before = await settingsSnapshot(db.conn);
+    const narrow = await runCli(['repair', '--url', db.url, '--yes', '--audit-table', 'old_audit', '--batch-size', '100']);
+    expect(narrow.code, narrow.stderr).toBe(3);
+    expect(narrow.stderr).toContain("The audit table old_audit cannot hold a value this batch records: Out of range value for column 'oldValue'");
+    expect(narrow.stderr).toContain('ALTER TABLE `old_audit` MODIFY oldValue DECIMAL(65, 0) NULL;');
+    expect(await settingsSnapshot(db.conn)).toEqual(before);
+    expect(Number((await db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM old_audit'))[0]!['n'])).toBe(0);
+    // The table repair makes holds it: 2^64 - 1 read back exactly.
+    expect((await runCli(['repair', '--url', db.url, '--yes'])).code).toBe(0);
+    const [row] = await db.query<RowDataPacket[]>("SELECT CAST(oldValue AS CHAR) AS old, newValue FROM coupon_audit_log WHERE settingId = 7 AND counterName = 'issuedCount'");
+    expect([row!['old'], String(row!['newValue'])]).toEqual(['18446744073709551615', '0']);
+    expect(await driftedIds(db.conn)).toEqual([]);
   });
 
   it("a status the server's collation takes for DELETED ('deleted ', trailing space) is deleted in every read: reported, zeroed, reread right", async () => {

@@ -5,6 +5,7 @@ import { DatabaseError } from '../errors.js';
 import {
   auditTableDdl,
   type CounterWrite,
+  ident,
   insertAuditSql,
   type LockMode,
   lockSettingsSql,
@@ -114,10 +115,31 @@ export class RepairSession {
     }
   }
 
-  /** An audit row for each of the writes, in the same transaction. */
+  /**
+   * An audit row for each of the writes, in the same transaction. An audit table made before its
+   * oldValue was DECIMAL(65, 0) (sql/audit-table.sql) cannot hold a cache past BIGINT (a BIGINT
+   * UNSIGNED or wide DECIMAL counter): a strict server refuses the row (1264), another clips it
+   * with a warning, which would record a value the cache never held. Either ends the batch
+   * (rolled back, exit 3) with the ALTER that widens the column.
+   */
   async recordAudit(runId: string, writes: readonly CounterWrite[]): Promise<void> {
     if (writes.length === 0) return;
-    await this.session.query(insertAuditSql(this.scope.model.auditTable, { runId, dbUser: this.db.config.user }, writes));
+    const table = this.scope.model.auditTable;
+    const narrow = (detail: string): DatabaseError =>
+      new DatabaseError(
+        `The audit table ${table} cannot hold a value this batch records: ${detail}. Widen it (ALTER TABLE ${ident(table)} MODIFY oldValue DECIMAL(65, 0) NULL;) ` +
+          'and rerun. Nothing of that batch was written.',
+      );
+    let warnings: number;
+    try {
+      ({ warnings } = await this.session.write(insertAuditSql(table, { runId, dbUser: this.db.config.user }, writes)));
+    } catch (error) {
+      if ((error as { errno?: number }).errno === 1264) throw narrow(String((error as { sqlMessage?: string }).sqlMessage ?? (error as Error).message));
+      throw error;
+    }
+    if (warnings === 0) return;
+    const clipped = (await this.session.query(sessionSql.showWarnings)).find((row) => /column '(oldValue|newValue)'/i.test(String(row['Message'] ?? '')));
+    if (clipped !== undefined) throw narrow(`${String(clipped['Message'])} (warning ${String(clipped['Code'])})`);
   }
 
   /** The run lock's fence inside the transaction: how many rows it matched (1 while the lock is this run's). */

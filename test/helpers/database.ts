@@ -118,3 +118,8 @@ WHERE cs.issuedCount != (SELECT COUNT(*) FROM g_coupons WHERE settingId = cs.id)
 
 /** The ids whose caches are NULL (drift the seed query cannot see: NULL != n is NULL). */
 export const NULL_CACHE_QUERY = 'SELECT id FROM g_coupon_settings WHERE issuedCount IS NULL OR usedCount IS NULL';
+
+/** An audit table as repair made it before its oldValue was DECIMAL(65, 0) (sql/audit-table.sql). */
+export const OLD_AUDIT_TABLE =
+  'CREATE TABLE old_audit (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, runId CHAR(36) NOT NULL, settingId DECIMAL(20,0) NOT NULL, ' +
+  'counterName VARCHAR(64) NOT NULL, oldValue BIGINT NULL, newValue BIGINT NOT NULL, changedAt TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), dbUser VARCHAR(255) NULL)';
