@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import mysql, { type Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
-import { connectionOptions, createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { connectionOptions, createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
+import { settingsSnapshot } from './helpers/snapshot.js';
 
 interface DoctorJson {
   version: number;
@@ -100,6 +101,33 @@ describe('coupon-audit doctor', () => {
     // The GRANTs it prints are the ones that fix it (the audit table's on that table alone, as the README grants it).
     for (const grant of repair.fix!.split(';').map((part) => part.replace(/\(or create .*$/, '').trim()).filter((part) => part.startsWith('GRANT'))) await admin.query(grant);
     expect(byName((await doctor(['--url', url.toString()])).json, 'privileges for repair')!.status).toBe('ok');
+  });
+
+  it("UPDATE granted on the counters' columns alone is missing updatedAt, which repair assigns to itself: doctor fails it, repair stops before the scan", async () => {
+    const name = `ca_doccol_${randomBytes(3).toString('hex')}`;
+    await admin.query('CREATE USER ?@? IDENTIFIED BY ?', [name, '127.0.0.1', PASSWORD]);
+    users.push(name);
+    const table = `${mysql.escapeId(db.name)}.g_coupon_settings`;
+    await admin.query(`GRANT SELECT ON ${mysql.escapeId(db.name)}.* TO ?@?`, [name, '127.0.0.1']);
+    await admin.query(`GRANT UPDATE (issuedCount, usedCount) ON ${table} TO ?@?`, [name, '127.0.0.1']);
+    await admin.query(`GRANT CREATE, INSERT ON ${mysql.escapeId(db.name)}.coupon_audit_log TO ?@?`, [name, '127.0.0.1']);
+    const url = new URL(db.url);
+    url.username = name;
+    url.password = PASSWORD;
+    const { code, json } = await doctor(['--url', url.toString()]);
+    expect(code).toBe(3);
+    expect(byName(json, 'privileges for repair')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/missing UPDATE on g_coupon_settings/) });
+    await seed(db.conn, [{ id: 901, issuedCount: 2, usedCount: 0, coupons: 1 }]);
+    const before = await settingsSnapshot(db.conn);
+    const repair = await runCli(['repair', '--url', url.toString(), '--yes', '--verbose']);
+    expect(repair.code, repair.stderr).toBe(3);
+    expect(repair.stderr).toContain(`Missing privilege: UPDATE on g_coupon_settings for '${name}'`);
+    expect(repair.stderr).not.toContain('comparing'); // before the scan
+    expect(await settingsSnapshot(db.conn)).toEqual(before);
+    // With updatedAt in the column grant, it is enough.
+    await admin.query(`GRANT UPDATE (updatedAt) ON ${table} TO ?@?`, [name, '127.0.0.1']);
+    expect(byName((await doctor(['--url', url.toString()])).json, 'privileges for repair')!.status).toBe('ok');
+    expect((await runCli(['repair', '--url', url.toString(), '--yes'])).code).toBe(0);
   });
 
   it('a missing table or column fails the schema check', async () => {

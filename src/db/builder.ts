@@ -583,9 +583,14 @@ export const probeSql = {
       `SELECT ${ident(counter.foreignKey)} FROM ${ident(counter.table)}` +
         `${counter.where === null ? '' : ` WHERE (${counter.where})`} LIMIT 0`,
     ),
-  updateCounters: (scope: AuditScope) =>
+  /**
+   * The columns repair's UPDATE assigns (writeCountersSql): the counters, and the `preserved`
+   * ON UPDATE columns it assigns to themselves, which a grant of UPDATE on the counters' columns
+   * alone does not cover.
+   */
+  updateCounters: (scope: AuditScope, preserved: readonly string[] = []) =>
     tag(
-      `UPDATE ${ident(scope.model.settings.table)} SET ${scope.counters.map((c) => `${ident(c.name)} = ${ident(c.name)}`).join(', ')} WHERE 1 = 0`,
+      `UPDATE ${ident(scope.model.settings.table)} SET ${[...scope.counters.map((c) => c.name), ...preserved].map((name) => `${ident(name)} = ${ident(name)}`).join(', ')} WHERE 1 = 0`,
     ),
   /** An existing audit table has the columns repair writes (an unknown column fails it, 1054). */
   auditColumns: (table: string) => tag(`SELECT ${AUDIT_COLUMNS.join(', ')} FROM ${ident(table)} LIMIT 0`),

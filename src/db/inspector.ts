@@ -402,7 +402,7 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
   const tables = [scope.model.settings.table, ...new Set(scope.counters.map((counter) => counter.table))];
   const select = [];
   for (const table of new Set(tables)) select.push({ table, granted: await allowed(probeSql.selectTable(table)) });
-  const update = await allowed(probeSql.updateCounters(scope));
+  const update = await allowed(probeSql.updateCounters(scope, await autoUpdatedColumns(db, scope.model)));
   const auditTable = scope.model.auditTable;
   const exists = await tableExists(db, auditTable);
   // A table of that name that is not an audit table: its INSERT probe would fail on the column, not the grant.

@@ -192,6 +192,13 @@ describe('schema probes', () => {
     expect(builder.probeSql.auditColumns('audit`log')).toBe('/* coupon-audit */ SELECT runId, settingId, counterName, oldValue, newValue, dbUser FROM `audit``log` LIMIT 0');
   });
 
+  it("the UPDATE probe assigns what repair's UPDATE assigns: the counters and the preserved ON UPDATE columns", () => {
+    const scope = auditScope(DEFAULT_MODEL);
+    expect(builder.probeSql.updateCounters(scope, ['updatedAt'])).toBe(
+      '/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = `issuedCount`, `usedCount` = `usedCount`, `updatedAt` = `updatedAt` WHERE 1 = 0',
+    );
+  });
+
   it("one counter's filter over a page's rows, alone (naming a filter that failed a page)", () => {
     const filtered = { name: 'issuedCount', table: 'g_coupons', foreignKey: 'settingId', where: "status <> 'REVOKED'", keyIsText: false };
     expect(builder.filterCheckSql(filtered, { kind: 'range', after: 5n, upTo: 9n })).toBe(
