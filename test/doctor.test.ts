@@ -122,12 +122,52 @@ describe('coupon-audit doctor', () => {
     const repair = await runCli(['repair', '--url', url.toString(), '--yes', '--verbose']);
     expect(repair.code, repair.stderr).toBe(3);
     expect(repair.stderr).toContain(`Missing privilege: UPDATE on g_coupon_settings for '${name}'`);
-    expect(repair.stderr).not.toContain('comparing'); // before the scan
+    expect(repair.stderr).not.toMatch(/^sql .*: compare /m); // before the scan (--verbose times each page)
     expect(await settingsSnapshot(db.conn)).toEqual(before);
     // With updatedAt in the column grant, it is enough.
     await admin.query(`GRANT UPDATE (updatedAt) ON ${table} TO ?@?`, [name, '127.0.0.1']);
     expect(byName((await doctor(['--url', url.toString()])).json, 'privileges for repair')!.status).toBe('ok');
     expect((await runCli(['repair', '--url', url.toString(), '--yes'])).code).toBe(0);
+  });
+
+  it('an audit table the grants do not show may be made or written: repair makes it before the scan, and stops there if it may not', async () => {
+    const user = async (grants: string[]): Promise<string> => {
+      const name = `ca_docaud_${randomBytes(3).toString('hex')}`;
+      await admin.query('CREATE USER ?@? IDENTIFIED BY ?', [name, '127.0.0.1', PASSWORD]);
+      users.push(name);
+      for (const grant of grants) await admin.query(`GRANT ${grant} TO ?@?`, [name, '127.0.0.1']);
+      const url = new URL(db.url);
+      url.username = name;
+      url.password = PASSWORD;
+      return url.toString();
+    };
+    const schema = mysql.escapeId(db.name);
+    const base = [`SELECT ON ${schema}.*`, `UPDATE ON ${schema}.g_coupon_settings`];
+    await seed(db.conn, [{ id: 902, issuedCount: 3, usedCount: 0, coupons: 1 }]);
+    const before = await settingsSnapshot(db.conn);
+    const auditTables = async () => (await db.conn.query<mysql.RowDataPacket[]>('SHOW TABLES LIKE ?', ['coupon_audit_log']))[0].length;
+    await db.query('DROP TABLE IF EXISTS coupon_audit_log'); // an earlier case's repair made it
+    // No CREATE: refused before the scan, with the GRANT; nothing made.
+    const noCreate = await user(base);
+    const refused = await runCli(['repair', '--url', noCreate, '--yes', '--verbose']);
+    expect(refused.code, refused.stderr).toBe(3);
+    expect(refused.stderr).toMatch(/Missing privilege: CREATE, INSERT on coupon_audit_log for 'ca_docaud_\w+'; repair makes its audit table there before it scans/);
+    expect(refused.stderr).toContain(`GRANT CREATE, INSERT ON ${schema}.\`coupon_audit_log\` TO`);
+    expect(refused.stderr).not.toMatch(/^sql .*: compare /m);
+    expect(await auditTables()).toBe(0);
+    const warned = byName((await doctor(['--url', noCreate])).json, 'privileges for repair')!;
+    expect(warned).toMatchObject({ status: 'warn', detail: expect.stringContaining('the grants do not show CREATE or INSERT for coupon_audit_log') });
+    // CREATE but no INSERT: the table is made (empty), then refused before the scan.
+    const noInsert = await user([...base, `CREATE ON ${schema}.*`]);
+    expect(byName((await doctor(['--url', noInsert])).json, 'privileges for repair')).toMatchObject({ status: 'warn', detail: expect.stringContaining('do not show INSERT') });
+    const made = await runCli(['repair', '--url', noInsert, '--yes', '--verbose']);
+    expect(made.code, made.stderr).toBe(3);
+    expect(made.stderr).toContain('Missing privilege: INSERT on coupon_audit_log');
+    expect(made.stderr).toContain('it made coupon_audit_log, empty, just now');
+    expect(made.stderr).not.toMatch(/^sql .*: compare /m);
+    expect(await auditTables()).toBe(1);
+    expect(await settingsSnapshot(db.conn)).toEqual(before);
+    await db.query('DROP TABLE coupon_audit_log');
   });
 
   it('a missing table or column fails the schema check', async () => {

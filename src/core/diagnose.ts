@@ -218,12 +218,11 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
     const grants = missingRepairGrants(privileges, model);
     const missing = grants.map(({ privilege, table }) => `${privilege} on ${table}`);
     const fixes = grants.map(({ privilege, table }) => facts.grantSql(privilege, table));
-    const unsure = !privileges.audit.exists && privileges.audit.create !== true;
-    if (unsure) {
-      fixes.push(
-        `${facts.grantSql('CREATE, INSERT', privileges.audit.table)} (or create ${privileges.audit.table} from sql/audit-table.sql and grant INSERT on it)`,
-      );
-    }
+    // Not in the grants (or only through a role, which they do not show): repair makes the table
+    // before it scans, and stops there if it may not (core/run.ts assertRepairPossible).
+    const notShown = privileges.audit.exists ? [] : (['CREATE', 'INSERT'] as const).filter((privilege) => (privilege === 'CREATE' ? privileges.audit.create : privileges.audit.insertGranted) !== true);
+    const unsure = notShown.length > 0;
+    if (unsure) fixes.push(facts.grantSql('CREATE, INSERT', privileges.audit.table));
     const auditNote = privileges.audit.exists
       ? `INSERT on ${privileges.audit.table}`
       : `CREATE for the audit table ${privileges.audit.table} (made on the first repair)`;
@@ -236,13 +235,15 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
         fix: 'point repair at the primary',
       });
     } else if (missing.length > 0) {
-      if (unsure) missing.push(`CREATE for ${privileges.audit.table} (not in the grants)`);
+      if (unsure) missing.push(`${notShown.join(', ')} for ${privileges.audit.table} (not in the grants)`);
       checks.push({ name: 'privileges for repair', status: 'fail', detail: `missing ${missing.join(', ')} (check works without them)`, fix: fixes.join(' ') });
     } else if (unsure) {
       checks.push({
         name: 'privileges for repair',
         status: 'warn',
-        detail: `UPDATE on ${model.settings.table}; the grants do not show CREATE for ${privileges.audit.table} (on it, ${facts.database}.* or *.*), which the first repair needs to make it`,
+        detail:
+          `UPDATE on ${model.settings.table}; the grants do not show ${notShown.join(' or ')} for ${privileges.audit.table} (on it, ${facts.database}.* or *.*), ` +
+          `which the first repair needs to make it and write it (it tries before it scans; or create it yourself from sql/audit-table.sql and grant INSERT on it)`,
         fix: fixes.join(' '),
       });
     } else {

@@ -3,10 +3,11 @@ import { ensureAuditTable } from '../db/applier.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { runLockKind } from '../db/engine.js';
-import { auditCounterNameLength, autoUpdatedColumns, connectionLimit, grantSql, learnAccount, privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
+import { auditCounterNameLength, autoUpdatedColumns, connectionLimit, grantSql, learnAccount, mayInsertAudit, privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
 import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
+import { isPrivilegeError } from '../db/database-error.js';
 import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift } from './detect-drift.js';
 import { type DriftedSetting, driftingCounters, foreignKeyDoubts, noteDriftingCounters } from './drift.js';
 import type { AuditScope } from './model.js';
@@ -161,14 +162,15 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
     const server = await useEngine(db, engineOptions(options));
     // From here on the scope knows its key columns' kinds (text keys are compared as text).
     options = { ...options, scope: await verifySchema(db, options.scope) };
+    let madeAuditTable = false;
     if (options.dryRun !== true) {
-      await assertRepairPossible(db, options.scope, server);
+      madeAuditTable = await assertRepairPossible(db, options.scope, server);
       lock = await takeRunLock(db, server, result.runId, options.waitLockSeconds ?? 0);
     }
     replica = await openReplica(db, options, server);
     const planned = await plan(db, replica, options, throttle);
     if ('report' in planned) return planned;
-    const createdAuditTable = await ensureAuditTable(db, options.scope.model.auditTable);
+    const createdAuditTable = (await ensureAuditTable(db, options.scope.model.auditTable)) || madeAuditTable;
     const stop = anySignal([options.signal, lock?.lost, throttle.stopped]);
     // Repair writes on the primary only: its load is what counts between batches.
     const primaryOnly: ThrottleTargets = { load: [loadSource(db, replica === null ? 'server' : 'primary')], replica: null };
@@ -397,9 +399,10 @@ async function scan(
 
 /**
  * Refuses before the scan what would fail at the first write: InnoDB rejects READ COMMITTED writes
- * under binlog_format=STATEMENT (error 1665), a read-only user or server cannot write.
+ * under binlog_format=STATEMENT (error 1665), a read-only user or server cannot write. True when
+ * it made the audit table (see below).
  */
-async function assertRepairPossible(db: Database, scope: AuditScope, server: ServerInfo): Promise<void> {
+async function assertRepairPossible(db: Database, scope: AuditScope, server: ServerInfo): Promise<boolean> {
   if (binlogRejectsRepair(server)) {
     throw new DatabaseError(
       'The server logs with binlog_format=STATEMENT, which rejects the READ COMMITTED writes repair makes; ' +
@@ -419,8 +422,8 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
   }
   const leaseTable = runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null;
   const granted = await privileges(db, scope, leaseTable);
-  const audit = auditTableProblem(scope.model, granted.audit.missingColumn);
-  if (audit !== null) throw new ConfigError(`${audit.detail[0]!.toUpperCase()}${audit.detail.slice(1)}: ${audit.fix}. Nothing was written.`);
+  const unsuitable = auditTableProblem(scope.model, granted.audit.missingColumn);
+  if (unsuitable !== null) throw new ConfigError(`${unsuitable.detail[0]!.toUpperCase()}${unsuitable.detail.slice(1)}: ${unsuitable.fix}. Nothing was written.`);
   const missing = missingRepairGrants(granted, scope.model);
   if (missing.length > 0) {
     await learnAccount(db);
@@ -429,6 +432,23 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
         `repair needs it (check does not): ${missing.map(({ privilege, table }) => grantSql(db, privilege, table)).join(' ')}`,
     );
   }
+  // An audit table not made yet, where the grants do not show that this user may make it and
+  // write it (a role's grants do not show there): made now, so that a refusal comes before the
+  // scan and the prompt, not at the first write. It stays, empty, if the run then writes nothing.
+  const { audit } = granted;
+  if (audit.exists || (audit.create === true && audit.insertGranted === true)) return false;
+  const refused = async (privilege: string, what: string): Promise<DatabaseError> => {
+    await learnAccount(db);
+    return new DatabaseError(`Missing privilege: ${privilege} on ${audit.table} for '${db.config.user}'; repair ${what} (check does not): ${grantSql(db, privilege, audit.table)}`);
+  };
+  try {
+    await ensureAuditTable(db, audit.table);
+  } catch (error) {
+    if (error instanceof DatabaseError && isPrivilegeError(error.cause)) throw await refused('CREATE, INSERT', 'makes its audit table there before it scans, and records each write in it');
+    throw error;
+  }
+  if (!(await mayInsertAudit(db, audit.table))) throw await refused('INSERT', `records each write there (it made ${audit.table}, empty, just now)`);
+  return true;
 }
 
 async function takeRunLock(db: Database, server: ServerInfo, runId: string, waitSeconds: number): Promise<RunLock> {

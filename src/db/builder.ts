@@ -555,13 +555,14 @@ export const inspectSql = {
    * table-level grant made before the table exists: GRANT CREATE, INSERT ON db.coupon_audit_log).
    * GRANTEE is 'user'@'host'.
    */
-  createGrants: (database: string, table: string) => {
+  /** Rows where the grants show `privilege` on a table (one not made yet: nothing to probe): global, the database's, the table's own. */
+  tableGrants: (privilege: 'CREATE' | 'INSERT', database: string, table: string) => {
     const grantee = "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
     return tag(
-      `SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'CREATE' AND GRANTEE = ${grantee} ` +
-        `UNION ALL SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES WHERE PRIVILEGE_TYPE = 'CREATE' AND GRANTEE = ${grantee} ` +
+      `SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = '${privilege}' AND GRANTEE = ${grantee} ` +
+        `UNION ALL SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES WHERE PRIVILEGE_TYPE = '${privilege}' AND GRANTEE = ${grantee} ` +
         `AND ${literal(database)} LIKE TABLE_SCHEMA ` +
-        `UNION ALL SELECT 1 FROM information_schema.TABLE_PRIVILEGES WHERE PRIVILEGE_TYPE = 'CREATE' AND GRANTEE = ${grantee} ` +
+        `UNION ALL SELECT 1 FROM information_schema.TABLE_PRIVILEGES WHERE PRIVILEGE_TYPE = '${privilege}' AND GRANTEE = ${grantee} ` +
         `AND TABLE_SCHEMA = ${literal(database)} AND TABLE_NAME = ${literal(table)}`,
     );
   },

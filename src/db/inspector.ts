@@ -371,6 +371,8 @@ export interface Privileges {
     missingColumn: string | null;
     /** CREATE in the database, when it does not: true when granted, null when the grants do not say. */
     create: boolean | null;
+    /** INSERT on it once made, when it does not exist yet: true when the grants show it, null when they do not say. */
+    insertGranted: boolean | null;
   };
   /** The run lock's lease table, where the engine needs one (Galera, Group Replication). */
   lease?: {
@@ -388,8 +390,9 @@ export interface Privileges {
  * `UPDATE … WHERE 1 = 0` (no row matches, so nothing is locked or written) and
  * `INSERT … SELECT … WHERE 1 = 0`. The server checks privileges before it looks at rows, so these
  * answer exactly as the real statements would, roles and wildcard grants included. Only CREATE
- * (for an audit table not made yet) cannot be tried without side effects: it is read from
- * information_schema, and `null` means the grants did not say.
+ * and INSERT for an audit table not made yet cannot be tried without side effects: they are read
+ * from information_schema, and `null` means the grants did not say (a role's grants do not show
+ * there): repair then makes the table before it scans (core/run.ts assertRepairPossible).
  */
 export async function privileges(db: Database, scope: AuditScope, leaseTable: string | null = null): Promise<Privileges> {
   const allowed = async (sql: string): Promise<boolean> => {
@@ -410,10 +413,12 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
   // 1054 ER_BAD_FIELD_ERROR; a refused SELECT is the grants' business (the INSERT probe below).
   const missingColumn = (columnsFailure as { errno?: number } | null)?.errno === 1054 ? columnsFailure!.message : null;
   const insert = exists && missingColumn === null ? await allowed(probeSql.insertAudit(auditTable)) : null;
-  const createGranted = async (table: string): Promise<true | null> =>
-    (await db.query(inspectSql.createGrants(db.config.database, table), 'reading information_schema')).length > 0 ? true : null;
+  const granted = async (privilege: 'CREATE' | 'INSERT', table: string): Promise<true | null> =>
+    (await db.query(inspectSql.tableGrants(privilege, db.config.database, table), 'reading information_schema')).length > 0 ? true : null;
+  const createGranted = (table: string): Promise<true | null> => granted('CREATE', table);
   const create = exists ? null : await createGranted(auditTable);
-  const result: Privileges = { select, update, audit: { table: auditTable, exists, insert, missingColumn, create } };
+  const insertGranted = exists ? null : await granted('INSERT', auditTable);
+  const result: Privileges = { select, update, audit: { table: auditTable, exists, insert, missingColumn, create, insertGranted } };
   if (leaseTable !== null) {
     const leaseExists = await tableExists(db, leaseTable);
     const missing: ('INSERT' | 'UPDATE' | 'DELETE')[] = [];
@@ -426,6 +431,14 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
     result.lease = { table: leaseTable, exists: leaseExists, missing, create: leaseExists ? null : await createGranted(leaseTable) };
   }
   return result;
+}
+
+/** INSERT into the audit table, probed (it exists): false when the grants refuse it. */
+export async function mayInsertAudit(db: Database, table: string): Promise<boolean> {
+  const failure = await probe(db, probeSql.insertAudit(table), 'probing privileges');
+  if (failure === null) return true;
+  if (isPrivilegeError(failure)) return false;
+  throw toDatabaseError(failure, db.config, 'probing privileges');
 }
 
 const accounts = new WeakMap<Database, string>();

@@ -385,7 +385,7 @@ describe('every statement is tagged', () => {
       builder.inspectSql.leadingIndexColumns(['t']),
       builder.inspectSql.uniqueLeadingColumns('t'),
       builder.inspectSql.tableExists('t'),
-      builder.inspectSql.createGrants('db', 't'),
+      builder.inspectSql.tableGrants('CREATE', 'db', 't'),
       builder.inspectSql.currentUser,
       builder.inspectSql.maxUserConnections,
       builder.inspectSql.ownGrants,

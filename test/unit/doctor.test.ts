@@ -26,7 +26,7 @@ const healthy: DatabaseFacts = {
       { table: 'g_coupon_uses', granted: true },
     ],
     update: true,
-    audit: { table: 'coupon_audit_log', exists: true, insert: true, missingColumn: null, create: null },
+    audit: { table: 'coupon_audit_log', exists: true, insert: true, missingColumn: null, create: null, insertGranted: null },
   },
   grantSql: (privileges, table) => `GRANT ${privileges} ON shop.${table} TO app;`,
 };
@@ -70,7 +70,7 @@ describe('diagnose', () => {
       privileges: { ...healthy.privileges!, select: healthy.privileges!.select.map((entry) => ({ ...entry, granted: entry.table !== 'g_coupons' })) },
     });
     expect(noSelect.checks.find((check) => check.name === 'privileges for check')).toMatchObject({ status: 'fail', detail: 'no SELECT on g_coupons' });
-    const unsureCreate = { ...healthy.privileges!, audit: { table: 'coupon_audit_log', exists: false, insert: null, missingColumn: null, create: null } };
+    const unsureCreate = { ...healthy.privileges!, audit: { table: 'coupon_audit_log', exists: false, insert: null, missingColumn: null, create: null, insertGranted: true } };
     expect(status({ ...healthy, privileges: unsureCreate }, 'privileges for repair')).toBe('warn');
     expect(status({ ...healthy, privileges: { ...unsureCreate, audit: { ...unsureCreate.audit, create: true } } }, 'privileges for repair')).toBe('ok');
     expect(status({ ...healthy, server: { ...healthy.server, engine: { ...healthy.server.engine, supportsSkipLocked: false } } }, 'server version')).toBe('warn');
