@@ -104,6 +104,28 @@ describe('access denied says whether a password was given, never the password', 
     }
   });
 
+  it('an account created REQUIRE SSL, reached without TLS, is refused like a wrong password: the sentence names TLS too', async () => {
+    const tlsUser = `${USER}_tls`.slice(0, 32);
+    await admin(async (conn) => {
+      await conn.query('CREATE USER ?@? IDENTIFIED BY ? REQUIRE SSL', [tlsUser, '%', PASSWORD]);
+      await conn.query(`GRANT SELECT ON ${mysql.escapeId(db.name)}.* TO ?@?`, [tlsUser, '%']);
+    });
+    try {
+      const url = new URL(db.url);
+      url.username = tlsUser;
+      url.password = encodeURIComponent(PASSWORD);
+      const result = await runCli(['check', '--url', url.toString()]);
+      expect(result.code).toBe(3);
+      expect(result.stderr).toContain('If the account requires TLS (REQUIRE SSL), turn it on: --ssl-ca FILE, or ?ssl=true in the URL.');
+      // With TLS on, that is not the cause: not said.
+      const error = Object.assign(new Error("Access denied for user 'x'@'h' (using password: YES)"), { code: 'ER_ACCESS_DENIED_ERROR', errno: 1045 });
+      const config = { host: 'h', port: 3306, user: 'x', database: 'd', password: 'p', connectTimeoutMs: 5000 };
+      expect(toDatabaseError(error, { ...config, ssl: { rejectUnauthorized: true } }).message).not.toContain('REQUIRE SSL');
+    } finally {
+      await admin((conn) => conn.query('DROP USER IF EXISTS ?@?', [tlsUser, '%']));
+    }
+  });
+
   it('without the server saying "(using password: …)", falls back on whether a password was configured', () => {
     const error = Object.assign(new Error("Access denied for user 'x'@'h'"), { code: 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR', errno: 1698 });
     const config = { host: 'h', port: 3306, user: 'x', database: 'd', ssl: undefined, connectTimeoutMs: 5000 };
