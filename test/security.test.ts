@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -152,6 +155,18 @@ describe('TLS options', () => {
     const result = await runCli(['check', '--url', db.url, '--ssl-ca', '/nonexistent/ca.pem']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('Cannot read the TLS CA file /nonexistent/ca.pem');
+  });
+
+  it('--ssl-ca naming a file that holds no certificate (a key, garbage) is a usage error saying so (exit 2)', async () => {
+    const file = join(tmpdir(), `ca-audit-not-a-cert-${process.pid}.pem`);
+    writeFileSync(file, '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n');
+    try {
+      const result = await runCli(['check', '--url', db.url, '--ssl-ca', file]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`The TLS CA file ${file} holds no PEM certificate`);
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 });
 

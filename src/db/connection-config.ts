@@ -137,6 +137,11 @@ function resolveSsl(params: URLSearchParams, sslCaFlag: string | undefined): Ssl
     } catch (error) {
       throw new UsageError(`Cannot read the TLS CA file ${caPath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}.`);
     }
+    // Else the handshake fails later blaming the server's certificate ("self-signed certificate in
+    // certificate chain"), when the file given is what is wrong (a key, a DER file, a typo'd path's neighbour).
+    if (!ssl.ca.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new UsageError(`The TLS CA file ${caPath} holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the certificate of the CA that signed the server's.`);
+    }
   }
   return ssl;
 }
