@@ -76,6 +76,15 @@ describe('coupon-audit doctor', () => {
     const fixed = await doctor(['--url', db.url]);
     expect(fixed.code).toBe(0);
     expect(byName(fixed.json, 'index g_coupons')!.status).toBe('ok');
+    // That name taken by an index on another column: the fix takes another name, and works pasted.
+    await db.query('ALTER TABLE g_coupons DROP INDEX idx_g_coupons_settingId, ADD INDEX IDX_g_coupons_settingId (code)');
+    const renamed = byName((await doctor(['--url', db.url])).json, 'index g_coupons')!;
+    expect(renamed.fix).toBe('CREATE INDEX `idx_g_coupons_settingId_2` ON `g_coupons` (`settingId`);');
+    const checked = await runCli(['check', '--url', db.url]);
+    expect(checked.stderr).toContain('This fixes it: CREATE INDEX `idx_g_coupons_settingId_2` ON `g_coupons` (`settingId`);');
+    await db.query(renamed.fix!);
+    expect(byName((await doctor(['--url', db.url])).json, 'index g_coupons')!.status).toBe('ok');
+    await db.query('ALTER TABLE g_coupons DROP INDEX IDX_g_coupons_settingId');
   });
 
   it('a read-only user: check is fine, repair is not, and the GRANT is printed, to the account the server matched; nothing is written', async () => {

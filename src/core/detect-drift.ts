@@ -2,7 +2,7 @@ import type { Database } from '../db/database.js';
 import { abortReason, DatabaseError } from '../errors.js';
 import { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE } from './limits.js';
 export { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE };
-import { unindexedCounters } from '../db/inspector.js';
+import { createIndexFixes, unindexedCounters } from '../db/inspector.js';
 import { type IdScope, compareIds } from '../db/rows.js';
 import { type BranchForm, childBranches, filterCheckSql } from '../db/builder.js';
 import { type BranchShape, comparePackedPage, comparePage, lastId, nullKeyCounts, pageBoundary, pageIds, type PageResult } from '../db/scanner.js';
@@ -37,7 +37,8 @@ export interface DetectOptions<T extends { id: bigint } = DriftedSetting> {
    * with the counter's key: the scan is then one statement over the whole tables (each read once)
    * instead of a statement per page that would read them whole every time.
    */
-  onUnindexed?: ((counters: CounterDefinition[]) => void) | undefined;
+  /** Counters whose key no index starts with, each with the CREATE INDEX that fixes it. */
+  onUnindexed?: ((counters: CounterDefinition[], fixes: ReadonlyMap<CounterDefinition, string>) => void) | undefined;
 }
 
 export interface DetectProgress {
@@ -226,7 +227,7 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
   } else {
     const unindexed = await unindexedCounters(db, scope);
     if (unindexed.length > 0) {
-      options.onUnindexed?.(unindexed);
+      if (options.onUnindexed !== undefined) options.onUnindexed(unindexed, await createIndexFixes(db, unindexed));
       await nextPage();
       await pool.run((turn) => run({ kind: 'range', after: null, upTo: null }, 'stacked', turn).then(() => undefined));
     } else {

@@ -2,7 +2,7 @@ import { createIndexSql } from '../db/builder.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { DatabaseError } from '../errors.js';
-import { auditCounterNameLength, grantSql, hasProblems, learnAccount, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, unindexedCounters, useEngine } from '../db/inspector.js';
+import { auditCounterNameLength, createIndexFixes, grantSql, hasProblems, learnAccount, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, unindexedCounters, useEngine } from '../db/inspector.js';
 import { type EngineProfile, rowLocking, runLockKind } from '../db/engine.js';
 import { LEASE_TABLE } from '../db/run-lock.js';
 import type { AuditScope, CounterDefinition } from './model.js';
@@ -41,6 +41,8 @@ export interface DatabaseFacts {
   missingSelect: { table: string; grant: string }[];
   /** Present when the schema is there (otherwise there is nothing to probe). */
   unindexed?: CounterDefinition[];
+  /** The CREATE INDEX for each of `unindexed`, named apart from the table's indexes (default: createIndexSql's name). */
+  createIndex?: ReadonlyMap<CounterDefinition, string>;
   privileges?: Privileges;
   /** The longest counter name an existing audit table holds (null: none yet, or unreadable). */
   auditNameRoom?: number | null;
@@ -65,6 +67,7 @@ export async function gatherFacts(db: Database, scope: AuditScope, target: strin
   };
   if (!hasProblems(problems)) {
     facts.unindexed = await unindexedCounters(db, scope);
+    facts.createIndex = await createIndexFixes(db, facts.unindexed);
     facts.privileges = await probePrivileges(db, scope, runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null);
     facts.auditNameRoom = await auditCounterNameLength(db, scope.model.auditTable);
   }
@@ -196,7 +199,7 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
               name: `index ${counter.table}`,
               status: 'warn',
               detail: `no index starts with ${counter.foreignKey}: every check reads the whole table`,
-              fix: createIndexSql(counter),
+              fix: facts.createIndex?.get(counter) ?? createIndexSql(counter),
             },
       );
     }

@@ -522,6 +522,12 @@ export const inspectSql = {
       'SELECT TABLE_NAME AS tableName, COLUMN_NAME AS columnName, EXTRA AS extra, DATA_TYPE AS dataType, NUMERIC_SCALE AS numericScale FROM information_schema.COLUMNS ' +
         `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`,
     ),
+  /** The names of every index of these tables. */
+  indexNames: (tables: readonly string[]) =>
+    tag(
+      'SELECT DISTINCT TABLE_NAME AS tableName, INDEX_NAME AS indexName FROM information_schema.STATISTICS ' +
+        `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`,
+    ),
   /** First columns of every index of these tables. */
   leadingIndexColumns: (tables: readonly string[]) =>
     tag(
@@ -686,8 +692,13 @@ export const engineSql = {
 };
 
 /** CREATE INDEX for a counter's child table (doctor and the no-index warning print it). */
-export function createIndexSql(counter: CounterDefinition): string {
-  return `CREATE INDEX ${ident(`idx_${counter.table}_${counter.foreignKey}`.slice(0, 64))} ON ${ident(counter.table)} (${ident(counter.foreignKey)});`;
+export function createIndexSql(counter: CounterDefinition, taken: ReadonlySet<string> = new Set()): string {
+  // A name the table's indexes do not have already (`taken`, lower-cased: index names are
+  // case-insensitive), or the statement fails with 1061 when pasted: idx_t_k, idx_t_k_2, …
+  const base = `idx_${counter.table}_${counter.foreignKey}`.slice(0, 64);
+  let name = base;
+  for (let n = 2; taken.has(name.toLowerCase()); n++) name = `${base.slice(0, 64 - String(n).length - 1)}_${n}`;
+  return `CREATE INDEX ${ident(name)} ON ${ident(counter.table)} (${ident(counter.foreignKey)});`;
 }
 
 /** One change of `repair --emit-sql`: a counter of a setting, the value detection saw, the value to write. */

@@ -1,7 +1,7 @@
 import { ConfigError } from '../core/config.js';
 import type { AuditScope, CounterDefinition, CounterModel } from '../core/model.js';
 import { DatabaseError } from '../errors.js';
-import { ident, inspectSql, leaseSql, literal, probeSql, sessionSql } from './builder.js';
+import { createIndexSql, ident, inspectSql, leaseSql, literal, probeSql, sessionSql } from './builder.js';
 import type { Database } from './database.js';
 import { detectEngine, ENGINE_VARIABLES, type EngineProfile, type ServerAnswers, WSREP_STATUS } from './engine.js';
 import { isDriverError, isPrivilegeError, isRetryableLockError, toDatabaseError } from './database-error.js';
@@ -325,6 +325,18 @@ export async function unindexedCounters(db: Database, scope: AuditScope): Promis
   const rows = await db.query(inspectSql.leadingIndexColumns(tables), 'reading information_schema');
   const leading = new Set(rows.map((row) => `${String(row['tableName'])}\0${String(row['columnName']).toLowerCase()}`));
   return scope.counters.filter((counter) => !leading.has(`${counter.table}\0${counter.foreignKey.toLowerCase()}`));
+}
+
+/** For each of these counters, the CREATE INDEX that gives its key an index, named apart from the table's indexes. */
+export async function createIndexFixes(db: Database, counters: readonly CounterDefinition[]): Promise<Map<CounterDefinition, string>> {
+  const fixes = new Map<CounterDefinition, string>();
+  if (counters.length === 0) return fixes;
+  const rows = await db.query(inspectSql.indexNames([...new Set(counters.map((counter) => counter.table))]), 'reading information_schema');
+  for (const counter of counters) {
+    const taken = new Set(rows.filter((row) => String(row['tableName']) === counter.table).map((row) => String(row['indexName']).toLowerCase()));
+    fixes.set(counter, createIndexSql(counter, taken));
+  }
+  return fixes;
 }
 
 /**

@@ -192,6 +192,15 @@ describe('schema probes', () => {
     expect(builder.probeSql.auditColumns('audit`log')).toBe('/* coupon-audit */ SELECT runId, settingId, counterName, oldValue, newValue, dbUser FROM `audit``log` LIMIT 0');
   });
 
+  it('CREATE INDEX takes a name the table has not got (index names compared without case), within 64 characters', () => {
+    const counter = { name: 'issuedCount', table: 'g_coupons', foreignKey: 'settingId', where: null };
+    expect(builder.createIndexSql(counter)).toBe('CREATE INDEX `idx_g_coupons_settingId` ON `g_coupons` (`settingId`);');
+    expect(builder.createIndexSql(counter, new Set(['idx_g_coupons_settingid', 'idx_g_coupons_settingid_2']))).toBe('CREATE INDEX `idx_g_coupons_settingId_3` ON `g_coupons` (`settingId`);');
+    const long = { ...counter, table: 't'.repeat(64) };
+    const taken = new Set([`idx_${'t'.repeat(60)}`]);
+    expect(builder.createIndexSql(long, taken)).toBe(`CREATE INDEX \`idx_${'t'.repeat(58)}_2\` ON \`${'t'.repeat(64)}\` (\`settingId\`);`);
+  });
+
   it("the UPDATE probe assigns what repair's UPDATE assigns: the counters and the preserved ON UPDATE columns", () => {
     const scope = auditScope(DEFAULT_MODEL);
     expect(builder.probeSql.updateCounters(scope, ['updatedAt'])).toBe(

@@ -44,7 +44,7 @@ export async function runCheck(terminal: Terminal, options: CommonOptions, outco
 export function scanHooks(terminal: Terminal, spinner: Spinner): RunHooks {
   return {
     ...progressHooks(terminal, spinner),
-    onUnindexed: (counters) => {
+    onUnindexed: (counters, fixes) => {
       spinner.clear();
       // Two counters over one table and key are one missing index: one warning.
       const seen = new Set<string>();
@@ -54,7 +54,7 @@ export function scanHooks(terminal: Terminal, spinner: Spinner): RunHooks {
         seen.add(key);
         terminal.warn(
           `${counter.table} has no index starting with ${counter.foreignKey}, so every check reads the whole table ` +
-            `(once, in one pass). This fixes it: ${createIndexSql(counter)}`,
+            `(once, in one pass). This fixes it: ${fixes.get(counter) ?? createIndexSql(counter)}`,
         );
       }
     },
