@@ -127,7 +127,7 @@ describe('check: a report that reads well at any size', () => {
     const unknown = Array.from({ length: 206 }, (_, i) => String(5000 + i));
     const result = await runCli(['check', '--url', db.url, '--ids', ['1', ...unknown].join(',')]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe('warning: 206 settings from --ids do not exist, the first 5: 5000, 5001, 5002, 5003, 5004, ….\n');
+    expect(result.stderr).toBe('warning: 206 settings from --ids do not exist: 5000, 5001, 5002, 5003, 5004 and 201 more.\n');
   });
 
   it('on a terminal: coloured cells, the header line, the legend', async () => {

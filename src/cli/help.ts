@@ -33,6 +33,9 @@ function wrap(text: string, width: number): string[] {
 }
 
 const USAGE: readonly [string, string] = ['2', 'bad flag or value, no URL, invalid config (nothing read or written)'];
+/** sql connects to nothing (no URL needed); demo takes neither a URL nor a config. */
+const SQL_USAGE: readonly [string, string] = ['2', 'bad flag or value, invalid config'];
+const DEMO_USAGE: readonly [string, string] = ['2', 'bad flag or value'];
 const DATABASE: readonly [string, string] = ['3', 'database error: cannot connect, authentication, missing table/column/privilege, connection lost, a table lock not had within --metadata-lock-wait'];
 const INTERNAL: readonly [string, string] = ['70', 'internal error (a bug), never 1'];
 const OUTPUT: readonly [string, string] = ['74', 'could not write to stdout (a full disk): the output is cut short'];
@@ -82,7 +85,7 @@ export const SQL_HELP = epilog({
     ['coupon-audit sql', 'the detection SQL for the built-in model, the orphan counts included'],
     ['coupon-audit sql --config coupon-audit.json --columns usedCount --deleted skip', 'the statements for this scope'],
   ],
-  exitCodes: [['0', 'printed'], USAGE, INTERNAL, OUTPUT],
+  exitCodes: [['0', 'printed'], SQL_USAGE, INTERNAL, OUTPUT],
 });
 
 export const DOCTOR_HELP = epilog({
@@ -99,7 +102,7 @@ export const DEMO_HELP = epilog({
     ['coupon-audit demo', 'check → repair --dry-run → repair --yes → check on a throwaway server'],
     ['coupon-audit demo --server-binary /usr/sbin/mysqld', 'the same with a MySQL 8 server binary'],
   ],
-  exitCodes: [['0', 'it ran through'], USAGE, ['3', 'no server binary to start, or it failed to start'], INTERNAL, OUTPUT, SIGNAL],
+  exitCodes: [['0', 'it ran through'], DEMO_USAGE, ['3', 'no server binary to start, or it failed to start'], INTERNAL, OUTPUT, SIGNAL],
 });
 
 export const PROGRAM_HELP = epilog({
@@ -110,7 +113,7 @@ export const PROGRAM_HELP = epilog({
   ],
   exitCodes: [
     ['0', 'all is well'],
-    ['1', 'drift found (check, repair --dry-run, repair --emit-sql)'],
+    ['1', 'drift found (check, repair --dry-run, repair --emit-sql); the repair prompt was declined'],
     USAGE,
     DATABASE,
     ['4', 'partial repair'],

@@ -21,8 +21,9 @@ export function settingIds(value: string, previous: bigint[] | undefined): bigin
 
 /** `--columns issuedCount,usedCount`: counter names, checked against the model once it is loaded; repeated flags accumulate. */
 export function counterList(value: string, previous: string[] | undefined): string[] {
-  const names = value.split(',').map((part) => part.trim()).filter((part) => part !== '');
-  if (names.length === 0) throw new InvalidArgumentError('name one or more counters, like issuedCount,usedCount.');
+  const names = value.split(',').map((part) => part.trim());
+  // As --ids: an empty entry ('issuedCount,', 'a,,b') is a mistake, not nothing.
+  if (names.some((part) => part === '')) throw new InvalidArgumentError('expected a comma-separated list of counter names, like issuedCount,usedCount.');
   return [...(previous ?? []), ...names];
 }
 

@@ -163,7 +163,7 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
       detail: `${facts.schemaProblems.join('; ')}`,
       fix:
         model.source === null
-          ? 'point --url at the coupon database (or see sql/schema.sql for the tables the tool reads)'
+          ? 'point --url at the coupon database (sql/schema.sql has the tables the tool reads), or describe your own tables with --config (README "Counters by definition")'
           : `point --url at the right database, or correct ${model.source}`,
     });
   } else if (facts.missingSelect.length === 0) {

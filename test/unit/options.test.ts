@@ -21,7 +21,8 @@ describe('option parsers', () => {
   it('counters: names collected from repeated flags, checked against the model once it is loaded', () => {
     expect(counterList('usedcount', undefined)).toEqual(['usedcount']);
     expect(counterList('issuedCount', counterList('usedCount', undefined))).toEqual(['usedCount', 'issuedCount']);
-    expect(() => counterList(' , ', undefined)).toThrow(InvalidArgumentError);
+    // An empty entry is a mistake, as in --ids.
+    for (const bad of [' , ', 'issuedCount,', 'issuedCount,,usedCount', '']) expect(() => counterList(bad, undefined)).toThrow(InvalidArgumentError);
     expect(counterNames(DEFAULT_MODEL, ['usedcount', 'issuedCount', 'usedCount'])).toEqual(['usedCount', 'issuedCount']);
     expect(() => counterNames(DEFAULT_MODEL, ['total'])).toThrow(UsageError);
   });

@@ -137,7 +137,7 @@ export function warnIdsNotAudited(terminal: Terminal, report: Pick<DriftReport<{
 }
 
 function firstFewIds(ids: readonly bigint[]): string {
-  return `${ids.length > FEW ? `, the first ${FEW}` : ''}: ${ids.slice(0, FEW).join(', ')}${ids.length > FEW ? ', …' : ''}`;
+  return `: ${ids.slice(0, FEW).join(', ')}${ids.length > FEW ? ` and ${ids.length - FEW} more` : ''}`;
 }
 
 export { plural };
