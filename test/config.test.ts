@@ -12,7 +12,7 @@ import { resolveConnectionConfig } from '../src/db/connection-config.js';
 import { Database } from '../src/db/database.js';
 import { verifySchema } from '../src/db/inspector.js';
 import { parseJson, runCli } from './helpers/cli.js';
-import { connectionOptions, createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
+import { connectionOptions, createTestDatabase, OLD_AUDIT_TABLE, seed, type TestDatabase } from './helpers/database.js';
 import { settingsSnapshot } from './helpers/snapshot.js';
 
 /** Counters by definition (SPEC.md): a revoke-aware model, a renamed schema, and bad configs. */
@@ -586,6 +586,28 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       expect(result.stderr).toContain(`counter issuedCount: the filter "${copyWhere}" fails on the server for a row of g_coupons_copy (any setting): Subquery returns more than 1 row.`);
     } finally {
       await revoke.query('DROP TABLE g_coupons_copy');
+    }
+  });
+
+  it('ids past 20 digits (a DECIMAL(30,0) key) are audited exactly; an older audit table stops the batch naming settingId, not oldValue', async () => {
+    await revoke.query('CREATE TABLE wide_settings (id DECIMAL(30,0) PRIMARY KEY, status VARCHAR(16) NOT NULL, issuedCount INT NULL)');
+    await revoke.query('CREATE TABLE wide_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingId DECIMAL(30,0) NOT NULL, KEY (settingId))');
+    await revoke.query(OLD_AUDIT_TABLE);
+    const big = '1000000000000000000000000'; // 10^24
+    try {
+      await revoke.query(`INSERT INTO wide_settings VALUES (${big}, 'ACTIVE', 2), (7, 'ACTIVE', 0)`);
+      await revoke.query(`INSERT INTO wide_codes (settingId) VALUES (${big}), (7)`);
+      const config = writeConfig('wide.json', { settings: { table: 'wide_settings' }, counters: { issuedCount: { table: 'wide_codes', foreignKey: 'settingId' } } });
+      const narrow = await runCli(['repair', '--url', revoke.url, '--config', config, '--yes', '--audit-table', 'old_audit']);
+      expect(narrow.code, narrow.stderr).toBe(3);
+      expect(narrow.stderr).toContain("Out of range value for column 'settingId'");
+      expect(narrow.stderr).toContain('ALTER TABLE `old_audit` MODIFY settingId DECIMAL(65, 0) NOT NULL;');
+      const fresh = await runCli(['repair', '--url', revoke.url, '--config', config, '--yes', '--audit-table', 'wide_audit']);
+      expect(fresh.code, fresh.stderr).toBe(0);
+      const [rows] = await revoke.conn.query<RowDataPacket[]>('SELECT CAST(settingId AS CHAR) AS id, CAST(oldValue AS CHAR) AS old, newValue FROM wide_audit ORDER BY settingId');
+      expect(rows.map((row) => [row['id'], row['old'], String(row['newValue'])])).toEqual([['7', '0', '1'], [big, '2', '1']]);
+    } finally {
+      await revoke.query('DROP TABLE IF EXISTS wide_settings, wide_codes, old_audit, wide_audit');
     }
   });
 

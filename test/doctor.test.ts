@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mysql, { type Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
 import { connectionOptions, createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
 import { settingsSnapshot } from './helpers/snapshot.js';
+import { DatabaseError, repair } from '../src/index.js';
 
 interface DoctorJson {
   version: number;
@@ -87,6 +91,27 @@ describe('coupon-audit doctor', () => {
     await db.query('ALTER TABLE g_coupons DROP INDEX IDX_g_coupons_settingId');
   });
 
+  it('two keys of one table without an index get two CREATE INDEX of different names, even where 64 characters cut both to one', async () => {
+    const long = `c${'o'.repeat(56)}x`; // 58 characters: idx_<table>_settingIdA is cut inside the key's name
+    await db.query(`CREATE TABLE ${long} (id INT AUTO_INCREMENT PRIMARY KEY, settingIdA BIGINT UNSIGNED NULL, settingIdB BIGINT UNSIGNED NULL)`);
+    const dir = mkdtempSync(join(tmpdir(), 'ca-doctor-'));
+    try {
+      const config = join(dir, 'two-keys.json');
+      writeFileSync(config, JSON.stringify({ counters: { issuedCount: { table: long, foreignKey: 'settingIdA' }, usedCount: { table: long, foreignKey: 'settingIdB' } } }));
+      const { json } = await doctor(['--url', db.url, '--config', config]);
+      const fixes = json.checks.filter((check) => check.name === `index ${long}`).map((check) => check.fix);
+      expect(fixes).toHaveLength(2);
+      expect(new Set(fixes).size).toBe(2);
+      for (const fix of fixes) await db.query(fix!);
+      expect(json.checks.filter((check) => check.name === `index ${long}` && check.status !== 'ok')).toHaveLength(2);
+      const after = await doctor(['--url', db.url, '--config', config]);
+      expect(after.json.checks.filter((check) => check.name === `index ${long}`).map((check) => check.status)).toEqual(['ok', 'ok']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await db.query(`DROP TABLE ${long}`);
+    }
+  });
+
   it('a read-only user: check is fine, repair is not, and the GRANT is printed, to the account the server matched; nothing is written', async () => {
     const name = `ca_docro_${randomBytes(3).toString('hex')}`;
     // At 127.0.0.1, not '%': the printed GRANT must name this account or it fails (1133).
@@ -163,6 +188,33 @@ describe('coupon-audit doctor', () => {
     expect(refused.stderr).toMatch(/Missing privilege: CREATE, INSERT on coupon_audit_log for 'ca_docaud_\w+'; repair makes its audit table there before it scans/);
     expect(refused.stderr).toContain(`GRANT CREATE, INSERT ON ${schema}.\`coupon_audit_log\` TO`);
     expect(refused.stderr).not.toMatch(/^sql .*: compare /m);
+    expect(await auditTables()).toBe(0);
+    // The library's error keeps the server's refusal as its cause.
+    const thrown = await repair({ url: noCreate }).then(() => null, (error: unknown) => error);
+    expect(thrown).toBeInstanceOf(DatabaseError);
+    expect((thrown as { cause?: { errno?: number } }).cause?.errno).toBe(1142);
+    // Another repair holds the run lock: exit 5, and nothing made (the table waits for the lock).
+    const holder = await mysql.createConnection(connectionOptions(db.name));
+    try {
+      await holder.query('SELECT GET_LOCK(?, 0)', [`coupon-audit:repair:${db.name}`]);
+      const locked = await runCli(['repair', '--url', noCreate, '--yes']);
+      expect(locked.code, locked.stderr).toBe(5);
+      expect(await auditTables()).toBe(0);
+    } finally {
+      await holder.end();
+    }
+    // INSERT shown, CREATE not: the refusal names CREATE alone.
+    const insertOnly = await user([...base, `INSERT ON ${schema}.*`]);
+    const createOnly = await runCli(['repair', '--url', insertOnly, '--yes']);
+    expect(createOnly.code, createOnly.stderr).toBe(3);
+    expect(createOnly.stderr).toMatch(/Missing privilege: CREATE on coupon_audit_log for /);
+    expect(createOnly.stderr).toContain(`GRANT CREATE ON ${schema}.\`coupon_audit_log\` TO`);
+    // A grant on the table under another case (names are case sensitive here) is not this table's.
+    const otherCase = await user([...base, `CREATE, INSERT ON ${schema}.COUPON_AUDIT_LOG`]);
+    const cased = await runCli(['repair', '--url', otherCase, '--yes', '--verbose']);
+    expect(cased.code, cased.stderr).toBe(3);
+    expect(cased.stderr).toContain('Missing privilege: CREATE, INSERT on coupon_audit_log');
+    expect(cased.stderr).not.toMatch(/^sql .*: compare /m);
     expect(await auditTables()).toBe(0);
     const warned = byName((await doctor(['--url', noCreate])).json, 'privileges for repair')!;
     expect(warned).toMatchObject({ status: 'warn', detail: expect.stringContaining('the grants do not show CREATE or INSERT for coupon_audit_log') });

@@ -3,7 +3,7 @@ import { ensureAuditTable } from '../db/applier.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { runLockKind } from '../db/engine.js';
-import { auditCounterNameLength, autoUpdatedColumns, connectionLimit, grantSql, learnAccount, mayInsertAudit, privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
+import { auditCounterNameLength, autoUpdatedColumns, connectionLimit, grantSql, learnAccount, mayInsertAudit, privileges, type Privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
 import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
@@ -164,8 +164,10 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
     options = { ...options, scope: await verifySchema(db, options.scope) };
     let madeAuditTable = false;
     if (options.dryRun !== true) {
-      madeAuditTable = await assertRepairPossible(db, options.scope, server);
+      const audit = await assertRepairPossible(db, options.scope, server);
       lock = await takeRunLock(db, server, result.runId, options.waitLockSeconds ?? 0);
+      // Under the run lock: a run that another repair's lock stops (exit 5) makes nothing.
+      madeAuditTable = await makeAuditTableEarly(db, audit);
     }
     replica = await openReplica(db, options, server);
     const planned = await plan(db, replica, options, throttle);
@@ -399,10 +401,10 @@ async function scan(
 
 /**
  * Refuses before the scan what would fail at the first write: InnoDB rejects READ COMMITTED writes
- * under binlog_format=STATEMENT (error 1665), a read-only user or server cannot write. True when
- * it made the audit table (see below).
+ * under binlog_format=STATEMENT (error 1665), a read-only user or server cannot write. Returns what
+ * the grants say of the audit table (makeAuditTableEarly).
  */
-async function assertRepairPossible(db: Database, scope: AuditScope, server: ServerInfo): Promise<boolean> {
+async function assertRepairPossible(db: Database, scope: AuditScope, server: ServerInfo): Promise<Privileges['audit']> {
   if (binlogRejectsRepair(server)) {
     throw new DatabaseError(
       'The server logs with binlog_format=STATEMENT, which rejects the READ COMMITTED writes repair makes; ' +
@@ -432,22 +434,32 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
         `repair needs it (check does not): ${missing.map(({ privilege, table }) => grantSql(db, privilege, table)).join(' ')}`,
     );
   }
-  // An audit table not made yet, where the grants do not show that this user may make it and
-  // write it (a role's grants do not show there): made now, so that a refusal comes before the
-  // scan and the prompt, not at the first write. It stays, empty, if the run then writes nothing.
-  const { audit } = granted;
+  return granted.audit;
+}
+
+/**
+ * An audit table not made yet, where the grants do not show that this user may make it and write
+ * it (a role's grants do not show in information_schema): made before the scan, so that a refusal
+ * comes before the scan and the prompt, not at the first write. True when it made it; it stays,
+ * empty, if the run then writes nothing.
+ */
+async function makeAuditTableEarly(db: Database, audit: Privileges['audit']): Promise<boolean> {
   if (audit.exists || (audit.create === true && audit.insertGranted === true)) return false;
-  const refused = async (privilege: string, what: string): Promise<DatabaseError> => {
+  const refused = async (privilege: string, what: string, cause: unknown): Promise<DatabaseError> => {
     await learnAccount(db);
-    return new DatabaseError(`Missing privilege: ${privilege} on ${audit.table} for '${db.config.user}'; repair ${what} (check does not): ${grantSql(db, privilege, audit.table)}`);
+    return new DatabaseError(`Missing privilege: ${privilege} on ${audit.table} for '${db.config.user}'; repair ${what} (check does not): ${grantSql(db, privilege, audit.table)}`, { cause });
   };
   try {
     await ensureAuditTable(db, audit.table);
   } catch (error) {
-    if (error instanceof DatabaseError && isPrivilegeError(error.cause)) throw await refused('CREATE, INSERT', 'makes its audit table there before it scans, and records each write in it');
+    if (error instanceof DatabaseError && isPrivilegeError(error.cause)) {
+      // INSERT as well where the grants do not show it either: the next refusal would be that one.
+      const privilege = audit.insertGranted === true ? 'CREATE' : 'CREATE, INSERT';
+      throw await refused(privilege, 'makes its audit table there before it scans, and records each write in it', error.cause);
+    }
     throw error;
   }
-  if (!(await mayInsertAudit(db, audit.table))) throw await refused('INSERT', `records each write there (it made ${audit.table}, empty, just now)`);
+  if (!(await mayInsertAudit(db, audit.table))) throw await refused('INSERT', `records each write there (it made ${audit.table}, empty, just now)`, undefined);
   return true;
 }
 

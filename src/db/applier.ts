@@ -125,21 +125,30 @@ export class RepairSession {
   async recordAudit(runId: string, writes: readonly CounterWrite[]): Promise<void> {
     if (writes.length === 0) return;
     const table = this.scope.model.auditTable;
-    const narrow = (detail: string): DatabaseError =>
+    /** The column a message says a value did not fit, when it is one of the numbers widened since (WIDENED). */
+    const narrowColumn = (message: string): string | undefined => {
+      const column = /column '([^']+)'/i.exec(message)?.[1];
+      return Object.keys(WIDENED).find((name) => name.toLowerCase() === column?.toLowerCase());
+    };
+    const narrow = (column: string, detail: string): DatabaseError =>
       new DatabaseError(
-        `The audit table ${table} cannot hold a value this batch records: ${detail}. Widen it (ALTER TABLE ${ident(table)} MODIFY oldValue DECIMAL(65, 0) NULL;) ` +
+        `The audit table ${table} cannot hold a value this batch records: ${detail}. Widen it (ALTER TABLE ${ident(table)} MODIFY ${column} ${WIDENED[column]};) ` +
           'and rerun. Nothing of that batch was written.',
       );
     let warnings: number;
     try {
       ({ warnings } = await this.session.write(insertAuditSql(table, { runId, dbUser: this.db.config.user }, writes)));
     } catch (error) {
-      if ((error as { errno?: number }).errno === 1264) throw narrow(String((error as { sqlMessage?: string }).sqlMessage ?? (error as Error).message));
+      const message = String((error as { sqlMessage?: string }).sqlMessage ?? (error as Error).message);
+      const column = (error as { errno?: number }).errno === 1264 ? narrowColumn(message) : undefined;
+      if (column !== undefined) throw narrow(column, message);
       throw error;
     }
     if (warnings === 0) return;
-    const clipped = (await this.session.query(sessionSql.showWarnings)).find((row) => /column '(oldValue|newValue)'/i.test(String(row['Message'] ?? '')));
-    if (clipped !== undefined) throw narrow(`${String(clipped['Message'])} (warning ${String(clipped['Code'])})`);
+    for (const row of await this.session.query(sessionSql.showWarnings)) {
+      const column = narrowColumn(String(row['Message'] ?? ''));
+      if (column !== undefined) throw narrow(column, `${String(row['Message'])} (warning ${String(row['Code'])})`);
+    }
   }
 
   /** The run lock's fence inside the transaction: how many rows it matched (1 while the lock is this run's). */
@@ -175,6 +184,12 @@ export class RepairSession {
     this.session.destroy();
   }
 }
+
+/**
+ * The audit table's number columns that an earlier sql/audit-table.sql made narrower (BIGINT,
+ * DECIMAL(20, 0)) than a cache or an id can be, each with the type it has now.
+ */
+const WIDENED: Readonly<Record<string, string>> = { oldValue: 'DECIMAL(65, 0) NULL', settingId: 'DECIMAL(65, 0) NOT NULL' };
 
 /**
  * Creates the audit table when missing, from sql/audit-table.sql with the configured name.

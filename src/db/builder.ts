@@ -561,15 +561,20 @@ export const inspectSql = {
    * table-level grant made before the table exists: GRANT CREATE, INSERT ON db.coupon_audit_log).
    * GRANTEE is 'user'@'host'.
    */
-  /** Rows where the grants show `privilege` on a table (one not made yet: nothing to probe): global, the database's, the table's own. */
+  /**
+   * Rows where the grants show `privilege` on a table (one not made yet: nothing to probe): global,
+   * the database's, the table's own. Names compared as the server does where names are case
+   * sensitive (BINARY: information_schema's collation is not); where they are not, a grant the
+   * comparison misses is only a grant not shown, which repair then tries (run.ts makeAuditTableEarly).
+   */
   tableGrants: (privilege: 'CREATE' | 'INSERT', database: string, table: string) => {
     const grantee = "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
     return tag(
       `SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = '${privilege}' AND GRANTEE = ${grantee} ` +
         `UNION ALL SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES WHERE PRIVILEGE_TYPE = '${privilege}' AND GRANTEE = ${grantee} ` +
-        `AND ${literal(database)} LIKE TABLE_SCHEMA ` +
+        `AND ${literal(database)} LIKE BINARY TABLE_SCHEMA ` +
         `UNION ALL SELECT 1 FROM information_schema.TABLE_PRIVILEGES WHERE PRIVILEGE_TYPE = '${privilege}' AND GRANTEE = ${grantee} ` +
-        `AND TABLE_SCHEMA = ${literal(database)} AND TABLE_NAME = ${literal(table)}`,
+        `AND TABLE_SCHEMA = BINARY ${literal(database)} AND TABLE_NAME = BINARY ${literal(table)}`,
     );
   },
   /** The account the server matched, 'user@host' (its host may be a pattern: '10.0.%'). */
@@ -693,12 +698,19 @@ export const engineSql = {
 
 /** CREATE INDEX for a counter's child table (doctor and the no-index warning print it). */
 export function createIndexSql(counter: CounterDefinition, taken: ReadonlySet<string> = new Set()): string {
-  // A name the table's indexes do not have already (`taken`, lower-cased: index names are
-  // case-insensitive), or the statement fails with 1061 when pasted: idx_t_k, idx_t_k_2, …
+  return `CREATE INDEX ${ident(indexName(counter, taken))} ON ${ident(counter.table)} (${ident(counter.foreignKey)});`;
+}
+
+/**
+ * createIndexSql's index name: one the table's indexes do not have already (`taken`, lower-cased:
+ * index names are case-insensitive), or the statement fails with 1061 when pasted: idx_t_k,
+ * idx_t_k_2, … within 64 characters.
+ */
+export function indexName(counter: CounterDefinition, taken: ReadonlySet<string> = new Set()): string {
   const base = `idx_${counter.table}_${counter.foreignKey}`.slice(0, 64);
   let name = base;
   for (let n = 2; taken.has(name.toLowerCase()); n++) name = `${base.slice(0, 64 - String(n).length - 1)}_${n}`;
-  return `CREATE INDEX ${ident(name)} ON ${ident(counter.table)} (${ident(counter.foreignKey)});`;
+  return name;
 }
 
 /** One change of `repair --emit-sql`: a counter of a setting, the value detection saw, the value to write. */

@@ -1,7 +1,7 @@
 import { ConfigError } from '../core/config.js';
 import type { AuditScope, CounterDefinition, CounterModel } from '../core/model.js';
 import { DatabaseError } from '../errors.js';
-import { createIndexSql, ident, inspectSql, leaseSql, literal, probeSql, sessionSql } from './builder.js';
+import { createIndexSql, ident, indexName, inspectSql, leaseSql, literal, probeSql, sessionSql } from './builder.js';
 import type { Database } from './database.js';
 import { detectEngine, ENGINE_VARIABLES, type EngineProfile, type ServerAnswers, WSREP_STATUS } from './engine.js';
 import { isDriverError, isPrivilegeError, isRetryableLockError, toDatabaseError } from './database-error.js';
@@ -332,9 +332,19 @@ export async function createIndexFixes(db: Database, counters: readonly CounterD
   const fixes = new Map<CounterDefinition, string>();
   if (counters.length === 0) return fixes;
   const rows = await db.query(inspectSql.indexNames([...new Set(counters.map((counter) => counter.table))]), 'reading information_schema');
+  // Per table (its name as the server may fold it), the names taken: its indexes', and those
+  // chosen for another key of it here (two fixes pasted one after the other must not clash).
+  const taken = new Map<string, Set<string>>();
+  for (const row of rows) {
+    const table = String(row['tableName']).toLowerCase();
+    if (!taken.has(table)) taken.set(table, new Set());
+    taken.get(table)!.add(String(row['indexName']).toLowerCase());
+  }
   for (const counter of counters) {
-    const taken = new Set(rows.filter((row) => String(row['tableName']) === counter.table).map((row) => String(row['indexName']).toLowerCase()));
-    fixes.set(counter, createIndexSql(counter, taken));
+    const names = taken.get(counter.table.toLowerCase()) ?? new Set<string>();
+    taken.set(counter.table.toLowerCase(), names);
+    fixes.set(counter, createIndexSql(counter, names));
+    names.add(indexName(counter, names).toLowerCase());
   }
   return fixes;
 }
