@@ -5,6 +5,7 @@ import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { check, type CouponAuditError, DatabaseError, type ThrottleState } from '../src/index.js';
 import { ReplicationPair } from '../src/server/replication-pair.js';
+import { ThrowawayServer } from '../src/server/throwaway-server.js';
 import { parseJson, runCli, startCli } from './helpers/cli.js';
 import { loadSqlFile } from './helpers/database.js';
 import { driftedIds } from './helpers/snapshot.js';
@@ -281,6 +282,37 @@ describe('check --replica-url', () => {
     expect(result.stderr).toMatch(/GRANT SLAVE MONITOR ON \*\.\* TO 'checker'@'%';/);
     expect(result.stderr).not.toContain('pw');
     await primary.query("DROP USER 'checker'@'%'");
+  });
+
+  it('a replica of another server (MASTER_GTID_WAIT compares sequence numbers only) is refused, never scanned as clean: exit 3; doctor FAILs it', async () => {
+    // A second primary with fewer transactions than the replica has applied: its position is "reached".
+    const other = await ThrowawayServer.start({ args: ['--server-id=7', '--log-bin=bin', '--binlog-format=ROW'] });
+    try {
+      const admin = await mysql.createConnection(other.connectionOptions());
+      await admin.query('CREATE DATABASE shop');
+      await admin.end();
+      const conn = await mysql.createConnection(other.connectionOptions('shop'));
+      await loadSqlFile(conn, 'sql/schema.sql');
+      await conn.query("INSERT INTO g_coupon_settings (id, status, issuedCount, usedCount) VALUES (1, 'ACTIVE', 5, 0)"); // drifted
+      await conn.end();
+      const result = await runCli(['check', '--url', other.url('shop'), '--replica-url', replicaUrl]);
+      expect(result.code, result.stderr).toBe(3);
+      // Its replica has applied more than this primary ever logged (else: its last one was written on server 1, not 7).
+      expect(result.stderr).toMatch(/given as --replica-url does not replicate --url 127\.0\.0\.1:\d+: it has applied 0-1-\d+, past the primary's last transaction 0-7-\d+; nothing was checked\./);
+      expect(result.stdout).toBe('');
+      const doctor = await runCli(['doctor', '--url', other.url('shop'), '--replica-url', replicaUrl, '--format', 'json']);
+      expect(doctor.code).toBe(3);
+      const checks = (JSON.parse(doctor.stdout) as { checks: { name: string; status: string; detail: string }[] }).checks;
+      expect(checks.find((check) => check.name === 'replication')).toMatchObject({ status: 'fail', detail: expect.stringContaining('does not replicate --url') });
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('--replica-url naming another database than --url (a typo that would scan something else): exit 2', async () => {
+    const result = await runCli(['check', '--url', primaryUrl, '--replica-url', pair.replica.url('mysql')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("--replica-url names the database 'mysql', --url 'shop'");
   });
 
   it('--replica-url naming the primary itself: exit 3', async () => {

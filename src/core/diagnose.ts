@@ -119,7 +119,11 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
       });
       return checks;
     }
-    await replica.primaryPosition();
+    const foreign = await replica.foreignSource();
+    if (foreign !== null) {
+      checks.push({ name: step, status: 'fail', detail: `${foreign}: check --replica-url stops (exit 3) rather than read it`, fix: `give a replica of ${primary.config.host}:${primary.config.port}, or run without --replica-url` });
+      return checks;
+    }
     const { maxLagSeconds, maxLagWaitSeconds } = DEFAULT_THROTTLE;
     checks.push(
       lag.seconds <= maxLagSeconds

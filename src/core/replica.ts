@@ -1,6 +1,8 @@
 import type { Database } from '../db/database.js';
 import { type ServerInfo, serverInfo } from '../db/inspector.js';
 import {
+  appliedPosition,
+  foreignHistory,
   primaryPosition,
   type ReplicaState,
   type ReplicationDialect,
@@ -82,6 +84,25 @@ export class Replica implements LagSource {
       options.onWait?.({ reason: 'lag', message: `waiting for replica ${this.name} to apply the primary's writes (${state.seconds} s behind)` });
     }
     if (waited) options.onWait?.(null);
+    const foreign = await this.foreignSource(position);
+    if (foreign !== null) throw new DatabaseError(`${foreign}; nothing was checked. Give a replica of ${this.primaryName}, or run without --replica-url.`);
+  }
+
+  /**
+   * Why this replica does not replicate the primary, or null (foreignHistory), from the primary's
+   * position `before` (now, when not given), the replica's, then the primary's again: a true
+   * replica is never ahead of the later one. Null too where the wait proves it (MySQL).
+   */
+  async foreignSource(before?: string): Promise<string | null> {
+    const start = before ?? (await this.primaryPosition());
+    const applied = await appliedPosition(this.db, this.dialect);
+    if (applied === null) return null;
+    const foreign = foreignHistory(start, applied, await this.primaryPosition());
+    return foreign === null ? null : `The server ${this.name} given as --replica-url does not replicate --url ${this.primaryName}: ${foreign}`;
+  }
+
+  private get primaryName(): string {
+    return `${this.primary.config.host}:${this.primary.config.port}`;
   }
 }
 

@@ -800,6 +800,8 @@ export const replicationSql = {
   /** Returns 0 once the replica has executed the set, 1 on timeout. */
   mysqlWait: (position: string, timeoutSeconds: number) =>
     tag(`SELECT WAIT_FOR_EXECUTED_GTID_SET(${literal(position)}, ${Math.max(1, Math.ceil(timeoutSeconds))}) AS waited`),
+  /** MariaDB: the last transaction of each domain the replica's SQL thread applied. */
+  mariadbAppliedPosition: tag('SELECT @@GLOBAL.gtid_slave_pos AS position'),
   slaveStatus: tag('SHOW SLAVE STATUS'),
   /** MySQL 8.0.22+ spelling (Replica_*, Seconds_Behind_Source). */
   replicaStatus: tag('SHOW REPLICA STATUS'),

@@ -194,6 +194,13 @@ export function describeTarget(config: ConnectionConfig): string {
 export function resolveReplicaConfig(raw: string, primary: ConnectionConfig, inputs: { sslCa?: string | undefined } = {}): ConnectionConfig {
   if (raw.trim() === '') throw new UsageError('--replica-url is empty; expected mysql://user:password@replica-host:3306/dbname.');
   const replica = resolveConnectionConfig({ url: raw, env: {}, sslCa: inputs.sslCa, connectTimeoutMs: primary.connectTimeoutMs });
+  // A replica holds the primary's database under its name: another name is a typo that would
+  // scan some other database and report it clean.
+  if (replica.database !== primary.database) {
+    throw new UsageError(
+      `--replica-url names the database '${replica.database}', --url '${primary.database}': a replica holds the primary's database under the same name; give the same database.`,
+    );
+  }
   const url = new URL(raw.trim());
   return {
     ...replica,

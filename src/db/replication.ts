@@ -27,6 +27,14 @@ export interface ReplicationDialect {
     sql(position: string, timeoutSeconds: number): string;
     reached(value: unknown): boolean;
   };
+  /**
+   * Capability, where the wait alone does not prove that the replica follows this primary: the
+   * replica's applied position, to be compared with the primary's (foreignHistory). MariaDB's
+   * MASTER_GTID_WAIT compares a domain's sequence numbers only, so the replica of another server
+   * whose count of transactions is higher passes it. MySQL's GTIDs name their server (its UUID):
+   * a replica of another server never reaches the primary's set. null: the wait proves it.
+   */
+  readonly appliedPosition: { readonly sql: string } | null;
   /** Capability: the replica's threads, lag and last errors. */
   readonly replicaStatus: {
     readonly sql: string;
@@ -50,6 +58,7 @@ const MARIADB: ReplicationDialect = {
     sql: replicationSql.mariadbWait,
     reached: (value) => value !== null && value !== undefined && Number(value) === 0,
   },
+  appliedPosition: { sql: replicationSql.mariadbAppliedPosition },
   replicaStatus: { sql: replicationSql.slaveStatus, privilege: 'SLAVE MONITOR' },
 };
 
@@ -71,6 +80,7 @@ function mysqlDialect(server: ServerInfo): ReplicationDialect {
       sql: replicationSql.mysqlWait,
       reached: (value) => value !== null && value !== undefined && Number(value) === 0,
     },
+    appliedPosition: null,
     replicaStatus: {
       sql: atLeast(server.version, 8, 0, 22) ? replicationSql.replicaStatus : replicationSql.slaveStatus,
       privilege: 'REPLICATION CLIENT',
@@ -135,6 +145,44 @@ export async function waitForPosition(replica: Database, dialect: ReplicationDia
   if (position === '') return true;
   const [row] = await replica.query(dialect.waitForPosition.sql(position, timeoutSeconds), 'waiting for the replica to apply the primary\'s writes');
   return dialect.waitForPosition.reached(row?.['waited']);
+}
+
+/** The replica's applied position (ReplicationDialect.appliedPosition), or null where the dialect has none to read. */
+export async function appliedPosition(replica: Database, dialect: ReplicationDialect): Promise<string | null> {
+  if (dialect.appliedPosition === null) return null;
+  const [row] = await replica.query(dialect.appliedPosition.sql, 'reading the replica\'s replication position');
+  return String(row?.['position'] ?? '').trim();
+}
+
+/**
+ * Why a replica whose applied position is `applied` (read after it reached `before`, the primary's
+ * position at the start) cannot be a replica of that primary, whose position is `after` (read after
+ * `applied`); null when it can. MariaDB GTIDs, `domain-server-sequence` per domain. For each domain
+ * of `before`: the replica cannot be ahead of its primary, and the last transaction it applied came
+ * from a server whose transactions the primary logged (the primary's own or, through a chain, its
+ * upstream's: GTIDs keep the server they were first written on).
+ */
+export function foreignHistory(before: string, applied: string, after: string): string | null {
+  const parse = (position: string): Map<string, { server: string; sequence: bigint }> =>
+    new Map(
+      position
+        .split(',')
+        .map((part) => part.trim().split('-'))
+        .filter((parts) => parts.length === 3 && parts.every((part) => /^\d+$/.test(part)))
+        .map(([domain, server, sequence]) => [domain!, { server: server!, sequence: BigInt(sequence!) }]),
+    );
+  const [start, replica, end] = [parse(before), parse(applied), parse(after)];
+  for (const [domain, first] of start) {
+    const last = end.get(domain) ?? first;
+    const mine = replica.get(domain);
+    const gtid = (g: { server: string; sequence: bigint }): string => `${domain}-${g.server}-${g.sequence}`;
+    if (mine === undefined) return `it has applied no transaction of the primary's GTID domain ${domain}`;
+    if (mine.sequence > last.sequence) return `it has applied ${gtid(mine)}, past the primary's last transaction ${gtid(last)}`;
+    if (mine.server !== first.server && mine.server !== last.server) {
+      return `its last transaction of GTID domain ${domain} (${gtid(mine)}) was written on server ${mine.server}, the primary's (${gtid(last)}) on server ${last.server}`;
+    }
+  }
+  return null;
 }
 
 /** The replica's channels; empty when the server replicates from nobody. */

@@ -19,7 +19,7 @@ import * as builder from '../../src/db/builder.js';
 import { resolveConnectionConfig, resolveReplicaConfig } from '../../src/db/connection-config.js';
 import type { ServerInfo } from '../../src/db/inspector.js';
 import { detectEngine } from '../../src/db/engine.js';
-import { readReplicaStates, replicationDialect } from '../../src/db/replication.js';
+import { foreignHistory, readReplicaStates, replicationDialect } from '../../src/db/replication.js';
 import { DatabaseError, UsageError } from '../../src/errors.js';
 
 const engineOf = (version: string) => detectEngine({ version, versionComment: '', variables: {} });
@@ -247,5 +247,22 @@ describe('Throttler', () => {
     const behind = new Throttler(settings({ maxLagSeconds: 1, maxLagWaitSeconds: 0.1 }));
     await behind.gate({ load: [], replica: replica([{ seconds: 30 }]) });
     expect((behind.stopped.reason as Error).message).toMatch(/^The replica r:2 has lagged more than --max-lag 1 s for 0.1 s/);
+  });
+});
+
+describe('is the replica one of this primary? (MariaDB GTIDs: MASTER_GTID_WAIT compares sequence numbers only)', () => {
+  it('a replica at or behind the primary, its last transaction written on the primary (or its upstream): yes', () => {
+    expect(foreignHistory('0-1-100', '0-1-100', '0-1-100')).toBeNull();
+    expect(foreignHistory('0-1-100', '0-1-105', '0-1-110')).toBeNull(); // caught up with writes made since
+    expect(foreignHistory('0-1-100,1-9-7', '1-9-7,0-1-101', '0-1-101,1-9-7')).toBeNull(); // domains in any order
+    expect(foreignHistory('', '0-3-9038', '')).toBeNull(); // a primary that never logged anything: nothing to tell by
+  });
+
+  it('the replica of another server passes the wait but not this: ahead of the primary, or written on another server', () => {
+    expect(foreignHistory('0-1-8446', '0-3-9038', '0-1-8446')).toBe("it has applied 0-3-9038, past the primary's last transaction 0-1-8446");
+    expect(foreignHistory('0-1-100', '0-3-105', '0-1-110')).toBe(
+      "its last transaction of GTID domain 0 (0-3-105) was written on server 3, the primary's (0-1-110) on server 1",
+    );
+    expect(foreignHistory('2-1-5', '0-1-100', '2-1-5')).toBe("it has applied no transaction of the primary's GTID domain 2");
   });
 });
