@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCli, runCliOnTerminal } from './helpers/cli.js';
+import { runCli, runCliOnTerminal, startCli } from './helpers/cli.js';
 import { createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
 import { driftedIds, settingsSnapshot } from './helpers/snapshot.js';
 
@@ -170,7 +170,46 @@ describe('one repair at a time', () => {
       await holder.end();
     }
   });
+
+  it('Ctrl-C or SIGTERM while --wait-lock waits: exit 130 / 143 within about a second, no GET_LOCK left waiting on the server', async () => {
+    const holder = await db.connect();
+    try {
+      await holder.query('SELECT GET_LOCK(?, 0)', [lockName()]);
+      for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+        const waiting = startCli(['repair', '--url', db.url, '--yes', '--wait-lock', '60']);
+        await waitForLockWaiter(db.conn, lockName());
+        const sent = Date.now();
+        waiting.child.kill(signal);
+        const result = await waiting.done;
+        expect(result.code, result.stderr).toBe(code);
+        expect(Date.now() - sent).toBeLessThan(5000);
+        expect(result.stderr).not.toContain('Another repair');
+        expect(await lockWaiters(db.conn, lockName())).toBe(0);
+      }
+      // Given up after --wait-lock: says it waited, rather than advising --wait-lock.
+      const gaveUp = await runCli(['repair', '--url', db.url, '--yes', '--wait-lock', '1']);
+      expect(gaveUp.code).toBe(5);
+      expect(gaveUp.stderr).toContain('still after 1 s of --wait-lock; try again later or wait longer.');
+      expect(await driftedIds(db.conn)).toEqual(['2', '3']);
+    } finally {
+      await holder.end();
+    }
+  });
 });
+
+/** Sessions waiting in GET_LOCK for `name` ('User lock' in the processlist). */
+async function lockWaiters(conn: Connection, name: string): Promise<number> {
+  const [rows] = await conn.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE CONCAT('%GET_LOCK(', QUOTE(?), '%')", [name]);
+  return Number(rows[0]!['n']);
+}
+
+async function waitForLockWaiter(conn: Connection, name: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while ((await lockWaiters(conn, name)) === 0) {
+    if (Date.now() > deadline) throw new Error('no GET_LOCK waiter appeared');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 describe('--metrics-file', () => {
   it('writes a Prometheus textfile with HELP and TYPE for every metric, and nothing else in the directory', async () => {

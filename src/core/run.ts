@@ -165,7 +165,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
     let madeAuditTable = false;
     if (options.dryRun !== true) {
       const audit = await assertRepairPossible(db, options.scope, server);
-      lock = await takeRunLock(db, server, result.runId, options.waitLockSeconds ?? 0);
+      lock = await takeRunLock(db, server, result.runId, options.waitLockSeconds ?? 0, options.signal);
       // Under the run lock: a run that another repair's lock stops (exit 5) makes nothing.
       madeAuditTable = await makeAuditTableEarly(db, audit);
     }
@@ -463,12 +463,12 @@ async function makeAuditTableEarly(db: Database, audit: Privileges['audit']): Pr
   return true;
 }
 
-async function takeRunLock(db: Database, server: ServerInfo, runId: string, waitSeconds: number): Promise<RunLock> {
-  const lock = await acquireRunLock(db, server.engine, { waitSeconds, owner: runId });
+async function takeRunLock(db: Database, server: ServerInfo, runId: string, waitSeconds: number, signal: AbortSignal | undefined): Promise<RunLock> {
+  const lock = await acquireRunLock(db, server.engine, { waitSeconds, owner: runId, signal });
   if (isRunLock(lock)) return lock;
   throw new RunLockedError(
     `Another repair of database '${db.config.database}' is running (it holds ${lock.description}, ` +
-      `${lock.heldBy}); try again later or pass --wait-lock SECONDS.`,
+      `${lock.heldBy}); ${waitSeconds > 0 ? `still after ${waitSeconds} s of --wait-lock; try again later or wait longer.` : 'try again later or pass --wait-lock SECONDS.'}`,
   );
 }
 

@@ -7,7 +7,7 @@ import type { Database, Session } from './database.js';
 import { isLockWaitTimeout, isRetryableLockError, toDatabaseError } from './database-error.js';
 import { type EngineProfile, runLockKind } from './engine.js';
 import { tableExists } from './inspector.js';
-import { DatabaseError } from '../errors.js';
+import { abortReason, CouponAuditError, DatabaseError } from '../errors.js';
 
 /**
  * The run lock that keeps two repairs off one database, whichever node or proxy each goes through.
@@ -55,11 +55,13 @@ export interface AcquireOptions {
   /** The run id: the lease's owner. */
   owner: string;
   ttlSeconds?: number;
+  /** Stops the wait (Ctrl-C, SIGTERM, a library caller's abort): rejects with its reason within about a second. */
+  signal?: AbortSignal | undefined;
 }
 
 /** The lock the engine needs, or who holds it when it was not free within `waitSeconds`. */
 export async function acquireRunLock(db: Database, engine: EngineProfile, options: AcquireOptions): Promise<RunLock | RunLockHeld> {
-  return runLockKind(engine) === 'lease' ? LeaseRunLock.acquire(db, engine, options) : NamedRunLock.acquire(db, options.waitSeconds);
+  return runLockKind(engine) === 'lease' ? LeaseRunLock.acquire(db, engine, options) : NamedRunLock.acquire(db, options.waitSeconds, options.signal);
 }
 
 export function isRunLock(value: RunLock | RunLockHeld): value is RunLock {
@@ -121,12 +123,23 @@ class NamedRunLock extends ConnectionLock implements RunLock {
     return `the lock '${this.name}'`;
   }
 
-  static async acquire(db: Database, waitSeconds: number): Promise<RunLock | RunLockHeld> {
+  static async acquire(db: Database, waitSeconds: number, signal?: AbortSignal): Promise<RunLock | RunLockHeld> {
     const name = runLockName(db.config.database);
     const session = await db.session('taking the run lock', { long: true });
     try {
-      const [row] = await session.query(runLockSql.get(name, waitSeconds));
-      if (Number(row?.['got']) === 1) {
+      // A second at a time: a GET_LOCK waiting on the server hears no signal, and one abandoned by
+      // a closed connection still waits there its whole timeout (a 'User lock' in the processlist).
+      const deadline = performance.now() + waitSeconds * 1000;
+      let got = false;
+      for (;;) {
+        // Whole seconds: MySQL's GET_LOCK takes no fraction.
+        const wait = Math.max(0, Math.min(1, Math.ceil((deadline - performance.now()) / 1000)));
+        const [row] = await session.query(runLockSql.get(name, wait));
+        got = Number(row?.['got']) === 1;
+        if (got || performance.now() >= deadline) break;
+        if (signal?.aborted) throw abortReason(signal);
+      }
+      if (got) {
         const [timeout] = await session.query(runLockSql.waitTimeout);
         // A quarter of wait_timeout, between 1 s and 60 s: the server never finds the connection idle.
         const keepAliveMs = Math.min(60_000, Math.max(1000, (Number(timeout?.['seconds']) || 28_800) * 250));
@@ -142,6 +155,10 @@ class NamedRunLock extends ConnectionLock implements RunLock {
       session.release();
       return { heldBy, description: `the lock '${name}'` };
     } catch (error) {
+      if (error instanceof CouponAuditError) {
+        session.release();
+        throw error;
+      }
       session.destroy();
       throw toDatabaseError(error, db.config, 'taking the run lock');
     }
@@ -176,7 +193,7 @@ async function describeNamedHolder(session: Session, name: string): Promise<stri
   try {
     const [who] = await session.query(runLockSql.describe(BigInt(String(holder))));
     if (who !== undefined) {
-      return `connection ${holder} (${printable(String(who['user']))}@${printable(String(who['host']).replace(/:\d+$/, ''))}, for ${String(who['seconds'])} s)`;
+      return `connection ${holder} (${printable(String(who['user']))}@${printable(String(who['host']).replace(/:\d+$/, ''))})`;
     }
   } catch {
     // fall through: PROCESSLIST may be hidden from this user
@@ -261,9 +278,14 @@ class LeaseRunLock extends ConnectionLock implements RunLock {
           return { heldBy: heldBy ?? 'another repair (the lease kept changing hands)', description };
         }
         // Gone already (released, or our conflict's winner not applied here yet): try again at once.
-        await sleep(heldBy === null ? 50 * Math.min(attempt, 10) : Math.max(50, Math.min(1000, deadline - Date.now())));
+        await sleep(heldBy === null ? 50 * Math.min(attempt, 10) : Math.max(50, Math.min(1000, deadline - Date.now())), undefined, { signal: options.signal }).catch(() => undefined);
+        if (options.signal?.aborted) throw abortReason(options.signal);
       }
     } catch (error) {
+      if (error instanceof CouponAuditError) {
+        session.release();
+        throw error;
+      }
       session.destroy();
       throw toDatabaseError(error, db.config, 'taking the run lock');
     }
