@@ -8,10 +8,20 @@ import type { Spinner, Terminal } from './terminal.js';
  * Threads_running=31 on primary … (--max-load Threads_running=25)". On stderr through the spinner,
  * which is silent off a terminal; there, --verbose prints each change of the throttle state.
  */
+/** How long a throttled wait lasts before it is said on stderr (progressHooks). */
+export const LONG_WAIT_SECONDS = 60;
+
 export function progressHooks(terminal: Terminal, spinner: Spinner): Pick<RunHooks, 'onScanProgress' | 'onThrottle' | 'onUnconfirmed'> {
   let throttled: string | null = null;
   const suffix = (message: string): string => ` — ${message}`;
   let since = 0;
+  // A wait that lasts says so once on stderr, also off a terminal and with --quiet, where the
+  // spinner is silent: a cron job paused by a limit it never meets would otherwise say nothing.
+  let longWait: NodeJS.Timeout | null = null;
+  const stopLongWait = (): void => {
+    if (longWait !== null) clearTimeout(longWait);
+    longWait = null;
+  };
   return {
     onScanProgress: (progress) => {
       spinner.text = scanProgressText(progress) + (throttled === null ? '' : suffix(throttled));
@@ -21,7 +31,15 @@ export function progressHooks(terminal: Terminal, spinner: Spinner): Pick<RunHoo
       const text = spinner.text;
       const base = throttled !== null && text.endsWith(suffix(throttled)) ? text.slice(0, -suffix(throttled).length) : text;
       if (state === null && throttled !== null) terminal.debug(`going on after ${((performance.now() - since) / 1000).toFixed(1)} s`);
-      if (state !== null && throttled === null) since = performance.now();
+      if (state === null) stopLongWait();
+      if (state !== null && throttled === null) {
+        since = performance.now();
+        longWait = setTimeout(() => {
+          spinner.clear();
+          terminal.warn(`waiting for ${LONG_WAIT_SECONDS} s so far: ${throttled ?? state.message}. The run goes on when that clears (Ctrl-C or SIGTERM stops it).`);
+        }, LONG_WAIT_SECONDS * 1000);
+        longWait.unref();
+      }
       if (state !== null) terminal.debug(state.message);
       throttled = state?.message ?? null;
       spinner.text = throttled === null ? base : base + suffix(throttled);

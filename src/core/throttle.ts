@@ -77,7 +77,13 @@ export function parseLoadLimits(option: string, text: string): LoadLimit[] {
     if (match === null) {
       throw new UsageError(`${option} expects STATUS_VARIABLE=N, like Threads_running=25 (comma-separated for several; none for no limit), got '${part.trim()}'.`);
     }
-    return { variable: match[1]!, limit: Number(match[2]) };
+    const limit = { variable: match[1]!, limit: Number(match[2]) };
+    // The statement that reads it is running: a limit of 0 is passed at every read (--max-load would
+    // pause for ever, --critical-load stop at once).
+    if (limit.variable.toLowerCase() === 'threads_running' && limit.limit < 1) {
+      throw new UsageError(`${option} Threads_running=0 can never be met: the statement that reads it is running. Give 1 or more.`);
+    }
+    return limit;
   });
 }
 

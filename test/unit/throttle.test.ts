@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadLimits, replicaUrl, secondsIn } from '../../src/cli/options.js';
-import { scanProgressText, thousands } from '../../src/cli/progress.js';
+import { LONG_WAIT_SECONDS, progressHooks, scanProgressText, thousands } from '../../src/cli/progress.js';
+import type { Spinner, Terminal } from '../../src/cli/terminal.js';
 import { judge } from '../../src/core/replica.js';
 import {
   DEFAULT_THROTTLE,
@@ -96,7 +97,10 @@ describe('option parsers', () => {
       { variable: 'Threads_connected', limit: 100 },
     ]);
     expect(parseLoadLimits('--max-load', 'none')).toEqual([]);
-    for (const bad of ['Threads_running', 'Threads_running=', '=5', "x'y=1", 'Threads_running=-1', 'Threads_running=1.5', 'a=1,,b=2']) {
+    // Threads_running=0 is never met: the statement that reads it runs.
+    expect(() => parseLoadLimits('--max-load', 'threads_running=0')).toThrow("--max-load Threads_running=0 can never be met: the statement that reads it is running. Give 1 or more.");
+    expect(parseLoadLimits('--critical-load', 'Threads_connected=0')).toEqual([{ variable: 'Threads_connected', limit: 0 }]);
+    for (const bad of ['Threads_running', 'Threads_running=', '=5', "x'y=1", 'Threads_running=-1', 'Threads_running=1.5', 'a=1,,b=2', 'Threads_running=0']) {
       expect(() => parseLoadLimits('--max-load', bad)).toThrow(UsageError);
       expect(() => loadLimits('--max-load')(bad)).toThrow(InvalidArgumentError);
     }
@@ -128,6 +132,27 @@ describe('progress line', () => {
       'Checking: 600/~600 settings (estimated total), 600/s, ~0 s left, 1 drifted',
     );
     expect(scanProgressText({ scanned: 5, drifted: 0, elapsedMs: 1000, total: null, totalIsEstimate: true })).toBe('Checking: 5 settings, 5/s, 0 drifted');
+  });
+
+  it('a wait that lasts LONG_WAIT_SECONDS is said once on stderr (off a terminal the spinner says nothing); one that ends sooner is not', () => {
+    vi.useFakeTimers();
+    try {
+      const warnings: string[] = [];
+      const terminal = { warn: (line: string) => warnings.push(line), debug: () => undefined } as unknown as Terminal;
+      const spinner = { text: '', start: () => spinner, stop: () => spinner, clear: () => spinner } as unknown as Spinner;
+      const hooks = progressHooks(terminal, spinner);
+      const load: ThrottleState = { reason: 'load', message: 'Threads_running=31 on server db1:3306 (--max-load Threads_running=25)' };
+      hooks.onThrottle!(load);
+      vi.advanceTimersByTime((LONG_WAIT_SECONDS - 1) * 1000);
+      hooks.onThrottle!(null);
+      vi.advanceTimersByTime(LONG_WAIT_SECONDS * 1000);
+      expect(warnings).toEqual([]);
+      hooks.onThrottle!(load);
+      vi.advanceTimersByTime(LONG_WAIT_SECONDS * 1000 * 3);
+      expect(warnings).toEqual([`waiting for ${LONG_WAIT_SECONDS} s so far: ${load.message}. The run goes on when that clears (Ctrl-C or SIGTERM stops it).`]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('writes whole numbers as en-US does', () => {
