@@ -11,12 +11,12 @@ import { ROOT } from './helpers/database.js';
 
 const SIGNALS_MODULE = new URL('dist/cli/signals.js', `file://${ROOT}`).href;
 
-/** Runs `body` as an ES module with `Interrupts`, `io` (stderr collected in `said`) and `tick` in scope. */
-function runScript(body: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs `body` as an ES module with `Interrupts`, `io` (stderr collected in `said`; a terminal when `tty`) and `tick` in scope. */
+function runScript(body: string, tty = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const script = `
     const { Interrupts } = await import(${JSON.stringify(SIGNALS_MODULE)});
     const said = [];
-    const io = { stdout: process.stdout, stderr: { write: (text) => (said.push(text), process.stderr.write(text)) }, stdin: process.stdin, env: {} };
+    const io = { stdout: process.stdout, stderr: { write: (text) => (said.push(text), process.stderr.write(text)), isTTY: ${tty} }, stdin: process.stdin, env: {} };
     const tick = () => new Promise((resolve) => setTimeout(resolve, 200));
     ${body}
   `;
@@ -42,12 +42,13 @@ describe('Interrupts, nested as the demo nests them', () => {
       const freshReceived = fresh.received;
       fresh.dispose();
       console.log(JSON.stringify({ both, lateReceived, freshReceived, said, listeners: process.listenerCount('SIGINT') + process.listenerCount('SIGTERM') }));
-    `);
+    `, true);
     expect(result.code).toBe(0);
     const out = JSON.parse(result.stdout) as { both: unknown[]; lateReceived: unknown; freshReceived: unknown; said: string[]; listeners: number };
     expect(out.both).toEqual(['SIGINT', 'SIGINT', true]);
     expect(out.lateReceived).toBe('SIGINT');
     expect(out.freshReceived).toBeNull();
+    // On a terminal, on a line of its own past the ^C it echoed.
     expect(out.said).toEqual(['\ncoupon-audit: SIGINT: stopping after the statement or transaction in flight (again to stop at once)\n']);
     // Nothing left listening: Node's own handling (exit by the signal) is back.
     expect(out.listeners).toBe(0);
@@ -65,9 +66,10 @@ describe('Interrupts, nested as the demo nests them', () => {
     `);
     expect(result.code).toBe(143);
     expect(result.stdout).toBe('');
+    // Off a terminal (a log file, cron's mail), no blank line before it.
     expect(result.stderr).toBe(
-      '\ncoupon-audit: SIGTERM: stopping after the statement or transaction in flight (again to stop at once)\n' +
-        '\ncoupon-audit: interrupted by SIGTERM; a transaction in flight is rolled back by the server.\n',
+      'coupon-audit: SIGTERM: stopping after the statement or transaction in flight (again to stop at once)\n' +
+        'coupon-audit: interrupted by SIGTERM; a transaction in flight is rolled back by the server.\n',
     );
   });
 });

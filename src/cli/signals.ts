@@ -51,19 +51,20 @@ export class Interrupts {
   }
 }
 
-/** Said once, by the outermost. */
+/** Said once, by the outermost; on a terminal on a line of its own, past the ^C it echoed. */
 function announce(line: string): void {
   const [outermost] = alive.values();
-  outermost?.io.stderr.write(line);
+  if (outermost === undefined) return;
+  outermost.io.stderr.write(`${outermost.io.stderr.isTTY === true ? '\n' : ''}${line}`);
 }
 
 function onSignal(signal: Signal): void {
   if (received === null) {
     received = new InterruptedError(signal);
-    announce(`\ncoupon-audit: ${signal}: stopping after the statement or transaction in flight (again to stop at once)\n`);
+    announce(`coupon-audit: ${signal}: stopping after the statement or transaction in flight (again to stop at once)\n`);
     for (const { controller } of alive.values()) controller.abort(received);
     return;
   }
-  announce(`\ncoupon-audit: interrupted by ${signal}; a transaction in flight is rolled back by the server.\n`);
+  announce(`coupon-audit: interrupted by ${signal}; a transaction in flight is rolled back by the server.\n`);
   process.exit(signal === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM);
 }

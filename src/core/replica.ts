@@ -122,6 +122,7 @@ export function judge(states: readonly ReplicaState[]): { seconds: number } | { 
       ...(state.lastError === null ? [] : [state.lastError]),
     ].join(', ');
     if (state.lastError !== null && (state.io !== 'Yes' || state.sql !== 'Yes')) return { problem: `has broken replication (${detail})` };
+    if (state.sql !== 'Yes' && state.io !== 'Yes') return { problem: `has replication stopped, both threads (${detail})` };
     if (state.sql !== 'Yes') return { problem: `has its replication SQL thread stopped (${detail})` };
     if (state.io !== 'Yes') return { problem: `is not receiving from its primary (${detail})` };
     if (state.lagSeconds === null || !Number.isFinite(state.lagSeconds)) return { problem: `reports no lag (${detail})` };

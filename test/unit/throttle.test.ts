@@ -85,6 +85,10 @@ describe('replication state', () => {
       problem: expect.stringMatching(/^has broken replication .*1032: Can't find record/),
     });
     expect(judge(readReplicaStates([row({ Slave_IO_Running: 'Connecting' })]))).toMatchObject({ problem: expect.stringMatching(/^is not receiving/) });
+    // STOP SLAVE: both threads, said as both.
+    expect(judge(readReplicaStates([row({ Slave_IO_Running: 'No', Slave_SQL_Running: 'No', Seconds_Behind_Master: null })]))).toEqual({
+      problem: 'has replication stopped, both threads (Slave_IO_Running=No, Slave_SQL_Running=No)',
+    });
     expect(judge([])).toMatchObject({ problem: expect.stringMatching(/not replicating/) });
   });
 });
