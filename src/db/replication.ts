@@ -158,9 +158,9 @@ export async function appliedPosition(replica: Database, dialect: ReplicationDia
  * Why a replica whose applied position is `applied` (read after it reached `before`, the primary's
  * position at the start) cannot be a replica of that primary, whose position is `after` (read after
  * `applied`); null when it can. MariaDB GTIDs, `domain-server-sequence` per domain. For each domain
- * of `before`: the replica cannot be ahead of its primary, and the last transaction it applied came
- * from a server whose transactions the primary logged (the primary's own or, through a chain, its
- * upstream's: GTIDs keep the server they were first written on).
+ * of `before`: the replica cannot be ahead of its primary, and where its last transaction has the
+ * sequence number of one of the primary's positions, it is that transaction, written on the same
+ * server (GTIDs keep the server they were first written on, through a chain too).
  */
 export function foreignHistory(before: string, applied: string, after: string): string | null {
   const parse = (position: string): Map<string, { server: string; sequence: bigint }> =>
@@ -178,8 +178,11 @@ export function foreignHistory(before: string, applied: string, after: string): 
     const gtid = (g: { server: string; sequence: bigint }): string => `${domain}-${g.server}-${g.sequence}`;
     if (mine === undefined) return `it has applied no transaction of the primary's GTID domain ${domain}`;
     if (mine.sequence > last.sequence) return `it has applied ${gtid(mine)}, past the primary's last transaction ${gtid(last)}`;
-    if (mine.server !== first.server && mine.server !== last.server) {
-      return `its last transaction of GTID domain ${domain} (${gtid(mine)}) was written on server ${mine.server}, the primary's (${gtid(last)}) on server ${last.server}`;
+    // The same sequence number is the same transaction, written on one server. Between the two
+    // positions nothing can be told: several servers may write a domain (a Galera cluster).
+    const same = mine.sequence === last.sequence ? last : mine.sequence === first.sequence ? first : null;
+    if (same !== null && same.server !== mine.server) {
+      return `its transaction ${gtid(mine)} was written on server ${mine.server}, the primary's ${gtid(same)} on server ${same.server}`;
     }
   }
   return null;
