@@ -186,6 +186,12 @@ describe('one repair at a time', () => {
         expect(result.stderr).not.toContain('Another repair');
         expect(await lockWaiters(db.conn, lockName())).toBe(0);
       }
+      // A signal in the last second of the wait is still the run's end, not exit 5.
+      const lastSecond = startCli(['repair', '--url', db.url, '--yes', '--wait-lock', '2']);
+      await waitForLockWaiter(db.conn, lockName());
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      lastSecond.child.kill('SIGINT');
+      expect((await lastSecond.done).code).toBe(130);
       // Given up after --wait-lock: says it waited, rather than advising --wait-lock.
       const gaveUp = await runCli(['repair', '--url', db.url, '--yes', '--wait-lock', '1']);
       expect(gaveUp.code).toBe(5);

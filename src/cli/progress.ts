@@ -30,7 +30,7 @@ export function progressHooks(terminal: Terminal, spinner: Spinner): Pick<RunHoo
       // Repair's own progress sets the text too: strip the previous state off whatever is there.
       const text = spinner.text;
       const base = throttled !== null && text.endsWith(suffix(throttled)) ? text.slice(0, -suffix(throttled).length) : text;
-      if (state === null && throttled !== null) terminal.debug(`going on after ${((performance.now() - since) / 1000).toFixed(1)} s`);
+      if (state === null && throttled !== null) terminal.debug(`no longer waiting, after ${((performance.now() - since) / 1000).toFixed(1)} s`);
       if (state === null) stopLongWait();
       if (state !== null && throttled === null) {
         since = performance.now();

@@ -119,10 +119,12 @@ export class Throttler {
 
   /** Resolves when the next page or batch may start (or the run must stop: see `stopped`). */
   async gate(targets: ThrottleTargets): Promise<void> {
+    // Stopped (a signal, --critical-load, a lag or replication stop): no longer waiting, said as
+    // such, so that nothing still counts the wait (the CLI's long-wait notice, progress.ts).
     for (;;) {
-      if (this.wake.aborted) return;
+      if (this.wake.aborted) return this.report(null);
       const state = await this.evaluate(targets);
-      if (this.wake.aborted) return;
+      if (this.wake.aborted) return this.report(null);
       this.report(state);
       if (state === null) return;
       await sleep(this.settings.checkIntervalMs, undefined, { signal: this.wake }).catch(() => undefined);

@@ -196,9 +196,11 @@ export function resolveReplicaConfig(raw: string, primary: ConnectionConfig, inp
   const replica = resolveConnectionConfig({ url: raw, env: {}, sslCa: inputs.sslCa, connectTimeoutMs: primary.connectTimeoutMs });
   // A replica holds the primary's database under its name: another name is a typo that would
   // scan some other database and report it clean.
-  if (replica.database !== primary.database) {
+  // Compared without case: where the servers fold names (lower_case_table_names), case is no typo.
+  if (replica.database.toLowerCase() !== primary.database.toLowerCase()) {
     throw new UsageError(
-      `--replica-url names the database '${replica.database}', --url '${primary.database}': a replica holds the primary's database under the same name; give the same database.`,
+      `--replica-url names the database '${replica.database}', --url '${primary.database}': a replica holds the primary's database under the same name; ` +
+        'give the same database (a replica that renames it, replicate-rewrite-db, is not supported: run without --replica-url there).',
     );
   }
   const url = new URL(raw.trim());

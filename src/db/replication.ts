@@ -176,14 +176,17 @@ export function foreignHistory(before: string, applied: string, after: string): 
     const last = end.get(domain) ?? first;
     const mine = replica.get(domain);
     const gtid = (g: { server: string; sequence: bigint }): string => `${domain}-${g.server}-${g.sequence}`;
-    if (mine === undefined) return `it has applied no transaction of the primary's GTID domain ${domain}`;
-    if (mine.sequence > last.sequence) return `it has applied ${gtid(mine)}, past the primary's last transaction ${gtid(last)}`;
+    // None yet: a domain the replica has not received (doctor reads without waiting); the wait
+    // for the primary's position would not have passed.
+    if (mine === undefined) continue;
+    // Where more than one source writes a domain (multi-source replication sharing it, local writes
+    // on a chain's middle server), the wait for the primary's position proves nothing either.
+    const unprovable = `: it replicates another server, or more than one source writes GTID domain ${domain}, where waiting for the primary's position proves nothing`;
+    if (mine.sequence > last.sequence) return `its last transaction of GTID domain ${domain} (${gtid(mine)}) is past the primary's (${gtid(last)})${unprovable}`;
     // The same sequence number is the same transaction, written on one server. Between the two
     // positions nothing can be told: several servers may write a domain (a Galera cluster).
     const same = mine.sequence === last.sequence ? last : mine.sequence === first.sequence ? first : null;
-    if (same !== null && same.server !== mine.server) {
-      return `its transaction ${gtid(mine)} was written on server ${mine.server}, the primary's ${gtid(same)} on server ${same.server}`;
-    }
+    if (same !== null && same.server !== mine.server) return `its transaction ${gtid(mine)} is not the primary's ${gtid(same)}${unprovable}`;
   }
   return null;
 }

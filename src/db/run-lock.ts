@@ -136,8 +136,10 @@ class NamedRunLock extends ConnectionLock implements RunLock {
         const wait = Math.max(0, Math.min(1, Math.ceil((deadline - performance.now()) / 1000)));
         const [row] = await session.query(runLockSql.get(name, wait));
         got = Number(row?.['got']) === 1;
-        if (got || performance.now() >= deadline) break;
+        if (got) break;
+        // Before the deadline: a signal in the last second is the run's end (130/143), not exit 5.
         if (signal?.aborted) throw abortReason(signal);
+        if (performance.now() >= deadline) break;
       }
       if (got) {
         const [timeout] = await session.query(runLockSql.waitTimeout);
@@ -272,6 +274,7 @@ class LeaseRunLock extends ConnectionLock implements RunLock {
           if (!isRetryableLockError(error) || isLockWaitTimeout(error)) throw error;
         }
         if (taken) return new LeaseRunLock(session, db, row, ttlSeconds);
+        if (options.signal?.aborted) throw abortReason(options.signal);
         const heldBy = await describeLease(session, row.name);
         if (Date.now() >= deadline && (heldBy !== null || attempt >= 20)) {
           session.release();

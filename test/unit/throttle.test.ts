@@ -217,6 +217,19 @@ describe('Throttler', () => {
     ]);
   });
 
+  it('a wait that is stopped (a signal) ends as no longer waiting: the last state reported is null', async () => {
+    const primary = server([30]);
+    const states: (ThrottleState | null)[] = [];
+    const stop = new AbortController();
+    const throttle = new Throttler(settings({}), { signal: stop.signal, onThrottle: (state) => states.push(state) });
+    const waiting = throttle.gate({ load: [primary], replica: null });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    stop.abort();
+    await waiting;
+    expect(states[0]?.message).toBe('throttled: Threads_running=30 on primary test:1 (--max-load Threads_running=25)');
+    expect(states.at(-1)).toBeNull();
+  });
+
   it('--critical-load: stops the run with a DatabaseError naming the variable and the server', async () => {
     const throttle = new Throttler(settings({ criticalLoad: [{ variable: 'Threads_running', limit: 50 }] }));
     await throttle.gate({ load: [server([51])], replica: null });
@@ -287,12 +300,14 @@ describe('is the replica one of this primary? (MariaDB GTIDs: MASTER_GTID_WAIT c
     expect(foreignHistory('', '0-3-9038', '')).toBeNull(); // a primary that never logged anything: nothing to tell by
   });
 
-  it('the replica of another server passes the wait but not this: ahead of the primary, or written on another server', () => {
-    expect(foreignHistory('0-1-8446', '0-3-9038', '0-1-8446')).toBe("it has applied 0-3-9038, past the primary's last transaction 0-1-8446");
-    expect(foreignHistory('0-1-100', '0-3-100', '0-1-100')).toBe("its transaction 0-3-100 was written on server 3, the primary's 0-1-100 on server 1");
-    expect(foreignHistory('0-1-100', '0-3-110', '0-1-110')).toBe("its transaction 0-3-110 was written on server 3, the primary's 0-1-110 on server 1");
+  it('the replica of another server passes the wait but not this: ahead of the primary, or another transaction at its sequence number', () => {
+    const unprovable = ": it replicates another server, or more than one source writes GTID domain 0, where waiting for the primary's position proves nothing";
+    expect(foreignHistory('0-1-8446', '0-3-9038', '0-1-8446')).toBe(`its last transaction of GTID domain 0 (0-3-9038) is past the primary's (0-1-8446)${unprovable}`);
+    expect(foreignHistory('0-1-100', '0-3-100', '0-1-100')).toBe(`its transaction 0-3-100 is not the primary's 0-1-100${unprovable}`);
+    expect(foreignHistory('0-1-100', '0-3-110', '0-1-110')).toBe(`its transaction 0-3-110 is not the primary's 0-1-110${unprovable}`);
     // Between the two positions, several servers may have written the domain (a Galera cluster): not told.
     expect(foreignHistory('0-1-100', '0-3-105', '0-1-110')).toBeNull();
-    expect(foreignHistory('2-1-5', '0-1-100', '2-1-5')).toBe("it has applied no transaction of the primary's GTID domain 2");
+    // A domain the replica has not received yet (doctor reads without waiting): not told either.
+    expect(foreignHistory('2-1-5', '0-1-100', '2-1-5')).toBeNull();
   });
 });
