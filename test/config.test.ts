@@ -659,8 +659,14 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
         expect((await runCli(['repair', '--yes', '--url', revoke.url, '--audit-table', auditTable, '--config', writeConfig('revoke.json', REVOKE_CONFIG)])).code).toBe(2);
         const doctor = JSON.parse((await runCli(['doctor', '--url', revoke.url, '--config', config, '--format', 'json'])).stdout) as { checks: { name: string; status: string; detail: string }[] };
         expect(doctor.checks.find((check) => check.name === 'audit table')).toMatchObject({ status: 'fail', detail: expect.stringContaining(auditTable) });
-        // check and the dry run write nothing, so need no audit table.
+        // check and the dry run write nothing, so need no audit table; the dry run's plan says repair would stop.
         for (const command of [['check'], ['repair', '--dry-run']]) expect([0, 1]).toContain((await runCli([...command, '--url', revoke.url, '--config', config])).code);
+        await revoke.query('UPDATE g_coupon_settings SET usedCount = usedCount + 7, updatedAt = updatedAt WHERE id = 3'); // drift, so the plan is printed
+        const dry = await runCli(['repair', '--dry-run', '--url', revoke.url, '--config', config]);
+        expect(dry.code, dry.stderr).toBe(1);
+        expect(dry.stdout).toContain(`Repair would stop before its scan: ${message[0]!.toLowerCase()}${message.slice(1)}`);
+        expect(dry.stdout).not.toContain('Repair would record each write');
+        await revoke.query('UPDATE g_coupon_settings SET usedCount = usedCount - 7, updatedAt = updatedAt WHERE id = 3');
       }
       expect(await settingsSnapshot(revoke.conn)).toEqual(before);
       const [[{ n }]] = (await revoke.conn.query('SELECT COUNT(*) AS n FROM k')) as unknown as [[{ n: number }]];

@@ -32,11 +32,15 @@ function wrap(text: string, width: number): string[] {
   return lines;
 }
 
-const USAGE: readonly [string, string] = ['2', 'bad flag or value, no URL, invalid config (nothing read or written)'];
+const USAGE: readonly [string, string] = ['2', 'bad flag or value, no URL, invalid config (nothing written)'];
 /** sql connects to nothing (no URL needed); demo takes neither a URL nor a config. */
 const SQL_USAGE: readonly [string, string] = ['2', 'bad flag or value, invalid config'];
 const DEMO_USAGE: readonly [string, string] = ['2', 'bad flag or value'];
-const DATABASE: readonly [string, string] = ['3', 'database error: cannot connect, authentication, missing table/column/privilege, connection lost, a table lock not had within --metadata-lock-wait'];
+const DATABASE: readonly [string, string] = [
+  '3',
+  'database error: cannot connect, authentication, missing table/column/privilege, connection lost, a table lock not had within --metadata-lock-wait, ' +
+    "a --replica-url that is stopped, behind past --max-lag-wait or not --url's replica, --critical-load",
+];
 const INTERNAL: readonly [string, string] = ['70', 'internal error (a bug), never 1'];
 const OUTPUT: readonly [string, string] = ['74', 'could not write to stdout (a full disk): the output is cut short'];
 const SIGNAL: readonly [string, string] = ['130', 'interrupted by Ctrl-C (143: SIGTERM)'];
@@ -85,7 +89,7 @@ export const SQL_HELP = epilog({
     ['coupon-audit sql', 'the detection SQL for the built-in model, the orphan counts included'],
     ['coupon-audit sql --config coupon-audit.json --columns usedCount --deleted skip', 'the statements for this scope'],
   ],
-  exitCodes: [['0', 'printed'], SQL_USAGE, INTERNAL, OUTPUT],
+  exitCodes: [['0', 'printed'], SQL_USAGE, INTERNAL, OUTPUT, SIGNAL],
 });
 
 export const DOCTOR_HELP = epilog({
@@ -94,7 +98,7 @@ export const DOCTOR_HELP = epilog({
     ['coupon-audit doctor --config coupon-audit.json --format json', 'the same for a configured model, as JSON'],
     ['coupon-audit doctor --url mysql://ops@db1/coupons --replica-url mysql://ops@db2/coupons', 'and can check --replica-url read db2?'],
   ],
-  exitCodes: [['0', 'check and repair can run (warnings are printed)'], USAGE, ['3', 'something stops check or repair'], INTERNAL, OUTPUT],
+  exitCodes: [['0', 'check and repair can run (warnings are printed)'], USAGE, ['3', 'something stops check or repair'], INTERNAL, OUTPUT, SIGNAL],
 });
 
 export const DEMO_HELP = epilog({

@@ -36,7 +36,8 @@ export function progressHooks(terminal: Terminal, spinner: Spinner): Pick<RunHoo
         since = performance.now();
         longWait = setTimeout(() => {
           spinner.clear();
-          terminal.warn(`waiting for ${LONG_WAIT_SECONDS} s so far: ${throttled ?? state.message}. The run goes on when that clears (Ctrl-C or SIGTERM stops it).`);
+          // alert, not warn: --quiet keeps it (the README's cron line runs --quiet --pause-file).
+          terminal.alert(`waiting for ${LONG_WAIT_SECONDS} s so far: ${throttled ?? state.message}. The run goes on when that clears (Ctrl-C or SIGTERM stops it).`);
         }, LONG_WAIT_SECONDS * 1000);
         longWait.unref();
       }

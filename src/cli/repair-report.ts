@@ -32,8 +32,10 @@ export function dryRunLine(plan: PlanTotals): string {
 }
 
 /** Where repair records its writes, said before it writes (the prompt, the dry run). */
-export function auditTableLine(target: { database: string; auditTable: string; auditTableExists: boolean }, tense: 'will' | 'would'): string {
+export function auditTableLine(target: { database: string; auditTable: string; auditTableExists: boolean; auditProblem?: string | null }, tense: 'will' | 'would'): string {
   const table = `${target.database}.${target.auditTable}`;
+  // A plan must not promise what the repair would refuse before its scan (run.ts assertRepairPossible).
+  if (target.auditProblem != null) return `Repair ${tense === 'would' ? 'would stop' : 'stops'} before its scan: ${target.auditProblem}.`;
   return target.auditTableExists
     ? `Repair ${tense} record each write in ${table} (it exists).`
     : `Repair ${tense} create the table ${table} (from sql/audit-table.sql; CREATE privilege needed) and record each write there.`;

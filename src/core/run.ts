@@ -3,7 +3,7 @@ import { ensureAuditTable } from '../db/applier.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { runLockKind } from '../db/engine.js';
-import { auditCounterNameLength, autoUpdatedColumns, connectionLimit, grantSql, learnAccount, mayInsertAudit, privileges, type Privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
+import { auditCounterNameLength, auditMissingColumn, autoUpdatedColumns, connectionLimit, grantSql, learnAccount, mayInsertAudit, privileges, type Privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
 import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
@@ -94,6 +94,8 @@ export interface RepairTarget {
   auditTableExists: boolean;
   /** Columns of the settings table that ON UPDATE would change: every write assigns them to themselves. */
   preservedColumns: string[];
+  /** Why repair would refuse the audit table before its scan (auditTableProblem), for a dry run to say; null when it would not. */
+  auditProblem: string | null;
 }
 
 /** What a scan found, in numbers: all that a repair's report keeps of it. */
@@ -300,7 +302,8 @@ export function repairExitCode(run: RepairRun, dryRun: boolean): ExitCode {
 async function repairTarget(db: Database, scope: AuditScope): Promise<RepairTarget> {
   const { auditTable } = scope.model;
   const [auditTableExists, preservedColumns] = [await tableExists(db, auditTable), await autoUpdatedColumns(db, scope.model)];
-  return { database: db.config.database, auditTable, auditTableExists, preservedColumns };
+  const problem = auditTableProblem(scope.model, auditTableExists ? await auditMissingColumn(db, auditTable) : null);
+  return { database: db.config.database, auditTable, auditTableExists, preservedColumns, auditProblem: problem === null ? null : `${problem.detail}: ${problem.fix}` };
 }
 
 /**

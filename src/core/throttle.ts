@@ -81,7 +81,9 @@ export function parseLoadLimits(option: string, text: string): LoadLimit[] {
     // The statement that reads it is running: a limit of 0 is passed at every read (--max-load would
     // pause for ever, --critical-load stop at once).
     if (limit.variable.toLowerCase() === 'threads_running' && limit.limit < 1) {
-      throw new UsageError(`${option} Threads_running=0 can never be met: the statement that reads it is running. Give 1 or more.`);
+      throw new UsageError(
+        `${option} Threads_running=0 is passed at every read: the statement that reads it is running (${option === '--critical-load' ? 'it would stop at once' : 'it would pause for ever'}). Give 1 or more.`,
+      );
     }
     return limit;
   });

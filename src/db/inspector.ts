@@ -431,9 +431,7 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
   const auditTable = scope.model.auditTable;
   const exists = await tableExists(db, auditTable);
   // A table of that name that is not an audit table: its INSERT probe would fail on the column, not the grant.
-  const columnsFailure = exists ? await probe(db, probeSql.auditColumns(auditTable), 'probing privileges') : null;
-  // 1054 ER_BAD_FIELD_ERROR; a refused SELECT is the grants' business (the INSERT probe below).
-  const missingColumn = (columnsFailure as { errno?: number } | null)?.errno === 1054 ? columnsFailure!.message : null;
+  const missingColumn = exists ? await auditMissingColumn(db, auditTable) : null;
   const insert = exists && missingColumn === null ? await allowed(probeSql.insertAudit(auditTable)) : null;
   const granted = async (privilege: 'CREATE' | 'INSERT', table: string): Promise<true | null> =>
     (await db.query(inspectSql.tableGrants(privilege, db.config.database, table), 'reading information_schema')).length > 0 ? true : null;
@@ -453,6 +451,16 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
     result.lease = { table: leaseTable, exists: leaseExists, missing, create: leaseExists ? null : await createGranted(leaseTable) };
   }
   return result;
+}
+
+/**
+ * An existing audit table without a column repair writes (another table of that name): the
+ * server's message naming it, else null. 1054 ER_BAD_FIELD_ERROR only: a refused SELECT is the
+ * grants' business (the INSERT probe).
+ */
+export async function auditMissingColumn(db: Database, table: string): Promise<string | null> {
+  const failure = await probe(db, probeSql.auditColumns(table), 'probing privileges');
+  return (failure as { errno?: number } | null)?.errno === 1054 ? failure!.message : null;
 }
 
 /** INSERT into the audit table, probed (it exists): false when the grants refuse it. */

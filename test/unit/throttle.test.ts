@@ -102,7 +102,8 @@ describe('option parsers', () => {
     ]);
     expect(parseLoadLimits('--max-load', 'none')).toEqual([]);
     // Threads_running=0 is never met: the statement that reads it runs.
-    expect(() => parseLoadLimits('--max-load', 'threads_running=0')).toThrow("--max-load Threads_running=0 can never be met: the statement that reads it is running. Give 1 or more.");
+    expect(() => parseLoadLimits('--max-load', 'threads_running=0')).toThrow('--max-load Threads_running=0 is passed at every read: the statement that reads it is running (it would pause for ever). Give 1 or more.');
+    expect(() => parseLoadLimits('--critical-load', 'Threads_running=0')).toThrow('(it would stop at once)');
     expect(parseLoadLimits('--critical-load', 'Threads_connected=0')).toEqual([{ variable: 'Threads_connected', limit: 0 }]);
     for (const bad of ['Threads_running', 'Threads_running=', '=5', "x'y=1", 'Threads_running=-1', 'Threads_running=1.5', 'a=1,,b=2', 'Threads_running=0']) {
       expect(() => parseLoadLimits('--max-load', bad)).toThrow(UsageError);
@@ -142,7 +143,7 @@ describe('progress line', () => {
     vi.useFakeTimers();
     try {
       const warnings: string[] = [];
-      const terminal = { warn: (line: string) => warnings.push(line), debug: () => undefined } as unknown as Terminal;
+      const terminal = { alert: (line: string) => warnings.push(line), debug: () => undefined } as unknown as Terminal;
       const spinner = { text: '', start: () => spinner, stop: () => spinner, clear: () => spinner } as unknown as Spinner;
       const hooks = progressHooks(terminal, spinner);
       const load: ThrottleState = { reason: 'load', message: 'Threads_running=31 on server db1:3306 (--max-load Threads_running=25)' };
