@@ -32,14 +32,14 @@ export function missingRepairGrants(privileges: Privileges, model: Pick<CounterM
 /**
  * Why the audit table cannot take repair's rows, or null: it is a table the model reads (repair
  * would insert audit rows among the settings or the codes), or a table of that name exists without
- * the columns repair writes (`missingColumn`, the server's message: Privileges.audit). Repair stops
+ * the columns repair writes (`missingColumn`: inspector.ts auditMissingColumn). Repair stops
  * before it scans (exit 2); doctor fails its 'audit table' line.
  */
 export function auditTableProblem(model: Pick<CounterModel, 'settings' | 'counters' | 'auditTable'>, missingColumn: string | null): { detail: string; fix: string } | null {
   const fix = `name another audit table (--audit-table, or "auditTable" in the config): repair creates it from sql/audit-table.sql`;
   const read = [model.settings.table, ...model.counters.map((counter) => counter.table)];
   if (read.includes(model.auditTable)) return { detail: `the audit table ${model.auditTable} is a table the model reads`, fix };
-  if (missingColumn !== null) return { detail: `the table ${model.auditTable} named as the audit table is not one (${missingColumn.replace(/\.$/, '')})`, fix };
+  if (missingColumn !== null) return { detail: `the table ${model.auditTable} named as the audit table is not one (${missingColumn})`, fix };
   return null;
 }
 

@@ -604,8 +604,6 @@ export const probeSql = {
     tag(
       `UPDATE ${ident(scope.model.settings.table)} SET ${[...scope.counters.map((c) => c.name), ...preserved].map((name) => `${ident(name)} = ${ident(name)}`).join(', ')} WHERE 1 = 0`,
     ),
-  /** An existing audit table has the columns repair writes (an unknown column fails it, 1054). */
-  auditColumns: (table: string) => tag(`SELECT ${AUDIT_COLUMNS.join(', ')} FROM ${ident(table)} LIMIT 0`),
   insertAudit: (table: string) =>
     tag(`INSERT INTO ${ident(table)} (runId, settingId, counterName, newValue) SELECT '', 0, '', 0 FROM DUAL WHERE 1 = 0`),
 };

@@ -1,7 +1,7 @@
 import { ConfigError } from '../core/config.js';
 import type { AuditScope, CounterDefinition, CounterModel } from '../core/model.js';
 import { DatabaseError } from '../errors.js';
-import { createIndexSql, ident, indexName, inspectSql, leaseSql, literal, probeSql, sessionSql } from './builder.js';
+import { AUDIT_COLUMNS, createIndexSql, ident, indexName, inspectSql, leaseSql, literal, probeSql, sessionSql } from './builder.js';
 import type { Database } from './database.js';
 import { detectEngine, ENGINE_VARIABLES, type EngineProfile, type ServerAnswers, WSREP_STATUS } from './engine.js';
 import { isDriverError, isPrivilegeError, isRetryableLockError, toDatabaseError } from './database-error.js';
@@ -389,7 +389,7 @@ export interface Privileges {
     exists: boolean;
     /** INSERT into it, when it exists and has the audit columns. */
     insert: boolean | null;
-    /** When it exists without a column repair writes (another table of that name): the server's message. */
+    /** When it exists without a column repair writes (another table of that name): which (auditMissingColumn). */
     missingColumn: string | null;
     /** CREATE in the database, when it does not: true when granted, null when the grants do not say. */
     create: boolean | null;
@@ -454,13 +454,15 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
 }
 
 /**
- * An existing audit table without a column repair writes (another table of that name): the
- * server's message naming it, else null. 1054 ER_BAD_FIELD_ERROR only: a refused SELECT is the
- * grants' business (the INSERT probe).
+ * An existing audit table without a column repair writes (another table of that name): what it
+ * lacks, else null. Read from information_schema, not by a statement on the table: that would
+ * wait for the table's metadata lock behind a queued ALTER (as late as the plan of a repair).
  */
 export async function auditMissingColumn(db: Database, table: string): Promise<string | null> {
-  const failure = await probe(db, probeSql.auditColumns(table), 'probing privileges');
-  return (failure as { errno?: number } | null)?.errno === 1054 ? failure!.message : null;
+  const present = (await columnsOf(db, [table])).get(table);
+  if (present === undefined) return null;
+  const missing = AUDIT_COLUMNS.filter((column) => !present.has(column.toLowerCase()));
+  return missing.length === 0 ? null : `it has no column ${missing.join(', ')}`;
 }
 
 /** INSERT into the audit table, probed (it exists): false when the grants refuse it. */
