@@ -2,15 +2,15 @@ import type { ScanProgress, RunHooks } from '../core/run.js';
 import type { ThrottleState } from '../core/throttle.js';
 import type { Spinner, Terminal } from './terminal.js';
 
+/** How long a throttled wait lasts before it is said on stderr (progressHooks). */
+export const LONG_WAIT_SECONDS = 60;
+
 /**
  * The progress line of a scan (check, and the detection inside repair) and the throttle state after
  * it: "Checking: 12,000/~50,000 settings (estimated total), 4,000/s, ~10 s left, 3 drifted — throttled:
  * Threads_running=31 on primary … (--max-load Threads_running=25)". On stderr through the spinner,
  * which is silent off a terminal; there, --verbose prints each change of the throttle state.
  */
-/** How long a throttled wait lasts before it is said on stderr (progressHooks). */
-export const LONG_WAIT_SECONDS = 60;
-
 export function progressHooks(terminal: Terminal, spinner: Spinner): Pick<RunHooks, 'onScanProgress' | 'onThrottle' | 'onUnconfirmed'> {
   let throttled: string | null = null;
   const suffix = (message: string): string => ` — ${message}`;

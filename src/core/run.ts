@@ -94,7 +94,7 @@ export interface RepairTarget {
   auditTableExists: boolean;
   /** Columns of the settings table that ON UPDATE would change: every write assigns them to themselves. */
   preservedColumns: string[];
-  /** Why repair would refuse the audit table before its scan (auditTableProblem), for a dry run to say; null when it would not. */
+  /** For a dry run to say: why repair would refuse the audit table before its scan (auditTableProblem); null when it would not, or not a dry run. */
   auditProblem: string | null;
 }
 
@@ -238,7 +238,7 @@ async function plan(
   const { refusal, warnings } = writeDoubts(report, options.scope.model, written);
   const counts: ScanCounts = { scanned: report.scanned, drifted: report.drifted.length, ...(warnings.length > 0 ? { doubts: warnings } : {}) };
   options.hooks?.onScanned?.(counts, report);
-  const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope);
+  const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope, options.dryRun === true);
   const { scope } = options;
   if (target === null) return { report: full ?? { ...report, drifted: [] }, target, result: null, declined: false, scope };
   if (full !== null && options.dryRun === true) return { report: full, target, result: null, declined: false, scope };
@@ -299,10 +299,11 @@ export function repairExitCode(run: RepairRun, dryRun: boolean): ExitCode {
   return run.result.failed.length > 0 || run.result.stillDrifted.length > 0 ? EXIT.PARTIAL : EXIT.OK;
 }
 
-async function repairTarget(db: Database, scope: AuditScope): Promise<RepairTarget> {
+/** `dryRun`: the audit table is judged here (a repair that writes judged it before its scan: assertRepairPossible). */
+async function repairTarget(db: Database, scope: AuditScope, dryRun: boolean): Promise<RepairTarget> {
   const { auditTable } = scope.model;
   const [auditTableExists, preservedColumns] = [await tableExists(db, auditTable), await autoUpdatedColumns(db, scope.model)];
-  const problem = auditTableProblem(scope.model, auditTableExists ? await auditMissingColumn(db, auditTable) : null);
+  const problem = dryRun ? auditTableProblem(scope.model, auditTableExists ? await auditMissingColumn(db, auditTable) : null) : null;
   return { database: db.config.database, auditTable, auditTableExists, preservedColumns, auditProblem: problem === null ? null : `${problem.detail}: ${problem.fix}` };
 }
 
@@ -416,7 +417,7 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
   }
   // Found at the first write otherwise ('Data too long for column counterName'), after the scan.
   const names = auditNameProblem(scope.model.auditTable, await auditCounterNameLength(db, scope.model.auditTable), scope.counters.map((counter) => counter.name));
-  if (names !== null) throw new ConfigError(`${names.detail[0]!.toUpperCase()}${names.detail.slice(1)}: widen it (${names.fix}) or name another --audit-table. Nothing was written.`);
+  if (names !== null) throw new ConfigError(`${capitalized(names.detail)}: widen it (${names.fix}) or name another --audit-table. Nothing was written.`);
   // Even for an account that may write through read_only (SUPER, READ_ONLY ADMIN): on a replica its
   // writes would make the replica differ from its primary (MariaDB has no super_read_only to stop them).
   if (server.readOnly) {
@@ -428,7 +429,7 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
   const leaseTable = runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null;
   const granted = await privileges(db, scope, leaseTable);
   const unsuitable = auditTableProblem(scope.model, granted.audit.missingColumn);
-  if (unsuitable !== null) throw new ConfigError(`${unsuitable.detail[0]!.toUpperCase()}${unsuitable.detail.slice(1)}: ${unsuitable.fix}. Nothing was written.`);
+  if (unsuitable !== null) throw new ConfigError(`${capitalized(unsuitable.detail)}: ${unsuitable.fix}. Nothing was written.`);
   const missing = missingRepairGrants(granted, scope.model);
   if (missing.length > 0) {
     await learnAccount(db);
@@ -438,6 +439,11 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
     );
   }
   return granted.audit;
+}
+
+/** A readiness detail (repair-readiness.ts, lower-case for doctor's lines) as the start of a sentence. */
+function capitalized(detail: string): string {
+  return `${detail[0]!.toUpperCase()}${detail.slice(1)}`;
 }
 
 /**

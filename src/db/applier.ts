@@ -104,15 +104,22 @@ export class RepairSession {
   async writeCounters(writes: readonly CounterWrite[]): Promise<void> {
     if (writes.length === 0) return;
     const { warnings } = await this.session.write(writeCountersSql(this.scope.model, writes, this.preservedColumns));
-    if (warnings === 0) return;
     const counters = new Set(writes.map((write) => write.counter.toLowerCase()));
-    const clipped = (await this.session.query(sessionSql.showWarnings)).find((row) => {
-      const column = /column '([^']+)'/i.exec(String(row['Message'] ?? ''))?.[1];
-      return column !== undefined && counters.has(column.toLowerCase());
-    });
-    if (clipped !== undefined) {
-      throw new DatabaseError(`A count does not fit its column: ${String(clipped['Message'])} (warning ${String(clipped['Code'])}); widen the column. Nothing of that batch was written.`);
+    const clipped = await this.warningOn(warnings, (column) => counters.has(column.toLowerCase()));
+    if (clipped !== null) {
+      throw new DatabaseError(`A count does not fit its column: ${clipped.message} (warning ${clipped.code}); widen the column. Nothing of that batch was written.`);
     }
+  }
+
+  /** The first of the last statement's `warnings` (SHOW WARNINGS) about a column `about` accepts; null when none. */
+  private async warningOn(warnings: number, about: (column: string) => boolean): Promise<{ column: string; message: string; code: string } | null> {
+    if (warnings === 0) return null;
+    for (const row of await this.session.query(sessionSql.showWarnings)) {
+      const message = String(row['Message'] ?? '');
+      const column = columnNamed(message);
+      if (column !== undefined && about(column)) return { column, message, code: String(row['Code']) };
+    }
+    return null;
   }
 
   /**
@@ -125,11 +132,8 @@ export class RepairSession {
   async recordAudit(runId: string, writes: readonly CounterWrite[]): Promise<void> {
     if (writes.length === 0) return;
     const table = this.scope.model.auditTable;
-    /** The column a message says a value did not fit, when it is one of the numbers widened since (WIDENED). */
-    const narrowColumn = (message: string): string | undefined => {
-      const column = /column '([^']+)'/i.exec(message)?.[1];
-      return Object.keys(WIDENED).find((name) => name.toLowerCase() === column?.toLowerCase());
-    };
+    /** One of the number columns widened since (WIDENED), as the message names it. */
+    const widened = (column: string | undefined): string | undefined => Object.keys(WIDENED).find((name) => name.toLowerCase() === column?.toLowerCase());
     const narrow = (column: string, detail: string): DatabaseError =>
       new DatabaseError(
         `The audit table ${table} cannot hold a value this batch records: ${detail}. Widen it (ALTER TABLE ${ident(table)} MODIFY ${column} ${WIDENED[column]};) ` +
@@ -140,15 +144,12 @@ export class RepairSession {
       ({ warnings } = await this.session.write(insertAuditSql(table, { runId, dbUser: this.db.config.user }, writes)));
     } catch (error) {
       const message = String((error as { sqlMessage?: string }).sqlMessage ?? (error as Error).message);
-      const column = (error as { errno?: number }).errno === 1264 ? narrowColumn(message) : undefined;
+      const column = (error as { errno?: number }).errno === 1264 ? widened(columnNamed(message)) : undefined;
       if (column !== undefined) throw narrow(column, message);
       throw error;
     }
-    if (warnings === 0) return;
-    for (const row of await this.session.query(sessionSql.showWarnings)) {
-      const column = narrowColumn(String(row['Message'] ?? ''));
-      if (column !== undefined) throw narrow(column, `${String(row['Message'])} (warning ${String(row['Code'])})`);
-    }
+    const clipped = await this.warningOn(warnings, (column) => widened(column) !== undefined);
+    if (clipped !== null) throw narrow(widened(clipped.column)!, `${clipped.message} (warning ${clipped.code})`);
   }
 
   /** The run lock's fence inside the transaction: how many rows it matched (1 while the lock is this run's). */
@@ -183,6 +184,11 @@ export class RepairSession {
     }
     this.session.destroy();
   }
+}
+
+/** The column a server message names ("Out of range value for column 'oldValue' at row 1"). */
+function columnNamed(message: string): string | undefined {
+  return /column '([^']+)'/i.exec(message)?.[1];
 }
 
 /**

@@ -614,7 +614,7 @@ export const runLockSql = {
   holder: (name: string) => tag(`SELECT IS_USED_LOCK(${literal(name)}) AS holder`),
   /** Visible only with the PROCESS privilege (or to the same user). */
   describe: (connectionId: bigint) =>
-    tag(`SELECT USER AS user, HOST AS host, TIME AS seconds FROM information_schema.PROCESSLIST WHERE ID = ${connectionId}`),
+    tag(`SELECT USER AS user, HOST AS host FROM information_schema.PROCESSLIST WHERE ID = ${connectionId}`),
   waitTimeout: tag('SELECT @@SESSION.wait_timeout AS seconds'),
   /** Keeps the lock's idle connection inside wait_timeout. */
   keepAlive: tag('SELECT 1'),

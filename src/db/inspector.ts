@@ -417,13 +417,7 @@ export interface Privileges {
  * there): repair then makes the table before it scans (core/run.ts assertRepairPossible).
  */
 export async function privileges(db: Database, scope: AuditScope, leaseTable: string | null = null): Promise<Privileges> {
-  const allowed = async (sql: string): Promise<boolean> => {
-    const failure = await probe(db, sql, 'probing privileges');
-    // 1290: read_only refuses the write; for this user that is as good as no privilege.
-    if (failure === null) return true;
-    if (isPrivilegeError(failure) || (failure as { errno?: number }).errno === 1290) return false;
-    throw toDatabaseError(failure, db.config, 'probing privileges');
-  };
+  const allowed = (sql: string): Promise<boolean> => mayRun(db, sql);
   const tables = [scope.model.settings.table, ...new Set(scope.counters.map((counter) => counter.table))];
   const select = [];
   for (const table of new Set(tables)) select.push({ table, granted: await allowed(probeSql.selectTable(table)) });
@@ -435,8 +429,7 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
   const insert = exists && missingColumn === null ? await allowed(probeSql.insertAudit(auditTable)) : null;
   const granted = async (privilege: 'CREATE' | 'INSERT', table: string): Promise<true | null> =>
     (await db.query(inspectSql.tableGrants(privilege, db.config.database, table), 'reading information_schema')).length > 0 ? true : null;
-  const createGranted = (table: string): Promise<true | null> => granted('CREATE', table);
-  const create = exists ? null : await createGranted(auditTable);
+  const create = exists ? null : await granted('CREATE', auditTable);
   const insertGranted = exists ? null : await granted('INSERT', auditTable);
   const result: Privileges = { select, update, audit: { table: auditTable, exists, insert, missingColumn, create, insertGranted } };
   if (leaseTable !== null) {
@@ -448,7 +441,7 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
         if (!(await allowed(sql))) missing.push(privilege);
       }
     }
-    result.lease = { table: leaseTable, exists: leaseExists, missing, create: leaseExists ? null : await createGranted(leaseTable) };
+    result.lease = { table: leaseTable, exists: leaseExists, missing, create: leaseExists ? null : await granted('CREATE', leaseTable) };
   }
   return result;
 }
@@ -466,10 +459,16 @@ export async function auditMissingColumn(db: Database, table: string): Promise<s
 }
 
 /** INSERT into the audit table, probed (it exists): false when the grants refuse it. */
-export async function mayInsertAudit(db: Database, table: string): Promise<boolean> {
-  const failure = await probe(db, probeSql.insertAudit(table), 'probing privileges');
+export function mayInsertAudit(db: Database, table: string): Promise<boolean> {
+  return mayRun(db, probeSql.insertAudit(table));
+}
+
+/** Whether this user may run a statement that touches no row (privileges' probes). */
+async function mayRun(db: Database, sql: string): Promise<boolean> {
+  const failure = await probe(db, sql, 'probing privileges');
+  // 1290: read_only refuses the write; for this user that is as good as no privilege.
   if (failure === null) return true;
-  if (isPrivilegeError(failure)) return false;
+  if (isPrivilegeError(failure) || (failure as { errno?: number }).errno === 1290) return false;
   throw toDatabaseError(failure, db.config, 'probing privileges');
 }
 
