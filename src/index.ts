@@ -14,7 +14,7 @@ import type { DetectProgress } from './core/detect-drift.js';
 import { BATCH_SIZE_RANGE, CONCURRENCY_RANGE, MAX_CHANGES_RANGE, DEFAULT_PAGE_SIZE, LOCK_WAIT_TIMEOUT_RANGE, METADATA_LOCK_WAIT_RANGE, PAGE_SIZE_RANGE, WRITE_CONCURRENCY_RANGE } from './core/limits.js';
 import { emptyRepairResult, type RepairProgress } from './core/repair.js';
 import { checkRun, repairRun, type ScanProgress } from './core/run.js';
-import { DEFAULT_THROTTLE, type LoadLimit, parseLoadLimits, type ThrottleSettings, type ThrottleState } from './core/throttle.js';
+import { DEFAULT_THROTTLE, type LoadLimit, parseLoadLimits, type ThrottleSettings, type ThrottleState, replicaLagOptionsProblem } from './core/throttle.js';
 import { auditTableNameProblem, counterNames, deletedPolicy, settingId, wholeNumber } from './core/validate.js';
 import { resolveConnectionConfig, resolveReplicaConfig } from './db/connection-config.js';
 import { CouponAuditError, UsageError } from './errors.js';
@@ -248,6 +248,11 @@ function seconds(name: string, value: number | undefined, min: number, max: numb
 }
 
 function throttleSettings(options: CheckOptions): Partial<ThrottleSettings> {
+  const lagProblem = replicaLagOptionsProblem(
+    { replica: options.replicaUrl !== undefined, maxLag: options.maxLag !== undefined, maxLagWait: options.maxLagWait !== undefined },
+    { replica: 'replicaUrl', maxLag: 'maxLag', maxLagWait: 'maxLagWait' },
+  );
+  if (lagProblem !== null) throw new UsageError(lagProblem);
   const limits = (name: string, value: string | Record<string, number> | undefined): LoadLimit[] | undefined => {
     if (value === undefined || typeof value === 'string') return value === undefined ? undefined : parseLoadLimits(name, value);
     return Object.entries(value).map(([variable, limit]) => parseLoadLimits(name, `${variable}=${limit}`)[0]!);

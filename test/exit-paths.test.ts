@@ -109,3 +109,31 @@ describe('a repair session the server refuses to set up', () => {
     expect(await driftedIds(db.conn)).toEqual(['1', '2']);
   });
 });
+
+describe('--max-lag and --max-lag-wait apply to --replica-url only', () => {
+  // Port 1 of the loopback: a run that tried to connect would end with exit 3, not 2.
+  const nowhere = 'mysql://root@127.0.0.1:1/coupons';
+
+  it('without --replica-url they are a usage error (exit 2) before anything connects', async () => {
+    for (const [argv, named] of [
+      [['check', '--url', nowhere, '--max-lag', '5'], '--max-lag limits'],
+      [['repair', '--url', nowhere, '--yes', '--max-lag-wait', '30'], '--max-lag-wait limits'],
+      [['repair', '--url', nowhere, '--dry-run', '--max-lag', '0', '--max-lag-wait', '30'], '--max-lag and --max-lag-wait limit'],
+    ] as const) {
+      const result = await runInProcess([...argv]);
+      expect(result.code).toBe(EXIT.USAGE);
+      expect(result.stderr).toBe(
+        `coupon-audit: ${named} the lag of the replica that --replica-url names, and none is named: give --replica-url (the scan then reads that replica), or drop ${named.startsWith('--max-lag and') ? 'them' : 'it'}. Nothing was read or written.\n`,
+      );
+      expect(result.stdout).toBe('');
+    }
+  });
+
+  it('with --replica-url they are taken (the run goes on to connect), and --help gives their defaults', async () => {
+    const result = await runInProcess(['check', '--url', nowhere, '--replica-url', nowhere, '--max-lag', '5', '--max-lag-wait', '30']);
+    expect(result.code).toBe(EXIT.DATABASE);
+    const help = await runInProcess(['check', '--help']);
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('--max-lag <seconds> with --replica-url: pause the scan while the replica is more than this behind, 0-3600 (default: 1)');
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('exit 3 when the replica stays behind --max-lag this long, 1-86400 (default: 60)');
+  });
+});

@@ -80,6 +80,9 @@ describe('repair()', () => {
       [() => repair(untyped({ url: db.url, maxChanges: -1 })), 'maxChanges expects a whole number from 0 to 1000000000'],
       [() => repair(untyped({ url: db.url, waitLock: Number.NaN })), 'waitLock expects a number of seconds 0 or more'],
       [() => repair(untyped({ url: db.url, auditTable: 'other.audit' })), "repair(): auditTable: 'other.audit' has a dot"],
+      // The lag is read from replicaUrl's server only: without one a lag limit would never apply.
+      [() => check({ url: db.url, maxLag: 5 }), 'maxLag limits the lag of the replica that replicaUrl names, and none is named: give replicaUrl'],
+      [() => repair({ url: db.url, dryRun: true, maxLag: 0, maxLagWait: 30 }), 'maxLag and maxLagWait limit the lag of the replica that replicaUrl names'],
     ];
     for (const [call, message] of cases) {
       const error = await call().then(() => null, (e: unknown) => e);

@@ -4,7 +4,8 @@ import { CONCURRENCY_RANGE, DEFAULT_CONCURRENCY, DEFAULT_METADATA_LOCK_WAIT, MET
 import { auditScope, type AuditScope, DEFAULT_MODEL, DELETED_POLICIES, type DeletedPolicy, withAuditTable } from '../core/model.js';
 import { SORT_ORDERS, type SortOrder } from '../core/plan.js';
 import type { CheckRunOptions, RunHooks } from '../core/run.js';
-import { DEFAULT_THROTTLE, describeLimits, type LoadLimit } from '../core/throttle.js';
+import { DEFAULT_THROTTLE, describeLimits, type LoadLimit, replicaLagOptionsProblem } from '../core/throttle.js';
+import { UsageError } from '../errors.js';
 import { counterNames } from '../core/validate.js';
 import { type ConnectionConfig, resolveReplicaConfig } from '../db/connection-config.js';
 import { counterList, loadLimits, replicaUrl, secondsIn, settingIds, wholeNumberIn, webhookUrl } from './options.js';
@@ -29,8 +30,9 @@ export interface CommonOptions extends ReportingOptions {
   sort: SortOrder;
   limit?: number;
   replicaUrl?: string;
-  maxLag: number;
-  maxLagWait: number;
+  /** Undefined unless given: they apply to --replica-url only (replicaLagOptionsProblem). */
+  maxLag?: number;
+  maxLagWait?: number;
   maxLoad: LoadLimit[];
   criticalLoad: LoadLimit[];
   pauseFile?: string;
@@ -91,8 +93,9 @@ export function addCommonOptions(command: Command): Command {
     )
     .option('--concurrency <n>', `detection statements at once, ${CONCURRENCY_RANGE.min}-${CONCURRENCY_RANGE.max} (each on its own connection, and one more for the next page, ready to start)`, wholeNumberIn(CONCURRENCY_RANGE), DEFAULT_CONCURRENCY)
     .option('--replica-url <url>', 'scan this replica of --url instead (after it has caught up with --url); drift it finds is confirmed on --url, repair writes only there', replicaUrl)
-    .option('--max-lag <seconds>', 'pause the scan while the replica is more than this behind, 0-3600', secondsIn({ min: 0, max: 3600 }), DEFAULT_THROTTLE.maxLagSeconds)
-    .option('--max-lag-wait <seconds>', 'exit 3 when the replica stays behind --max-lag this long, 1-86400', secondsIn({ min: 1, max: 86_400 }), DEFAULT_THROTTLE.maxLagWaitSeconds)
+    // No commander default: a value given without --replica-url is refused (replicaLagOptionsProblem).
+    .option('--max-lag <seconds>', `with --replica-url: pause the scan while the replica is more than this behind, 0-3600 (default: ${DEFAULT_THROTTLE.maxLagSeconds})`, secondsIn({ min: 0, max: 3600 }))
+    .option('--max-lag-wait <seconds>', `with --replica-url: exit 3 when the replica stays behind --max-lag this long, 1-86400 (default: ${DEFAULT_THROTTLE.maxLagWaitSeconds})`, secondsIn({ min: 1, max: 86_400 }))
     .addOption(
       new Option('--max-load <VAR=N>', 'pause between pages and repair batches while a server status variable is above N (comma-separated; none: no limit)')
         .argParser(loadLimits('--max-load'))
@@ -147,10 +150,16 @@ export function checkRunOptions(
       maxLoad: options.maxLoad,
       criticalLoad: options.criticalLoad,
       pauseFile: options.pauseFile ?? null,
-      maxLagSeconds: options.maxLag,
-      maxLagWaitSeconds: options.maxLagWait,
+      maxLagSeconds: options.maxLag ?? DEFAULT_THROTTLE.maxLagSeconds,
+      maxLagWaitSeconds: options.maxLagWait ?? DEFAULT_THROTTLE.maxLagWaitSeconds,
       checkIntervalMs: options.checkInterval * 1000,
     },
     metadataLockWaitSeconds: options.metadataLockWait,
   };
+}
+
+/** --max-lag and --max-lag-wait apply to --replica-url's server only: refused without it (exit 2), before anything is read. */
+export function refuseLagWithoutReplica(options: Pick<CommonOptions, 'replicaUrl' | 'maxLag' | 'maxLagWait'>): void {
+  const problem = replicaLagOptionsProblem({ replica: options.replicaUrl !== undefined, maxLag: options.maxLag !== undefined, maxLagWait: options.maxLagWait !== undefined });
+  if (problem !== null) throw new UsageError(problem);
 }

@@ -223,3 +223,16 @@ export class Throttler {
     this.hooks.onThrottle?.(state);
   }
 }
+
+/**
+ * Why the lag options cannot apply, or null. The lag is read from --replica-url's server only (the
+ * tool finds no replicas of its own), so without one a lag limit would be accepted and never met:
+ * a cron line that trusts it to spare its replicas would be wrong without a word.
+ */
+export function replicaLagOptionsProblem(given: { replica: boolean; maxLag: boolean; maxLagWait: boolean }, names = { replica: '--replica-url', maxLag: '--max-lag', maxLagWait: '--max-lag-wait' }): string | null {
+  if (given.replica) return null;
+  const named = [given.maxLag ? names.maxLag : null, given.maxLagWait ? names.maxLagWait : null].filter((name) => name !== null);
+  if (named.length === 0) return null;
+  return `${named.join(' and ')} ${named.length === 1 ? 'limits' : 'limit'} the lag of the replica that ${names.replica} names, and none is named: ` +
+    `give ${names.replica} (the scan then reads that replica), or drop ${named.length === 1 ? 'it' : 'them'}. Nothing was read or written.`;
+}

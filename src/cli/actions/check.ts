@@ -7,7 +7,7 @@ import { checkReportJson } from '../../core/report.js';
 import type { RunHooks } from '../../core/run.js';
 import { createIndexSql } from '../../db/builder.js';
 import { EXIT, type ExitCode } from '../../errors.js';
-import { checkRunOptions, type CommonOptions, resolveScope } from '../common-options.js';
+import { checkRunOptions, type CommonOptions, refuseLagWithoutReplica, resolveScope } from '../common-options.js';
 import { connectionConfig, recordTarget } from '../connect.js';
 import { DRIFT_DELTA_LEGEND, driftSummaryLine, driftTableText, limitRows, moreLine, plural, renderKinds } from '../drift-report.js';
 import { jsonText, mappedAsWritten } from '../json-output.js';
@@ -18,6 +18,7 @@ import { Interrupts } from '../signals.js';
 import type { Spinner, Terminal } from '../terminal.js';
 
 export async function runCheck(terminal: Terminal, options: CommonOptions, outcome: RunOutcome): Promise<ExitCode> {
+  refuseLagWithoutReplica(options);
   const scope = await resolveScope(options, terminal);
   const connection = await connectionConfig(options, terminal);
   recordTarget(outcome, connection);

@@ -14,7 +14,7 @@ import { changeScriptSql } from '../../db/builder.js';
 import { type ConnectionConfig, describeTarget } from '../../db/connection-config.js';
 import { type ExitCode, UsageError } from '../../errors.js';
 import { VERSION } from '../../core/version.js';
-import { checkRunOptions, resolveScope } from '../common-options.js';
+import { checkRunOptions, refuseLagWithoutReplica, resolveScope } from '../common-options.js';
 import type { RepairOptions } from '../commands/repair.js';
 import { connectionConfig, recordTarget } from '../connect.js';
 import { CHANGE_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderKinds } from '../drift-report.js';
@@ -28,6 +28,7 @@ import type { OutputStream, Terminal } from '../terminal.js';
 import { printDriftReport, recordScan, scanHooks, warnAfterScan, warnIdsNotAudited } from './check.js';
 
 export async function runRepair(terminal: Terminal, options: RepairOptions, outcome: RunOutcome): Promise<ExitCode> {
+  refuseLagWithoutReplica(options);
   const emitSql = options.emitSql;
   if (emitSql !== undefined && options.yes === true) {
     throw new UsageError('--emit-sql writes the statements to a file instead of applying them, so --yes has nothing to confirm; drop one of them.');
