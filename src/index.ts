@@ -212,7 +212,8 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
   });
   if (run.result === null) {
     if (options.dryRun === true) return checkReportJson(run.report, { command: 'repair', dryRun: true }, base.scope.model);
-    return repairReportJson(emptyRepairResult(randomUUID()), { scanned: run.report.scanned, drifted: 0 });
+    // Nothing drifted: the run's own (empty) result, with the runId the run lock was taken under.
+    return repairReportJson(result, { scanned: run.report.scanned, drifted: 0 });
   }
   return repairReportJson(run.result, run.scan);
 }

@@ -8,6 +8,7 @@ import { createTestDatabase, NULL_CACHE_QUERY, OLD_AUDIT_TABLE, seed, SEED_VERIF
 import { driftedIds, settingsSnapshot } from './helpers/snapshot.js';
 import { writeCountersSql, type CounterWrite } from '../src/db/builder.js';
 import { DEFAULT_MODEL } from '../src/core/model.js';
+import { repair } from '../src/index.js';
 
 const BIG = 9007199254740993n;
 const SETTINGS = [
@@ -102,6 +103,15 @@ describe('repair', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('No drift');
     expect(await db.query<RowDataPacket[]>(AUDIT)).toHaveLength(audit.length);
+    // With nothing to repair, --format json is still a repair's document (a script reads
+    // summary.repaired either way), the one the library resolves to, but for the run's id.
+    const clean = await runCli(['repair', '--url', db.url, '--yes', '--format', 'json']);
+    expect(clean.code).toBe(0);
+    const cleanJson = JSON.parse(clean.stdout) as { runId: string; summary: Record<string, unknown>; changes: unknown[] };
+    expect(cleanJson).toMatchObject({ command: 'repair', summary: { scanned: SETTINGS.length, drifted: 0, repaired: 0, failed: 0, stillDrifted: 0 }, changes: [] });
+    expect(cleanJson.runId).toMatch(/^[0-9a-f-]{36}$/);
+    const library = await repair({ url: db.url });
+    expect({ ...library, runId: 'x' }).toEqual({ ...cleanJson, runId: 'x' });
   });
 
   it('a batch of many settings is one UPDATE whose CASE is a tree of id ranges: each setting gets its own values, no other row changes', async () => {

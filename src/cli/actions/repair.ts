@@ -114,7 +114,13 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         if (refusal !== null) throw refusal;
         await printPlan(terminal, options, scope, run, emitChangeScript(emitSql, run, connection), interrupts.signal);
       } else if (planOnly) await printPlan(terminal, options, scope, run, null, interrupts.signal);
-      else await printDriftReport(terminal, options, scope, run.report, { command: 'repair' }, interrupts.signal);
+      else if (options.format === 'json') {
+        // Nothing drifted: JSON in the shape of every repair's (summary.repaired 0, changes []), as the library resolves to.
+        await reportRepair(terminal, options, outcome, { scanned: run.report.scanned, drifted: 0 }, result, undefined, { rows: true }, interrupts.signal);
+      } else {
+        outcome.report = () => repairReportJson(result, { scanned: run.report.scanned, drifted: 0 }) as unknown as Record<string, unknown>;
+        await printDriftReport(terminal, options, scope, run.report, { command: 'repair' }, interrupts.signal);
+      }
       // A signal just after the printing (check.ts): interrupted.
       interrupts.signal.throwIfAborted();
       return repairExitCode(run, planOnly);
