@@ -63,6 +63,11 @@ export interface CheckOptions {
    * TABLE or LOCK TABLES holds it or is queued for it), 1-86400 seconds (default 60).
    */
   metadataLockWait?: number;
+  /**
+   * Wait this long for another run's lock instead of rejecting with exit code 5 (default 0): a
+   * repair's run lock, or, for a check of every setting (no `ids`), the check lock another such check holds.
+   */
+  waitLock?: number;
 }
 
 export interface RepairOptions extends CheckOptions {
@@ -74,8 +79,6 @@ export interface RepairOptions extends CheckOptions {
   writeConcurrency?: number;
   /** How long a repair transaction waits for a row or table lock (innodb_lock_wait_timeout, lock_wait_timeout), 1-60 seconds (default 2). */
   lockWaitTimeout?: number;
-  /** Wait this long for another repair's run lock instead of rejecting with exit code 5 (default 0). */
-  waitLock?: number;
   /** Reject (exit code 2), writing nothing, when more settings than this drift. */
   maxChanges?: number;
   /** The audit table (default from the config, else coupon_audit_log). */
@@ -105,10 +108,11 @@ const CHECK_OPTIONS = {
   url: 'string', config: 'string or object', ids: 'array', columns: 'array', deleted: 'string', pageSize: 'number', concurrency: 'number',
   signal: 'AbortSignal', onProgress: 'function', replicaUrl: 'string', maxLag: 'number', maxLagWait: 'number', maxLoad: 'string or object',
   criticalLoad: 'string or object', pauseFile: 'string', checkInterval: 'number', onThrottle: 'function', metadataLockWait: 'number',
+  waitLock: 'number',
 } as const satisfies Record<keyof CheckOptions, Kind>;
 const REPAIR_OPTIONS = {
   ...CHECK_OPTIONS,
-  dryRun: 'boolean', batchSize: 'number', writeConcurrency: 'number', lockWaitTimeout: 'number', waitLock: 'number', maxChanges: 'number',
+  dryRun: 'boolean', batchSize: 'number', writeConcurrency: 'number', lockWaitTimeout: 'number', maxChanges: 'number',
   auditTable: 'string', onRepairProgress: 'function', beforeCommit: 'function',
 } as const satisfies Record<keyof RepairOptions, Kind>;
 
@@ -199,7 +203,6 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
       batchSize: options.batchSize === undefined ? undefined : wholeNumber('batchSize', options.batchSize, BATCH_SIZE_RANGE),
       writeConcurrency: options.writeConcurrency === undefined ? undefined : wholeNumber('writeConcurrency', options.writeConcurrency, WRITE_CONCURRENCY_RANGE),
       lockWaitTimeoutSeconds: options.lockWaitTimeout === undefined ? undefined : wholeNumber('lockWaitTimeout', options.lockWaitTimeout, LOCK_WAIT_TIMEOUT_RANGE),
-      waitLockSeconds: seconds('waitLock', options.waitLock, 0, Number.MAX_SAFE_INTEGER),
       maxChanges: options.maxChanges === undefined ? undefined : wholeNumber('maxChanges', options.maxChanges, MAX_CHANGES_RANGE),
       hooks: { ...base.hooks, onRepairProgress: options.onRepairProgress },
       beforeCommit: beforeCommit === undefined ? undefined : (_ids, changes) => beforeCommit({ changes: changes.map(changeJson) }),
@@ -235,6 +238,7 @@ async function resolve(options: CheckOptions) {
     signal: options.signal,
     hooks: { onScanProgress: options.onProgress, onThrottle: options.onThrottle },
     metadataLockWaitSeconds: options.metadataLockWait === undefined ? undefined : wholeNumber('metadataLockWait', options.metadataLockWait, METADATA_LOCK_WAIT_RANGE),
+    waitLockSeconds: seconds('waitLock', options.waitLock, 0, Number.MAX_SAFE_INTEGER),
   };
 }
 

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { runCli, runCliOnTerminal, startCli } from './helpers/cli.js';
 import { createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
 import { driftedIds, settingsSnapshot } from './helpers/snapshot.js';
+import { check, RunLockedError } from '../src/index.js';
 
 const ANSI = /\u001b\[/;
 const SETTINGS = [
@@ -200,6 +201,45 @@ describe('one repair at a time', () => {
     } finally {
       await holder.end();
     }
+  });
+});
+
+describe('one check of every setting at a time (a cron check that outlasts its interval)', () => {
+  const lockName = () => `coupon-audit:check:${db.name}`;
+
+  it('a second check exits 5 naming the first, while --ids and repairs go on; --wait-lock waits for it; the library rejects alike', async () => {
+    // A real first check, held by a pause file after it took its lock (the pause is between pages).
+    const pause = join(dir, 'pause');
+    writeFileSync(pause, '');
+    const first = startCli(['check', '--url', db.url, '--format', 'json', '--pause-file', pause, '--check-interval', '0.1']);
+    try {
+      await waitForLockHolder(db.conn, lockName());
+      const second = await runCli(['check', '--url', db.url, '--format', 'json']);
+      expect(second.code).toBe(5);
+      expect(second.stdout).toBe('');
+      expect(second.stderr).toMatch(
+        new RegExp(`^coupon-audit: Another check of every setting of database '${db.name}' is running \\(it holds the lock '${lockName()}', connection \\d+ \\(root@[^)]+\\)\\); try again later or pass --wait-lock SECONDS\\.\\n$`),
+      );
+      const library = await check({ url: db.url }).then(() => null, (error: unknown) => error);
+      expect(library).toBeInstanceOf(RunLockedError);
+      expect((library as RunLockedError).exitCode).toBe(5);
+      // A check of a few settings takes no lock; nor does a repair's scan (it has its own lock).
+      expect((await runCli(['check', '--url', db.url, '--ids', '2'])).code).toBe(1);
+      expect((await runCli(['repair', '--url', db.url, '--dry-run'])).code).toBe(1);
+      // --wait-lock: waits while the first runs, then checks.
+      const waiting = runCli(['check', '--url', db.url, '--format', 'json', '--wait-lock', '30']);
+      await waitForLockWaiter(db.conn, lockName());
+      rmSync(pause);
+      expect((await first.done).code).toBe(1);
+      const waited = await waiting;
+      expect(waited.code).toBe(1);
+      expect(JSON.parse(waited.stdout)).toMatchObject({ summary: { scanned: SETTINGS.length, drifted: 2 } });
+    } finally {
+      rmSync(pause, { force: true });
+      first.child.kill('SIGKILL');
+    }
+    // Released at the end of each run: the next check takes it.
+    expect((await runCli(['check', '--url', db.url])).code).toBe(1);
   });
 });
 

@@ -8,7 +8,7 @@ import { DEFAULT_THROTTLE, describeLimits, type LoadLimit, replicaLagOptionsProb
 import { UsageError } from '../errors.js';
 import { counterNames } from '../core/validate.js';
 import { type ConnectionConfig, resolveReplicaConfig } from '../db/connection-config.js';
-import { counterList, loadLimits, replicaUrl, secondsIn, settingIds, wholeNumberIn, webhookUrl } from './options.js';
+import { counterList, loadLimits, nonNegativeSeconds, replicaUrl, secondsIn, settingIds, wholeNumberIn, webhookUrl } from './options.js';
 import type { ReportingOptions } from './reporting/publish.js';
 import type { Terminal } from './terminal.js';
 
@@ -38,6 +38,8 @@ export interface CommonOptions extends ReportingOptions {
   pauseFile?: string;
   checkInterval: number;
   metadataLockWait: number;
+  /** --wait-lock (check and repair). */
+  waitLock: number;
 }
 
 /** Rows a table may be limited to (--limit). */
@@ -48,6 +50,11 @@ export function addConnectionOptions(command: Command): Command {
     .option('--url <url>', 'mysql://user:password@host:3306/db (default: $DATABASE_URL)')
     .option('--ssl-ca <file>', 'verify the server certificate against this CA file (turns TLS on)')
     .option('--password [password]', 'database password; with no value, prompt for it (or set MYSQL_PWD)');
+}
+
+/** --wait-lock: how long to wait for the lock of another run like this one (`who`) instead of exiting 5. */
+export function waitLockOption(who: string): Option {
+  return new Option('--wait-lock <seconds>', `wait this long for ${who} to finish instead of exiting 5, 0 or more`).argParser(nonNegativeSeconds).default(0);
 }
 
 /** How long a statement waits for a table's metadata lock: every command that reads the tables (check, repair, doctor). */
@@ -155,6 +162,7 @@ export function checkRunOptions(
       checkIntervalMs: options.checkInterval * 1000,
     },
     metadataLockWaitSeconds: options.metadataLockWait,
+    waitLockSeconds: options.waitLock,
   };
 }
 

@@ -57,7 +57,7 @@ export const CHECK_HELP = epilog({
     ['coupon-audit check --sort delta --limit 20', 'the 20 worst settings first ($DATABASE_URL); the summary counts them all'],
     ['coupon-audit check --quiet --format json > drift.json', 'for cron or CI: one JSON document, exit 1 on drift'],
   ],
-  exitCodes: [['0', 'no drift'], ['1', 'drift found'], USAGE, DATABASE, INTERNAL, OUTPUT, SIGNAL],
+  exitCodes: [['0', 'no drift'], ['1', 'drift found'], USAGE, DATABASE, ['5', 'another check of every setting of the database is running (see --wait-lock)'], INTERNAL, OUTPUT, SIGNAL],
 });
 
 export const REPAIR_HELP = epilog({
@@ -121,7 +121,7 @@ export const PROGRAM_HELP = epilog({
     USAGE,
     DATABASE,
     ['4', 'partial repair'],
-    ['5', 'another repair holds the run lock'],
+    ['5', 'another repair holds the run lock; check: another check of every setting is running'],
     INTERNAL,
     OUTPUT,
     SIGNAL,

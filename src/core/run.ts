@@ -4,7 +4,7 @@ import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { runLockKind } from '../db/engine.js';
 import { auditCounterNameLength, auditMissingColumn, autoUpdatedColumns, connectionLimit, grantSql, learnAccount, mayInsertAudit, privileges, type Privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
-import { acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
+import { acquireCheckLock, acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
 import { isPrivilegeError } from '../db/database-error.js';
@@ -66,6 +66,8 @@ export interface CheckRunOptions {
   throttle?: Partial<ThrottleSettings> | undefined;
   /** How long any statement waits for a table's metadata lock, in seconds (default DEFAULT_METADATA_LOCK_WAIT; inspector.ts useEngine). */
   metadataLockWaitSeconds?: number | undefined;
+  /** How long to wait for another run's lock (0: exit 5 at once): a repair's run lock, or the check lock of a check of every setting. */
+  waitLockSeconds?: number | undefined;
 }
 
 export interface RepairRunOptions extends CheckRunOptions {
@@ -75,8 +77,6 @@ export interface RepairRunOptions extends CheckRunOptions {
   /** Repair transactions at once, each on its own connection (default DEFAULT_WRITE_CONCURRENCY). */
   writeConcurrency?: number | undefined;
   lockWaitTimeoutSeconds?: number | undefined;
-  /** How long to wait for another repair's run lock (0: exit 5 at once). */
-  waitLockSeconds?: number | undefined;
   /** Refuse to write anything when more settings than this drift. */
   maxChanges?: number | undefined;
   /** Asked after the scan, before anything is written (or created); false writes nothing. */
@@ -135,15 +135,21 @@ export type RepairRun = PlannedRun | RepairedRun;
 const REREAD_CHUNK = 1000;
 
 export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
-  const db = await open(options);
+  // One connection more than a repair's scan needs: the check lock's.
+  const db = await open(options, 2);
+  let lock: RunLock | null = null;
   let replica: Replica | null = null;
   try {
     // First: the schema reads after it wait for a metadata lock only as long as the run allows.
     await useEngine(db, engineOptions(options)); // Galera: every read waits for the commits the cluster made before it
     options = { ...options, scope: await verifySchema(db, options.scope) };
+    // A check of every setting runs one at a time per database (run-lock.ts acquireCheckLock); one
+    // of a few --ids is cheap, and an admin endpoint's recount check must not wait for cron's.
+    if (options.ids === undefined) lock = await takeCheckLock(db, options.waitLockSeconds ?? 0, options.signal);
     replica = await openReplica(db, options);
     return await scan(db, replica, options, throttler(options));
   } finally {
+    await lock?.release();
     await replica?.db.close();
     await db.close();
   }
@@ -477,6 +483,22 @@ async function takeRunLock(db: Database, server: ServerInfo, runId: string, wait
   if (isRunLock(lock)) return lock;
   throw new RunLockedError(
     `Another repair of database '${db.config.database}' is running (it holds ${lock.description}, ` +
+      `${lock.heldBy}); ${waitSeconds > 0 ? `still after ${waitSeconds} s of --wait-lock; try again later or wait longer.` : 'try again later or pass --wait-lock SECONDS.'}`,
+  );
+}
+
+async function takeCheckLock(db: Database, waitSeconds: number, signal: AbortSignal | undefined): Promise<RunLock | null> {
+  const lock = await acquireCheckLock(db, waitSeconds, signal);
+  if (isRunLock(lock)) {
+    // The lock's connection was the last the server would give (a connection limit): the scan needs
+    // one. The check goes on without the lock rather than fail, as it reads with what it gets
+    // (database.ts acquire); a second check there would find no connection either.
+    if (await db.hasSpareConnection()) return lock;
+    await lock.release();
+    return null;
+  }
+  throw new RunLockedError(
+    `Another check of every setting of database '${db.config.database}' is running (it holds ${lock.description}, ` +
       `${lock.heldBy}); ${waitSeconds > 0 ? `still after ${waitSeconds} s of --wait-lock; try again later or wait longer.` : 'try again later or pass --wait-lock SECONDS.'}`,
   );
 }

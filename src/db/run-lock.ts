@@ -43,10 +43,13 @@ export const LEASE_TABLE = 'coupon_audit_run_lock';
 /** A lease not renewed for this long may be taken over (the process died). Renewed every quarter of it. */
 export const LEASE_TTL_SECONDS = 15;
 
-export function runLockName(database: string): string {
-  const name = `coupon-audit:repair:${database}`;
+/** What a named lock keeps to one at a time: repairs (the run lock), or checks of every setting (the check lock). */
+export type LockPurpose = 'repair' | 'check';
+
+export function runLockName(database: string, purpose: LockPurpose = 'repair'): string {
+  const name = `coupon-audit:${purpose}:${database}`;
   // GET_LOCK names are limited to 64 characters; a long database name keeps a unique tail.
-  return name.length <= 64 ? name : `coupon-audit:repair:${createHash('sha1').update(database).digest('hex')}`;
+  return name.length <= 64 ? name : `coupon-audit:${purpose}:${createHash('sha1').update(database).digest('hex')}`;
 }
 
 export interface AcquireOptions {
@@ -62,6 +65,17 @@ export interface AcquireOptions {
 /** The lock the engine needs, or who holds it when it was not free within `waitSeconds`. */
 export async function acquireRunLock(db: Database, engine: EngineProfile, options: AcquireOptions): Promise<RunLock | RunLockHeld> {
   return runLockKind(engine) === 'lease' ? LeaseRunLock.acquire(db, engine, options) : NamedRunLock.acquire(db, options.waitSeconds, options.signal);
+}
+
+/**
+ * The check lock: GET_LOCK('coupon-audit:check:<database>') on a connection of its own, so that a
+ * scheduled check that outlasts its interval is not joined by the next one (two full scans at once
+ * on a server that one already loads). GET_LOCK on every engine, also where it is per node (Galera,
+ * Group Replication): a check writes nothing, so it takes no lease row; checks through two nodes may
+ * then overlap. Losing it mid-scan changes nothing the check reports, so nobody watches `lost`.
+ */
+export async function acquireCheckLock(db: Database, waitSeconds: number, signal?: AbortSignal): Promise<RunLock | RunLockHeld> {
+  return NamedRunLock.acquire(db, waitSeconds, signal, 'check');
 }
 
 export function isRunLock(value: RunLock | RunLockHeld): value is RunLock {
@@ -123,9 +137,10 @@ class NamedRunLock extends ConnectionLock implements RunLock {
     return `the lock '${this.name}'`;
   }
 
-  static async acquire(db: Database, waitSeconds: number, signal?: AbortSignal): Promise<RunLock | RunLockHeld> {
-    const name = runLockName(db.config.database);
-    const session = await db.session('taking the run lock', { long: true });
+  static async acquire(db: Database, waitSeconds: number, signal?: AbortSignal, purpose: LockPurpose = 'repair'): Promise<RunLock | RunLockHeld> {
+    const name = runLockName(db.config.database, purpose);
+    const context = `taking the ${purpose === 'repair' ? 'run' : 'check'} lock`;
+    const session = await db.session(context, { long: true });
     try {
       // A second at a time: a GET_LOCK waiting on the server hears no signal, and one abandoned by
       // a closed connection still waits there its whole timeout (a 'User lock' in the processlist).
@@ -162,7 +177,7 @@ class NamedRunLock extends ConnectionLock implements RunLock {
         throw error;
       }
       session.destroy();
-      throw toDatabaseError(error, db.config, 'taking the run lock');
+      throw toDatabaseError(error, db.config, context);
     }
   }
 

@@ -82,7 +82,6 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         batchSize: options.batchSize,
         writeConcurrency: options.writeConcurrency,
         lockWaitTimeoutSeconds: options.lockWaitTimeout,
-        waitLockSeconds: options.waitLock,
         maxChanges: options.maxChanges,
         confirm: prompting
           ? async (scanned, target) => {

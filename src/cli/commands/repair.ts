@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { BATCH_SIZE_RANGE, DEFAULT_LOCK_WAIT_TIMEOUT, DEFAULT_WRITE_CONCURRENCY, LOCK_WAIT_TIMEOUT_RANGE, MAX_CHANGES_RANGE, TARGET_TRANSACTION_MS, WRITE_CONCURRENCY_RANGE } from '../../core/limits.js';
-import { addCommonOptions, type CommonOptions } from '../common-options.js';
+import { addCommonOptions, type CommonOptions, waitLockOption } from '../common-options.js';
 import { REPAIR_HELP } from '../help.js';
-import { nonNegativeSeconds, outputFile, tableName, wholeNumberIn } from '../options.js';
+import { outputFile, tableName, wholeNumberIn } from '../options.js';
 import { lazyAction, type Runner } from '../runner.js';
 
 export interface RepairOptions extends CommonOptions {
@@ -13,7 +13,6 @@ export interface RepairOptions extends CommonOptions {
   batchSize?: number;
   writeConcurrency: number;
   lockWaitTimeout: number;
-  waitLock: number;
 }
 
 export function repairCommand(program: Command, run: Runner): void {
@@ -42,7 +41,7 @@ export function repairCommand(program: Command, run: Runner): void {
       .option('--max-changes <n>', `refuse to write anything when more than N settings drift, ${MAX_CHANGES_RANGE.min}-${MAX_CHANGES_RANGE.max}`, wholeNumberIn(MAX_CHANGES_RANGE))
       .option('--audit-table <name>', 'table recording every write, in the --url database (created when missing; default: coupon_audit_log or the config\'s)', tableName)
       .option('--lock-wait-timeout <seconds>', `how long a repair transaction waits for a row or table lock (innodb_lock_wait_timeout, lock_wait_timeout), ${LOCK_WAIT_TIMEOUT_RANGE.min}-${LOCK_WAIT_TIMEOUT_RANGE.max}`, wholeNumberIn(LOCK_WAIT_TIMEOUT_RANGE), DEFAULT_LOCK_WAIT_TIMEOUT)
-      .option('--wait-lock <seconds>', 'wait this long for another repair to finish instead of exiting 5, 0 or more', nonNegativeSeconds, 0),
+      .addOption(waitLockOption('another repair')),
   )
     .addHelpText('after', REPAIR_HELP)
     .action(run('repair', lazyAction(async () => (await import('../actions/repair.js')).runRepair)));
