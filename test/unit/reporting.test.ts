@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { isSuccessfulRun, previousSuccessTimestamp, renderMetrics } from '../../src/cli/reporting/metrics-file.js';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isSuccessfulRun, previousSuccessTimestamp, renderMetrics, writeMetricsFile } from '../../src/cli/reporting/metrics-file.js';
 import { notificationPayload, notificationText, shouldNotify } from '../../src/cli/reporting/notify.js';
 import { newRunOutcome } from '../../src/cli/reporting/run-outcome.js';
 
@@ -65,5 +69,45 @@ describe('notifications', () => {
     const report = payload['report'] as { drifted: unknown[]; truncated: boolean };
     expect(report.drifted).toHaveLength(100);
     expect(report.truncated).toBe(true);
+  });
+});
+
+describe('writeMetricsFile', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'coupon-audit-metrics-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('replaces a regular file whole, and follows a symlink (also a dangling one) instead of replacing it', async () => {
+    const file = join(dir, 'a.prom');
+    await writeMetricsFile(file, 'one\n');
+    await writeMetricsFile(file, 'two\n');
+    expect(readFileSync(file, 'utf8')).toBe('two\n');
+    mkdirSync(join(dir, 'real'));
+    symlinkSync(join('real', 'b.prom'), join(dir, 'link.prom'));
+    await writeMetricsFile(join(dir, 'link.prom'), 'three\n');
+    expect(lstatSync(join(dir, 'link.prom')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dir, 'real', 'b.prom'), 'utf8')).toBe('three\n');
+    expect(readdirSync(dir).sort()).toEqual(['a.prom', 'link.prom', 'real']);
+    expect(readdirSync(join(dir, 'real'))).toEqual(['b.prom']);
+  });
+
+  it('refuses a directory (EISDIR), and leaves nothing behind', async () => {
+    mkdirSync(join(dir, 'textfile'));
+    await expect(writeMetricsFile(join(dir, 'textfile'), 'x\n')).rejects.toMatchObject({ code: 'EISDIR' });
+    expect(readdirSync(dir)).toEqual(['textfile']);
+  });
+
+  // A device node is made with mknod, which needs root; CI runs as root. The node here is a copy of
+  // /dev/null's (1, 3): a root cron job's `--metrics-file /dev/null` had replaced the real one.
+  it.skipIf(process.getuid?.() !== 0)('writes into a device in place: it stays a device', async () => {
+    const device = join(dir, 'null');
+    execFileSync('mknod', [device, 'c', '1', '3']);
+    await writeMetricsFile(device, 'x\n');
+    expect(lstatSync(device).isCharacterDevice()).toBe(true);
+    expect(readdirSync(dir)).toEqual(['null']);
   });
 });

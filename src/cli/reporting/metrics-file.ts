@@ -1,4 +1,5 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { EXIT } from '../../errors.js';
 import type { RunOutcome } from './run-outcome.js';
 
@@ -99,13 +100,31 @@ export async function readPreviousSuccess(path: string, labels: MetricsLabels): 
 
 /**
  * Writes beside the target and renames, so node_exporter's textfile collector never reads half a
- * file (rename is atomic within a directory).
+ * file (rename is atomic within a directory). The rename would put a regular file in the place of
+ * what is there: a symlink is followed (its target is replaced, the link stays), and what is
+ * neither a file nor a link (/dev/null, a FIFO) is written in place; a root cron job's
+ * `--metrics-file /dev/null` had replaced the device with a file.
  */
 export async function writeMetricsFile(path: string, text: string): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`;
+  let target = path;
+  for (let hops = 0; ; hops += 1) {
+    const stats = await lstat(target).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return null;
+      throw error;
+    });
+    if (stats === null || stats.isFile()) break;
+    if (stats.isDirectory()) throw Object.assign(new Error(`${target} is a directory`), { code: 'EISDIR' });
+    if (!stats.isSymbolicLink()) {
+      await writeFile(target, text);
+      return;
+    }
+    if (hops === 40) throw Object.assign(new Error(`too many symbolic links at ${path}`), { code: 'ELOOP' });
+    target = resolve(dirname(target), await readlink(target));
+  }
+  const temporary = `${target}.${process.pid}.tmp`;
   try {
     await writeFile(temporary, text, { mode: 0o644 });
-    await rename(temporary, path);
+    await rename(temporary, target);
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
