@@ -156,7 +156,9 @@ describe('repair when the server kills its connections', () => {
 
 describe('the run lock is lost mid-run', () => {
   it('KILL of the lock connection: stops after the transaction in flight, exit 3 saying so, never half applied; a rerun converges', async () => {
-    const run = startRepair(['--batch-size', '5']);
+    const metricsDir = mkdtempSync(join(tmpdir(), 'coupon-audit-lost-lock-'));
+    const metrics = join(metricsDir, 'repair.prom');
+    const run = startRepair(['--batch-size', '5', '--metrics-file', metrics]);
     await waitForAuditRows(50);
     const [[holder]] = await db.conn.query<RowDataPacket[]>('SELECT IS_USED_LOCK(?) AS id', [`coupon-audit:repair:${db.name}`]);
     expect(holder!['id']).not.toBeNull();
@@ -170,6 +172,15 @@ describe('the run lock is lost mid-run', () => {
     expect(stdout).not.toMatch(/^│/m);
     const repaired = await expectNeverHalfApplied(5);
     expect(repaired).toBeLessThan(N);
+    // The settings it never reached are not repaired: the metrics say so (CouponAuditRepairIncomplete
+    // fires), where they had said failed 0 and kept both drift alerts quiet.
+    const text = readFileSync(metrics, 'utf8');
+    rmSync(metricsDir, { recursive: true, force: true });
+    const sample = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(sample('coupon_audit_drifted_settings')).toBe(N);
+    expect(sample('coupon_audit_repaired_settings')).toBe(repaired);
+    expect(sample('coupon_audit_failed_settings')).toBe(N - repaired);
+    expect(sample('coupon_audit_last_run_exit_code')).toBe(3);
     const rerun = await runCli(['repair', '--url', db.url, '--yes']);
     expect(rerun.code).toBe(0);
     expect(await driftedIds(db.conn)).toEqual([]);

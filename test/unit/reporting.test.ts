@@ -3,7 +3,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isSuccessfulRun, previousSuccessTimestamp, renderMetrics, writeMetricsFile } from '../../src/cli/reporting/metrics-file.js';
+import { isSuccessfulRun, previousScanFor, previousSuccessTimestamp, renderMetrics, writeMetricsFile } from '../../src/cli/reporting/metrics-file.js';
 import { notificationPayload, notificationText, shouldNotify } from '../../src/cli/reporting/notify.js';
 import { newRunOutcome } from '../../src/cli/reporting/run-outcome.js';
 
@@ -109,5 +109,32 @@ describe('writeMetricsFile', () => {
     await writeMetricsFile(device, 'x\n');
     expect(lstatSync(device).isCharacterDevice()).toBe(true);
     expect(readdirSync(dir)).toEqual(['null']);
+  });
+});
+
+describe('a failed run keeps the scan gauges of the run before (same command and database)', () => {
+  const previous = (database: string) =>
+    renderMetrics({ outcome: { ...newRunOutcome('check'), database, scanned: 10, drifted: 3, repaired: 0 }, exitCode: 1, finishedAt, durationSeconds: 1, previousSuccess: null });
+
+  it('keeps them when it learnt none of its own, replaces them when it did', () => {
+    const failed = { ...newRunOutcome('check'), database: 'coupons' };
+    const text = renderMetrics({ outcome: failed, exitCode: 3, finishedAt, durationSeconds: 1, previousSuccess: null, previousScan: previousScanFor(previous('coupons'), { command: 'check', database: 'coupons' }) });
+    expect(text).toContain('coupon_audit_drifted_settings{command="check",database="coupons"} 3\n');
+    expect(text).toContain('coupon_audit_scanned_settings{command="check",database="coupons"} 10\n');
+    expect(text).toContain('coupon_audit_last_run_success{command="check",database="coupons"} 0\n');
+    const scanned = { ...failed, scanned: 10, drifted: 0 };
+    expect(renderMetrics({ outcome: scanned, exitCode: 0, finishedAt, durationSeconds: 1, previousSuccess: null, previousScan: previousScanFor(previous('coupons'), { command: 'check', database: 'coupons' }) })).toContain(
+      'coupon_audit_drifted_settings{command="check",database="coupons"} 0\n',
+    );
+  });
+
+  it('never from a file written for another database or command', () => {
+    expect(previousScanFor(previous('other'), { command: 'check', database: 'coupons' }).size).toBe(0);
+    expect(previousScanFor(previous('coupons'), { command: 'repair', database: 'coupons' }).size).toBe(0);
+    expect([...previousScanFor(previous('coupons'), { command: 'check', database: 'coupons' }).keys()].sort()).toEqual([
+      'coupon_audit_drifted_settings',
+      'coupon_audit_repaired_settings',
+      'coupon_audit_scanned_settings',
+    ]);
   });
 });

@@ -268,7 +268,12 @@ async function reportRepair(
   outcome.scanned = scan.scanned;
   outcome.drifted = scan.drifted;
   outcome.repaired = result.repaired;
-  outcome.failed = result.failed.length + result.stillDrifted.length;
+  // Every drifted setting not left right: locked past every retry, drifted again at the reread,
+  // and, where the run stopped part-way (a signal, a lost run lock, an error), those it never
+  // reached or whose COMMIT went unanswered. A lost lock before the first commit had exported 0
+  // here, which kept both drift alerts quiet (monitoring/coupon-audit.rules.yml).
+  const settled = result.repaired + result.skipped.length + result.vanished.length + result.failed.length + result.uncertain.length;
+  outcome.failed = result.failed.length + result.stillDrifted.length + result.uncertain.length + Math.max(0, scan.drifted - settled);
   outcome.report = () => repairReportJson(result, scan) as unknown as Record<string, unknown>;
   const stats = lockHoldStats(result.lockHoldMs);
   if (stats !== null) {

@@ -10,7 +10,16 @@ export interface MetricsInput {
   durationSeconds: number;
   /** coupon_audit_last_success_timestamp_seconds from the previous file, kept across failed runs. */
   previousSuccess: number | null;
+  /**
+   * The previous file's SCAN_GAUGES (same command and database), kept by a run that learnt none of
+   * its own (it failed before its scan ended): the drift last seen stays until a scan replaces it,
+   * so CouponAuditDriftFound does not resolve while the check cannot connect.
+   */
+  previousScan?: ReadonlyMap<string, number>;
 }
+
+/** What a run knows once its scan has ended, and a run that failed before that does not. */
+const SCAN_GAUGES = ['coupon_audit_drifted_settings', 'coupon_audit_scanned_settings', 'coupon_audit_repaired_settings', 'coupon_audit_failed_settings'] as const;
 
 /** A run did its job: it scanned (and repaired) everything; drift found is still a successful run. */
 export function isSuccessfulRun(outcome: RunOutcome, exitCode: number): boolean {
@@ -19,10 +28,10 @@ export function isSuccessfulRun(outcome: RunOutcome, exitCode: number): boolean 
 }
 
 const HELP: Record<string, [type: 'gauge', help: string]> = {
-  coupon_audit_drifted_settings: ['gauge', 'Settings whose cached counters differed from the real counts in the last run.'],
-  coupon_audit_scanned_settings: ['gauge', 'Settings scanned by the last run.'],
-  coupon_audit_repaired_settings: ['gauge', 'Settings repaired by the last run (0 for check and dry runs).'],
-  coupon_audit_failed_settings: ['gauge', 'Drifted settings the last repair could not repair (still locked).'],
+  coupon_audit_drifted_settings: ['gauge', 'Settings whose cached counters differed from the real counts in the last run that scanned (kept by runs that failed before).'],
+  coupon_audit_scanned_settings: ['gauge', 'Settings scanned by the last run that scanned.'],
+  coupon_audit_repaired_settings: ['gauge', 'Settings repaired by the last run that scanned (0 for check and dry runs).'],
+  coupon_audit_failed_settings: ['gauge', 'Drifted settings the last repair left drifted: still locked after every retry, or not reached when it stopped part-way.'],
   coupon_audit_last_run_timestamp_seconds: ['gauge', 'When the last run finished, in seconds since the epoch.'],
   coupon_audit_last_run_success: ['gauge', '1 if the last run completed (drift found counts as completed), 0 if it failed.'],
   coupon_audit_last_run_exit_code: ['gauge', 'Exit code of the last run.'],
@@ -46,6 +55,9 @@ export function renderMetrics(input: MetricsInput): string {
     coupon_audit_last_success_timestamp_seconds: success ? finished : input.previousSuccess,
     coupon_audit_run_duration_seconds: input.durationSeconds,
   };
+  if (outcome.drifted === null && input.previousScan !== undefined) {
+    for (const name of SCAN_GAUGES) values[name] = input.previousScan.get(name) ?? null;
+  }
   const labels = labelSet(metricsLabels(outcome));
   const lines: string[] = [];
   for (const [name, [type, help]] of Object.entries(HELP)) {
@@ -91,11 +103,33 @@ export function previousSuccessFor(text: string, labels: MetricsLabels): number 
 }
 
 export async function readPreviousSuccess(path: string, labels: MetricsLabels): Promise<number | null> {
+  return (await readPreviousMetrics(path, labels)).success;
+}
+
+/** The previous file's last success time and scan gauges, those written for the same command and database only. */
+export async function readPreviousMetrics(path: string, labels: MetricsLabels): Promise<{ success: number | null; scan: Map<string, number> }> {
+  let text: string;
   try {
-    return previousSuccessFor(await readFile(path, 'utf8'), labels);
+    text = await readFile(path, 'utf8');
   } catch {
-    return null;
+    return { success: null, scan: new Map() };
   }
+  return { success: previousSuccessFor(text, labels), scan: previousScanFor(text, labels) };
+}
+
+/** SCAN_GAUGES of a previous file, those whose labels are `labels` (see previousSuccessFor). */
+export function previousScanFor(text: string, labels: MetricsLabels): Map<string, number> {
+  const kept = new Map<string, number>();
+  const sample = /^(coupon_audit_[a-z_]+)(\{(?:[^"}\n]|"(?:[^"\\\n]|\\.)*")*\})? (\S+)$/gm;
+  for (const match of text.matchAll(sample)) {
+    const name = match[1]!;
+    if (!(SCAN_GAUGES as readonly string[]).includes(name)) continue;
+    const previous = parseLabelSet(match[2] ?? '{}');
+    if (previous === null || previous.get('command') !== labels.command || previous.get('database') !== labels.database) continue;
+    const value = Number(match[3]);
+    if (Number.isFinite(value)) kept.set(name, value);
+  }
+  return kept;
 }
 
 /**

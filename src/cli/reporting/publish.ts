@@ -1,5 +1,5 @@
 import type { Terminal } from '../terminal.js';
-import { metricsLabels, readPreviousSuccess, renderMetrics, writeMetricsFile } from './metrics-file.js';
+import { metricsLabels, readPreviousMetrics, renderMetrics, writeMetricsFile } from './metrics-file.js';
 import { describeWebhook, notificationPayload, postNotification, shouldNotify } from './notify.js';
 import type { RunOutcome } from './run-outcome.js';
 
@@ -23,12 +23,14 @@ export async function publishOutcome(
   const warn = (line: string) => terminal.io.stderr.write(`${terminal.err.yellow('warning:')} ${line}\n`);
   if (options.metricsFile !== undefined) {
     const finishedAt = new Date();
+    const previous = await readPreviousMetrics(options.metricsFile, metricsLabels(outcome));
     const text = renderMetrics({
       outcome,
       exitCode: result.exitCode,
       finishedAt,
       durationSeconds: (finishedAt.getTime() - result.startedAt) / 1000,
-      previousSuccess: await readPreviousSuccess(options.metricsFile, metricsLabels(outcome)),
+      previousSuccess: previous.success,
+      previousScan: previous.scan,
     });
     try {
       await writeMetricsFile(options.metricsFile, text);
