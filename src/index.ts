@@ -88,7 +88,8 @@ export interface RepairOptions extends CheckOptions {
    * Called inside each repair transaction, after its writes and audit rows and before its COMMIT,
    * with the changes it is about to commit (`changes` as in the report; empty when every setting
    * of the batch was right by the time it was locked). The batch's setting rows stay locked while
-   * it runs: keep it short. Whatever it throws (or rejects with) rolls that transaction back and
+   * it runs: keep it short (on MariaDB the server ends a transaction idle for 10 s, and the run
+   * rejects with DatabaseError). Whatever it throws (or rejects with) rolls that transaction back and
    * rejects the run with that same error, unchanged; transactions committed before stay, and a
    * rerun finishes the rest. Called again when a transaction is redone after a deadlock. For a
    * guard of your own (refuse a change you find implausible) or to note what is about to change.

@@ -3,6 +3,7 @@ import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortedError, check, ConfigError, CouponAuditError, DatabaseError, repair, RunLockedError, UsageError } from '../src/index.js';
 import { runCli } from './helpers/cli.js';
+import { IDLE_TRANSACTION_SECONDS } from '../src/db/applier.js';
 import { connectionOptions, createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
 import { driftedIds, settingsSnapshot } from './helpers/snapshot.js';
 
@@ -160,6 +161,39 @@ describe('repair()', () => {
     const done = await repair({ url: db.url, ids: ['7'] });
     expect('changes' in done && done.changes).toEqual([{ id: '7', counter: 'issuedCount', old: 99, new: 2 }]);
   });
+});
+
+describe('a repair transaction left idle (a stopped or stalled process)', () => {
+  it('the server ends it within IDLE_TRANSACTION_SECONDS, before an application waiting on its row times out; the error says why', async () => {
+    const app = await mysql.createConnection(connectionOptions(db.name));
+    try {
+      await app.query('SET SESSION innodb_lock_wait_timeout = 50'); // InnoDB's default
+      await app.query('UPDATE g_coupon_settings SET issuedCount = 99 WHERE id = 7');
+      let waitedMs = 0;
+      // The application's increment, sent while repair holds setting 7's row and sits idle in beforeCommit.
+      const error = await repair({
+        url: db.url,
+        ids: ['7'],
+        beforeCommit: async () => {
+          const started = Date.now();
+          await app.query('UPDATE g_coupon_settings SET usedCount = usedCount + 1 WHERE id = 7');
+          waitedMs = Date.now() - started;
+          await app.query('UPDATE g_coupon_settings SET usedCount = usedCount - 1 WHERE id = 7');
+        },
+      }).then(() => null, (e: unknown) => e);
+      expect(waitedMs).toBeGreaterThanOrEqual((IDLE_TRANSACTION_SECONDS - 1) * 1000);
+      expect(waitedMs).toBeLessThan(IDLE_TRANSACTION_SECONDS * 1000 + 5000);
+      expect(error).toBeInstanceOf(DatabaseError);
+      expect((error as DatabaseError).message).toMatch(
+        /^The server ended the repair's connection while repairing settings 7…7, most likely because its transaction sat idle 10 s \(idle_transaction_timeout,.*Rerun to finish\.$/,
+      );
+      // Rolled back: setting 7 still drifts, and a rerun repairs it.
+      expect(await driftedIds(db.conn)).toContain('7');
+      expect((await repair({ url: db.url, ids: ['7'] })).summary).toMatchObject({ repaired: 1 });
+    } finally {
+      await app.end();
+    }
+  }, 30_000);
 });
 
 describe('statements are marked', () => {

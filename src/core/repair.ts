@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RepairSession, type WriterEngine } from '../db/applier.js';
 import type { Database } from '../db/database.js';
-import { isConnectionLost, isDriverError, isLockWaitTimeout, isRetryableLockError } from '../db/database-error.js';
+import { isClosedBeforeSent, isConnectionLost, isDriverError, isLockWaitTimeout, isRetryableLockError } from '../db/database-error.js';
 import { autoUpdatedColumns } from '../db/inspector.js';
 import { compareIds } from '../db/rows.js';
 import { BatchSizer } from './batch-sizer.js';
@@ -169,6 +169,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
       let tableWaits = 0;
       const attempts = mode === 'nowait' ? 1 : maxAttempts;
       for (let tryNo = 1; tryNo <= attempts; tryNo += 1) {
+        const triedAt = performance.now();
         try {
           return await repairBatch(session, batch, mode, options, result);
         } catch (caught) {
@@ -182,7 +183,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
             // A bug (a TypeError, also Node's own with an ERR_* code) stays a bug, exit 70: only the
             // driver's and the network's errors are database errors (exit 3).
             if (!isDriverError(error)) throw error;
-            throw session.asDatabaseError(error, `repairing settings ${batch[0]}…${batch[batch.length - 1]}`);
+            throw session.asDatabaseError(error, `repairing settings ${batch[0]}…${batch[batch.length - 1]}`, performance.now() - triedAt);
           }
           result.retries += 1;
           lastError = describeLockError(error);
@@ -378,7 +379,7 @@ async function repairBatch(
     await session.commit();
   } catch (error) {
     // No reply to COMMIT: the server may have committed. Say so rather than leave the batch out.
-    if (isConnectionLost(error)) result.uncertain.push(...new Set(written.map((write) => write.settingId)));
+    if (isConnectionLost(error) && !isClosedBeforeSent(error)) result.uncertain.push(...new Set(written.map((write) => write.settingId)));
     throw error;
   }
   result.lockHoldMs.push(performance.now() - lockStarted);

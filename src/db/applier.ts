@@ -14,7 +14,7 @@ import {
 } from './builder.js';
 import type { Database, Session } from './database.js';
 import type { EngineProfile } from './engine.js';
-import { toDatabaseError } from './database-error.js';
+import { isConnectionLost, toDatabaseError } from './database-error.js';
 import { tableExists } from './inspector.js';
 import type { SettingRow } from './rows.js';
 import { countChildren, readSettingRows } from './scanner.js';
@@ -26,9 +26,11 @@ export type WriterEngine = Pick<EngineProfile, 'writeSetup' | 'boundsMetadataLoc
 /**
  * How long the server lets a repair transaction sit idle before it ends it (and its connection):
  * a transaction is a few statements sent back to back (TARGET_TRANSACTION_MS), plus the library's
- * beforeCommit; only a stopped or stalled process leaves one idle this long.
+ * beforeCommit; only a stopped or stalled process leaves one idle this long. Well under InnoDB's
+ * default innodb_lock_wait_timeout (50 s): at 60 s, an application transaction waiting on a row
+ * of a stopped repair (Ctrl-Z, SIGSTOP) failed with 1205 before the server let the row go.
  */
-export const IDLE_TRANSACTION_SECONDS = 60;
+export const IDLE_TRANSACTION_SECONDS = 10;
 
 /**
  * Everything repair writes (in the manner of gh-ost's applier.go): one connection, one short
@@ -77,7 +79,19 @@ export class RepairSession {
 
   // Errors are thrown as the driver's: the repair loop retries lock errors and maps the rest.
 
-  asDatabaseError(error: unknown, context: string): DatabaseError {
+  /**
+   * `openMs`: how long the transaction had been open. A connection lost after the server's idle
+   * limit most likely is the server ending it (IDLE_TRANSACTION_SECONDS), not a server gone away.
+   */
+  asDatabaseError(error: unknown, context: string, openMs = 0): DatabaseError {
+    if (this.engine.endsIdleTransactions && openMs >= IDLE_TRANSACTION_SECONDS * 1000 && isConnectionLost(error)) {
+      return new DatabaseError(
+        `The server ended the repair's connection while ${context}, most likely because its transaction sat idle ${IDLE_TRANSACTION_SECONDS} s ` +
+          `(idle_transaction_timeout, which repair sets so that a stopped process does not keep rows locked): was the process stopped (Ctrl-Z, SIGSTOP) or starved of CPU? ` +
+          `That transaction was rolled back, unless the server had its COMMIT (then it is listed as uncertain). Rerun to finish.`,
+        { cause: error },
+      );
+    }
     return toDatabaseError(error, this.db.config, context);
   }
 

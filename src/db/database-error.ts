@@ -26,7 +26,16 @@ const LOST_CONNECTION = new Set([
  */
 export function isDriverError(error: unknown): error is DriverError & Error {
   if (!(error instanceof Error) || isProgrammingError(error)) return false;
-  return 'code' in error || 'errno' in error;
+  return 'code' in error || 'errno' in error || isClosedBeforeSent(error);
+}
+
+/**
+ * mysql2's "Can't add new command when connection is in closed state": a statement on a connection
+ * the server had already ended (an idle_transaction_timeout, a KILL noticed late). It has no code,
+ * only `fatal`; the statement was never sent, so a COMMIT refused so did not commit.
+ */
+export function isClosedBeforeSent(error: unknown): boolean {
+  return error instanceof Error && (error as DriverError).fatal === true && !('code' in error) && !('errno' in error);
 }
 
 function isProgrammingError(error: Error): boolean {
@@ -88,7 +97,7 @@ export function isConnectionLimit(error: unknown): boolean {
 
 export function isConnectionLost(error: unknown): boolean {
   if (!isDriverError(error)) return false;
-  return LOST_CONNECTION.has(error.code ?? '') || error.errno === 2013 || error.errno === 2006;
+  return LOST_CONNECTION.has(error.code ?? '') || error.errno === 2013 || error.errno === 2006 || isClosedBeforeSent(error);
 }
 
 /**

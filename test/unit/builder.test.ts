@@ -82,8 +82,8 @@ describe('comparePageSql: one statement per page compares caches with counts fro
 
 describe('repair statements', () => {
   it("the writer session's waits: row locks, metadata locks where the engine bounds them, idle transactions where the server ends them", () => {
-    expect(builder.sessionSql.writeTimeouts(2, { metadataLock: true, idleSeconds: 60 })).toBe(
-      '/* coupon-audit */ SET SESSION innodb_lock_wait_timeout = 2, lock_wait_timeout = 2, idle_transaction_timeout = 60',
+    expect(builder.sessionSql.writeTimeouts(2, { metadataLock: true, idleSeconds: 10 })).toBe(
+      '/* coupon-audit */ SET SESSION innodb_lock_wait_timeout = 2, lock_wait_timeout = 2, idle_transaction_timeout = 10',
     );
     expect(builder.sessionSql.writeTimeouts(5, { metadataLock: false, idleSeconds: null })).toBe('/* coupon-audit */ SET SESSION innodb_lock_wait_timeout = 5');
   });
@@ -383,7 +383,7 @@ describe('every statement is tagged', () => {
       builder.insertAuditSql('t', { runId: 'r', dbUser: 'u' }, [{ settingId: 1n, counter: 'c', from: 1n, to: 2n }]),
       builder.guardedUpdateSql(DEFAULT_MODEL, { settingId: 1n, counter: 'issuedCount', from: 2n, to: 1n }, []),
       ...Object.entries(builder.sessionSql).map(([name, s]) =>
-        name === 'writeTimeouts' ? builder.sessionSql.writeTimeouts(2, { metadataLock: true, idleSeconds: 60 }) : typeof s === 'function' ? (s as (n: number) => string)(2) : s,
+        name === 'writeTimeouts' ? builder.sessionSql.writeTimeouts(2, { metadataLock: true, idleSeconds: 10 }) : typeof s === 'function' ? (s as (n: number) => string)(2) : s,
       ),
       builder.inspectSql.server,
       builder.inspectSql.variables(['version']),
