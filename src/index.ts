@@ -224,7 +224,7 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
 
 async function resolve(options: CheckOptions) {
   const model = await loadModel(options.config);
-  const connection = resolveConnectionConfig({ url: options.url, env: {} });
+  const connection = resolveConnectionConfig({ url: options.url, env: {}, urlOnly: true });
   return {
     connection,
     replica: options.replicaUrl === undefined ? undefined : resolveReplicaConfig(options.replicaUrl, connection),

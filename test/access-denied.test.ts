@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toDatabaseError } from '../src/db/database-error.js';
+import { check, DatabaseError, UsageError } from '../src/index.js';
 import { runCli } from './helpers/cli.js';
 import { connectionOptions, createTestDatabase, type TestDatabase } from './helpers/database.js';
 
@@ -48,6 +49,27 @@ describe('access denied says whether a password was given, never the password', 
     expect(result.stderr).toContain(`Access denied for user '${USER}'`);
     expect(result.stderr).toContain('no password was given');
     expect(result.stderr).not.toContain('the password was refused');
+  });
+
+  it('the library, which reads no MYSQL_PWD, does not point to MYSQL_PWD or --password (even with MYSQL_PWD set)', async () => {
+    const saved = process.env['MYSQL_PWD'];
+    process.env['MYSQL_PWD'] = PASSWORD;
+    try {
+      const error = await check({ url: urlFor(null) }).then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(DatabaseError);
+      expect((error as Error).message).toBe(
+        `Access denied for user '${USER}' at ${new URL(db.url).hostname}:${new URL(db.url).port}: no password was given. Put it in the URL (mysql://user:password@host/db, percent-encoded); the library reads no MYSQL_PWD. If the account requires TLS (REQUIRE SSL), turn it on: ?ssl=true in the URL.`,
+      );
+      const refused = await check({ url: urlFor(WRONG) }).then(() => null, (e: unknown) => e);
+      expect((refused as Error).message).toContain('the password was refused');
+      expect((refused as Error).message).not.toMatch(/MYSQL_PWD|--password/);
+      const ambiguous = await check({ url: `mysql://u:a/b@127.0.0.1:1/${db.name}` }).then(() => null, (e: unknown) => e);
+      expect(ambiguous).toBeInstanceOf(UsageError);
+      expect((ambiguous as Error).message).not.toMatch(/MYSQL_PWD|--password/);
+    } finally {
+      if (saved === undefined) delete process.env['MYSQL_PWD'];
+      else process.env['MYSQL_PWD'] = saved;
+    }
   });
 
   it('a wrong password in the URL: exit 3, "the password was refused", and not the password', async () => {

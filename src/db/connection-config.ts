@@ -9,6 +9,8 @@ export interface ConnectionConfig {
   database: string;
   ssl: SslConfig | undefined;
   connectTimeoutMs: number;
+  /** The library's: the password comes from the URL only (no MYSQL_PWD, no --password), and messages say so. */
+  urlOnly?: boolean;
 }
 
 export interface SslConfig {
@@ -23,6 +25,8 @@ export interface ConnectionInputs {
   /** A password typed at a prompt (`--password` with no value); wins over MYSQL_PWD. */
   password?: string | undefined;
   connectTimeoutMs?: number | undefined;
+  /** The library: no MYSQL_PWD or --password to point to in messages (ConnectionConfig.urlOnly). */
+  urlOnly?: boolean | undefined;
 }
 
 const PROTOCOLS = new Set(['mysql:', 'mariadb:']);
@@ -52,7 +56,7 @@ export function resolveConnectionConfig(inputs: ConnectionInputs): ConnectionCon
     // A URL parser ends the user:password part at the first '/', '?' or '#', so the rest of the
     // password would be read as host, port, path or query (and echoed in messages): refuse it.
     throw new UsageError(
-      `The database URL is ambiguous (${maskUrl(raw)}): a '/', '?' or '#' in the password, or a '@' after the host, must be percent-encoded (%2F %3F %23 %40); or give the password with MYSQL_PWD or --password.`,
+      `The database URL is ambiguous (${maskUrl(raw)}): a '/', '?' or '#' in the password, or a '@' after the host, must be percent-encoded (%2F %3F %23 %40)${inputs.urlOnly === true ? '' : '; or give the password with MYSQL_PWD or --password'}.`,
     );
   }
   let url: URL;
@@ -113,6 +117,7 @@ export function resolveConnectionConfig(inputs: ConnectionInputs): ConnectionCon
     database,
     ssl: resolveSsl(url.searchParams, inputs.sslCa),
     connectTimeoutMs,
+    ...(inputs.urlOnly === true ? { urlOnly: true } : {}),
   };
 }
 
@@ -193,7 +198,7 @@ export function describeTarget(config: ConnectionConfig): string {
  */
 export function resolveReplicaConfig(raw: string, primary: ConnectionConfig, inputs: { sslCa?: string | undefined } = {}): ConnectionConfig {
   if (raw.trim() === '') throw new UsageError('--replica-url is empty; expected mysql://user:password@replica-host:3306/dbname.');
-  const replica = resolveConnectionConfig({ url: raw, env: {}, sslCa: inputs.sslCa, connectTimeoutMs: primary.connectTimeoutMs });
+  const replica = resolveConnectionConfig({ url: raw, env: {}, sslCa: inputs.sslCa, connectTimeoutMs: primary.connectTimeoutMs, urlOnly: primary.urlOnly });
   // A replica holds the primary's database under its name: another name is a typo that would
   // scan some other database and report it clean.
   // Compared without case: where the servers fold names (lower_case_table_names), case is no typo.
