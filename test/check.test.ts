@@ -97,6 +97,21 @@ describe('check', () => {
     expect(report.summary).toMatchObject({ scanned: SETTINGS.length, orphans: { coupons: 4, uses: 2 } });
   });
 
+  it("takes SPEC's common --batch-size as --page-size: pages of that many settings, the same answer", async () => {
+    // Pages of one setting: at least one statement per setting, where the default sizing sends a few.
+    const pages = (stderr: string) => new Set([...stderr.matchAll(/: compare (\([^\]]*\])/g)].map((m) => m[1])).size;
+    const bySetting = await runCli(['check', '--url', db.url, '--format', 'json', '--batch-size', '1', '--verbose']);
+    const sized = await runCli(['check', '--url', db.url, '--format', 'json', '--verbose']);
+    expect(bySetting.code).toBe(1);
+    expect(pages(bySetting.stderr)).toBeGreaterThanOrEqual(SETTINGS.length);
+    expect(pages(sized.stderr)).toBeLessThan(SETTINGS.length / 2);
+    expect(bySetting.stdout).toBe(sized.stdout);
+    // Its range is --page-size's, not repair's --batch-size (1-1000); both together when they agree.
+    const large = await runCli(['check', '--url', db.url, '--format', 'json', '--batch-size', '5000', '--page-size', '5000']);
+    expect(large.code).toBe(1);
+    expect(large.stdout).toBe(sized.stdout);
+  });
+
   it('prints a table naming every drifted id and no clean one, and a summary line', async () => {
     const result = await runCli(['check', '--url', db.url]);
     expect(result.code).toBe(1);
@@ -291,7 +306,8 @@ describe('check: usage errors exit 2 and touch nothing', () => {
     [['check', '--page-size', '-5'], '--page-size'],
     [['check', '--page-size', 'abc'], '--page-size'],
     [['check', '--page-size', '100001'], '--page-size'],
-    [['check', '--batch-size', '5'], '--batch-size'],
+    [['check', '--batch-size', '0'], '--batch-size'],
+    [['check', '--batch-size', '5', '--page-size', '6'], 'one setting for check'],
     [['repair', '--batch-size', '1001'], '--batch-size'],
     [['repair', '--write-concurrency', '0'], '--write-concurrency'],
     [['repair', '--write-concurrency', '17'], '--write-concurrency'],
