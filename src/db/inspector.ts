@@ -491,8 +491,8 @@ export async function learnAccount(db: Database): Promise<void> {
   }
 }
 
-/** A GRANT of `privileges` on one table of this database (or `*`) to this account (learnAccount), to print. */
-export function grantSql(db: Database, privileges: string, table: string): string {
-  const on = `${ident(db.config.database)}.${table === '*' ? '*' : ident(table)}`;
+/** A GRANT of `privileges` on one table of this database (or `*`), or on `*.*` (`table` null), to this account (learnAccount), to print. */
+export function grantSql(db: Database, privileges: string, table: string | null): string {
+  const on = table === null ? '*.*' : `${ident(db.config.database)}.${table === '*' ? '*' : ident(table)}`;
   return `GRANT ${privileges} ON ${on} TO ${accounts.get(db) ?? `${literal(db.config.user)}@'%'`};`;
 }

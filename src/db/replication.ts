@@ -2,7 +2,7 @@ import { DatabaseError } from '../errors.js';
 import { loadSql, replicationSql } from './builder.js';
 import type { Database, Row } from './database.js';
 import { isPrivilegeError, toDatabaseError } from './database-error.js';
-import type { ServerInfo } from './inspector.js';
+import { grantSql, learnAccount, type ServerInfo } from './inspector.js';
 
 /**
  * What differs between MariaDB and MySQL replication, behind one small interface of named
@@ -197,9 +197,12 @@ export async function replicaStates(replica: Database, dialect: ReplicationDiale
     return readReplicaStates(await replica.tryQuery(dialect.replicaStatus.sql));
   } catch (error) {
     if (isPrivilegeError(error)) {
+      // To the account the replica matched ('ops'@'10.0.0.%'), as the primary's GRANTs are: a
+      // GRANT to 'ops'@'%' fails where no such account exists (NO_AUTO_CREATE_USER).
+      await learnAccount(replica);
       throw new DatabaseError(
         `Missing privilege on the replica ${replica.config.host}:${replica.config.port}: '${replica.config.user}' cannot read the replication status ` +
-          `(lag, threads), which --replica-url needs: GRANT ${dialect.replicaStatus.privilege} ON *.* TO '${replica.config.user}'@'%';`,
+          `(lag, threads), which --replica-url needs: ${grantSql(replica, dialect.replicaStatus.privilege, null)}`,
         { cause: error },
       );
     }
