@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, runCliOnTerminal } from './helpers/cli.js';
+import { runCli, runCliOnTerminal, startCli } from './helpers/cli.js';
 import { connectionOptions, createTestDatabase, loadSqlFile, seed, SERVER_URL, type TestDatabase } from './helpers/database.js';
 import { driftedIds, settingsSnapshot } from './helpers/snapshot.js';
 
@@ -89,6 +89,26 @@ describe('passwords', () => {
     const without = await runCli(['check', '--url', user.url()]);
     expect(without.code).toBe(3);
     expect(without.stderr).toContain(`Access denied for user '${user.name}'`);
+  });
+
+  // /proc/PID/cmdline is Linux's (where CI and the servers run); ps reads it there.
+  it.runIf(process.platform === 'linux')('a password on the command line (in --url, --password VALUE) and a webhook path are masked in the process list while it runs', async () => {
+    const user = await createUser('ps', [onDb('SELECT')]);
+    const pause = join(tmpdir(), `coupon-audit-ps-${randomBytes(4).toString('hex')}`);
+    writeFileSync(pause, '');
+    const run = startCli(['check', '--url', user.url(PASSWORD), '--password', PASSWORD, '--notify-url', 'http://127.0.0.1:1/hooks/T0/SECRETPATH', '--pause-file', pause]);
+    try {
+      // Paused before its first page: it is running, its lock taken.
+      await waitUntil(async () => (await admin.query<RowDataPacket[]>('SELECT IS_USED_LOCK(?) AS id', [`coupon-audit:check:${db.name}`]))[0][0]!['id'] !== null);
+      const cmdline = readFileSync(`/proc/${run.child.pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      expect(cmdline).toContain(`check --url ${user.url('***').replace('%2A%2A%2A', '***')}`);
+      expect(cmdline).toContain('--password *** --notify-url http://127.0.0.1:1/***');
+      expect(cmdline).not.toContain(PASSWORD);
+      expect(cmdline).not.toContain('SECRETPATH');
+    } finally {
+      rmSync(pause, { force: true });
+    }
+    expect((await run.done).code).toBe(1);
   });
 
   it('doctor --password asks once (the connection settings are resolved once)', async () => {
@@ -200,3 +220,11 @@ describe('identifiers are escaped everywhere they reach SQL', () => {
     }
   });
 });
+
+async function waitUntil(condition: () => Promise<boolean>): Promise<void> {
+  for (let attempt = 0; attempt < 150; attempt += 1) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('timed out waiting');
+}
