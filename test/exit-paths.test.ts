@@ -137,3 +137,13 @@ describe('--max-lag and --max-lag-wait apply to --replica-url only', () => {
     expect(help.stdout.replace(/\s+/g, ' ')).toContain('exit 3 when the replica stays behind --max-lag this long, 1-86400 (default: 60)');
   });
 });
+
+describe('a refused flag value is echoed without its secrets', () => {
+  it('a URL given to a flag that refuses it shows its scheme and host only: no password, no webhook path', async () => {
+    const result = await runInProcess(['check', '--url', 'mysql://root@127.0.0.1:1/coupons', '--notify-url', 'ftp://hook:SECRETPW@hooks.example/services/T0/SECRETPATH']);
+    expect(result.code).toBe(EXIT.USAGE);
+    expect(result.stderr).toBe("coupon-audit: option '--notify-url <url>' argument 'ftp://hooks.example/***' is invalid. expected an http:// or https:// URL.\n");
+    // Other refused values are echoed as given.
+    expect((await runInProcess(['check', '--url', 'mysql://root@127.0.0.1:1/coupons', '--page-size', 'abc'])).stderr).toContain("argument 'abc' is invalid");
+  });
+});

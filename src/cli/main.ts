@@ -26,7 +26,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
-      outputError: (text, write) => write(`coupon-audit: ${text.replace(/^error: /, '')}`),
+      outputError: (text, write) => write(`coupon-audit: ${maskArguments(text.replace(/^error: /, ''))}`),
     });
 
   const output = watchOutput(io.stdout);
@@ -73,6 +73,19 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     output.dispose();
   }
   return exitCode;
+}
+
+/**
+ * Commander echoes a refused value ("option '--notify-url <url>' argument '…' is invalid"): a URL
+ * there may hold a password, and a webhook's path is its secret (Slack's). Such a value is shown
+ * with its scheme and host only.
+ */
+export function maskArguments(text: string): string {
+  return text.replace(/argument '((?:[^'\\]|\\.)*)' is invalid/g, (_, value: string) => {
+    const url = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^@/?#]*@)?([^/?#]*)(.*)$/is.exec(value);
+    if (url === null) return `argument '${value}' is invalid`;
+    return `argument '${url[1]}${url[2]}${url[3] === '' ? '' : '/***'}' is invalid`;
+  });
 }
 
 /**
