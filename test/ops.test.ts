@@ -357,6 +357,24 @@ describe('--metrics-file', () => {
     expect(readFileSync(path, 'utf8')).toMatch(/^coupon_audit_last_run_success\{command="check",database=""\} 0$/m);
   });
 
+  it('a flag refused by its parser (a typo in the crontab) still writes the failure, with the URL\'s database', async () => {
+    const path = join(dir, 'repair.prom');
+    expect((await runCli(['repair', '--url', db.url, '--yes', '--quiet', '--metrics-file', path])).code).toBe(0);
+    const labels = `{command="repair",database="${db.name}"}`;
+    const lastSuccess = parseMetrics(readFileSync(path, 'utf8')).get(`coupon_audit_last_success_timestamp_seconds${labels}`);
+    for (const typo of [['--max-changes', 'abc'], ['--bogus'], ['--batch-size', '0']]) {
+      const refused = await runCli(['repair', '--url', db.url, '--yes', ...typo, `--metrics-file=${path}`]);
+      expect(refused.code).toBe(2);
+      const metrics = parseMetrics(readFileSync(path, 'utf8'));
+      expect(metrics.get(`coupon_audit_last_run_exit_code${labels}`)).toBe(2);
+      expect(metrics.get(`coupon_audit_last_run_success${labels}`)).toBe(0);
+      expect(metrics.get(`coupon_audit_last_success_timestamp_seconds${labels}`)).toBe(lastSuccess);
+    }
+    // --metrics-file with its value missing names no file (not one called '--quiet').
+    expect((await runCli(['check', '--url', db.url, '--metrics-file', '--quiet', '--bogus'], { cwd: dir })).code).toBe(2);
+    expect(readdirSync(dir)).toEqual(['repair.prom']);
+  });
+
   it('an unwritable path is a warning; the exit code is the run’s', async () => {
     const result = await runCli(['check', '--url', db.url, '--quiet', '--metrics-file', join(dir, 'missing', 'x.prom')]);
     expect(result.code).toBe(1);

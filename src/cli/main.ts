@@ -63,6 +63,12 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {
     exitCode = await reportError(error, io, verbose);
+    // A refused flag: no runner ran, so the metrics file would keep the run before's success.
+    // Only then is more than main.cjs loaded: a usage error is as fast as --help.
+    if (error instanceof CommanderError && exitCode === EXIT.USAGE && argv.some((arg) => arg === '--metrics-file' || arg.startsWith('--metrics-file='))) {
+      const { publishRefusedFlags } = await import('./reporting/refused-flags.js');
+      await publishRefusedFlags(argv, io, maskArguments(error.message.replace(/^error: /, '')));
+    }
   }
   try {
     // What no runner looked at (sql, --help, --version): the same rule.
