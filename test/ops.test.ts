@@ -375,6 +375,22 @@ describe('--metrics-file', () => {
     expect(readdirSync(dir)).toEqual(['repair.prom']);
   });
 
+  it('a repair declined at the prompt is labelled as a plan (it wrote nothing); one that found no drift exports failed 0 in any format', async () => {
+    const path = join(dir, 'repair.prom');
+    const declined = await runCliOnTerminal(['repair', '--url', db.url, '--metrics-file', path], { answers: ['n'] });
+    expect(declined.code).toBe(1);
+    let metrics = parseMetrics(readFileSync(path, 'utf8'));
+    expect(metrics.get(`coupon_audit_last_run_exit_code{command="repair --dry-run",database="${db.name}"}`)).toBe(1);
+    expect([...metrics.keys()].some((key) => key.includes('command="repair"'))).toBe(false);
+    expect((await runCli(['repair', '--url', db.url, '--yes', '--quiet'])).code).toBe(0);
+    for (const format of ['table', 'json']) {
+      expect((await runCli(['repair', '--url', db.url, '--yes', '--format', format, '--metrics-file', path])).code).toBe(0);
+      metrics = parseMetrics(readFileSync(path, 'utf8'));
+      const labels = `{command="repair",database="${db.name}"}`;
+      expect([format, metrics.get(`coupon_audit_drifted_settings${labels}`), metrics.get(`coupon_audit_failed_settings${labels}`)]).toEqual([format, 0, 0]);
+    }
+  });
+
   it('an unwritable path is a warning; the exit code is the run’s', async () => {
     const result = await runCli(['check', '--url', db.url, '--quiet', '--metrics-file', join(dir, 'missing', 'x.prom')]);
     expect(result.code).toBe(1);

@@ -74,7 +74,7 @@ export const REPAIR_HELP = epilog({
   exitCodes: [
     ['0', 'every drifted setting repaired (or none found); --dry-run/--emit-sql: no drift'],
     ['1', '--dry-run/--emit-sql: drift found (the plan is printed or written); the prompt was declined'],
-    USAGE,
+    ['2', 'bad flag or value, no URL, invalid config; no --yes off a terminal; more drift than --max-changes (nothing written)'],
     DATABASE,
     ['4', 'partial: some settings still locked or still drifted (named); a rerun finishes them'],
     ['5', 'another repair holds the run lock (see --wait-lock)'],

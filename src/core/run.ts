@@ -251,7 +251,7 @@ async function plan(
   if (refusal !== null) throw refusal;
   if (options.maxChanges !== undefined && counts.drifted > options.maxChanges) {
     throw new UsageError(
-      `${counts.drifted} settings drift, more than --max-changes ${options.maxChanges}; nothing was written. ` +
+      `${counts.drifted} ${counts.drifted === 1 ? 'setting drifts' : 'settings drift'}, more than --max-changes ${options.maxChanges}; nothing was written. ` +
         'Check what happened (a broken migration?) and rerun with a higher --max-changes if the drift is real.',
     );
   }

@@ -106,7 +106,12 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
     spinner.stop();
     if (run.result === null) {
       recordScan(outcome, run.report, { command: 'repair', dryRun: planOnly }, scope);
-      if (run.declined) terminal.io.stderr.write('Nothing written.\n');
+      if (run.declined) {
+        // Declined at the prompt: nothing was written, as in a plan-only run, and it is labelled
+        // so in the metrics: its exit 1 with drift counted must not pass for a repair's success.
+        outcome.dryRun = true;
+        terminal.io.stderr.write('Nothing written.\n');
+      }
       else if (emitSql !== undefined) {
         // The script is there to be run: it holds nothing a repair would refuse to write.
         const { refusal } = writeDoubts(run.report, scope.model, driftingCounters(run.report.drifted));
@@ -117,6 +122,9 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         // Nothing drifted: JSON in the shape of every repair's (summary.repaired 0, changes []), as the library resolves to.
         await reportRepair(terminal, options, outcome, { scanned: run.report.scanned, drifted: 0 }, result, undefined, { rows: true }, interrupts.signal);
       } else {
+        // As reportRepair records it for JSON: a repair that scanned always exports failed_settings.
+        outcome.repaired = 0;
+        outcome.failed = 0;
         outcome.report = () => repairReportJson(result, { scanned: run.report.scanned, drifted: 0 }) as unknown as Record<string, unknown>;
         await printDriftReport(terminal, options, scope, run.report, { command: 'repair' }, interrupts.signal);
       }
