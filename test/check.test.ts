@@ -162,10 +162,30 @@ describe('check', () => {
     const rows = await db.query<RowDataPacket[]>(statement);
     expect(rows.map((row) => String(row['id']))).toEqual(DRIFTED);
     // The page statement it prints, for the page of ids (0, 1000], finds those of that page.
-    const page = result.stdout.split("and this one where it cannot.\n")[1]!.split(';\n')[0]!;
+    const page = result.stdout.split('would pass group_concat_max_len.\n')[1]!.split(';\n')[0]!;
     expect(page).toContain('BETWEEN 1 AND 1000');
     const pageRows = await db.query<RowDataPacket[]>(page);
     expect(pageRows.filter((row) => row['id'] !== null && Number(row['known']) > 0).map((row) => String(row['id']))).toEqual(DRIFTED.filter((id) => BigInt(id) <= 1000n));
+    // The packed statement check sends, as printed: run by hand, its settings row holds every
+    // setting of the page, the one text value per branch that check parses.
+    const packed = result.stdout.split('instead of BETWEEN).\n')[1]!.split(';\n')[0]!;
+    expect(packed).toMatch(/^\/\* coupon-audit \*\/ SELECT 0 AS b, COUNT\(\*\) AS n, GROUP_CONCAT\(/);
+    const [settingsRow] = await db.query<RowDataPacket[]>(packed);
+    expect(Number(settingsRow!['n'])).toBe(SETTINGS.filter((s) => BigInt(s.id) <= 1000n).length);
+  });
+
+  it("sql takes check's --ids and --format json: statements for those settings only, that find their drift when run", async () => {
+    const ids = [DRIFTED[0]!, DRIFTED[1]!, '1']; // two drifted, one clean
+    const result = await runCli(['sql', '--ids', ids.join(','), '--format', 'json', '--batch-size', '50']);
+    expect(result.code).toBe(0);
+    const { version, statements } = JSON.parse(result.stdout) as { version: number; statements: { purpose: string; sql: string }[] };
+    expect(version).toBe(1);
+    // No orphan counts (a whole-table finding): the one statement, then the two page forms.
+    expect(statements).toHaveLength(3);
+    const drifted = await db.query<RowDataPacket[]>(statements[0]!.sql);
+    expect(drifted.map((row) => String(row['id']))).toEqual([DRIFTED[0], DRIFTED[1]]);
+    for (const statement of statements.slice(1)) expect(statement.sql).toContain(`IN (${ids.join(', ')})`);
+    expect((await runCli(['sql', '--batch-size', '5', '--page-size', '6'])).code).toBe(2);
   });
 });
 
@@ -307,7 +327,7 @@ describe('check: usage errors exit 2 and touch nothing', () => {
     [['check', '--page-size', 'abc'], '--page-size'],
     [['check', '--page-size', '100001'], '--page-size'],
     [['check', '--batch-size', '0'], '--batch-size'],
-    [['check', '--batch-size', '5', '--page-size', '6'], 'one setting for check'],
+    [['check', '--batch-size', '5', '--page-size', '6'], 'are one setting here'],
     [['repair', '--batch-size', '1001'], '--batch-size'],
     [['repair', '--write-concurrency', '0'], '--write-concurrency'],
     [['repair', '--write-concurrency', '17'], '--write-concurrency'],

@@ -171,3 +171,12 @@ export function refuseLagWithoutReplica(options: Pick<CommonOptions, 'replicaUrl
   const problem = replicaLagOptionsProblem({ replica: options.replicaUrl !== undefined, maxLag: options.maxLag !== undefined, maxLagWait: options.maxLagWait !== undefined });
   if (problem !== null) throw new UsageError(problem);
 }
+
+/** check's and sql's --batch-size is their --page-size (SPEC's common option; commands/check.ts); both given, they must agree. */
+export function resolvePageSize(options: { pageSize?: number; batchSize?: number }): number | undefined {
+  const { pageSize, batchSize } = options;
+  if (pageSize !== undefined && batchSize !== undefined && pageSize !== batchSize) {
+    throw new UsageError(`--batch-size ${batchSize} and --page-size ${pageSize} are one setting here (settings per detection statement): give one of them.`);
+  }
+  return pageSize ?? batchSize;
+}

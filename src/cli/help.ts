@@ -88,6 +88,7 @@ export const SQL_HELP = epilog({
   examples: [
     ['coupon-audit sql', 'the detection SQL for the built-in model, the orphan counts included'],
     ['coupon-audit sql --config coupon-audit.json --columns usedCount --deleted skip', 'the statements for this scope'],
+    ['coupon-audit sql --ids 42 --format json', 'the statements for setting 42, as JSON'],
   ],
   exitCodes: [['0', 'printed'], SQL_USAGE, INTERNAL, OUTPUT, SIGNAL],
 });

@@ -50,7 +50,7 @@ export function value(v: bigint | number | string | null): string {
  * rows whose text the column's collation calls the id's ('10 ' on a padding collation, not '010'),
  * the rule the page statements' GROUP BY applies.
  */
-function idList(ids: readonly bigint[], text = false): string {
+export function idList(ids: readonly bigint[], text = false): string {
   if (ids.length === 0) throw new TypeError('an empty id list');
   return ids.map((id) => (text ? `'${id}'` : id.toString())).join(', ');
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import * as builder from '../../src/db/builder.js';
 import { withKeyTypes } from '../../src/db/inspector.js';
-import { explainSql } from '../../src/db/explain.js';
+import { explainJson, explainSql } from '../../src/db/explain.js';
 
 /** The exact text of the statements the tool sends (in the manner of gh-ost's builder_test.go). */
 
@@ -428,5 +428,23 @@ describe('every statement is tagged', () => {
     expect(text).not.toContain('issuedCount');
     expect(text).toContain("WHERE NOT (UPPER(s.`status`) <=> UPPER('DELETED')) AND NOT (s.`usedCount` <=> COALESCE(k0.n, 0))");
     expect(text).toContain('NOT EXISTS (SELECT 1 FROM `g_coupon_settings` s WHERE s.`id` = c.`settingId`);');
+    // And the packed statement check sends for that page, the one a DBA finds in the processlist.
+    expect(text).toContain(`${builder.packedPageSql(typed, { kind: 'range', after: 0n, upTo: 1000n })};`);
+  });
+  it('coupon-audit sql --ids / --page-size: the statements of those settings (no orphan counts), or of the page (0, N]', () => {
+    const scope = auditScope(DEFAULT_MODEL);
+    const typed = withKeyTypes(scope, new Set());
+    const forIds = explainSql(scope, { ids: [5n, 9007199254740993n] });
+    expect(forIds).toContain('WHERE s.`id` IN (5, 9007199254740993) AND NOT (');
+    expect(forIds).toContain('FROM `g_coupons` WHERE `settingId` IN (5, 9007199254740993) GROUP BY `settingId`) k0');
+    expect(forIds).not.toContain('NOT EXISTS');
+    expect(forIds).toContain(builder.packedPageSql(typed, { kind: 'ids', ids: [5n, 9007199254740993n] }));
+    expect(forIds).toContain(builder.comparePageSql(typed, { kind: 'ids', ids: [5n, 9007199254740993n] }, { onlyDrifted: true }));
+    const paged = explainSql(scope, { pageSize: 50 });
+    expect(paged).toContain('s.`id` BETWEEN 1 AND 50');
+    expect(paged).not.toContain('BETWEEN 1 AND 1000');
+    expect(explainJson(scope, { pageSize: 50 }).statements.map((s) => s.sql)).toEqual(
+      paged.split('\n').filter((line) => line !== '' && !line.startsWith('--')).join('\n').split(';\n').map((sql) => sql.replace(/;$/, '')),
+    );
   });
 });

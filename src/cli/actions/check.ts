@@ -6,8 +6,8 @@ import { kindSummary, sortSettings } from '../../core/plan.js';
 import { checkReportJson } from '../../core/report.js';
 import type { RunHooks } from '../../core/run.js';
 import { createIndexSql } from '../../db/builder.js';
-import { EXIT, type ExitCode, UsageError } from '../../errors.js';
-import { checkRunOptions, type CommonOptions, refuseLagWithoutReplica, resolveScope } from '../common-options.js';
+import { EXIT, type ExitCode } from '../../errors.js';
+import { checkRunOptions, type CommonOptions, refuseLagWithoutReplica, resolvePageSize, resolveScope } from '../common-options.js';
 import { connectionConfig, recordTarget } from '../connect.js';
 import { DRIFT_DELTA_LEGEND, driftSummaryLine, driftTableText, limitRows, moreLine, plural, renderKinds } from '../drift-report.js';
 import { jsonText, mappedAsWritten } from '../json-output.js';
@@ -19,7 +19,7 @@ import type { Spinner, Terminal } from '../terminal.js';
 
 export async function runCheck(terminal: Terminal, given: CommonOptions & { batchSize?: number }, outcome: RunOutcome): Promise<ExitCode> {
   refuseLagWithoutReplica(given);
-  const options: CommonOptions = { ...given, pageSize: checkPageSize(given) };
+  const options: CommonOptions = { ...given, pageSize: resolvePageSize(given) };
   const scope = await resolveScope(options, terminal);
   const connection = await connectionConfig(options, terminal);
   recordTarget(outcome, connection);
@@ -40,15 +40,6 @@ export async function runCheck(terminal: Terminal, given: CommonOptions & { batc
     spinner.stop();
     interrupts.dispose();
   }
-}
-
-/** check's --batch-size is its --page-size (commands/check.ts); both given, they must agree. */
-function checkPageSize(options: { pageSize?: number; batchSize?: number }): number | undefined {
-  const { pageSize, batchSize } = options;
-  if (pageSize !== undefined && batchSize !== undefined && pageSize !== batchSize) {
-    throw new UsageError(`--batch-size ${batchSize} and --page-size ${pageSize} are one setting for check (settings per detection statement): give one of them.`);
-  }
-  return pageSize ?? batchSize;
 }
 
 /** Progress on the spinner, the no-index warning, and SQL timings under --verbose; shared by check and repair. */
