@@ -132,6 +132,16 @@ describe('coupon-audit doctor', () => {
     expect(stdout + stderr).not.toContain(PASSWORD);
     const [tables] = await db.conn.query<mysql.RowDataPacket[]>('SHOW TABLES LIKE ?', ['coupon_audit_log']);
     expect(tables).toHaveLength(0);
+    // The account of a cron check, which never repairs: --for check passes it (exit 0), repair's
+    // line kept as info, with no GRANT to paste.
+    const forCheck = await doctor(['--url', url.toString(), '--for', 'check']);
+    expect(forCheck.code).toBe(0);
+    expect(byName(forCheck.json, 'privileges for check')!.status).toBe('ok');
+    expect(byName(forCheck.json, 'privileges for repair')).toEqual({
+      name: 'privileges for repair',
+      status: 'info',
+      detail: `repair only, not needed by check (--for check): ${repair.detail}`,
+    });
     // The GRANTs it prints are the ones that fix it (the audit table's on that table alone, as the README grants it).
     for (const grant of repair.fix!.split(';').map((part) => part.replace(/\(or create .*$/, '').trim()).filter((part) => part.startsWith('GRANT'))) await admin.query(grant);
     expect(byName((await doctor(['--url', url.toString()])).json, 'privileges for repair')!.status).toBe('ok');

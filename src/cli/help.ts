@@ -98,8 +98,9 @@ export const DOCTOR_HELP = epilog({
     ['coupon-audit doctor --url mysql://ops@db1:3306/coupons', 'can check and repair run here? each line ok, WARN or FAIL, with its fix'],
     ['coupon-audit doctor --config coupon-audit.json --format json', 'the same for a configured model, as JSON'],
     ['coupon-audit doctor --url mysql://ops@db1/coupons --replica-url mysql://ops@db2/coupons', 'and can check --replica-url read db2?'],
+    ['coupon-audit doctor --for check --url mysql://coupon_check@db1/coupons', "a read-only cron check's account: repair's needs are info"],
   ],
-  exitCodes: [['0', 'check and repair can run (warnings are printed)'], USAGE, ['3', 'something stops check or repair'], INTERNAL, OUTPUT, SIGNAL],
+  exitCodes: [['0', 'check and repair can run (warnings are printed; --for check: check can)'], USAGE, ['3', 'something stops check or repair (--for check: check)'], INTERNAL, OUTPUT, SIGNAL],
 });
 
 export const DEMO_HELP = epilog({

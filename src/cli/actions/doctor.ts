@@ -8,7 +8,7 @@ import { diagnosisJson, renderDiagnosis } from '../doctor-report.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import type { Terminal } from '../terminal.js';
 
-export async function runDoctor(terminal: Terminal, options: CommonOptions, outcome: RunOutcome): Promise<ExitCode> {
+export async function runDoctor(terminal: Terminal, options: CommonOptions & { for: 'check' | 'repair' }, outcome: RunOutcome): Promise<ExitCode> {
   const scope = await resolveScope(options, terminal);
   const config = await connectionConfig(options, terminal);
   recordTarget(outcome, config);
@@ -18,7 +18,7 @@ export async function runDoctor(terminal: Terminal, options: CommonOptions, outc
   /** The line a DatabaseError fails: connecting, or reading the database once connected (a lock wait, a lost connection). */
   let step = 'connection';
   try {
-    const [{ Database }, { diagnose, diagnosisOf, gatherFacts, replicaChecks }] = await Promise.all([import('../../db/database.js'), import('../../core/diagnose.js')]);
+    const [{ Database }, { diagnose, diagnosisOf, forCheckOnly, gatherFacts, replicaChecks }] = await Promise.all([import('../../db/database.js'), import('../../core/diagnose.js')]);
     const db = await Database.connect(config, { poolSize: 1 });
     step = 'database';
     try {
@@ -27,6 +27,7 @@ export async function runDoctor(terminal: Terminal, options: CommonOptions, outc
         spinner.text = `Checking the replica ${replica.host}:${replica.port}`;
         diagnosis = diagnosisOf([...diagnosis.checks, ...(await replicaChecks(db, replica, scope, { metadataLockWaitSeconds: options.metadataLockWait }))]);
       }
+      if (options.for === 'check') diagnosis = forCheckOnly(diagnosis);
     } finally {
       await db.close();
     }
