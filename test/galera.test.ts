@@ -459,6 +459,18 @@ describe('causal reads', () => {
     expect(JSON.parse(check.stdout)).toMatchObject({ summary: { drifted: 1 }, drifted: [{ id: '7', counters: { issuedCount: { cached: 9, actual: 2 } } }] });
   });
 
+  it('a check takes no check lock on Galera (GET_LOCK is per node, and some releases refuse it under wsrep): one held there stops nothing', async () => {
+    const holder = await connect(2, database, { causal: false });
+    try {
+      await holder.query('SELECT GET_LOCK(?, 0)', [`coupon-audit:check:${database}`]);
+      const check = await runCli(['check', '--url', galera().url(2, database), '--format', 'json']);
+      expect(check.stderr).toBe('');
+      expect(check.code).toBe(1);
+    } finally {
+      await holder.end();
+    }
+  });
+
   it('…even while node 3 has not applied that commit yet (its applier paused): the check waits for it', async () => {
     // FLUSH TABLES WITH READ LOCK on a Galera node desyncs it and pauses its applier: node 1 goes on
     // committing, node 3 answers plain reads from before those commits until UNLOCK TABLES.

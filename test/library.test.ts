@@ -194,6 +194,35 @@ describe('a repair transaction left idle (a stopped or stalled process)', () => 
       await app.end();
     }
   }, 30_000);
+
+  it('a connection killed while a statement runs past that long is the plain lost connection, not the idle limit', async () => {
+    const app = await mysql.createConnection(connectionOptions(db.name));
+    try {
+      await app.query('UPDATE g_coupon_settings SET issuedCount = 99 WHERE id = 9');
+      // The application holds setting 9: repair skips it, then waits for it alone (FOR UPDATE).
+      await app.query('BEGIN');
+      await app.query('SELECT id FROM g_coupon_settings WHERE id = 9 FOR UPDATE');
+      const run = repair({ url: db.url, ids: ['9'], lockWaitTimeout: 30 }).then(() => null, (e: unknown) => e);
+      let waiter: number | null = null;
+      for (let tries = 0; waiter === null && tries < 100; tries += 1) {
+        const [rows] = await db.conn.query<RowDataPacket[]>(
+          "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%FOR UPDATE' AND ID <> CONNECTION_ID()",
+          [db.name],
+        );
+        waiter = rows.length > 0 ? Number(rows[0]!['ID']) : null;
+        if (waiter === null) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(waiter).not.toBeNull();
+      await new Promise((resolve) => setTimeout(resolve, (IDLE_TRANSACTION_SECONDS + 1) * 1000));
+      await db.conn.query(`KILL CONNECTION ${waiter}`);
+      const error = await run;
+      expect(error).toBeInstanceOf(DatabaseError);
+      expect((error as Error).message).toMatch(/^Lost the connection to /);
+      expect((error as Error).message).not.toContain('idle');
+    } finally {
+      await app.end();
+    }
+  }, 40_000);
 });
 
 describe('statements are marked', () => {

@@ -169,7 +169,6 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
       let tableWaits = 0;
       const attempts = mode === 'nowait' ? 1 : maxAttempts;
       for (let tryNo = 1; tryNo <= attempts; tryNo += 1) {
-        const triedAt = performance.now();
         try {
           return await repairBatch(session, batch, mode, options, result);
         } catch (caught) {
@@ -183,7 +182,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
             // A bug (a TypeError, also Node's own with an ERR_* code) stays a bug, exit 70: only the
             // driver's and the network's errors are database errors (exit 3).
             if (!isDriverError(error)) throw error;
-            throw session.asDatabaseError(error, `repairing settings ${batch[0]}…${batch[batch.length - 1]}`, performance.now() - triedAt);
+            throw session.asDatabaseError(error, `repairing settings ${batch[0]}…${batch[batch.length - 1]}`);
           }
           result.retries += 1;
           lastError = describeLockError(error);

@@ -141,11 +141,13 @@ export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
   let replica: Replica | null = null;
   try {
     // First: the schema reads after it wait for a metadata lock only as long as the run allows.
-    await useEngine(db, engineOptions(options)); // Galera: every read waits for the commits the cluster made before it
+    const server = await useEngine(db, engineOptions(options)); // Galera: every read waits for the commits the cluster made before it
     options = { ...options, scope: await verifySchema(db, options.scope) };
     // A check of every setting runs one at a time per database (run-lock.ts acquireCheckLock); one
     // of a few --ids is cheap, and an admin endpoint's recount check must not wait for cron's.
-    if (options.ids === undefined) lock = await takeCheckLock(db, options.waitLockSeconds ?? 0, options.signal);
+    // Not on Galera: GET_LOCK is per node there, and newer MariaDB and PXC refuse it under wsrep
+    // (db/engine.ts); a check writes nothing, so it takes no lease row either.
+    if (options.ids === undefined && server.engine.kind !== 'galera') lock = await takeCheckLock(db, options.waitLockSeconds ?? 0, options.signal);
     replica = await openReplica(db, options);
     return await scan(db, replica, options, throttler(options));
   } finally {
@@ -489,11 +491,16 @@ async function takeRunLock(db: Database, server: ServerInfo, runId: string, wait
 
 async function takeCheckLock(db: Database, waitSeconds: number, signal: AbortSignal | undefined): Promise<RunLock | null> {
   const lock = await acquireCheckLock(db, waitSeconds, signal);
+  if (lock === null) return null; // the engine refuses GET_LOCK (1235): no check lock there
   if (isRunLock(lock)) {
     // The lock's connection was the last the server would give (a connection limit): the scan needs
     // one. The check goes on without the lock rather than fail, as it reads with what it gets
     // (database.ts acquire); a second check there would find no connection either.
-    if (await db.hasSpareConnection()) return lock;
+    const spare = await db.hasSpareConnection().catch(async (error: unknown) => {
+      await lock.release();
+      throw error;
+    });
+    if (spare) return lock;
     await lock.release();
     return null;
   }

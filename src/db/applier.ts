@@ -80,11 +80,14 @@ export class RepairSession {
   // Errors are thrown as the driver's: the repair loop retries lock errors and maps the rest.
 
   /**
-   * `openMs`: how long the transaction had been open. A connection lost after the server's idle
-   * limit most likely is the server ending it (IDLE_TRANSACTION_SECONDS), not a server gone away.
+   * A connection lost at a statement sent after the transaction had sat idle past the server's limit
+   * (IDLE_TRANSACTION_SECONDS; the time statements ran does not count) most likely is the server
+   * ending it, not a server gone away. A connection killed while a statement ran is the plain case.
    */
-  asDatabaseError(error: unknown, context: string, openMs = 0): DatabaseError {
-    if (this.engine.endsIdleTransactions && openMs >= IDLE_TRANSACTION_SECONDS * 1000 && isConnectionLost(error)) {
+  asDatabaseError(error: unknown, context: string): DatabaseError {
+    // The retry loop rolls back before it maps the error: what the failed statement met is kept there.
+    const failed = this.beforeRollback ?? { idleMs: this.session.idleBeforeLastMs, inTransaction: this.inTransaction };
+    if (this.engine.endsIdleTransactions && failed.inTransaction && failed.idleMs >= IDLE_TRANSACTION_SECONDS * 1000 && isConnectionLost(error)) {
       return new DatabaseError(
         `The server ended the repair's connection while ${context}, most likely because its transaction sat idle ${IDLE_TRANSACTION_SECONDS} s ` +
           `(idle_transaction_timeout, which repair sets so that a stopped process does not keep rows locked): was the process stopped (Ctrl-Z, SIGSTOP) or starved of CPU? ` +
@@ -95,7 +98,14 @@ export class RepairSession {
     return toDatabaseError(error, this.db.config, context);
   }
 
+  /** Between BEGIN and its COMMIT or ROLLBACK (asDatabaseError: the server's idle limit applies only there). */
+  private inTransaction = false;
+  /** The last statement's idle time and transaction, as they were when rollback() was called. */
+  private beforeRollback: { idleMs: number; inTransaction: boolean } | null = null;
+
   async begin(): Promise<void> {
+    this.beforeRollback = null;
+    this.inTransaction = true;
     await this.session.query(sessionSql.begin);
   }
 
@@ -173,11 +183,14 @@ export class RepairSession {
 
   async commit(): Promise<void> {
     await this.session.query(sessionSql.commit);
+    this.inTransaction = false;
   }
 
   /** Never throws: a rollback on a dead connection has nothing left to undo. */
   async rollback(): Promise<void> {
+    this.beforeRollback = { idleMs: this.session.idleBeforeLastMs, inTransaction: this.inTransaction };
     await this.session.query(sessionSql.rollback).catch(() => undefined);
+    this.inTransaction = false;
   }
 
   /**

@@ -35,7 +35,7 @@ export function isDriverError(error: unknown): error is DriverError & Error {
  * only `fatal`; the statement was never sent, so a COMMIT refused so did not commit.
  */
 export function isClosedBeforeSent(error: unknown): boolean {
-  return error instanceof Error && (error as DriverError).fatal === true && !('code' in error) && !('errno' in error);
+  return error instanceof Error && (error as DriverError).fatal === true && !('code' in error) && /closed state/.test(error.message);
 }
 
 function isProgrammingError(error: Error): boolean {
@@ -184,7 +184,7 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
           `${target} refused another connection${context ? ` (while ${context})` : ''}: ${detail}. ` +
           'It is at its connection limit: rerun when fewer clients are connected, or raise the limit (a repair needs three connections, a check one).';
       } else if (isConnectionLost(error)) {
-        message = `Lost the connection to ${target}${context ? ` while ${context}` : ''} (${e.code ?? e.errno}): the server went away or killed the session; rerun when it is back.`;
+        message = `Lost the connection to ${target}${context ? ` while ${context}` : ''} (${e.code ?? e.errno ?? 'the connection was closed'}): the server went away or killed the session; rerun when it is back.`;
       } else if (e.code !== undefined && /^(E[A-Z]+$|CERT_|ERR_TLS|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO)/.test(e.code)) {
         // A socket's or TLS's (ECONNRESET, EPIPE…), not the server's ER_* (those are below).
         message = `Cannot talk to ${target}: ${e.code} ${detail}.`;

@@ -185,6 +185,12 @@ export class Database {
 /** One dedicated connection. Errors are the driver's: callers decide what is retried and what is fatal. */
 export class Session {
   private back = false;
+  private lastDone = performance.now();
+  /**
+   * How long the connection sat with no statement of ours in flight before the last one was sent
+   * (ms): what the server counts as idle (idle_transaction_timeout), unlike the time a statement runs.
+   */
+  idleBeforeLastMs = 0;
 
   constructor(
     private readonly connection: PoolConnection,
@@ -198,8 +204,10 @@ export class Session {
    */
   async query(sql: string, options: { textAsBytes?: boolean } = {}): Promise<Row[]> {
     assertTagged(sql);
-    const [rows] = options.textAsBytes === true ? await this.connection.query<Row[]>({ sql, typeCast: textAsBytes }) : await this.connection.query<Row[]>(sql);
-    return rows;
+    return this.timed(async () => {
+      const [rows] = options.textAsBytes === true ? await this.connection.query<Row[]>({ sql, typeCast: textAsBytes }) : await this.connection.query<Row[]>(sql);
+      return rows;
+    });
   }
 
   /**
@@ -208,8 +216,19 @@ export class Session {
    */
   async write(sql: string): Promise<{ matched: number; warnings: number }> {
     assertTagged(sql);
-    const [result] = await this.connection.query<ResultSetHeader>(sql);
-    return { matched: result.affectedRows, warnings: result.warningStatus ?? 0 };
+    return this.timed(async () => {
+      const [result] = await this.connection.query<ResultSetHeader>(sql);
+      return { matched: result.affectedRows, warnings: result.warningStatus ?? 0 };
+    });
+  }
+
+  private async timed<T>(statement: () => Promise<T>): Promise<T> {
+    this.idleBeforeLastMs = performance.now() - this.lastDone;
+    try {
+      return await statement();
+    } finally {
+      this.lastDone = performance.now();
+    }
   }
 
   /** A write: how many rows it matched (write). */

@@ -74,8 +74,14 @@ export async function acquireRunLock(db: Database, engine: EngineProfile, option
  * Group Replication): a check writes nothing, so it takes no lease row; checks through two nodes may
  * then overlap. Losing it mid-scan changes nothing the check reports, so nobody watches `lost`.
  */
-export async function acquireCheckLock(db: Database, waitSeconds: number, signal?: AbortSignal): Promise<RunLock | RunLockHeld> {
-  return NamedRunLock.acquire(db, waitSeconds, signal, 'check');
+export async function acquireCheckLock(db: Database, waitSeconds: number, signal?: AbortSignal): Promise<RunLock | RunLockHeld | null> {
+  try {
+    return await NamedRunLock.acquire(db, waitSeconds, signal, 'check');
+  } catch (error) {
+    // ER_NOT_SUPPORTED_YET: an engine that refuses GET_LOCK (a wsrep node the profile did not tell).
+    if (error instanceof DatabaseError && (error.cause as { errno?: number } | undefined)?.errno === 1235) return null;
+    throw error;
+  }
 }
 
 export function isRunLock(value: RunLock | RunLockHeld): value is RunLock {

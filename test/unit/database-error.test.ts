@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toDatabaseError } from '../../src/db/database-error.js';
+import { isClosedBeforeSent, isConnectionLost, toDatabaseError } from '../../src/db/database-error.js';
 import { DatabaseError, exitCodeOf, InterruptedError } from '../../src/errors.js';
 
 const config = { host: 'db.internal', port: 3306, user: 'app', password: 's3cret', database: 'shop', connectTimeoutMs: 5000 } as unknown as Parameters<typeof toDatabaseError>[1];
@@ -68,5 +68,23 @@ describe('toDatabaseError: database errors are exit 3, defects stay exit 70', ()
   it('keeps a DatabaseError as it is', () => {
     const error = new DatabaseError('Lost the connection');
     expect(toDatabaseError(error, config)).toBe(error);
+  });
+});
+
+describe("mysql2's closed-state error (a statement on a connection the server had ended)", () => {
+  // As mysql2's _addCommandClosedState makes it (the real one is met in test/library.test.ts).
+  const closed = () => Object.assign(new Error("Can't add new command when connection is in closed state"), { fatal: true });
+
+  it('is a lost connection (exit 3), not a defect (exit 70), and says the connection was closed', () => {
+    expect(isClosedBeforeSent(closed())).toBe(true);
+    expect(isConnectionLost(closed())).toBe(true);
+    expect(exitFor(closed())).toBe(3);
+    expect(toDatabaseError(closed(), config, 'repairing settings 7…7').message).toBe(
+      'Lost the connection to db.internal:3306 while repairing settings 7…7 (the connection was closed): the server went away or killed the session; rerun when it is back.',
+    );
+  });
+
+  it('another fatal error without a code (a reply that did not parse) is not taken for one never sent', () => {
+    expect(isClosedBeforeSent(Object.assign(new Error('Malformed communication packet'), { fatal: true }))).toBe(false);
   });
 });
