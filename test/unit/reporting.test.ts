@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -81,18 +81,20 @@ describe('writeMetricsFile', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('replaces a regular file whole, and follows a symlink (also a dangling one) instead of replacing it', async () => {
+  it('replaces a regular file whole, and a symlink by a file (as mv does): never writes through the link', async () => {
     const file = join(dir, 'a.prom');
     await writeMetricsFile(file, 'one\n');
     await writeMetricsFile(file, 'two\n');
     expect(readFileSync(file, 'utf8')).toBe('two\n');
-    mkdirSync(join(dir, 'real'));
-    symlinkSync(join('real', 'b.prom'), join(dir, 'link.prom'));
+    // A link planted in a shared textfile directory, to a file root's cron job must not overwrite.
+    mkdirSync(join(dir, 'elsewhere'));
+    writeFileSync(join(dir, 'elsewhere', 'victim.conf'), 'keep\n');
+    symlinkSync(join('elsewhere', 'victim.conf'), join(dir, 'link.prom'));
     await writeMetricsFile(join(dir, 'link.prom'), 'three\n');
-    expect(lstatSync(join(dir, 'link.prom')).isSymbolicLink()).toBe(true);
-    expect(readFileSync(join(dir, 'real', 'b.prom'), 'utf8')).toBe('three\n');
-    expect(readdirSync(dir).sort()).toEqual(['a.prom', 'link.prom', 'real']);
-    expect(readdirSync(join(dir, 'real'))).toEqual(['b.prom']);
+    expect(lstatSync(join(dir, 'link.prom')).isFile()).toBe(true);
+    expect(readFileSync(join(dir, 'link.prom'), 'utf8')).toBe('three\n');
+    expect(readFileSync(join(dir, 'elsewhere', 'victim.conf'), 'utf8')).toBe('keep\n');
+    expect(readdirSync(dir).sort()).toEqual(['a.prom', 'elsewhere', 'link.prom']);
   });
 
   it('refuses a directory (EISDIR), and leaves nothing behind', async () => {

@@ -1,5 +1,4 @@
-import { lstat, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { EXIT } from '../../errors.js';
 import type { RunOutcome } from './run-outcome.js';
 
@@ -110,6 +109,8 @@ export async function readPreviousSuccess(path: string, labels: MetricsLabels): 
 export async function readPreviousMetrics(path: string, labels: MetricsLabels): Promise<{ success: number | null; scan: Map<string, number> }> {
   let text: string;
   try {
+    // A previous file only: a device or a FIFO has none (reading a FIFO would wait for a writer).
+    if (!(await lstat(path)).isFile()) return { success: null, scan: new Map() };
     text = await readFile(path, 'utf8');
   } catch {
     return { success: null, scan: new Map() };
@@ -134,31 +135,25 @@ export function previousScanFor(text: string, labels: MetricsLabels): Map<string
 
 /**
  * Writes beside the target and renames, so node_exporter's textfile collector never reads half a
- * file (rename is atomic within a directory). The rename would put a regular file in the place of
- * what is there: a symlink is followed (its target is replaced, the link stays), and what is
- * neither a file nor a link (/dev/null, a FIFO) is written in place; a root cron job's
- * `--metrics-file /dev/null` had replaced the device with a file.
+ * file (rename is atomic within a directory). A symlink is replaced, not followed, as `mv` does: a
+ * root cron job must not write through a link someone planted in a shared textfile directory into
+ * a file of their choosing. What is neither a file nor a link (a device, a FIFO) is written in
+ * place: a root cron job's `--metrics-file /dev/null` had replaced the device with a file.
  */
 export async function writeMetricsFile(path: string, text: string): Promise<void> {
-  let target = path;
-  for (let hops = 0; ; hops += 1) {
-    const stats = await lstat(target).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return null;
-      throw error;
-    });
-    if (stats === null || stats.isFile()) break;
-    if (stats.isDirectory()) throw Object.assign(new Error(`${target} is a directory`), { code: 'EISDIR' });
-    if (!stats.isSymbolicLink()) {
-      await writeFile(target, text);
-      return;
-    }
-    if (hops === 40) throw Object.assign(new Error(`too many symbolic links at ${path}`), { code: 'ELOOP' });
-    target = resolve(dirname(target), await readlink(target));
+  const stats = await lstat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (stats?.isDirectory() === true) throw Object.assign(new Error(`${path} is a directory`), { code: 'EISDIR' });
+  if (stats !== null && !stats.isFile() && !stats.isSymbolicLink()) {
+    await writeFile(path, text);
+    return;
   }
-  const temporary = `${target}.${process.pid}.tmp`;
+  const temporary = `${path}.${process.pid}.tmp`;
   try {
     await writeFile(temporary, text, { mode: 0o644 });
-    await rename(temporary, target);
+    await rename(temporary, path);
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
