@@ -13,7 +13,7 @@ import { changeJson, checkReportJson, type CheckReport, type DryRunReport, type 
 import type { DetectProgress } from './core/detect-drift.js';
 import { BATCH_SIZE_RANGE, CONCURRENCY_RANGE, MAX_CHANGES_RANGE, DEFAULT_PAGE_SIZE, LOCK_WAIT_TIMEOUT_RANGE, METADATA_LOCK_WAIT_RANGE, PAGE_SIZE_RANGE, WRITE_CONCURRENCY_RANGE } from './core/limits.js';
 import { emptyRepairResult, type RepairProgress } from './core/repair.js';
-import { checkRun, repairRun, type ScanProgress } from './core/run.js';
+import { checkRun, repairRun, scanCounts, type ScanProgress } from './core/run.js';
 import { DEFAULT_THROTTLE, type LoadLimit, parseLoadLimits, type ThrottleSettings, type ThrottleState, replicaLagOptionsProblem } from './core/throttle.js';
 import { auditTableNameProblem, counterNames, deletedPolicy, settingId, wholeNumber } from './core/validate.js';
 import { resolveConnectionConfig, resolveReplicaConfig } from './db/connection-config.js';
@@ -217,7 +217,7 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
   if (run.result === null) {
     if (options.dryRun === true) return checkReportJson(run.report, { command: 'repair', dryRun: true }, base.scope.model);
     // Nothing drifted: the run's own (empty) result, with the runId the run lock was taken under.
-    return repairReportJson(result, { scanned: run.report.scanned, drifted: 0 });
+    return repairReportJson(result, scanCounts(run.report));
   }
   return repairReportJson(run.result, run.scan);
 }

@@ -182,6 +182,15 @@ describe('repair', () => {
     expect(String(row3!['issuedCount'])).toBe('0'); // issuedCount left alone
   });
 
+  it('--ids naming no setting: warned on stderr and listed in the JSON summary, whether or not the others drift', async () => {
+    for (const [ids, drifted] of [['2,99999', 1], ['1,99999', 0]] as const) {
+      const result = await runCli(['repair', '--url', db.url, '--yes', '--format', 'json', '--ids', ids]);
+      expect(result.code).toBe(0);
+      expect(result.stderr).toContain('setting 99999 (from --ids) does not exist.');
+      expect(JSON.parse(result.stdout)).toMatchObject({ command: 'repair', summary: { drifted, repaired: drifted, missingIds: ['99999'] } });
+    }
+  });
+
   it('writes its audit trail to --audit-table, created when missing', async () => {
     const result = await runCli(['repair', '--url', db.url, '--yes', '--audit-table', 'ops`audit log']);
     expect(result.code).toBe(0);

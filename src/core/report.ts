@@ -85,6 +85,9 @@ export interface RepairReport {
     lockHoldMs: { p50: number; p99: number; max: number } | null;
     /** The scan's doubts that did not stop it (a where that lets no row through), as check prints them. */
     doubts?: string[];
+    /** As check's: --ids that name no setting, and DELETED ones --deleted skip left out. */
+    missingIds?: string[];
+    skippedIds?: string[];
   };
   changes: JsonChange[];
   skipped: string[];
@@ -170,7 +173,11 @@ export function lockHoldStats(samples: readonly number[]): { p50: number; p99: n
   return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! };
 }
 
-export function repairReportJson(result: RepairResult, scan: { scanned: number; drifted: number; doubts?: string[] }, list: ListOf = mappedWhole): RepairReport {
+export function repairReportJson(
+  result: RepairResult,
+  scan: { scanned: number; drifted: number; doubts?: string[]; missingIds?: readonly bigint[]; skippedIds?: readonly bigint[] },
+  list: ListOf = mappedWhole,
+): RepairReport {
   return {
     version: 1,
     command: 'repair',
@@ -189,6 +196,8 @@ export function repairReportJson(result: RepairResult, scan: { scanned: number; 
       retries: result.retries,
       lockHoldMs: lockHoldStats(result.lockHoldMs),
       ...(scan.doubts !== undefined ? { doubts: scan.doubts } : {}),
+      ...(scan.missingIds !== undefined && scan.missingIds.length > 0 ? { missingIds: scan.missingIds.map(String) } : {}),
+      ...(scan.skippedIds !== undefined && scan.skippedIds.length > 0 ? { skippedIds: scan.skippedIds.map(String) } : {}),
     },
     // In id order (a setting's changes in counter order), whatever order the writers committed in.
     changes: list(

@@ -104,6 +104,20 @@ export interface ScanCounts {
   drifted: number;
   /** The scan's doubts that did not stop the repair (drift.ts foreignKeyDoubts), as sentences: the repair report's summary.doubts. */
   doubts?: string[];
+  /** --ids that name no setting, and DELETED ones --deleted skip left out (when there are any): the report's summary says them. */
+  missingIds?: readonly bigint[];
+  skippedIds?: readonly bigint[];
+}
+
+/** The counts of a scan for the repair report: with the --ids it did not audit, when there are any. */
+export function scanCounts(report: Pick<DriftReport<{ id: bigint }>, 'scanned' | 'drifted' | 'missingIds' | 'skippedIds'>, doubts: string[] = []): ScanCounts {
+  return {
+    scanned: report.scanned,
+    drifted: report.drifted.length,
+    ...(doubts.length > 0 ? { doubts } : {}),
+    ...(report.missingIds.length > 0 ? { missingIds: report.missingIds } : {}),
+    ...(report.skippedIds.length > 0 ? { skippedIds: report.skippedIds } : {}),
+  };
 }
 
 /** A repair run that wrote nothing: a dry run, no drift, or declined. `report` is what the scan found. */
@@ -244,7 +258,7 @@ async function plan(
     }));
   const written = full === null ? drifting : driftingCounters(full.drifted);
   const { refusal, warnings } = writeDoubts(report, options.scope.model, written);
-  const counts: ScanCounts = { scanned: report.scanned, drifted: report.drifted.length, ...(warnings.length > 0 ? { doubts: warnings } : {}) };
+  const counts = scanCounts(report, warnings);
   options.hooks?.onScanned?.(counts, report);
   const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope, options.dryRun === true);
   const { scope } = options;

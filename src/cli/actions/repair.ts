@@ -48,7 +48,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
   const interrupts = new Interrupts(terminal.io);
   const spinner = terminal.spinner(`Scanning ${scope.model.settings.table}`).start();
   // The core (and mysql2 with it) is loaded only when a run needs it: --help and --version start fast.
-  const [{ repairExitCode, repairRun, writeDoubts }, { emptyRepairResult }] = await Promise.all([import('../../core/run.js'), import('../../core/repair.js')]);
+  const [{ repairExitCode, repairRun, scanCounts, writeDoubts }, { emptyRepairResult }] = await Promise.all([import('../../core/run.js'), import('../../core/repair.js')]);
   const result = emptyRepairResult(randomUUID());
   // What the scan found, in numbers, for the summary of a repair that fails part-way.
   let scan: ScanCounts | null = null;
@@ -119,13 +119,15 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         await printPlan(terminal, options, scope, run, emitChangeScript(emitSql, run, connection), interrupts.signal);
       } else if (planOnly) await printPlan(terminal, options, scope, run, null, interrupts.signal);
       else if (options.format === 'json') {
-        // Nothing drifted: JSON in the shape of every repair's (summary.repaired 0, changes []), as the library resolves to.
-        await reportRepair(terminal, options, outcome, { scanned: run.report.scanned, drifted: 0 }, result, undefined, { rows: true }, interrupts.signal);
+        // Nothing drifted: JSON in the shape of every repair's (summary.repaired 0, changes []), as
+        // the library resolves to; the scan's warnings (--ids that name no setting) as the table's.
+        warnAfterScan(terminal, run.report, scope);
+        await reportRepair(terminal, options, outcome, scanCounts(run.report), result, undefined, { rows: true }, interrupts.signal);
       } else {
         // As reportRepair records it for JSON: a repair that scanned always exports failed_settings.
         outcome.repaired = 0;
         outcome.failed = 0;
-        outcome.report = () => repairReportJson(result, { scanned: run.report.scanned, drifted: 0 }) as unknown as Record<string, unknown>;
+        outcome.report = () => repairReportJson(result, scanCounts(run.report)) as unknown as Record<string, unknown>;
         await printDriftReport(terminal, options, scope, run.report, { command: 'repair' }, interrupts.signal);
       }
       // A signal just after the printing (check.ts): interrupted.
