@@ -143,6 +143,12 @@ describe('a refused flag value is echoed without its secrets', () => {
     const result = await runInProcess(['check', '--url', 'mysql://root@127.0.0.1:1/coupons', '--notify-url', 'ftp://hook:SECRETPW@hooks.example/services/T0/SECRETPATH']);
     expect(result.code).toBe(EXIT.USAGE);
     expect(result.stderr).toBe("coupon-audit: option '--notify-url <url>' argument 'ftp://hooks.example/***' is invalid. expected an http:// or https:// URL.\n");
+    // A quote inside the value, and a webhook pasted without its scheme: the same.
+    const quoted = await runInProcess(['check', '--url', 'mysql://root@127.0.0.1:1/coupons', '--notify-url', "ftp://u:pa'ss@hooks.example/T0/SECRETPATH"]);
+    expect(quoted.stderr).toBe("coupon-audit: option '--notify-url <url>' argument 'ftp://hooks.example/***' is invalid. expected an http:// or https:// URL.\n");
+    const bare = await runInProcess(['check', '--url', 'mysql://root@127.0.0.1:1/coupons', '--notify-url', 'hooks.example/T0/SECRETPATH']);
+    expect(bare.stderr).toContain("argument 'hooks.example/***' is invalid");
+    expect(bare.stderr).not.toContain('SECRETPATH');
     // Other refused values are echoed as given.
     expect((await runInProcess(['check', '--url', 'mysql://root@127.0.0.1:1/coupons', '--page-size', 'abc'])).stderr).toContain("argument 'abc' is invalid");
   });

@@ -82,17 +82,20 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
 }
 
 /**
- * Commander echoes a refused value ("option '--notify-url <url>' argument '…' is invalid"): a URL
- * there may hold a password, and a webhook's path is its secret (Slack's). Such a value is shown
- * with its scheme and host only.
+ * Commander echoes a refused value ("option '--notify-url <url>' argument '…' is invalid"): the
+ * value of a URL option may hold a password, and a webhook's path is its secret (Slack's). Such a
+ * value is shown with its scheme and host only (a quote inside it included: the message is read
+ * up to its last "' is invalid").
  */
 export function maskArguments(text: string): string {
-  return text.replace(/argument '((?:[^'\\]|\\.)*)' is invalid/g, (_, value: string) => {
-    const url = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^@/?#]*@)?([^/?#]*)(.*)$/is.exec(value);
-    if (url === null) return `argument '${value}' is invalid`;
-    return `argument '${url[1]}${url[2]}${url[3] === '' ? '' : '/***'}' is invalid`;
+  return text.replace(/^(option '(--[a-z-]+)[^']*' argument ')(.*)(' is invalid)/s, (whole, head: string, flag: string, value: string, tail: string) => {
+    if (!URL_OPTIONS.has(flag)) return whole;
+    const url = /^([a-z][a-z0-9+.-]*:\/\/)?(?:[^/?#]*@)?([^/?#]*)(.*)$/is.exec(value)!;
+    return `${head}${url[1] ?? ''}${url[2]}${url[3] === '' ? '' : '/***'}${tail}`;
   });
 }
+
+const URL_OPTIONS = new Set(['--url', '--replica-url', '--notify-url']);
 
 /**
  * Notes a write to stdout that failed (ENOSPC on a full disk, EIO): `throwIfLost` then throws an
