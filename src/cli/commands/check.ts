@@ -13,7 +13,7 @@ export function checkCommand(program: Command, run: Runner): void {
     // SPEC.md lists --batch-size among the options every command takes: for check, whose only
     // batches are its detection statements, it is --page-size under that name (a script passing the
     // same flags to check and repair keeps working; in repair it sizes the transactions).
-    .option('--batch-size <n>', `the same as --page-size (SPEC's common option), ${PAGE_SIZE_RANGE.min}-${PAGE_SIZE_RANGE.max}`, wholeNumberIn(PAGE_SIZE_RANGE))
+    .option('--batch-size <n>', `the same as --page-size (for scripts that pass --batch-size to check and repair alike), ${PAGE_SIZE_RANGE.min}-${PAGE_SIZE_RANGE.max}`, wholeNumberIn(PAGE_SIZE_RANGE))
     .addHelpText('after', CHECK_HELP)
     .action(run('check', lazyAction(async () => (await import('../actions/check.js')).runCheck)));
 }
