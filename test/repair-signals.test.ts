@@ -154,6 +154,46 @@ describe('repair when the server kills its connections', () => {
   });
 });
 
+describe('Ctrl-Z (SIGTSTP) while repair writes', () => {
+  it.runIf(process.platform === 'linux')('pauses between transactions holding no row lock, and goes on with SIGCONT to an exact end', async () => {
+    const run = startRepair(['--batch-size', '5', '--write-concurrency', '2']);
+    const state = () => readFileSync(`/proc/${run.child.pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+    try {
+      await waitForAuditRows(50);
+      run.child.kill('SIGTSTP');
+      // Stopped (T) once its writers finished the transactions they had open.
+      const deadline = Date.now() + 10_000;
+      while (state() !== 'T') {
+        if (Date.now() > deadline) throw new Error('the repair did not stop');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // No row of it is locked: the application locks every setting at once, without waiting.
+      const app = await db.connect();
+      try {
+        await app.query('BEGIN');
+        const [rows] = await app.query<RowDataPacket[]>('SELECT id FROM g_coupon_settings FOR UPDATE NOWAIT');
+        expect(rows).toHaveLength(N);
+        await app.query('ROLLBACK');
+      } finally {
+        await app.end();
+      }
+      const [[before]] = await db.conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_audit_log');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const [[still]] = await db.conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_audit_log');
+      expect(still!['n']).toBe(before!['n']);
+      expect(Number(before!['n'])).toBeLessThan(N);
+    } finally {
+      run.child.kill('SIGCONT');
+    }
+    const result = await run.done;
+    expect(result.code).toBe(0);
+    expect(run.output().stderr).toContain('coupon-audit: SIGTSTP: pausing after the transactions in flight, holding no row lock (fg to go on)\n');
+    expect(run.output().stderr).toContain('coupon-audit: paused between transactions; no row is locked.\n');
+    expect(await driftedIds(db.conn)).toEqual([]);
+    await expectNeverHalfApplied(5);
+  });
+});
+
 describe('the run lock is lost mid-run', () => {
   it('KILL of the lock connection: stops after the transaction in flight, exit 3 saying so, never half applied; a rerun converges', async () => {
     const metricsDir = mkdtempSync(join(tmpdir(), 'coupon-audit-lost-lock-'));

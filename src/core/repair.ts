@@ -13,6 +13,16 @@ import type { AuditScope } from './model.js';
 import { BATCH_SIZE_RANGE, DEFAULT_LOCK_WAIT_TIMEOUT, INITIAL_BATCH_SIZE, TARGET_TRANSACTION_MS } from './limits.js';
 export { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE };
 
+/**
+ * A pause of the whole process between transactions (cli/pause.ts: Ctrl-Z at a terminal):
+ * `pending()` says one was asked for; `pause()` is called once no writer holds a transaction open,
+ * and resolves when the process goes on.
+ */
+export interface PauseRequests {
+  pending(): boolean;
+  pause(): Promise<void>;
+}
+
 export interface RepairBatchOptions {
   scope: AuditScope;
   runId: string;
@@ -47,6 +57,8 @@ export interface RepairBatchOptions {
   concurrency?: number | undefined;
   /** Awaited before each batch (core/throttle.ts): resolves when the next batch may start. */
   throttle?: (() => Promise<void>) | undefined;
+  /** A pause asked for (Ctrl-Z at a terminal: cli/pause.ts), taken when no writer holds a transaction open. */
+  pauseRequests?: PauseRequests | undefined;
   onProgress?: ((progress: RepairProgress) => void) | undefined;
   /**
    * The child rows the scan counted for the settings that have many (core/run.ts keeps those of
@@ -148,6 +160,18 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   const aborted = (): boolean => options.signal?.aborted === true;
   const expectedRows = (batch: readonly bigint[]): number => batch.reduce((total, id) => total + (options.childRows?.get(id) ?? 0), 0);
   let next = 0; // the plan's first setting no batch has taken yet
+  // Writers with a batch in hand (its warm-up, its transaction, its settings retried alone), and the
+  // pause they are all in, once none is: a process stopped mid-transaction keeps its rows locked.
+  let busy = 0;
+  let pausing: Promise<void> | null = null;
+  const atSafePoint = async (): Promise<void> => {
+    const requests = options.pauseRequests;
+    while (requests?.pending() === true && !halted()) {
+      if (pausing === null && busy === 0) pausing = requests.pause().finally(() => (pausing = null));
+      if (pausing !== null) return pausing;
+      await sleep(5);
+    }
+  };
   let done = 0;
   // Set when the run stops early (a signal, a lost run lock), also during the retries of the last
   // setting; and when another connection's transaction failed: the others end the one in flight.
@@ -199,6 +223,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
     };
 
     while (next < plan.length && !stopped) {
+      await atSafePoint();
       if (!halted()) await options.throttle?.();
       // While this writer waited, another may have taken the last batch (then a signal now leaves
       // nothing undone: the run is not interrupted) or stopped the run.
@@ -209,53 +234,58 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
       }
       const batch = plan.slice(next, next + sizer.size);
       next += batch.length;
-      if (locking !== 'one-at-a-time' && expectedRows(batch) >= WARM_MIN_ROWS) {
-        await warmChildren(session, batch);
-        // A cold read of that many rows can take seconds: a stop asked for meanwhile starts no transaction.
-        if (halted()) {
+      busy += 1;
+      try {
+        if (locking !== 'one-at-a-time' && expectedRows(batch) >= WARM_MIN_ROWS) {
+          await warmChildren(session, batch);
+          // A cold read of that many rows can take seconds: a stop asked for meanwhile starts no transaction.
+          if (halted()) {
+            stopped = true;
+            break;
+          }
+        }
+        const batchStarted = performance.now();
+        // One setting per transaction where the engine has neither SKIP LOCKED nor NOWAIT (TiDB ignores
+        // SKIP LOCKED, Vitess refuses it): a transaction that waits then never holds another lock.
+        const outcome = locking === 'one-at-a-time' ? { lockError: '' } : await attempt(batch, locking);
+        sizer.observe(batch.length, performance.now() - batchStarted);
+        if (outcome === 'stopped') {
           stopped = true;
           break;
         }
-      }
-      const batchStarted = performance.now();
-      // One setting per transaction where the engine has neither SKIP LOCKED nor NOWAIT (TiDB ignores
-      // SKIP LOCKED, Vitess refuses it): a transaction that waits then never holds another lock.
-      const outcome = locking === 'one-at-a-time' ? { lockError: '' } : await attempt(batch, locking);
-      sizer.observe(batch.length, performance.now() - batchStarted);
-      if (outcome === 'stopped') {
-        stopped = true;
-        break;
-      }
-      /**
-       * A table's metadata lock held past the wait: every setting not yet settled fails with the
-       * reason (exit 4) and no writer takes another batch; what committed stays. Retried setting
-       * by setting, each would wait that long again.
-       */
-      const tableLocked = (unsettled: readonly bigint[]): void => {
-        for (const settingId of [...unsettled, ...plan.slice(next)]) result.failed.push({ settingId, reason: TABLE_LOCK_REASON });
-        next = plan.length;
-      };
-      if (outcome === 'table-locked') {
-        tableLocked(batch);
-        break;
-      }
-      // Rows the batch skipped or could not take at once: settled one by one, waiting for each.
-      const singles = 'lockError' in outcome ? batch : outcome.notLocked;
-      for (const [k, settingId] of singles.entries()) {
-        const single = halted() ? 'stopped' : await attempt([settingId], 'wait');
-        if (single === 'stopped') {
-          stopped = true;
+        /**
+         * A table's metadata lock held past the wait: every setting not yet settled fails with the
+         * reason (exit 4) and no writer takes another batch; what committed stays. Retried setting
+         * by setting, each would wait that long again.
+         */
+        const tableLocked = (unsettled: readonly bigint[]): void => {
+          for (const settingId of [...unsettled, ...plan.slice(next)]) result.failed.push({ settingId, reason: TABLE_LOCK_REASON });
+          next = plan.length;
+        };
+        if (outcome === 'table-locked') {
+          tableLocked(batch);
           break;
         }
-        if (single === 'table-locked') {
-          tableLocked(singles.slice(k));
-          break;
+        // Rows the batch skipped or could not take at once: settled one by one, waiting for each.
+        const singles = 'lockError' in outcome ? batch : outcome.notLocked;
+        for (const [k, settingId] of singles.entries()) {
+          const single = halted() ? 'stopped' : await attempt([settingId], 'wait');
+          if (single === 'stopped') {
+            stopped = true;
+            break;
+          }
+          if (single === 'table-locked') {
+            tableLocked(singles.slice(k));
+            break;
+          }
+          if ('lockError' in single) result.failed.push({ settingId, reason: single.lockError });
+          else if (single.notLocked.length > 0) result.vanished.push(settingId);
         }
-        if ('lockError' in single) result.failed.push({ settingId, reason: single.lockError });
-        else if (single.notLocked.length > 0) result.vanished.push(settingId);
+        done += batch.length;
+        options.onProgress?.({ done, total: plan.length, elapsedMs: performance.now() - started });
+      } finally {
+        busy -= 1;
       }
-      done += batch.length;
-      options.onProgress?.({ done, total: plan.length, elapsedMs: performance.now() - started });
     }
   };
 

@@ -83,6 +83,8 @@ export interface RepairRunOptions extends CheckRunOptions {
   confirm?: ((report: DriftReport, target: RepairTarget) => Promise<boolean>) | undefined;
   /** Inside each repair transaction, before its COMMIT (core/repair.ts RepairBatchOptions.beforeCommit). */
   beforeCommit?: RepairBatchOptions['beforeCommit'];
+  /** Pauses asked for between transactions (the CLI's Ctrl-Z: cli/pause.ts). */
+  pauseRequests?: RepairBatchOptions['pauseRequests'];
   runId?: string | undefined;
 }
 
@@ -215,6 +217,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
         signal: stop,
         beforeCommit: options.beforeCommit,
         throttle: () => throttle.gate(primaryOnly),
+        pauseRequests: options.pauseRequests,
         onProgress: options.hooks?.onRepairProgress,
         childRows: planned.childRows,
       },

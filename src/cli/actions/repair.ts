@@ -23,6 +23,7 @@ import { writePieces } from '../pieces.js';
 import { confirm } from '../prompt.js';
 import { auditTableLine, changesTableText, dryRunLine, repairSummaryLines } from '../repair-report.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
+import { TerminalPause } from '../pause.js';
 import { Interrupts } from '../signals.js';
 import type { OutputStream, Terminal } from '../terminal.js';
 import { printDriftReport, recordScan, scanHooks, warnAfterScan, warnIdsNotAudited } from './check.js';
@@ -47,6 +48,8 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
   recordTarget(outcome, connection);
   const interrupts = new Interrupts(terminal.io);
   const spinner = terminal.spinner(`Scanning ${scope.model.settings.table}`).start();
+  // Ctrl-Z while writing: a pause between transactions, not a stop that keeps rows locked.
+  const pause = new TerminalPause(terminal, () => spinner.stop(), () => spinner.start());
   // The core (and mysql2 with it) is loaded only when a run needs it: --help and --version start fast.
   const [{ repairExitCode, repairRun, scanCounts, writeDoubts }, { emptyRepairResult }] = await Promise.all([import('../../core/run.js'), import('../../core/repair.js')]);
   const result = emptyRepairResult(randomUUID());
@@ -69,6 +72,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
             }
           },
           onRepairStart: (settings) => {
+            pause.listen();
             spinner.text = `Repairing ${plural(settings, 'setting')}`;
             spinner.start();
           },
@@ -83,6 +87,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         writeConcurrency: options.writeConcurrency,
         lockWaitTimeoutSeconds: options.lockWaitTimeout,
         maxChanges: options.maxChanges,
+        pauseRequests: pause,
         confirm: prompting
           ? async (scanned, target) => {
               spinner.stop();
@@ -161,6 +166,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
     throw error;
   } finally {
     spinner.stop();
+    pause.dispose();
     interrupts.dispose();
   }
 }
