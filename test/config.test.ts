@@ -119,6 +119,17 @@ describe('a revoke-aware model (codes with a status, uses with a cancellation ti
     expect(sql.stdout).toContain('WHERE (cancelledAt IS NULL)');
     const oneStatement = /-- As one statement.*?\n(SELECT[\s\S]*?;)\n/.exec(sql.stdout)![1]!;
     expect(mariadb(revoke.name, oneStatement).trim().split('\n')).toEqual(['2\tACTIVE\t3\t2\t0\t0']);
+    // Every statement it prints runs as printed, also with filters that name their table (the
+    // orphan counts had aliased it away: 1054 Unknown column 'g_coupons.status').
+    const qualified = writeConfig('qualified.json', {
+      counters: {
+        issuedCount: { table: 'g_coupons', foreignKey: 'settingId', where: "g_coupons.status <> 'REVOKED'" },
+        usedCount: { table: 'g_coupon_uses', foreignKey: 'settingId', where: 'g_coupon_uses.cancelledAt IS NULL' },
+      },
+    });
+    expect(parseJson(await runCli(['check', '--url', revoke.url, '--config', qualified, '--format', 'json'])).drifted.map((s) => s.id)).toEqual(['2']);
+    const printed = await runCli(['sql', '--config', qualified]);
+    expect(() => mariadb(revoke.name, printed.stdout)).not.toThrow();
 
     const applied = await runCli(['repair', '--url', revoke.url, '--config', config, '--yes', '--format', 'json']);
     expect(applied.code).toBe(0);
@@ -679,7 +690,7 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
   it('--config naming no file, and --columns naming no counter of the model', async () => {
     const missing = await runCli(['check', '--url', revoke.url, '--config', join(dir, 'nope.json')]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('Cannot read the config file');
+    expect(missing.stderr).toBe(`coupon-audit: Cannot read the config file ${join(dir, 'nope.json')}: no such file.\n`);
     const columns = await runCli(['check', '--url', revoke.url, '--columns', 'codes_issued']);
     expect(columns.code).toBe(2);
     expect(columns.stderr).toContain("'codes_issued' is not a counter; use issuedCount, usedCount.");

@@ -126,7 +126,7 @@ describe('coupon-audit doctor', () => {
     expect(byName(json, 'privileges for check')!.status).toBe('ok');
     const repair = byName(json, 'privileges for repair')!;
     expect(repair.status).toBe('fail');
-    expect(repair.detail).toMatch(/missing UPDATE on g_coupon_settings/);
+    expect(repair.detail).toMatch(/missing UPDATE on g_coupon_settings.*; for an account that only checks, doctor --for check\)$/);
     expect(repair.fix).toContain(`GRANT UPDATE ON \`${db.name}\`.\`g_coupon_settings\` TO '${name}'@'127.0.0.1';`);
     expect(repair.fix).toContain(`GRANT CREATE, INSERT ON \`${db.name}\`.\`coupon_audit_log\` TO '${name}'@'127.0.0.1';`);
     expect(stdout + stderr).not.toContain(PASSWORD);

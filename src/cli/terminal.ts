@@ -11,7 +11,7 @@ export interface OutputStream {
   on?(event: 'drain' | 'close' | 'error' | 'finish', listener: (error?: unknown) => void): unknown;
   removeListener?(event: 'drain' | 'close' | 'error' | 'finish', listener: (error?: unknown) => void): unknown;
   columns?: number;
-  getColorDepth?: () => number;
+  getColorDepth?: (env?: NodeJS.ProcessEnv) => number;
 }
 
 export interface InputStream extends NodeJS.ReadableStream {
@@ -56,7 +56,9 @@ export function colorLevel(stream: OutputStream, env: NodeJS.ProcessEnv): 0 | 1 
   }
   if (stream.isTTY !== true) return 0;
   if (env['TERM'] === 'dumb') return 0;
-  const depth = stream.getColorDepth?.() ?? 4;
+  // Node's own reading takes an empty NO_COLOR as set (no-color.org: only a non-empty one counts).
+  const { NO_COLOR: _empty, ...rest } = env;
+  const depth = stream.getColorDepth?.(rest) ?? 4;
   return depth >= 24 ? 3 : depth >= 8 ? 2 : depth >= 4 ? 1 : 0;
 }
 

@@ -27,7 +27,9 @@ export async function loadModel(config: string | CounterConfig | undefined, cwd:
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`Cannot read the config file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`);
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (code ?? String(error));
+    throw new ConfigError(`Cannot read the config file ${path}: ${why}.`);
   }
   let json: unknown;
   try {

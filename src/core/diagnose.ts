@@ -260,7 +260,7 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
       });
     } else if (missing.length > 0) {
       if (unsure) missing.push(`${notShown.join(', ')} for ${privileges.audit.table} (not in the grants)`);
-      checks.push({ name: 'privileges for repair', status: 'fail', detail: `missing ${missing.join(', ')} (check works without them)`, fix: fixes.join(' ') });
+      checks.push({ name: 'privileges for repair', status: 'fail', detail: `missing ${missing.join(', ')} (check works without them; for an account that only checks, doctor --for check)`, fix: fixes.join(' ') });
     } else if (unsure) {
       checks.push({
         name: 'privileges for repair',

@@ -78,7 +78,8 @@ ORDER BY s.${ident(s.id)}`,
   // Orphans are a whole-table finding: check with --ids does not look for them.
   if (ids === undefined) {
     scope.counters.forEach((counter, i) => {
-      const fk = `c.${ident(counter.foreignKey)}`;
+      // The child table unaliased: a `where` may name it (`g_coupons.status <> 'REVOKED'`).
+      const fk = `${ident(counter.table)}.${ident(counter.foreignKey)}`;
       statements.push({
         purpose:
           i === 0
@@ -86,7 +87,7 @@ ORDER BY s.${ident(s.id)}`,
             : `The same for ${counter.table}:`,
         sql:
           `SELECT ${literal(counter.table)} AS childTable, SUM(${fk} IS NOT NULL) AS orphans, SUM(${fk} IS NULL) AS nullSettingId ` +
-          `FROM ${ident(counter.table)} c WHERE ${counter.where === null ? '' : `(${counter.where}) AND `}` +
+          `FROM ${ident(counter.table)} WHERE ${counter.where === null ? '' : `(${counter.where}) AND `}` +
           `NOT EXISTS (SELECT 1 FROM ${ident(s.table)} s WHERE s.${ident(s.id)} = ${fk})`,
       });
     });
@@ -96,8 +97,9 @@ ORDER BY s.${ident(s.id)}`,
   // `> 0 AND <= N` instead of BETWEEN).
   const typed = withKeyTypes(scope, new Set());
   const size = options.pageSize ?? SHOWN_PAGE;
-  const page: IdScope = ids === undefined ? { kind: 'range', after: 0n, upTo: BigInt(size) } : { kind: 'ids', ids };
-  const which = ids === undefined ? `the page of ids (0, ${size}]` : 'the settings of --ids';
+  // The first page as check sends it: every id up to the page's end (its ids start where they start).
+  const page: IdScope = ids === undefined ? { kind: 'range', after: null, upTo: BigInt(size) } : { kind: 'ids', ids };
+  const which = ids === undefined ? `the first page, ids up to ${size}` : 'the settings of --ids';
   const textKeyNote =
     "(A text key column: the statements above compare it with the ids as numbers, so '010' is\nsetting 10's there; check matches a key by its text, so '010' is an orphan.)\n\n";
   statements.push(
@@ -110,8 +112,9 @@ child table's counts of the same ids, each packed into one text value by GROUP_C
 in Node (README "How check reads"). Per page, check may send a child table's keys one per row
 instead of grouped, or count the first pages' children a setting at a time. In the processlist
 and the slow log it starts: /* coupon-audit */ SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(
-Written for integer keys, as check writes it once the server has said they are (a text key's
-range is \`> 0 AND <= ${size}\` instead of BETWEEN).`,
+The next pages read \`BETWEEN a AND b\` (a text key: \`> a AND <= b\`). The settings whose
+counts differ are then read again by key in the same snapshot
+(SELECT s.\`${s.id}\` AS id, … WHERE s.\`${s.id}\` IN (…)).`,
       sql: packedPageSql(typed, page),
     },
     {

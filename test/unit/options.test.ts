@@ -1,3 +1,4 @@
+import { WriteStream } from 'node:tty';
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { counterList, settingIds, wholeNumberIn } from '../../src/cli/options.js';
@@ -67,5 +68,10 @@ describe('colour', () => {
     expect(colorLevel(tty, { NO_COLOR: '' })).toBe(2);
     expect(colorLevel(pipe, { FORCE_COLOR: '1' })).toBe(1);
     expect(colorLevel(tty, { FORCE_COLOR: '0' })).toBe(0);
+  });
+  it("an empty NO_COLOR is not set (no-color.org), though Node's own color depth takes it as set", () => {
+    const real = { isTTY: true, getColorDepth: WriteStream.prototype.getColorDepth } as unknown as Parameters<typeof colorLevel>[0];
+    expect(colorLevel(real, { TERM: 'xterm-256color', NO_COLOR: '' })).toBe(2);
+    expect(colorLevel(real, { TERM: 'xterm-256color', NO_COLOR: '1' })).toBe(0);
   });
 });

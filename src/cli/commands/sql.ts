@@ -13,7 +13,7 @@ export function sqlCommand(program: Command, io: Io): void {
     // SPEC.md's common options, as check takes them: --ids and the page size shape the statements.
     .addOption(new Option('--format <format>', 'table: the SQL as text with comments; json: one document { version, statements: [{ purpose, sql }] }').choices(['table', 'json']).default('table'))
     .option('--ids <ids>', 'the statements for only these setting ids, comma-separated (repeatable)', settingIds)
-    .option('--page-size <n>', `the page shown is (0, N], ${PAGE_SIZE_RANGE.min}-${PAGE_SIZE_RANGE.max} (default: 1000)`, wholeNumberIn(PAGE_SIZE_RANGE))
+    .option('--page-size <n>', `the page shown is the first, ids up to N, ${PAGE_SIZE_RANGE.min}-${PAGE_SIZE_RANGE.max} (default: 1000)`, wholeNumberIn(PAGE_SIZE_RANGE))
     .option('--batch-size <n>', `the same as --page-size (as check takes it), ${PAGE_SIZE_RANGE.min}-${PAGE_SIZE_RANGE.max}`, wholeNumberIn(PAGE_SIZE_RANGE))
     .addHelpText('after', SQL_HELP)
     .action(async (options: CommonOptions & { batchSize?: number }) => {
