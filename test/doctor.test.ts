@@ -160,16 +160,19 @@ describe('coupon-audit doctor', () => {
     url.password = PASSWORD;
     const { code, json } = await doctor(['--url', url.toString()]);
     expect(code).toBe(3);
-    expect(byName(json, 'privileges for repair')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/missing UPDATE on g_coupon_settings/) });
+    // The column the grant left out, by name, and the column-level GRANT that adds it.
+    const denied = byName(json, 'privileges for repair')!;
+    expect(denied).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^missing UPDATE \(`updatedAt`\) on g_coupon_settings /) });
+    expect(denied.fix).toBe(`GRANT UPDATE (\`updatedAt\`) ON \`${db.name}\`.\`g_coupon_settings\` TO '${name}'@'127.0.0.1';`);
     await seed(db.conn, [{ id: 901, issuedCount: 2, usedCount: 0, coupons: 1 }]);
     const before = await settingsSnapshot(db.conn);
     const repair = await runCli(['repair', '--url', url.toString(), '--yes', '--verbose']);
     expect(repair.code, repair.stderr).toBe(3);
-    expect(repair.stderr).toContain(`Missing privilege: UPDATE on g_coupon_settings for '${name}'`);
+    expect(repair.stderr).toContain(`Missing privilege: UPDATE (\`updatedAt\`) on g_coupon_settings for '${name}'`);
     expect(repair.stderr).not.toMatch(/^sql .*: compare /m); // before the scan (--verbose times each page)
     expect(await settingsSnapshot(db.conn)).toEqual(before);
-    // With updatedAt in the column grant, it is enough.
-    await admin.query(`GRANT UPDATE (updatedAt) ON ${table} TO ?@?`, [name, '127.0.0.1']);
+    // The printed GRANT, pasted, is enough.
+    await admin.query(denied.fix!);
     expect(byName((await doctor(['--url', url.toString()])).json, 'privileges for repair')!.status).toBe('ok');
     expect((await runCli(['repair', '--url', url.toString(), '--yes'])).code).toBe(0);
   });

@@ -7,7 +7,8 @@ import type { CounterModel } from './model.js';
  */
 
 export interface MissingGrant {
-  privilege: 'UPDATE' | 'INSERT' | 'INSERT, UPDATE, DELETE';
+  /** As a GRANT names it: 'UPDATE', or 'UPDATE (`updatedAt`)' where some columns are granted. */
+  privilege: string;
   table: string;
 }
 
@@ -23,7 +24,9 @@ export function binlogRejectsRepair(server: ServerInfo): boolean {
 export function missingRepairGrants(privileges: Privileges, model: Pick<CounterModel, 'settings' | 'auditTable'>): MissingGrant[] {
   const lease = privileges.lease;
   return [
-    ...(privileges.update ? [] : [{ privilege: 'UPDATE' as const, table: model.settings.table }]),
+    ...(privileges.update
+      ? []
+      : [{ privilege: privileges.updateMissing === null ? 'UPDATE' : `UPDATE (${privileges.updateMissing.map((column) => `\`${column.replace(/`/g, '``')}\``).join(', ')})`, table: model.settings.table }]),
     ...(privileges.audit.exists && privileges.audit.insert === false ? [{ privilege: 'INSERT' as const, table: model.auditTable }] : []),
     ...(lease !== undefined && lease.missing.length > 0 ? [{ privilege: 'INSERT, UPDATE, DELETE' as const, table: lease.table }] : []),
   ];

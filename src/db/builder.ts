@@ -606,6 +606,8 @@ export const probeSql = {
     ),
   insertAudit: (table: string) =>
     tag(`INSERT INTO ${ident(table)} (runId, settingId, counterName, newValue) SELECT '', 0, '', 0 FROM DUAL WHERE 1 = 0`),
+  /** One column's UPDATE, where the grants refuse updateCounters: which columns a column-level grant left out. */
+  updateColumn: (table: string, column: string) => tag(`UPDATE ${ident(table)} SET ${ident(column)} = ${ident(column)} WHERE 1 = 0`),
 };
 
 export const runLockSql = {

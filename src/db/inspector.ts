@@ -384,6 +384,11 @@ export interface Privileges {
   select: { table: string; granted: boolean }[];
   /** UPDATE of the audited counters (repair). */
   update: boolean;
+  /**
+   * Where UPDATE is refused but granted on some of the columns repair assigns (a column-level
+   * grant): the others, to name in the GRANT. Null where none is granted (or all are).
+   */
+  updateMissing: string[] | null;
   audit: {
     table: string;
     exists: boolean;
@@ -421,7 +426,16 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
   const tables = [scope.model.settings.table, ...new Set(scope.counters.map((counter) => counter.table))];
   const select = [];
   for (const table of new Set(tables)) select.push({ table, granted: await allowed(probeSql.selectTable(table)) });
-  const update = await allowed(probeSql.updateCounters(scope, await autoUpdatedColumns(db, scope.model)));
+  const preserved = await autoUpdatedColumns(db, scope.model);
+  const update = await allowed(probeSql.updateCounters(scope, preserved));
+  let updateMissing: string[] | null = null;
+  if (!update) {
+    // A grant of UPDATE (issuedCount, usedCount) misses an ON UPDATE column repair assigns to itself (updatedAt).
+    const columns = [...new Set([...scope.counters.map((counter) => counter.name), ...preserved])];
+    const missing: string[] = [];
+    for (const column of columns) if (!(await allowed(probeSql.updateColumn(scope.model.settings.table, column)))) missing.push(column);
+    if (missing.length < columns.length) updateMissing = missing;
+  }
   const auditTable = scope.model.auditTable;
   const exists = await tableExists(db, auditTable);
   // A table of that name that is not an audit table: its INSERT probe would fail on the column, not the grant.
@@ -431,7 +445,7 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
     (await db.query(inspectSql.tableGrants(privilege, db.config.database, table), 'reading information_schema')).length > 0 ? true : null;
   const create = exists ? null : await granted('CREATE', auditTable);
   const insertGranted = exists ? null : await granted('INSERT', auditTable);
-  const result: Privileges = { select, update, audit: { table: auditTable, exists, insert, missingColumn, create, insertGranted } };
+  const result: Privileges = { select, update, updateMissing, audit: { table: auditTable, exists, insert, missingColumn, create, insertGranted } };
   if (leaseTable !== null) {
     const leaseExists = await tableExists(db, leaseTable);
     const missing: ('INSERT' | 'UPDATE' | 'DELETE')[] = [];

@@ -26,6 +26,7 @@ const healthy: DatabaseFacts = {
       { table: 'g_coupon_uses', granted: true },
     ],
     update: true,
+    updateMissing: null,
     audit: { table: 'coupon_audit_log', exists: true, insert: true, missingColumn: null, create: null, insertGranted: null },
   },
   grantSql: (privileges, table) => `GRANT ${privileges} ON shop.${table} TO app;`,
