@@ -3,7 +3,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isSuccessfulRun, previousScanFor, previousSuccessTimestamp, renderMetrics, writeMetricsFile } from '../../src/cli/reporting/metrics-file.js';
+import { isSuccessfulRun, previousScanFor, previousSuccessTimestamp, readPreviousMetrics, renderMetrics, writeMetricsFile } from '../../src/cli/reporting/metrics-file.js';
 import { notificationPayload, notificationText, shouldNotify } from '../../src/cli/reporting/notify.js';
 import { newRunOutcome } from '../../src/cli/reporting/run-outcome.js';
 
@@ -95,6 +95,21 @@ describe('writeMetricsFile', () => {
     expect(readFileSync(join(dir, 'link.prom'), 'utf8')).toBe('three\n');
     expect(readFileSync(join(dir, 'elsewhere', 'victim.conf'), 'utf8')).toBe('keep\n');
     expect(readdirSync(dir).sort()).toEqual(['a.prom', 'elsewhere', 'link.prom']);
+  });
+
+  it('writes its temporary file under a name no one can plant a link at, and reads a previous file through a symlink', async () => {
+    writeFileSync(join(dir, 'victim.conf'), 'keep\n');
+    // The name it used to write first, PATH.<pid>.tmp, was predictable.
+    symlinkSync('victim.conf', join(dir, `m.prom.${process.pid}.tmp`));
+    await writeMetricsFile(join(dir, 'm.prom'), 'x\n');
+    expect(readFileSync(join(dir, 'victim.conf'), 'utf8')).toBe('keep\n');
+    expect(readFileSync(join(dir, 'm.prom'), 'utf8')).toBe('x\n');
+    // A metrics file that is a link to one: its previous values are read (the run then replaces the link).
+    writeFileSync(join(dir, 'real.prom'), renderMetrics({ outcome: { ...newRunOutcome('check'), database: 'coupons', scanned: 4, drifted: 2 }, exitCode: 1, finishedAt, durationSeconds: 1, previousSuccess: null }));
+    symlinkSync('real.prom', join(dir, 'link.prom'));
+    const previous = await readPreviousMetrics(join(dir, 'link.prom'), { command: 'check', database: 'coupons' });
+    expect(previous.success).toBe(finishedAt.getTime() / 1000);
+    expect(previous.scan.get('coupon_audit_drifted_settings')).toBe(2);
   });
 
   it('refuses a directory (EISDIR), and leaves nothing behind', async () => {

@@ -1,4 +1,5 @@
-import { lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { EXIT } from '../../errors.js';
 import type { RunOutcome } from './run-outcome.js';
 
@@ -109,8 +110,9 @@ export async function readPreviousSuccess(path: string, labels: MetricsLabels): 
 export async function readPreviousMetrics(path: string, labels: MetricsLabels): Promise<{ success: number | null; scan: Map<string, number> }> {
   let text: string;
   try {
-    // A previous file only: a device or a FIFO has none (reading a FIFO would wait for a writer).
-    if (!(await lstat(path)).isFile()) return { success: null, scan: new Map() };
+    // A previous file only (through a symlink too): a device or a FIFO has none (reading a FIFO
+    // would wait for a writer).
+    if (!(await stat(path)).isFile()) return { success: null, scan: new Map() };
     text = await readFile(path, 'utf8');
   } catch {
     return { success: null, scan: new Map() };
@@ -150,9 +152,10 @@ export async function writeMetricsFile(path: string, text: string): Promise<void
     await writeFile(path, text);
     return;
   }
-  const temporary = `${path}.${process.pid}.tmp`;
+  // A name no one can guess, created exclusively (O_EXCL: never through a link planted at that name).
+  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await writeFile(temporary, text, { mode: 0o644 });
+    await writeFile(temporary, text, { mode: 0o644, flag: 'wx' });
     await rename(temporary, path);
   } catch (error) {
     await rm(temporary, { force: true });
