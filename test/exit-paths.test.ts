@@ -149,6 +149,13 @@ describe('a refused flag value is echoed without its secrets', () => {
     const bare = await runInProcess(['check', '--url', 'mysql://root@127.0.0.1:1/coupons', '--notify-url', 'hooks.example/T0/SECRETPATH']);
     expect(bare.stderr).toContain("argument 'hooks.example/***' is invalid");
     expect(bare.stderr).not.toContain('SECRETPATH');
+    // A password with '#' (why the URL was refused), and an unknown option holding a URL.
+    const hash = await runInProcess(['check', '--url', 'mysql://root@127.0.0.1:1/coupons', '--notify-url', 'https://hookuser:pa#ss?w/rd@hooks.example.com/services/T0/SECRETPATH']);
+    expect(hash.stderr).toContain("argument 'https://hooks.example.com/***' is invalid");
+    const typo = await runInProcess(['check', '--url', 'mysql://root@127.0.0.1:1/coupons', '--replica_url=mysql://u:SECRETPW@replica/coupons']);
+    expect(typo.code).toBe(EXIT.USAGE);
+    expect(typo.stderr).toContain("unknown option '--replica_url=mysql://u:***@replica/coupons'");
+    for (const result of [hash, typo]) expect(result.stderr).not.toMatch(/pa#ss|hookuser|SECRET/);
     // Other refused values are echoed as given.
     expect((await runInProcess(['check', '--url', 'mysql://root@127.0.0.1:1/coupons', '--page-size', 'abc'])).stderr).toContain("argument 'abc' is invalid");
   });

@@ -114,6 +114,25 @@ describe('passwords', () => {
       rmSync(pause, { force: true });
     }
     expect((await run.done).code).toBe(1);
+    // A user name with an '@' (Azure's user@server), and a URL given with a leading space.
+    const azure = `${user.name}@corp`;
+    await admin.query('CREATE USER ?@? IDENTIFIED BY ?', [azure, '%', odd]);
+    await admin.query(`GRANT SELECT ON ${mysql.escapeId(db.name)}.* TO ?@?`, [azure, '%']);
+    try {
+      writeFileSync(pause, '');
+      const second = startCli(['check', `--url= ${user.url().replace(`//${user.name}@`, `//${azure}:${odd}@`)}`, '--pause-file', pause]);
+      try {
+        await waitUntil(async () => (await admin.query<RowDataPacket[]>('SELECT IS_USED_LOCK(?) AS id', [`coupon-audit:check:${db.name}`]))[0][0]!['id'] !== null);
+        const cmdline = readFileSync(`/proc/${second.child.pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+        expect(cmdline).toContain(`//${azure}:***@`);
+        for (const secret of [odd, 'p@ss', 'w0rd']) expect(cmdline).not.toContain(secret);
+      } finally {
+        rmSync(pause, { force: true });
+      }
+      expect((await second.done).code).toBe(1);
+    } finally {
+      await admin.query('DROP USER IF EXISTS ?@?', [azure, '%']);
+    }
   });
 
   it('doctor --password asks once (the connection settings are resolved once)', async () => {

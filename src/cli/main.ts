@@ -88,11 +88,14 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
  * up to its last "' is invalid").
  */
 export function maskArguments(text: string): string {
-  return text.replace(/^(option '(--[a-z-]+)[^']*' argument ')(.*)(' is invalid)/s, (whole, head: string, flag: string, value: string, tail: string) => {
+  const refused = text.replace(/^(option '(--[a-z-]+)[^']*' argument ')(.*)(' is invalid)/s, (whole, head: string, flag: string, value: string, tail: string) => {
     if (!URL_OPTIONS.has(flag)) return whole;
-    const url = /^([a-z][a-z0-9+.-]*:\/\/)?(?:[^/?#]*@)?([^/?#]*)(.*)$/is.exec(value)!;
+    // The user and password end at the last '@' (they may hold '#', '?' or '/': why it was refused).
+    const url = /^\s*([a-z][a-z0-9+.-]*:\/\/)?(?:.*@)?([^/?#]*)(.*)$/is.exec(value)!;
     return `${head}${url[1] ?? ''}${url[2]}${url[3] === '' ? '' : '/***'}${tail}`;
   });
+  // Any other echo of a URL with a password (an unknown option '--replica_url=mysql://u:p@h/db').
+  return refused.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/\s']*:)[^/\s']*@/gi, '$1***@');
 }
 
 const URL_OPTIONS = new Set(['--url', '--replica-url', '--notify-url']);
