@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortedError, check, ConfigError, CouponAuditError, DatabaseError, repair, RunLockedError, UsageError } from '../src/index.js';
@@ -221,6 +224,47 @@ describe('a repair transaction left idle (a stopped or stalled process)', () => 
       expect((error as Error).message).not.toContain('idle');
     } finally {
       await app.end();
+    }
+  }, 40_000);
+
+  it('a writer connection dropped while the run waited between transactions (a pause file) is the plain lost connection too', async () => {
+    const pause = join(tmpdir(), `coupon-audit-idle-${randomBytes(4).toString('hex')}`);
+    await db.query('UPDATE g_coupon_settings SET issuedCount = 99 WHERE id IN (11, 12, 13)');
+    let commits = 0;
+    try {
+      // Paused after its first transaction, by the pause file that transaction's beforeCommit makes.
+      const run = repair({
+        url: db.url,
+        ids: ['11', '12', '13'],
+        batchSize: 1,
+        writeConcurrency: 1,
+        pauseFile: pause,
+        checkInterval: 0.1,
+        maxLoad: 'none', // no status read between batches: the killed connections are not used before the next batch
+        beforeCommit: () => {
+          commits += 1;
+          if (commits === 1) writeFileSync(pause, '');
+        },
+      }).then(() => null, (e: unknown) => e);
+      for (let tries = 0; commits === 0 && tries < 100; tries += 1) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(commits).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, (IDLE_TRANSACTION_SECONDS + 1) * 1000));
+      // Its connections but the run lock's (which would stop it otherwise): the writer among them.
+      const [[lock]] = await db.conn.query<RowDataPacket[]>('SELECT IS_USED_LOCK(?) AS id', [`coupon-audit:repair:${db.name}`]);
+      const [sessions] = await db.conn.query<RowDataPacket[]>(
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID() AND ID <> ? AND COMMAND = 'Sleep'",
+        [db.name, Number(lock!['id'])],
+      );
+      expect(sessions.length).toBeGreaterThan(0);
+      for (const row of sessions) await db.conn.query(`KILL CONNECTION ${Number(row['ID'])}`);
+      rmSync(pause, { force: true });
+      const error = await run;
+      expect(commits).toBe(1);
+      expect(error).toBeInstanceOf(DatabaseError);
+      expect((error as Error).message).toMatch(/^Lost the connection to /);
+      expect((error as Error).message).not.toContain('idle');
+    } finally {
+      rmSync(pause, { force: true });
     }
   }, 40_000);
 });

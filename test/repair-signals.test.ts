@@ -194,6 +194,45 @@ describe('Ctrl-Z (SIGTSTP) while repair writes', () => {
   });
 });
 
+describe('a repair stopped mid-transaction (SIGSTOP, which it cannot catch) past the server\'s idle limit', () => {
+  it.runIf(process.platform === 'linux')('the server ends the transaction; resumed, the run says so (exit 3), lists nothing as uncertain, and nothing is half applied', async () => {
+    // The application holds setting 2: the repair's own transaction for it waits in FOR UPDATE.
+    const app = await db.connect();
+    await app.query('BEGIN');
+    await app.query('SELECT id FROM g_coupon_settings WHERE id = 2 FOR UPDATE');
+    const run = startRepair(['--batch-size', '1', '--write-concurrency', '1', '--lock-wait-timeout', '30', '--format', 'json']);
+    const state = () => readFileSync(`/proc/${run.child.pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+    try {
+      for (let tries = 0; ; tries += 1) {
+        const [rows] = await db.conn.query<RowDataPacket[]>("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%WHERE s.`id` IN (2) ORDER BY s.`id` FOR UPDATE'", [db.name]);
+        if (rows.length > 0) break;
+        if (tries > 300) throw new Error('the repair did not wait for setting 2');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      // Stopped while its statement waits; then the row is let go: the server gives it the lock and
+      // answers, and its transaction sits idle, holding setting 2, while the process is stopped.
+      run.child.kill('SIGSTOP');
+      while (state() !== 'T') await new Promise((resolve) => setTimeout(resolve, 5));
+      await app.query('ROLLBACK');
+      // The server ends it after IDLE_TRANSACTION_SECONDS (10 s): setting 2 is free again.
+      await new Promise((resolve) => setTimeout(resolve, 11_500));
+      await app.query('BEGIN');
+      const [free] = await app.query<RowDataPacket[]>('SELECT id FROM g_coupon_settings WHERE id = 2 FOR UPDATE NOWAIT');
+      expect(free).toHaveLength(1);
+      await app.query('ROLLBACK');
+    } finally {
+      run.child.kill('SIGCONT');
+      await app.end();
+    }
+    const result = await run.done;
+    expect(result.code).toBe(3);
+    // Resumed, it read the waiting answer as fresh: only the stall tells the idle limit (db/stalls.ts).
+    expect(run.output().stderr).toMatch(/coupon-audit: The server ended the repair's connection while repairing settings 2…2, most likely because its transaction sat idle 10 s/);
+    expect(JSON.parse(run.output().stdout)).toMatchObject({ summary: { uncertain: 0, repaired: 1 } });
+    await expectNeverHalfApplied(1);
+  }, 60_000);
+});
+
 describe('the run lock is lost mid-run', () => {
   it('KILL of the lock connection: stops after the transaction in flight, exit 3 saying so, never half applied; a rerun converges', async () => {
     const metricsDir = mkdtempSync(join(tmpdir(), 'coupon-audit-lost-lock-'));

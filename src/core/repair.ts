@@ -408,7 +408,9 @@ async function repairBatch(
     await session.commit();
   } catch (error) {
     // No reply to COMMIT: the server may have committed. Say so rather than leave the batch out.
-    if (isConnectionLost(error) && !isClosedBeforeSent(error)) result.uncertain.push(...new Set(written.map((write) => write.settingId)));
+    // Not where the COMMIT was never sent (closed state), nor where the server had ended the
+    // transaction for sitting idle before the COMMIT could reach it (a stopped process): rolled back.
+    if (isConnectionLost(error) && !isClosedBeforeSent(error) && !session.endedWhileIdle()) result.uncertain.push(...new Set(written.map((write) => write.settingId)));
     throw error;
   }
   result.lockHoldMs.push(performance.now() - lockStarted);

@@ -15,6 +15,7 @@ import {
 import type { Database, Session } from './database.js';
 import type { EngineProfile } from './engine.js';
 import { isConnectionLost, toDatabaseError } from './database-error.js';
+import { longestStall, watchStalls } from './stalls.js';
 import { tableExists } from './inspector.js';
 import type { SettingRow } from './rows.js';
 import { countChildren, readSettingRows } from './scanner.js';
@@ -40,6 +41,8 @@ export const IDLE_TRANSACTION_SECONDS = 10;
 export class RepairSession {
   /** False once the connection was lost: it is then destroyed, never handed back to the pool. */
   healthy = true;
+  /** Stalls are watched while a repair connection is open (stalls.ts). */
+  private readonly unwatchStalls = watchStalls();
 
   private constructor(
     private readonly session: Session,
@@ -86,27 +89,40 @@ export class RepairSession {
    */
   asDatabaseError(error: unknown, context: string): DatabaseError {
     // The retry loop rolls back before it maps the error: what the failed statement met is kept there.
-    const failed = this.beforeRollback ?? { idleMs: this.session.idleBeforeLastMs, inTransaction: this.inTransaction };
-    if (this.engine.endsIdleTransactions && failed.inTransaction && failed.idleMs >= IDLE_TRANSACTION_SECONDS * 1000 && isConnectionLost(error)) {
+    const endedIdle = this.beforeRollback?.endedIdle ?? this.endedWhileIdle();
+    if (endedIdle && isConnectionLost(error)) {
       return new DatabaseError(
         `The server ended the repair's connection while ${context}, most likely because its transaction sat idle ${IDLE_TRANSACTION_SECONDS} s ` +
           `(idle_transaction_timeout, which repair sets so that a stopped process does not keep rows locked): was the process stopped (Ctrl-Z, SIGSTOP) or starved of CPU? ` +
-          `That transaction was rolled back, unless the server had its COMMIT (then it is listed as uncertain). Rerun to finish.`,
+          `That transaction was rolled back: the server ended it before the next statement reached it. Rerun to finish.`,
         { cause: error },
       );
     }
     return toDatabaseError(error, this.db.config, context);
   }
 
-  /** Between BEGIN and its COMMIT or ROLLBACK (asDatabaseError: the server's idle limit applies only there). */
-  private inTransaction = false;
-  /** The last statement's idle time and transaction, as they were when rollback() was called. */
-  private beforeRollback: { idleMs: number; inTransaction: boolean } | null = null;
+  /** When the server answered BEGIN, until COMMIT or ROLLBACK: the server's idle limit applies only then. */
+  private openedAt: number | null = null;
+  /** endedWhileIdle() as it was when rollback() was called (the retry loop rolls back first). */
+  private beforeRollback: { endedIdle: boolean } | null = null;
 
   async begin(): Promise<void> {
     this.beforeRollback = null;
-    this.inTransaction = true;
     await this.session.query(sessionSql.begin);
+    this.openedAt = performance.now();
+  }
+
+  /**
+   * Whether the server most likely ended this transaction for sitting idle IDLE_TRANSACTION_SECONDS
+   * before the last statement reached it: the gap before that statement was sent (a slow
+   * beforeCommit), or the process itself stopped or starved that long while the transaction was
+   * open (SIGSTOP, a paused VM: a reply read after it looks fresh; stalls.ts). Time a statement
+   * runs is not idle, and time before BEGIN was answered is outside the transaction.
+   */
+  endedWhileIdle(): boolean {
+    if (!this.engine.endsIdleTransactions || this.openedAt === null) return false;
+    const limit = IDLE_TRANSACTION_SECONDS * 1000;
+    return this.session.idleBeforeLastMs >= limit || longestStall(this.openedAt, this.session.lastSentAt) >= limit;
   }
 
   /** Locks the settings that exist among `ids`, ascending; rows others hold are waited for, left out or an error (LockMode). */
@@ -183,14 +199,14 @@ export class RepairSession {
 
   async commit(): Promise<void> {
     await this.session.query(sessionSql.commit);
-    this.inTransaction = false;
+    this.openedAt = null;
   }
 
   /** Never throws: a rollback on a dead connection has nothing left to undo. */
   async rollback(): Promise<void> {
-    this.beforeRollback = { idleMs: this.session.idleBeforeLastMs, inTransaction: this.inTransaction };
+    this.beforeRollback = { endedIdle: this.endedWhileIdle() };
     await this.session.query(sessionSql.rollback).catch(() => undefined);
-    this.inTransaction = false;
+    this.openedAt = null;
   }
 
   /**
@@ -199,6 +215,7 @@ export class RepairSession {
    * next user.
    */
   async close(): Promise<void> {
+    this.unwatchStalls();
     if (this.healthy) {
       try {
         await this.session.query(sessionSql.writeDefaults({ metadataLock: this.engine.boundsMetadataLockWait, idle: this.engine.endsIdleTransactions }));

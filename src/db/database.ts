@@ -222,8 +222,12 @@ export class Session {
     });
   }
 
+  /** When the last statement was sent (performance.now()). */
+  lastSentAt = performance.now();
+
   private async timed<T>(statement: () => Promise<T>): Promise<T> {
-    this.idleBeforeLastMs = performance.now() - this.lastDone;
+    this.lastSentAt = performance.now();
+    this.idleBeforeLastMs = this.lastSentAt - this.lastDone;
     try {
       return await statement();
     } finally {
