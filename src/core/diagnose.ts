@@ -150,7 +150,7 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
 
 /** A checklist and whether it is healthy: no line warns or fails. */
 /** The lines only repair needs: a check-only account (doctor --for check) is not failed for them. */
-const REPAIR_ONLY = new Set(['privileges for repair', 'audit table', 'binlog_format', 'run lock table', 'where to repair']);
+const REPAIR_ONLY = new Set(['privileges for repair', 'audit table', 'binlog_format', 'run lock table', 'where to repair', 'server version']);
 
 /**
  * The diagnosis for `check` alone (doctor --for check): repair's lines become info, their text

@@ -70,9 +70,10 @@ export async function acquireRunLock(db: Database, engine: EngineProfile, option
 /**
  * The check lock: GET_LOCK('coupon-audit:check:<database>') on a connection of its own, so that a
  * scheduled check that outlasts its interval is not joined by the next one (two full scans at once
- * on a server that one already loads). GET_LOCK on every engine, also where it is per node (Galera,
- * Group Replication): a check writes nothing, so it takes no lease row; checks through two nodes may
- * then overlap. Losing it mid-scan changes nothing the check reports, so nobody watches `lost`.
+ * on a server that one already loads). GET_LOCK where it is per node too (Group Replication): a
+ * check writes nothing, so it takes no lease row, and checks through two nodes may overlap. None on
+ * Galera (core/run.ts checkRun), where newer releases refuse GET_LOCK, nor where the server refuses
+ * it (null). Losing it mid-scan changes nothing the check reports, so nobody watches `lost`.
  */
 export async function acquireCheckLock(db: Database, waitSeconds: number, signal?: AbortSignal): Promise<RunLock | RunLockHeld | null> {
   try {
