@@ -86,7 +86,9 @@ describe('access denied says whether a password was given, never the password', 
   it('a wrong password in MYSQL_PWD: the same', async () => {
     const result = await runCli(['check', '--url', urlFor(null)], { env: { MYSQL_PWD: WRONG } });
     expect(result.code).toBe(3);
-    expect(result.stderr).toContain('the password was refused');
+    // Not the URL's: no advice on writing one in a URL.
+    expect(result.stderr).toContain('the password was refused. Check the user name and password.');
+    expect(result.stderr).not.toContain('in the URL');
     expect(result.stderr + result.stdout).not.toContain(WRONG);
   });
 

@@ -226,7 +226,9 @@ describe('writing: the plan is what repair writes, and the emitted SQL does the 
     expect(await settingsSnapshot(own.conn)).toEqual(before);
     expect(await own.query<RowDataPacket[]>("SHOW TABLES LIKE 'coupon_audit_log'")).toHaveLength(0);
     expect(result.stdout.trimEnd().split('\n').at(-1)).toBe(
-      `Wrote ${DRIFTED_COUNT} guarded UPDATEs (${DRIFTED_COUNT} settings) to ${file}; nothing applied. Review it, then run it by hand: mariadb ${own.name} < ${file}`,
+      // The server of --url, not the client's default one.
+      `Wrote ${DRIFTED_COUNT} guarded UPDATEs (${DRIFTED_COUNT} settings) to ${file}; nothing applied. Review it, then run it by hand: ` +
+        `mariadb -h ${new URL(own.url).hostname} -P ${new URL(own.url).port} -u root ${own.name} < ${file}`,
     );
 
     const text = readFileSync(file, 'utf8');

@@ -3,6 +3,7 @@ import type { DriftReport } from '../core/detect-drift.js';
 import { type CounterState, type DriftedSetting, counterDelta, isCounterDrifted } from '../core/drift.js';
 import type { ChildRows, KindSummary } from '../core/plan.js';
 import { printable } from '../core/printable.js';
+import { thousands } from './progress.js';
 import { tableText } from './table.js';
 
 /** A counter's column label: its name less a trailing "Count" (issuedCount → issued). */
@@ -140,6 +141,7 @@ export function firstFew(ids: readonly (bigint | string)[], word = 'setting', fe
   return `${plural(ids.length, word)}, the first ${few}: ${ids.slice(0, few).join(', ')}, …`;
 }
 
+/** "1 setting", "2,522 settings": thousands separated, as the progress line writes them. */
 export function plural(n: number | bigint, word: string): string {
-  return `${n} ${word}${n === 1 || n === 1n ? '' : 's'}`;
+  return `${typeof n === 'bigint' ? n.toString().replace(/\B(?=(\d{3})+$)/g, ',') : thousands(n)} ${word}${n === 1 || n === 1n ? '' : 's'}`;
 }

@@ -26,7 +26,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
-      outputError: (text, write) => write(`coupon-audit: ${maskArguments(text.replace(/^error: /, ''))}`),
+      outputError: (text, write) => write(`coupon-audit: ${withHelpHint(maskArguments(text.replace(/^error: /, '')))}`),
     });
 
   const output = watchOutput(io.stdout);
@@ -88,17 +88,34 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
  * up to its last "' is invalid").
  */
 export function maskArguments(text: string): string {
-  const refused = text.replace(/^(option '(--[a-z-]+)[^']*' argument ')(.*)(' is invalid)/s, (whole, head: string, flag: string, value: string, tail: string) => {
-    if (!URL_OPTIONS.has(flag)) return whole;
-    // The user and password end at the last '@' (they may hold '#', '?' or '/': why it was refused).
-    const url = /^\s*([a-z][a-z0-9+.-]*:\/\/)?(?:.*@)?([^/?#]*)(.*)$/is.exec(value)!;
-    return `${head}${url[1] ?? ''}${url[2]}${url[3] === '' ? '' : '/***'}${tail}`;
-  });
-  // Any other echo of a URL with a password (an unknown option '--replica_url=mysql://u:p@h/db').
-  return refused.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/\s']*:)[^/\s']*@/gi, '$1***@');
+  const refused = text.replace(/^(option '(--[a-z-]+)[^']*' argument ')(.*)(' is invalid)/s, (whole, head: string, flag: string, value: string, tail: string) =>
+    URL_OPTIONS.has(flag) ? `${head}${urlHost(value)}${tail}` : whole,
+  );
+  // An unknown option holding a URL ('--replica_url=mysql://u:p@h/db'): its value the same way.
+  return refused.replace(/^(unknown option '[^=']*=)(.*)(')/s, (whole, head: string, value: string, tail: string) => (value.includes('://') ? `${head}${urlHost(value)}${tail}` : whole));
+}
+
+/**
+ * A URL shown with its scheme and host only, where it parses; nothing of it where it does not:
+ * its host cannot be told from a secret then (a password with '#', '?' or '/' in it, an '@' in a path).
+ */
+function urlHost(value: string): string {
+  try {
+    const url = new URL(value.trim());
+    const shown = `${url.protocol}//${url.host}`;
+    return value.trim().length > shown.length ? `${shown}/***` : shown;
+  } catch {
+    return '***';
+  }
 }
 
 const URL_OPTIONS = new Set(['--url', '--replica-url', '--notify-url']);
+
+/** An unknown option or command: where the known ones are listed (commander's suggestion, when it has one, stays). */
+function withHelpHint(text: string): string {
+  if (!/^unknown (option|command)/.test(text) || text.includes('Did you mean')) return text;
+  return text.replace(/\n?$/, ' (--help lists them)\n');
+}
 
 /**
  * Notes a write to stdout that failed (ENOSPC on a full disk, EIO): `throwIfLost` then throws an

@@ -2,6 +2,7 @@ import type { ChalkInstance } from 'chalk';
 import { counterDelta } from '../core/drift.js';
 import type { PlanTotals, PlannedChange } from '../core/plan.js';
 import { type RepairResult, TABLE_LOCK_REASON } from '../core/repair.js';
+import { notReached } from '../core/report.js';
 import { firstFew, formatDelta, plural } from './drift-report.js';
 import { tableText } from './table.js';
 
@@ -42,7 +43,7 @@ export function auditTableLine(target: { database: string; auditTable: string; a
 }
 
 /** `audit`: where the writes are recorded, said after the summary (left out by --quiet: one line, and what needs a human). */
-export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit?: { table: string; created: boolean }): string[] {
+export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit?: { table: string; created: boolean }, drifted?: number): string[] {
   const lines = [
     `Repaired ${plural(result.repaired, 'setting')} (${plural(result.changes.length, 'counter')}) in ${plural(result.transactions, 'transaction')}; ` +
       `skipped ${result.skipped.length} (already right when locked), ${result.vanished.length} deleted meanwhile, ` +
@@ -77,7 +78,10 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
       ),
     );
   }
-  if (result.interrupted) lines.push(c.yellow('Interrupted: the rest was left as it was; a rerun finishes it.'));
+  const left = drifted === undefined ? 0 : notReached(result, drifted);
+  if (result.interrupted || left > 0) {
+    lines.push(c.yellow(`${result.interrupted ? 'Interrupted' : 'Stopped'}: ${left > 0 ? `${plural(left, 'drifted setting')} not reached, left as they were` : 'the rest was left as it was'}; a rerun finishes ${left === 1 ? 'it' : 'them'}.`));
+  }
   return lines;
 }
 

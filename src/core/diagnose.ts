@@ -149,6 +149,9 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
 }
 
 /** A checklist and whether it is healthy: no line warns or fails. */
+/** Said where repair's privileges fail; left out under --for check, which it advises. */
+const FOR_CHECK_HINT = '; for an account that only checks, doctor --for check)';
+
 /** The lines only repair needs: a check-only account (doctor --for check) is not failed for them. */
 const REPAIR_ONLY = new Set(['privileges for repair', 'audit table', 'binlog_format', 'run lock table', 'where to repair', 'server version']);
 
@@ -160,7 +163,7 @@ export function forCheckOnly(diagnosis: Diagnosis): Diagnosis {
   return diagnosisOf(
     diagnosis.checks.map((check) =>
       REPAIR_ONLY.has(check.name) && check.status !== 'ok' && check.status !== 'info'
-        ? { name: check.name, status: 'info', detail: `repair only, not needed by check (--for check): ${check.detail}` }
+        ? { name: check.name, status: 'info', detail: `repair only, not needed by check (--for check): ${check.detail.replace(FOR_CHECK_HINT, ')')}` }
         : check,
     ),
   );
@@ -260,7 +263,7 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
       });
     } else if (missing.length > 0) {
       if (unsure) missing.push(`${notShown.join(', ')} for ${privileges.audit.table} (not in the grants)`);
-      checks.push({ name: 'privileges for repair', status: 'fail', detail: `missing ${missing.join(', ')} (check works without them; for an account that only checks, doctor --for check)`, fix: fixes.join(' ') });
+      checks.push({ name: 'privileges for repair', status: 'fail', detail: `missing ${missing.join(', ')} (check works without them${FOR_CHECK_HINT}`, fix: fixes.join(' ') });
     } else if (unsure) {
       checks.push({
         name: 'privileges for repair',

@@ -145,7 +145,7 @@ export function foreignKeyDoubts(
     const counter = model.counters.find((one) => one.name === orphan.counter)!;
     const fk = counter.foreignKey;
     if (rows > 0n) {
-      const why = orphan.nullSettingId === 0n ? 'all are orphans' : orphan.rows === 0n ? `${fk} is NULL in every one` : `${orphan.rows} name no setting, ${orphan.nullSettingId} hold NULL`;
+      const why = orphan.nullSettingId === 0n ? 'all are orphans' : orphan.rows === 0n ? `${fk} is NULL in every one` : `${orphan.rows} ${orphan.rows === 1n ? 'names' : 'name'} no setting, ${orphan.nullSettingId} ${orphan.nullSettingId === 1n ? 'holds' : 'hold'} NULL`;
       const message = `counter ${counter.name}: none of the ${rows} rows of ${counter.table} it counts names a setting by ${fk} (${why}); is ${fk} the column that holds the ${model.settings.table} id?`;
       doubts.push({ counter: counter.name, message, refuse: true });
     } else if (drifting.has(counter.name)) {

@@ -164,10 +164,17 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   // pause they are all in, once none is: a process stopped mid-transaction keeps its rows locked.
   let busy = 0;
   let pausing: Promise<void> | null = null;
+  let pausedMs = 0; // left out of the progress rate
   const atSafePoint = async (): Promise<void> => {
     const requests = options.pauseRequests;
     while (requests?.pending() === true && !halted()) {
-      if (pausing === null && busy === 0) pausing = requests.pause().finally(() => (pausing = null));
+      if (pausing === null && busy === 0) {
+        const pausedAt = performance.now();
+        pausing = requests.pause().finally(() => {
+          pausedMs += performance.now() - pausedAt;
+          pausing = null;
+        });
+      }
       if (pausing !== null) return pausing;
       await sleep(5);
     }
@@ -282,7 +289,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
           else if (single.notLocked.length > 0) result.vanished.push(settingId);
         }
         done += batch.length;
-        options.onProgress?.({ done, total: plan.length, elapsedMs: performance.now() - started });
+        options.onProgress?.({ done, total: plan.length, elapsedMs: performance.now() - started - pausedMs });
       } finally {
         busy -= 1;
       }
@@ -410,7 +417,7 @@ async function repairBatch(
     // No reply to COMMIT: the server may have committed. Say so rather than leave the batch out.
     // Not where the COMMIT was never sent (closed state), nor where the server had ended the
     // transaction for sitting idle before the COMMIT could reach it (a stopped process): rolled back.
-    if (isConnectionLost(error) && !isClosedBeforeSent(error) && !session.endedWhileIdle()) result.uncertain.push(...new Set(written.map((write) => write.settingId)));
+    if (isConnectionLost(error) && !isClosedBeforeSent(error) && session.endedWhileIdle() !== 'surely') result.uncertain.push(...new Set(written.map((write) => write.settingId)));
     throw error;
   }
   result.lockHoldMs.push(performance.now() - lockStarted);

@@ -15,7 +15,7 @@ import {
 import type { Database, Session } from './database.js';
 import type { EngineProfile } from './engine.js';
 import { isConnectionLost, toDatabaseError } from './database-error.js';
-import { longestStall, watchStalls } from './stalls.js';
+import { type IdleVerdict, idleVerdict, recentStalls, watchStalls } from './stalls.js';
 import { tableExists } from './inspector.js';
 import type { SettingRow } from './rows.js';
 import { countChildren, readSettingRows } from './scanner.js';
@@ -90,7 +90,15 @@ export class RepairSession {
   asDatabaseError(error: unknown, context: string): DatabaseError {
     // The retry loop rolls back before it maps the error: what the failed statement met is kept there.
     const endedIdle = this.beforeRollback?.endedIdle ?? this.endedWhileIdle();
-    if (endedIdle && isConnectionLost(error)) {
+    if (endedIdle === 'maybe' && isConnectionLost(error)) {
+      const plain = toDatabaseError(error, this.db.config, context);
+      return new DatabaseError(
+        `${plain.message} The process had been stopped or starved of CPU meanwhile (SIGSTOP?) for ${IDLE_TRANSACTION_SECONDS} s or more while a statement ran: ` +
+          `the server may have ended its transaction for sitting idle (idle_transaction_timeout).`,
+        { cause: error },
+      );
+    }
+    if (endedIdle === 'surely' && isConnectionLost(error)) {
       return new DatabaseError(
         `The server ended the repair's connection while ${context}, most likely because its transaction sat idle ${IDLE_TRANSACTION_SECONDS} s ` +
           `(idle_transaction_timeout, which repair sets so that a stopped process does not keep rows locked): was the process stopped (Ctrl-Z, SIGSTOP) or starved of CPU? ` +
@@ -104,7 +112,7 @@ export class RepairSession {
   /** When the server answered BEGIN, until COMMIT or ROLLBACK: the server's idle limit applies only then. */
   private openedAt: number | null = null;
   /** endedWhileIdle() as it was when rollback() was called (the retry loop rolls back first). */
-  private beforeRollback: { endedIdle: boolean } | null = null;
+  private beforeRollback: { endedIdle: IdleVerdict } | null = null;
 
   async begin(): Promise<void> {
     this.beforeRollback = null;
@@ -119,10 +127,16 @@ export class RepairSession {
    * open (SIGSTOP, a paused VM: a reply read after it looks fresh; stalls.ts). Time a statement
    * runs is not idle, and time before BEGIN was answered is outside the transaction.
    */
-  endedWhileIdle(): boolean {
-    if (!this.engine.endsIdleTransactions || this.openedAt === null) return false;
-    const limit = IDLE_TRANSACTION_SECONDS * 1000;
-    return this.session.idleBeforeLastMs >= limit || longestStall(this.openedAt, this.session.lastSentAt) >= limit;
+  endedWhileIdle(): IdleVerdict {
+    if (!this.engine.endsIdleTransactions) return 'no';
+    return idleVerdict({
+      limitMs: IDLE_TRANSACTION_SECONDS * 1000,
+      openedAt: this.openedAt,
+      idleBeforeLastMs: this.session.idleBeforeLastMs,
+      lastSentAt: this.session.lastSentAt,
+      statements: this.session.recent,
+      stalls: recentStalls(),
+    });
   }
 
   /** Locks the settings that exist among `ids`, ascending; rows others hold are waited for, left out or an error (LockMode). */

@@ -11,6 +11,8 @@ export interface ConnectionConfig {
   connectTimeoutMs: number;
   /** The library's: the password comes from the URL only (no MYSQL_PWD, no --password), and messages say so. */
   urlOnly?: boolean;
+  /** false where the password was typed at the prompt or came from MYSQL_PWD: no URL-encoding advice then. */
+  passwordFromUrl?: boolean;
 }
 
 export interface SslConfig {
@@ -118,6 +120,7 @@ export function resolveConnectionConfig(inputs: ConnectionInputs): ConnectionCon
     ssl: resolveSsl(url.searchParams, inputs.sslCa),
     connectTimeoutMs,
     ...(inputs.urlOnly === true ? { urlOnly: true } : {}),
+    ...(password !== undefined && (inputs.password !== undefined || urlPassword === undefined) ? { passwordFromUrl: false } : {}),
   };
 }
 

@@ -130,7 +130,10 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
     case 'ER_ACCESS_DENIED_ERROR':
     case 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR':
       message = passwordWasSent(e, config)
-        ? `Access denied for user '${config.user}' at ${target}: the password was refused. Check the user name and password (in the URL, a '%' in the password must be written %25, or it is read as an escape such as %41 for 'A'${config.urlOnly === true ? '' : '; or use MYSQL_PWD or --password'}).`
+        ? `Access denied for user '${config.user}' at ${target}: the password was refused. Check the user name and password` +
+          (config.passwordFromUrl === false
+            ? '.'
+            : ` (in the URL, a '%' in the password must be written %25, or it is read as an escape such as %41 for 'A'${config.urlOnly === true ? '' : '; or use MYSQL_PWD or --password'}).`)
         : config.urlOnly === true
           ? `Access denied for user '${config.user}' at ${target}: no password was given. Put it in the URL (mysql://user:password@host/db, percent-encoded); the library reads no MYSQL_PWD.`
           : `Access denied for user '${config.user}' at ${target}: no password was given. Put it in the URL (mysql://user:password@host/db), MYSQL_PWD or --password.`;

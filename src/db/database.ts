@@ -224,14 +224,20 @@ export class Session {
 
   /** When the last statement was sent (performance.now()). */
   lastSentAt = performance.now();
+  /** The last statements' times (sent, answered), for telling a stall while one ran (db/stalls.ts idleVerdict). */
+  readonly recent: { sent: number; done: number | null }[] = [];
 
   private async timed<T>(statement: () => Promise<T>): Promise<T> {
     this.lastSentAt = performance.now();
     this.idleBeforeLastMs = this.lastSentAt - this.lastDone;
+    const times: { sent: number; done: number | null } = { sent: this.lastSentAt, done: null };
+    this.recent.push(times);
+    if (this.recent.length > 16) this.recent.shift();
     try {
       return await statement();
     } finally {
       this.lastDone = performance.now();
+      times.done = this.lastDone;
     }
   }
 

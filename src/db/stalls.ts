@@ -44,13 +44,40 @@ export function watchStalls(): () => void {
   };
 }
 
-/** The longest part of one stall that fell between `from` and `to` (performance.now() times), in ms; 0 when none did. */
-export function longestStall(from: number, to: number): number {
-  let longest = 0;
-  // And the one the timer has not seen yet: resumed, the loop may run a socket's error (the reset
-  // connection) before the tick that would record the stall.
+/** The stalls seen so far (performance.now() times), with the one the timer has not recorded yet. */
+export function recentStalls(): { from: number; to: number }[] {
+  // Resumed, the loop may run a socket's error (the reset connection) before the tick that would
+  // record the stall: it is the gap since the last tick.
   const now = performance.now();
   const pending = timer !== null && now - last >= STALL_MS + TICK_MS ? [{ from: last + TICK_MS, to: now }] : [];
-  for (const stall of [...stalls, ...pending]) longest = Math.max(longest, Math.min(to, stall.to) - Math.max(from, stall.from));
-  return longest;
+  return [...stalls, ...pending];
+}
+
+export type IdleVerdict = 'surely' | 'maybe' | 'no';
+
+/**
+ * Whether the server ended a transaction for sitting idle `limitMs` (idle_transaction_timeout)
+ * before the statement last sent reached it. `surely`: the connection sat that long before that
+ * statement was sent (a slow beforeCommit), or the process stalled that long while no statement of
+ * it ran; `maybe`: it stalled that long while a statement ran (the server may have answered early
+ * and then waited, or worked all along: a reply read after a stall looks fresh either way).
+ */
+export function idleVerdict(input: {
+  limitMs: number;
+  openedAt: number | null;
+  idleBeforeLastMs: number;
+  lastSentAt: number;
+  statements: readonly { sent: number; done: number | null }[];
+  stalls: readonly { from: number; to: number }[];
+}): IdleVerdict {
+  if (input.openedAt === null) return 'no';
+  if (input.idleBeforeLastMs >= input.limitMs) return 'surely';
+  let verdict: IdleVerdict = 'no';
+  for (const stall of input.stalls) {
+    if (Math.min(input.lastSentAt, stall.to) - Math.max(input.openedAt, stall.from) < input.limitMs) continue;
+    const running = input.statements.some((s) => s.sent <= stall.from && (s.done === null || s.done > stall.from));
+    if (!running) return 'surely';
+    verdict = 'maybe';
+  }
+  return verdict;
 }

@@ -7,7 +7,7 @@ import type { DriftReport } from '../../core/detect-drift.js';
 import type { AuditScope } from '../../core/model.js';
 import { driftingCounters, scanDoubts } from '../../core/drift.js';
 import { kindSummary, planChanges, planTotals, sortChanges } from '../../core/plan.js';
-import { checkReportJson, lockHoldStats, repairReportJson } from '../../core/report.js';
+import { checkReportJson, lockHoldStats, notReached, repairReportJson } from '../../core/report.js';
 import type { RepairResult } from '../../core/repair.js';
 import type { PlannedRun, ScanCounts } from '../../core/run.js';
 import { changeScriptSql } from '../../db/builder.js';
@@ -24,6 +24,7 @@ import { confirm } from '../prompt.js';
 import { auditTableLine, changesTableText, dryRunLine, repairSummaryLines } from '../repair-report.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import { TerminalPause } from '../pause.js';
+import { thousands } from '../progress.js';
 import { Interrupts } from '../signals.js';
 import type { OutputStream, Terminal } from '../terminal.js';
 import { printDriftReport, recordScan, scanHooks, warnAfterScan, warnIdsNotAudited } from './check.js';
@@ -79,7 +80,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
           onRepairProgress: ({ done, total, elapsedMs }) => {
             const rate = done / Math.max(elapsedMs / 1000, 0.001);
             const left = Math.max(0, (total - done) / Math.max(rate, 0.001));
-            spinner.text = `Repairing: ${done}/${total} settings, ${rate.toFixed(0)}/s, ~${left.toFixed(0)} s left`;
+            spinner.text = `Repairing: ${thousands(done)}/${thousands(total)} settings, ${thousands(Math.round(rate))}/s, ~${left.toFixed(0)} s left`;
           },
         },
         dryRun: planOnly,
@@ -176,7 +177,8 @@ interface EmittedScript {
   file: string;
   statements: number;
   settings: number;
-  database: string;
+  /** The client command that runs it against --url's server (host, port, user, database; no password). */
+  runWith: string;
 }
 
 /** The plan's table (old → new), the drift by kind and the summary line on `stream`, coloured with `c`, written as drawn. */
@@ -215,7 +217,7 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
       : emitted.statements === 0
         ? `Wrote ${emitted.file} with no statements: nothing to change.`
         : `Wrote ${plural(emitted.statements, 'guarded UPDATE')} (${plural(emitted.settings, 'setting')}) to ${emitted.file}; nothing applied. ` +
-          `Review it, then run it by hand: mariadb ${emitted.database} < ${emitted.file}`;
+          `Review it, then run it by hand: ${emitted.runWith} < ${shellWord(emitted.file)}`;
   if (terminal.quiet) {
     // Nothing when all is well; one line when there is something to do.
     if (report.drifted.length > 0) stdout.write(`${last}\n`);
@@ -266,7 +268,13 @@ function emitChangeScript(file: string, run: PlannedRun, connection: ConnectionC
   } catch (error) {
     throw new UsageError(`--emit-sql ${file}: could not write it (${error instanceof Error ? error.message : String(error)}); nothing was applied.`);
   }
-  return { file, statements: changes.length, settings: new Set(changes.map((change) => change.settingId)).size, database: connection.database };
+  const runWith = ['mariadb', '-h', connection.host, '-P', String(connection.port), '-u', connection.user, connection.database].map(shellWord).join(' ');
+  return { file, statements: changes.length, settings: new Set(changes.map((change) => change.settingId)).size, runWith };
+}
+
+/** A word as a POSIX shell reads it back: as it is when plain, else in single quotes. */
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_.:@%+=,/-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 async function reportRepair(
@@ -288,8 +296,7 @@ async function reportRepair(
   // and, where the run stopped part-way (a signal, a lost run lock, an error), those it never
   // reached or whose COMMIT went unanswered. A lost lock before the first commit had exported 0
   // here, which kept both drift alerts quiet (monitoring/coupon-audit.rules.yml).
-  const settled = result.repaired + result.skipped.length + result.vanished.length + result.failed.length + result.uncertain.length;
-  outcome.failed = result.failed.length + result.stillDrifted.length + result.uncertain.length + Math.max(0, scan.drifted - settled);
+  outcome.failed = result.failed.length + result.stillDrifted.length + result.uncertain.length + notReached(result, scan.drifted);
   outcome.report = () => repairReportJson(result, scan) as unknown as Record<string, unknown>;
   const stats = lockHoldStats(result.lockHoldMs);
   if (stats !== null) {
@@ -312,5 +319,5 @@ async function reportRepair(
     if (more > 0) stdout.write(`${moreLine(more)}\n`);
     stdout.write(`${terminal.out.dim(CHANGE_DELTA_LEGEND)}\n`);
   }
-  for (const line of repairSummaryLines(result, terminal.out, terminal.quiet ? undefined : audit)) stdout.write(`${line}\n`);
+  for (const line of repairSummaryLines(result, terminal.out, terminal.quiet ? undefined : audit, scan.drifted)) stdout.write(`${line}\n`);
 }
