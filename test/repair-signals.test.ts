@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -191,6 +191,75 @@ describe('Ctrl-Z (SIGTSTP) while repair writes', () => {
     expect(run.output().stderr).toContain('coupon-audit: paused between transactions; no row is locked.\n');
     expect(await driftedIds(db.conn)).toEqual([]);
     await expectNeverHalfApplied(5);
+  });
+});
+
+describe('Ctrl-Z (SIGTSTP) where no transaction is open, or between the settings of a batch taken one at a time', () => {
+  const stateOf = (pid: number | undefined) => readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+  const auditRows = async () => Number((await db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM coupon_audit_log'))[0]!['n']);
+  const stopped = async (pid: number | undefined, withinMs: number) => {
+    const deadline = Date.now() + withinMs;
+    while (stateOf(pid) !== 'T') {
+      if (Date.now() > deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return true;
+  };
+
+  it.runIf(process.platform === 'linux')('while a pause file holds the writers back, it stops at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coupon-audit-tstp-'));
+    const pause = join(dir, 'pause');
+    const run = startRepair(['--batch-size', '5', '--pause-file', pause, '--check-interval', '0.1']);
+    try {
+      await waitForAuditRows(50);
+      writeFileSync(pause, '');
+      // Held back: no new audit row for a while.
+      let before = await auditRows();
+      for (;;) {
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        const now = await auditRows();
+        if (now === before) break;
+        before = now;
+      }
+      run.child.kill('SIGTSTP');
+      expect(await stopped(run.child.pid, 2000)).toBe(true);
+      expect(run.output().stderr).toContain('coupon-audit: paused between transactions; no row is locked.\n');
+      expect(run.output().stderr).not.toContain('pausing after the transactions in flight');
+    } finally {
+      run.child.kill('SIGCONT');
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect((await run.done).code).toBe(0);
+    expect(await driftedIds(db.conn)).toEqual([]);
+  });
+
+  it.runIf(process.platform === 'linux')('with a batch\'s settings retried one at a time, after the one in flight', async () => {
+    // The application holds settings 1-5: the first batch skips them all, then waits for each alone.
+    const app = await db.connect();
+    await app.query('BEGIN');
+    await app.query('SELECT id FROM g_coupon_settings WHERE id BETWEEN 1 AND 5 FOR UPDATE');
+    const run = startRepair(['--batch-size', '5', '--write-concurrency', '1', '--lock-wait-timeout', '30']);
+    try {
+      for (let tries = 0; ; tries += 1) {
+        const [rows] = await db.conn.query<RowDataPacket[]>("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%WHERE s.`id` IN (1) ORDER BY s.`id` FOR UPDATE'", [db.name]);
+        if (rows.length > 0) break;
+        if (tries > 300) throw new Error('the repair did not wait for setting 1');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      run.child.kill('SIGTSTP');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(stateOf(run.child.pid)).not.toBe('T'); // its transaction holds setting 1's lock request
+      await app.query('ROLLBACK');
+      // Stopped once setting 1 is written, before setting 2's transaction.
+      expect(await stopped(run.child.pid, 5000)).toBe(true);
+      expect(await auditRows()).toBe(1);
+      expect(run.output().stderr).toContain('pausing after the transactions in flight');
+    } finally {
+      run.child.kill('SIGCONT');
+      await app.end();
+    }
+    expect((await run.done).code).toBe(0);
+    expect(await driftedIds(db.conn)).toEqual([]);
   });
 });
 

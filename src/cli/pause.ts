@@ -12,8 +12,16 @@ import type { Terminal } from './terminal.js';
 export class TerminalPause implements PauseRequests {
   private asked = false;
   private listening = false;
+  /** While the writers run (repairSettings): whether none holds a batch now. Null: no writer runs. */
+  private canPauseNow: (() => boolean) | null = null;
   private readonly onStop = (): void => {
     if (this.asked) return;
+    // No writer holds a transaction (a throttle wait, a pause file, before or after the writers):
+    // the stop is taken at once, as the default Ctrl-Z would.
+    if (this.canPauseNow === null || this.canPauseNow()) {
+      void this.pause();
+      return;
+    }
     this.asked = true;
     this.terminal.io.stderr.write(`${this.terminal.io.stderr.isTTY === true ? '\n' : ''}coupon-audit: SIGTSTP: pausing after the transactions in flight, holding no row lock (fg to go on)\n`);
   };
@@ -39,6 +47,15 @@ export class TerminalPause implements PauseRequests {
 
   pending(): boolean {
     return this.asked;
+  }
+
+  attach(canPauseNow: () => boolean): () => void {
+    this.canPauseNow = canPauseNow;
+    return () => {
+      this.canPauseNow = null;
+      // Asked for during the last batch: the writers are done, so now.
+      if (this.asked) void this.pause();
+    };
   }
 
   async pause(): Promise<void> {

@@ -21,6 +21,8 @@ export { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE };
 export interface PauseRequests {
   pending(): boolean;
   pause(): Promise<void>;
+  /** While the writers run: `canPauseNow` says no writer holds a batch (a pause asked then is taken at once); the returned function ends that. */
+  attach?(canPauseNow: () => boolean): () => void;
 }
 
 export interface RepairBatchOptions {
@@ -276,6 +278,15 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
         // Rows the batch skipped or could not take at once: settled one by one, waiting for each.
         const singles = 'lockError' in outcome ? batch : outcome.notLocked;
         for (const [k, settingId] of singles.entries()) {
+          // Each single is a transaction of its own: a pause asked for is taken between them.
+          if (options.pauseRequests?.pending() === true) {
+            busy -= 1;
+            try {
+              await atSafePoint();
+            } finally {
+              busy += 1;
+            }
+          }
           const single = halted() ? 'stopped' : await attempt([settingId], 'wait');
           if (single === 'stopped') {
             stopped = true;
@@ -334,7 +345,12 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
     }
     sessions.push(session);
   }
-  await Promise.all(sessions.map(connection));
+  const detach = options.pauseRequests?.attach?.(() => busy === 0 && pausing === null) ?? (() => undefined);
+  try {
+    await Promise.all(sessions.map(connection));
+  } finally {
+    detach();
+  }
   if (failure !== null) throw (failure as { error: unknown }).error;
   result.interrupted = stopped;
 }
