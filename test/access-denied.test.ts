@@ -88,7 +88,7 @@ describe('access denied says whether a password was given, never the password', 
     expect(result.code).toBe(3);
     // Not the URL's: no advice on writing one in a URL.
     expect(result.stderr).toContain('the password was refused. Check the user name and password.');
-    expect(result.stderr).not.toContain('in the URL');
+    expect(result.stderr).not.toContain("a '%' in the password");
     expect(result.stderr + result.stdout).not.toContain(WRONG);
   });
 
