@@ -38,6 +38,19 @@ async function waitForAuditRows(min: number, timeoutMs = 20_000): Promise<void> 
   throw new Error('repair did not start writing');
 }
 
+/** Until repair's transaction for setting `id` alone waits in its FOR UPDATE (a row the application holds). */
+async function waitForLockWait(id: number): Promise<void> {
+  for (let tries = 0; ; tries += 1) {
+    const [rows] = await db.conn.query<RowDataPacket[]>(
+      `SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%WHERE s.\`id\` IN (${id}) ORDER BY s.\`id\` FOR UPDATE'`,
+      [db.name],
+    );
+    if (rows.length > 0) return;
+    if (tries > 300) throw new Error(`the repair did not wait for setting ${id}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Every counter old or exact; audit rows are exactly the changed counters; batches whole. */
 async function expectNeverHalfApplied(batchSize: number): Promise<number> {
   const rows = await db.query<RowDataPacket[]>('SELECT id, issuedCount FROM g_coupon_settings ORDER BY id');
@@ -240,12 +253,7 @@ describe('Ctrl-Z (SIGTSTP) where no transaction is open, or between the settings
     await app.query('SELECT id FROM g_coupon_settings WHERE id BETWEEN 1 AND 5 FOR UPDATE');
     const run = startRepair(['--batch-size', '5', '--write-concurrency', '1', '--lock-wait-timeout', '30']);
     try {
-      for (let tries = 0; ; tries += 1) {
-        const [rows] = await db.conn.query<RowDataPacket[]>("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%WHERE s.`id` IN (1) ORDER BY s.`id` FOR UPDATE'", [db.name]);
-        if (rows.length > 0) break;
-        if (tries > 300) throw new Error('the repair did not wait for setting 1');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await waitForLockWait(1);
       run.child.kill('SIGTSTP');
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(stateOf(run.child.pid)).not.toBe('T'); // its transaction holds setting 1's lock request
@@ -272,12 +280,7 @@ describe('a repair stopped mid-transaction (SIGSTOP, which it cannot catch) past
     const run = startRepair(['--batch-size', '1', '--write-concurrency', '1', '--lock-wait-timeout', '30', '--format', 'json']);
     const state = () => readFileSync(`/proc/${run.child.pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
     try {
-      for (let tries = 0; ; tries += 1) {
-        const [rows] = await db.conn.query<RowDataPacket[]>("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%WHERE s.`id` IN (2) ORDER BY s.`id` FOR UPDATE'", [db.name]);
-        if (rows.length > 0) break;
-        if (tries > 300) throw new Error('the repair did not wait for setting 2');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await waitForLockWait(2);
       // Stopped while its statement waits; then the row is let go: the server gives it the lock and
       // answers, and its transaction sits idle, holding setting 2, while the process is stopped.
       run.child.kill('SIGSTOP');
