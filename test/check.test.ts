@@ -117,7 +117,7 @@ describe('check', () => {
     expect(result.code).toBe(1);
     const ids = [...result.stdout.matchAll(/^│\s*(\d+) │/gm)].map((match) => match[1]);
     expect(ids).toEqual(DRIFTED);
-    expect(result.stdout).toMatch(/issued cached .* issued actual .* used cached .* used actual/);
+    expect(result.stdout).toMatch(/issued │ +issued │ +issued │ +used │ +used │ +used │\n│ +│ +│ +cached │ +actual │ +Δ │ +cached │ +actual │ +Δ │/);
     expect(result.stdout).toContain(`${DRIFTED.length} of ${SETTINGS.length} settings drifted`);
     expect(result.stdout).not.toMatch(/\x1b\[/); // no colour on a pipe
   });

@@ -19,7 +19,9 @@ export const CHANGE_DELTA_LEGEND = 'Δ = old − new: + the cache was too high, 
  */
 export function driftTableText(drifted: readonly DriftedSetting[], counters: readonly string[], c: ChalkInstance): Generator<string, void, undefined> {
   const head = ['id', 'status'];
-  for (const counter of counters) head.push(`${label(counter)} cached`, `${label(counter)} actual`, `${label(counter)} Δ`);
+  // On two lines, so that a table of the two built-in counters fits 80 columns (one line each, it
+  // took 96 and more).
+  for (const counter of counters) head.push(`${label(counter)}\ncached`, `${label(counter)}\nactual`, `${label(counter)}\nΔ`);
   const rowAt = (i: number): string[] => {
     const setting = drifted[i]!;
     const row = [setting.id.toString(), setting.status === null ? 'NULL' : printable(setting.status)];
