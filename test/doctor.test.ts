@@ -178,6 +178,26 @@ describe('coupon-audit doctor', () => {
     expect((await runCli(['repair', '--url', url.toString(), '--yes'])).code).toBe(0);
   });
 
+  it("a column-level SELECT that leaves out updatedAt, which repair's UPDATE reads (updatedAt = updatedAt): named as SELECT, and its GRANT fixes it", async () => {
+    const name = `ca_docsel_${randomBytes(3).toString('hex')}`;
+    await admin.query('CREATE USER ?@? IDENTIFIED BY ?', [name, '127.0.0.1', PASSWORD]);
+    users.push(name);
+    const table = `${mysql.escapeId(db.name)}.g_coupon_settings`;
+    await admin.query(`GRANT SELECT (id, status, issuedCount, usedCount) ON ${table} TO ?@?`, [name, '127.0.0.1']);
+    await admin.query(`GRANT SELECT ON ${mysql.escapeId(db.name)}.g_coupons TO ?@?`, [name, '127.0.0.1']);
+    await admin.query(`GRANT SELECT ON ${mysql.escapeId(db.name)}.g_coupon_uses TO ?@?`, [name, '127.0.0.1']);
+    await admin.query(`GRANT UPDATE (issuedCount, usedCount, updatedAt) ON ${table} TO ?@?`, [name, '127.0.0.1']);
+    await admin.query(`GRANT CREATE, INSERT ON ${mysql.escapeId(db.name)}.coupon_audit_log TO ?@?`, [name, '127.0.0.1']);
+    const url = new URL(db.url);
+    url.username = name;
+    url.password = PASSWORD;
+    const denied = byName((await doctor(['--url', url.toString()])).json, 'privileges for repair')!;
+    expect(denied).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^missing SELECT \(`updatedAt`\) on g_coupon_settings /) });
+    expect(denied.fix).toBe(`GRANT SELECT (\`updatedAt\`) ON \`${db.name}\`.\`g_coupon_settings\` TO '${name}'@'127.0.0.1';`);
+    await admin.query(denied.fix!);
+    expect(byName((await doctor(['--url', url.toString()])).json, 'privileges for repair')!.status).toBe('ok');
+  });
+
   it('an audit table the grants do not show may be made or written: repair makes it before the scan, and stops there if it may not', async () => {
     const user = async (grants: string[]): Promise<string> => {
       const name = `ca_docaud_${randomBytes(3).toString('hex')}`;

@@ -24,12 +24,17 @@ export function binlogRejectsRepair(server: ServerInfo): boolean {
 export function missingRepairGrants(privileges: Privileges, model: Pick<CounterModel, 'settings' | 'auditTable'>): MissingGrant[] {
   const lease = privileges.lease;
   return [
-    ...(privileges.update
+    ...(privileges.update || (privileges.updateMissing !== null && privileges.updateMissing.length === 0)
       ? []
-      : [{ privilege: privileges.updateMissing === null ? 'UPDATE' : `UPDATE (${privileges.updateMissing.map((column) => `\`${column.replace(/`/g, '``')}\``).join(', ')})`, table: model.settings.table }]),
+      : [{ privilege: privileges.updateMissing === null ? 'UPDATE' : `UPDATE (${columnList(privileges.updateMissing)})`, table: model.settings.table }]),
+    ...(privileges.selectMissing.length === 0 ? [] : [{ privilege: `SELECT (${columnList(privileges.selectMissing)})`, table: model.settings.table }]),
     ...(privileges.audit.exists && privileges.audit.insert === false ? [{ privilege: 'INSERT' as const, table: model.auditTable }] : []),
     ...(lease !== undefined && lease.missing.length > 0 ? [{ privilege: 'INSERT, UPDATE, DELETE' as const, table: lease.table }] : []),
   ];
+}
+
+function columnList(columns: readonly string[]): string {
+  return columns.map((column) => `\`${column.replace(/`/g, '``')}\``).join(', ');
 }
 
 /**

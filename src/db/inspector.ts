@@ -389,6 +389,8 @@ export interface Privileges {
    * grant): the others, to name in the GRANT. Null where none is granted (or all are).
    */
   updateMissing: string[] | null;
+  /** Columns repair assigns to themselves (`updatedAt = updatedAt`) that a column-level SELECT grant leaves out: the assignment reads them. */
+  selectMissing: string[];
   audit: {
     table: string;
     exists: boolean;
@@ -429,11 +431,19 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
   const preserved = await autoUpdatedColumns(db, scope.model);
   const update = await allowed(probeSql.updateCounters(scope, preserved));
   let updateMissing: string[] | null = null;
+  const selectMissing: string[] = [];
   if (!update) {
     // A grant of UPDATE (issuedCount, usedCount) misses an ON UPDATE column repair assigns to itself (updatedAt).
     const columns = [...new Set([...scope.counters.map((counter) => counter.name), ...preserved])];
     const missing: string[] = [];
-    for (const column of columns) if (!(await allowed(probeSql.updateColumn(scope.model.settings.table, column)))) missing.push(column);
+    for (const column of columns) {
+      const failure = await probe(db, probeSql.updateColumn(scope.model.settings.table, column), 'probing privileges');
+      if (failure === null) continue;
+      if (!isPrivilegeError(failure)) throw toDatabaseError(failure, db.config, 'probing privileges');
+      // `SET c = c` reads c too: a column-level SELECT that leaves it out refuses it (1143, SELECT).
+      if (/^SELECT\b/i.test(driverMessage(failure))) selectMissing.push(column);
+      else missing.push(column);
+    }
     if (missing.length < columns.length) updateMissing = missing;
   }
   const auditTable = scope.model.auditTable;
@@ -445,7 +455,7 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
     (await db.query(inspectSql.tableGrants(privilege, db.config.database, table), 'reading information_schema')).length > 0 ? true : null;
   const create = exists ? null : await granted('CREATE', auditTable);
   const insertGranted = exists ? null : await granted('INSERT', auditTable);
-  const result: Privileges = { select, update, updateMissing, audit: { table: auditTable, exists, insert, missingColumn, create, insertGranted } };
+  const result: Privileges = { select, update, updateMissing, selectMissing, audit: { table: auditTable, exists, insert, missingColumn, create, insertGranted } };
   if (leaseTable !== null) {
     const leaseExists = await tableExists(db, leaseTable);
     const missing: ('INSERT' | 'UPDATE' | 'DELETE')[] = [];

@@ -27,6 +27,7 @@ const healthy: DatabaseFacts = {
     ],
     update: true,
     updateMissing: null,
+    selectMissing: [],
     audit: { table: 'coupon_audit_log', exists: true, insert: true, missingColumn: null, create: null, insertGranted: null },
   },
   grantSql: (privileges, table) => `GRANT ${privileges} ON shop.${table} TO app;`,

@@ -203,6 +203,7 @@ describe('doctor prints the engine and the advice that matters', () => {
         select: ['g_coupon_settings', 'g_coupons', 'g_coupon_uses'].map((table) => ({ table, granted: true })),
         update: true,
         updateMissing: null,
+        selectMissing: [],
         audit: { table: 'coupon_audit_log', exists: true, insert: true, missingColumn: null, create: null, insertGranted: null },
         lease: { table: 'coupon_audit_run_lock', exists: true, missing: [] as ('INSERT' | 'UPDATE' | 'DELETE')[], create: null },
       },
