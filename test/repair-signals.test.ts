@@ -107,6 +107,8 @@ describe('repair under signals', () => {
     expect(result.ms).toBeLessThan(5000);
     expect(run.output().stdout).toMatch(/Repaired \d+ settings/);
     expect(run.output().stdout).toContain('Interrupted');
+    // The table this run made, said also when it stops part-way.
+    expect(run.output().stdout).toMatch(/Every write is recorded in \S+\.coupon_audit_log \(created by this run\)/);
     // The summary, not a row per change (an interrupted run of thousands would print them all).
     expect(run.output().stdout).not.toMatch(/^│/m);
     const repaired = await expectNeverHalfApplied(5);

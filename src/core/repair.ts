@@ -113,6 +113,8 @@ export interface RepairResult {
   /** Settings the final reread (one snapshot) still found drifted: a rerun looks at them again. */
   stillDrifted: bigint[];
   interrupted: boolean;
+  /** The run created the audit table (also said when it stops part-way). */
+  createdAuditTable?: boolean;
   /** How long each transaction held its row locks, in ms (from the FOR UPDATE to the COMMIT). */
   lockHoldMs: number[];
   transactions: number;

@@ -199,6 +199,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
     const planned = await plan(db, replica, options, throttle);
     if ('report' in planned) return planned;
     const createdAuditTable = (await ensureAuditTable(db, options.scope.model.auditTable)) || madeAuditTable;
+    result.createdAuditTable = createdAuditTable;
     const stop = anySignal([options.signal, lock?.lost, throttle.stopped]);
     // Repair writes on the primary only: its load is what counts between batches.
     const primaryOnly: ThrottleTargets = { load: [loadSource(db, replica === null ? 'server' : 'primary')], replica: null };

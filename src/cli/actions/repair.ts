@@ -157,7 +157,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
     const scanned = scan as ScanCounts | null; // set by a hook, which TypeScript does not follow
     // Whatever committed stays committed: say what it was before the error is reported (the summary, not every row).
     if (scanned !== null && (result.transactions > 0 || result.interrupted || result.uncertain.length > 0)) {
-      await reportRepair(terminal, options, outcome, scanned, result, { table: `${connection.database}.${scope.model.auditTable}`, created: false }, { rows: false });
+      await reportRepair(terminal, options, outcome, scanned, result, { table: `${connection.database}.${scope.model.auditTable}`, created: result.createdAuditTable === true }, { rows: false });
     } else if (scanned !== null && outcome.drifted === null) {
       // The scan found drift and the run stopped before writing (--max-changes, an error): the
       // metrics file and the webhook say so (CouponAuditDriftFound), with the error.
