@@ -436,15 +436,22 @@ export async function privileges(db: Database, scope: AuditScope, leaseTable: st
     // A grant of UPDATE (issuedCount, usedCount) misses an ON UPDATE column repair assigns to itself (updatedAt).
     const columns = [...new Set([...scope.counters.map((counter) => counter.name), ...preserved])];
     const missing: string[] = [];
+    let readOnly = false;
     for (const column of columns) {
       const failure = await probe(db, probeSql.updateColumn(scope.model.settings.table, column), 'probing privileges');
       if (failure === null) continue;
+      // 1290: read_only refuses every write (mayRun): no column to name.
+      if ((failure as { errno?: number }).errno === 1290) {
+        readOnly = true;
+        break;
+      }
       if (!isPrivilegeError(failure)) throw toDatabaseError(failure, db.config, 'probing privileges');
       // `SET c = c` reads c too: a column-level SELECT that leaves it out refuses it (1143, SELECT).
       if (/^SELECT\b/i.test(driverMessage(failure))) selectMissing.push(column);
       else missing.push(column);
     }
-    if (missing.length < columns.length) updateMissing = missing;
+    if (readOnly) selectMissing.length = 0;
+    else if (missing.length < columns.length) updateMissing = missing;
   }
   const auditTable = scope.model.auditTable;
   const exists = await tableExists(db, auditTable);
