@@ -42,7 +42,7 @@ export function driftTableText(drifted: readonly DriftedSetting[], counters: rea
 function counterCells(state: CounterState, c: ChalkInstance): [string, string, string] {
   const cached = state.cached === null ? 'NULL' : state.cached.toString();
   // --deleted zero: a deleted setting is compared with 0 (Δ against it), its rows said beside.
-  const actual = state.expected === state.actual ? state.actual.toString() : `${state.expected} (${plural(state.actual, 'row')}, deleted)`;
+  const actual = state.expected === state.actual ? state.actual.toString() : `${state.expected} (${plural(state.actual, 'row')}; setting deleted)`;
   if (!isCounterDrifted(state)) return [c.dim(cached), c.dim(actual), c.dim('0')];
   return [c.red.bold(cached), c.green(actual), c.yellow(formatDelta(counterDelta(state)))];
 }

@@ -69,6 +69,9 @@ describe('compareSetting', () => {
     expect(compareSetting(deleted, actual, scope)).toBeNull();
     expect(compareSetting(deleted, actual, zero)?.counters['issuedCount']).toEqual({ cached: 3n, actual: 3n, expected: 0n });
     expect(compareSetting(deleted, actual, zero)?.deleted).toBe(true);
+    // In the table: 0 expected, the rows there are, and that it is the setting that is deleted.
+    const drawnTable = drawn(driftTableText([compareSetting(deleted, actual, zero)!], ['issuedCount', 'usedCount'], new Chalk({ level: 0 })));
+    expect(drawnTable).toContain('0 (3 rows; setting deleted)');
     // The server's collation decides (case, trailing spaces, accents); Node follows its flag.
     expect(compareSetting(setting(1n, 3n, 1n, 'deleted ', true), actual, zero)).not.toBeNull();
     expect(compareSetting(setting(1n, 3n, 1n, 'DELETED', false), actual, zero)).toBeNull();
