@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -36,6 +36,43 @@ async function waitForAuditRows(min: number, timeoutMs = 20_000): Promise<void> 
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error('repair did not start writing');
+}
+
+/**
+ * repair on a terminal (a pseudo-terminal by `script`): where Ctrl-Z is taken between transactions
+ * (cli/pause.ts listens only at one). `child` is the node process itself; the output is the
+ * terminal's, stdout and stderr together.
+ */
+async function startRepairOnTerminal(args: string[]) {
+  const command = [process.execPath, BIN, 'repair', '--url', db.url, '--yes', ...args].join(' ');
+  const script = spawn('script', ['-qfec', command, '/dev/null'], { env: { PATH: process.env['PATH'] ?? '', TERM: 'dumb' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  script.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  script.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const done = new Promise<{ code: number | null }>((resolve) => script.on('close', (code) => resolve({ code })));
+  let pid: number | undefined;
+  for (let tries = 0; pid === undefined && tries < 200; tries += 1) {
+    for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+      try {
+        const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+        if (cmdline[0] === process.execPath && cmdline[1] === BIN && cmdline.includes(db.url)) pid = Number(entry);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  if (pid === undefined) throw new Error('repair did not start on the terminal');
+  const nodePid = pid;
+  const text = () => output.replace(/\r\n/g, '\n');
+  const kill = (signal: NodeJS.Signals): void => {
+    try {
+      process.kill(nodePid, signal);
+    } catch {
+      // it has ended
+    }
+  };
+  return { child: { pid: nodePid, kill }, done, output: () => ({ stdout: text(), stderr: text() }) };
 }
 
 /** Until repair's transaction for setting `id` alone waits in its FOR UPDATE (a row the application holds). */
@@ -171,7 +208,7 @@ describe('repair when the server kills its connections', () => {
 
 describe('Ctrl-Z (SIGTSTP) while repair writes', () => {
   it.runIf(process.platform === 'linux')('pauses between transactions holding no row lock, and goes on with SIGCONT to an exact end', async () => {
-    const run = startRepair(['--batch-size', '5', '--write-concurrency', '2']);
+    const run = await startRepairOnTerminal(['--batch-size', '5', '--write-concurrency', '2']);
     const state = () => readFileSync(`/proc/${run.child.pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
     try {
       await waitForAuditRows(50);
@@ -202,8 +239,8 @@ describe('Ctrl-Z (SIGTSTP) while repair writes', () => {
     }
     const result = await run.done;
     expect(result.code).toBe(0);
-    expect(run.output().stderr).toContain('coupon-audit: SIGTSTP: pausing after the transactions in flight, holding no row lock (fg to go on)\n');
-    expect(run.output().stderr).toContain('coupon-audit: paused between transactions; no row is locked.\n');
+    expect(run.output().stderr).toContain('coupon-audit: SIGTSTP: pausing after the transactions in flight, holding no row lock (fg to go on)');
+    expect(run.output().stderr).toContain('coupon-audit: paused between transactions; no row is locked.');
     expect(await driftedIds(db.conn)).toEqual([]);
     await expectNeverHalfApplied(5);
   });
@@ -224,7 +261,7 @@ describe('Ctrl-Z (SIGTSTP) where no transaction is open, or between the settings
   it.runIf(process.platform === 'linux')('while a pause file holds the writers back, it stops at once', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'coupon-audit-tstp-'));
     const pause = join(dir, 'pause');
-    const run = startRepair(['--batch-size', '5', '--pause-file', pause, '--check-interval', '0.1']);
+    const run = await startRepairOnTerminal(['--batch-size', '5', '--pause-file', pause, '--check-interval', '0.1']);
     try {
       await waitForAuditRows(50);
       writeFileSync(pause, '');
@@ -238,13 +275,14 @@ describe('Ctrl-Z (SIGTSTP) where no transaction is open, or between the settings
       }
       run.child.kill('SIGTSTP');
       expect(await stopped(run.child.pid, 2000)).toBe(true);
-      expect(run.output().stderr).toContain('coupon-audit: paused between transactions; no row is locked.\n');
-      expect(run.output().stderr).not.toContain('pausing after the transactions in flight');
     } finally {
       run.child.kill('SIGCONT');
       rmSync(dir, { recursive: true, force: true });
     }
     expect((await run.done).code).toBe(0);
+    // The terminal's output, once the run is over (it reaches the pipe through script meanwhile).
+    expect(run.output().stderr).toContain('coupon-audit: paused between transactions; no row is locked.');
+    expect(run.output().stderr).not.toContain('pausing after the transactions in flight');
     expect(await driftedIds(db.conn)).toEqual([]);
   });
 
@@ -253,7 +291,7 @@ describe('Ctrl-Z (SIGTSTP) where no transaction is open, or between the settings
     const app = await db.connect();
     await app.query('BEGIN');
     await app.query('SELECT id FROM g_coupon_settings WHERE id BETWEEN 1 AND 5 FOR UPDATE');
-    const run = startRepair(['--batch-size', '5', '--write-concurrency', '1', '--lock-wait-timeout', '30']);
+    const run = await startRepairOnTerminal(['--batch-size', '5', '--write-concurrency', '1', '--lock-wait-timeout', '30']);
     try {
       await waitForLockWait(1);
       run.child.kill('SIGTSTP');
@@ -263,13 +301,44 @@ describe('Ctrl-Z (SIGTSTP) where no transaction is open, or between the settings
       // Stopped once setting 1 is written, before setting 2's transaction.
       expect(await stopped(run.child.pid, 5000)).toBe(true);
       expect(await auditRows()).toBe(1);
-      expect(run.output().stderr).toContain('pausing after the transactions in flight');
     } finally {
       run.child.kill('SIGCONT');
       await app.end();
     }
     expect((await run.done).code).toBe(0);
+    expect(run.output().stderr).toContain('pausing after the transactions in flight');
     expect(await driftedIds(db.conn)).toEqual([]);
+  });
+});
+
+describe('Ctrl-Z, then Ctrl-C before the pause was taken', () => {
+  it.runIf(process.platform === 'linux')('the run ends (130) and is never left suspended', async () => {
+    const app = await db.connect();
+    await app.query('BEGIN');
+    await app.query('SELECT id FROM g_coupon_settings WHERE id BETWEEN 1 AND 5 FOR UPDATE');
+    const run = await startRepairOnTerminal(['--batch-size', '5', '--write-concurrency', '1', '--lock-wait-timeout', '30']);
+    let suspended = false;
+    try {
+      await waitForLockWait(1);
+      run.child.kill('SIGTSTP');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      run.child.kill('SIGINT');
+      await app.query('ROLLBACK');
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && !suspended) {
+        try {
+          suspended = readFileSync(`/proc/${run.child.pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] === 'T';
+        } catch {
+          break; // it ended
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      run.child.kill('SIGCONT');
+      await app.end();
+    }
+    expect(suspended).toBe(false);
+    expect((await run.done).code).toBe(130);
   });
 });
 

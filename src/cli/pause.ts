@@ -32,9 +32,14 @@ export class TerminalPause implements PauseRequests {
     private readonly afterStop: () => void = () => undefined,
   ) {}
 
-  /** From the first repair transaction on. */
+  /**
+   * From the first repair transaction on, and only at a terminal: a process without one (cron,
+   * nohup, setsid) has no shell to `fg` it, and the kernel drops the SIGTSTP of an orphaned
+   * process group where this would stop it for good.
+   */
   listen(): void {
     if (this.listening) return;
+    if (this.terminal.io.stdin.isTTY !== true && this.terminal.io.stderr.isTTY !== true) return;
     this.listening = true;
     process.on('SIGTSTP', this.onStop);
   }
@@ -49,12 +54,14 @@ export class TerminalPause implements PauseRequests {
     return this.asked;
   }
 
-  attach(canPauseNow: () => boolean): () => void {
+  attach(canPauseNow: () => boolean): (stopped: boolean) => void {
     this.canPauseNow = canPauseNow;
-    return () => {
+    return (stopped) => {
       this.canPauseNow = null;
-      // Asked for during the last batch: the writers are done, so now.
-      if (this.asked) void this.pause();
+      // Asked for during the last batch: the writers are done, so now; not for a run that is ending
+      // (Ctrl-Z, then Ctrl-C: the user wants it to end, not to find it suspended).
+      if (this.asked && !stopped) void this.pause();
+      else this.asked = false;
     };
   }
 

@@ -21,8 +21,12 @@ export { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE };
 export interface PauseRequests {
   pending(): boolean;
   pause(): Promise<void>;
-  /** While the writers run: `canPauseNow` says no writer holds a batch (a pause asked then is taken at once); the returned function ends that. */
-  attach?(canPauseNow: () => boolean): () => void;
+  /**
+   * While the writers run: `canPauseNow` says no writer holds a batch (a pause asked then is taken
+   * at once); the returned function ends that, told whether the run was stopped (a signal, a
+   * writer's failure: a pause still asked for is then dropped, the run is ending).
+   */
+  attach?(canPauseNow: () => boolean): (stopped: boolean) => void;
 }
 
 export interface RepairBatchOptions {
@@ -351,7 +355,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   try {
     await Promise.all(sessions.map(connection));
   } finally {
-    detach();
+    detach(halted() || failure !== null);
   }
   if (failure !== null) throw (failure as { error: unknown }).error;
   result.interrupted = stopped;
