@@ -235,7 +235,7 @@ describe('repair', () => {
     });
     // The table compares with the 0 it expects (Δ +2, +1) and says the rows beside it.
     const table = await runCli(['check', '--url', db.url, '--deleted', 'zero', '--ids', '1']);
-    expect(table.stdout).toMatch(/│\s+1 │ deleted\s+│\s+2 │ 0 \(2 rows, deleted\) │\s+\+2 │\s+1 │ 0 \(1 row, deleted\) │\s+\+1 │/);
+    expect(table.stdout).toMatch(/│\s+1 │ deleted\s+│\s+2 │ 0 \(2 rows; setting deleted\) │\s+\+2 │\s+1 │ 0 \(1 row; setting deleted\) │\s+\+1 │/);
     const repaired = await runCli(['repair', '--url', db.url, '--yes', '--deleted', 'zero', '--format', 'json']);
     expect(repaired.code).toBe(0);
     expect(JSON.parse(repaired.stdout).summary).toMatchObject({ repaired: DRIFTED.length + 1, stillDrifted: 0 });
