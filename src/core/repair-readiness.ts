@@ -1,3 +1,4 @@
+import { ident } from '../db/builder.js';
 import type { Privileges, ServerInfo } from '../db/inspector.js';
 import type { CounterModel } from './model.js';
 
@@ -34,7 +35,7 @@ export function missingRepairGrants(privileges: Privileges, model: Pick<CounterM
 }
 
 function columnList(columns: readonly string[]): string {
-  return columns.map((column) => `\`${column.replace(/`/g, '``')}\``).join(', ');
+  return columns.map(ident).join(', ');
 }
 
 /**

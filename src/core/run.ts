@@ -4,7 +4,7 @@ import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { runLockKind } from '../db/engine.js';
 import { auditCounterNameLength, auditMissingColumn, autoUpdatedColumns, connectionLimit, grantSql, learnAccount, mayInsertAudit, privileges, type Privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
-import { acquireCheckLock, acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock } from '../db/run-lock.js';
+import { acquireCheckLock, acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock, type RunLockHeld } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
 import { isPrivilegeError } from '../db/database-error.js';
@@ -501,8 +501,13 @@ async function makeAuditTableEarly(db: Database, audit: Privileges['audit']): Pr
 async function takeRunLock(db: Database, server: ServerInfo, runId: string, waitSeconds: number, signal: AbortSignal | undefined): Promise<RunLock> {
   const lock = await acquireRunLock(db, server.engine, { waitSeconds, owner: runId, signal });
   if (isRunLock(lock)) return lock;
-  throw new RunLockedError(
-    `Another repair of database '${db.config.database}' is running (it holds ${lock.description}, ` +
+  throw lockHeldError('repair', db, lock, waitSeconds);
+}
+
+/** Exit 5: another run (`what`: "repair", "check of every setting") holds the lock this one waited `waitSeconds` for. */
+function lockHeldError(what: string, db: Database, lock: RunLockHeld, waitSeconds: number): RunLockedError {
+  return new RunLockedError(
+    `Another ${what} of database '${db.config.database}' is running (it holds ${lock.description}, ` +
       `${lock.heldBy}); ${waitSeconds > 0 ? `still after ${waitSeconds} s of --wait-lock; try again later or wait longer.` : 'try again later or pass --wait-lock SECONDS.'}`,
   );
 }
@@ -522,10 +527,7 @@ async function takeCheckLock(db: Database, waitSeconds: number, signal: AbortSig
     await lock.release();
     return null;
   }
-  throw new RunLockedError(
-    `Another check of every setting of database '${db.config.database}' is running (it holds ${lock.description}, ` +
-      `${lock.heldBy}); ${waitSeconds > 0 ? `still after ${waitSeconds} s of --wait-lock; try again later or wait longer.` : 'try again later or pass --wait-lock SECONDS.'}`,
-  );
+  throw lockHeldError('check of every setting', db, lock, waitSeconds);
 }
 
 function anySignal(signals: (AbortSignal | undefined)[]): AbortSignal | undefined {

@@ -89,8 +89,8 @@ export class RepairSession {
    */
   asDatabaseError(error: unknown, context: string): DatabaseError {
     // The retry loop rolls back before it maps the error: what the failed statement met is kept there.
-    const endedIdle = this.beforeRollback?.endedIdle ?? this.endedWhileIdle();
-    if (endedIdle === 'maybe' && isConnectionLost(error)) {
+    const endedIdle = isConnectionLost(error) ? (this.beforeRollback?.endedIdle ?? this.endedWhileIdle()) : 'no';
+    if (endedIdle === 'maybe') {
       const plain = toDatabaseError(error, this.db.config, context);
       return new DatabaseError(
         `${plain.message} The process had been stopped or starved of CPU meanwhile (SIGSTOP?) for ${IDLE_TRANSACTION_SECONDS} s or more while a statement ran: ` +
@@ -98,7 +98,7 @@ export class RepairSession {
         { cause: error },
       );
     }
-    if (endedIdle === 'surely' && isConnectionLost(error)) {
+    if (endedIdle === 'surely') {
       return new DatabaseError(
         `The server ended the repair's connection while ${context}, most likely because its transaction sat idle ${IDLE_TRANSACTION_SECONDS} s ` +
           `(idle_transaction_timeout, which repair sets so that a stopped process does not keep rows locked): was the process stopped (Ctrl-Z, SIGSTOP) or starved of CPU? ` +

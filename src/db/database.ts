@@ -185,12 +185,7 @@ export class Database {
 /** One dedicated connection. Errors are the driver's: callers decide what is retried and what is fatal. */
 export class Session {
   private back = false;
-  private lastDone = performance.now();
-  /**
-   * How long the connection sat with no statement of ours in flight before the last one was sent
-   * (ms): what the server counts as idle (idle_transaction_timeout), unlike the time a statement runs.
-   */
-  idleBeforeLastMs = 0;
+  private readonly openedAt = performance.now();
 
   constructor(
     private readonly connection: PoolConnection,
@@ -222,22 +217,31 @@ export class Session {
     });
   }
 
-  /** When the last statement was sent (performance.now()). */
-  lastSentAt = performance.now();
-  /** The last statements' times (sent, answered), for telling a stall while one ran (db/stalls.ts idleVerdict). */
+  /** The last statements' times (sent, answered; performance.now()), for telling idle time from a statement's (db/stalls.ts idleVerdict). */
   readonly recent: { sent: number; done: number | null }[] = [];
 
+  /** When the last statement was sent. */
+  get lastSentAt(): number {
+    return this.recent.at(-1)?.sent ?? this.openedAt;
+  }
+
+  /**
+   * How long the connection sat with no statement of ours in flight before the last one was sent
+   * (ms): what the server counts as idle (idle_transaction_timeout), unlike the time a statement runs.
+   */
+  get idleBeforeLastMs(): number {
+    const before = this.recent.at(-2);
+    return this.lastSentAt - (before === undefined ? this.openedAt : (before.done ?? before.sent));
+  }
+
   private async timed<T>(statement: () => Promise<T>): Promise<T> {
-    this.lastSentAt = performance.now();
-    this.idleBeforeLastMs = this.lastSentAt - this.lastDone;
-    const times: { sent: number; done: number | null } = { sent: this.lastSentAt, done: null };
+    const times: { sent: number; done: number | null } = { sent: performance.now(), done: null };
     this.recent.push(times);
     if (this.recent.length > 16) this.recent.shift();
     try {
       return await statement();
     } finally {
-      this.lastDone = performance.now();
-      times.done = this.lastDone;
+      times.done = performance.now();
     }
   }
 
