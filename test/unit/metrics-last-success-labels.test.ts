@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { previousSuccessFor, readPreviousSuccess, renderMetrics } from '../../src/cli/reporting/metrics-file.js';
+import { previousSuccessFor, readPreviousMetrics, renderMetrics } from '../../src/cli/reporting/metrics-file.js';
 import { publishOutcome } from '../../src/cli/reporting/publish.js';
 import { newRunOutcome, type RunOutcome } from '../../src/cli/reporting/run-outcome.js';
 import { Chalk } from 'chalk';
@@ -74,7 +74,7 @@ describe('--metrics-file reused for another database (publishOutcome, a real fil
 
   it("a failed run on the same database keeps that database's last success", async () => {
     await writeFile(file, previousFile('check', 'coupons_b'));
-    expect(await readPreviousSuccess(file, { command: 'check', database: 'coupons_b' })).toBe(T);
+    expect((await readPreviousMetrics(file, { command: 'check', database: 'coupons_b' })).success).toBe(T);
     await publish(outcome('check', 'coupons_b', null), 3);
     expect(await readFile(file, 'utf8')).toContain(`${LAST_SUCCESS}{command="check",database="coupons_b"} ${T}\n`);
   });

@@ -94,16 +94,7 @@ export function metricsLabels(outcome: Pick<RunOutcome, 'command' | 'database' |
  * pointed elsewhere) must not lend its success to this one.
  */
 export function previousSuccessFor(text: string, labels: MetricsLabels): number | null {
-  const match = /^coupon_audit_last_success_timestamp_seconds(\{(?:[^"}\n]|"(?:[^"\\\n]|\\.)*")*\})? (\S+)$/m.exec(text);
-  if (match === null) return null;
-  const previous = parseLabelSet(match[1] ?? '{}');
-  if (previous === null || previous.get('command') !== labels.command || previous.get('database') !== labels.database) return null;
-  const value = Number(match[2]);
-  return Number.isFinite(value) ? value : null;
-}
-
-export async function readPreviousSuccess(path: string, labels: MetricsLabels): Promise<number | null> {
-  return (await readPreviousMetrics(path, labels)).success;
+  return previousSamples(text, labels, ['coupon_audit_last_success_timestamp_seconds']).get('coupon_audit_last_success_timestamp_seconds') ?? null;
 }
 
 /** The previous file's last success time and scan gauges, those written for the same command and database only. */
@@ -122,11 +113,18 @@ export async function readPreviousMetrics(path: string, labels: MetricsLabels): 
 
 /** SCAN_GAUGES of a previous file, those whose labels are `labels` (see previousSuccessFor). */
 export function previousScanFor(text: string, labels: MetricsLabels): Map<string, number> {
+  return previousSamples(text, labels, SCAN_GAUGES);
+}
+
+/** Each of `names` as a previous file first gives it, where that sample's labels are `labels` and its value a number. */
+function previousSamples(text: string, labels: MetricsLabels, names: readonly string[]): Map<string, number> {
   const kept = new Map<string, number>();
+  const seen = new Set<string>();
   const sample = /^(coupon_audit_[a-z_]+)(\{(?:[^"}\n]|"(?:[^"\\\n]|\\.)*")*\})? (\S+)$/gm;
   for (const match of text.matchAll(sample)) {
     const name = match[1]!;
-    if (!(SCAN_GAUGES as readonly string[]).includes(name)) continue;
+    if (!names.includes(name) || seen.has(name)) continue;
+    seen.add(name);
     const previous = parseLabelSet(match[2] ?? '{}');
     if (previous === null || previous.get('command') !== labels.command || previous.get('database') !== labels.database) continue;
     const value = Number(match[3]);
