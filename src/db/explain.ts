@@ -1,7 +1,7 @@
 import type { AuditScope } from '../core/model.js';
 import { comparePageSql, ident, idList, literal, packedPageSql } from './builder.js';
 import { withKeyTypes } from './inspector.js';
-import type { IdScope } from './rows.js';
+import { compareIds, type IdScope } from './rows.js';
 
 /** What `sql` prints the statements for: every setting, or `ids` (--ids); the page shown is (0, pageSize]. */
 export interface ExplainOptions {
@@ -37,7 +37,8 @@ export function explainJson(scope: AuditScope, options: ExplainOptions = {}): { 
 function explained(scope: AuditScope, options: ExplainOptions): { head: string; statements: ExplainedStatement[] } {
   const { model } = scope;
   const s = model.settings;
-  const ids = options.ids;
+  // As check sends them (core/detect-drift.ts): each id once, ascending.
+  const ids = options.ids === undefined ? undefined : [...new Set(options.ids)].sort(compareIds);
   const deleted = `UPPER(s.${ident(s.status)}) <=> UPPER(${literal(s.deletedStatus)})`;
   const only = (column: string, text: boolean) => (ids === undefined ? null : `${column} IN (${idList(ids, text)})`);
   const counters = scope.counters.map((counter, i) => {

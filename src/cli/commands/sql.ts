@@ -21,9 +21,7 @@ export function sqlCommand(program: Command, io: Io): void {
       const { explainJson, explainSql } = await import('../../db/explain.js');
       // The statements go to stdout; where their model came from, to stderr.
       const scope = await resolveScope(options, { info: (line) => io.stderr.write(`${line}\n`) });
-      // As check sends them: each id once, ascending.
-      const ids = options.ids === undefined ? undefined : [...new Set(options.ids)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      const shape = { ids, pageSize };
+      const shape = { ids: options.ids, pageSize };
       io.stdout.write(options.format === 'json' ? `${JSON.stringify(explainJson(scope, shape), null, 2)}\n` : explainSql(scope, shape));
     });
 }
