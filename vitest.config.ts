@@ -1,6 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // src/build/*.cts (CommonJS that bin/coupon-audit loads before the bundle) are TypeScript too,
+  // where a module the tests import imports one (cli/main.ts: build/mask-argv.cts).
+  oxc: { include: /\.[cm]?tsx?$/ },
   test: {
     include: ['test/**/*.test.ts'],
     // Starts a throwaway server for the run unless TEST_DATABASE_URL names one.

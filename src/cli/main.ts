@@ -11,6 +11,7 @@ import type { Runner } from './runner.js';
 import { colorLevel, type Io, loadTerminal, type OutputStream, processIo } from './terminal.js';
 import { VERSION } from '../core/version.js';
 import { PROGRAM_HELP } from './help.js';
+import { urlHost } from '../build/mask-argv.cjs';
 
 /** Runs the CLI; resolves to the exit code. Never throws: every error is mapped here, in one place. */
 export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
@@ -93,20 +94,6 @@ export function maskArguments(text: string): string {
   );
   // An unknown option holding a URL ('--replica_url=mysql://u:p@h/db'): its value the same way.
   return refused.replace(/^(unknown option '[^=']*=)(.*)(')/s, (whole, head: string, value: string, tail: string) => (value.includes('://') ? `${head}${urlHost(value)}${tail}` : whole));
-}
-
-/**
- * A URL shown with its scheme and host only, where it parses; nothing of it where it does not:
- * its host cannot be told from a secret then (a password with '#', '?' or '/' in it, an '@' in a path).
- */
-function urlHost(value: string): string {
-  try {
-    const url = new URL(value.trim());
-    const shown = `${url.protocol}//${url.host}`;
-    return value.trim().length > shown.length ? `${shown}/***` : shown;
-  } catch {
-    return '***';
-  }
 }
 
 const URL_OPTIONS = new Set(['--url', '--replica-url', '--notify-url']);
