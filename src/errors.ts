@@ -36,6 +36,15 @@ export class UsageError extends CouponAuditError {
 }
 
 /** Cannot connect, authentication, missing table/column/privilege, connection lost: exit 3. */
+/**
+ * A condition the code relies on did not hold: a bug (exit 70), thrown as one so that the database
+ * error mapper around a statement (db/database-error.ts toDatabaseError) passes it on untouched
+ * instead of calling it the server's (exit 3).
+ */
+export class InternalError extends CouponAuditError {
+  readonly exitCode = EXIT.INTERNAL;
+}
+
 export class DatabaseError extends CouponAuditError {
   readonly exitCode = EXIT.DATABASE;
 }

@@ -276,7 +276,7 @@ function throttleSettings(options: CheckOptions): Partial<ThrottleSettings> {
 }
 
 export { DEFAULT_PAGE_SIZE };
-export { CouponAuditError, UsageError, DatabaseError, RunLockedError, AbortedError, EXIT, exitCodeOf } from './errors.js';
+export { CouponAuditError, UsageError, DatabaseError, RunLockedError, AbortedError, InternalError, EXIT, exitCodeOf } from './errors.js';
 export { ConfigError } from './core/config.js';
 export type { CheckReport, DryRunReport, RepairReport, JsonChange, JsonCounter, JsonDriftedSetting, JsonKinds } from './core/report.js';
 export type { CounterConfig } from './core/config.js';

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { CouponAuditError, EXIT, exitCodeOf, OutputError } from '../errors.js';
+import { CouponAuditError, EXIT, exitCodeOf, InternalError, OutputError } from '../errors.js';
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -140,7 +140,7 @@ async function reportError(error: unknown, io: Io, verbose: boolean): Promise<nu
   const { Chalk } = await import('chalk'); // not at start-up (terminal.ts loadTerminal)
   const c = new Chalk({ level: colorLevel(io.stderr, io.env) });
   const exitCode = exitCodeOf(error);
-  if (error instanceof CouponAuditError) {
+  if (error instanceof CouponAuditError && !(error instanceof InternalError)) {
     if (exitCode === EXIT.SIGINT || exitCode === EXIT.SIGTERM) {
       io.stderr.write(`${c.yellow('coupon-audit:')} ${error.message}\n`);
     } else {
@@ -159,7 +159,7 @@ async function reportError(error: unknown, io: Io, verbose: boolean): Promise<nu
 
 function describeFailure(error: unknown): { exitCode: number; message: string } {
   if (error instanceof CommanderError) return { exitCode: EXIT.USAGE, message: error.message };
-  const message = error instanceof CouponAuditError ? error.message : `internal error: ${error instanceof Error ? error.message : String(error)}`;
+  const message = error instanceof CouponAuditError && !(error instanceof InternalError) ? error.message : `internal error: ${error instanceof Error ? error.message : String(error)}`;
   return { exitCode: exitCodeOf(error), message };
 }
 

@@ -6,7 +6,7 @@ import { createIndexFixes, unindexedCounters } from '../db/inspector.js';
 import { type IdScope, compareIds } from '../db/rows.js';
 import { type BranchForm, childBranches, filterCheckSql } from '../db/builder.js';
 import { type BranchShape, comparePackedPage, comparePage, lastId, nullKeyCounts, pageBoundary, pageIds, type PageResult } from '../db/scanner.js';
-import { isDriverError, isInfrastructureError, toDatabaseError } from '../db/database-error.js';
+import { isDriverError, isInfrastructureError, isServerError, toDatabaseError } from '../db/database-error.js';
 import { ConfigError } from './config.js';
 import { BatchSizer } from './batch-sizer.js';
 import type { DriftedSetting } from './drift.js';
@@ -358,7 +358,7 @@ async function packedPage(
     return result;
   } catch (error) {
     session.destroy(); // mid-transaction, or its statement killed: never handed out again
-    throw (await failingFilter(db, scope, ids, error)) ?? toDatabaseError(error, db.config, context);
+    throw collationClash(scope, error) ?? (await failingFilter(db, scope, ids, error)) ?? toDatabaseError(error, db.config, context);
   }
 }
 
@@ -370,7 +370,7 @@ async function packedPage(
  * compile). Null when the error is not of that kind or no filter fails alone.
  */
 async function failingFilter(db: Database, scope: AuditScope, ids: IdScope, error: unknown): Promise<ConfigError | null> {
-  if (!isDriverError(error) || typeof error.errno !== 'number' || error.errno >= 2000 || isInfrastructureError(error)) return null;
+  if (!isServerError(error) || isInfrastructureError(error)) return null;
   for (const counter of scope.counters) {
     if (counter.where === null) continue;
     try {
@@ -387,6 +387,30 @@ async function failingFilter(db: Database, scope: AuditScope, ids: IdScope, erro
   return null;
 }
 
+/**
+ * The stacked statement (builder.ts comparePageSql) refused for text keys of different collations
+ * (1267, 1270, 1271: "Illegal mix of collations"): it groups the settings' ids and every child
+ * table's keys in one column, and which key is a setting's is that column's collation's call, so
+ * two collations leave it no answer. The packed statement sends such keys apart (builder.ts
+ * oneCollation); a page comes here where a key is not plain digits ('11 ', '011'), or where a
+ * child table has no index on its key. A ConfigError (exit 2) saying what to do, or null.
+ */
+function collationClash(scope: AuditScope, error: unknown): ConfigError | null {
+  if (!isServerError(error) || ![1267, 1270, 1271].includes(error.errno)) return null;
+  const model = scope.model;
+  const text = [
+    ...(model.settings.idIsText === true ? [`${model.settings.table}.${model.settings.id}`] : []),
+    ...new Set(scope.counters.filter((counter) => counter.keyIsText === true).map((counter) => `${counter.table}.${counter.foreignKey}`)),
+  ];
+  if (text.length < 2) return null;
+  const names = scope.counters.map((counter) => counter.name);
+  return new ConfigError(
+    `The text columns ${text.join(', ')} have different collations, and the server cannot compare their keys in one statement (${error.sqlMessage ?? error.message}). ` +
+      `Give them one collation, or audit the counters one at a time (${names.map((name) => `--columns ${name}`).join(', then ')}); nothing was written.`,
+    { cause: error },
+  );
+}
+
 /** The unindexed whole-table scan: the stacked statement alone, in its turn. */
 async function stackedPage(db: Database, scope: AuditScope, ids: IdScope, turn: Turn): Promise<PageResult> {
   await turn.take();
@@ -395,7 +419,8 @@ async function stackedPage(db: Database, scope: AuditScope, ids: IdScope, turn: 
     return await comparePage(db, scope, ids, { onlyDrifted: true });
   } catch (error) {
     // Database.query made it a DatabaseError; the server's own error is its cause.
-    throw (await failingFilter(db, scope, ids, error instanceof DatabaseError ? error.cause : error)) ?? error;
+    const cause = error instanceof DatabaseError ? error.cause : error;
+    throw collationClash(scope, cause) ?? (await failingFilter(db, scope, ids, cause)) ?? error;
   } finally {
     turn.done();
   }

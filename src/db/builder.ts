@@ -1,5 +1,6 @@
 import type { AuditScope, CounterDefinition, CounterModel } from '../core/model.js';
 import { compareIds, type IdScope } from './rows.js';
+import { InternalError } from '../errors.js';
 
 /**
  * Every statement the tool sends, built by pure functions from the model (test/unit/builder.test.ts
@@ -138,12 +139,12 @@ function groupedCounts(
  */
 export function pointConditions(column: string, scope: IdScope): string[] {
   const points = scope.kind === 'range' ? (scope.points ?? []) : [];
-  if (scope.kind !== 'range' || points.length === 0) throw new Error('pointConditions: a range with points');
+  if (scope.kind !== 'range' || points.length === 0) throw new InternalError('pointConditions: a range with points');
   const gaps: string[] = [];
   let below = scope.after;
   for (const point of points) {
     if ((below !== null && point <= below) || (scope.upTo !== null && point > scope.upTo)) {
-      throw new Error(`pointConditions: point ${point} out of order or outside (${scope.after ?? '-∞'}, ${scope.upTo ?? '+∞'}]`);
+      throw new InternalError(`pointConditions: point ${point} out of order or outside (${scope.after ?? '-∞'}, ${scope.upTo ?? '+∞'}]`);
     }
     gaps.push(below === null ? `${column} < ${point}` : `${column} > ${below} AND ${column} < ${point}`);
     below = point;
@@ -247,22 +248,35 @@ export function packedPageSql(scope: AuditScope, ids: IdScope, forms: readonly B
     ...scope.counters.map((counter) => `IFNULL(s.${ident(counter.name)}, '-')`),
   ];
   const settings =
-    `SELECT 0 AS b, COUNT(*) AS n, GROUP_CONCAT(CONCAT_WS(' ', ${fields.join(', ')}) SEPARATOR ',') AS p ` +
+    `SELECT 0 AS b, COUNT(*) AS n, ${oneCollation(`GROUP_CONCAT(CONCAT_WS(' ', ${fields.join(', ')}) SEPARATOR ',')`, s.idIsText)} AS p ` +
     `FROM ${ident(s.table)} s${where([scopeCondition(`s.${ident(s.id)}`, ids, s.idIsText)])}`;
   const children = childBranches(scope).map((branch, j) => {
     const { fk, counts, rows, from, fromWhere } = groupedCounts(scope, branch, ids);
     const form = forms[j] ?? 'grouped';
+    const text = scope.counters[branch.counters[0]!]!.keyIsText;
     if (form === 'rows') {
-      if (branch.counters.length !== 1) throw new Error(`packedPageSql: the rows form is for a branch of one counter (branch ${j} has ${branch.counters.length})`);
-      return `SELECT ${j + 1}, COUNT(*), GROUP_CONCAT(${fk} SEPARATOR ',') ${rows}`;
+      if (branch.counters.length !== 1) throw new InternalError(`packedPageSql: the rows form is for a branch of one counter (branch ${j} has ${branch.counters.length})`);
+      return `SELECT ${j + 1}, COUNT(*), ${oneCollation(`GROUP_CONCAT(${fk} SEPARATOR ',')`, text)} ${rows}`;
     }
     const select = `SELECT ${fk} AS k, ${counts.map((count, k) => `${count} AS n${k}`).join(', ')} `;
     // Points: each part a group or none, in the order of the points (the rest of the range last:
     // an orphan key there below a point sends the page the text way, which matches keys by a map).
     const grouped = form === 'points' ? pointConditions(fk, ids).map((condition) => `${select}${fromWhere(condition)}`).join(' UNION ALL ') : `${select}${from}`;
-    return `SELECT ${j + 1}, COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', ${['x.k', ...counts.map((_, k) => `x.n${k}`)].join(', ')}) SEPARATOR ',') FROM (${grouped}) x`;
+    return `SELECT ${j + 1}, COUNT(*), ${oneCollation(`GROUP_CONCAT(CONCAT_WS(' ', ${['x.k', ...counts.map((_, k) => `x.n${k}`)].join(', ')}) SEPARATOR ',')`, text)} FROM (${grouped}) x`;
   });
   return tag([settings, ...children].join(' UNION ALL '));
+}
+
+/**
+ * A packed value that holds a text column's values (a text id or key) in one character set and
+ * collation for all of packedPageSql's branches: a UNION refuses two text columns of different
+ * collations ("Illegal mix of collations for operation 'UNION'"), such as two child tables' text
+ * keys, one utf8mb4_general_ci and one utf8mb4_unicode_ci. The value is only read by Node; which
+ * key is whose was decided inside its branch, by its own column's collation. The driver reads
+ * results as utf8mb4 anyway, so the bytes are the same. Digits only (an integer column): as it is.
+ */
+function oneCollation(packed: string, text: boolean | undefined): string {
+  return text === true ? `CONVERT(${packed} USING utf8mb4) COLLATE utf8mb4_bin` : packed;
 }
 
 /** Child rows whose key is NULL (never any setting's): counted once per scan, apart from orphans. */
@@ -455,7 +469,7 @@ export function insertAuditSql(table: string, run: { runId: string; dbUser: stri
 /** sql/audit-table.sql with the configured name, taken literally (no replacement patterns). */
 export function auditTableDdl(template: string, defaultName: string, name: string): string {
   const placeholder = ident(defaultName);
-  if (!template.includes(placeholder)) throw new Error(`sql/audit-table.sql does not name ${placeholder}`);
+  if (!template.includes(placeholder)) throw new InternalError(`sql/audit-table.sql does not name ${placeholder}`);
   return tag(template.split(placeholder).join(ident(name)).replace(/;\s*$/, '').replace(/^(\s*--[^\n]*\n)+/, ''));
 }
 

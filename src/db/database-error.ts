@@ -43,6 +43,16 @@ function isProgrammingError(error: Error): boolean {
 }
 
 /**
+ * An error the server sent about a statement: a server error number (MySQL and MariaDB 1000-1999;
+ * MySQL 8's from 3000, MariaDB's from 4000, such as 4015 for a window function in a WHERE), not a
+ * client's (2000-2999: the driver's, or a lost connection) nor a socket's (Node's negative errno).
+ */
+export function isServerError(error: unknown): error is DriverError & Error & { errno: number } {
+  if (!isDriverError(error) || typeof error.errno !== 'number') return false;
+  return error.errno >= 1000 && !(error.errno >= 2000 && error.errno < 3000);
+}
+
+/**
  * Lock wait timeout (1205, also MariaDB's NOWAIT), deadlock (1213, also a certification failure at
  * COMMIT on Galera), MariaDB's "record has changed" (1020), a NOWAIT lock that could not be had at
  * once (3572, MySQL and TiDB), Group Replication's certification failure at COMMIT (3101,
@@ -192,10 +202,21 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
         // A socket's or TLS's (ECONNRESET, EPIPE…), not the server's ER_* (those are below).
         message = `Cannot talk to ${target}: ${e.code} ${detail}.`;
       } else {
-        message = `Database error${context ? ` while ${context}` : ''}: ${detail}${e.code ? ` (${e.code})` : ''}.`;
+        message = `Database error${context ? ` while ${context}` : ''}: ${detail}${errorName(e)}.`;
       }
   }
   return new DatabaseError(scrub(message.replace(/\.\.$/, '.'), config), { cause: error });
+}
+
+/**
+ * How a server error is named in a message: by the driver's name below 1800, where MySQL and
+ * MariaDB number their errors alike; by number from 1800, where they number them apart and the
+ * driver names them MySQL's way (MariaDB's 4015, a window function in a WHERE, is MySQL's
+ * ER_ASSIGN_GTIDS_TO_ANONYMOUS_TRANSACTIONS_REQUIRES_GTID_MODE_ON).
+ */
+function errorName(error: DriverError): string {
+  if (typeof error.errno === 'number' && error.errno >= 1800 && isServerError(error)) return ` (error ${error.errno})`;
+  return error.code ? ` (${error.code})` : '';
 }
 
 /**

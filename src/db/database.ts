@@ -4,6 +4,7 @@ import type { ConnectionOptions, Pool, PoolConnection, PoolOptions, ResultSetHea
 import type { ConnectionConfig } from './connection-config.js';
 import { isConnectionLimit, toDatabaseError } from './database-error.js';
 import { TAG } from './builder.js';
+import { InternalError } from '../errors.js';
 
 export type Row = RowDataPacket & Record<string, unknown>;
 
@@ -285,7 +286,7 @@ function textAsBytes(field: { type: string; buffer(): Buffer | null }, next: () 
 }
 
 function assertTagged(sql: string): void {
-  if (!sql.startsWith(TAG)) throw new Error(`untagged statement: ${sql.slice(0, 60)}`);
+  if (!sql.startsWith(TAG)) throw new InternalError(`untagged statement: ${sql.slice(0, 60)}`);
 }
 
 function connectionOptions(config: ConnectionConfig): ConnectionOptions {

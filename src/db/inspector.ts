@@ -4,7 +4,7 @@ import { DatabaseError } from '../errors.js';
 import { AUDIT_COLUMNS, createIndexSql, ident, indexName, inspectSql, leaseSql, literal, probeSql, sessionSql } from './builder.js';
 import type { Database } from './database.js';
 import { detectEngine, ENGINE_VARIABLES, type EngineProfile, type ServerAnswers, WSREP_STATUS } from './engine.js';
-import { isDriverError, isPrivilegeError, isRetryableLockError, toDatabaseError } from './database-error.js';
+import { isPrivilegeError, isRetryableLockError, isServerError, toDatabaseError } from './database-error.js';
 
 /**
  * Reads the server: version and settings, the schema the model names, indexes, privileges. Nothing
@@ -84,7 +84,7 @@ async function variables(db: Database, sql: string, proxy = false): Promise<Reco
   try {
     rows = await db.tryQuery(sql);
   } catch (error) {
-    if (proxy && isDriverError(error) && typeof error.errno === 'number' && error.errno < 2000) return {};
+    if (proxy && isServerError(error)) return {};
     throw toDatabaseError(error, db.config, 'reading the server variables');
   }
   const found: Record<string, string> = {};
@@ -310,7 +310,7 @@ async function probe(db: Database, sql: string, context = 'checking the schema')
     await db.tryQuery(sql);
     return null;
   } catch (error) {
-    if (isDriverError(error) && typeof error.errno === 'number' && error.errno < 2000 && !isRetryableLockError(error)) return error;
+    if (isServerError(error) && !isRetryableLockError(error)) return error;
     throw toDatabaseError(error, db.config, context);
   }
 }

@@ -1,4 +1,5 @@
 import { compareSetting, type DriftedSetting } from '../core/drift.js';
+import { ConfigError } from '../core/config.js';
 import type { AuditScope, CounterModel } from '../core/model.js';
 import { type BranchForm, comparePageSql, countChildrenSql, countChildrenStackedSql, lastIdSql, loadSql, nullKeyCountSql, PACKED_MAX_BYTES, childBranches, packedPageSql, pageBoundarySql, pageIdsSql, sessionSql, settingsByIdSql } from './builder.js';
 import type { Database, Row, Session } from './database.js';
@@ -6,6 +7,30 @@ import { toDatabaseError } from './database-error.js';
 import { type IdScope, isIntegerText, type SettingRow, toBigInt, toBigIntOrNull } from './rows.js';
 
 /** The detection reads: page boundaries and the one-statement comparison of a page. */
+
+/**
+ * settings.id may lead a PRIMARY KEY or UNIQUE index of several columns (a partitioned table's
+ * PRIMARY KEY (id, createdAt)), which lets two rows share an id; every read here pairs a setting
+ * with its counts by id, so such an id is a model that does not fit the data: a ConfigError (exit
+ * 2), raised where the rows first show it, before anything is written.
+ */
+export function sharedIdError(model: CounterModel, id: bigint | string): ConfigError {
+  const { table, id: column } = model.settings;
+  return new ConfigError(
+    `settings.id: ${table}.${column} is ${String(id)} in more than one row, and a setting must be one row: ${column} only leads a key of several columns here. ` +
+      'Name a column that is unique by itself as settings.id.',
+  );
+}
+
+/** The first id `ids` hold twice, or undefined. */
+function sharedId<T extends bigint | string>(ids: Iterable<T>): T | undefined {
+  const seen = new Set<T>();
+  for (const id of ids) {
+    if (seen.has(id)) return id;
+    seen.add(id);
+  }
+  return undefined;
+}
 
 export interface PageResult {
   /** Settings audited in the page. */
@@ -42,7 +67,11 @@ export async function pageBoundary(db: Database, model: CounterModel, after: big
 /** The ids of the page after `after` holding `size` settings, ascending; fewer when the rest fits in one page. */
 export async function pageIds(db: Database, model: CounterModel, after: bigint | null, size: number): Promise<bigint[]> {
   const rows = await db.query(pageIdsSql(model, after, size), `reading ${model.settings.table}`);
-  return rows.map((row) => toBigInt(row['id']));
+  const ids = rows.map((row) => toBigInt(row['id']));
+  // Ascending: an id of two rows is two neighbours.
+  const shared = ids.find((id, i) => i > 0 && id === ids[i - 1]);
+  if (shared !== undefined) throw sharedIdError(model, shared);
+  return ids;
 }
 
 /** The highest setting id now; null for no settings. */
@@ -80,6 +109,7 @@ export function readPage(rows: readonly Row[], scope: AuditScope): PageResult {
       continue;
     }
     const id = toBigInt(row['sid']); // the setting's own id (builder.ts comparePageSql)
+    if (Number(row['known']) > 1) throw sharedIdError(scope.model, id);
     result.found.push(id);
     if (Number(row['audited']) === 0) result.skipped!.push(id);
     const cached: Record<string, bigint | null> = {};
@@ -228,6 +258,8 @@ export async function compareCandidates(
 export function readSettingRows(rows: readonly Row[], scope: AuditScope): SettingRow[] {
   // The columns' names once, not per row: the scan and every repair transaction read thousands.
   const columns = scope.counters.map((counter, i) => [counter.name, `cached${i}`] as const);
+  const shared = sharedId(rows.map((row) => toBigInt(row['id'])));
+  if (shared !== undefined) throw sharedIdError(scope.model, shared);
   return rows.map((row) => {
     const cached: Record<string, bigint | null> = {};
     for (const [name, column] of columns) cached[name] = toBigIntOrNull(row[column]);
@@ -532,6 +564,9 @@ function parsePackedText(rows: readonly Row[], scope: AuditScope, withFound: boo
   const settings = columns(0, 1 + (withDeleted ? 1 : 0) + n);
   if (settings === null) return null;
   const ids = settings[0]!;
+  // The usual page comes here when its ids are not ascending, as two rows of one id are not.
+  const shared = sharedId(ids);
+  if (shared !== undefined) throw sharedIdError(scope.model, shared);
   const deleted = withDeleted ? settings[1]! : null;
   const cached = settings.slice(withDeleted ? 2 : 1);
   /** Per counter, per setting (index into `ids`): the count, as the server wrote it; absent = 0. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isClosedBeforeSent, isConnectionLost, toDatabaseError } from '../../src/db/database-error.js';
-import { DatabaseError, exitCodeOf, InterruptedError } from '../../src/errors.js';
+import { isClosedBeforeSent, isConnectionLost, isServerError, toDatabaseError } from '../../src/db/database-error.js';
+import { DatabaseError, exitCodeOf, InternalError, InterruptedError } from '../../src/errors.js';
 
 const config = { host: 'db.internal', port: 3306, user: 'app', password: 's3cret', database: 'shop', connectTimeoutMs: 5000 } as unknown as Parameters<typeof toDatabaseError>[1];
 
@@ -35,6 +35,25 @@ describe('toDatabaseError: database errors are exit 3, defects stay exit 70', ()
     expect(refused(1226, 'ER_USER_LIMIT_REACHED', "User 'app' has exceeded the 'max_questions' resource (current value: 1000)")).toBe(
       "Database error while reading the server status: User 'app' has exceeded the 'max_questions' resource (current value: 1000) (ER_USER_LIMIT_REACHED).",
     );
+  });
+
+  it("names a server error by number from 1800, where MariaDB's numbers are not the MySQL names the driver gives them", () => {
+    const server = (errno: number, code: string, sqlMessage: string) => Object.assign(new Error(sqlMessage), { errno, code, sqlMessage });
+    const window = server(4015, 'ER_ASSIGN_GTIDS_TO_ANONYMOUS_TRANSACTIONS_REQUIRES_GTID_MODE_ON', 'Window function is allowed only in SELECT list and ORDER BY clause');
+    expect(toDatabaseError(window, config, 'checking the schema').message).toBe(
+      'Database error while checking the schema: Window function is allowed only in SELECT list and ORDER BY clause (error 4015).',
+    );
+    // Below 1800 both number alike: the name, as before.
+    expect(toDatabaseError(server(1242, 'ER_SUBQUERY_NO_1_ROW', 'Subquery returns more than 1 row'), config).message).toBe('Database error: Subquery returns more than 1 row (ER_SUBQUERY_NO_1_ROW).');
+    // The server's errors, MySQL 8's and MariaDB's own ranges too; not the client's or a socket's.
+    expect([1146, 1792, 3024, 4015].map((errno) => isServerError(server(errno, 'X', 'x')))).toEqual([true, true, true, true]);
+    expect([2013, 2006, -104].map((errno) => isServerError(server(errno, 'X', 'x')))).toEqual([false, false, false]);
+    expect(isServerError(new TypeError('x'))).toBe(false);
+  });
+
+  it('an InternalError (a condition the code relies on) passes through as it is: exit 70, not a database error', () => {
+    const bug = new InternalError('pointConditions: point 1 out of order or outside (-∞, +∞]');
+    expect(exitFor(bug)).toBe(70);
   });
 
   it('throws a TypeError, RangeError, ReferenceError or SyntaxError again as it is (Node\'s ERR_* ones too)', () => {
