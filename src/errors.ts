@@ -74,15 +74,21 @@ export class InterruptedError extends CouponAuditError {
 /** A library caller's signal was aborted: the run stopped after the statement or transaction in flight. */
 export class AbortedError extends CouponAuditError {
   readonly exitCode = EXIT.SIGINT;
-  constructor() {
-    super('aborted: stopped after the statement or transaction in flight; a rerun finishes the work');
+  /** `cause`: the signal's reason (`controller.abort(reason)`, a TimeoutError from AbortSignal.timeout()). */
+  constructor(options?: { cause?: unknown }) {
+    super('aborted: stopped after the statement or transaction in flight; a rerun finishes the work', options);
   }
 }
 
 /** What an aborted signal rejects with: its reason when that is one of ours (a signal, a lost lock), else AbortedError. */
 export function abortReason(signal: AbortSignal): CouponAuditError {
   const reason: unknown = signal.reason;
-  return reason instanceof CouponAuditError ? reason : new AbortedError();
+  return reason instanceof CouponAuditError ? reason : new AbortedError({ cause: reason });
+}
+
+/** Rejects with abortReason where the signal is aborted: a run checks it before it connects, and after its scan. */
+export function stopIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw abortReason(signal);
 }
 
 /**

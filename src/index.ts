@@ -20,7 +20,8 @@ import { resolveConnectionConfig, resolveReplicaConfig } from './db/connection-c
 import { CouponAuditError, UsageError } from './errors.js';
 import { randomUUID } from 'node:crypto';
 
-export interface CheckOptions {
+/** What check() and repair() both take. */
+export interface RunOptions {
   /** mysql://user:password@host:3306/db, as --url. */
   url: string;
   /**
@@ -70,7 +71,7 @@ export interface CheckOptions {
   waitLock?: number;
 }
 
-export interface RepairOptions extends CheckOptions {
+export interface RepairOptions extends RunOptions {
   /** Plan only: resolves to the check report with `dryRun: true` and `changes` (what repair would write), writes nothing. */
   dryRun?: boolean;
   /** Settings per repair transaction (default: sized automatically). */
@@ -98,6 +99,14 @@ export interface RepairOptions extends CheckOptions {
 }
 
 /**
+ * check()'s options. repair()'s own (dryRun, batchSize…) are not among them, so that one options
+ * object typed RepairOptions, shared by a nightly check() and repair(), does not compile for
+ * check(); at run time check() refuses one that holds a value (UsageError) and passes over one
+ * that is undefined.
+ */
+export type CheckOptions = RunOptions & { [K in Exclude<keyof RepairOptions, keyof RunOptions>]?: never };
+
+/**
  * What each option must be, checked before anything is read, so that a value from plain JavaScript
  * that the types would refuse is refused (UsageError) instead of read loosely: `dryRun: 'true'` would
  * otherwise repair for real, `ids: '1,2'` fail as a TypeError (exit 70). The keys are every option
@@ -110,7 +119,7 @@ const CHECK_OPTIONS = {
   signal: 'AbortSignal', onProgress: 'function', replicaUrl: 'string', maxLag: 'number', maxLagWait: 'number', maxLoad: 'string or object',
   criticalLoad: 'string or object', pauseFile: 'string', checkInterval: 'number', onThrottle: 'function', metadataLockWait: 'number',
   waitLock: 'number',
-} as const satisfies Record<keyof CheckOptions, Kind>;
+} as const satisfies Record<keyof RunOptions, Kind>;
 const REPAIR_OPTIONS = {
   ...CHECK_OPTIONS,
   dryRun: 'boolean', batchSize: 'number', writeConcurrency: 'number', lockWaitTimeout: 'number', maxChanges: 'number',
@@ -144,7 +153,10 @@ function knownOptions(fn: 'check' | 'repair', options: unknown): void {
     throw new UsageError(`${fn}() takes an options object ({ url, … }); nothing was read or written.`);
   }
   const known: Readonly<Record<string, Kind>> = fn === 'check' ? CHECK_OPTIONS : REPAIR_OPTIONS;
-  const unknown = Object.keys(options).filter((key) => !Object.hasOwn(known, key));
+  // repair()'s own options given to check() as undefined (one object spread for both) ask for nothing.
+  const unknown = Object.entries(options)
+    .filter(([key, value]) => !Object.hasOwn(known, key) && !(value === undefined && Object.hasOwn(REPAIR_OPTIONS, key)))
+    .map(([key]) => key);
   if (unknown.length > 0) {
     const hint = (key: string): string => {
       const like = Object.keys(known).find((name) => name.toLowerCase() === key.toLowerCase().replace(/[-_]/g, ''));
@@ -157,7 +169,8 @@ function knownOptions(fn: 'check' | 'repair', options: unknown): void {
   // The library reads no DATABASE_URL: a program passes what it means.
   if (given['url'] === undefined) throw new UsageError(`${fn}(): url is required (mysql://user:password@host:3306/db); nothing was read or written.`);
   for (const [key, value] of Object.entries(given)) {
-    const kind = known[key]!;
+    const kind = known[key];
+    if (kind === undefined) continue; // a repair() option left undefined
     if (value === undefined || isKind(value, kind)) continue;
     const got = describeType(value);
     throw new UsageError(`${fn}(): ${key} expects ${kind === 'array' ? 'an array' : kind === 'AbortSignal' ? 'an AbortSignal' : `a ${kind}`} (got ${got}); nothing was read or written.`);
@@ -222,7 +235,7 @@ export async function repair(options: RepairOptions): Promise<RepairReport | Dry
   return repairReportJson(run.result, run.scan);
 }
 
-async function resolve(options: CheckOptions) {
+async function resolve(options: RunOptions) {
   const model = await loadModel(options.config);
   const connection = resolveConnectionConfig({ url: options.url, env: {}, urlOnly: true });
   return {
@@ -253,7 +266,7 @@ function seconds(name: string, value: number | undefined, min: number, max: numb
   return value;
 }
 
-function throttleSettings(options: CheckOptions): Partial<ThrottleSettings> {
+function throttleSettings(options: RunOptions): Partial<ThrottleSettings> {
   const lagProblem = replicaLagOptionsProblem(
     { replica: options.replicaUrl !== undefined, maxLag: options.maxLag !== undefined, maxLagWait: options.maxLagWait !== undefined },
     { replica: 'replicaUrl', maxLag: 'maxLag', maxLagWait: 'maxLagWait' },

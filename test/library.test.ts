@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AbortedError, check, ConfigError, CouponAuditError, DatabaseError, repair, RunLockedError, UsageError } from '../src/index.js';
+import { AbortedError, check, ConfigError, CouponAuditError, DatabaseError, repair, type RepairOptions, RunLockedError, UsageError } from '../src/index.js';
 import { runCli } from './helpers/cli.js';
 import { IDLE_TRANSACTION_SECONDS } from '../src/db/applier.js';
 import { connectionOptions, createTestDatabase, seed, type TestDatabase } from './helpers/database.js';
@@ -41,6 +41,16 @@ describe('check()', () => {
     const cli = JSON.parse((await runCli(['check', '--url', db.url, '--ids', '9007199254740993,3,4', '--format', 'json'])).stdout);
     expect(report).toEqual(cli);
     expect(report.drifted.map((setting) => setting.id)).toEqual(['3', '4', '9007199254740993']);
+  });
+
+  it("takes none of repair()'s options: one given a value is refused, one left undefined is passed over, and a RepairOptions object does not compile", async () => {
+    const shared: RepairOptions = { url: db.url, ids: ['9'], batchSize: 10 };
+    // @ts-expect-error -- a RepairOptions object is not check()'s (npm test type-checks the tests)
+    const refused = await check(shared).then(() => null, (e: unknown) => e);
+    expect(refused).toBeInstanceOf(UsageError);
+    expect((refused as UsageError).message).toBe('check(): unknown option batchSize (an option of repair()); nothing was read or written.');
+    const report = await check({ url: db.url, ids: ['9'], dryRun: undefined, batchSize: undefined });
+    expect(report.summary.scanned).toBe(1);
   });
 
   it('rejects with typed errors that carry the exit code', async () => {
@@ -146,6 +156,33 @@ describe('repair()', () => {
     const error = await repair({ url: db.url, signal: AbortSignal.abort() }).then(() => null, (e: unknown) => e);
     expect(error).toBeInstanceOf(AbortedError);
     expect((error as AbortedError).runId).toBeUndefined(); // nothing written, no run to look up
+    expect(await driftedIds(db.conn)).toEqual(['7']);
+  });
+
+  it('a signal aborted before the run connects to nothing (a closed port rejects with AbortedError, not DatabaseError); its reason is the cause', async () => {
+    const reason = new Error('shutting down');
+    for (const run of [() => check({ url: 'mysql://root@127.0.0.1:1/none', signal: AbortSignal.abort(reason) }), () => repair({ url: 'mysql://root@127.0.0.1:1/none', signal: AbortSignal.abort(reason) })]) {
+      const error = await run().then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(AbortedError);
+      expect((error as AbortedError).cause).toBe(reason);
+    }
+  });
+
+  it('a signal aborted during the last page rejects: check and the dry run resolve to no report; repair creates no audit table', async () => {
+    // One page (ids 9, right, and 7, left drifted by the test before): the scan has no page after it
+    // to look at the signal before.
+    const abortOnProgress = () => {
+      const controller = new AbortController();
+      return { signal: controller.signal, onProgress: () => controller.abort() };
+    };
+    for (const run of [() => check({ url: db.url, ids: ['9'], ...abortOnProgress() }), () => repair({ url: db.url, ids: ['9'], dryRun: true, ...abortOnProgress() })]) {
+      expect(await run().then(() => null, (e: unknown) => e)).toBeInstanceOf(AbortedError);
+    }
+    const audit = `audit_${randomBytes(4).toString('hex')}`;
+    const error = await repair({ url: db.url, ids: ['7'], auditTable: audit, ...abortOnProgress() }).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortedError);
+    const [tables] = await db.conn.query<RowDataPacket[]>('SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [db.name, audit]);
+    expect(tables).toEqual([]);
     expect(await driftedIds(db.conn)).toEqual(['7']);
   });
 

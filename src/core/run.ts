@@ -6,7 +6,7 @@ import { runLockKind } from '../db/engine.js';
 import { auditCounterNameLength, auditMissingColumn, autoUpdatedColumns, connectionLimit, grantSql, learnAccount, mayInsertAudit, privileges, type Privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
 import { acquireCheckLock, acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock, type RunLockHeld } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
-import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, UsageError } from '../errors.js';
+import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, stopIfAborted, UsageError } from '../errors.js';
 import { isPrivilegeError } from '../db/database-error.js';
 import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift } from './detect-drift.js';
 import { type DriftedSetting, driftingCounters, foreignKeyDoubts, noteDriftingCounters } from './drift.js';
@@ -151,6 +151,7 @@ export type RepairRun = PlannedRun | RepairedRun;
 const REREAD_CHUNK = 1000;
 
 export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
+  stopIfAborted(options.signal); // before any connection: a signal aborted already asks for nothing
   // One connection more than a repair's scan needs: the check lock's.
   const db = await open(options, 2);
   let lock: RunLock | null = null;
@@ -178,6 +179,7 @@ export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
  * this reject still knows what was written.
  */
 export async function repairRun(options: RepairRunOptions, result: RepairResult = emptyRepairResult(options.runId ?? randomUUID())): Promise<RepairRun> {
+  stopIfAborted(options.signal);
   // The scan's connections (open) or the writers, whichever are more, and the run lock's, the throttle's, one spare.
   const db = await open(options, 3 + Math.max(0, (options.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY) - (options.concurrency ?? DEFAULT_CONCURRENCY)));
   let lock: RunLock | null = null;
@@ -421,6 +423,9 @@ async function scan(
     onUnindexed: options.hooks?.onUnindexed,
     onStatement: options.hooks?.onStatement,
   });
+  // The scan looks at the signal between pages only: one aborted during the last page stops here,
+  // before a report or a plan is made of it (a repair would go on to create its audit table).
+  stopIfAborted(options.signal);
   if (replica === null) return report;
   const confirmed = await compareInOneSnapshot(primary, options.scope, report.drifted.map((setting) => setting.id), REREAD_CHUNK, 'confirming on the primary what the replica showed drifted');
   const kept = new Set(confirmed.drifted.map((setting) => setting.id));

@@ -6,22 +6,24 @@ import { type CounterModel, DELETED_POLICIES, type DeletedPolicy, findCounter } 
  * the same and fails the same way (UsageError, exit 2) whichever way it came in.
  */
 
-const UINT64_MAX = (1n << 64n) - 1n;
-const INT64_MIN = -(1n << 63n);
+/** The widest id a settings key can hold: DECIMAL(65,0), MySQL's and MariaDB's widest integer (the audit table's settingId is one). */
+const ID_MAX = 10n ** 65n - 1n;
 
 /** A setting id, exact at any size: a bigint, a safe integer, or a string of digits. */
 export function settingId(value: string | number | bigint): bigint {
   let id: bigint;
   if (typeof value === 'bigint') id = value;
   else if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw new UsageError(`${value} is not a setting id: pass ids past 2^53 as strings or bigints.`);
+    if (!Number.isInteger(value)) throw new UsageError(`${value} is not a setting id (a whole number).`);
+    if (!Number.isSafeInteger(value)) throw new UsageError(`${value} is past 2^53, where a number is not exact: pass such an id as a string or a bigint.`);
     id = BigInt(value);
   } else {
     const text = value.trim();
     if (!/^-?\d+$/.test(text)) throw new UsageError(`'${value}' is not a setting id (a whole number).`);
     id = BigInt(text);
   }
-  if (id > UINT64_MAX || id < INT64_MIN) throw new UsageError(`'${value}' is out of range for a BIGINT id.`);
+  // Past BIGINT too: a DECIMAL(30,0) key holds ids that a full check reports, and --ids must reach them.
+  if (id > ID_MAX || id < -ID_MAX) throw new UsageError(`'${value}' is out of range for a setting id (at most 65 digits).`);
   return id;
 }
 
