@@ -655,6 +655,39 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
     }
   });
 
+  it("a count past what its column holds: check and the dry run say so; repair writes the batch's other settings and leaves that one, named (exit 4)", async () => {
+    await revoke.query('CREATE TABLE narrow_settings (id INT PRIMARY KEY, status VARCHAR(16) NULL, issuedCount TINYINT UNSIGNED NULL)');
+    await revoke.query('CREATE TABLE narrow_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingId INT NOT NULL, KEY (settingId))');
+    try {
+      // Setting 1 has 300 codes (past 255), 2 has 2 and caches 9 (drifted, fixable), 3 is right.
+      await revoke.query("INSERT INTO narrow_settings VALUES (1, 'ACTIVE', 5), (2, 'ACTIVE', 9), (3, 'ACTIVE', 1)");
+      await revoke.query('INSERT INTO narrow_codes (settingId) SELECT 1 FROM seq_1_to_300');
+      await revoke.query('INSERT INTO narrow_codes (settingId) VALUES (2), (2), (3)');
+      const config = writeConfig('narrow.json', { settings: { table: 'narrow_settings' }, counters: { issuedCount: { table: 'narrow_codes', foreignKey: 'settingId' } }, auditTable: 'narrow_audit' });
+      const doubt = 'counter issuedCount: 1 drifted setting counts past the most narrow_settings.issuedCount holds, 255 (setting 1: 300); repair leaves it (exit 4) until the column is widened.';
+      const checked = await runCli(['check', '--url', revoke.url, '--config', config]);
+      expect(checked.code).toBe(1);
+      expect(checked.stderr).toContain(doubt);
+      const planned = await runCli(['repair', '--dry-run', '--url', revoke.url, '--config', config, '--format', 'json']);
+      expect((parseJson(planned) as unknown as { summary: { doubts: string[] } }).summary.doubts).toEqual([doubt]);
+      const repaired = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config, '--format', 'json']);
+      expect(repaired.code, repaired.stderr).toBe(4);
+      const report = parseJson(repaired) as unknown as { summary: { repaired: number; failed: number }; failed: { id: string; reason: string }[] };
+      expect(report.summary).toMatchObject({ repaired: 1, failed: 1 });
+      expect(report.failed).toEqual([{ id: '1', reason: 'issuedCount counts 300, past the most narrow_settings.issuedCount holds (255): widen the column, then rerun' }]);
+      const [rows] = await revoke.conn.query<RowDataPacket[]>('SELECT id, issuedCount FROM narrow_settings ORDER BY id');
+      expect(rows.map((row) => [row['id'], row['issuedCount']])).toEqual([[1, 5], [2, 2], [3, 1]]);
+      // The text report names it apart from settings left locked.
+      await revoke.query('UPDATE narrow_settings SET issuedCount = 9 WHERE id = 2');
+      const text = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config]);
+      expect(text.code).toBe(4);
+      expect(text.stdout).toContain('Not repaired: setting 1: issuedCount counts 300, past the most narrow_settings.issuedCount holds (255): widen the column, then rerun.');
+      expect(text.stdout).not.toContain('still locked');
+    } finally {
+      await revoke.query('DROP TABLE IF EXISTS narrow_settings, narrow_codes, narrow_audit');
+    }
+  });
+
   it('a filter that compiles but fails on a row it meets is named with its counter (exit 2), not a bare database error', async () => {
     // Two codes of setting 1 make the subquery return two rows: only running it finds that.
     const where = '(SELECT c2.id FROM g_coupons c2 WHERE c2.settingId = g_coupons.settingId) > 0';

@@ -49,14 +49,21 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
       `skipped ${result.skipped.length} (already right when locked), ${result.vanished.length} deleted meanwhile, ` +
       `failed ${result.failed.length}. Run id ${result.runId}.`,
   ];
-  if (result.failed.length > 0) {
+  const locked = result.failed.filter((f) => f.unfit !== true);
+  if (locked.length > 0) {
     lines.push(
       c.red(
         // The reason is the lock's as a rule; a table that stayed locked (repair.ts) says so.
-        `Not repaired, ${result.failed.every((f) => f.reason === TABLE_LOCK_REASON) ? 'a table stayed locked (an ALTER TABLE or LOCK TABLES queued on it?)' : 'still locked by another session'}: ` +
-          `${ended(firstFew(result.failed.map((f) => f.settingId)))} A rerun finishes them.`,
+        `Not repaired, ${locked.every((f) => f.reason === TABLE_LOCK_REASON) ? 'a table stayed locked (an ALTER TABLE or LOCK TABLES queued on it?)' : 'still locked by another session'}: ` +
+          `${ended(firstFew(locked.map((f) => f.settingId)))} A rerun finishes them.`,
       ),
     );
+  }
+  const unfit = result.failed.filter((f) => f.unfit === true);
+  if (unfit.length > 0) {
+    // Each says its counter, count and the column's most (repair.ts unfitReason).
+    const shown = unfit.slice(0, 5).map((f) => `setting ${f.settingId}: ${f.reason}`);
+    lines.push(c.red(`Not repaired: ${shown.join('; ')}${unfit.length > shown.length ? `; and ${unfit.length - shown.length} more` : ''}.`));
   }
   if (audit !== undefined && result.repaired > 0) {
     lines.push(`Every write is recorded in ${audit.table}${audit.created ? ' (created by this run)' : ''}, under run id ${result.runId}.`);

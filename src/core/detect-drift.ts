@@ -78,12 +78,27 @@ export interface DriftReport<T extends { id: bigint } = DriftedSetting> {
   /** --ids that name a DELETED setting, which --deleted skip left out (not in `scanned`). */
   skippedIds: bigint[];
   /**
+   * Per counter whose column's largest value (model.ts cacheMax) some drifted setting's count is
+   * past: how many such settings, and the first few (id, count). Repair leaves them (core/repair.ts).
+   */
+  unfit?: UnfitCounts[];
+  /**
    * Set when the scan read a replica (--replica-url): `drifted` holds what the primary confirmed;
    * `unconfirmed` what the replica alone showed drifted (the primary had moved on, or the replica's
    * data differs from the primary's).
    */
   replica?: { name: string; unconfirmed: bigint[] } | undefined;
 }
+
+export interface UnfitCounts {
+  counter: string;
+  max: bigint;
+  settings: number;
+  first: { id: bigint; count: bigint }[];
+}
+
+/** How many (id, count) pairs UnfitCounts keeps: a migration that broke a narrow column everywhere names a few. */
+const UNFIT_KEPT = 5;
 
 /**
  * Adaptive pages start small and double while they are fast: counts are skewed (the first settings
@@ -170,6 +185,17 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
     adaptive: options.pageSize === undefined,
   });
   const totals = { scanned: 0, drifted: [] as T[], orphans: scope.counters.map(() => 0n), named: scope.counters.map((): boolean | null => false) };
+  const unfit = new Map<string, UnfitCounts>();
+  const noteUnfit = (setting: DriftedSetting): void => {
+    for (const counter of scope.counters) {
+      const state = setting.counters[counter.name];
+      if (counter.cacheMax === undefined || state === undefined || state.expected <= counter.cacheMax) continue;
+      const entry = unfit.get(counter.name) ?? { counter: counter.name, max: counter.cacheMax, settings: 0, first: [] };
+      entry.settings += 1;
+      if (entry.first.length < UNFIT_KEPT) entry.first.push({ id: setting.id, count: state.expected });
+      unfit.set(counter.name, entry);
+    }
+  };
   const missingIds: bigint[] = [];
   const skippedIds: bigint[] = [];
   const started = performance.now();
@@ -193,7 +219,10 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
     sizer.observe(Math.max(result.scanned, 1), ms);
     options.onStatement?.({ what: `compare ${describeScope(ids)}`, rows: result.drifted.length, ms });
     totals.scanned += result.scanned;
-    for (const setting of result.drifted) totals.drifted.push(keep(setting));
+    for (const setting of result.drifted) {
+      noteUnfit(setting);
+      totals.drifted.push(keep(setting));
+    }
     result.orphans.forEach((count, i) => (totals.orphans[i]! += count));
     totals.named = totals.named.map((some, i) => (some === true || result.named?.[i] === true ? true : some === null || result.named === undefined ? null : false));
     options.onProgress?.({ scanned: totals.scanned, drifted: totals.drifted.length, elapsedMs: performance.now() - started });
@@ -303,6 +332,7 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
         : null,
     missingIds,
     skippedIds,
+    ...(unfit.size > 0 ? { unfit: scope.counters.flatMap((counter) => unfit.get(counter.name) ?? []).map((entry) => ({ ...entry, first: entry.first.sort((a, b) => compareIds(a.id, b.id)) })) } : {}),
   };
 }
 

@@ -165,8 +165,21 @@ export function foreignKeyDoubts(
  * foreignKeyDoubts' sentences for a report that holds every drifted setting (check, a dry run,
  * --emit-sql), with the counters those settings would have written.
  */
-export function scanDoubts(report: Pick<DriftReport<DriftedSetting>, 'orphans' | 'drifted'>, model: CounterModel): string[] {
-  return foreignKeyDoubts(report, model, driftingCounters(report.drifted)).map((doubt) => doubt.message);
+export function scanDoubts(report: Pick<DriftReport<DriftedSetting>, 'orphans' | 'drifted' | 'unfit'>, model: CounterModel): string[] {
+  return [...foreignKeyDoubts(report, model, driftingCounters(report.drifted)).map((doubt) => doubt.message), ...unfitDoubts(report, model)];
+}
+
+/**
+ * One sentence per counter whose column cannot hold some drifted setting's count (detect-drift.ts
+ * UnfitCounts): repair leaves those settings, named, and writes the rest (core/repair.ts).
+ */
+export function unfitDoubts(report: Pick<DriftReport<{ id: bigint }>, 'unfit'>, model: CounterModel): string[] {
+  return (report.unfit ?? []).map((entry) => {
+    const column = `${model.settings.table}.${entry.counter}`;
+    const examples = entry.first.map((one) => `setting ${one.id}: ${one.count}`).join(', ');
+    const settings = entry.settings === 1 ? '1 drifted setting counts' : `${entry.settings} drifted settings count`;
+    return `counter ${entry.counter}: ${settings} past the most ${column} holds, ${entry.max} (${entry.settings > entry.first.length ? 'e.g. ' : ''}${examples}); repair leaves ${entry.settings === 1 ? 'it' : 'them'} (exit 4) until the column is widened.`;
+  });
 }
 
 /** The counters these drifted settings would have written (isCounterDrifted). */

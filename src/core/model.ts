@@ -21,6 +21,12 @@ export interface CounterDefinition {
    * except where that would be wrong for text (db/builder.ts scopeCondition).
    */
   readonly keyIsText?: boolean;
+  /**
+   * The largest count the cached column can hold (TINYINT UNSIGNED: 255), read from the server by
+   * db/inspector.ts verifySchema; absent: not known. Repair leaves a setting whose count is past
+   * it, named (core/repair.ts), instead of failing its whole batch on the server's refusal.
+   */
+  readonly cacheMax?: bigint;
 }
 
 export interface SettingsDefinition {

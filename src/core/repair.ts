@@ -107,8 +107,11 @@ export interface RepairResult {
   skipped: bigint[];
   /** Settings that no longer exist (deleted since detection). */
   vanished: bigint[];
-  /** Settings still locked by another session after every retry: a rerun finishes them. */
-  failed: { settingId: bigint; reason: string }[];
+  /**
+   * Settings still locked by another session after every retry (a rerun finishes them), and those
+   * whose count their column cannot hold (`unfit`: widen it, then rerun).
+   */
+  failed: { settingId: bigint; reason: string; unfit?: true }[];
   /**
    * Settings of a batch whose COMMIT got no reply (the connection went): committed or not, the
    * audit table says (its rows for this run id are written in the same transaction).
@@ -411,11 +414,19 @@ async function repairBatch(
   // The batch's writes, a setting's together, and the settings found right (nothing to write).
   const written: WrittenChange[] = [];
   const skipped: bigint[] = [];
+  const unfit: { settingId: bigint; reason: string; unfit: true }[] = [];
   let repaired = 0;
   for (const row of locked) {
     const writes = counterWrites(row, (counter) => counts.get(counter)?.get(row.id), options.scope);
     if (writes.length === 0) {
       skipped.push(row.id);
+      continue;
+    }
+    // A count its column cannot hold (300 in a TINYINT UNSIGNED): the server would refuse the
+    // batch's UPDATE (or clip it), and the batch's other settings would go unrepaired with it.
+    const tooLarge = unfitReason(writes, options.scope);
+    if (tooLarge !== null) {
+      unfit.push({ settingId: row.id, reason: tooLarge, unfit: true });
       continue;
     }
     repaired += 1;
@@ -447,8 +458,20 @@ async function repairBatch(
   result.repaired += repaired;
   for (const write of written) result.changes.push(write);
   for (const id of skipped) result.skipped.push(id);
+  for (const left of unfit) result.failed.push(left);
   const lockedSet = new Set(lockedIds);
   return { notLocked: ids.filter((id) => !lockedSet.has(id)) };
+}
+
+/** Why a setting's writes cannot be made (a count past its column's largest value), or null. */
+function unfitReason(writes: readonly WrittenChange[], scope: AuditScope): string | null {
+  for (const write of writes) {
+    const max = scope.counters.find((counter) => counter.name === write.counter)?.cacheMax;
+    if (max !== undefined && write.to > max) {
+      return `${write.counter} counts ${write.to}, past the most ${scope.model.settings.table}.${write.counter} holds (${max}): widen the column, then rerun`;
+    }
+  }
+  return null;
 }
 
 /** What the caller's beforeCommit threw, carried past the retry loop's error mapping. */

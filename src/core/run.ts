@@ -9,7 +9,7 @@ import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, stopIfAborted, UsageError } from '../errors.js';
 import { isPrivilegeError } from '../db/database-error.js';
 import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift } from './detect-drift.js';
-import { type DriftedSetting, driftingCounters, foreignKeyDoubts, noteDriftingCounters } from './drift.js';
+import { type DriftedSetting, driftingCounters, foreignKeyDoubts, noteDriftingCounters, unfitDoubts } from './drift.js';
 import type { AuditScope } from './model.js';
 import { ConfigError } from './config.js';
 import { loadSource, Replica } from './replica.js';
@@ -293,14 +293,14 @@ async function plan(
  * setting; `warnings`, the sentences of the rest, printed and written on.
  */
 export function writeDoubts(
-  report: Pick<DriftReport<{ id: bigint }>, 'orphans'>,
+  report: Pick<DriftReport<{ id: bigint }>, 'orphans' | 'unfit'>,
   model: AuditScope['model'],
   written: ReadonlySet<string>,
 ): { refusal: ConfigError | null; warnings: string[] } {
   const all = foreignKeyDoubts(report, model, written);
   // Only a counter this repair would write: a doubtful one nothing drifts on changes nothing.
   const refused = all.filter((doubt) => doubt.refuse && written.has(doubt.counter));
-  const warnings = all.filter((doubt) => !refused.includes(doubt)).map((doubt) => doubt.message);
+  const warnings = [...all.filter((doubt) => !refused.includes(doubt)).map((doubt) => doubt.message), ...unfitDoubts(report, model)];
   const refusal =
     refused.length === 0
       ? null

@@ -533,7 +533,8 @@ export const inspectSql = {
   ),
   columns: (tables: readonly string[]) =>
     tag(
-      'SELECT TABLE_NAME AS tableName, COLUMN_NAME AS columnName, EXTRA AS extra, DATA_TYPE AS dataType, NUMERIC_SCALE AS numericScale FROM information_schema.COLUMNS ' +
+      'SELECT TABLE_NAME AS tableName, COLUMN_NAME AS columnName, EXTRA AS extra, DATA_TYPE AS dataType, NUMERIC_SCALE AS numericScale, ' +
+        'NUMERIC_PRECISION AS numericPrecision, COLUMN_TYPE AS columnType FROM information_schema.COLUMNS ' +
         `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`,
     ),
   /** The names of every index of these tables. */

@@ -110,6 +110,8 @@ export interface SchemaProblems {
   grants: { table: string; grant: string }[];
   /** Key columns (settings id, foreign keys) that hold text, as `table\0column` (lowercase column): withKeyTypes. */
   textKeys: Set<string>;
+  /** Per counter name, the largest count its column holds (columnMax). */
+  cacheMax: Map<string, bigint>;
 }
 
 export function hasProblems(problems: SchemaProblems): boolean {
@@ -139,7 +141,7 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     need(counter.table, counter.foreignKey, counter.name);
   }
   const found = await columnsOf(db, [...wanted.keys()]);
-  const problems: SchemaProblems = { missing: [], filters: [], keys: [], grants: [], textKeys: new Set() };
+  const problems: SchemaProblems = { missing: [], filters: [], keys: [], grants: [], textKeys: new Set(), cacheMax: new Map() };
   // Tables SELECT was refused on: their GRANTs, to the account the server matched, made at the end.
   const unreadable: string[] = [];
   const withGrants = async (): Promise<SchemaProblems> => {
@@ -175,6 +177,8 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
   }
   for (const counter of scope.counters) {
     const type = found.get(model.settings.table)!.get(counter.name.toLowerCase())!;
+    const max = columnMax(type);
+    if (max !== null) problems.cacheMax.set(counter.name, max);
     if (!holdsCounts(type)) problems.keys.push(`${model.settings.table}.${counter.name} is ${describeType(type)}: a cached counter must be an integer column`);
   }
   // Pages and repair's locks take an id for one setting: a column where two rows share an id (a
@@ -221,7 +225,7 @@ export async function verifySchema(db: Database, scope: AuditScope): Promise<Aud
     );
   }
   const all = [...problems.missing, ...problems.keys, ...problems.filters];
-  if (all.length === 0) return withKeyTypes(scope, problems.textKeys);
+  if (all.length === 0) return withKeyTypes(scope, problems.textKeys, problems.cacheMax);
   if (scope.model.source !== null) {
     throw new ConfigError(`${scope.model.source} does not match database '${db.config.database}': ${all.join('; ')}. Nothing was read or written.`);
   }
@@ -232,10 +236,13 @@ export async function verifySchema(db: Database, scope: AuditScope): Promise<Aud
  * The scope with each key column marked text or not (model.ts idIsText, keyIsText), so that the
  * statements by id compare a text key with quoted ids, which its index serves (db/builder.ts idList).
  */
-export function withKeyTypes(scope: AuditScope, textKeys: ReadonlySet<string>): AuditScope {
+export function withKeyTypes(scope: AuditScope, textKeys: ReadonlySet<string>, cacheMax: ReadonlyMap<string, bigint> = new Map()): AuditScope {
   const isText = (table: string, column: string): boolean => textKeys.has(`${table}\0${column.toLowerCase()}`);
   const { settings } = scope.model;
-  const counters = scope.model.counters.map((counter) => ({ ...counter, keyIsText: isText(counter.table, counter.foreignKey) }));
+  const counters = scope.model.counters.map((counter) => {
+    const max = cacheMax.get(counter.name);
+    return { ...counter, keyIsText: isText(counter.table, counter.foreignKey), ...(max === undefined ? {} : { cacheMax: max }) };
+  });
   const model = { ...scope.model, settings: { ...settings, idIsText: isText(settings.table, settings.id) }, counters };
   return { ...scope, model, counters: scope.counters.map((counter) => counters.find((typed) => typed.name === counter.name)!) };
 }
@@ -243,6 +250,27 @@ export function withKeyTypes(scope: AuditScope, textKeys: ReadonlySet<string>): 
 export interface ColumnType {
   dataType: string;
   numericScale: number | null;
+  /** DECIMAL's digits; absent where not read. */
+  numericPrecision?: number | null;
+  /** The full type ('tinyint(3) unsigned'); absent where not read. */
+  columnType?: string;
+}
+
+const INTEGER_MAX: Readonly<Record<string, readonly [bigint, bigint]>> = {
+  tinyint: [127n, 255n],
+  smallint: [32_767n, 65_535n],
+  mediumint: [8_388_607n, 16_777_215n],
+  int: [2_147_483_647n, 4_294_967_295n],
+  integer: [2_147_483_647n, 4_294_967_295n],
+  bigint: [9_223_372_036_854_775_807n, 18_446_744_073_709_551_615n],
+};
+
+/** The largest count a counter column holds (signed or UNSIGNED, a DECIMAL's digits); null when its type does not say. */
+export function columnMax(type: ColumnType): bigint | null {
+  const integer = INTEGER_MAX[type.dataType];
+  if (integer !== undefined) return /\bunsigned\b/i.test(type.columnType ?? '') ? integer[1] : integer[0];
+  if ((type.dataType === 'decimal' || type.dataType === 'numeric') && type.numericScale === 0 && typeof type.numericPrecision === 'number') return 10n ** BigInt(type.numericPrecision) - 1n;
+  return null;
 }
 
 /** Each table's columns (lowercase names) and their types. */
@@ -253,9 +281,12 @@ async function columnsOf(db: Database, tables: readonly string[]): Promise<Map<s
     const table = String(row['tableName']);
     if (!found.has(table)) found.set(table, new Map());
     const scale = row['numericScale'];
+    const precision = row['numericPrecision'];
     found.get(table)!.set(String(row['columnName']).toLowerCase(), {
       dataType: String(row['dataType']).toLowerCase(),
       numericScale: scale === null || scale === undefined ? null : Number(scale),
+      numericPrecision: precision === null || precision === undefined ? null : Number(precision),
+      columnType: String(row['columnType'] ?? ''),
     });
   }
   return found;

@@ -8,6 +8,7 @@ import { driftTableText } from '../../src/cli/drift-report.js';
 import { drawn } from '../helpers/output.js';
 import type { SettingRow } from '../../src/db/rows.js';
 import { readPage } from '../../src/db/scanner.js';
+import { columnMax } from '../../src/db/inspector.js';
 import type { DriftReport, OrphanCount } from '../../src/core/detect-drift.js';
 
 const scope = auditScope(DEFAULT_MODEL);
@@ -230,5 +231,23 @@ describe('foreignKeyDoubts (a counter that counted no child row for any setting)
     expect(doubted({ rows: 3n, namesSettings: true }, ['issuedCount'])).toEqual([]);
     expect(doubted({ rows: 3n, namesSettings: null }, ['issuedCount'])).toEqual([]);
     expect(foreignKeyDoubts({ orphans: null }, model, new Set(['issuedCount']))).toEqual([]);
+  });
+});
+
+describe("a counter column's largest value (inspector.ts columnMax), which repair leaves a count past", () => {
+  it('per integer type, signed and UNSIGNED, and per DECIMAL digits; none for a type that does not say', () => {
+    const max = (dataType: string, columnType: string, numericPrecision: number | null = null, numericScale: number | null = 0) =>
+      columnMax({ dataType, columnType, numericPrecision, numericScale });
+    expect(max('tinyint', 'tinyint(3) unsigned')).toBe(255n);
+    expect(max('tinyint', 'tinyint(4)')).toBe(127n);
+    expect(max('smallint', 'smallint(5) unsigned')).toBe(65_535n);
+    expect(max('mediumint', 'mediumint(9)')).toBe(8_388_607n);
+    expect(max('int', 'int(10) unsigned zerofill')).toBe(4_294_967_295n);
+    expect(max('int', 'int(11)')).toBe(2_147_483_647n);
+    expect(max('bigint', 'bigint(20) unsigned')).toBe(18_446_744_073_709_551_615n);
+    expect(max('bigint', 'bigint(20)')).toBe(9_223_372_036_854_775_807n);
+    expect(max('decimal', 'decimal(5,0)', 5)).toBe(99_999n);
+    expect(max('decimal', 'decimal(5,2)', 5, 2)).toBeNull();
+    expect(max('decimal', 'decimal(5,0)', null)).toBeNull();
   });
 });
