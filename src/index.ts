@@ -185,12 +185,38 @@ function knownOptions(fn: 'check' | 'repair', options: unknown): void {
   elements('columns', ['string']);
 }
 
+/**
+ * The CLI's flags as this API names them, for the messages the run shares with the CLI ("pass
+ * --wait-lock SECONDS" reads "pass waitLock SECONDS" here): a program has options, not flags.
+ */
+const OPTION_NAMES: Readonly<Record<string, string>> = {
+  '--url': 'url', '--replica-url': 'replicaUrl', '--config': 'config', '--ids': 'ids', '--columns': 'columns', '--deleted': 'deleted',
+  '--page-size': 'pageSize', '--concurrency': 'concurrency', '--max-lag': 'maxLag', '--max-lag-wait': 'maxLagWait', '--max-load': 'maxLoad',
+  '--critical-load': 'criticalLoad', '--pause-file': 'pauseFile', '--check-interval': 'checkInterval', '--metadata-lock-wait': 'metadataLockWait',
+  '--wait-lock': 'waitLock', '--dry-run': 'dryRun', '--batch-size': 'batchSize', '--write-concurrency': 'writeConcurrency',
+  '--lock-wait-timeout': 'lockWaitTimeout', '--max-changes': 'maxChanges', '--audit-table': 'auditTable',
+};
+
+/** One mapper at the API's edge: a CouponAuditError's message with the option names above (its class, exit code and cause unchanged). */
+function asLibraryError(error: unknown): unknown {
+  if (!(error instanceof CouponAuditError)) return error;
+  error.message = error.message
+    .replace(/--[a-z][a-z-]*/g, (flag) => OPTION_NAMES[flag] ?? flag)
+    // The CLI prints what was written before the error; a program has the runId (error.runId) and the audit table.
+    .replace('(what was written is above)', "(what was written is in the audit table under the error's runId)");
+  return error;
+}
+
 /** Resolves to what `coupon-audit check --format json` prints. */
 export async function check(options: CheckOptions): Promise<CheckReport> {
-  knownOptions('check', options);
-  const resolved = await resolve(options);
-  const report = await checkRun(resolved);
-  return checkReportJson(report, { command: 'check' }, resolved.scope.model);
+  try {
+    knownOptions('check', options);
+    const resolved = await resolve(options);
+    const report = await checkRun(resolved);
+    return checkReportJson(report, { command: 'check' }, resolved.scope.model);
+  } catch (error) {
+    throw asLibraryError(error);
+  }
 }
 
 /**
@@ -203,6 +229,14 @@ export async function repair(options: RepairOptions & { dryRun: true }): Promise
 export async function repair(options: RepairOptions & { dryRun?: false }): Promise<RepairReport>;
 export async function repair(options: RepairOptions): Promise<RepairReport | DryRunReport>;
 export async function repair(options: RepairOptions): Promise<RepairReport | DryRunReport> {
+  try {
+    return await repairInProcess(options);
+  } catch (error) {
+    throw asLibraryError(error);
+  }
+}
+
+async function repairInProcess(options: RepairOptions): Promise<RepairReport | DryRunReport> {
   knownOptions('repair', options);
   const auditTableProblem = options.auditTable === undefined ? null : auditTableNameProblem(options.auditTable);
   if (auditTableProblem !== null) throw new UsageError(`repair(): auditTable: ${auditTableProblem}; nothing was read or written.`);

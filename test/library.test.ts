@@ -195,6 +195,11 @@ describe('repair()', () => {
       const error = await repair({ url: db.url, ids: ['7'] }).then(() => null, (e: unknown) => e);
       expect(error).toBeInstanceOf(RunLockedError);
       expect((error as RunLockedError).exitCode).toBe(5);
+      // What to do, in this API's names: a program has options, not the CLI's flags.
+      expect((error as RunLockedError).message).toContain('waitLock');
+      expect((error as RunLockedError).message).not.toMatch(/--[a-z]/);
+      const critical = await check({ url: db.url, ids: ['7'], criticalLoad: { Threads_running: 0 } }).then(() => null, (e: unknown) => e);
+      expect((critical as UsageError).message).toBe('criticalLoad Threads_running=0 is passed at every read: the statement that reads it is running (it would stop at once). Give 1 or more.');
     } finally {
       await holder.end();
     }

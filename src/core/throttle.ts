@@ -82,7 +82,7 @@ export function parseLoadLimits(option: string, text: string): LoadLimit[] {
     // pause for ever, --critical-load stop at once).
     if (limit.variable.toLowerCase() === 'threads_running' && limit.limit < 1) {
       throw new UsageError(
-        `${option} Threads_running=0 is passed at every read: the statement that reads it is running (${option === '--critical-load' ? 'it would stop at once' : 'it would pause for ever'}). Give 1 or more.`,
+        `${option} Threads_running=0 is passed at every read: the statement that reads it is running (${/critical/i.test(option) ? 'it would stop at once' : 'it would pause for ever'}). Give 1 or more.`,
       );
     }
     return limit;
