@@ -200,7 +200,7 @@ describe('repair between batches', () => {
     running = null;
     expect(error).toBeInstanceOf(DatabaseError);
     expect((error as CouponAuditError).exitCode).toBe(3);
-    expect((error as Error).message).toMatch(/^Threads_running=\d+ on server 127\.0\.0\.1:\d+ is above --critical-load Threads_running=3/);
+    expect((error as Error).message).toMatch(/^Threads_running=\d+ on server 127\.0\.0\.1:\d+ is above criticalLoad Threads_running=3/);
     // Five batches of ten committed, whole, with their audit rows; the rest are still drifted.
     const [audit] = await conn.query<RowDataPacket[]>('SELECT settingId FROM coupon_audit_log ORDER BY settingId');
     expect(audit.map((row) => Number(row['settingId']))).toEqual(Array.from({ length: 50 }, (_, i) => (i + 1) * 10));

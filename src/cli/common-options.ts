@@ -70,7 +70,7 @@ export function metadataLockWaitOption(): Option {
 /** The options that say what is audited: the model (--config) and the part of it a run looks at. */
 export function addScopeOptions(command: Command): Command {
   return command
-    .option('--config <file>', `counters by definition (JSON; default: ./coupon-audit.json when present, else ${DEFAULT_MODEL.counters.map((c) => c.name).join(' and ')} of ${DEFAULT_MODEL.settings.table})`)
+    .option('--config <file>', `counters by definition (JSON, as README "Counters by definition" writes it; default: ./coupon-audit.json when present, else ${DEFAULT_MODEL.counters.map((c) => c.name).join(' and ')} of ${DEFAULT_MODEL.settings.table})`)
     .option('--columns <counters>', `only these counters, comma-separated (default: all; built in: ${DEFAULT_MODEL.counters.map((c) => c.name).join(',')})`, counterList)
     .addOption(
       new Option('--deleted <policy>', 'DELETED settings: count like others, expect zero, or skip')
