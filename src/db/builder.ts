@@ -475,6 +475,14 @@ export function auditTableDdl(template: string, defaultName: string, name: strin
 
 // Session and transaction control.
 export const sessionSql = {
+  /**
+   * The connection's collation as the stock clients have it: utf8mb4's default on this server
+   * (utf8mb4_general_ci on MariaDB 10.11, utf8mb4_0900_ai_ci on MySQL 8), not the driver's
+   * utf8mb4_unicode_ci. A config's filter that compares a text column with an expression of the
+   * connection's collation (`code <> CAST(id AS CHAR)`) then works, and counts, as it does in the
+   * DBA's client (inspector.ts useEngine).
+   */
+  names: tag('SET NAMES utf8mb4'),
   readCommitted: tag('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED'),
   /**
    * Every connection's bound on a wait for a table's metadata lock (inspector.ts useEngine): a read

@@ -70,7 +70,7 @@ export async function serverInfo(db: Database): Promise<ServerInfo> {
 export async function useEngine(db: Database, options: { metadataLockWaitSeconds: number }): Promise<ServerInfo> {
   const server = await serverInfo(db);
   const bound = server.engine.boundsMetadataLockWait ? [sessionSql.metadataLockWait(options.metadataLockWaitSeconds)] : [];
-  db.setSessionSetup([...server.engine.readSetup, ...bound]);
+  db.setSessionSetup([sessionSql.names, ...server.engine.readSetup, ...bound]);
   return server;
 }
 
