@@ -43,6 +43,19 @@ function writeConfig(name: string, config: unknown): string {
   return path;
 }
 
+/**
+ * Runs `body` with these tables (name: its CREATE TABLE body) made in the revoke database, then drops
+ * them, also when it fails: the other tests there read the seeded tables only.
+ */
+async function withTables(tables: Record<string, string>, body: () => Promise<void>): Promise<void> {
+  try {
+    for (const [name, definition] of Object.entries(tables)) await revoke.query(`CREATE TABLE ${name} ${definition}`);
+    await body();
+  } finally {
+    await revoke.query(`DROP TABLE IF EXISTS ${Object.keys(tables).join(', ')}`);
+  }
+}
+
 /** Runs SQL with the stock client, as a DBA would paste it. */
 function mariadb(database: string, sql: string): string {
   const options = connectionOptions(database);
@@ -583,76 +596,80 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
   it('an id that only leads a key of several columns, and is two rows: exit 2 naming it, wherever the rows show it, nothing written', async () => {
     // 3,000 settings, one id of them twice (another region): in the first pages (read by points),
     // past them (pages by id arithmetic), and among --ids.
-    await revoke.query('CREATE TABLE regional_settings (id BIGINT UNSIGNED NOT NULL, region CHAR(2) NOT NULL, status VARCHAR(16) NULL, issuedCount INT NULL, PRIMARY KEY (id, region))');
-    await revoke.query('CREATE TABLE regional_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT UNSIGNED NOT NULL, KEY (settingId))');
-    try {
-      await revoke.query("INSERT INTO regional_settings SELECT seq, 'KR', 'ACTIVE', 1 FROM seq_1_to_3000");
-      // The ids made shared below have no codes, and every row of them caches 0: no row of them drifts
-      // whichever row a read pairs with the count, so only seeing the id twice can tell.
-      await revoke.query('INSERT INTO regional_codes (settingId) SELECT seq FROM seq_1_to_3000 WHERE seq NOT IN (5, 2500)');
-      await revoke.query('UPDATE regional_settings SET issuedCount = 0 WHERE id IN (5, 2500)');
-      const config = writeConfig('regional.json', { settings: { table: 'regional_settings' }, counters: { issuedCount: { table: 'regional_codes', foreignKey: 'settingId' } } });
-      expect((await runCli(['check', '--url', revoke.url, '--config', config])).code).toBe(0); // one row per id: audited
-      for (const shared of [5, 2500]) {
-        await revoke.query(`INSERT INTO regional_settings VALUES (${shared}, 'US', 'ACTIVE', 0)`);
-        const [[before]] = await revoke.conn.query<RowDataPacket[]>('SELECT SUM(issuedCount) AS total FROM regional_settings');
-        for (const command of [['check'], ['check', '--concurrency', '1', '--page-size', '500'], ['check', '--ids', `1,${shared}`], ['repair', '--yes'], ['repair', '--yes', '--ids', `${shared}`]]) {
-          const result = await runCli([...command, '--url', revoke.url, '--config', config]);
-          expect(result.code, `${command.join(' ')}: ${result.stderr}`).toBe(2);
-          expect(result.stderr.trim()).toBe(
-            `coupon-audit: settings.id: regional_settings.id is ${shared} in more than one row, and a setting must be one row: id only leads a key of several columns here. ` +
-              'Name a column that is unique by itself as settings.id.',
-          );
+    await withTables(
+      {
+        regional_settings: '(id BIGINT UNSIGNED NOT NULL, region CHAR(2) NOT NULL, status VARCHAR(16) NULL, issuedCount INT NULL, PRIMARY KEY (id, region))',
+        regional_codes: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT UNSIGNED NOT NULL, KEY (settingId))',
+      },
+      async () => {
+        await revoke.query("INSERT INTO regional_settings SELECT seq, 'KR', 'ACTIVE', 1 FROM seq_1_to_3000");
+        // The ids made shared below have no codes, and every row of them caches 0: no row of them drifts
+        // whichever row a read pairs with the count, so only seeing the id twice can tell.
+        await revoke.query('INSERT INTO regional_codes (settingId) SELECT seq FROM seq_1_to_3000 WHERE seq NOT IN (5, 2500)');
+        await revoke.query('UPDATE regional_settings SET issuedCount = 0 WHERE id IN (5, 2500)');
+        const config = writeConfig('regional.json', { settings: { table: 'regional_settings' }, counters: { issuedCount: { table: 'regional_codes', foreignKey: 'settingId' } } });
+        expect((await runCli(['check', '--url', revoke.url, '--config', config])).code).toBe(0); // one row per id: audited
+        for (const shared of [5, 2500]) {
+          await revoke.query(`INSERT INTO regional_settings VALUES (${shared}, 'US', 'ACTIVE', 0)`);
+          const [[before]] = await revoke.conn.query<RowDataPacket[]>('SELECT SUM(issuedCount) AS total FROM regional_settings');
+          for (const command of [['check'], ['check', '--concurrency', '1', '--page-size', '500'], ['check', '--ids', `1,${shared}`], ['repair', '--yes'], ['repair', '--yes', '--ids', `${shared}`]]) {
+            const result = await runCli([...command, '--url', revoke.url, '--config', config]);
+            expect(result.code, `${command.join(' ')}: ${result.stderr}`).toBe(2);
+            expect(result.stderr.trim()).toBe(
+              `coupon-audit: settings.id: regional_settings.id is ${shared} in more than one row, and a setting must be one row: id only leads a key of several columns here. ` +
+                'Name a column that is unique by itself as settings.id.',
+            );
+          }
+          const [[after]] = await revoke.conn.query<RowDataPacket[]>('SELECT SUM(issuedCount) AS total FROM regional_settings');
+          expect(after).toEqual(before);
+          await revoke.query(`DELETE FROM regional_settings WHERE id = ${shared} AND region = 'US'`);
         }
-        const [[after]] = await revoke.conn.query<RowDataPacket[]>('SELECT SUM(issuedCount) AS total FROM regional_settings');
-        expect(after).toEqual(before);
-        await revoke.query(`DELETE FROM regional_settings WHERE id = ${shared} AND region = 'US'`);
-      }
-    } finally {
-      await revoke.query('DROP TABLE IF EXISTS regional_settings, regional_codes');
-    }
+      },
+    );
   });
 
   it('text keys of two collations: the packed pages compare them; where the stacked statement must, exit 2 saying what to do', async () => {
-    await revoke.query('CREATE TABLE collation_settings (id BIGINT UNSIGNED PRIMARY KEY, status VARCHAR(16) NULL, issuedCount INT NULL, usedCount INT NULL)');
-    await revoke.query('CREATE TABLE general_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingId VARCHAR(20) COLLATE utf8mb4_general_ci NOT NULL, KEY (settingId))');
-    await revoke.query('CREATE TABLE unicode_uses (id INT AUTO_INCREMENT PRIMARY KEY, settingId VARCHAR(20) COLLATE utf8mb4_unicode_ci NOT NULL, KEY (settingId))');
-    try {
-      // Issued 1 and used 0 cached everywhere: 2 and 3 drift, 1 and 4 do not.
-      await revoke.query("INSERT INTO collation_settings VALUES (1, 'ACTIVE', 1, 0), (2, 'ACTIVE', 1, 0), (3, 'ACTIVE', 1, 0), (4, 'ACTIVE', 1, 0)");
-      await revoke.query("INSERT INTO general_codes (settingId) VALUES ('1'), ('2'), ('2'), ('4')");
-      await revoke.query("INSERT INTO unicode_uses (settingId) VALUES ('3')");
-      const config = writeConfig('collations.json', {
-        settings: { table: 'collation_settings' },
-        counters: { issuedCount: { table: 'general_codes', foreignKey: 'settingId' }, usedCount: { table: 'unicode_uses', foreignKey: 'settingId' } },
-      });
-      const checked = await runCli(['check', '--url', revoke.url, '--config', config, '--format', 'json']);
-      expect(checked.code, checked.stderr).toBe(1);
-      const report = parseJson(checked) as { drifted: { id: string; counters: Record<string, { cached: number; actual: number }> }[] };
-      expect(report.drifted.map((setting) => [setting.id, setting.counters['issuedCount']!.actual, setting.counters['usedCount']!.actual])).toEqual([
-        ['2', 2, 0],
-        ['3', 0, 1],
-      ]);
-      expect((await runCli(['check', '--url', revoke.url, '--config', config, '--ids', '1,4'])).code).toBe(0);
-      // A key that is not plain digits sends its page to the stacked statement.
-      await revoke.query("INSERT INTO unicode_uses (settingId) VALUES ('04')");
-      const [before] = await revoke.conn.query<RowDataPacket[]>('SELECT * FROM collation_settings ORDER BY id');
-      for (const command of [['check'], ['repair', '--yes']]) {
-        const result = await runCli([...command, '--url', revoke.url, '--config', config]);
-        expect(result.code, result.stderr).toBe(2);
-        expect(result.stderr.trim()).toBe(
-          "coupon-audit: The text columns general_codes.settingId, unicode_uses.settingId have different collations, and the server cannot compare their keys in one statement (Illegal mix of collations for operation 'UNION'). " +
-            'Give them one collation, or audit the counters one at a time (--columns issuedCount, then --columns usedCount); nothing was written.',
-        );
-      }
-      const [after] = await revoke.conn.query<RowDataPacket[]>('SELECT * FROM collation_settings ORDER BY id');
-      expect(after).toEqual(before);
-      // As it says: one counter at a time ('04' is no setting's: an orphan).
-      const used = await runCli(['check', '--url', revoke.url, '--config', config, '--columns', 'usedCount', '--format', 'json']);
-      expect((parseJson(used) as { drifted: { id: string }[] }).drifted.map((setting) => setting.id)).toEqual(['3']);
-    } finally {
-      await revoke.query('DROP TABLE IF EXISTS collation_settings, general_codes, unicode_uses');
-    }
+    await withTables(
+      {
+        collation_settings: '(id BIGINT UNSIGNED PRIMARY KEY, status VARCHAR(16) NULL, issuedCount INT NULL, usedCount INT NULL)',
+        general_codes: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId VARCHAR(20) COLLATE utf8mb4_general_ci NOT NULL, KEY (settingId))',
+        unicode_uses: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId VARCHAR(20) COLLATE utf8mb4_unicode_ci NOT NULL, KEY (settingId))',
+      },
+      async () => {
+        // Issued 1 and used 0 cached everywhere: 2 and 3 drift, 1 and 4 do not.
+        await revoke.query("INSERT INTO collation_settings VALUES (1, 'ACTIVE', 1, 0), (2, 'ACTIVE', 1, 0), (3, 'ACTIVE', 1, 0), (4, 'ACTIVE', 1, 0)");
+        await revoke.query("INSERT INTO general_codes (settingId) VALUES ('1'), ('2'), ('2'), ('4')");
+        await revoke.query("INSERT INTO unicode_uses (settingId) VALUES ('3')");
+        const config = writeConfig('collations.json', {
+          settings: { table: 'collation_settings' },
+          counters: { issuedCount: { table: 'general_codes', foreignKey: 'settingId' }, usedCount: { table: 'unicode_uses', foreignKey: 'settingId' } },
+        });
+        const checked = await runCli(['check', '--url', revoke.url, '--config', config, '--format', 'json']);
+        expect(checked.code, checked.stderr).toBe(1);
+        const report = parseJson(checked) as { drifted: { id: string; counters: Record<string, { cached: number; actual: number }> }[] };
+        expect(report.drifted.map((setting) => [setting.id, setting.counters['issuedCount']!.actual, setting.counters['usedCount']!.actual])).toEqual([
+          ['2', 2, 0],
+          ['3', 0, 1],
+        ]);
+        expect((await runCli(['check', '--url', revoke.url, '--config', config, '--ids', '1,4'])).code).toBe(0);
+        // A key that is not plain digits sends its page to the stacked statement.
+        await revoke.query("INSERT INTO unicode_uses (settingId) VALUES ('04')");
+        const [before] = await revoke.conn.query<RowDataPacket[]>('SELECT * FROM collation_settings ORDER BY id');
+        for (const command of [['check'], ['repair', '--yes']]) {
+          const result = await runCli([...command, '--url', revoke.url, '--config', config]);
+          expect(result.code, result.stderr).toBe(2);
+          expect(result.stderr.trim()).toBe(
+            "coupon-audit: The text columns general_codes.settingId, unicode_uses.settingId have different collations, and the server cannot compare their keys in one statement (Illegal mix of collations for operation 'UNION'). " +
+              'Give them one collation, or audit the counters one at a time (--columns issuedCount, then --columns usedCount); nothing was written.',
+          );
+        }
+        const [after] = await revoke.conn.query<RowDataPacket[]>('SELECT * FROM collation_settings ORDER BY id');
+        expect(after).toEqual(before);
+        // As it says: one counter at a time ('04' is no setting's: an orphan).
+        const used = await runCli(['check', '--url', revoke.url, '--config', config, '--columns', 'usedCount', '--format', 'json']);
+        expect((parseJson(used) as { drifted: { id: string }[] }).drifted.map((setting) => setting.id)).toEqual(['3']);
+      },
+    );
   });
 
   it("a count past what its column holds: check and the dry run say so; repair writes the batch's other settings and leaves that one, named (exit 4)", async () => {
@@ -691,22 +708,24 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
   it("a filter that compares a text column with an expression of the connection's collation works, and counts, as in the mariadb client", async () => {
     // The server's utf8mb4 default, as the stock client has it: the driver's own (utf8mb4_unicode_ci)
     // made `code <> CAST(settingId AS CHAR)` an illegal mix of collations here (exit 2).
-    await revoke.query('CREATE TABLE cast_settings (id INT PRIMARY KEY, status VARCHAR(16) NULL, issuedCount INT NULL) COLLATE utf8mb4_general_ci');
-    await revoke.query('CREATE TABLE cast_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingId INT NOT NULL, code VARCHAR(16) NOT NULL, KEY (settingId)) COLLATE utf8mb4_general_ci');
-    try {
-      await revoke.query("INSERT INTO cast_settings VALUES (1, 'ACTIVE', 1), (2, 'ACTIVE', 5)");
-      await revoke.query("INSERT INTO cast_codes (settingId, code) VALUES (1, 'a'), (1, '1'), (2, 'b'), (2, '2')");
-      const where = 'code <> CAST(settingId AS CHAR)';
-      const config = writeConfig('cast.json', { settings: { table: 'cast_settings' }, counters: { issuedCount: { table: 'cast_codes', foreignKey: 'settingId', where } } });
-      const checked = await runCli(['check', '--url', revoke.url, '--config', config, '--format', 'json']);
-      expect(checked.code, checked.stderr).toBe(1);
-      const report = parseJson(checked) as unknown as { drifted: { id: string; counters: { issuedCount: { cached: number; actual: number } } }[] };
-      expect(report.drifted.map((setting) => [setting.id, setting.counters.issuedCount.cached, setting.counters.issuedCount.actual])).toEqual([['2', 5, 1]]);
-      // The client's count, with its own default collation.
-      expect(mariadb(revoke.name, `SELECT settingId, COUNT(*) FROM cast_codes WHERE ${where} GROUP BY settingId`).trim().split('\n')).toEqual(['1\t1', '2\t1']);
-    } finally {
-      await revoke.query('DROP TABLE IF EXISTS cast_settings, cast_codes');
-    }
+    await withTables(
+      {
+        cast_settings: '(id INT PRIMARY KEY, status VARCHAR(16) NULL, issuedCount INT NULL) COLLATE utf8mb4_general_ci',
+        cast_codes: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId INT NOT NULL, code VARCHAR(16) NOT NULL, KEY (settingId)) COLLATE utf8mb4_general_ci',
+      },
+      async () => {
+        await revoke.query("INSERT INTO cast_settings VALUES (1, 'ACTIVE', 1), (2, 'ACTIVE', 5)");
+        await revoke.query("INSERT INTO cast_codes (settingId, code) VALUES (1, 'a'), (1, '1'), (2, 'b'), (2, '2')");
+        const where = 'code <> CAST(settingId AS CHAR)';
+        const config = writeConfig('cast.json', { settings: { table: 'cast_settings' }, counters: { issuedCount: { table: 'cast_codes', foreignKey: 'settingId', where } } });
+        const checked = await runCli(['check', '--url', revoke.url, '--config', config, '--format', 'json']);
+        expect(checked.code, checked.stderr).toBe(1);
+        const report = parseJson(checked) as unknown as { drifted: { id: string; counters: { issuedCount: { cached: number; actual: number } } }[] };
+        expect(report.drifted.map((setting) => [setting.id, setting.counters.issuedCount.cached, setting.counters.issuedCount.actual])).toEqual([['2', 5, 1]]);
+        // The client's count, with its own default collation.
+        expect(mariadb(revoke.name, `SELECT settingId, COUNT(*) FROM cast_codes WHERE ${where} GROUP BY settingId`).trim().split('\n')).toEqual(['1\t1', '2\t1']);
+      },
+    );
   });
 
   it('a filter that compiles but fails on a row it meets is named with its counter (exit 2), not a bare database error', async () => {
