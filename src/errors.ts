@@ -35,7 +35,6 @@ export class UsageError extends CouponAuditError {
   readonly exitCode = EXIT.USAGE;
 }
 
-/** Cannot connect, authentication, missing table/column/privilege, connection lost: exit 3. */
 /**
  * A condition the code relies on did not hold: a bug (exit 70), thrown as one so that the database
  * error mapper around a statement (db/database-error.ts toDatabaseError) passes it on untouched
@@ -45,6 +44,7 @@ export class InternalError extends CouponAuditError {
   readonly exitCode = EXIT.INTERNAL;
 }
 
+/** Cannot connect, authentication, missing table/column/privilege, connection lost: exit 3. */
 export class DatabaseError extends CouponAuditError {
   readonly exitCode = EXIT.DATABASE;
 }

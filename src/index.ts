@@ -186,24 +186,31 @@ function knownOptions(fn: 'check' | 'repair', options: unknown): void {
 }
 
 /**
- * The CLI's flags as this API names them, for the messages the run shares with the CLI ("pass
- * --wait-lock SECONDS" reads "pass waitLock SECONDS" here): a program has options, not flags.
+ * The CLI's flags as this API names them (--wait-lock: waitLock), for the messages the run shares
+ * with the CLI ("pass --wait-lock SECONDS" reads "pass waitLock SECONDS" here): a program has
+ * options, not flags. Every option's flag is its name in kebab case.
  */
-const OPTION_NAMES: Readonly<Record<string, string>> = {
-  '--url': 'url', '--replica-url': 'replicaUrl', '--config': 'config', '--ids': 'ids', '--columns': 'columns', '--deleted': 'deleted',
-  '--page-size': 'pageSize', '--concurrency': 'concurrency', '--max-lag': 'maxLag', '--max-lag-wait': 'maxLagWait', '--max-load': 'maxLoad',
-  '--critical-load': 'criticalLoad', '--pause-file': 'pauseFile', '--check-interval': 'checkInterval', '--metadata-lock-wait': 'metadataLockWait',
-  '--wait-lock': 'waitLock', '--dry-run': 'dryRun', '--batch-size': 'batchSize', '--write-concurrency': 'writeConcurrency',
-  '--lock-wait-timeout': 'lockWaitTimeout', '--max-changes': 'maxChanges', '--audit-table': 'auditTable',
-};
+const OPTION_NAMES: ReadonlyMap<string, string> = new Map(Object.keys(REPAIR_OPTIONS).map((name) => [`--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, name]));
 
-/** One mapper at the API's edge: a CouponAuditError's message with the option names above (its class, exit code and cause unchanged). */
+/** Errors a caller's beforeCommit threw: passed on untouched (README), never reworded. */
+const callerErrors = new WeakSet<object>();
+
+/**
+ * One mapper at the API's edge: a CouponAuditError of the run with the option names above in its
+ * message (its class, exit code and cause unchanged). Text in quotes is left as it is: a config's
+ * filter, a server's message ('--ids%' in a LIKE).
+ */
 function asLibraryError(error: unknown): unknown {
-  if (!(error instanceof CouponAuditError)) return error;
+  if (!(error instanceof CouponAuditError) || callerErrors.has(error)) return error;
   error.message = error.message
-    .replace(/--[a-z][a-z-]*/g, (flag) => OPTION_NAMES[flag] ?? flag)
-    // The CLI prints what was written before the error; a program has the runId (error.runId) and the audit table.
-    .replace('(what was written is above)', "(what was written is in the audit table under the error's runId)");
+    .split(/("[^"]*"|'[^']*')/)
+    .map((part, i) => (i % 2 === 1 ? part : part.replace(/--[a-z][a-z-]*/g, (flag) => OPTION_NAMES.get(flag) ?? flag)))
+    .join('')
+    // The CLI prints what was written before the error; a program has the runId and the audit table.
+    .replace(
+      '(what was written is above)',
+      error.runId === undefined ? '(nothing was written)' : "(what was written is in the audit table under this error's runId)",
+    );
   return error;
 }
 
@@ -253,7 +260,17 @@ async function repairInProcess(options: RepairOptions): Promise<RepairReport | D
       lockWaitTimeoutSeconds: options.lockWaitTimeout === undefined ? undefined : wholeNumber('lockWaitTimeout', options.lockWaitTimeout, LOCK_WAIT_TIMEOUT_RANGE),
       maxChanges: options.maxChanges === undefined ? undefined : wholeNumber('maxChanges', options.maxChanges, MAX_CHANGES_RANGE),
       hooks: { ...base.hooks, onRepairProgress: options.onRepairProgress },
-      beforeCommit: beforeCommit === undefined ? undefined : (_ids, changes) => beforeCommit({ changes: changes.map(changeJson) }),
+      beforeCommit:
+        beforeCommit === undefined
+          ? undefined
+          : async (_ids, changes) => {
+              try {
+                await beforeCommit({ changes: changes.map(changeJson) });
+              } catch (error) {
+                if (typeof error === 'object' && error !== null) callerErrors.add(error);
+                throw error;
+              }
+            },
     },
     result,
   ).catch((error: unknown) => {

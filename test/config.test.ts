@@ -616,8 +616,8 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
             const result = await runCli([...command, '--url', revoke.url, '--config', config]);
             expect(result.code, `${command.join(' ')}: ${result.stderr}`).toBe(2);
             expect(result.stderr.trim()).toBe(
-              `coupon-audit: settings.id: regional_settings.id is ${shared} in more than one row, and a setting must be one row: id only leads a key of several columns here. ` +
-                'Name a column that is unique by itself as settings.id.',
+              `coupon-audit: settings.id: regional_settings.id is ${shared} in more than one row, and a setting must be one row. ` +
+                'Name a column that is unique by itself (a PRIMARY KEY or UNIQUE index of that column alone) as settings.id.',
             );
           }
           const [[after]] = await revoke.conn.query<RowDataPacket[]>('SELECT SUM(issuedCount) AS total FROM regional_settings');
@@ -672,6 +672,30 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
     );
   });
 
+  it("a deleted status the status column's character set cannot hold: exit 2 saying so before anything is read (it was a database error mid-scan)", async () => {
+    await withTables(
+      {
+        latin_settings: "(id INT PRIMARY KEY, status VARCHAR(16) CHARACTER SET latin1 NOT NULL DEFAULT 'ACTIVE', issuedCount INT NULL)",
+        latin_codes: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId VARCHAR(20) NOT NULL, KEY (settingId))',
+      },
+      async () => {
+        await revoke.query('INSERT INTO latin_settings (id, issuedCount) VALUES (1, 0)');
+        const config = writeConfig('latin.json', {
+          settings: { table: 'latin_settings', deletedStatus: '삭제됨' },
+          counters: { issuedCount: { table: 'latin_codes', foreignKey: 'settingId' } },
+        });
+        for (const command of [['check'], ['check', '--deleted', 'skip'], ['repair', '--yes']]) {
+          const result = await runCli([...command, '--url', revoke.url, '--config', config]);
+          expect(result.code, result.stderr).toBe(2);
+          expect(result.stderr).toContain(
+            "latin_settings cannot be read as the audit reads it: Illegal mix of collations (latin1_swedish_ci,IMPLICIT) and (utf8mb4_general_ci,COERCIBLE) for operation '<=>' " +
+              "(the deleted status '삭제됨' is compared with status in that column's collation: give one written in characters it holds). Nothing was read or written.",
+          );
+        }
+      },
+    );
+  });
+
   it("a count past what its column holds: check and the dry run say so; repair writes the batch's other settings and leaves that one, named (exit 4)", async () => {
     await revoke.query('CREATE TABLE narrow_settings (id INT PRIMARY KEY, status VARCHAR(16) NULL, issuedCount TINYINT UNSIGNED NULL)');
     await revoke.query('CREATE TABLE narrow_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingId INT NOT NULL, KEY (settingId))');
@@ -686,12 +710,21 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       expect(checked.code).toBe(1);
       expect(checked.stderr).toContain(doubt);
       const planned = await runCli(['repair', '--dry-run', '--url', revoke.url, '--config', config, '--format', 'json']);
-      expect((parseJson(planned) as unknown as { summary: { doubts: string[] } }).summary.doubts).toEqual([doubt]);
+      const plan = parseJson(planned) as unknown as { summary: { doubts: string[] }; changes: { id: string }[] };
+      expect(plan.summary.doubts).toEqual([doubt]);
+      // What repair would write leaves it out, and so does the change script (its UPDATE would stop the script, or clip).
+      expect(plan.changes.map((change) => change.id)).toEqual(['2']);
+      const script = join(dir, 'narrow.sql');
+      const emitted = await runCli(['repair', '--emit-sql', script, '--url', revoke.url, '--config', config]);
+      expect(emitted.code, emitted.stderr).toBe(1);
+      const updates = readFileSync(script, 'utf8').split('\n').filter((line) => line.startsWith('/* coupon-audit */ UPDATE'));
+      expect(updates).toHaveLength(1);
+      expect(updates[0]).toContain('WHERE `id` = 2 AND');
       const repaired = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config, '--format', 'json']);
       expect(repaired.code, repaired.stderr).toBe(4);
       const report = parseJson(repaired) as unknown as { summary: { repaired: number; failed: number }; failed: { id: string; reason: string }[] };
       expect(report.summary).toMatchObject({ repaired: 1, failed: 1 });
-      expect(report.failed).toEqual([{ id: '1', reason: 'issuedCount counts 300, past the most narrow_settings.issuedCount holds (255): widen the column, then rerun' }]);
+      expect(report.failed).toEqual([{ id: '1', reason: 'issuedCount counts 300, past the most narrow_settings.issuedCount holds (255): widen the column, then rerun', unfit: true }]);
       const [rows] = await revoke.conn.query<RowDataPacket[]>('SELECT id, issuedCount FROM narrow_settings ORDER BY id');
       expect(rows.map((row) => [row['id'], row['issuedCount']])).toEqual([[1, 5], [2, 2], [3, 1]]);
       // The text report names it apart from settings left locked.

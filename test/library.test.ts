@@ -186,6 +186,18 @@ describe('repair()', () => {
     expect(await driftedIds(db.conn)).toEqual(['7']);
   });
 
+  it("messages name this API's options, but quoted text is the config's or the server's, as written, and a caller's own error is passed on untouched", async () => {
+    const where = "code NOT LIKE '--ids%' AND nosuch = 1";
+    const filtered = await check({ url: db.url, config: { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId', where } } } }).then(() => null, (e: unknown) => e);
+    expect((filtered as ConfigError).message).toContain(`the filter "${where}" does not work here`);
+    const mine = new UsageError('stopped by --my-guard, see --wait-lock');
+    await db.query('UPDATE g_coupon_settings SET issuedCount = 96 WHERE id = 6');
+    expect(await repair({ url: db.url, ids: ['6'], beforeCommit: () => Promise.reject(mine) }).then(() => null, (e: unknown) => e)).toBe(mine);
+    expect(mine.message).toBe('stopped by --my-guard, see --wait-lock');
+    expect(await driftedIds(db.conn)).toContain('6');
+    await repair({ url: db.url, ids: ['6'] });
+  });
+
   it('the recount API: one setting, dry run first; a second repair while the run lock is held rejects with exit code 5', async () => {
     const plan = await repair({ url: db.url, ids: ['7'], dryRun: true });
     expect(plan.drifted).toEqual([{ id: '7', status: 'ACTIVE', counters: { issuedCount: { cached: 99, actual: 2, expected: 2 }, usedCount: { cached: 0, actual: 0, expected: 0 } } }]);

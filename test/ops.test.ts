@@ -450,7 +450,7 @@ describe('--notify-url', () => {
       const result = await runCli(['repair', '--url', db.url, '--yes', '--lock-wait-timeout', '1', '--notify-url', url]);
       expect(result.code).toBe(4);
       expect(received).toHaveLength(1);
-      expect(received[0]!.body['text']).toContain('1 not repaired (locked)');
+      expect(received[0]!.body['text']).toContain('1 not repaired (exit 4)');
       expect(received[0]!.body['exitCode']).toBe(4);
     } finally {
       await blocker.query('ROLLBACK');

@@ -100,6 +100,32 @@ export interface UnfitCounts {
 /** How many (id, count) pairs UnfitCounts keeps: a migration that broke a narrow column everywhere names a few. */
 const UNFIT_KEPT = 5;
 
+/** The drifted settings drift.ts compareSetting marked unfit, counted per counter as they come: the lowest ids kept, whatever order pages end in. */
+export class UnfitTally {
+  private readonly byCounter = new Map<string, UnfitCounts>();
+
+  constructor(private readonly scope: AuditScope) {}
+
+  add(setting: DriftedSetting): void {
+    for (const name of setting.unfit ?? []) {
+      const counter = this.scope.counters.find((one) => one.name === name);
+      if (counter?.cacheMax === undefined) continue;
+      const entry = this.byCounter.get(name) ?? { counter: name, max: counter.cacheMax, settings: 0, first: [] };
+      entry.settings += 1;
+      entry.first.push({ id: setting.id, count: setting.counters[name]!.expected });
+      entry.first.sort((a, b) => compareIds(a.id, b.id));
+      entry.first.length = Math.min(entry.first.length, UNFIT_KEPT);
+      this.byCounter.set(name, entry);
+    }
+  }
+
+  /** In scope order; undefined for none. */
+  counts(): UnfitCounts[] | undefined {
+    const all = this.scope.counters.flatMap((counter) => this.byCounter.get(counter.name) ?? []);
+    return all.length > 0 ? all : undefined;
+  }
+}
+
 /**
  * Adaptive pages start small and double while they are fast: counts are skewed (the first settings
  * often hold most of the codes), and one page that covers them would run alone while the other
@@ -185,17 +211,7 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
     adaptive: options.pageSize === undefined,
   });
   const totals = { scanned: 0, drifted: [] as T[], orphans: scope.counters.map(() => 0n), named: scope.counters.map((): boolean | null => false) };
-  const unfit = new Map<string, UnfitCounts>();
-  const noteUnfit = (setting: DriftedSetting): void => {
-    for (const counter of scope.counters) {
-      const state = setting.counters[counter.name];
-      if (counter.cacheMax === undefined || state === undefined || state.expected <= counter.cacheMax) continue;
-      const entry = unfit.get(counter.name) ?? { counter: counter.name, max: counter.cacheMax, settings: 0, first: [] };
-      entry.settings += 1;
-      if (entry.first.length < UNFIT_KEPT) entry.first.push({ id: setting.id, count: state.expected });
-      unfit.set(counter.name, entry);
-    }
-  };
+  const unfit = new UnfitTally(scope);
   const missingIds: bigint[] = [];
   const skippedIds: bigint[] = [];
   const started = performance.now();
@@ -220,7 +236,7 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
     options.onStatement?.({ what: `compare ${describeScope(ids)}`, rows: result.drifted.length, ms });
     totals.scanned += result.scanned;
     for (const setting of result.drifted) {
-      noteUnfit(setting);
+      unfit.add(setting);
       totals.drifted.push(keep(setting));
     }
     result.orphans.forEach((count, i) => (totals.orphans[i]! += count));
@@ -332,7 +348,7 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
         : null,
     missingIds,
     skippedIds,
-    ...(unfit.size > 0 ? { unfit: scope.counters.flatMap((counter) => unfit.get(counter.name) ?? []).map((entry) => ({ ...entry, first: entry.first.sort((a, b) => compareIds(a.id, b.id)) })) } : {}),
+    ...(unfit.counts() !== undefined ? { unfit: unfit.counts() } : {}),
   };
 }
 
@@ -426,17 +442,18 @@ async function failingFilter(db: Database, scope: AuditScope, ids: IdScope, erro
  * child table has no index on its key. A ConfigError (exit 2) saying what to do, or null.
  */
 function collationClash(scope: AuditScope, error: unknown): ConfigError | null {
-  if (!isServerError(error) || ![1267, 1270, 1271].includes(error.errno)) return null;
+  // The stacked statement's UNION of the keys, not another comparison (a status column's, a filter's).
+  if (!isServerError(error) || ![1267, 1270, 1271].includes(error.errno) || !/operation 'UNION'/i.test(error.sqlMessage ?? error.message)) return null;
   const model = scope.model;
-  const text = [
-    ...(model.settings.idIsText === true ? [`${model.settings.table}.${model.settings.id}`] : []),
-    ...new Set(scope.counters.filter((counter) => counter.keyIsText === true).map((counter) => `${counter.table}.${counter.foreignKey}`)),
-  ];
+  const idIsText = model.settings.idIsText === true;
+  const keys = [...new Set(scope.counters.filter((counter) => counter.keyIsText === true).map((counter) => `${counter.table}.${counter.foreignKey}`))];
+  const text = [...(idIsText ? [`${model.settings.table}.${model.settings.id}`] : []), ...keys];
   if (text.length < 2) return null;
-  const names = scope.counters.map((counter) => counter.name);
+  // Where the settings' id is one of them, no counter alone does without it.
+  const oneAtATime = idIsText ? '' : `, or audit the counters one at a time (${scope.counters.map((counter) => `--columns ${counter.name}`).join(', then ')})`;
   return new ConfigError(
     `The text columns ${text.join(', ')} have different collations, and the server cannot compare their keys in one statement (${error.sqlMessage ?? error.message}). ` +
-      `Give them one collation, or audit the counters one at a time (${names.map((name) => `--columns ${name}`).join(', then ')}); nothing was written.`,
+      `Give them one collation${oneAtATime}; nothing was written.`,
     { cause: error },
   );
 }

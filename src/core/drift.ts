@@ -1,7 +1,7 @@
 import type { CounterWrite } from '../db/builder.js';
 import type { SettingRow } from '../db/rows.js';
 import type { DriftReport } from './detect-drift.js';
-import type { AuditScope, CounterModel } from './model.js';
+import type { AuditScope, CounterDefinition, CounterModel } from './model.js';
 
 /**
  * The drift rule, once: a cache drifts when it is not (NULL-safely) the count it should hold. The
@@ -25,6 +25,19 @@ export interface DriftedSetting {
   deleted: boolean;
   /** Every audited counter of the setting, drifted or not, by counter name. */
   counters: Record<string, CounterState>;
+  /**
+   * The counters whose count its column cannot hold (pastColumn), when there are any: repair leaves
+   * the setting (core/repair.ts), a plan or a change script leaves it out (plan.ts planChanges).
+   */
+  unfit?: string[];
+}
+
+/**
+ * Whether `count` is past the most the counter's column holds (model.ts cacheMax, read from the
+ * server; unknown: never): the one rule for what repair cannot write.
+ */
+export function pastColumn(counter: CounterDefinition, count: bigint): boolean {
+  return counter.cacheMax !== undefined && count > counter.cacheMax;
 }
 
 /** Whether the scope audits this setting at all (--deleted skip leaves DELETED ones out). */
@@ -51,11 +64,14 @@ export function compareSetting(setting: SettingRow, actual: ReadonlyMap<string, 
   if (!isAudited(setting, scope)) return null;
   const zero = countsAsZero(setting, scope);
   const counters: Record<string, CounterState> = {};
-  for (const { name } of scope.counters) {
+  const unfit: string[] = [];
+  for (const counter of scope.counters) {
+    const { name } = counter;
     const count = (actual instanceof Map ? actual.get(name) : (actual as Record<string, bigint>)[name]) ?? 0n;
     counters[name] = { cached: setting.cached[name] ?? null, actual: count, expected: zero ? 0n : count };
+    if (pastColumn(counter, counters[name].expected)) unfit.push(name);
   }
-  const result: DriftedSetting = { id: setting.id, status: setting.status, deleted: setting.deleted, counters };
+  const result: DriftedSetting = { id: setting.id, status: setting.status, deleted: setting.deleted, counters, ...(unfit.length > 0 ? { unfit } : {}) };
   return isDrifted(result) ? result : null;
 }
 

@@ -19,7 +19,8 @@ export type PlannedChange = WrittenChange;
  * in the model's counter order within a setting (the order repair writes them in).
  */
 export function planChanges(drifted: readonly DriftedSetting[]): PlannedChange[] {
-  return drifted.flatMap((setting) =>
+  // A setting whose count its column cannot hold is left by repair (drift.ts pastColumn): not planned.
+  return drifted.filter((setting) => setting.unfit === undefined).flatMap((setting) =>
     Object.entries(setting.counters)
       .filter(([, state]) => isCounterDrifted(state))
       .map(([counter, state]) => ({ settingId: setting.id, counter, from: state.cached, to: state.expected })),

@@ -8,7 +8,7 @@ import { BatchSizer } from './batch-sizer.js';
 import type { CounterWrite, LockMode } from '../db/builder.js';
 import { type EngineProfile, rowLocking } from '../db/engine.js';
 import { DatabaseError } from '../errors.js';
-import { counterWrites } from './drift.js';
+import { counterWrites, pastColumn } from './drift.js';
 import type { AuditScope } from './model.js';
 import { BATCH_SIZE_RANGE, DEFAULT_LOCK_WAIT_TIMEOUT, INITIAL_BATCH_SIZE, TARGET_TRANSACTION_MS } from './limits.js';
 export { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE };
@@ -466,9 +466,9 @@ async function repairBatch(
 /** Why a setting's writes cannot be made (a count past its column's largest value), or null. */
 function unfitReason(writes: readonly WrittenChange[], scope: AuditScope): string | null {
   for (const write of writes) {
-    const max = scope.counters.find((counter) => counter.name === write.counter)?.cacheMax;
-    if (max !== undefined && write.to > max) {
-      return `${write.counter} counts ${write.to}, past the most ${scope.model.settings.table}.${write.counter} holds (${max}): widen the column, then rerun`;
+    const counter = scope.counters.find((one) => one.name === write.counter);
+    if (counter !== undefined && pastColumn(counter, write.to)) {
+      return `${write.counter} counts ${write.to}, past the most ${scope.model.settings.table}.${write.counter} holds (${counter.cacheMax}): widen the column, then rerun`;
     }
   }
   return null;

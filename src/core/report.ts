@@ -94,7 +94,8 @@ export interface RepairReport {
   changes: JsonChange[];
   skipped: string[];
   vanished: string[];
-  failed: { id: string; reason: string }[];
+  /** `unfit`: a count past what its column holds (widen it); else still locked after every retry. */
+  failed: { id: string; reason: string; unfit?: true }[];
   uncertain: string[];
   stillDrifted: string[];
 }
@@ -211,7 +212,7 @@ export function repairReportJson(
     ),
     skipped: list(byId(result.skipped, (id) => id), String),
     vanished: byId(result.vanished, (id) => id).map(String),
-    failed: byId(result.failed, (failure) => failure.settingId).map((failure) => ({ id: failure.settingId.toString(), reason: failure.reason })),
+    failed: byId(result.failed, (failure) => failure.settingId).map((failure) => ({ id: failure.settingId.toString(), reason: failure.reason, ...(failure.unfit === true ? { unfit: true as const } : {}) })),
     uncertain: byId(result.uncertain, (id) => id).map(String),
     stillDrifted: byId(result.stillDrifted, (id) => id).map(String),
   };

@@ -8,7 +8,7 @@ import { acquireCheckLock, acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMes
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, stopIfAborted, UsageError } from '../errors.js';
 import { isPrivilegeError } from '../db/database-error.js';
-import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift } from './detect-drift.js';
+import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift, UnfitTally } from './detect-drift.js';
 import { type DriftedSetting, driftingCounters, foreignKeyDoubts, noteDriftingCounters, unfitDoubts } from './drift.js';
 import type { AuditScope } from './model.js';
 import { ConfigError } from './config.js';
@@ -431,7 +431,11 @@ async function scan(
   const kept = new Set(confirmed.drifted.map((setting) => setting.id));
   const unconfirmed = report.drifted.map((setting) => setting.id).filter((id) => !kept.has(id));
   if (unconfirmed.length > 0) options.hooks?.onUnconfirmed?.(replica.name, unconfirmed);
-  return { ...report, drifted: confirmed.drifted.map(keep), replica: { name: replica.name, unconfirmed } };
+  // What the primary confirmed, with its counts: the replica's own scan may name settings it did not.
+  const unfit = new UnfitTally(options.scope);
+  for (const setting of confirmed.drifted) unfit.add(setting);
+  const { unfit: _replicas, ...scanned } = report;
+  return { ...scanned, drifted: confirmed.drifted.map(keep), replica: { name: replica.name, unconfirmed }, ...(unfit.counts() !== undefined ? { unfit: unfit.counts() } : {}) };
 }
 
 /**

@@ -83,9 +83,19 @@ export function isLockWaitTimeout(error: unknown): boolean {
  */
 export function isInfrastructureError(error: unknown): boolean {
   if (!isDriverError(error)) return false;
-  if (isRetryableLockError(error) || isPrivilegeError(error) || isConnectionLost(error)) return true;
+  if (isRetryableLockError(error) || isPrivilegeError(error) || isStatementStopped(error)) return true;
   // And the schema changing under the run: a table dropped (1146) or a column (1054) is not a value.
-  return [1969, 3024, 1317, 1927, 1021, 1114, 1038, 1028, 1030, 1290, 1053, 1146, 1054].includes(error.errno ?? 0);
+  return [1021, 1114, 1038, 1028, 1030, 1290, 1146, 1054].includes(error.errno ?? 0);
+}
+
+/**
+ * The server stopped the statement, whatever its text: a time limit (1969 MariaDB's
+ * max_statement_time, 3024 MySQL's max_execution_time), a KILL (1317, 1927), a shutdown (1053), or
+ * the connection went. What a probe of a config's filter meets so is no fault of the filter.
+ */
+export function isStatementStopped(error: unknown): boolean {
+  if (!isDriverError(error)) return false;
+  return isConnectionLost(error) || [1969, 3024, 1317, 1927, 1053].includes(error.errno ?? 0);
 }
 
 /** Denied by the grants: a table, column, database or global privilege. */

@@ -4,7 +4,7 @@ import { DatabaseError } from '../errors.js';
 import { AUDIT_COLUMNS, createIndexSql, ident, indexName, inspectSql, leaseSql, literal, probeSql, sessionSql } from './builder.js';
 import type { Database } from './database.js';
 import { detectEngine, ENGINE_VARIABLES, type EngineProfile, type ServerAnswers, WSREP_STATUS } from './engine.js';
-import { isPrivilegeError, isRetryableLockError, isServerError, toDatabaseError } from './database-error.js';
+import { isPrivilegeError, isRetryableLockError, isServerError, isStatementStopped, toDatabaseError } from './database-error.js';
 
 /**
  * Reads the server: version and settings, the schema the model names, indexes, privileges. Nothing
@@ -198,6 +198,15 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
   }
   const settingsFailure = await probe(db, probeSql.selectSettings(scope));
   if (settingsFailure !== null && isPrivilegeError(settingsFailure)) unreadable.push(model.settings.table);
+  else if (settingsFailure !== null) {
+    // Its columns are there (above): what is left is how they compare, such as a deleted status
+    // the status column's character set cannot hold ('삭제됨' and a latin1 column).
+    const message = driverMessage(settingsFailure);
+    const hint = /collation/i.test(message)
+      ? ` (the deleted status '${model.settings.deletedStatus}' is compared with ${model.settings.status} in that column's collation: give one written in characters it holds)`
+      : '';
+    problems.keys.push(`${model.settings.table} cannot be read as the audit reads it: ${message}${hint}`);
+  }
   return withGrants();
 }
 
@@ -341,7 +350,7 @@ async function probe(db: Database, sql: string, context = 'checking the schema')
     await db.tryQuery(sql);
     return null;
   } catch (error) {
-    if (isServerError(error) && !isRetryableLockError(error)) return error;
+    if (isServerError(error) && !isRetryableLockError(error) && !isStatementStopped(error)) return error;
     throw toDatabaseError(error, db.config, context);
   }
 }

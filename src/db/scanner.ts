@@ -17,8 +17,8 @@ import { type IdScope, isIntegerText, type SettingRow, toBigInt, toBigIntOrNull 
 export function sharedIdError(model: CounterModel, id: bigint | string): ConfigError {
   const { table, id: column } = model.settings;
   return new ConfigError(
-    `settings.id: ${table}.${column} is ${String(id)} in more than one row, and a setting must be one row: ${column} only leads a key of several columns here. ` +
-      'Name a column that is unique by itself as settings.id.',
+    `settings.id: ${table}.${column} is ${String(id)} in more than one row, and a setting must be one row. ` +
+      'Name a column that is unique by itself (a PRIMARY KEY or UNIQUE index of that column alone) as settings.id.',
   );
 }
 

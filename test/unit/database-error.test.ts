@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isClosedBeforeSent, isConnectionLost, isServerError, toDatabaseError } from '../../src/db/database-error.js';
 import { DatabaseError, exitCodeOf, InternalError, InterruptedError } from '../../src/errors.js';
+import { pointConditions } from '../../src/db/builder.js';
 
 const config = { host: 'db.internal', port: 3306, user: 'app', password: 's3cret', database: 'shop', connectTimeoutMs: 5000 } as unknown as Parameters<typeof toDatabaseError>[1];
 
@@ -52,7 +53,15 @@ describe('toDatabaseError: database errors are exit 3, defects stay exit 70', ()
   });
 
   it('an InternalError (a condition the code relies on) passes through as it is: exit 70, not a database error', () => {
-    const bug = new InternalError('pointConditions: point 1 out of order or outside (-∞, +∞]');
+    // A point below the range it should fall in: the builder's assertion, as a page would trip it.
+    let bug: unknown;
+    try {
+      pointConditions('`settingId`', { kind: 'range', after: 5n, upTo: 10n, points: [3n] });
+    } catch (error) {
+      bug = error;
+    }
+    expect(bug).toBeInstanceOf(InternalError);
+    expect((bug as Error).message).toBe('pointConditions: point 3 out of order or outside (5, 10]');
     expect(exitFor(bug)).toBe(70);
   });
 

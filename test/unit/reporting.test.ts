@@ -56,7 +56,7 @@ describe('notifications', () => {
   it('say in one line where, how many, and what went wrong', () => {
     const outcome = { ...newRunOutcome('repair'), target: 'ops@db1:3306/coupons', scanned: 50, drifted: 3, repaired: 2, failed: 1 };
     expect(notificationText(outcome, 4, null)).toBe(
-      'coupon-audit repair on ops@db1:3306/coupons: 3 drifted settings of 50 scanned, 2 repaired, 1 not repaired (locked) (exit 4)',
+      'coupon-audit repair on ops@db1:3306/coupons: 3 drifted settings of 50 scanned, 2 repaired, 1 not repaired (exit 4)',
     );
     expect(notificationText({ ...newRunOutcome('check'), target: 'ops@db1:3306/coupons' }, 3, 'Cannot connect.')).toBe(
       'coupon-audit check on ops@db1:3306/coupons: failed (exit 3): Cannot connect.',

@@ -31,7 +31,7 @@ const HELP: Record<string, [type: 'gauge', help: string]> = {
   coupon_audit_drifted_settings: ['gauge', 'Settings whose cached counters differed from the real counts in the last run that scanned (kept by runs that failed before).'],
   coupon_audit_scanned_settings: ['gauge', 'Settings scanned by the last run that scanned.'],
   coupon_audit_repaired_settings: ['gauge', 'Settings repaired by the last run that scanned (0 for check and dry runs).'],
-  coupon_audit_failed_settings: ['gauge', 'Drifted settings the last repair left drifted: still locked after every retry, or not reached when it stopped part-way.'],
+  coupon_audit_failed_settings: ['gauge', 'Drifted settings the last repair left drifted: still locked after every retry, a count past what its column holds, or not reached when it stopped part-way.'],
   coupon_audit_last_run_timestamp_seconds: ['gauge', 'When the last run finished, in seconds since the epoch.'],
   coupon_audit_last_run_success: ['gauge', '1 if the last run completed (drift found counts as completed), 0 if it failed.'],
   coupon_audit_last_run_exit_code: ['gauge', 'Exit code of the last run.'],

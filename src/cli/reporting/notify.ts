@@ -17,7 +17,8 @@ export function notificationText(outcome: RunOutcome, exitCode: number, error: s
   if (outcome.drifted !== null) {
     parts.push(`${outcome.drifted} drifted ${outcome.drifted === 1 ? 'setting' : 'settings'} of ${outcome.scanned ?? '?'} scanned`);
     if (outcome.repaired !== null) parts[parts.length - 1] += `, ${outcome.repaired} repaired`;
-    if ((outcome.failed ?? 0) > 0) parts[parts.length - 1] += `, ${outcome.failed} not repaired (locked)`;
+    // Locked past every retry as a rule, a count past its column otherwise (the output names which).
+    if ((outcome.failed ?? 0) > 0) parts[parts.length - 1] += `, ${outcome.failed} not repaired`;
   }
   if (error !== null) parts.push(`failed (exit ${exitCode}): ${error}`);
   else parts.push(`(exit ${exitCode})`);
