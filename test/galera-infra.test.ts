@@ -3,6 +3,7 @@ import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findGaleraRequirements, GaleraCluster, GaleraUnavailableError } from '../src/server/galera-cluster.js';
 import type { ThrowawayServer } from '../src/server/throwaway-server.js';
+import { runCli } from './helpers/cli.js';
 
 /**
  * Smoke tests of the servers the cluster and replica tests run on: a 3-node Galera cluster and a
@@ -75,6 +76,21 @@ describe('a 3-node Galera cluster', () => {
     await cluster!.waitForSize(2, 30_000); // about 3.5 s (evs.suspect_timeout=PT2S)
     expect((await cluster!.status(0)).clusterSize).toBe(2);
     expect((await cluster!.status(1)).clusterSize).toBe(2);
+  }, 60_000);
+
+  it("a node left alone (the other two killed) is outside the Primary component: check, repair and doctor say so, not a lock wait (exit 3)", async () => {
+    await cluster!.killNode(1);
+    const deadline = Date.now() + 30_000;
+    while ((await cluster!.status(0)).clusterStatus === 'Primary' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+    expect((await cluster!.status(0)).clusterStatus).not.toBe('Primary');
+    // The database need not exist: the engine is read first.
+    const url = cluster!.node(0).url('smoke');
+    for (const command of [['check'], ['repair', '--yes'], ['doctor']]) {
+      const result = await runCli([...command, '--url', url]);
+      expect(result.code, result.stderr).toBe(3);
+      expect(`${result.stdout}${result.stderr}`).toMatch(/The cluster node 127\.0\.0\.1:\d+ is not ready: it is not in the cluster's Primary component \(wsrep_cluster_status is non-Primary, the node \w+\); connect through another node/);
+      expect(`${result.stdout}${result.stderr}`).not.toContain('metadata lock');
+    }
   }, 60_000);
 
   it('stop() leaves no process and no directory behind', async () => {

@@ -306,6 +306,23 @@ describe('check --replica-url', () => {
       expect(doctor.code).toBe(3);
       const checks = (JSON.parse(doctor.stdout) as { checks: { name: string; status: string; detail: string }[] }).checks;
       expect(checks.find((check) => check.name === 'replication')).toMatchObject({ status: 'fail', detail: expect.stringContaining('does not replicate --url') });
+
+      // The other primary with more transactions than the replica has applied: no position to
+      // compare, and the replica, 0 s behind its own source, never reaches this one's.
+      const more = await mysql.createConnection(other.connectionOptions('shop'));
+      const sequence = (position: unknown): number => Number(String(position).split('-').at(-1));
+      const [[replicaAt]] = await replica.query<RowDataPacket[]>('SELECT @@gtid_slave_pos AS p');
+      const [[otherAt]] = await more.query<RowDataPacket[]>('SELECT @@gtid_binlog_pos AS p');
+      for (let n = sequence(otherAt!['p']); n <= sequence(replicaAt!['p']) + 1; n++) await more.query('UPDATE g_coupon_settings SET issuedCount = issuedCount + 1 WHERE id = 1');
+      await more.end();
+      await pair.waitCaughtUp();
+      const behind = await runCli(['check', '--url', other.url('shop'), '--replica-url', replicaUrl, '--max-lag-wait', '2']);
+      expect(behind.code, behind.stderr).toBe(3);
+      expect(behind.stderr).toMatch(/after 2 s \(--max-lag-wait; 0 s behind\); nothing was checked\. It reports 0 s behind its own source with 0-1-\d+ applied, so its source is most likely not 127\.0\.0\.1:\d+: give a replica of/);
+      const doctorBehind = await runCli(['doctor', '--url', other.url('shop'), '--replica-url', replicaUrl, '--format', 'json']);
+      expect(doctorBehind.code).toBe(3);
+      const replication = (JSON.parse(doctorBehind.stdout) as { checks: { name: string; status: string; detail: string }[] }).checks.find((check) => check.name === 'replication');
+      expect(replication).toMatchObject({ status: 'fail', detail: expect.stringContaining('most likely it replicates another server') });
     } finally {
       await other.stop();
     }

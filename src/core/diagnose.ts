@@ -74,6 +74,9 @@ export async function gatherFacts(db: Database, scope: AuditScope, target: strin
   return facts;
 }
 
+/** How long doctor lets a replica 0 s behind take to apply the primary's position. */
+const DOCTOR_REACH_SECONDS = 3;
+
 /**
  * doctor --replica-url: what `check --replica-url` needs of the replica, checked the way the run
  * does (run.ts openReplica, Replica): it answers, has the scope's tables and columns and lets this
@@ -125,6 +128,20 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
       return checks;
     }
     const { maxLagSeconds, maxLagWaitSeconds } = DEFAULT_THROTTLE;
+    // Caught up with its own source, yet not at the primary's position after a moment: another
+    // server's replica, whose GTIDs of the domain are behind the primary's (catchUp would wait
+    // --max-lag-wait, then stop).
+    if (lag.seconds === 0 && !(await replica.reachesPrimary(DOCTOR_REACH_SECONDS))) {
+      checks.push({
+        name: step,
+        status: 'fail',
+        detail:
+          `both threads running and 0 s behind its own source, yet it had not applied ${primary.config.host}:${primary.config.port}'s position ` +
+          `after ${DOCTOR_REACH_SECONDS} s: most likely it replicates another server, and check --replica-url stops (exit 3) after --max-lag-wait`,
+        fix: `give a replica of ${primary.config.host}:${primary.config.port}, or run without --replica-url`,
+      });
+      return checks;
+    }
     checks.push(
       lag.seconds <= maxLagSeconds
         ? { name: step, status: 'ok', detail: `both threads running, ${lag.seconds} s behind its primary` }
@@ -142,7 +159,8 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
     // A DatabaseError ends the list with the step under way failed; anything else is a bug, thrown on.
     if (!(error instanceof DatabaseError)) throw error;
     const grant = /GRANT [^;]+;/.exec(error.message)?.[0];
-    return [...checks, { name: step, status: 'fail', detail: error.message, ...(grant === undefined ? {} : { fix: grant }) }];
+    const fix = grant ?? (/is not a replica/.test(error.message) ? `give a replica of ${primary.config.host}:${primary.config.port}, or run without --replica-url` : undefined);
+    return [...checks, { name: step, status: 'fail', detail: error.message, ...(fix === undefined ? {} : { fix }) }];
   } finally {
     await db?.close();
   }

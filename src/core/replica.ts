@@ -77,7 +77,7 @@ export class Replica implements LagSource {
       if (performance.now() >= deadline) {
         throw new DatabaseError(
           `The replica ${this.name} had not applied the primary's writes up to ${position.replace(/\s+/g, '')} after ${options.maxWaitSeconds} s ` +
-            `(--max-lag-wait; ${state.seconds} s behind); nothing was checked. Rerun when it has caught up, or run without --replica-url.`,
+            `(--max-lag-wait; ${state.seconds} s behind); nothing was checked. ${state.seconds === 0 ? await this.idleHint() : 'Rerun when it has caught up, or run without --replica-url.'}`,
         );
       }
       waited = true;
@@ -99,6 +99,24 @@ export class Replica implements LagSource {
     if (applied === null) return null;
     const foreign = foreignHistory(start, applied, await this.primaryPosition());
     return foreign === null ? null : `The server ${this.name} given as --replica-url does not replicate --url ${this.primaryName}: ${foreign}`;
+  }
+
+  /**
+   * Whether the replica applies the primary's position now within `seconds`: a replica that reports
+   * 0 s behind its own source and does not may replicate another server whose GTIDs of the domain
+   * are fewer than the primary's (foreignHistory cannot tell those apart: no position to compare).
+   */
+  async reachesPrimary(seconds: number): Promise<boolean> {
+    return waitForPosition(this.db, this.dialect, await this.primaryPosition(), seconds);
+  }
+
+  /** What a replica 0 s behind its own source that has not reached the primary's position most likely is. */
+  private async idleHint(): Promise<string> {
+    const applied = await appliedPosition(this.db, this.dialect).catch(() => null);
+    return (
+      `It reports 0 s behind its own source${applied === null || applied === '' ? '' : ` with ${applied.replace(/\s+/g, '')} applied`}, ` +
+      `so its source is most likely not ${this.primaryName}: give a replica of ${this.primaryName}, or run without --replica-url.`
+    );
   }
 
   private get primaryName(): string {

@@ -197,9 +197,7 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
     default:
       if (e.errno === 1047 && /wsrep/i.test(detail)) {
         // A Galera node outside the Primary component (partitioned, or still joining) refuses everything.
-        message =
-          `The cluster node ${target} is not ready${context ? ` (while ${context})` : ''}: it is not in the cluster's Primary component ` +
-          `(${detail}); connect through another node, or wait until this one has rejoined.`;
+        message = outsidePrimaryMessage(target, detail, context);
       } else if (isConnectionLimit(error)) {
         // Where other connections of the run were open, it went on with those (database.ts acquire):
         // this one was needed by itself, or for the whole run (the run lock, a repair writer).
@@ -216,6 +214,14 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
       }
   }
   return new DatabaseError(scrub(message.replace(/\.\.$/, '.'), config), { cause: error });
+}
+
+/** A Galera node outside the Primary component (partitioned, or still joining): what to do. */
+export function outsidePrimaryMessage(target: string, detail: string, context?: string): string {
+  return (
+    `The cluster node ${target} is not ready${context ? ` (while ${context})` : ''}: it is not in the cluster's Primary component ` +
+    `(${detail}); connect through another node, or wait until this one has rejoined.`
+  );
 }
 
 /**

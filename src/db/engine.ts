@@ -35,7 +35,8 @@ export interface EngineProfile {
   /** This node's name in its cluster (wsrep_node_name), or the server's host name. */
   nodeName: string | null;
   /** Cluster state of this node when it is a member of one ("Synced, Primary"); null otherwise. */
-  clusterState: { synced: boolean; primary: boolean; description: string } | null;
+  /** A Galera node's wsrep_local_state_comment (`state`) and wsrep_cluster_status (`component`). */
+  clusterState: { synced: boolean; primary: boolean; state: string; component: string; description: string } | null;
   /** Session statements for every connection (causal reads). */
   readSetup: string[];
   /** Session statements for the repair connection, before its isolation level (TiDB: pessimistic locking). */
@@ -222,6 +223,8 @@ export function detectEngine(answers: ServerAnswers): EngineProfile {
       clusterState: {
         synced: state === 'Synced',
         primary: component === 'Primary',
+        state,
+        component,
         description: `${state}, ${component === 'Primary' ? 'Primary component' : `${component} (not the Primary component)`}`,
       },
       readSetup: [engineSql.wsrepCausalReads],

@@ -4,7 +4,7 @@ import { DatabaseError } from '../errors.js';
 import { AUDIT_COLUMNS, createIndexSql, ident, indexName, inspectSql, leaseSql, literal, probeSql, sessionSql } from './builder.js';
 import type { Database } from './database.js';
 import { detectEngine, ENGINE_VARIABLES, type EngineProfile, type ServerAnswers, WSREP_STATUS } from './engine.js';
-import { isPrivilegeError, isRetryableLockError, isServerError, isStatementStopped, toDatabaseError } from './database-error.js';
+import { isPrivilegeError, isRetryableLockError, isServerError, isStatementStopped, outsidePrimaryMessage, toDatabaseError } from './database-error.js';
 
 /**
  * Reads the server: version and settings, the schema the model names, indexes, privileges. Nothing
@@ -69,6 +69,12 @@ export async function serverInfo(db: Database): Promise<ServerInfo> {
  */
 export async function useEngine(db: Database, options: { metadataLockWaitSeconds: number }): Promise<ServerInfo> {
   const server = await serverInfo(db);
+  // Outside the Primary component a node refuses reads (1047), or, with the causal reads set up
+  // below, fails them at once as a lock wait (1205): which would read as a metadata lock.
+  const cluster = server.engine.clusterState;
+  if (cluster !== null && server.engine.kind === 'galera' && !cluster.primary) {
+    throw new DatabaseError(outsidePrimaryMessage(`${db.config.host}:${db.config.port}`, `wsrep_cluster_status is ${cluster.component}, the node ${cluster.state}`));
+  }
   const bound = server.engine.boundsMetadataLockWait ? [sessionSql.metadataLockWait(options.metadataLockWaitSeconds)] : [];
   db.setSessionSetup([sessionSql.names, ...server.engine.readSetup, ...bound]);
   return server;

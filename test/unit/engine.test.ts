@@ -95,7 +95,7 @@ describe('detectEngine on recorded answers', () => {
       certifiesAtCommit: true,
       nodes: 3,
       nodeName: 'node1',
-      clusterState: { synced: true, primary: true, description: 'Synced, Primary component' },
+      clusterState: { synced: true, primary: true, state: 'Synced', component: 'Primary', description: 'Synced, Primary component' },
       readSetup: [engineSql.wsrepCausalReads],
       writeSetup: [],
     });
