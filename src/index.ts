@@ -18,6 +18,7 @@ import { DEFAULT_THROTTLE, type LoadLimit, parseLoadLimits, type ThrottleSetting
 import { auditTableNameProblem, counterNames, deletedPolicy, settingId, wholeNumber } from './core/validate.js';
 import { resolveConnectionConfig, resolveReplicaConfig } from './db/connection-config.js';
 import { CouponAuditError, UsageError } from './errors.js';
+import { libraryError, optionNames } from './library-errors.js';
 import { randomUUID } from 'node:crypto';
 
 /** What check() and repair() both take. */
@@ -185,33 +186,15 @@ function knownOptions(fn: 'check' | 'repair', options: unknown): void {
   elements('columns', ['string']);
 }
 
-/**
- * The CLI's flags as this API names them (--wait-lock: waitLock), for the messages the run shares
- * with the CLI ("pass --wait-lock SECONDS" reads "pass waitLock SECONDS" here): a program has
- * options, not flags. Every option's flag is its name in kebab case.
- */
-const OPTION_NAMES: ReadonlyMap<string, string> = new Map(Object.keys(REPAIR_OPTIONS).map((name) => [`--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, name]));
+/** The CLI's flags as this API names them (--wait-lock: waitLock): every option's flag is its name in kebab case. */
+const OPTION_NAMES = optionNames(Object.keys(REPAIR_OPTIONS));
 
 /** Errors a caller's beforeCommit threw: passed on untouched (README), never reworded. */
 const callerErrors = new WeakSet<object>();
 
-/**
- * One mapper at the API's edge: a CouponAuditError of the run with the option names above in its
- * message (its class, exit code and cause unchanged). Text in quotes is left as it is: a config's
- * filter, a server's message ('--ids%' in a LIKE).
- */
+/** One mapper at the API's edge (library-errors.ts libraryError); a caller's own error as it is. */
 function asLibraryError(error: unknown): unknown {
-  if (!(error instanceof CouponAuditError) || callerErrors.has(error)) return error;
-  error.message = error.message
-    .split(/("[^"]*"|'[^']*')/)
-    .map((part, i) => (i % 2 === 1 ? part : part.replace(/--[a-z][a-z-]*/g, (flag) => OPTION_NAMES.get(flag) ?? flag)))
-    .join('')
-    // The CLI prints what was written before the error; a program has the runId and the audit table.
-    .replace(
-      '(what was written is above)',
-      error.runId === undefined ? '(nothing was written)' : "(what was written is in the audit table under this error's runId)",
-    );
-  return error;
+  return typeof error === 'object' && error !== null && callerErrors.has(error) ? error : libraryError(error, OPTION_NAMES);
 }
 
 /** Resolves to what `coupon-audit check --format json` prints. */
@@ -274,8 +257,9 @@ async function repairInProcess(options: RepairOptions): Promise<RepairReport | D
     },
     result,
   ).catch((error: unknown) => {
-    // What committed stays: the caller finds it in the audit table by this runId.
-    if (error instanceof CouponAuditError && result.transactions > 0) error.runId = result.runId;
+    // What committed stays (or may have: a COMMIT with no reply): the caller finds it in the audit
+    // table by this runId. A caller's own error from beforeCommit is passed on untouched.
+    if (error instanceof CouponAuditError && !callerErrors.has(error) && (result.transactions > 0 || result.uncertain.length > 0)) error.runId = result.runId;
     throw error;
   });
   if (run.result === null) {

@@ -738,27 +738,33 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
     }
   });
 
-  it("a filter that compares a text column with an expression of the connection's collation works, and counts, as in the mariadb client", async () => {
-    // The server's utf8mb4 default, as the stock client has it: the driver's own (utf8mb4_unicode_ci)
-    // made `code <> CAST(settingId AS CHAR)` an illegal mix of collations here (exit 2).
-    await withTables(
-      {
-        cast_settings: '(id INT PRIMARY KEY, status VARCHAR(16) NULL, issuedCount INT NULL) COLLATE utf8mb4_general_ci',
-        cast_codes: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId INT NOT NULL, code VARCHAR(16) NOT NULL, KEY (settingId)) COLLATE utf8mb4_general_ci',
-      },
-      async () => {
-        await revoke.query("INSERT INTO cast_settings VALUES (1, 'ACTIVE', 1), (2, 'ACTIVE', 5)");
-        await revoke.query("INSERT INTO cast_codes (settingId, code) VALUES (1, 'a'), (1, '1'), (2, 'b'), (2, '2')");
-        const where = 'code <> CAST(settingId AS CHAR)';
-        const config = writeConfig('cast.json', { settings: { table: 'cast_settings' }, counters: { issuedCount: { table: 'cast_codes', foreignKey: 'settingId', where } } });
-        const checked = await runCli(['check', '--url', revoke.url, '--config', config, '--format', 'json']);
-        expect(checked.code, checked.stderr).toBe(1);
-        const report = parseJson(checked) as unknown as { drifted: { id: string; counters: { issuedCount: { cached: number; actual: number } } }[] };
-        expect(report.drifted.map((setting) => [setting.id, setting.counters.issuedCount.cached, setting.counters.issuedCount.actual])).toEqual([['2', 5, 1]]);
-        // The client's count, with its own default collation.
-        expect(mariadb(revoke.name, `SELECT settingId, COUNT(*) FROM cast_codes WHERE ${where} GROUP BY settingId`).trim().split('\n')).toEqual(['1\t1', '2\t1']);
-      },
-    );
+  it("a filter that compares a text column with an expression of the connection's collation works on tables of the database's default collation, unicode_ci too", async () => {
+    // The connection takes the --url database's default collation. The driver's own
+    // (utf8mb4_unicode_ci) made `code <> CAST(settingId AS CHAR)` an illegal mix of collations on a
+    // general_ci database's tables (exit 2); the server's utf8mb4 default would on a unicode_ci one.
+    const unicode = await createTestDatabase('config_unicode', { schema: false });
+    try {
+      await unicode.query(`ALTER DATABASE \`${unicode.name}\` COLLATE utf8mb4_unicode_ci`);
+      for (const db of [revoke, unicode]) {
+        await db.query('CREATE TABLE cast_settings (id INT PRIMARY KEY, status VARCHAR(16) NULL, issuedCount INT NULL)');
+        await db.query('CREATE TABLE cast_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingId INT NOT NULL, code VARCHAR(16) NOT NULL, KEY (settingId))');
+        try {
+          await db.query("INSERT INTO cast_settings VALUES (1, 'ACTIVE', 1), (2, 'ACTIVE', 5)");
+          await db.query("INSERT INTO cast_codes (settingId, code) VALUES (1, 'a'), (1, '1'), (2, 'b'), (2, '2')");
+          const where = 'code <> CAST(settingId AS CHAR)';
+          const config = writeConfig('cast.json', { settings: { table: 'cast_settings' }, counters: { issuedCount: { table: 'cast_codes', foreignKey: 'settingId', where } } });
+          const checked = await runCli(['check', '--url', db.url, '--config', config, '--format', 'json']);
+          expect(checked.code, checked.stderr).toBe(1);
+          const report = parseJson(checked) as unknown as { drifted: { id: string; counters: { issuedCount: { cached: number; actual: number } } }[] };
+          // '1' and '2' are their settings' own ids: not counted.
+          expect(report.drifted.map((setting) => [setting.id, setting.counters.issuedCount.cached, setting.counters.issuedCount.actual])).toEqual([['2', 5, 1]]);
+        } finally {
+          await db.query('DROP TABLE IF EXISTS cast_settings, cast_codes');
+        }
+      }
+    } finally {
+      await unicode.drop();
+    }
   });
 
   it('a filter that compiles but fails on a row it meets is named with its counter (exit 2), not a bare database error', async () => {

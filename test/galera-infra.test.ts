@@ -85,12 +85,20 @@ describe('a 3-node Galera cluster', () => {
     expect((await cluster!.status(0)).clusterStatus).not.toBe('Primary');
     // The database need not exist: the engine is read first.
     const url = cluster!.node(0).url('smoke');
-    for (const command of [['check'], ['repair', '--yes'], ['doctor']]) {
+    for (const command of [['check'], ['repair', '--yes']]) {
       const result = await runCli([...command, '--url', url]);
       expect(result.code, result.stderr).toBe(3);
-      expect(`${result.stdout}${result.stderr}`).toMatch(/The cluster node 127\.0\.0\.1:\d+ is not ready: it is not in the cluster's Primary component \(wsrep_cluster_status is non-Primary, the node \w+\); connect through another node/);
-      expect(`${result.stdout}${result.stderr}`).not.toContain('metadata lock');
+      expect(result.stderr).toMatch(/The cluster node 127\.0\.0\.1:\d+ is not ready: it is not in the cluster's Primary component \(wsrep_cluster_status is non-Primary, the node \w+\); connect through another node/);
+      expect(result.stderr).not.toContain('metadata lock');
     }
+    // doctor's engine line FAILs, and it reads nothing else there.
+    const doctor = await runCli(['doctor', '--url', url, '--format', 'json']);
+    expect(doctor.code, doctor.stderr).toBe(3);
+    const checks = (JSON.parse(doctor.stdout) as { checks: { name: string; status: string; detail: string; fix?: string }[] }).checks;
+    expect(checks.slice(0, 2).map((check) => [check.name, check.status])).toEqual([['connection', 'ok'], ['engine', 'fail']]);
+    expect(checks.map((check) => check.name)).not.toContain('schema');
+    expect(checks[1]!.detail).toContain('non-Primary (not the Primary component)');
+    expect(checks[1]!.fix).toBe('connect through a node of the Primary component (this one refuses reads and writes until it rejoins)');
   }, 60_000);
 
   it('stop() leaves no process and no directory behind', async () => {

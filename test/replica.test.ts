@@ -318,11 +318,11 @@ describe('check --replica-url', () => {
       await pair.waitCaughtUp();
       const behind = await runCli(['check', '--url', other.url('shop'), '--replica-url', replicaUrl, '--max-lag-wait', '2']);
       expect(behind.code, behind.stderr).toBe(3);
-      expect(behind.stderr).toMatch(/after 2 s \(--max-lag-wait; 0 s behind\); nothing was checked\. It reports 0 s behind its own source with 0-1-\d+ applied, so its source is most likely not 127\.0\.0\.1:\d+: give a replica of/);
+      expect(behind.stderr).toMatch(/after 2 s \(--max-lag-wait; 0 s behind\); nothing was checked\. It reports 0 s behind its own source with 0-1-\d+ applied: its source may not be 127\.0\.0\.1:\d+ \(then give a replica of it/);
       const doctorBehind = await runCli(['doctor', '--url', other.url('shop'), '--replica-url', replicaUrl, '--format', 'json']);
-      expect(doctorBehind.code).toBe(3);
+      expect(doctorBehind.code).toBe(0); // a warning: a replica whose I/O thread is behind reads so too
       const replication = (JSON.parse(doctorBehind.stdout) as { checks: { name: string; status: string; detail: string }[] }).checks.find((check) => check.name === 'replication');
-      expect(replication).toMatchObject({ status: 'fail', detail: expect.stringContaining('most likely it replicates another server') });
+      expect(replication).toMatchObject({ status: 'warn', detail: expect.stringContaining('it may replicate another server, or its I/O thread is behind') });
     } finally {
       await other.stop();
     }

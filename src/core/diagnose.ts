@@ -2,7 +2,7 @@ import { createIndexSql } from '../db/builder.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { DatabaseError } from '../errors.js';
-import { auditCounterNameLength, createIndexFixes, grantSql, hasProblems, learnAccount, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, unindexedCounters, useEngine } from '../db/inspector.js';
+import { auditCounterNameLength, createIndexFixes, grantSql, hasProblems, learnAccount, outsidePrimary, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, unindexedCounters, useEngine } from '../db/inspector.js';
 import { type EngineProfile, rowLocking, runLockKind } from '../db/engine.js';
 import { LEASE_TABLE } from '../db/run-lock.js';
 import type { AuditScope, CounterDefinition } from './model.js';
@@ -37,6 +37,8 @@ export interface DatabaseFacts {
   scope: AuditScope;
   /** Missing tables/columns and filters that do not compile, as phrases. */
   schemaProblems: string[];
+  /** A Galera node outside the Primary component: nothing but the server was read (inspector.ts outsidePrimary). */
+  outsidePrimary?: boolean;
   /** SELECT refused on tables the scope reads, each with its GRANT. */
   missingSelect: { table: string; grant: string }[];
   /** Present when the schema is there (otherwise there is nothing to probe). */
@@ -52,7 +54,11 @@ export interface DatabaseFacts {
 
 /** `metadataLockWaitSeconds`: how long each read waits for a table's metadata lock (inspector.ts useEngine). */
 export async function gatherFacts(db: Database, scope: AuditScope, target: string, options: { metadataLockWaitSeconds: number }): Promise<DatabaseFacts> {
-  const server = await useEngine(db, options);
+  const server = await useEngine(db, { ...options, refuseOutsidePrimary: false });
+  if (outsidePrimary(server)) {
+    // The node refuses every read: its engine line says why, and nothing else can be looked at.
+    return { target, user: db.config.user, database: db.config.database, server, scope, schemaProblems: [], missingSelect: [], grantSql: (privileges, table) => grantSql(db, privileges, table), outsidePrimary: true };
+  }
   await learnAccount(db); // the fixes' GRANTs name the account the server matched
   const problems = await schemaProblems(db, scope);
   const facts: DatabaseFacts = {
@@ -131,14 +137,16 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
     // Caught up with its own source, yet not at the primary's position after a moment: another
     // server's replica, whose GTIDs of the domain are behind the primary's (catchUp would wait
     // --max-lag-wait, then stop).
+    // Seconds_Behind_Master measures the SQL thread against what the I/O thread has received, so
+    // a replica still downloading reads 0 too: a warning, not a failure.
     if (lag.seconds === 0 && !(await replica.reachesPrimary(DOCTOR_REACH_SECONDS))) {
       checks.push({
         name: step,
-        status: 'fail',
+        status: 'warn',
         detail:
           `both threads running and 0 s behind its own source, yet it had not applied ${primary.config.host}:${primary.config.port}'s position ` +
-          `after ${DOCTOR_REACH_SECONDS} s: most likely it replicates another server, and check --replica-url stops (exit 3) after --max-lag-wait`,
-        fix: `give a replica of ${primary.config.host}:${primary.config.port}, or run without --replica-url`,
+          `after ${DOCTOR_REACH_SECONDS} s: it may replicate another server, or its I/O thread is behind; check --replica-url waits up to --max-lag-wait for it, then stops (exit 3)`,
+        fix: `make sure it replicates ${primary.config.host}:${primary.config.port} (SHOW REPLICA STATUS: its source), or run without --replica-url`,
       });
       return checks;
     }
@@ -196,6 +204,7 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
   const checks: DoctorCheck[] = [];
   checks.push({ name: 'connection', status: 'ok', detail: `${facts.target}: ${facts.server.flavor} ${facts.server.version}` });
   checks.push(...engineChecks(facts.server.engine, facts.privileges?.lease));
+  if (facts.outsidePrimary === true) return diagnosisOf(checks);
 
   const { model } = facts.scope;
   if (facts.schemaProblems.length > 0) {

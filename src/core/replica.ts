@@ -114,8 +114,8 @@ export class Replica implements LagSource {
   private async idleHint(): Promise<string> {
     const applied = await appliedPosition(this.db, this.dialect).catch(() => null);
     return (
-      `It reports 0 s behind its own source${applied === null || applied === '' ? '' : ` with ${applied.replace(/\s+/g, '')} applied`}, ` +
-      `so its source is most likely not ${this.primaryName}: give a replica of ${this.primaryName}, or run without --replica-url.`
+      `It reports 0 s behind its own source${applied === null || applied === '' ? '' : ` with ${applied.replace(/\s+/g, '')} applied`}: ` +
+      `its source may not be ${this.primaryName} (then give a replica of it, or run without --replica-url), or its I/O thread is behind (then rerun when it has caught up).`
     );
   }
 

@@ -476,13 +476,13 @@ export function auditTableDdl(template: string, defaultName: string, name: strin
 // Session and transaction control.
 export const sessionSql = {
   /**
-   * The connection's collation as the stock clients have it: utf8mb4's default on this server
-   * (utf8mb4_general_ci on MariaDB 10.11, utf8mb4_0900_ai_ci on MySQL 8), not the driver's
-   * utf8mb4_unicode_ci. A config's filter that compares a text column with an expression of the
-   * connection's collation (`code <> CAST(id AS CHAR)`) then works, and counts, as it does in the
-   * DBA's client (inspector.ts useEngine).
+   * The connection's collation: the --url database's default (`collation`, where its character set
+   * is utf8mb4), not the driver's utf8mb4_unicode_ci. A config's filter that compares a text column
+   * with an expression of the connection's collation (`code <> CAST(id AS CHAR)`: both IMPLICIT)
+   * then works on the tables made with the database's defaults (inspector.ts useEngine); a table of
+   * another collation needs a COLLATE in the filter, as in any client.
    */
-  names: tag('SET NAMES utf8mb4'),
+  names: (collation: string) => tag(`SET NAMES utf8mb4 COLLATE ${literal(collation)}`),
   readCommitted: tag('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED'),
   /**
    * Every connection's bound on a wait for a table's metadata lock (inspector.ts useEngine): a read

@@ -83,6 +83,9 @@ export const ENGINE_VARIABLES = [
   'group_replication_group_name',
   'group_replication_single_primary_mode',
   'group_replication_consistency',
+  // The --url database's own (session) defaults: the connection collation (inspector.ts useEngine).
+  'character_set_database',
+  'collation_database',
 ] as const;
 
 /** wsrep status variables read when wsrep is on. */

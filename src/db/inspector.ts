@@ -20,6 +20,8 @@ export interface ServerInfo {
   readOnly: boolean;
   /** What the engine can do (SKIP LOCKED, a cluster-wide GET_LOCK, causal reads…): db/engine.ts. */
   engine: EngineProfile;
+  /** The --url database's default collation where its character set is utf8mb4; null otherwise. */
+  databaseCollation: string | null;
 }
 
 /** Reads what the server says about itself: version, variables, and its cluster's status. */
@@ -53,6 +55,7 @@ export function serverInfoFrom(answers: ServerAnswers): ServerInfo {
     binlogFormat: v['binlog_format'] ?? null,
     readOnly: /^(on|1)$/i.test(v['read_only'] ?? ''),
     engine,
+    databaseCollation: (v['character_set_database'] ?? '').toLowerCase() === 'utf8mb4' && /^utf8mb4_\w+$/i.test(v['collation_database'] ?? '') ? v['collation_database']! : null,
   };
 }
 
@@ -67,17 +70,23 @@ export async function serverInfo(db: Database): Promise<ServerInfo> {
  * engine bounds that wait (engine.ts boundsMetadataLockWait): then 1205, exit 3
  * (database-error.ts), where the server's default would have it wait a day, silent.
  */
-export async function useEngine(db: Database, options: { metadataLockWaitSeconds: number }): Promise<ServerInfo> {
+export async function useEngine(db: Database, options: { metadataLockWaitSeconds: number; refuseOutsidePrimary?: boolean }): Promise<ServerInfo> {
   const server = await serverInfo(db);
   // Outside the Primary component a node refuses reads (1047), or, with the causal reads set up
-  // below, fails them at once as a lock wait (1205): which would read as a metadata lock.
-  const cluster = server.engine.clusterState;
-  if (cluster !== null && server.engine.kind === 'galera' && !cluster.primary) {
+  // below, fails them at once as a lock wait (1205): which would read as a metadata lock. doctor
+  // reads nothing more there, and says so on its engine line (diagnose.ts engineChecks).
+  if (options.refuseOutsidePrimary !== false && outsidePrimary(server)) {
+    const cluster = server.engine.clusterState!;
     throw new DatabaseError(outsidePrimaryMessage(`${db.config.host}:${db.config.port}`, `wsrep_cluster_status is ${cluster.component}, the node ${cluster.state}`));
   }
   const bound = server.engine.boundsMetadataLockWait ? [sessionSql.metadataLockWait(options.metadataLockWaitSeconds)] : [];
-  db.setSessionSetup([sessionSql.names, ...server.engine.readSetup, ...bound]);
+  db.setSessionSetup([...(server.databaseCollation === null ? [] : [sessionSql.names(server.databaseCollation)]), ...server.engine.readSetup, ...bound]);
   return server;
+}
+
+/** A Galera node outside the cluster's Primary component (partitioned, or still joining): it refuses reads. */
+export function outsidePrimary(server: ServerInfo): boolean {
+  return server.engine.kind === 'galera' && server.engine.clusterState !== null && !server.engine.clusterState.primary;
 }
 
 /**

@@ -383,7 +383,13 @@ describe('every statement is tagged', () => {
       builder.insertAuditSql('t', { runId: 'r', dbUser: 'u' }, [{ settingId: 1n, counter: 'c', from: 1n, to: 2n }]),
       builder.guardedUpdateSql(DEFAULT_MODEL, { settingId: 1n, counter: 'issuedCount', from: 2n, to: 1n }, []),
       ...Object.entries(builder.sessionSql).map(([name, s]) =>
-        name === 'writeTimeouts' ? builder.sessionSql.writeTimeouts(2, { metadataLock: true, idleSeconds: 10 }) : typeof s === 'function' ? (s as (n: number) => string)(2) : s,
+        name === 'writeTimeouts'
+          ? builder.sessionSql.writeTimeouts(2, { metadataLock: true, idleSeconds: 10 })
+          : name === 'names'
+            ? builder.sessionSql.names('utf8mb4_unicode_ci')
+            : typeof s === 'function'
+              ? (s as (n: number) => string)(2)
+              : s,
       ),
       builder.inspectSql.server,
       builder.inspectSql.variables(['version']),

@@ -24,8 +24,8 @@ import { foreignHistory, readReplicaStates, replicationDialect } from '../../src
 import { DatabaseError, UsageError } from '../../src/errors.js';
 
 const engineOf = (version: string) => detectEngine({ version, versionComment: '', variables: {} });
-const mariadb: ServerInfo = { version: '10.11.19-MariaDB-0+deb12u1', flavor: 'MariaDB', logBin: true, binlogFormat: 'ROW', readOnly: false, engine: engineOf('10.11.19-MariaDB-0+deb12u1') };
-const mysql8: ServerInfo = { version: '8.0.36', flavor: 'MySQL', logBin: true, binlogFormat: 'ROW', readOnly: false, engine: engineOf('8.0.36') };
+const mariadb: ServerInfo = { version: '10.11.19-MariaDB-0+deb12u1', flavor: 'MariaDB', logBin: true, binlogFormat: 'ROW', readOnly: false, engine: engineOf('10.11.19-MariaDB-0+deb12u1'), databaseCollation: null };
+const mysql8: ServerInfo = { version: '8.0.36', flavor: 'MySQL', logBin: true, binlogFormat: 'ROW', readOnly: false, engine: engineOf('8.0.36'), databaseCollation: null };
 const mysql80: ServerInfo = { ...mysql8, version: '8.0.21', engine: engineOf('8.0.21') };
 
 describe('statements (exact text)', () => {

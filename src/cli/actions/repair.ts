@@ -103,7 +103,8 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
                 `Repair will change ${plural(plan.settings, 'setting')} (${plural(plan.counters, 'counter')}) ` +
                   `in about ${plural(plan.transactions, 'transaction')}, each re-counted under a row lock first.\n`,
               );
-              return confirm(terminal.io, `Repair ${plural(scanned.drifted.length, 'setting')}?`);
+              // The settings it will write: those whose count their column cannot hold are left (warned of above).
+              return confirm(terminal.io, `Repair ${plural(plan.settings, 'setting')}?`);
             }
           : undefined,
       },
