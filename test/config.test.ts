@@ -762,6 +762,20 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
           await db.query('DROP TABLE IF EXISTS cast_settings, cast_codes');
         }
       }
+      // A table of another collation than the database's: the filter needs a COLLATE, which the refusal names.
+      await unicode.query('CREATE TABLE cast_settings (id INT PRIMARY KEY, status VARCHAR(16) NULL, issuedCount INT NULL)');
+      await unicode.query('CREATE TABLE cast_codes (id INT AUTO_INCREMENT PRIMARY KEY, settingId INT NOT NULL, code VARCHAR(16) NOT NULL, KEY (settingId)) COLLATE utf8mb4_general_ci');
+      const config = writeConfig('cast-other.json', { settings: { table: 'cast_settings' }, counters: { issuedCount: { table: 'cast_codes', foreignKey: 'settingId', where: 'code <> CAST(settingId AS CHAR)' } } });
+      const refused = await runCli(['check', '--url', unicode.url, '--config', config]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(
+        "for operation '<>' (coupon-audit's connection collation here is utf8mb4_unicode_ci: give the filter's text expression the column's collation, e.g. CAST(id AS CHAR) COLLATE utf8mb4_unicode_ci)",
+      );
+      const collated = writeConfig('cast-collated.json', {
+        settings: { table: 'cast_settings' },
+        counters: { issuedCount: { table: 'cast_codes', foreignKey: 'settingId', where: 'code <> CAST(settingId AS CHAR) COLLATE utf8mb4_general_ci' } },
+      });
+      expect((await runCli(['check', '--url', unicode.url, '--config', collated])).code).toBe(0);
     } finally {
       await unicode.drop();
     }

@@ -83,7 +83,7 @@ describe('a 3-node Galera cluster', () => {
     const deadline = Date.now() + 30_000;
     while ((await cluster!.status(0)).clusterStatus === 'Primary' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
     expect((await cluster!.status(0)).clusterStatus).not.toBe('Primary');
-    // The database need not exist: the engine is read first.
+    // The database made above: the engine is read once connected to it.
     const url = cluster!.node(0).url('smoke');
     for (const command of [['check'], ['repair', '--yes']]) {
       const result = await runCli([...command, '--url', url]);

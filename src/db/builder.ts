@@ -545,6 +545,8 @@ export const inspectSql = {
         'NUMERIC_PRECISION AS numericPrecision, COLUMN_TYPE AS columnType FROM information_schema.COLUMNS ' +
         `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`,
     ),
+  /** The connection's collation (a filter's illegal mix of collations names it: inspector.ts collationHint). */
+  connectionCollation: tag('SELECT @@collation_connection AS collation'),
   /** The names of every index of these tables. */
   indexNames: (tables: readonly string[]) =>
     tag(

@@ -209,7 +209,7 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     const failure = await probe(db, probeSql.counter(counter));
     if (failure === null) continue;
     if (isPrivilegeError(failure)) unreadable.push(counter.table);
-    else problems.filters.push(`counter ${counter.name}: ${counter.where === null ? '' : `the filter "${counter.where}" does not work here: `}${driverMessage(failure)}`);
+    else problems.filters.push(`counter ${counter.name}: ${counter.where === null ? '' : `the filter "${counter.where}" does not work here: `}${driverMessage(failure)}${await collationHint(db, failure)}`);
   }
   const settingsFailure = await probe(db, probeSql.selectSettings(scope));
   if (settingsFailure !== null && isPrivilegeError(settingsFailure)) unreadable.push(model.settings.table);
@@ -223,6 +223,21 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     problems.keys.push(`${model.settings.table} cannot be read as the audit reads it: ${message}${hint}`);
   }
   return withGrants();
+}
+
+/**
+ * For a filter refused as an illegal mix of collations (a text column against an expression of the
+ * connection's, such as CAST(x AS CHAR)): the connection's collation (useEngine: the database's
+ * default), and the COLLATE that settles it.
+ */
+async function collationHint(db: Database, failure: Error): Promise<string> {
+  if (!/Illegal mix of collations/i.test(driverMessage(failure))) return '';
+  const [row] = await db.tryQuery(inspectSql.connectionCollation).catch(() => [undefined]);
+  const collation = row?.['collation'];
+  return (
+    ` (coupon-audit's connection collation here is ${typeof collation === 'string' ? collation : "the database's default"}: ` +
+    "give the filter's text expression the column's collation, e.g. CAST(id AS CHAR) COLLATE utf8mb4_unicode_ci)"
+  );
 }
 
 /** "counter a: ", "counters a, b: ", or nothing when the settings themselves need it. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { diagnose, engineChecks } from '../../src/core/diagnose.js';
 import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
-import { engineSql } from '../../src/db/builder.js';
+import { engineSql, sessionSql } from '../../src/db/builder.js';
 import { isRetryableLockError, toDatabaseError } from '../../src/db/database-error.js';
 import { detectEngine, rowLocking, runLockKind, type ServerAnswers } from '../../src/db/engine.js';
 import { serverInfoFrom } from '../../src/db/inspector.js';
@@ -241,5 +241,19 @@ describe('lock errors the engines answer', () => {
       "The cluster node 10.0.0.3:3306 is not ready (while repairing settings 1…9): it is not in the cluster's Primary component " +
         '(WSREP has not yet prepared node for application use); connect through another node, or wait until this one has rejoined.',
     );
+  });
+});
+
+describe("the connection's collation (inspector.ts useEngine: sessionSql.names)", () => {
+  const collationOf = (variables: Record<string, string>) => serverInfoFrom({ version: '10.11.19-MariaDB', versionComment: '', variables }).databaseCollation;
+
+  it("is the --url database's where its character set is utf8mb4, else none (the driver's, as before)", () => {
+    expect(collationOf({ character_set_database: 'utf8mb4', collation_database: 'utf8mb4_unicode_ci' })).toBe('utf8mb4_unicode_ci');
+    expect(collationOf({ character_set_database: 'utf8mb4', collation_database: 'utf8mb4_uca1400_as_cs' })).toBe('utf8mb4_uca1400_as_cs');
+    expect(collationOf({ character_set_database: 'utf8mb3', collation_database: 'utf8mb3_general_ci' })).toBeNull();
+    expect(collationOf({ character_set_database: 'latin1', collation_database: 'latin1_swedish_ci' })).toBeNull();
+    expect(collationOf({ character_set_database: 'utf8mb4', collation_database: "utf8mb4_x' OR 1" })).toBeNull();
+    expect(collationOf({})).toBeNull();
+    expect(sessionSql.names('utf8mb4_unicode_ci')).toBe("/* coupon-audit */ SET NAMES utf8mb4 COLLATE 'utf8mb4_unicode_ci'");
   });
 });

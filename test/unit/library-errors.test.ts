@@ -5,7 +5,7 @@ import { libraryError, optionNames } from '../../src/library-errors.js';
 const names = optionNames(['waitLock', 'replicaUrl', 'ids', 'maxLagWait', 'maxLag']);
 
 describe("library errors: the CLI's flags in this API's names (index.ts asLibraryError)", () => {
-  it('renames the flags, the longest name first, and keeps the class and exit code', () => {
+  it('renames the flags, each whole (--max-lag-wait is not --max-lag and -wait), and keeps the class and exit code', () => {
     const error = libraryError(new RunLockedError('held by pid 7; try again later or pass --wait-lock SECONDS.'), names) as RunLockedError;
     expect(error).toBeInstanceOf(RunLockedError);
     expect(error.exitCode).toBe(5);
