@@ -422,18 +422,21 @@ describe('paging (core/detect-drift.ts): pages end by id arithmetic while ids ar
       expect(expected.orphans).toEqual(['7', '0']);
       // The first two pages (the second prepared before the first's rows were in) are read a point
       // at a time; then the codes while the last page read had 1,600 a setting, the uses never
-      // again (one or none a setting). The forms of the pages of 10-11 and 12-13 follow whichever
-      // page ended last before they were prepared: a page of 1,600 codes a setting can end after
-      // the light page prepared behind it (timing), so they are not checked.
+      // again (one or none a setting). The forms of the pages from 10-11 on follow whichever page
+      // ended last before they were prepared: a page of 1,600 codes a setting can end after the
+      // light page prepared behind it, and on a loaded machine after two of them (timing), so
+      // only their uses are checked.
       pages.sort((a, b) => a[0] - b[0]);
-      expect(pages.filter(([start]) => start !== 10 && start !== 12)).toEqual([
+      expect(pages.filter(([start]) => start <= 8)).toEqual([
         [0, 'h_codes h_uses'],
         [2, 'h_codes h_uses'],
         [4, 'h_codes'],
         [6, 'h_codes'],
         [8, 'h_codes'],
-        [14, ''],
       ]);
+      const later = pages.filter(([start]) => start > 8);
+      expect(later.map(([start]) => start)).toEqual([10, 12, 14]);
+      expect(later.every(([, form]) => form === '' || form === 'h_codes')).toBe(true);
     } finally {
       await db.query('DROP TABLE h_settings, h_codes, h_uses');
     }
