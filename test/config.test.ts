@@ -722,6 +722,8 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       expect(updates[0]).toContain('WHERE `id` = 2 AND');
       const repaired = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config, '--format', 'json']);
       expect(repaired.code, repaired.stderr).toBe(4);
+      // A log of stderr alone (stdout to a file) says so too.
+      expect(repaired.stderr).toContain('1 drifted setting not repaired (failed, stillDrifted, uncertain in the report): exit 4.');
       const report = parseJson(repaired) as unknown as { summary: { repaired: number; failed: number }; failed: { id: string; reason: string }[] };
       expect(report.summary).toMatchObject({ repaired: 1, failed: 1 });
       expect(report.failed).toEqual([{ id: '1', reason: 'issuedCount counts 300, past the most narrow_settings.issuedCount holds (255): widen the column, then rerun', unfit: true }]);

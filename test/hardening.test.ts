@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
@@ -117,6 +117,17 @@ describe('a missing SELECT is a missing privilege, with the GRANT, not a missing
       expect(result.stderr).not.toContain('missing');
       // The server hides whether such a table exists: a database with other names needs a config.
       expect(result.stderr).toContain('(If this database names its tables otherwise, describe them with --config FILE.)');
+      // With a config, the table it names may not exist at all: its name is what to check first.
+      const dir = mkdtempSync(join(tmpdir(), 'ca-hardening-'));
+      try {
+        const config = join(dir, 'typo.json');
+        writeFileSync(config, JSON.stringify({ counters: { issuedCount: { table: 'g_nosuch', foreignKey: 'settingId' } } }));
+        const typo = await runCli(['check', '--url', url.toString(), '--config', config]);
+        expect(typo.code).toBe(3);
+        expect(typo.stderr).toContain(`(Or no such table exists: the server hides from '${user}' the tables it may not read; check the names in ${config}.)`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
       const doctor = await runCli(['doctor', '--url', url.toString(), '--format', 'json']);
       expect(doctor.code).toBe(3);
       const checks = JSON.parse(doctor.stdout).checks as { name: string; status: string; detail: string }[];

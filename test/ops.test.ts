@@ -436,6 +436,21 @@ describe('--notify-url', () => {
     expect(report.drifted.map((setting) => setting.id)).toEqual(['2', '3']);
   });
 
+  it('a user and token in the URL go as Basic authentication, and never into a message', async () => {
+    const withCredentials = url.replace('http://', 'http://hook%40user:Tok3n%3Asecret@');
+    const result = await runCli(['check', '--url', db.url, '--notify-url', withCredentials, '--quiet']);
+    expect(result.code).toBe(1);
+    expect(received).toHaveLength(1);
+    expect(received[0]!.headers['authorization']).toBe(`Basic ${Buffer.from('hook@user:Tok3n:secret').toString('base64')}`);
+    // Where the post fails, the reason names the host only.
+    server.close();
+    const failed = await runCli(['check', '--url', db.url, '--notify-url', withCredentials, '--quiet']);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/could not notify http:\/\/127\.0\.0\.1:\d+: /);
+    expect(failed.stderr).not.toContain('Tok3n');
+    expect(failed.stderr).not.toContain('secret-token');
+  });
+
   it('says nothing when all is well', async () => {
     const result = await runCli(['check', '--url', clean.url, '--notify-url', url]);
     expect(result.code).toBe(0);

@@ -260,7 +260,9 @@ export async function verifySchema(db: Database, scope: AuditScope): Promise<Aud
       `Missing privilege: SELECT on ${problems.grants.map((g) => g.table).join(', ')} for '${db.config.user}'; ` +
         `check and repair read it: ${problems.grants.map((g) => g.grant).join(' ')}` +
         // The server does not say whether a table this user may not read exists at all.
-        (scope.model.source === null ? ' (If this database names its tables otherwise, describe them with --config FILE.)' : ''),
+        (scope.model.source === null
+          ? ' (If this database names its tables otherwise, describe them with --config FILE.)'
+          : ` (Or no such table exists: the server hides from '${db.config.user}' the tables it may not read; check the names in ${scope.model.source}.)`),
     );
   }
   const all = [...problems.missing, ...problems.keys, ...problems.filters];

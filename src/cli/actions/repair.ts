@@ -309,6 +309,9 @@ async function reportRepair(
   const { stdout } = terminal.io;
   if (options.format === 'json') {
     await writePieces(stdout, jsonText(repairReportJson(result, scan, mappedAsWritten)), signal);
+    // The document names them; a log that keeps stderr alone (stdout to a file) says that it does.
+    const left = result.failed.length + result.stillDrifted.length + result.uncertain.length;
+    if (left > 0 && !result.interrupted) terminal.alert(`${plural(left, 'drifted setting')} not repaired (failed, stillDrifted, uncertain in the report): exit 4.`);
     return;
   }
   // An interrupted run prints its summary, not every row: the audit table and --format json have them.

@@ -49,23 +49,44 @@ function truncateReport(report: Record<string, unknown> | null): Record<string, 
   return result;
 }
 
-/** POSTs the message; rejects with a one-line reason (never the URL: webhook URLs carry secrets). */
+/**
+ * POSTs the message; rejects with a one-line reason (never the URL: webhook URLs carry secrets).
+ * A user and password in the URL (https://user:token@host/…) go as HTTP Basic authentication, as
+ * curl sends them: fetch refuses a URL that holds them, and its refusal quotes the whole URL.
+ */
 export async function postNotification(url: string, payload: unknown, timeoutMs: number): Promise<void> {
   let response: Response;
+  const { target, authorization } = withoutCredentials(url);
   try {
-    response = await fetch(url, {
+    response = await fetch(target, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'coupon-audit' },
+      headers: { 'content-type': 'application/json', 'user-agent': 'coupon-audit', ...(authorization === null ? {} : { authorization }) },
       body: JSON.stringify(payload),
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (error) {
     const cause = error as Error & { cause?: { code?: string; message?: string } };
     if (cause.name === 'TimeoutError') throw new Error(`no answer within ${timeoutMs / 1000} s`);
-    throw new Error(cause.cause?.code ?? cause.cause?.message ?? cause.message);
+    // Whatever the reason quotes of the URL is cut out: its path and query are the secret.
+    throw new Error((cause.cause?.code ?? cause.cause?.message ?? cause.message).split(url).join('the webhook URL').split(target).join('the webhook URL'));
   }
   await response.body?.cancel();
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
+}
+
+/** The URL without its user and password, and those as an Authorization header (null: none). */
+function withoutCredentials(url: string): { target: string; authorization: string | null } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { target: url, authorization: null };
+  }
+  if (parsed.username === '' && parsed.password === '') return { target: url, authorization: null };
+  const credentials = `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`;
+  parsed.username = '';
+  parsed.password = '';
+  return { target: parsed.toString(), authorization: `Basic ${Buffer.from(credentials).toString('base64')}` };
 }
 
 /** The webhook named without its path and query, which often hold the token. */
