@@ -310,7 +310,7 @@ async function reportRepair(
   if (options.format === 'json') {
     await writePieces(stdout, jsonText(repairReportJson(result, scan, mappedAsWritten)), signal);
     // The document names them; a log that keeps stderr alone (stdout to a file) says that it does.
-    const left = result.failed.length + result.stillDrifted.length + result.uncertain.length;
+    const left = new Set([...result.failed.map((failure) => failure.settingId), ...result.stillDrifted, ...result.uncertain]).size;
     if (left > 0 && !result.interrupted) terminal.alert(`${plural(left, 'drifted setting')} not repaired (failed, stillDrifted, uncertain in the report): exit 4.`);
     return;
   }
