@@ -735,7 +735,16 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       expect(text.code).toBe(4);
       expect(text.stdout).toContain('Not repaired: setting 1: issuedCount counts 300, past the most narrow_settings.issuedCount holds (255): widen the column, then rerun.');
       expect(text.stdout).not.toContain('still locked');
+      // A run that stops on an error after a commit (a trigger refusing setting 3's write, batches of
+      // one: 1 left, 2 written, then 3) is exit 3, with no such line.
+      await revoke.query('UPDATE narrow_settings SET issuedCount = 9 WHERE id IN (2, 3)');
+      await revoke.query("CREATE TRIGGER narrow_refuse BEFORE UPDATE ON narrow_settings FOR EACH ROW BEGIN IF NEW.id = 3 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'; END IF; END");
+      const stopped = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config, '--format', 'json', '--batch-size', '1', '--write-concurrency', '1']);
+      expect(stopped.code, stopped.stderr).toBe(3);
+      expect(stopped.stderr).toContain('refused');
+      expect(stopped.stderr).not.toContain('not repaired (failed, stillDrifted');
     } finally {
+      await revoke.query('DROP TRIGGER IF EXISTS narrow_refuse');
       await revoke.query('DROP TABLE IF EXISTS narrow_settings, narrow_codes, narrow_audit');
     }
   });

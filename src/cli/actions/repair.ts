@@ -12,7 +12,7 @@ import type { RepairResult } from '../../core/repair.js';
 import type { PlannedRun, ScanCounts } from '../../core/run.js';
 import { changeScriptSql } from '../../db/builder.js';
 import { type ConnectionConfig, describeTarget } from '../../db/connection-config.js';
-import { type ExitCode, UsageError } from '../../errors.js';
+import { EXIT, type ExitCode, UsageError } from '../../errors.js';
 import { VERSION } from '../../core/version.js';
 import { checkRunOptions, refuseLagWithoutReplica, resolveScope } from '../common-options.js';
 import type { RepairOptions } from '../commands/repair.js';
@@ -152,7 +152,13 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
       interrupts.signal,
     );
     interrupts.signal.throwIfAborted();
-    return repairExitCode(run, false);
+    const code = repairExitCode(run, false);
+    if (code === EXIT.PARTIAL && options.format === 'json') {
+      // The document names them; a log that keeps stderr alone (stdout to a file) says that it does.
+      const left = new Set([...run.result.failed.map((failure) => failure.settingId), ...run.result.stillDrifted, ...run.result.uncertain]).size;
+      terminal.alert(`${plural(left, 'drifted setting')} not repaired (failed, stillDrifted, uncertain in the report): exit 4.`);
+    }
+    return code;
   } catch (error) {
     spinner.stop();
     const scanned = scan as ScanCounts | null; // set by a hook, which TypeScript does not follow
@@ -309,9 +315,6 @@ async function reportRepair(
   const { stdout } = terminal.io;
   if (options.format === 'json') {
     await writePieces(stdout, jsonText(repairReportJson(result, scan, mappedAsWritten)), signal);
-    // The document names them; a log that keeps stderr alone (stdout to a file) says that it does.
-    const left = new Set([...result.failed.map((failure) => failure.settingId), ...result.stillDrifted, ...result.uncertain]).size;
-    if (left > 0 && !result.interrupted) terminal.alert(`${plural(left, 'drifted setting')} not repaired (failed, stillDrifted, uncertain in the report): exit 4.`);
     return;
   }
   // An interrupted run prints its summary, not every row: the audit table and --format json have them.

@@ -63,6 +63,9 @@ export async function postNotification(url: string, payload: unknown, timeoutMs:
       headers: { 'content-type': 'application/json', 'user-agent': 'coupon-audit', ...(authorization === null ? {} : { authorization }) },
       body: JSON.stringify(payload),
       signal: AbortSignal.timeout(timeoutMs),
+      // A redirect is a failure (HTTP 3xx below): followed, a POST would go on to another host, or
+      // turn into a GET that delivers nothing, with the credentials.
+      redirect: 'manual',
     });
   } catch (error) {
     const cause = error as Error & { cause?: { code?: string; message?: string } };
@@ -83,7 +86,15 @@ function withoutCredentials(url: string): { target: string; authorization: strin
     return { target: url, authorization: null };
   }
   if (parsed.username === '' && parsed.password === '') return { target: url, authorization: null };
-  const credentials = `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`;
+  // As curl: percent-escapes decoded, a malformed one ('%zz') kept as written.
+  const decoded = (part: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  };
+  const credentials = `${decoded(parsed.username)}:${decoded(parsed.password)}`;
   parsed.username = '';
   parsed.password = '';
   return { target: parsed.toString(), authorization: `Basic ${Buffer.from(credentials).toString('base64')}` };
