@@ -256,6 +256,8 @@ describe('check: database errors exit 3 with one clear sentence', () => {
       expect(result.code).toBe(3);
       expect(result.stderr).toContain('table g_coupon_uses is missing');
       expect(result.stderr).toContain('table g_coupon_settings has no column usedCount');
+      // What to do: another database, or a config for other tables.
+      expect(result.stderr).toContain('Point --url at the coupon database, or describe your own tables with --config FILE (README "Counters by definition").');
       expect(result.stdout).toBe('');
       noStack(result.stderr);
     } finally {

@@ -711,6 +711,10 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       expect(checked.stderr).toContain(doubt);
       const planned = await runCli(['repair', '--dry-run', '--url', revoke.url, '--config', config, '--format', 'json']);
       const plan = parseJson(planned) as unknown as { summary: { doubts: string[] }; changes: { id: string }[] };
+      // The text plan says, beside its last line, what it leaves out.
+      const planText = await runCli(['repair', '--dry-run', '--url', revoke.url, '--config', config]);
+      expect(planText.stdout).toContain('dry run: would change 1 setting (1 counter)');
+      expect(planText.stdout).toContain('1 more drifted setting (1) would be left: a count past what its column holds (the warning above); repair exits 4 until the column is widened.');
       expect(plan.summary.doubts).toEqual([doubt]);
       // What repair would write leaves it out, and so does the change script (its UPDATE would stop the script, or clip).
       expect(plan.changes.map((change) => change.id)).toEqual(['2']);

@@ -76,7 +76,7 @@ export const REPAIR_HELP = epilog({
     ['1', '--dry-run/--emit-sql: drift found (the plan is printed or written); the prompt was declined'],
     ['2', 'bad flag or value, no URL, invalid config; no --yes off a terminal; more drift than --max-changes (nothing written)'],
     DATABASE,
-    ['4', 'partial: some settings still locked or still drifted (named); a rerun finishes them'],
+    ['4', 'partial: some settings still locked or still drifted (named; a rerun finishes them), or a count past what its column holds (widen it)'],
     ['5', 'another repair holds the run lock (see --wait-lock)'],
     INTERNAL,
     OUTPUT,

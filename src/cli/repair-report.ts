@@ -24,6 +24,21 @@ export function changesTableText(changes: readonly PlannedChange[], c: ChalkInst
   return tableText(['id', 'counter', 'old', 'new', 'Δ'].map((title) => c.bold(title)), ['right', 'left', 'right', 'right', 'right'], changes.length, rowAt);
 }
 
+/**
+ * Beside the plan (the dry run's last line, the prompt): the drifted settings it leaves out, whose
+ * count their column cannot hold (drift.ts pastColumn), which repair leaves named (exit 4); null
+ * for none.
+ */
+export function unfitLine(drifted: readonly { id: bigint; unfit?: string[] }[], tense: 'will' | 'would'): string | null {
+  const unfit = drifted.filter((setting) => setting.unfit !== undefined);
+  if (unfit.length === 0) return null;
+  const ids = unfit.slice(0, 5).map((setting) => String(setting.id)).join(', ');
+  return (
+    `${plural(unfit.length, 'more drifted setting')} (${ids}${unfit.length > 5 ? ', …' : ''}) ${tense} be left: ` +
+    `a count past what its column holds (the warning above); repair exits 4 until the column is widened.`
+  );
+}
+
 /** The last line of a dry run. */
 export function dryRunLine(plan: PlanTotals): string {
   return (

@@ -102,7 +102,7 @@ ORDER BY s.${ident(s.id)}`,
   const page: IdScope = ids === undefined ? { kind: 'range', after: null, upTo: BigInt(size) } : { kind: 'ids', ids };
   const which = ids === undefined ? `the first page, ids up to ${size}` : 'the settings of --ids';
   const textKeyNote =
-    "(A text key column: the statements above compare it with the ids as numbers, so '010' joins\n" +
+    "(If a key column holds text: the statements above compare it with the ids as numbers, so '010' joins\n" +
     "setting 10 there, as a second row with a count of its own (a drift line that check does not\n" +
     "report), and the orphan count leaves it out; check matches a key by its text, so '010' is an\n" +
     'orphan. Where a key column holds text, go by check.)\n\n';

@@ -270,7 +270,10 @@ export async function verifySchema(db: Database, scope: AuditScope): Promise<Aud
   if (scope.model.source !== null) {
     throw new ConfigError(`${scope.model.source} does not match database '${db.config.database}': ${all.join('; ')}. Nothing was read or written.`);
   }
-  throw new DatabaseError(`Database '${db.config.database}' does not have the coupon schema: ${all.join('; ')}.`);
+  throw new DatabaseError(
+    `Database '${db.config.database}' does not have the coupon schema: ${all.join('; ')}. ` +
+      'Point --url at the coupon database, or describe your own tables with --config FILE (README "Counters by definition").',
+  );
 }
 
 /**

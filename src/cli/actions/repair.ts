@@ -21,7 +21,7 @@ import { CHANGE_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, ren
 import { jsonText, mappedAsWritten } from '../json-output.js';
 import { writePieces } from '../pieces.js';
 import { confirm } from '../prompt.js';
-import { auditTableLine, changesTableText, dryRunLine, repairSummaryLines } from '../repair-report.js';
+import { auditTableLine, changesTableText, dryRunLine, repairSummaryLines, unfitLine } from '../repair-report.js';
 import type { RunOutcome } from '../reporting/run-outcome.js';
 import { TerminalPause } from '../pause.js';
 import { thousands } from '../progress.js';
@@ -103,6 +103,8 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
                 `Repair will change ${plural(plan.settings, 'setting')} (${plural(plan.counters, 'counter')}) ` +
                   `in about ${plural(plan.transactions, 'transaction')}, each re-counted under a row lock first.\n`,
               );
+              const left = unfitLine(scanned.drifted, 'will');
+              if (left !== null) stderr.write(`${left}\n`);
               // The settings it will write: those whose count their column cannot hold are left (warned of above).
               return confirm(terminal.io, `Repair ${plural(plan.settings, 'setting')}?`);
             }
@@ -234,6 +236,8 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
   const lines: string[] = [];
   if (run.target !== null && emitted === null) lines.push(auditTableLine(run.target, 'would'));
   lines.push(report.drifted.length > 0 ? terminal.out.bold(last) : last);
+  const left = unfitLine(report.drifted, 'would');
+  if (left !== null) lines.push(left);
   stdout.write(`${lines.join('\n')}\n`);
 }
 
