@@ -348,7 +348,7 @@ export async function detectDrift<T extends { id: bigint }>(db: Database, option
         : null,
     missingIds,
     skippedIds,
-    ...(unfit.counts() !== undefined ? { unfit: unfit.counts() } : {}),
+    unfit: unfit.counts(),
   };
 }
 

@@ -434,8 +434,7 @@ async function scan(
   // What the primary confirmed, with its counts: the replica's own scan may name settings it did not.
   const unfit = new UnfitTally(options.scope);
   for (const setting of confirmed.drifted) unfit.add(setting);
-  const { unfit: _replicas, ...scanned } = report;
-  return { ...scanned, drifted: confirmed.drifted.map(keep), replica: { name: replica.name, unconfirmed }, ...(unfit.counts() !== undefined ? { unfit: unfit.counts() } : {}) };
+  return { ...report, drifted: confirmed.drifted.map(keep), replica: { name: replica.name, unconfirmed }, unfit: unfit.counts() };
 }
 
 /**

@@ -68,8 +68,7 @@ export async function pageBoundary(db: Database, model: CounterModel, after: big
 export async function pageIds(db: Database, model: CounterModel, after: bigint | null, size: number): Promise<bigint[]> {
   const rows = await db.query(pageIdsSql(model, after, size), `reading ${model.settings.table}`);
   const ids = rows.map((row) => toBigInt(row['id']));
-  // Ascending: an id of two rows is two neighbours.
-  const shared = ids.find((id, i) => i > 0 && id === ids[i - 1]);
+  const shared = sharedId(ids);
   if (shared !== undefined) throw sharedIdError(model, shared);
   return ids;
 }
@@ -258,13 +257,14 @@ export async function compareCandidates(
 export function readSettingRows(rows: readonly Row[], scope: AuditScope): SettingRow[] {
   // The columns' names once, not per row: the scan and every repair transaction read thousands.
   const columns = scope.counters.map((counter, i) => [counter.name, `cached${i}`] as const);
-  const shared = sharedId(rows.map((row) => toBigInt(row['id'])));
-  if (shared !== undefined) throw sharedIdError(scope.model, shared);
-  return rows.map((row) => {
+  const settings = rows.map((row) => {
     const cached: Record<string, bigint | null> = {};
     for (const [name, column] of columns) cached[name] = toBigIntOrNull(row[column]);
     return { id: toBigInt(row['id']), status: row['status'] == null ? null : String(row['status']), deleted: Number(row['deleted']) === 1, cached };
   });
+  const shared = sharedId(settings.map((setting) => setting.id));
+  if (shared !== undefined) throw sharedIdError(scope.model, shared);
+  return settings;
 }
 
 /**
