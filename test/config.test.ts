@@ -486,6 +486,39 @@ describe('a foreignKey no child row names a setting by (a code column by mistake
   });
 });
 
+describe('a child table two counters read, each with its own filter', () => {
+  it("its orphans are counted per counter in the JSON summary, as the table names them (the last counter's count hid the other's)", async () => {
+    await withTables(
+      {
+        shared_settings: '(id BIGINT UNSIGNED PRIMARY KEY, status VARCHAR(16) NULL, issuedCount INT NULL, usedCount INT NULL)',
+        shared_codes: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT UNSIGNED NULL, revoked TINYINT NOT NULL, KEY (settingId))',
+      },
+      async () => {
+        await revoke.query("INSERT INTO shared_settings VALUES (1, 'ACTIVE', 2, 1)");
+        // Setting 99 does not exist: a revoked orphan (all codes count it, live ones do not); a NULL key, live.
+        await revoke.query('INSERT INTO shared_codes (settingId, revoked) VALUES (1, 0), (1, 1), (99, 1), (NULL, 0)');
+        const both = {
+          settings: { table: 'shared_settings' },
+          counters: { issuedCount: { table: 'shared_codes', foreignKey: 'settingId' }, usedCount: { table: 'shared_codes', foreignKey: 'settingId', where: 'revoked = 0' } },
+        };
+        for (const config of [both, { ...both, counters: { usedCount: both.counters.usedCount, issuedCount: both.counters.issuedCount } }]) {
+          const file = writeConfig('shared.json', config);
+          const report = parseJson(await runCli(['check', '--url', revoke.url, '--config', file, '--format', 'json']));
+          expect(report.summary).toMatchObject({
+            scanned: 1,
+            drifted: 0,
+            orphans: { 'shared_codes (issuedCount)': 1, 'shared_codes (usedCount)': 0 },
+            nullSettingId: { 'shared_codes (issuedCount)': 1, 'shared_codes (usedCount)': 1 },
+          });
+          expect(Object.keys(report.summary.orphans as object)).toHaveLength(2);
+          const table = await runCli(['check', '--url', revoke.url, '--config', file]);
+          expect(table.stdout).toContain('Child rows with no setting: 1 in shared_codes (issuedCount).');
+        }
+      },
+    );
+  });
+});
+
 describe('a bad config: exit 2, one sentence naming what is wrong, nothing read or written', () => {
   it.each([
     ['an unknown key', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId', filter: 'x' } } }, 'counters.issuedCount: unknown key "filter"'],

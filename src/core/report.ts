@@ -135,8 +135,11 @@ export function checkReportJson(
   if (report.orphans !== null) {
     summary.orphans = {};
     const nulls: Record<string, number | string> = {};
+    // A table two counters read (each with its own filter) counts its orphans per counter: keyed
+    // as the table output names them, "promo_code (issued)", so that neither hides the other.
+    const shared = (table: string) => report.orphans!.filter((orphan) => orphan.table === table).length > 1;
     for (const orphan of report.orphans) {
-      const key = orphanKey(orphan.table);
+      const key = shared(orphan.table) ? `${orphanKey(orphan.table)} (${orphan.counter})` : orphanKey(orphan.table);
       summary.orphans[key] = jsonInteger(orphan.rows);
       if (orphan.nullSettingId > 0n) nulls[key] = jsonInteger(orphan.nullSettingId);
     }
