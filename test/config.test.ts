@@ -908,6 +908,45 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
     }
   });
 
+  it('a counter column the server computes (generated): check compares it; repair refuses before its scan (exit 2), the dry run says so, --emit-sql writes no script, doctor fails it', async () => {
+    // A trial's config named a STORED GENERATED column: check and the dry run planned writes, doctor
+    // said all was well, and repair failed on the server's error 1906 (exit 3) after its scan.
+    await revoke.query('ALTER TABLE g_coupon_settings ADD total INT AS (IFNULL(issuedCount, 0) + 100) STORED');
+    try {
+      const before = await settingsSnapshot(revoke.conn);
+      const config = writeConfig('generated.json', { counters: { issuedCount: REVOKE_CONFIG.counters.issuedCount, total: { table: 'g_coupons', foreignKey: 'settingId' } } });
+      const message =
+        'Counter total is a generated column of g_coupon_settings (STORED GENERATED): the server computes it, so repair cannot write it: ' +
+        'repair the others with --columns issuedCount (check compares every counter). Nothing was written.';
+      expect((await runCli(['check', '--url', revoke.url, '--config', config])).code).toBe(1); // every total is 100 past its count
+      const repaired = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config, '--verbose']);
+      expect(repaired.code, repaired.stderr).toBe(2);
+      expect(repaired.stderr).toContain(`coupon-audit: ${message}`);
+      expect(repaired.stderr).not.toMatch(/^sql .*: compare /m); // before the scan
+      const dry = await runCli(['repair', '--dry-run', '--url', revoke.url, '--config', config]);
+      expect(dry.code, dry.stderr).toBe(1);
+      expect(dry.stdout).toContain('Repair would stop before its scan: counter total is a generated column of g_coupon_settings (STORED GENERATED)');
+      const script = join(dir, 'generated.sql');
+      const emitted = await runCli(['repair', '--emit-sql', script, '--url', revoke.url, '--config', config]);
+      expect(emitted.code, emitted.stderr).toBe(2);
+      expect(emitted.stderr).toContain(`Nothing was written to ${script}.`);
+      expect(existsSync(script)).toBe(false);
+      // Without it, the others plan as usual.
+      const others = await runCli(['repair', '--dry-run', '--columns', 'issuedCount', '--url', revoke.url, '--config', config]);
+      expect(others.stdout).not.toContain('would stop');
+      const doctor = JSON.parse((await runCli(['doctor', '--url', revoke.url, '--config', config, '--format', 'json'])).stdout) as { checks: { name: string; status: string; detail: string }[] };
+      expect(doctor.checks.find((check) => check.name === 'counters for repair')).toMatchObject({ status: 'fail', detail: expect.stringContaining('counter total is a generated column of g_coupon_settings') });
+      const forCheck = JSON.parse((await runCli(['doctor', '--for', 'check', '--url', revoke.url, '--config', config, '--format', 'json'])).stdout) as { checks: { name: string; status: string }[] };
+      expect(forCheck.checks.find((check) => check.name === 'counters for repair')).toMatchObject({ status: 'info' });
+      // The built-in pair is plain columns: no such line.
+      const plain = JSON.parse((await runCli(['doctor', '--url', revoke.url, '--config', writeConfig('revoke.json', REVOKE_CONFIG), '--format', 'json'])).stdout) as { checks: { name: string }[] };
+      expect(plain.checks.map((check) => check.name)).not.toContain('counters for repair');
+      expect(await settingsSnapshot(revoke.conn)).toEqual(before);
+    } finally {
+      await revoke.query('ALTER TABLE g_coupon_settings DROP COLUMN total');
+    }
+  });
+
   it('an audit table that is a table of the model, or another table of that name: repair refuses before the scan (exit 2), doctor fails it', async () => {
     await revoke.query('CREATE TABLE k (id INT PRIMARY KEY, note VARCHAR(20))');
     try {

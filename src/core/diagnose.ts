@@ -2,11 +2,11 @@ import { createIndexSql } from '../db/builder.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { DatabaseError } from '../errors.js';
-import { auditCounterNameLength, createIndexFixes, grantSql, hasProblems, learnAccount, outsidePrimary, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, unindexedCounters, useEngine } from '../db/inspector.js';
+import { auditCounterNameLength, createIndexFixes, grantSql, hasProblems, learnAccount, outsidePrimary, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, unindexedCounters, useEngine, withKeyTypes } from '../db/inspector.js';
 import { type EngineProfile, rowLocking, runLockKind } from '../db/engine.js';
 import { LEASE_TABLE } from '../db/run-lock.js';
 import type { AuditScope, CounterDefinition } from './model.js';
-import { auditNameProblem, auditTableProblem, binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
+import { auditNameProblem, auditTableProblem, binlogRejectsRepair, generatedCounterProblem, missingRepairGrants } from './repair-readiness.js';
 import { Replica } from './replica.js';
 import { DEFAULT_THROTTLE } from './throttle.js';
 
@@ -46,6 +46,8 @@ export interface DatabaseFacts {
   /** The CREATE INDEX for each of `unindexed`, named apart from the table's indexes (default: createIndexSql's name). */
   createIndex?: ReadonlyMap<CounterDefinition, string>;
   privileges?: Privileges;
+  /** Counters whose column the server computes (repair-readiness.ts generatedCounterProblem); absent: none, or not read. */
+  generated?: { detail: string; fix: string } | null;
   /** The longest counter name an existing audit table holds (null: none yet, or unreadable). */
   auditNameRoom?: number | null;
   /** The GRANT statement that gives this user `privileges` on a table of the database ('*': all of them). */
@@ -70,6 +72,7 @@ export async function gatherFacts(db: Database, scope: AuditScope, target: strin
     schemaProblems: [...problems.missing, ...problems.keys, ...problems.filters],
     missingSelect: problems.grants,
     grantSql: (privileges, table) => grantSql(db, privileges, table),
+    generated: generatedCounterProblem(withKeyTypes(scope, problems.textKeys, problems.cacheMax, problems.generated)),
   };
   if (!hasProblems(problems)) {
     facts.unindexed = await unindexedCounters(db, scope);
@@ -179,7 +182,7 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
 const FOR_CHECK_HINT = '; for an account that only checks, doctor --for check)';
 
 /** The lines only repair needs: a check-only account (doctor --for check) is not failed for them. */
-const REPAIR_ONLY = new Set(['privileges for repair', 'audit table', 'binlog_format', 'run lock table', 'where to repair', 'server version']);
+const REPAIR_ONLY = new Set(['privileges for repair', 'counters for repair', 'audit table', 'binlog_format', 'run lock table', 'where to repair', 'server version']);
 
 /**
  * The diagnosis for `check` alone (doctor --for check): repair's lines become info, their text
@@ -223,7 +226,8 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
       status: 'ok',
       detail:
         `${model.settings.table}(${[model.settings.id, model.settings.status, ...facts.scope.counters.map((c) => c.name)].join(', ')}), ` +
-        facts.scope.counters.map((c) => `${c.table}.${c.foreignKey}${c.where === null ? '' : ` where ${c.where}`}`).join(', '),
+        // Two counters of one table and key without filters read the same rows: named once.
+        [...new Set(facts.scope.counters.map((c) => `${c.table}.${c.foreignKey}${c.where === null ? '' : ` where ${c.where}`}`))].join(', '),
     });
   }
   if (facts.missingSelect.length > 0) {
@@ -311,6 +315,8 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
       checks.push({ name: 'privileges for repair', status: 'ok', detail: `UPDATE on ${model.settings.table}, ${auditNote}${leaseNote}` });
     }
   }
+
+  if (facts.generated != null) checks.push({ name: 'counters for repair', status: 'fail', detail: `${facts.generated.detail}: repair stops before it scans (check works)`, fix: facts.generated.fix });
 
   // Only when it fails: repair would stop before its scan (run.ts assertRepairPossible).
   const unsuitable = privileges === undefined ? null : auditTableProblem(model, privileges.audit.missingColumn);

@@ -27,6 +27,12 @@ export interface CounterDefinition {
    * it, named (core/repair.ts), instead of failing its whole batch on the server's refusal.
    */
   readonly cacheMax?: bigint;
+  /**
+   * The cached column is one the server computes ('STORED GENERATED', 'VIRTUAL GENERATED', as
+   * information_schema's EXTRA says), read by db/inspector.ts verifySchema: check compares it,
+   * repair cannot write it (core/run.ts refuses before its scan).
+   */
+  readonly generated?: string;
 }
 
 export interface SettingsDefinition {

@@ -1,6 +1,6 @@
 import { ident } from '../db/builder.js';
 import type { Privileges, ServerInfo } from '../db/inspector.js';
-import type { CounterModel } from './model.js';
+import type { AuditScope, CounterModel } from './model.js';
 
 /**
  * What stops repair on a server before it writes anything; shared by repair (which refuses up
@@ -63,5 +63,26 @@ export function auditNameProblem(auditTable: string, room: number | null, counte
   return {
     detail: `the audit table ${auditTable} holds counter names of up to ${room} characters (its counterName column), and ${tooLong.map((name) => `${name} has ${name.length}`).join(', ')}`,
     fix: `ALTER TABLE \`${auditTable}\` MODIFY counterName VARCHAR(64) NOT NULL;`,
+  };
+}
+
+/**
+ * Counters whose cached column the server computes (a generated column: model.ts
+ * CounterDefinition.generated): repair's UPDATE would be refused ("The value specified for generated
+ * column … has been ignored", error 1906) after the scan. Check compares them as they are. What is
+ * wrong and what to do; null when no audited counter is one.
+ */
+export function generatedCounterProblem(scope: Pick<AuditScope, 'model' | 'counters'>): { detail: string; fix: string } | null {
+  const generated = scope.counters.filter((counter) => counter.generated !== undefined);
+  if (generated.length === 0) return null;
+  const writable = scope.counters.filter((counter) => counter.generated === undefined).map((counter) => counter.name);
+  return {
+    detail:
+      `${generated.length === 1 ? 'counter' : 'counters'} ${generated.map((counter) => counter.name).join(' and ')} ${generated.length === 1 ? 'is a generated column' : 'are generated columns'} ` +
+      `of ${scope.model.settings.table} (${[...new Set(generated.map((counter) => counter.generated))].join(', ')}): the server computes ${generated.length === 1 ? 'it' : 'them'}, so repair cannot write ${generated.length === 1 ? 'it' : 'them'}`,
+    fix:
+      writable.length > 0
+        ? `repair the others with --columns ${writable.join(',')} (check compares every counter)`
+        : 'check compares it; a generated column is fixed by its expression, not by repair',
   };
 }

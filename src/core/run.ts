@@ -15,7 +15,7 @@ import { ConfigError } from './config.js';
 import { loadSource, Replica } from './replica.js';
 import { DEFAULT_THROTTLE, type ThrottleSettings, type ThrottleState, Throttler, type ThrottleTargets } from './throttle.js';
 import { emptyRepairResult, type RepairBatchOptions, type RepairProgress, type RepairResult, repairSettings } from './repair.js';
-import { auditNameProblem, auditTableProblem, binlogRejectsRepair, missingRepairGrants } from './repair-readiness.js';
+import { auditNameProblem, auditTableProblem, binlogRejectsRepair, generatedCounterProblem, missingRepairGrants } from './repair-readiness.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_METADATA_LOCK_WAIT, DEFAULT_WRITE_CONCURRENCY } from './limits.js';
 
 /**
@@ -192,6 +192,9 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
     options = { ...options, scope: await verifySchema(db, options.scope) };
     let madeAuditTable = false;
     if (options.dryRun !== true) {
+      // The dry run's plan says it instead (repairTarget), and --emit-sql refuses (cli/actions/repair.ts).
+      const generated = generatedCounterRefusal(options.scope, 'Nothing was written.');
+      if (generated !== null) throw generated;
       const audit = await assertRepairPossible(db, options.scope, server);
       lock = await takeRunLock(db, server, result.runId, options.waitLockSeconds ?? 0, options.signal);
       // Under the run lock: a run that another repair's lock stops (exit 5) makes nothing.
@@ -327,11 +330,11 @@ export function repairExitCode(run: RepairRun, dryRun: boolean): ExitCode {
   return run.result.failed.length > 0 || run.result.stillDrifted.length > 0 ? EXIT.PARTIAL : EXIT.OK;
 }
 
-/** `dryRun`: the audit table is judged here (a repair that writes judged it before its scan: assertRepairPossible). */
+/** `dryRun`: the counters' columns and the audit table are judged here (a repair that writes judged them before its scan: assertRepairPossible). */
 async function repairTarget(db: Database, scope: AuditScope, dryRun: boolean): Promise<RepairTarget> {
   const { auditTable } = scope.model;
   const [auditTableExists, preservedColumns] = [await tableExists(db, auditTable), await autoUpdatedColumns(db, scope.model)];
-  const problem = dryRun ? auditTableProblem(scope.model, auditTableExists ? await auditMissingColumn(db, auditTable) : null) : null;
+  const problem = dryRun ? (generatedCounterProblem(scope) ?? auditTableProblem(scope.model, auditTableExists ? await auditMissingColumn(db, auditTable) : null)) : null;
   return { database: db.config.database, auditTable, auditTableExists, preservedColumns, auditProblem: problem === null ? null : `${problem.detail}: ${problem.fix}` };
 }
 
@@ -476,6 +479,12 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
 }
 
 /** A readiness detail (repair-readiness.ts, lower-case for doctor's lines) as the start of a sentence. */
+/** repair-readiness.ts generatedCounterProblem as the error a repair (or --emit-sql) stops with, ending with `nothing` ('Nothing was written.'). */
+export function generatedCounterRefusal(scope: AuditScope, nothing: string): ConfigError | null {
+  const problem = generatedCounterProblem(scope);
+  return problem === null ? null : new ConfigError(`${capitalized(problem.detail)}: ${problem.fix}. ${nothing}`);
+}
+
 function capitalized(detail: string): string {
   return `${detail[0]!.toUpperCase()}${detail.slice(1)}`;
 }

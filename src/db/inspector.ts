@@ -127,6 +127,8 @@ export interface SchemaProblems {
   textKeys: Set<string>;
   /** Per counter name, the largest count its column holds (columnMax). */
   cacheMax: Map<string, bigint>;
+  /** Per counter name whose column the server computes, its kind ('STORED GENERATED'): model.ts CounterDefinition.generated. */
+  generated: Map<string, string>;
 }
 
 export function hasProblems(problems: SchemaProblems): boolean {
@@ -156,7 +158,7 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     need(counter.table, counter.foreignKey, counter.name);
   }
   const found = await columnsOf(db, [...wanted.keys()]);
-  const problems: SchemaProblems = { missing: [], filters: [], keys: [], grants: [], textKeys: new Set(), cacheMax: new Map() };
+  const problems: SchemaProblems = { missing: [], filters: [], keys: [], grants: [], textKeys: new Set(), cacheMax: new Map(), generated: new Map() };
   // Tables SELECT was refused on: their GRANTs, to the account the server matched, made at the end.
   const unreadable: string[] = [];
   const withGrants = async (): Promise<SchemaProblems> => {
@@ -194,6 +196,7 @@ export async function schemaProblems(db: Database, scope: AuditScope): Promise<S
     const type = found.get(model.settings.table)!.get(counter.name.toLowerCase())!;
     const max = columnMax(type);
     if (max !== null) problems.cacheMax.set(counter.name, max);
+    if (type.generated !== undefined) problems.generated.set(counter.name, type.generated);
     if (!holdsCounts(type)) problems.keys.push(`${model.settings.table}.${counter.name} is ${describeType(type)}: a cached counter must be an integer column`);
   }
   // Pages and repair's locks take an id for one setting: a column where two rows share an id (a
@@ -266,7 +269,7 @@ export async function verifySchema(db: Database, scope: AuditScope): Promise<Aud
     );
   }
   const all = [...problems.missing, ...problems.keys, ...problems.filters];
-  if (all.length === 0) return withKeyTypes(scope, problems.textKeys, problems.cacheMax);
+  if (all.length === 0) return withKeyTypes(scope, problems.textKeys, problems.cacheMax, problems.generated);
   if (scope.model.source !== null) {
     throw new ConfigError(`${scope.model.source} does not match database '${db.config.database}': ${all.join('; ')}. Nothing was read or written.`);
   }
@@ -280,12 +283,18 @@ export async function verifySchema(db: Database, scope: AuditScope): Promise<Aud
  * The scope with each key column marked text or not (model.ts idIsText, keyIsText), so that the
  * statements by id compare a text key with quoted ids, which its index serves (db/builder.ts idList).
  */
-export function withKeyTypes(scope: AuditScope, textKeys: ReadonlySet<string>, cacheMax: ReadonlyMap<string, bigint> = new Map()): AuditScope {
+export function withKeyTypes(
+  scope: AuditScope,
+  textKeys: ReadonlySet<string>,
+  cacheMax: ReadonlyMap<string, bigint> = new Map(),
+  generated: ReadonlyMap<string, string> = new Map(),
+): AuditScope {
   const isText = (table: string, column: string): boolean => textKeys.has(`${table}\0${column.toLowerCase()}`);
   const { settings } = scope.model;
   const counters = scope.model.counters.map((counter) => {
     const max = cacheMax.get(counter.name);
-    return { ...counter, keyIsText: isText(counter.table, counter.foreignKey), ...(max === undefined ? {} : { cacheMax: max }) };
+    const kind = generated.get(counter.name);
+    return { ...counter, keyIsText: isText(counter.table, counter.foreignKey), ...(max === undefined ? {} : { cacheMax: max }), ...(kind === undefined ? {} : { generated: kind }) };
   });
   const model = { ...scope.model, settings: { ...settings, idIsText: isText(settings.table, settings.id) }, counters };
   return { ...scope, model, counters: scope.counters.map((counter) => counters.find((typed) => typed.name === counter.name)!) };
@@ -298,6 +307,8 @@ export interface ColumnType {
   numericPrecision?: number | null;
   /** The full type ('tinyint(3) unsigned'); absent where not read. */
   columnType?: string;
+  /** A column the server computes: EXTRA's 'STORED GENERATED' or 'VIRTUAL GENERATED'; absent for a plain one. */
+  generated?: string;
 }
 
 const INTEGER_MAX: Readonly<Record<string, readonly [bigint, bigint]>> = {
@@ -331,9 +342,16 @@ async function columnsOf(db: Database, tables: readonly string[]): Promise<Map<s
       numericScale: scale === null || scale === undefined ? null : Number(scale),
       numericPrecision: precision === null || precision === undefined ? null : Number(precision),
       columnType: String(row['columnType'] ?? ''),
+      // Not MySQL 8's DEFAULT_GENERATED (an expression default), which is a plain column.
+      ...generatedKind(String(row['extra'] ?? '')),
     });
   }
   return found;
+}
+
+function generatedKind(extra: string): { generated?: string } {
+  const kind = /\b(?:VIRTUAL|STORED|PERSISTENT) GENERATED\b/i.exec(extra);
+  return kind === null ? {} : { generated: kind[0].toUpperCase() };
 }
 
 const INTEGER_TYPES = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint']);

@@ -52,7 +52,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
   // Ctrl-Z while writing: a pause between transactions, not a stop that keeps rows locked.
   const pause = new TerminalPause(terminal, () => spinner.stop(), () => spinner.start());
   // The core (and mysql2 with it) is loaded only when a run needs it: --help and --version start fast.
-  const [{ repairExitCode, repairRun, scanCounts, writeDoubts }, { emptyRepairResult }] = await Promise.all([import('../../core/run.js'), import('../../core/repair.js')]);
+  const [{ generatedCounterRefusal, repairExitCode, repairRun, scanCounts, writeDoubts }, { emptyRepairResult }] = await Promise.all([import('../../core/run.js'), import('../../core/repair.js')]);
   const result = emptyRepairResult(randomUUID());
   // What the scan found, in numbers, for the summary of a repair that fails part-way.
   let scan: ScanCounts | null = null;
@@ -125,6 +125,8 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         // The script is there to be run: it holds nothing a repair would refuse to write.
         const { refusal } = writeDoubts(run.report, scope.model, driftingCounters(run.report.drifted));
         if (refusal !== null) throw refusal;
+        const generated = generatedCounterRefusal(run.scope, `Nothing was written to ${emitSql}.`);
+        if (generated !== null) throw generated;
         await printPlan(terminal, options, scope, run, emitChangeScript(emitSql, run, connection), interrupts.signal);
       } else if (planOnly) await printPlan(terminal, options, scope, run, null, interrupts.signal);
       else if (options.format === 'json') {
