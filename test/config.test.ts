@@ -786,6 +786,60 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
     }
   });
 
+  it('a trigger that puts a value back (a frozen setting) or sets its own: the audit rows and the report say what the rows hold; such a setting fails (exit 4), named', async () => {
+    // A trial's trigger kept a frozen setting's count: repair said "Repaired", wrote an audit row for
+    // a change that never happened, on every rerun, and blamed "something outside a transaction".
+    await withTables(
+      {
+        frozen_settings: '(id BIGINT UNSIGNED PRIMARY KEY, status VARCHAR(16) NULL, issuedCount INT NULL, usedCount INT NULL, frozen TINYINT NOT NULL DEFAULT 0)',
+        frozen_codes: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT UNSIGNED NOT NULL, KEY (settingId))',
+        frozen_uses: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT UNSIGNED NOT NULL, KEY (settingId))',
+        frozen_audit: "(id INT PRIMARY KEY) COMMENT 'replaced below'",
+      },
+      async () => {
+        await revoke.query('DROP TABLE frozen_audit'); // repair makes it (withTables drops it after)
+        // 1: plain drift. 2: frozen, its issuedCount kept while its usedCount is written (the row
+        // still counts as changed). 3: the trigger adds 10 to whatever is written.
+        await revoke.query("INSERT INTO frozen_settings VALUES (1, 'ACTIVE', 5, 0, 0), (2, 'ACTIVE', 6, 0, 1), (3, 'ACTIVE', 0, 0, 0)");
+        await revoke.query('INSERT INTO frozen_codes (settingId) VALUES (1), (1), (2), (2), (2), (3)');
+        await revoke.query('INSERT INTO frozen_uses (settingId) VALUES (2), (2)');
+        await revoke.query(
+          'CREATE TRIGGER frozen_keep BEFORE UPDATE ON frozen_settings FOR EACH ROW BEGIN ' +
+            'IF OLD.frozen = 1 THEN SET NEW.issuedCount = OLD.issuedCount; END IF; IF NEW.id = 3 THEN SET NEW.issuedCount = NEW.issuedCount + 10; END IF; END',
+        );
+        const config = writeConfig('frozen.json', {
+          settings: { table: 'frozen_settings' },
+          counters: { issuedCount: { table: 'frozen_codes', foreignKey: 'settingId' }, usedCount: { table: 'frozen_uses', foreignKey: 'settingId' } },
+          auditTable: 'frozen_audit',
+        });
+        const run = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config, '--format', 'json']);
+        expect(run.code, run.stderr).toBe(4);
+        const report = JSON.parse(run.stdout) as { summary: Record<string, unknown>; changes: unknown[]; failed: unknown[]; stillDrifted: unknown[] };
+        expect(report.changes).toEqual([
+          { id: '1', counter: 'issuedCount', old: 5, new: 2 },
+          { id: '2', counter: 'usedCount', old: 0, new: 2 },
+          { id: '3', counter: 'issuedCount', old: 0, new: 11 },
+        ]);
+        expect(report.failed).toEqual([
+          { id: '2', reason: 'issuedCount holds 6 where repair wrote 3: the row kept it (a trigger? SHOW TRIGGERS shows them), and a rerun would too', kept: true },
+          { id: '3', reason: 'issuedCount holds 11 where repair wrote 1: the row kept it (a trigger? SHOW TRIGGERS shows them), and a rerun would too', kept: true },
+        ]);
+        expect(report.stillDrifted).toEqual([]); // named once, as failed
+        expect(report.summary).toMatchObject({ repaired: 1, failed: 2, stillDrifted: 0 });
+        const audit = async () => (await revoke.conn.query<RowDataPacket[]>('SELECT settingId, counterName, oldValue, newValue FROM frozen_audit ORDER BY id'))[0].map((row) => Object.values(row).map(String).join(' '));
+        expect(await audit()).toEqual(['1 issuedCount 5 2', '2 usedCount 0 2', '3 issuedCount 0 11']);
+        // The rerun: the same two fail, said as such (not "still locked"), with audit rows only for what changed.
+        const again = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config]);
+        expect(again.code, again.stderr).toBe(4);
+        expect(again.stdout).toContain('Not repaired: setting 2: issuedCount holds 6 where repair wrote 3: the row kept it (a trigger? SHOW TRIGGERS shows them), and a rerun would too;');
+        expect(again.stdout).not.toContain('still locked');
+        expect(again.stdout).not.toContain('Still drifted');
+        expect(again.stdout).toContain('setting 3: issuedCount holds 11 where repair wrote 1');
+        expect(await audit()).toEqual(['1 issuedCount 5 2', '2 usedCount 0 2', '3 issuedCount 0 11']); // 1 + 10 is 11 again: nothing changed
+      },
+    );
+  });
+
   it("a filter that compares a text column with an expression of the connection's collation works on tables of the database's default collation, unicode_ci too", async () => {
     // The connection takes the --url database's default collation. The driver's own
     // (utf8mb4_unicode_ci) made `code <> CAST(settingId AS CHAR)` an illegal mix of collations on a

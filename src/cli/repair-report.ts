@@ -64,7 +64,9 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
       `skipped ${result.skipped.length} (already right when locked), ${result.vanished.length} deleted meanwhile, ` +
       `failed ${result.failed.length}. Run id ${result.runId}.`,
   ];
-  const locked = result.failed.filter((f) => f.unfit !== true);
+  // What a rerun does not change (a column too narrow, a row that keeps its value) is said setting by setting.
+  const lasting = (f: RepairResult['failed'][number]): boolean => f.unfit === true || f.kept === true;
+  const locked = result.failed.filter((f) => !lasting(f));
   if (locked.length > 0) {
     lines.push(
       c.red(
@@ -74,9 +76,9 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
       ),
     );
   }
-  const unfit = result.failed.filter((f) => f.unfit === true);
+  const unfit = result.failed.filter(lasting);
   if (unfit.length > 0) {
-    // Each says its counter, count and the column's most (repair.ts unfitReason).
+    // Each says its counter, count and the column's most (repair.ts unfitReason), or what the row kept (takenWrites).
     const shown = unfit.slice(0, 5).map((f) => `setting ${f.settingId}: ${f.reason}`);
     lines.push(c.red(`Not repaired: ${shown.join('; ')}${unfit.length > shown.length ? `; and ${unfit.length - shown.length} more` : ''}.`));
   }

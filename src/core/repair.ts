@@ -111,7 +111,7 @@ export interface RepairResult {
    * Settings still locked by another session after every retry (a rerun finishes them), and those
    * whose count their column cannot hold (`unfit`: widen it, then rerun).
    */
-  failed: { settingId: bigint; reason: string; unfit?: true }[];
+  failed: { settingId: bigint; reason: string; unfit?: true; kept?: true }[];
   /**
    * Settings of a batch whose COMMIT got no reply (the connection went): committed or not, the
    * audit table says (its rows for this run id are written in the same transaction).
@@ -433,7 +433,8 @@ async function repairBatch(
     for (const write of writes) written.push(write);
   }
   await afterLock(() => session.writeCounters(written));
-  await afterLock(() => session.recordAudit(options.runId, written));
+  const taken = await takenWrites(session, written, afterLock);
+  await afterLock(() => session.recordAudit(options.runId, taken.writes));
   if (options.fence != null && (await session.fence(options.fence.sql)) !== 1) throw new DatabaseError(options.fence.lostMessage);
   if (options.beforeCommit !== undefined) {
     try {
@@ -455,12 +456,54 @@ async function repairBatch(
   }
   result.lockHoldMs.push(performance.now() - lockStarted);
   result.transactions += 1;
-  result.repaired += repaired;
-  for (const write of written) result.changes.push(write);
+  result.repaired += repaired - taken.kept.length;
+  for (const write of taken.writes) result.changes.push(write);
   for (const id of skipped) result.skipped.push(id);
   for (const left of unfit) result.failed.push(left);
+  for (const left of taken.kept) result.failed.push(left);
   const lockedSet = new Set(lockedIds);
   return { notLocked: ids.filter((id) => !lockedSet.has(id)) };
+}
+
+/**
+ * What the batch's UPDATE really did. A BEFORE UPDATE trigger may put a value back (a "frozen"
+ * setting) or set its own, and the server says nothing of it: its "Changed: n" counts a row whose
+ * other counter did change, and the account may not see the triggers (information_schema.TRIGGERS
+ * needs the TRIGGER privilege). So the batch's rows are read back in the transaction, under its
+ * locks (about 1 ms for 500 settings, on the lock hold); a write is recorded (audited, reported)
+ * only as the row now holds it, and a setting a write did not reach as written is `kept`: failed,
+ * named with what the row holds (a rerun would do the same, so not one for the next run).
+ */
+async function takenWrites(
+  session: RepairSession,
+  written: readonly WrittenChange[],
+  afterLock: <T>(step: () => Promise<T>) => Promise<T>,
+): Promise<{ writes: WrittenChange[]; kept: { settingId: bigint; reason: string; kept: true }[] }> {
+  if (written.length === 0) return { writes: [], kept: [] };
+  const ids = [...new Set(written.map((write) => write.settingId))];
+  const now = new Map((await afterLock(() => session.readBack(ids))).map((row) => [row.id, row.cached]));
+  const writes: WrittenChange[] = [];
+  const kept = new Map<bigint, string[]>();
+  for (const write of written) {
+    const value = now.get(write.settingId)?.[write.counter];
+    if (value === write.to) {
+      writes.push(write);
+      continue;
+    }
+    // Changed, but not to the count (a trigger's own value): that change is recorded as it is.
+    if (value !== undefined && value !== null && value !== write.from) writes.push({ ...write, to: value });
+    const said = kept.get(write.settingId) ?? [];
+    said.push(`${write.counter} ${value === undefined ? 'is gone' : `holds ${value ?? 'NULL'}`} where repair wrote ${write.to}`);
+    kept.set(write.settingId, said);
+  }
+  return {
+    writes,
+    kept: [...kept].map(([settingId, said]) => ({
+      settingId,
+      reason: `${said.join(', ')}: the row kept it (a trigger? SHOW TRIGGERS shows them), and a rerun would too`,
+      kept: true as const,
+    })),
+  };
 }
 
 /** Why a setting's writes cannot be made (a count past its column's largest value), or null. */

@@ -94,8 +94,11 @@ export interface RepairReport {
   changes: JsonChange[];
   skipped: string[];
   vanished: string[];
-  /** `unfit`: a count past what its column holds (widen it); else still locked after every retry. */
-  failed: { id: string; reason: string; unfit?: true }[];
+  /**
+   * `unfit`: a count past what its column holds (widen it); `kept`: the row kept another value than
+   * repair wrote (a trigger?); else still locked after every retry (a rerun finishes it).
+   */
+  failed: { id: string; reason: string; unfit?: true; kept?: true }[];
   uncertain: string[];
   stillDrifted: string[];
 }
@@ -215,7 +218,7 @@ export function repairReportJson(
     ),
     skipped: list(byId(result.skipped, (id) => id), String),
     vanished: byId(result.vanished, (id) => id).map(String),
-    failed: byId(result.failed, (failure) => failure.settingId).map((failure) => ({ id: failure.settingId.toString(), reason: failure.reason, ...(failure.unfit === true ? { unfit: true as const } : {}) })),
+    failed: byId(result.failed, (failure) => failure.settingId).map((failure) => ({ id: failure.settingId.toString(), reason: failure.reason, ...(failure.unfit === true ? { unfit: true as const } : {}), ...(failure.kept === true ? { kept: true as const } : {}) })),
     uncertain: byId(result.uncertain, (id) => id).map(String),
     stillDrifted: byId(result.stillDrifted, (id) => id).map(String),
   };

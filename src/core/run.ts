@@ -232,7 +232,9 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
     // Aborted during the last transaction too (it committed; the loop had nothing left to stop).
     if (stop !== undefined && (result.interrupted || stop.aborted)) throw abortReason(stop);
     // SPEC.md: exit 0 only when a reread in one snapshot shows every touched setting right.
-    const touched = [...new Set(result.changes.map((change) => change.settingId)), ...result.skipped];
+    // Not those already failed for what their row kept (repair.ts takenWrites): named once, with why.
+    const failed = new Set(result.failed.map((failure) => failure.settingId));
+    const touched = [...new Set(result.changes.map((change) => change.settingId)), ...result.skipped].filter((id) => !failed.has(id));
     const reread = await compareInOneSnapshot(db, options.scope, touched, REREAD_CHUNK);
     result.stillDrifted = reread.drifted.map((setting) => setting.id);
     return { scan: planned.scan, target: planned.target, result, createdAuditTable };

@@ -10,6 +10,7 @@ import {
   type LockMode,
   lockSettingsSql,
   sessionSql,
+  settingsByIdSql,
   writeCountersSql,
 } from './builder.js';
 import type { Database, Session } from './database.js';
@@ -163,6 +164,15 @@ export class RepairSession {
     if (clipped !== null) {
       throw new DatabaseError(`A count does not fit its column: ${clipped.message} (warning ${clipped.code}); widen the column. Nothing of that batch was written.`);
     }
+  }
+
+  /**
+   * These settings as this transaction sees them now, its own writes included (a plain read: the
+   * rows are locked by it, so nobody else's write is in between): what the UPDATE left
+   * (core/repair.ts takenWrites).
+   */
+  async readBack(ids: readonly bigint[]): Promise<SettingRow[]> {
+    return readSettingRows(await this.session.query(settingsByIdSql(this.scope, ids)), this.scope);
   }
 
   /** The first of the last statement's `warnings` (SHOW WARNINGS) about a column `about` accepts; null when none. */
