@@ -772,13 +772,13 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       expect(text.code).toBe(4);
       expect(text.stdout).toContain('Not repaired: setting 1: issuedCount counts 300, past the most narrow_settings.issuedCount holds (255): widen the column, then rerun.');
       expect(text.stdout).not.toContain('still locked');
-      // A run that stops on an error after a commit (a trigger refusing setting 3's write, batches of
-      // one: 1 left, 2 written, then 3) is exit 3, with no such line.
+      // A run that stops on an error after a commit (a trigger failing on setting 3's write, batches
+      // of one: 1 left, 2 written, then 3) is exit 3, with no such line.
       await revoke.query('UPDATE narrow_settings SET issuedCount = 9 WHERE id IN (2, 3)');
-      await revoke.query("CREATE TRIGGER narrow_refuse BEFORE UPDATE ON narrow_settings FOR EACH ROW BEGIN IF NEW.id = 3 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'; END IF; END");
+      await revoke.query('CREATE TRIGGER narrow_refuse BEFORE UPDATE ON narrow_settings FOR EACH ROW BEGIN IF NEW.id = 3 THEN INSERT INTO narrow_no_such_table VALUES (1); END IF; END');
       const stopped = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config, '--format', 'json', '--batch-size', '1', '--write-concurrency', '1']);
       expect(stopped.code, stopped.stderr).toBe(3);
-      expect(stopped.stderr).toContain('refused');
+      expect(stopped.stderr).toContain('narrow_no_such_table');
       expect(stopped.stderr).not.toContain('not repaired (failed, stillDrifted');
     } finally {
       await revoke.query('DROP TRIGGER IF EXISTS narrow_refuse');
@@ -836,6 +836,50 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
         expect(again.stdout).not.toContain('Still drifted');
         expect(again.stdout).toContain('setting 3: issuedCount holds 11 where repair wrote 1');
         expect(await audit()).toEqual(['1 issuedCount 5 2', '2 usedCount 0 2', '3 issuedCount 0 11']); // 1 + 10 is 11 again: nothing changed
+      },
+    );
+  });
+
+  it("a trigger's SIGNAL refusing some settings' writes: the batch is redone a setting at a time, the others written, the refused named (exit 4), nothing half-written", async () => {
+    // A trial's trigger refused any decrease of issuedCount: the whole batch failed (exit 3), and the
+    // summary said the settings were "not reached" and that a rerun would finish them.
+    await withTables(
+      {
+        guarded_settings: '(id BIGINT UNSIGNED PRIMARY KEY, status VARCHAR(16) NULL, issuedCount INT NULL)',
+        guarded_codes: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT UNSIGNED NOT NULL, KEY (settingId))',
+        guarded_audit: "(id INT PRIMARY KEY) COMMENT 'replaced below'",
+      },
+      async () => {
+        await revoke.query('DROP TABLE guarded_audit'); // repair makes it (withTables drops it after)
+        // 1 and 3 too high (a decrease: refused), 2 and 4 too low (written); one batch.
+        await revoke.query("INSERT INTO guarded_settings VALUES (1, 'ACTIVE', 5), (2, 'ACTIVE', 0), (3, 'ACTIVE', 4), (4, 'ACTIVE', NULL)");
+        await revoke.query('INSERT INTO guarded_codes (settingId) VALUES (1), (2), (2), (3), (4)');
+        await revoke.query(
+          "CREATE TRIGGER guarded_no_decrease BEFORE UPDATE ON guarded_settings FOR EACH ROW BEGIN IF NEW.issuedCount < OLD.issuedCount THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'issuedCount may not decrease'; END IF; END",
+        );
+        const config = writeConfig('guarded.json', { settings: { table: 'guarded_settings' }, counters: { issuedCount: { table: 'guarded_codes', foreignKey: 'settingId' } }, auditTable: 'guarded_audit' });
+        const run = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config, '--format', 'json']);
+        expect(run.code, run.stderr).toBe(4);
+        const report = JSON.parse(run.stdout) as { summary: Record<string, unknown>; changes: unknown[]; failed: unknown[] };
+        expect(report.changes).toEqual([
+          { id: '2', counter: 'issuedCount', old: 0, new: 2 },
+          { id: '4', counter: 'issuedCount', old: null, new: 1 },
+        ]);
+        const reason = 'the server refused its write: "issuedCount may not decrease" (error 1644, a trigger\'s SIGNAL?), and a rerun would too';
+        expect(report.failed).toEqual([
+          { id: '1', reason, refused: true },
+          { id: '3', reason, refused: true },
+        ]);
+        expect(report.summary).toMatchObject({ repaired: 2, failed: 2, notReached: 0, stillDrifted: 0 });
+        const [rows] = await revoke.conn.query<RowDataPacket[]>('SELECT id, issuedCount FROM guarded_settings ORDER BY id');
+        expect(rows.map((row) => [String(row['id']), row['issuedCount']])).toEqual([['1', 5], ['2', 2], ['3', 4], ['4', 1]]);
+        const [audit] = await revoke.conn.query<RowDataPacket[]>('SELECT settingId, newValue FROM guarded_audit ORDER BY id');
+        expect(audit.map((row) => `${row['settingId']} ${row['newValue']}`)).toEqual(['2 2', '4 1']);
+        // The text says it once for both, and not as a lock or as settings not reached.
+        const text = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config]);
+        expect(text.code, text.stderr).toBe(4);
+        expect(text.stdout).toContain(`Not repaired: settings 1, 3: ${reason}.`);
+        expect(text.stdout).not.toMatch(/still locked|not reached/);
       },
     );
   });

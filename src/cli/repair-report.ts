@@ -65,7 +65,7 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
       `failed ${result.failed.length}. Run id ${result.runId}.`,
   ];
   // What a rerun does not change (a column too narrow, a row that keeps its value) is said setting by setting.
-  const lasting = (f: RepairResult['failed'][number]): boolean => f.unfit === true || f.kept === true;
+  const lasting = (f: RepairResult['failed'][number]): boolean => f.unfit === true || f.kept === true || f.refused === true;
   const locked = result.failed.filter((f) => !lasting(f));
   if (locked.length > 0) {
     lines.push(
@@ -79,8 +79,13 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
   const unfit = result.failed.filter(lasting);
   if (unfit.length > 0) {
     // Each says its counter, count and the column's most (repair.ts unfitReason), or what the row kept (takenWrites).
-    const shown = unfit.slice(0, 5).map((f) => `setting ${f.settingId}: ${f.reason}`);
-    lines.push(c.red(`Not repaired: ${shown.join('; ')}${unfit.length > shown.length ? `; and ${unfit.length - shown.length} more` : ''}.`));
+    // Settings of one reason together (a trigger refusing every decrease says the same of each).
+    const byReason = new Map<string, bigint[]>();
+    for (const f of unfit) byReason.set(f.reason, [...(byReason.get(f.reason) ?? []), f.settingId]);
+    const groups = [...byReason];
+    const shown = groups.slice(0, 5).map(([reason, ids]) => `${firstFew(ids)}: ${reason}`);
+    const more = groups.slice(5).reduce((total, [, ids]) => total + ids.length, 0);
+    lines.push(c.red(`Not repaired: ${shown.join('; ')}${more > 0 ? `; and ${plural(more, 'more setting')}` : ''}.`));
   }
   if (audit !== undefined && result.repaired > 0) {
     lines.push(`Every write is recorded in ${audit.table}${audit.created ? ' (created by this run)' : ''}, under run id ${result.runId}.`);

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RepairSession, type WriterEngine } from '../db/applier.js';
 import type { Database } from '../db/database.js';
-import { isClosedBeforeSent, isConnectionLost, isDriverError, isLockWaitTimeout, isRetryableLockError } from '../db/database-error.js';
+import { isClosedBeforeSent, isConnectionLost, isDriverError, isLockWaitTimeout, isRetryableLockError, isSignalRefusal } from '../db/database-error.js';
 import { autoUpdatedColumns } from '../db/inspector.js';
 import { compareIds } from '../db/rows.js';
 import { BatchSizer } from './batch-sizer.js';
@@ -111,7 +111,7 @@ export interface RepairResult {
    * Settings still locked by another session after every retry (a rerun finishes them), and those
    * whose count their column cannot hold (`unfit`: widen it, then rerun).
    */
-  failed: { settingId: bigint; reason: string; unfit?: true; kept?: true }[];
+  failed: { settingId: bigint; reason: string; unfit?: true; kept?: true; refused?: true }[];
   /**
    * Settings of a batch whose COMMIT got no reply (the connection went): committed or not, the
    * audit table says (its rows for this run id are written in the same transaction).
@@ -206,7 +206,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
      * when every attempt hit one, `stopped` when aborted between tries. A NOWAIT batch that meets a
      * held row is not retried: its settings are then taken one at a time.
      */
-    const attempt = async (batch: bigint[], mode: LockMode): Promise<{ notLocked: bigint[] } | { lockError: string } | 'table-locked' | 'stopped'> => {
+    const attempt = async (batch: bigint[], mode: LockMode): Promise<{ notLocked: bigint[] } | { lockError: string } | { refused: string } | 'table-locked' | 'stopped'> => {
       let lastError = '';
       let tableWaits = 0;
       const attempts = mode === 'nowait' ? 1 : maxAttempts;
@@ -219,6 +219,9 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
           if (caught instanceof CallerError) throw caught.error;
           if (caught instanceof TableLockWait) tableWaits += 1;
           const error = caught instanceof TableLockWait ? caught.error : caught;
+          // A trigger's SIGNAL refused some setting's write: the batch is then redone a setting at a
+          // time, so that the others are written and the refused ones named (a retry refuses again).
+          if (isSignalRefusal(error)) return { refused: refusalReason(error) };
           if (!isRetryableLockError(error)) {
             if (isConnectionLost(error)) session.healthy = false;
             // A bug (a TypeError, also Node's own with an ERR_* code) stays a bug, exit 70: only the
@@ -284,8 +287,9 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
           tableLocked(batch);
           break;
         }
-        // Rows the batch skipped or could not take at once: settled one by one, waiting for each.
-        const singles = 'lockError' in outcome ? batch : outcome.notLocked;
+        // Rows the batch skipped or could not take at once, or all of a batch the server refused:
+        // settled one by one, waiting for each.
+        const singles = 'lockError' in outcome || 'refused' in outcome ? batch : outcome.notLocked;
         for (const [k, settingId] of singles.entries()) {
           // Each single is a transaction of its own: a pause asked for is taken between them.
           if (options.pauseRequests?.pending() === true) {
@@ -306,6 +310,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
             break;
           }
           if ('lockError' in single) result.failed.push({ settingId, reason: single.lockError });
+          else if ('refused' in single) result.failed.push({ settingId, reason: single.refused, refused: true });
           else if (single.notLocked.length > 0) result.vanished.push(settingId);
         }
         done += batch.length;
@@ -529,6 +534,12 @@ class TableLockWait {
 
 /** Why the settings left when a table's metadata lock stopped the run are not repaired. */
 export const TABLE_LOCK_REASON = "every try waited past --lock-wait-timeout for something other than a setting row: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)";
+
+/** A setting's write a SIGNAL refused (isSignalRefusal), as its failure says it. */
+function refusalReason(error: unknown): string {
+  const { errno, sqlMessage, message } = error as { errno?: number; sqlMessage?: string; message?: string };
+  return `the server refused its write: "${sqlMessage ?? message ?? ''}" (error ${errno ?? '?'}, a trigger's SIGNAL?), and a rerun would too`;
+}
 
 function describeLockError(error: unknown): string {
   const errno = (error as { errno?: number }).errno;

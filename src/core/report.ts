@@ -96,9 +96,10 @@ export interface RepairReport {
   vanished: string[];
   /**
    * `unfit`: a count past what its column holds (widen it); `kept`: the row kept another value than
-   * repair wrote (a trigger?); else still locked after every retry (a rerun finishes it).
+   * repair wrote (a trigger?); `refused`: the server refused its write (a trigger's SIGNAL); else
+   * still locked after every retry (a rerun finishes it).
    */
-  failed: { id: string; reason: string; unfit?: true; kept?: true }[];
+  failed: { id: string; reason: string; unfit?: true; kept?: true; refused?: true }[];
   uncertain: string[];
   stillDrifted: string[];
 }
@@ -218,7 +219,7 @@ export function repairReportJson(
     ),
     skipped: list(byId(result.skipped, (id) => id), String),
     vanished: byId(result.vanished, (id) => id).map(String),
-    failed: byId(result.failed, (failure) => failure.settingId).map((failure) => ({ id: failure.settingId.toString(), reason: failure.reason, ...(failure.unfit === true ? { unfit: true as const } : {}), ...(failure.kept === true ? { kept: true as const } : {}) })),
+    failed: byId(result.failed, (failure) => failure.settingId).map((failure) => ({ id: failure.settingId.toString(), reason: failure.reason, ...(failure.unfit === true ? { unfit: true as const } : {}), ...(failure.kept === true ? { kept: true as const } : {}), ...(failure.refused === true ? { refused: true as const } : {}) })),
     uncertain: byId(result.uncertain, (id) => id).map(String),
     stillDrifted: byId(result.stillDrifted, (id) => id).map(String),
   };

@@ -4,6 +4,7 @@ import type { ConnectionConfig } from './connection-config.js';
 interface DriverError {
   code?: string;
   errno?: number;
+  sqlState?: string;
   sqlMessage?: string;
   message?: string;
   fatal?: boolean;
@@ -63,6 +64,16 @@ export function isRetryableLockError(error: unknown): boolean {
   if (!isDriverError(error)) return false;
   if (error.errno === 1180) return /\berror 149\b/i.test(error.sqlMessage ?? error.message);
   return [1205, 1213, 1020, 3572, 3101].includes(error.errno ?? 0);
+}
+
+/**
+ * A refusal a SIGNAL raised (a trigger's: "issuedCount may not decrease"): 1644, or any errno a
+ * SIGNAL sets with MYSQL_ERRNO under SQLSTATE class 45 (an unhandled user-defined exception). It
+ * is about the rows written, not the connection or the server.
+ */
+export function isSignalRefusal(error: unknown): boolean {
+  if (!isDriverError(error)) return false;
+  return error.errno === 1644 || (typeof error.sqlState === 'string' && error.sqlState.startsWith('45'));
 }
 
 /**
