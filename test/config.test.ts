@@ -430,7 +430,7 @@ describe('a foreignKey no child row names a setting by (a code column by mistake
       expect(refusedNull.stderr).toContain(nullDoubt);
       const typo = writeConfig('typo-where.json', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId', where: "status = 'REVOKD'" } } });
       // A filter that lets no row through: a misspelt status, or truly none yet. A warning only.
-      const typoDoubt = "counter issuedCount counts no row of g_coupons (none passes its where: status = 'REVOKD'), yet settings cache a count for it; is the where right? (repair would write 0)";
+      const typoDoubt = "counter issuedCount counts no row of g_coupons (none passes its where: status = 'REVOKD'), yet settings cache a count for it; is the where right? (repair writes 0 into them)";
       expect((await runCli(['check', '--url', revoke.url, '--config', typo])).stderr).toContain(typoDoubt);
       expect((await runCli(['repair', '--url', revoke.url, '--config', typo, '--dry-run'])).stderr).toContain(typoDoubt);
       // repair --yes prints it too, before it writes (here --max-changes 0 stops it there).
@@ -456,7 +456,7 @@ describe('a foreignKey no child row names a setting by (a code column by mistake
       const before = await settingsSnapshot(revoke.conn);
       const archive = writeConfig('empty-table.json', { counters: { issuedCount: { table: 'g_coupons_archive', foreignKey: 'settingId' } } });
       const doubt =
-        'counter issuedCount counts no row of g_coupons_archive (the table is empty), yet settings cache a count for it; is g_coupons_archive the table that holds them? (repair would write 0)';
+        'counter issuedCount counts no row of g_coupons_archive (the table is empty), yet settings cache a count for it; is g_coupons_archive the table that holds them? (repair writes 0 into them)';
       const checked = await runCli(['check', '--url', revoke.url, '--config', archive]);
       expect(checked.code).toBe(1);
       expect(checked.stderr).toContain(doubt);
@@ -537,6 +537,13 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
     ['a key named twice at the top', '{ "auditTable": "a", "auditTable": "b" }', 'names auditTable twice (the second at line 1, column 22)'],
     ['a missing column', { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'campaignId' } } }, 'counter issuedCount: table g_coupons has no column campaignId'],
     ['a missing table', { counters: { issuedCount: { table: 'g_codes', foreignKey: 'settingId' } } }, 'counter issuedCount: table g_codes is missing'],
+    // Quoted as one name, `other.g_coupons` was "missing" although other.g_coupons exists.
+    [
+      'a table of another database',
+      { counters: { issuedCount: { table: 'other.g_coupons', foreignKey: 'settingId' } } },
+      "counters.issuedCount.table: 'other.g_coupons' has a dot: give a table name in the --url database, without a database prefix (for a table of another database, make a view of it in this one).",
+    ],
+    ['a settings table of another database', { settings: { table: 'other.g_coupon_settings' } }, "settings.table: 'other.g_coupon_settings' has a dot"],
     [
       'a filter that does not compile',
       { counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId', where: "revokedAt IS NULL AND status <> 'REVOKED'" } } },
@@ -972,6 +979,24 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       expect(rows.map((row) => [row['id'], row['old'], String(row['newValue'])])).toEqual([['7', '0', '1'], [big, '2', '1']]);
     } finally {
       await revoke.query('DROP TABLE IF EXISTS wide_settings, wide_codes, old_audit, wide_audit');
+    }
+  });
+
+  it('a child table that is a view: the missing-index advice says to index the table it reads (a view takes no CREATE INDEX)', async () => {
+    await revoke.query('CREATE VIEW v_codes AS SELECT id, settingId, status FROM g_coupons');
+    try {
+      const config = writeConfig('view-codes.json', { counters: { issuedCount: { table: 'v_codes', foreignKey: 'settingId' }, usedCount: REVOKE_CONFIG.counters.usedCount } });
+      const fix = 'v_codes is a view, which has no index of its own: index the column it shows as settingId in the table it reads';
+      const checked = await runCli(['check', '--url', revoke.url, '--config', config]);
+      expect([0, 1], checked.stderr).toContain(checked.code);
+      expect(checked.stderr).toContain(`This fixes it: ${fix}`);
+      expect(checked.stderr).not.toContain('CREATE INDEX');
+      const doctor = JSON.parse((await runCli(['doctor', '--url', revoke.url, '--config', config, '--format', 'json'])).stdout) as { checks: { name: string; fix?: string }[] };
+      expect(doctor.checks.find((check) => check.name === 'index v_codes')?.fix).toBe(fix);
+      // A table keeps its CREATE INDEX.
+      expect(doctor.checks.find((check) => check.name === 'index g_coupon_uses')?.fix).toBeUndefined();
+    } finally {
+      await revoke.query('DROP VIEW IF EXISTS v_codes');
     }
   });
 

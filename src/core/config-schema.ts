@@ -14,8 +14,18 @@ const identifier = z
   .max(64, 'expected a name of 1 to 64 characters')
   .refine((value) => !value.includes('\0'), 'a name cannot hold a NUL character');
 
+/**
+ * A table the model reads: one name in the --url database, as every statement quotes it
+ * (`` `other.uses` `` would be one table of that name here, not `uses` of database other).
+ */
+const tableName = identifier.superRefine((value, context) => {
+  if (value.includes('.')) {
+    context.addIssue({ code: 'custom', message: `'${value}' has a dot: give a table name in the --url database, without a database prefix (for a table of another database, make a view of it in this one)` });
+  }
+});
+
 const counterSchema = z.strictObject({
-  table: identifier,
+  table: tableName,
   foreignKey: identifier,
   where: z
     .string()
@@ -69,7 +79,7 @@ export function expressionProblem(where: string): string | null {
 export const configSchema = z.strictObject({
   settings: z
     .strictObject({
-      table: identifier.optional(),
+      table: tableName.optional(),
       id: identifier.optional(),
       status: identifier.optional(),
       deletedStatus: z.string().min(1).max(255).optional(),

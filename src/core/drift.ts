@@ -169,8 +169,8 @@ export function foreignKeyDoubts(
       // empty archive table), or truly none yet. A warning only: an emptied table is real too.
       const message =
         counter.where !== null
-          ? `counter ${counter.name} counts no row of ${counter.table} (none passes its where: ${counter.where}), yet settings cache a count for it; is the where right? (repair would write 0)`
-          : `counter ${counter.name} counts no row of ${counter.table} (the table is empty), yet settings cache a count for it; is ${counter.table} the table that holds them? (repair would write 0)`;
+          ? `counter ${counter.name} counts no row of ${counter.table} (none passes its where: ${counter.where}), yet settings cache a count for it; is the where right? (repair writes 0 into them)`
+          : `counter ${counter.name} counts no row of ${counter.table} (the table is empty), yet settings cache a count for it; is ${counter.table} the table that holds them? (repair writes 0 into them)`;
       doubts.push({ counter: counter.name, message, refuse: false });
     }
   }

@@ -554,6 +554,9 @@ export const inspectSql = {
         `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`,
     ),
   /** First columns of every index of these tables. */
+  /** These tables' types (BASE TABLE, VIEW, SYSTEM VERSIONED). */
+  tableTypes: (tables: readonly string[]) =>
+    tag(`SELECT TABLE_NAME AS tableName, TABLE_TYPE AS tableType FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`),
   leadingIndexColumns: (tables: readonly string[]) =>
     tag(
       'SELECT DISTINCT TABLE_NAME AS tableName, COLUMN_NAME AS columnName FROM information_schema.STATISTICS ' +

@@ -424,7 +424,12 @@ export async function unindexedCounters(db: Database, scope: AuditScope): Promis
 export async function createIndexFixes(db: Database, counters: readonly CounterDefinition[]): Promise<Map<CounterDefinition, string>> {
   const fixes = new Map<CounterDefinition, string>();
   if (counters.length === 0) return fixes;
-  const rows = await db.query(inspectSql.indexNames([...new Set(counters.map((counter) => counter.table))]), 'reading information_schema');
+  const tables = [...new Set(counters.map((counter) => counter.table))];
+  const rows = await db.query(inspectSql.indexNames(tables), 'reading information_schema');
+  // A view has no index of its own: the index goes on the table it reads, which only its definition names.
+  const views = new Set(
+    (await db.query(inspectSql.tableTypes(tables), 'reading information_schema')).filter((row) => String(row['tableType']).toUpperCase() === 'VIEW').map((row) => String(row['tableName']).toLowerCase()),
+  );
   // Per table (its name as the server may fold it), the names taken: its indexes', and those
   // chosen for another key of it here (two fixes pasted one after the other must not clash).
   const taken = new Map<string, Set<string>>();
@@ -434,6 +439,10 @@ export async function createIndexFixes(db: Database, counters: readonly CounterD
     taken.get(table)!.add(String(row['indexName']).toLowerCase());
   }
   for (const counter of counters) {
+    if (views.has(counter.table.toLowerCase())) {
+      fixes.set(counter, `${counter.table} is a view, which has no index of its own: index the column it shows as ${counter.foreignKey} in the table it reads`);
+      continue;
+    }
     const names = taken.get(counter.table.toLowerCase()) ?? new Set<string>();
     taken.set(counter.table.toLowerCase(), names);
     fixes.set(counter, createIndexSql(counter, names));

@@ -223,7 +223,7 @@ describe('foreignKeyDoubts (a counter that counted no child row for any setting)
     const empty = foreignKeyDoubts(orphans({}), model, new Set(['issuedCount']));
     expect(empty.map((doubt) => [doubt.counter, doubt.refuse])).toEqual([['issuedCount', false]]);
     expect(empty[0]!.message).toBe(
-      'counter issuedCount counts no row of g_coupons (the table is empty), yet settings cache a count for it; is g_coupons the table that holds them? (repair would write 0)',
+      'counter issuedCount counts no row of g_coupons (the table is empty), yet settings cache a count for it; is g_coupons the table that holds them? (repair writes 0 into them)',
     );
     expect(foreignKeyDoubts(orphans({ rows: 3n }), model, new Set()).map((doubt) => doubt.refuse)).toEqual([true]);
   });
