@@ -75,13 +75,15 @@ export function driftSummaryLine(report: DriftReport, counters: readonly string[
         const state = s.counters[counter];
         return state !== undefined && isCounterDrifted(state);
       }).length;
-      return `${counter} off in ${n}`;
+      // A counter off nowhere is left out (a config of five counters listed four zeros).
+      return n === 0 ? null : `${counter} off in ${thousands(n)}`;
     })
+    .filter((part) => part !== null)
     .join(', ');
   const parts = [
     report.drifted.length === 0
       ? `No drift: ${plural(report.scanned, 'setting')} scanned.`
-      : `${report.drifted.length} of ${plural(report.scanned, 'setting')} drifted (${perCounter}).`,
+      : `${thousands(report.drifted.length)} of ${plural(report.scanned, 'setting')} drifted (${perCounter}).`,
   ];
   if (options.orphans === false) return parts[0]!;
   // Only the audited counters' tables: a table not read says nothing about its orphans.

@@ -41,6 +41,7 @@ export function unfitLine(drifted: readonly { id: bigint; unfit?: string[] }[], 
 
 /** The last line of a dry run. */
 export function dryRunLine(plan: PlanTotals): string {
+  if (plan.settings === 0) return 'dry run: nothing to change; nothing written.';
   return (
     `dry run: would change ${plural(plan.settings, 'setting')} (${plural(plan.counters, 'counter')}) ` +
     `in about ${plural(plan.transactions, 'transaction')}; nothing written.`

@@ -16,10 +16,12 @@ import { type IdScope, isIntegerText, type SettingRow, toBigInt, toBigIntOrNull 
  */
 export function sharedIdError(model: CounterModel, id: bigint | string): ConfigError {
   const { table, id: column } = model.settings;
-  return new ConfigError(
-    `settings.id: ${table}.${column} is ${String(id)} in more than one row, and a setting must be one row. ` +
-      'Name a column that is unique by itself (a PRIMARY KEY or UNIQUE index of that column alone) as settings.id.',
-  );
+  const shared = `${table}.${column} is ${String(id)} in more than one row, and a setting must be one row.`;
+  // The built-in model has no settings.id to correct: its schema is the one to fix, or to describe.
+  if (model.source === null) {
+    return new ConfigError(`${shared} Make ${column} the table's key (a PRIMARY KEY or UNIQUE index of that column alone), or describe another key column as settings.id with --config FILE.`);
+  }
+  return new ConfigError(`settings.id: ${shared} Name a column that is unique by itself (a PRIMARY KEY or UNIQUE index of that column alone) as settings.id.`);
 }
 
 /** The first id `ids` hold twice, or undefined. */

@@ -18,6 +18,7 @@ import { DEFAULT_MODEL } from '../../src/core/model.js';
 import { estimateTransactions, kindSummary, planChanges, planTotals, sortChanges, sortSettings } from '../../src/core/plan.js';
 import { checkReportJson } from '../../src/core/report.js';
 import { emptyRepairResult } from '../../src/core/repair.js';
+import { sharedIdError } from '../../src/db/scanner.js';
 
 /** The operator's view: the plan, the kinds, the orders, and the text a person reads. */
 
@@ -140,6 +141,12 @@ describe('kinds of drift', () => {
     expect(driftSummaryLine(REPORT, ['issuedCount', 'usedCount'], { orphans: false })).toBe(
       '17 of 30 settings drifted (issuedCount off in 16, usedCount off in 1).',
     );
+    // A counter off nowhere is left out; counts are grouped as the scanned count is.
+    expect(driftSummaryLine({ ...REPORT, scanned: 12_000 }, ['issuedCount', 'usedCount', 'voidedCount'], { orphans: false })).toBe(
+      '17 of 12,000 settings drifted (issuedCount off in 16, usedCount off in 1).',
+    );
+    const many = Array.from({ length: 1234 }, (_, i) => ({ ...DRIFTED[0]!, id: BigInt(i + 1) }));
+    expect(driftSummaryLine({ ...REPORT, scanned: 5000, drifted: many }, ['issuedCount', 'usedCount'], { orphans: false })).toMatch(/^1,234 of 5,000 settings drifted \(issuedCount off in 1,234\)\.$/);
   });
 });
 
@@ -203,6 +210,7 @@ describe('tables and lines a person reads', () => {
     expect(dryRunLine({ settings: 190, counters: 201, transactions: 3 })).toBe(
       'dry run: would change 190 settings (201 counters) in about 3 transactions; nothing written.',
     );
+    expect(dryRunLine({ settings: 0, counters: 0, transactions: 0 })).toBe('dry run: nothing to change; nothing written.');
     expect(auditTableLine({ database: 'coupons', auditTable: 'coupon_audit_log', auditTableExists: false }, 'will')).toBe(
       'Repair will create the table coupons.coupon_audit_log (from sql/audit-table.sql; CREATE privilege needed) and record each write there.',
     );
@@ -221,6 +229,30 @@ describe('tables and lines a person reads', () => {
     // Settings left when a table stayed locked are not said to be held by a session.
     result.failed = [{ settingId: 2n, reason: "every try waited past --lock-wait-timeout for something other than a setting row: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)" }];
     expect(repairSummaryLines(result, plain)).toContain('Not repaired, a table stayed locked (an ALTER TABLE or LOCK TABLES queued on it?): setting 2. A rerun finishes them.');
+  });
+
+  it("failures a rerun would not change are said setting by setting, those of one reason together, never as locked", () => {
+    const result = emptyRepairResult('run-1');
+    const refused = 'the server refused its write: "no" (error 1644, a trigger\'s SIGNAL?), and a rerun would too';
+    result.failed = [
+      { settingId: 1n, reason: refused, refused: true },
+      { settingId: 2n, reason: 'issuedCount holds 6 where repair wrote 3: the row kept it (a trigger? SHOW TRIGGERS shows them), and a rerun would too', kept: true },
+      { settingId: 3n, reason: refused, refused: true },
+      ...Array.from({ length: 6 }, (_, i) => ({ settingId: BigInt(10 + i), reason: `issuedCount counts ${300 + i}, past the most (255)`, unfit: true as const })),
+    ];
+    const lines = repairSummaryLines(result, plain);
+    expect(lines.filter((line) => line.startsWith('Not repaired'))).toEqual([
+      `Not repaired: settings 1, 3: ${refused}; setting 2: issuedCount holds 6 where repair wrote 3: the row kept it (a trigger? SHOW TRIGGERS shows them), and a rerun would too; ` +
+        'setting 10: issuedCount counts 300, past the most (255); setting 11: issuedCount counts 301, past the most (255); setting 12: issuedCount counts 302, past the most (255); and 3 more settings.',
+    ]);
+  });
+
+  it('a settings id two rows share: the built-in model is told to make it the key (it has no settings.id to correct), a config to name another', () => {
+    expect(sharedIdError(DEFAULT_MODEL, 5n).message).toBe(
+      "g_coupon_settings.id is 5 in more than one row, and a setting must be one row. Make id the table's key (a PRIMARY KEY or UNIQUE index of that column alone), " +
+        'or describe another key column as settings.id with --config FILE.',
+    );
+    expect(sharedIdError({ ...DEFAULT_MODEL, source: 'c.json' }, 5n).message).toMatch(/^settings\.id: g_coupon_settings\.id is 5 in more than one row, .* as settings\.id\.$/);
   });
 
   it('every command help ends with examples and exit codes', () => {
