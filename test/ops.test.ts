@@ -109,6 +109,21 @@ describe('the confirmation prompt on a terminal', () => {
     expect(await driftedIds(db.conn)).toEqual([]);
   });
 
+  it('a SIGTERM or SIGINT sent to the process at the prompt (a service manager, `timeout`) ends it: 143 or 130, nothing written', async () => {
+    // The prompt heard only a Ctrl-C typed at the terminal: the run said it was stopping and waited
+    // at the question, holding its run lock, until killed.
+    const before = await settingsSnapshot(db.conn);
+    for (const [signal, code] of [['TERM', 143], ['INT', 130]] as const) {
+      const started = performance.now();
+      const result = await runCliOnTerminal(['repair', '--url', db.url], { signalAtPrompt: signal });
+      expect(result.stdout).toContain('Repair 2 settings? [y/N]');
+      expect(result.stdout).toContain(`coupon-audit: SIG${signal}: stopping`);
+      expect(result.code, result.stdout).toBe(code);
+      expect(performance.now() - started).toBeLessThan(30_000); // not the helper's 60 s
+    }
+    expect(await settingsSnapshot(db.conn)).toEqual(before);
+  });
+
   it('Enter alone is No', async () => {
     const result = await runCliOnTerminal(['repair', '--url', db.url], { answers: [''] });
     expect(result.code).toBe(1);

@@ -5,17 +5,23 @@ import type { Io } from './terminal.js';
 /**
  * `question [y/N]` on stderr; true only for y/yes. EOF answers no; Ctrl-C is an interrupt (130).
  * The caller makes sure stdin and stderr are a terminal: a prompt on a pipe would wait forever.
+ * `signal` (the run's interrupts) ends the question too: a SIGTERM from a service manager or a
+ * `timeout` reaches the process, not the terminal, and readline hears only a typed Ctrl-C.
  */
-export function confirm(io: Io, question: string): Promise<boolean> {
+export function confirm(io: Io, question: string, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: io.stdin, output: io.stderr as NodeJS.WritableStream, terminal: true });
     let settled = false;
+    const onAbort = (): void => finish(() => reject(signal!.reason));
     const finish = (action: () => void): void => {
       if (settled) return;
       settled = true;
+      signal?.removeEventListener('abort', onAbort);
       rl.close();
       action();
     };
+    if (signal?.aborted === true) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     rl.on('SIGINT', () => finish(() => {
       io.stderr.write('\n');
       reject(new InterruptedError('SIGINT'));

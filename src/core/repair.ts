@@ -394,7 +394,7 @@ async function repairBatch(
   result: RepairResult,
 ): Promise<{ notLocked: bigint[] }> {
   await session.begin();
-  const lockStarted = performance.now();
+  let lockStarted = performance.now();
   // SKIP LOCKED waits for no row: a wait that ends in 1205 there is for a table's metadata lock (an
   // ALTER of the settings table queued after the scan), or a Galera causal-read timeout. Redone as
   // the waits after the lock are (below), so that when every try waited so the run stops after
@@ -403,6 +403,9 @@ async function repairBatch(
     throw mode === 'skip-locked' && isLockWaitTimeout(error) ? new TableLockWait(error) : error;
   });
   const lockedIds = locked.map((row) => row.id);
+  // One setting holds nothing while it waits for its row (the application's transaction holds it):
+  // its hold starts when the lock is granted. A batch holds the rows it has taken while it takes the rest.
+  if (ids.length === 1) lockStarted = performance.now();
   // Past the lock the rows are ours and the reads lock nothing: a wait now is most likely for a
   // table's metadata lock (an ALTER or LOCK TABLES queued on it), though not surely (a Galera
   // causal-read timeout, a trigger, a purge's gap lock on the audit table): the batch is redone as

@@ -152,7 +152,12 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
       message = `Cannot connect to ${target}: connection refused. Is the server running and listening on that port?`;
       break;
     case 'ETIMEDOUT':
-      message = `Cannot connect to ${target}: no answer within ${Math.round(config.connectTimeoutMs / 1000)} s.`;
+      message = `Cannot connect to ${target}: no answer within ${config.connectTimeoutMs < 1000 ? `${config.connectTimeoutMs} ms` : `${Math.round(config.connectTimeoutMs / 1000)} s`}.`;
+      break;
+    case 'ER_QUERY_INTERRUPTED':
+      // Counted with the lost connections (isConnectionLost: a COMMIT it stops may have committed),
+      // but the connection itself is alive: it was the statement that was killed.
+      message = `The server stopped the statement${context ? ` while ${context}` : ''} (ER_QUERY_INTERRUPTED): a KILL QUERY from another session, or a shutdown under way; rerun when that is over.`;
       break;
     case 'ENOTFOUND':
     case 'EAI_AGAIN':

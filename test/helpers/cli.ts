@@ -72,9 +72,9 @@ export interface JsonReport {
 /** Runs the built CLI on a pseudo-terminal (test/helpers/pty-run.py), typing `answers` at its prompts. */
 export function runCliOnTerminal(
   args: readonly string[],
-  options: { env?: Record<string, string | undefined>; answers?: readonly string[] } = {},
+  options: { env?: Record<string, string | undefined>; answers?: readonly string[]; signalAtPrompt?: 'TERM' | 'INT' } = {},
 ): Promise<CliResult> {
-  const answers = (options.answers ?? []).flatMap((answer) => ['--answer', answer]);
+  const answers = [...(options.answers ?? []).flatMap((answer) => ['--answer', answer]), ...(options.signalAtPrompt === undefined ? [] : ['--signal-at-prompt', options.signalAtPrompt])];
   const helper = new URL('./pty-run.py', import.meta.url).pathname;
   const env = cleanEnv(options.env, { TERM: 'xterm-256color' });
   const child = spawn('python3', [helper, ...answers, '--', process.execPath, BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });

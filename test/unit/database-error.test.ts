@@ -26,6 +26,17 @@ describe('toDatabaseError: database errors are exit 3, defects stay exit 70', ()
     expect(exitFor(Object.assign(new Error('Query inactivity timeout'), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' }))).toBe(3);
   });
 
+  it('a statement a KILL QUERY stopped is said so, not as a lost connection; a connect timeout under a second in ms', () => {
+    const killed = Object.assign(new Error('Query execution was interrupted'), { code: 'ER_QUERY_INTERRUPTED', errno: 1317, sqlMessage: 'Query execution was interrupted' });
+    expect(toDatabaseError(killed, config, 'comparing settings 1…20').message).toBe(
+      'The server stopped the statement while comparing settings 1…20 (ER_QUERY_INTERRUPTED): a KILL QUERY from another session, or a shutdown under way; rerun when that is over.',
+    );
+    expect(exitFor(killed)).toBe(3);
+    const timedOut = Object.assign(new Error('connect ETIMEDOUT'), { code: 'ETIMEDOUT' });
+    expect(toDatabaseError(timedOut, { ...config, connectTimeoutMs: 500 }).message).toBe('Cannot connect to db.internal:3306: no answer within 500 ms.');
+    expect(toDatabaseError(timedOut, config).message).toBe('Cannot connect to db.internal:3306: no answer within 5 s.');
+  });
+
   it("names a connection refused for a limit (max_connections, the account's MAX_USER_CONNECTIONS), not an hourly statement limit", () => {
     const refused = (errno: number, code: string, sqlMessage: string) => toDatabaseError(Object.assign(new Error(sqlMessage), { errno, code, sqlMessage }), config, 'reading the server status').message;
     expect(refused(1040, 'ER_CON_COUNT_ERROR', 'Too many connections')).toBe(

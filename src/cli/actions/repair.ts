@@ -106,7 +106,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
               const left = unfitLine(scanned.drifted, 'will');
               if (left !== null) stderr.write(`${left}\n`);
               // The settings it will write: those whose count their column cannot hold are left (warned of above).
-              return confirm(terminal.io, `Repair ${plural(plan.settings, 'setting')}?`);
+              return confirm(terminal.io, `Repair ${plural(plan.settings, 'setting')}?`, interrupts.signal);
             }
           : undefined,
       },
