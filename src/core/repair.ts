@@ -108,8 +108,10 @@ export interface RepairResult {
   /** Settings that no longer exist (deleted since detection). */
   vanished: bigint[];
   /**
-   * Settings still locked by another session after every retry (a rerun finishes them), and those
-   * whose count their column cannot hold (`unfit`: widen it, then rerun).
+   * Settings still locked by another session after every retry (a rerun finishes them), and those a
+   * rerun would leave as they are: whose count their column cannot hold (`unfit`: widen it, then
+   * rerun), whose row kept another value than was written (`kept`: a trigger, takenWrites), whose
+   * write the server refused (`refused`: a trigger's SIGNAL).
    */
   failed: { settingId: bigint; reason: string; unfit?: true; kept?: true; refused?: true }[];
   /**
@@ -446,7 +448,7 @@ async function repairBatch(
   if (options.fence != null && (await session.fence(options.fence.sql)) !== 1) throw new DatabaseError(options.fence.lostMessage);
   if (options.beforeCommit !== undefined) {
     try {
-      await options.beforeCommit(ids, written);
+      await options.beforeCommit(ids, taken.writes);
     } catch (error) {
       throw new CallerError(error);
     }
