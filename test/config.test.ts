@@ -843,6 +843,12 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
         expect(again.stdout).not.toContain('Still drifted');
         expect(again.stdout).toContain('setting 3: issuedCount holds 11 where repair wrote 1');
         expect(await audit()).toEqual(['1 issuedCount 5 2', '2 usedCount 0 2', '3 issuedCount 0 11']); // 1 + 10 is 11 again: nothing changed
+        // The library's beforeCommit is handed what the batch commits, as the rows hold it.
+        await revoke.query('UPDATE frozen_settings SET issuedCount = 5 WHERE id = 1');
+        const committing: unknown[] = [];
+        const done = await repair({ url: revoke.url, config, beforeCommit: ({ changes }) => void committing.push(...changes) });
+        expect(committing).toEqual([{ id: '1', counter: 'issuedCount', old: 5, new: 2 }]);
+        expect(done.changes).toEqual(committing);
       },
     );
   });
