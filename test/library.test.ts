@@ -43,6 +43,13 @@ describe('check()', () => {
     expect(report.drifted.map((setting) => setting.id)).toEqual(['3', '4', '9007199254740993']);
   });
 
+  it('ids: [] audits no setting (README): check and repair resolve with nothing scanned, nothing written', async () => {
+    const before = await settingsSnapshot(db.conn);
+    expect((await check({ url: db.url, ids: [] })).summary).toMatchObject({ scanned: 0, drifted: 0 });
+    expect((await repair({ url: db.url, ids: [] })).summary).toMatchObject({ scanned: 0, drifted: 0, repaired: 0 });
+    expect(await settingsSnapshot(db.conn)).toEqual(before);
+  });
+
   it("takes none of repair()'s options: one given a value is refused, one left undefined is passed over, and a RepairOptions object does not compile", async () => {
     const shared: RepairOptions = { url: db.url, ids: ['9'], batchSize: 10 };
     // @ts-expect-error -- a RepairOptions object is not check()'s (npm test type-checks the tests)
