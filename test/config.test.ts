@@ -11,6 +11,7 @@ import * as builder from '../src/db/builder.js';
 import { resolveConnectionConfig } from '../src/db/connection-config.js';
 import { Database } from '../src/db/database.js';
 import { verifySchema } from '../src/db/inspector.js';
+import { REFUSALS_BEFORE_STOP } from '../src/core/repair.js';
 import { parseJson, runCli } from './helpers/cli.js';
 import { connectionOptions, createTestDatabase, OLD_AUDIT_TABLE, seed, type TestDatabase } from './helpers/database.js';
 import { settingsSnapshot } from './helpers/snapshot.js';
@@ -806,13 +807,15 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       async () => {
         await revoke.query('DROP TABLE frozen_audit'); // repair makes it (withTables drops it after)
         // 1: plain drift. 2: frozen, its issuedCount kept while its usedCount is written (the row
-        // still counts as changed). 3: the trigger adds 10 to whatever is written.
-        await revoke.query("INSERT INTO frozen_settings VALUES (1, 'ACTIVE', 5, 0, 0), (2, 'ACTIVE', 6, 0, 1), (3, 'ACTIVE', 0, 0, 0)");
-        await revoke.query('INSERT INTO frozen_codes (settingId) VALUES (1), (1), (2), (2), (2), (3)');
+        // still counts as changed). 3: the trigger adds 10 to whatever is written. 4: the trigger sets
+        // usedCount, which was right and not written, to 99. 5: the trigger sets issuedCount NULL.
+        await revoke.query("INSERT INTO frozen_settings VALUES (1, 'ACTIVE', 5, 0, 0), (2, 'ACTIVE', 6, 0, 1), (3, 'ACTIVE', 0, 0, 0), (4, 'ACTIVE', 7, 0, 0), (5, 'ACTIVE', 7, 0, 0)");
+        await revoke.query('INSERT INTO frozen_codes (settingId) VALUES (1), (1), (2), (2), (2), (3), (4), (5)');
         await revoke.query('INSERT INTO frozen_uses (settingId) VALUES (2), (2)');
         await revoke.query(
           'CREATE TRIGGER frozen_keep BEFORE UPDATE ON frozen_settings FOR EACH ROW BEGIN ' +
-            'IF OLD.frozen = 1 THEN SET NEW.issuedCount = OLD.issuedCount; END IF; IF NEW.id = 3 THEN SET NEW.issuedCount = NEW.issuedCount + 10; END IF; END',
+            'IF OLD.frozen = 1 THEN SET NEW.issuedCount = OLD.issuedCount; END IF; IF NEW.id = 3 THEN SET NEW.issuedCount = NEW.issuedCount + 10; END IF; ' +
+            'IF NEW.id = 4 THEN SET NEW.usedCount = 99; END IF; IF NEW.id = 5 THEN SET NEW.issuedCount = NULL; END IF; END',
         );
         const config = writeConfig('frozen.json', {
           settings: { table: 'frozen_settings' },
@@ -826,23 +829,36 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
           { id: '1', counter: 'issuedCount', old: 5, new: 2 },
           { id: '2', counter: 'usedCount', old: 0, new: 2 },
           { id: '3', counter: 'issuedCount', old: 0, new: 11 },
+          { id: '4', counter: 'issuedCount', old: 7, new: 1 },
+          { id: '4', counter: 'usedCount', old: 0, new: 99 }, // the trigger's, made by repair's UPDATE: recorded
         ]);
+        const also = ': something on the table does that (a trigger? SHOW TRIGGERS shows them), and a rerun would too';
         expect(report.failed).toEqual([
-          { id: '2', reason: 'issuedCount holds 6 where repair wrote 3: the row kept it (a trigger? SHOW TRIGGERS shows them), and a rerun would too', kept: true },
-          { id: '3', reason: 'issuedCount holds 11 where repair wrote 1: the row kept it (a trigger? SHOW TRIGGERS shows them), and a rerun would too', kept: true },
+          { id: '2', reason: `issuedCount kept 6 where repair wrote 3${also}`, kept: true },
+          { id: '3', reason: `issuedCount became 11 where repair wrote 1${also}`, kept: true },
+          { id: '4', reason: `usedCount became 99 though repair wrote none${also}`, kept: true },
+          { id: '5', reason: `issuedCount became NULL where repair wrote 1${also}`, kept: true }, // no audit row can hold NULL
         ]);
         expect(report.stillDrifted).toEqual([]); // named once, as failed
-        expect(report.summary).toMatchObject({ repaired: 1, failed: 2, stillDrifted: 0 });
+        expect(report.summary).toMatchObject({ repaired: 1, failed: 4, stillDrifted: 0 });
         const audit = async () => (await revoke.conn.query<RowDataPacket[]>('SELECT settingId, counterName, oldValue, newValue FROM frozen_audit ORDER BY id'))[0].map((row) => Object.values(row).map(String).join(' '));
-        expect(await audit()).toEqual(['1 issuedCount 5 2', '2 usedCount 0 2', '3 issuedCount 0 11']);
-        // The rerun: the same two fail, said as such (not "still locked"), with audit rows only for what changed.
+        const first = ['1 issuedCount 5 2', '2 usedCount 0 2', '3 issuedCount 0 11', '4 issuedCount 7 1', '4 usedCount 0 99'];
+        expect(await audit()).toEqual(first);
+        // The rerun: the frozen and the +10 fail again, said as such (not "still locked"), with audit rows only for what changed.
+        await revoke.query('DROP TRIGGER frozen_keep');
+        await revoke.query('UPDATE frozen_settings SET usedCount = 0 WHERE id = 4');
+        await revoke.query('UPDATE frozen_settings SET issuedCount = 1 WHERE id = 5');
+        await revoke.query(
+          'CREATE TRIGGER frozen_keep BEFORE UPDATE ON frozen_settings FOR EACH ROW BEGIN ' +
+            'IF OLD.frozen = 1 THEN SET NEW.issuedCount = OLD.issuedCount; END IF; IF NEW.id = 3 THEN SET NEW.issuedCount = NEW.issuedCount + 10; END IF; END',
+        );
         const again = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config]);
         expect(again.code, again.stderr).toBe(4);
-        expect(again.stdout).toContain('Not repaired: setting 2: issuedCount holds 6 where repair wrote 3: the row kept it (a trigger? SHOW TRIGGERS shows them), and a rerun would too;');
+        expect(again.stdout).toContain(`Not repaired: setting 2: issuedCount kept 6 where repair wrote 3${also};`);
         expect(again.stdout).not.toContain('still locked');
         expect(again.stdout).not.toContain('Still drifted');
-        expect(again.stdout).toContain('setting 3: issuedCount holds 11 where repair wrote 1');
-        expect(await audit()).toEqual(['1 issuedCount 5 2', '2 usedCount 0 2', '3 issuedCount 0 11']); // 1 + 10 is 11 again: nothing changed
+        expect(again.stdout).toContain('setting 3: issuedCount kept 11 where repair wrote 1'); // 1 + 10 is 11 again
+        expect(await audit()).toEqual(first); // nothing changed
         // The library's beforeCommit is handed what the batch commits, as the rows hold it.
         await revoke.query('UPDATE frozen_settings SET issuedCount = 5 WHERE id = 1');
         const committing: unknown[] = [];
@@ -893,6 +909,20 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
         expect(text.code, text.stderr).toBe(4);
         expect(text.stdout).toContain(`Not repaired: settings 1, 3: ${reason}.`);
         expect(text.stdout).not.toMatch(/still locked|not reached/);
+        // A trigger that refuses them all: the run stops after REFUSALS_BEFORE_STOP in a row (exit 3),
+        // instead of trying each of the rest alone; a setting written between starts the count again.
+        await revoke.query("INSERT INTO guarded_settings SELECT seq, 'ACTIVE', IF(seq = 140, 0, 9) FROM seq_100_to_299"); // 140: a write it lets through
+        await revoke.query('INSERT INTO guarded_codes (settingId) SELECT seq FROM seq_100_to_299');
+        const stopped = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config, '--batch-size', '10', '--write-concurrency', '1', '--format', 'json']);
+        expect(stopped.code, stopped.stderr).toBe(3);
+        expect(stopped.stderr).toContain(
+          `coupon-audit: The server refused the writes of ${REFUSALS_BEFORE_STOP} settings in a row, each alone (the server refused its write: "issuedCount may not decrease" (error 1644, a trigger's SIGNAL?)): ` +
+            'a trigger that refuses every write? Stopped there (those are named); nothing of them was written.',
+        );
+        const [[{ n }]] = (await revoke.conn.query("SELECT COUNT(*) AS n FROM guarded_settings WHERE id >= 100 AND issuedCount = 1")) as unknown as [[{ n: number }]];
+        expect(Number(n)).toBe(1); // setting 140 only
+        // 1 and 3 again, 100-139, then 50 in a row from 141; what is left was not reached.
+        expect((JSON.parse(stopped.stdout) as { summary: Record<string, unknown> }).summary).toMatchObject({ repaired: 1, failed: 2 + 40 + REFUSALS_BEFORE_STOP, notReached: 200 - 41 - REFUSALS_BEFORE_STOP });
       },
     );
   });

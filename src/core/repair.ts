@@ -156,6 +156,9 @@ export function emptyRepairResult(runId: string): RepairResult {
  *
  * `result` is filled in as transactions commit, so a caller still has it if this throws.
  */
+/** Settings refused one after another (a trigger's SIGNAL) after which a repair stops instead of trying each of the rest alone. */
+export const REFUSALS_BEFORE_STOP = 50;
+
 export async function repairSettings(db: Database, ids: readonly bigint[], options: RepairBatchOptions, result: RepairResult): Promise<void> {
   const plan = [...new Set(ids)].sort(compareIds);
   const preservedColumns = await autoUpdatedColumns(db, options.scope.model);
@@ -197,6 +200,9 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
   // setting; and when another connection's transaction failed: the others end the one in flight.
   let stopped = false;
   let failure: { error: unknown } | null = null;
+  // Settings whose write the server refused one after another, none written between (a trigger
+  // refusing every write would otherwise be tried a setting at a time through the whole plan).
+  let refusedInARow = 0;
   /** No new transaction may start: the run was stopped, or another writer failed. */
   const halted = (): boolean => stopped || aborted();
 
@@ -312,9 +318,21 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
             break;
           }
           if ('lockError' in single) result.failed.push({ settingId, reason: single.lockError });
-          else if ('refused' in single) result.failed.push({ settingId, reason: single.refused, refused: true });
-          else if (single.notLocked.length > 0) result.vanished.push(settingId);
+          else if ('refused' in single) {
+            result.failed.push({ settingId, reason: single.refused, refused: true });
+            refusedInARow += 1;
+            if (refusedInARow >= REFUSALS_BEFORE_STOP) {
+              throw new DatabaseError(
+                `The server refused the writes of ${REFUSALS_BEFORE_STOP} settings in a row, each alone (${single.refused.replace(/, and a rerun would too$/, '')}): ` +
+                  'a trigger that refuses every write? Stopped there (those are named); nothing of them was written.',
+              );
+            }
+          } else {
+            refusedInARow = 0;
+            if (single.notLocked.length > 0) result.vanished.push(settingId);
+          }
         }
+        if (!('refused' in outcome) && !('lockError' in outcome)) refusedInARow = 0;
         done += batch.length;
         options.onProgress?.({ done, total: plan.length, elapsedMs: performance.now() - started - pausedMs });
       } finally {
@@ -443,7 +461,7 @@ async function repairBatch(
     for (const write of writes) written.push(write);
   }
   await afterLock(() => session.writeCounters(written));
-  const taken = await takenWrites(session, written, afterLock);
+  const taken = await takenWrites(session, written, new Map(locked.map((row) => [row.id, row.cached])), afterLock);
   await afterLock(() => session.recordAudit(options.runId, taken.writes));
   if (options.fence != null && (await session.fence(options.fence.sql)) !== 1) throw new DatabaseError(options.fence.lostMessage);
   if (options.beforeCommit !== undefined) {
@@ -477,40 +495,52 @@ async function repairBatch(
 
 /**
  * What the batch's UPDATE really did. A BEFORE UPDATE trigger may put a value back (a "frozen"
- * setting) or set its own, and the server says nothing of it: its "Changed: n" counts a row whose
- * other counter did change, and the account may not see the triggers (information_schema.TRIGGERS
- * needs the TRIGGER privilege). So the batch's rows are read back in the transaction, under its
- * locks (about 1 ms for 500 settings, on the lock hold); a write is recorded (audited, reported)
- * only as the row now holds it, and a setting a write did not reach as written is `kept`: failed,
- * named with what the row holds (a rerun would do the same, so not one for the next run).
+ * setting), set its own, or change a counter repair did not write, and the server says nothing of
+ * it: its "Changed: n" counts a row whose other counter did change, and the account may not see
+ * the triggers (information_schema.TRIGGERS needs the TRIGGER privilege). So the batch's written
+ * rows are read back in the transaction, under its locks (about 2.5 ms per 500 settings, on the
+ * lock hold), and every audited counter of them compared with what it should now hold: the count
+ * written, or its value `before` (as locked) where nothing was written. A change is recorded
+ * (audited, reported) as the row holds it; a setting with any counter not as it should be is
+ * `kept`: failed, named with what happened (a rerun would do the same, so not one for the next
+ * run). A counter the row holds NULL in is named but not audited (newValue holds no NULL).
  */
 async function takenWrites(
   session: RepairSession,
   written: readonly WrittenChange[],
+  before: ReadonlyMap<bigint, Record<string, bigint | null>>,
   afterLock: <T>(step: () => Promise<T>) => Promise<T>,
 ): Promise<{ writes: WrittenChange[]; kept: { settingId: bigint; reason: string; kept: true }[] }> {
   if (written.length === 0) return { writes: [], kept: [] };
   const ids = [...new Set(written.map((write) => write.settingId))];
   const now = new Map((await afterLock(() => session.readBack(ids))).map((row) => [row.id, row.cached]));
+  const wrote = new Map(written.map((write) => [`${write.settingId}\0${write.counter}`, write]));
   const writes: WrittenChange[] = [];
   const kept = new Map<bigint, string[]>();
-  for (const write of written) {
-    const value = now.get(write.settingId)?.[write.counter];
-    if (value === write.to) {
-      writes.push(write);
-      continue;
+  const say = (settingId: bigint, what: string): void => void kept.set(settingId, [...(kept.get(settingId) ?? []), what]);
+  for (const settingId of ids) {
+    const held = now.get(settingId);
+    for (const [counter, from] of Object.entries(before.get(settingId) ?? {})) {
+      const write = wrote.get(`${settingId}\0${counter}`);
+      const value = held?.[counter];
+      const expected = write === undefined ? from : write.to;
+      if (value === expected) {
+        if (write !== undefined) writes.push(write);
+        continue;
+      }
+      // Changed by the UPDATE, though not to what was written (or not written at: a trigger's doing).
+      if (value !== undefined && value !== null && value !== from) writes.push({ settingId, counter, from, to: value });
+      if (value === undefined) say(settingId, `${counter} is gone`);
+      else if (write === undefined) say(settingId, `${counter} became ${value ?? 'NULL'} though repair wrote none`);
+      else if (value === from) say(settingId, `${counter} kept ${from ?? 'NULL'} where repair wrote ${write.to}`);
+      else say(settingId, `${counter} became ${value ?? 'NULL'} where repair wrote ${write.to}`);
     }
-    // Changed, but not to the count (a trigger's own value): that change is recorded as it is.
-    if (value !== undefined && value !== null && value !== write.from) writes.push({ ...write, to: value });
-    const said = kept.get(write.settingId) ?? [];
-    said.push(`${write.counter} ${value === undefined ? 'is gone' : `holds ${value ?? 'NULL'}`} where repair wrote ${write.to}`);
-    kept.set(write.settingId, said);
   }
   return {
     writes,
     kept: [...kept].map(([settingId, said]) => ({
       settingId,
-      reason: `${said.join(', ')}: the row kept it (a trigger? SHOW TRIGGERS shows them), and a rerun would too`,
+      reason: `${said.join(', ')}: something on the table does that (a trigger? SHOW TRIGGERS shows them), and a rerun would too`,
       kept: true as const,
     })),
   };
