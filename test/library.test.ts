@@ -225,6 +225,18 @@ describe('repair()', () => {
     const done = await repair({ url: db.url, ids: ['7'] });
     expect('changes' in done && done.changes).toEqual([{ id: '7', counter: 'issuedCount', old: 99, new: 2 }]);
   });
+
+  it('recounts called in parallel with waitLock take turns: the waiters do not count as running threads, so the holder is not throttled by them', async () => {
+    // A trial's endpoint: 30 parallel recounts waiting on the server's GET_LOCK were 30 threads
+    // running, the holder paused under --max-load Threads_running=25, and all gave up after waitLock.
+    const ids = Array.from({ length: 12 }, (_, i) => String(300 + i));
+    await db.query(`UPDATE g_coupon_settings SET issuedCount = 50 WHERE id IN (${ids.join(', ')})`);
+    const started = performance.now();
+    const results = await Promise.allSettled(ids.map((id) => repair({ url: db.url, ids: [id], waitLock: 20, maxLoad: { Threads_running: 8 }, checkInterval: 0.1 })));
+    expect(results.filter((result) => result.status === 'rejected').map((result) => String((result as PromiseRejectedResult).reason))).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(await driftedIds(db.conn)).not.toContain('300');
+  }, 30_000);
 });
 
 describe('a repair transaction left idle (a stopped or stalled process)', () => {

@@ -149,19 +149,23 @@ class NamedRunLock extends ConnectionLock implements RunLock {
     const context = `taking the ${purpose === 'repair' ? 'run' : 'check'} lock`;
     const session = await db.session(context, { long: true });
     try {
-      // A second at a time: a GET_LOCK waiting on the server hears no signal, and one abandoned by
-      // a closed connection still waits there its whole timeout (a 'User lock' in the processlist).
+      // Asked without waiting, again every ~100 ms until the deadline: a GET_LOCK waiting on the
+      // server hears no signal, one abandoned by a closed connection still waits its whole timeout,
+      // and a session waiting there counts in Threads_running (state 'User lock'), so that many
+      // waiters (a recount endpoint called in parallel) made the holder throttle itself under
+      // --max-load until they gave up. Between tries the connection sleeps, as an idle one.
       const deadline = performance.now() + waitSeconds * 1000;
       let got = false;
       for (;;) {
-        // Whole seconds: MySQL's GET_LOCK takes no fraction.
-        const wait = Math.max(0, Math.min(1, Math.ceil((deadline - performance.now()) / 1000)));
-        const [row] = await session.query(runLockSql.get(name, wait));
+        const [row] = await session.query(runLockSql.get(name, 0));
         got = Number(row?.['got']) === 1;
         if (got) break;
-        // Before the deadline: a signal in the last second is the run's end (130/143), not exit 5.
+        // Before the deadline: a signal while waiting is the run's end (130/143), not exit 5.
         if (signal?.aborted) throw abortReason(signal);
-        if (performance.now() >= deadline) break;
+        const left = deadline - performance.now();
+        if (left <= 0) break;
+        await sleep(Math.min(left, 50 + Math.random() * 100), undefined, { signal }).catch(() => undefined);
+        if (signal?.aborted) throw abortReason(signal);
       }
       if (got) {
         const [timeout] = await session.query(runLockSql.waitTimeout);
