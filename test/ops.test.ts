@@ -451,6 +451,21 @@ describe('--notify-url', () => {
     expect(report.drifted.map((setting) => setting.id)).toEqual(['2', '3']);
   });
 
+  it('COUPON_AUDIT_NOTIFY_URL is the webhook when --notify-url is not given (a crontab line then holds no secret); a bad one is exit 2', async () => {
+    const result = await runCli(['check', '--url', db.url, '--quiet'], { env: { COUPON_AUDIT_NOTIFY_URL: url } });
+    expect(result.code).toBe(1);
+    expect(received).toHaveLength(1);
+    expect((received[0]!.body['report'] as { summary: { drifted: number } }).summary.drifted).toBe(2);
+    // The flag wins.
+    const other = await runCli(['check', '--url', db.url, '--quiet', '--notify-url', `${url}-flag`], { env: { COUPON_AUDIT_NOTIFY_URL: 'http://127.0.0.1:1/unused' } });
+    expect(other.stderr).toBe('');
+    expect(received).toHaveLength(2);
+    const bad = await runCli(['check', '--url', db.url], { env: { COUPON_AUDIT_NOTIFY_URL: 'hooks.example/T0/SECRET' } });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('coupon-audit: COUPON_AUDIT_NOTIFY_URL: expected an http:// or https:// URL.\n');
+    expect(received).toHaveLength(2);
+  });
+
   it('a user and token in the URL go as Basic authentication, and never into a message', async () => {
     const withCredentials = url.replace('http://', 'http://hook%40user:Tok3n%3Asecret@');
     const result = await runCli(['check', '--url', db.url, '--notify-url', withCredentials, '--quiet']);

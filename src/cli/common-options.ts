@@ -117,7 +117,11 @@ export function addCommonOptions(command: Command): Command {
     .option('--check-interval <seconds>', 'how often load and lag are read, and a pause looks again, 0.05-60', secondsIn({ min: 0.05, max: 60 }), DEFAULT_THROTTLE.checkIntervalMs / 1000)
     .addOption(metadataLockWaitOption())
     .option('--metrics-file <path>', 'write a Prometheus textfile (node_exporter textfile collector) after the run')
-    .option('--notify-url <url>', 'POST a JSON message (Slack-style "text") here when drift is found or the run ends in exit 3, 4, 70 or 74 (not for a usage error, another run\'s lock or a signal)', webhookUrl)
+    .option(
+      '--notify-url <url>',
+      'POST a JSON message (Slack-style "text") here when drift is found or the run ends in exit 3, 4, 70 or 74 (not for a usage error, another run\'s lock or a signal) (default: $COUPON_AUDIT_NOTIFY_URL)',
+      webhookUrl,
+    )
     .option('-q, --quiet', 'print nothing when there is no drift; a short summary when there is')
     .option('-v, --verbose', 'SQL timings, and the full error on failure');
 }

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { CouponAuditError, EXIT, exitCodeOf, InternalError, OutputError } from '../errors.js';
+import { CouponAuditError, EXIT, exitCodeOf, InternalError, OutputError, UsageError } from '../errors.js';
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -11,6 +11,7 @@ import type { Runner } from './runner.js';
 import { colorLevel, type Io, loadTerminal, type OutputStream, processIo } from './terminal.js';
 import { VERSION } from '../core/version.js';
 import { PROGRAM_HELP } from './help.js';
+import { webhookUrl } from './options.js';
 import { urlHost } from '../build/mask-argv.cjs';
 
 /** Runs the CLI; resolves to the exit code. Never throws: every error is mapped here, in one place. */
@@ -31,8 +32,9 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     });
 
   const output = watchOutput(io.stdout);
-  const run: Runner = (command, action) => async (options) => {
-    verbose = options.verbose === true;
+  const run: Runner = (command, action) => async (parsed) => {
+    verbose = parsed.verbose === true;
+    const options = withEnvDefaults(command, parsed, io.env);
     const terminal = await loadTerminal(io, options);
     const outcome = newRunOutcome(command);
     const startedAt = Date.now();
@@ -173,3 +175,18 @@ function describeCause(cause: unknown): string {
 }
 
 export type { CommonOptions };
+
+/**
+ * Options a command takes from the environment when not given as flags: --notify-url from
+ * COUPON_AUDIT_NOTIFY_URL (check and repair), so that a crontab's command line, which every local
+ * user reads in `ps` for as long as the job runs, need not hold the webhook's secret path.
+ */
+function withEnvDefaults<O extends CommonOptions>(command: string, options: O, env: NodeJS.ProcessEnv): O {
+  const fromEnv = env['COUPON_AUDIT_NOTIFY_URL'];
+  if ((command !== 'check' && command !== 'repair') || options.notifyUrl !== undefined || fromEnv === undefined || fromEnv === '') return options;
+  try {
+    return { ...options, notifyUrl: webhookUrl(fromEnv) };
+  } catch (error) {
+    throw new UsageError(`COUPON_AUDIT_NOTIFY_URL: ${(error as Error).message}`);
+  }
+}
