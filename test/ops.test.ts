@@ -367,7 +367,17 @@ describe('--metrics-file', () => {
     expect(metrics.get(`coupon_audit_last_run_success${labels}`)).toBe(0);
     expect(metrics.get(`coupon_audit_last_run_exit_code${labels}`)).toBe(2);
     expect(metrics.get(`coupon_audit_last_success_timestamp_seconds${labels}`)).toBe(lastSuccess);
-    // A URL that does not parse names no database: the labels stay empty.
+    // A URL that does not parse (a password with a raw '#') names no database: the job's file names
+    // the database it was last written for, so its drift and last success stay (they were replaced
+    // by database="" series, and the drift alert resolved).
+    const drifted = metrics.get(`coupon_audit_drifted_settings${labels}`);
+    expect(drifted).toBeDefined();
+    expect((await runCli(['repair', '--yes', '--url', 'mysql://u:pa#ss@db1:3306/coupons', '--metrics-file', path])).code).toBe(2);
+    const unparsed = parseMetrics(readFileSync(path, 'utf8'));
+    expect(unparsed.get(`coupon_audit_last_run_exit_code${labels}`)).toBe(2);
+    expect(unparsed.get(`coupon_audit_last_success_timestamp_seconds${labels}`)).toBe(lastSuccess);
+    expect(unparsed.get(`coupon_audit_drifted_settings${labels}`)).toBe(drifted);
+    // Another command's file (or none) has no database for it: the labels stay empty.
     expect((await runCli(['check', '--url', 'http://x/y', '--metrics-file', path])).code).toBe(2);
     expect(readFileSync(path, 'utf8')).toMatch(/^coupon_audit_last_run_success\{command="check",database=""\} 0$/m);
   });

@@ -97,18 +97,36 @@ export function previousSuccessFor(text: string, labels: MetricsLabels): number 
   return previousSamples(text, labels, ['coupon_audit_last_success_timestamp_seconds']).get('coupon_audit_last_success_timestamp_seconds') ?? null;
 }
 
-/** The previous file's last success time and scan gauges, those written for the same command and database only. */
-export async function readPreviousMetrics(path: string, labels: MetricsLabels): Promise<{ success: number | null; scan: Map<string, number> }> {
+/**
+ * The previous file's last success time and scan gauges, those written for the same command and
+ * database only. A run that could not tell its database (`labels.database` '': a URL that does not
+ * parse, such as a password with a raw '#') takes the one the previous file names for the same
+ * command (`database`): one file per cron job, so its failure keeps that database's series (the
+ * drift last seen, the last success) instead of replacing them with database="" ones.
+ */
+export async function readPreviousMetrics(path: string, labels: MetricsLabels): Promise<{ success: number | null; scan: Map<string, number>; database: string }> {
   let text: string;
   try {
     // A previous file only (through a symlink too): a device or a FIFO has none (reading a FIFO
     // would wait for a writer).
-    if (!(await stat(path)).isFile()) return { success: null, scan: new Map() };
+    if (!(await stat(path)).isFile()) return { success: null, scan: new Map(), database: labels.database };
     text = await readFile(path, 'utf8');
   } catch {
-    return { success: null, scan: new Map() };
+    return { success: null, scan: new Map(), database: labels.database };
   }
-  return { success: previousSuccessFor(text, labels), scan: previousScanFor(text, labels) };
+  const database = labels.database === '' ? (previousDatabaseFor(text, labels.command) ?? '') : labels.database;
+  const known = { ...labels, database };
+  return { success: previousSuccessFor(text, known), scan: previousScanFor(text, known), database };
+}
+
+/** The database label of the previous file's first sample written for `command`, when it names one. */
+export function previousDatabaseFor(text: string, command: string): string | null {
+  const sample = /^coupon_audit_[a-z_]+(\{(?:[^"}\n]|"(?:[^"\\\n]|\\.)*")*\}) \S+$/gm;
+  for (const match of text.matchAll(sample)) {
+    const labels = parseLabelSet(match[1]!);
+    if (labels?.get('command') === command && (labels.get('database') ?? '') !== '') return labels.get('database')!;
+  }
+  return null;
 }
 
 /** SCAN_GAUGES of a previous file, those whose labels are `labels` (see previousSuccessFor). */

@@ -24,6 +24,8 @@ export async function publishOutcome(
   if (options.metricsFile !== undefined) {
     const finishedAt = new Date();
     const previous = await readPreviousMetrics(options.metricsFile, metricsLabels(outcome));
+    // Only where the run could not tell (the metrics' labels; the webhook posts nothing then).
+    if (outcome.database === null && previous.database !== '') outcome.database = previous.database;
     const text = renderMetrics({
       outcome,
       exitCode: result.exitCode,
