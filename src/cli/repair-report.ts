@@ -1,3 +1,4 @@
+import { compareIds } from '../db/rows.js';
 import type { ChalkInstance } from 'chalk';
 import { counterDelta } from '../core/drift.js';
 import type { PlanTotals, PlannedChange } from '../core/plan.js';
@@ -73,7 +74,7 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
       c.red(
         // The reason is the lock's as a rule; a table that stayed locked (repair.ts) says so.
         `Not repaired, ${locked.every((f) => f.reason === TABLE_LOCK_REASON) ? 'a table stayed locked (an ALTER TABLE or LOCK TABLES queued on it?)' : 'still locked by another session'}: ` +
-          `${ended(firstFew(locked.map((f) => f.settingId)))} A rerun finishes them.`,
+          `${ended(firstFew(locked.map((f) => f.settingId).sort(compareIds)))} A rerun finishes them.`,
       ),
     );
   }
@@ -83,7 +84,8 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
     // Settings of one reason together (a trigger refusing every decrease says the same of each).
     const byReason = new Map<string, bigint[]>();
     for (const f of unfit) byReason.set(f.reason, [...(byReason.get(f.reason) ?? []), f.settingId]);
-    const groups = [...byReason];
+    const groups = [...byReason].map(([reason, ids]) => [reason, [...ids].sort(compareIds)] as const).sort(([, a], [, b]) => compareIds(a[0]!, b[0]!));
+    // In id order, as the JSON lists them: writers on several connections fail them in any order.
     const shown = groups.slice(0, 5).map(([reason, ids]) => `${firstFew(ids)}: ${reason}`);
     const more = groups.slice(5).reduce((total, [, ids]) => total + ids.length, 0);
     lines.push(c.red(`Not repaired: ${shown.join('; ')}${more > 0 ? `; and ${plural(more, 'more setting')}` : ''}.`));

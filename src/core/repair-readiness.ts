@@ -83,6 +83,6 @@ export function generatedCounterProblem(scope: Pick<AuditScope, 'model' | 'count
     fix:
       writable.length > 0
         ? `repair the others with --columns ${writable.join(',')} (check compares every counter)`
-        : 'check compares it; a generated column is fixed by its expression, not by repair',
+        : `check compares ${generated.length === 1 ? 'it' : 'them'}; a generated column is fixed by its expression, not by repair`,
   };
 }

@@ -234,10 +234,11 @@ describe('tables and lines a person reads', () => {
   it("failures a rerun would not change are said setting by setting, those of one reason together, never as locked", () => {
     const result = emptyRepairResult('run-1');
     const refused = 'the server refused its write: "no" (error 1644, a trigger\'s SIGNAL?), and a rerun would too';
+    // In the order writers on two connections failed them: said in id order.
     result.failed = [
-      { settingId: 1n, reason: refused, refused: true },
-      { settingId: 2n, reason: 'issuedCount holds 6 where repair wrote 3: the row kept it (a trigger? SHOW TRIGGERS shows them), and a rerun would too', kept: true },
       { settingId: 3n, reason: refused, refused: true },
+      { settingId: 2n, reason: 'issuedCount holds 6 where repair wrote 3: the row kept it (a trigger? SHOW TRIGGERS shows them), and a rerun would too', kept: true },
+      { settingId: 1n, reason: refused, refused: true },
       ...Array.from({ length: 6 }, (_, i) => ({ settingId: BigInt(10 + i), reason: `issuedCount counts ${300 + i}, past the most (255)`, unfit: true as const })),
     ];
     const lines = repairSummaryLines(result, plain);

@@ -61,6 +61,10 @@ describe('notifications', () => {
     expect(notificationText({ ...newRunOutcome('check'), target: 'ops@db1:3306/coupons' }, 3, 'Cannot connect.')).toBe(
       'coupon-audit check on ops@db1:3306/coupons: failed (exit 3): Cannot connect.',
     );
+    // Counts, then the failure as a clause of its own (it read "141 not repaired failed (exit 143)").
+    expect(notificationText({ ...outcome, drifted: 200, scanned: 1000, repaired: 59, failed: 141 }, 143, 'Interrupted by SIGTERM.')).toBe(
+      'coupon-audit repair on ops@db1:3306/coupons: 200 drifted settings of 1000 scanned, 59 repaired, 141 not repaired; failed (exit 143): Interrupted by SIGTERM.',
+    );
   });
 
   it('truncate a long drift list', () => {

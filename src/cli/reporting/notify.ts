@@ -20,9 +20,9 @@ export function notificationText(outcome: RunOutcome, exitCode: number, error: s
     // Locked past every retry as a rule, a count past its column otherwise (the output names which).
     if ((outcome.failed ?? 0) > 0) parts[parts.length - 1] += `, ${outcome.failed} not repaired`;
   }
-  if (error !== null) parts.push(`failed (exit ${exitCode}): ${error}`);
-  else parts.push(`(exit ${exitCode})`);
-  return parts.join(' ');
+  if (error === null) return [...parts, `(exit ${exitCode})`].join(' ');
+  // After the counts, the failure is a sentence of its own ("…, 141 not repaired; failed (exit 143): …").
+  return `${parts.join(' ')}${parts.length > 1 ? ';' : ''} failed (exit ${exitCode}): ${error}`;
 }
 
 export function notificationPayload(outcome: RunOutcome, exitCode: number, error: string | null): Record<string, unknown> {
