@@ -9,7 +9,7 @@
  */
 import { type CounterConfig, loadModel } from './core/config.js';
 import { auditScope, type AuditScope, type DeletedPolicy, withAuditTable } from './core/model.js';
-import { changeJson, checkReportJson, type CheckReport, type DryRunReport, type JsonChange, repairReportJson, type RepairReport } from './core/report.js';
+import { changeJson, checkReportJson, type CheckReport, dryRunReportJson, type DryRunReport, type JsonChange, repairReportJson, type RepairReport } from './core/report.js';
 import type { DetectProgress } from './core/detect-drift.js';
 import { BATCH_SIZE_RANGE, CONCURRENCY_RANGE, MAX_CHANGES_RANGE, DEFAULT_PAGE_SIZE, LOCK_WAIT_TIMEOUT_RANGE, METADATA_LOCK_WAIT_RANGE, PAGE_SIZE_RANGE, WRITE_CONCURRENCY_RANGE } from './core/limits.js';
 import { emptyRepairResult, type RepairProgress } from './core/repair.js';
@@ -263,7 +263,7 @@ async function repairInProcess(options: RepairOptions): Promise<RepairReport | D
     throw error;
   });
   if (run.result === null) {
-    if (options.dryRun === true) return checkReportJson(run.report, { command: 'repair', dryRun: true }, base.scope.model);
+    if (options.dryRun === true) return dryRunReportJson(run.report, base.scope.model, run.target?.auditProblem);
     // Nothing drifted: the run's own (empty) result, with the runId the run lock was taken under.
     return repairReportJson(result, scanCounts(run.report));
   }

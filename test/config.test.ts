@@ -1085,6 +1085,11 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       const dry = await runCli(['repair', '--dry-run', '--url', revoke.url, '--config', config]);
       expect(dry.code, dry.stderr).toBe(1);
       expect(dry.stdout).toContain('Repair would stop before its scan: counter total is a generated column of g_coupon_settings (STORED GENERATED)');
+      expect(dry.stdout).toMatch(/^dry run: repair would stop before its scan \(above\); with that fixed it would change \d+ settings/m);
+      // A program that plans first learns it from the plan, not from the refusal after it.
+      const wouldStop = 'counter total is a generated column of g_coupon_settings (STORED GENERATED): the server computes it, so repair cannot write it: repair the others with --columns issuedCount (check compares every counter)';
+      expect((parseJson(await runCli(['repair', '--dry-run', '--format', 'json', '--url', revoke.url, '--config', config])) as unknown as { wouldStop?: string }).wouldStop).toBe(wouldStop);
+      expect((await repair({ url: revoke.url, config, dryRun: true })).wouldStop).toBe(wouldStop);
       const script = join(dir, 'generated.sql');
       const emitted = await runCli(['repair', '--emit-sql', script, '--url', revoke.url, '--config', config]);
       expect(emitted.code, emitted.stderr).toBe(2);

@@ -193,18 +193,18 @@ describe('one repair at a time', () => {
       await holder.query('SELECT GET_LOCK(?, 0)', [lockName()]);
       for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
         const waiting = startCli(['repair', '--url', db.url, '--yes', '--wait-lock', '60']);
-        await waitForLockWaiter(db.conn, lockName());
+        await waitForLockWait(waiting);
         const sent = Date.now();
         waiting.child.kill(signal);
         const result = await waiting.done;
         expect(result.code, result.stderr).toBe(code);
         expect(Date.now() - sent).toBeLessThan(5000);
-        expect(result.stderr).not.toContain('Another repair');
+        expect(result.stderr).not.toContain('Another repair of database'); // the exit-5 sentence
         expect(await lockWaiters(db.conn, lockName())).toBe(0);
       }
       // A signal in the last second of the wait is still the run's end, not exit 5.
       const lastSecond = startCli(['repair', '--url', db.url, '--yes', '--wait-lock', '2']);
-      await waitForLockWaiter(db.conn, lockName());
+      await waitForLockWait(lastSecond);
       await new Promise((resolve) => setTimeout(resolve, 1200));
       lastSecond.child.kill('SIGINT');
       expect((await lastSecond.done).code).toBe(130);
@@ -242,11 +242,12 @@ describe('one check of every setting at a time (a cron check that outlasts its i
       expect((await runCli(['check', '--url', db.url, '--ids', '2'])).code).toBe(1);
       expect((await runCli(['repair', '--url', db.url, '--dry-run'])).code).toBe(1);
       // --wait-lock: waits while the first runs, then checks.
-      const waiting = runCli(['check', '--url', db.url, '--format', 'json', '--wait-lock', '30']);
-      await waitForLockWaiter(db.conn, lockName());
+      const waiting = startCli(['check', '--url', db.url, '--format', 'json', '--wait-lock', '30']);
+      await waitForLockWait(waiting);
+      expect(waiting.stderr()).toMatch(/^Another check of every setting is running \(connection \d+ \(root@[^)]+\)\): waiting up to 30 s for its lock \(--wait-lock\)\.\n$/);
       rmSync(pause);
       expect((await first.done).code).toBe(1);
-      const waited = await waiting;
+      const waited = await waiting.done;
       expect(waited.code).toBe(1);
       expect(JSON.parse(waited.stdout)).toMatchObject({ summary: { scanned: SETTINGS.length, drifted: 2 } });
     } finally {
@@ -264,10 +265,11 @@ async function lockWaiters(conn: Connection, name: string): Promise<number> {
   return Number(rows[0]!['n']);
 }
 
-async function waitForLockWaiter(conn: Connection, name: string): Promise<void> {
+/** Until a run started with --wait-lock says it waits for another run's lock (it asks the server without waiting there). */
+async function waitForLockWait(run: { stderr: () => string; exited: () => boolean }): Promise<void> {
   const deadline = Date.now() + 15_000;
-  while ((await lockWaiters(conn, name)) === 0) {
-    if (Date.now() > deadline) throw new Error('no GET_LOCK waiter appeared');
+  while (!/waiting up to \d+ s for its lock/.test(run.stderr())) {
+    if (Date.now() > deadline || run.exited()) throw new Error(`no lock wait said: ${run.stderr()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

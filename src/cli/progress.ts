@@ -11,7 +11,7 @@ export const LONG_WAIT_SECONDS = 60;
  * Threads_running=31 on primary … (--max-load Threads_running=25)". On stderr through the spinner,
  * which is silent off a terminal; there, --verbose prints each change of the throttle state.
  */
-export function progressHooks(terminal: Terminal, spinner: Spinner): Pick<RunHooks, 'onScanProgress' | 'onThrottle' | 'onUnconfirmed'> {
+export function progressHooks(terminal: Terminal, spinner: Spinner): Pick<RunHooks, 'onScanProgress' | 'onThrottle' | 'onUnconfirmed' | 'onLockWait'> {
   let throttled: string | null = null;
   const suffix = (message: string): string => ` — ${message}`;
   let since = 0;
@@ -23,6 +23,12 @@ export function progressHooks(terminal: Terminal, spinner: Spinner): Pick<RunHoo
     longWait = null;
   };
   return {
+    // Said once (not under --quiet: a cron run that waits and then succeeds mails nothing), so that a
+    // run idle on --wait-lock says why.
+    onLockWait: (what, heldBy, waitSeconds) => {
+      spinner.clear();
+      terminal.info(`Another ${what === 'repair' ? 'repair' : 'check of every setting'} is running (${heldBy}): waiting up to ${waitSeconds} s for its lock (--wait-lock).`);
+    },
     onScanProgress: (progress) => {
       spinner.text = scanProgressText(progress) + (throttled === null ? '' : suffix(throttled));
     },

@@ -41,10 +41,11 @@ export function unfitLine(drifted: readonly { id: bigint; unfit?: string[] }[], 
 }
 
 /** The last line of a dry run. */
-export function dryRunLine(plan: PlanTotals): string {
+/** `stops`: repair would refuse before its scan (auditTableLine says why): the plan is what it would do once that is fixed. */
+export function dryRunLine(plan: PlanTotals, stops = false): string {
   if (plan.settings === 0) return 'dry run: nothing to change; nothing written.';
   return (
-    `dry run: would change ${plural(plan.settings, 'setting')} (${plural(plan.counters, 'counter')}) ` +
+    `dry run: ${stops ? 'repair would stop before its scan (above); with that fixed it ' : ''}would change ${plural(plan.settings, 'setting')} (${plural(plan.counters, 'counter')}) ` +
     `in about ${plural(plan.transactions, 'transaction')}; nothing written.`
   );
 }

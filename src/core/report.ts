@@ -49,6 +49,13 @@ export interface CheckReport {
 export interface DryRunReport extends CheckReport {
   dryRun: true;
   changes: JsonChange[];
+  /** Why repair would stop before its scan and write none of `changes` (a generated counter column, an unsuitable audit table); absent when it would not. */
+  wouldStop?: string;
+}
+
+/** A dry run's report: the check report's keys, `changes`, and `wouldStop` where repair would refuse (core/run.ts RepairTarget.auditProblem). */
+export function dryRunReportJson(report: DriftReport, model: CounterModel, wouldStop: string | null | undefined, list?: ListOf): DryRunReport {
+  return { ...checkReportJson(report, { command: 'repair', dryRun: true }, model, list), ...(wouldStop == null ? {} : { wouldStop }) };
 }
 
 export interface JsonKinds {

@@ -44,6 +44,8 @@ export interface RunHooks {
   onScanned?: ((scan: ScanCounts, ids: Pick<DriftReport<{ id: bigint }>, 'missingIds' | 'skippedIds'>) => void) | undefined;
   onRepairStart?: ((settings: number) => void) | undefined;
   onRepairProgress?: ((progress: RepairProgress) => void) | undefined;
+  /** Another run holds the lock this one takes (`what`), and it waits for it (waitLock): who holds it. */
+  onLockWait?: ((what: 'repair' | 'check', heldBy: string, waitSeconds: number) => void) | undefined;
 }
 
 export interface CheckRunOptions {
@@ -164,7 +166,7 @@ export async function checkRun(options: CheckRunOptions): Promise<DriftReport> {
     // of a few --ids is cheap, and an admin endpoint's recount check must not wait for cron's.
     // Not on Galera: GET_LOCK is per node there, and newer MariaDB and PXC refuse it under wsrep
     // (db/engine.ts); a check writes nothing, so it takes no lease row either.
-    if (options.ids === undefined && server.engine.kind !== 'galera') lock = await takeCheckLock(db, options.waitLockSeconds ?? 0, options.signal);
+    if (options.ids === undefined && server.engine.kind !== 'galera') lock = await takeCheckLock(db, options.waitLockSeconds ?? 0, options.signal, options.hooks?.onLockWait);
     replica = await openReplica(db, options);
     return await scan(db, replica, options, throttler(options));
   } finally {
@@ -196,7 +198,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
       const generated = generatedCounterRefusal(options.scope, 'Nothing was written.');
       if (generated !== null) throw generated;
       const audit = await assertRepairPossible(db, options.scope, server);
-      lock = await takeRunLock(db, server, result.runId, options.waitLockSeconds ?? 0, options.signal);
+      lock = await takeRunLock(db, server, result.runId, options.waitLockSeconds ?? 0, options.signal, options.hooks?.onLockWait);
       // Under the run lock: a run that another repair's lock stops (exit 5) makes nothing.
       madeAuditTable = await makeAuditTableEarly(db, audit);
     }
@@ -517,8 +519,8 @@ async function makeAuditTableEarly(db: Database, audit: Privileges['audit']): Pr
   return true;
 }
 
-async function takeRunLock(db: Database, server: ServerInfo, runId: string, waitSeconds: number, signal: AbortSignal | undefined): Promise<RunLock> {
-  const lock = await acquireRunLock(db, server.engine, { waitSeconds, owner: runId, signal });
+async function takeRunLock(db: Database, server: ServerInfo, runId: string, waitSeconds: number, signal: AbortSignal | undefined, onLockWait: RunHooks['onLockWait']): Promise<RunLock> {
+  const lock = await acquireRunLock(db, server.engine, { waitSeconds, owner: runId, signal, onWait: (heldBy) => onLockWait?.('repair', heldBy, waitSeconds) });
   if (isRunLock(lock)) return lock;
   throw lockHeldError('repair', db, lock, waitSeconds);
 }
@@ -531,8 +533,8 @@ function lockHeldError(what: string, db: Database, lock: RunLockHeld, waitSecond
   );
 }
 
-async function takeCheckLock(db: Database, waitSeconds: number, signal: AbortSignal | undefined): Promise<RunLock | null> {
-  const lock = await acquireCheckLock(db, waitSeconds, signal);
+async function takeCheckLock(db: Database, waitSeconds: number, signal: AbortSignal | undefined, onLockWait?: RunHooks['onLockWait']): Promise<RunLock | null> {
+  const lock = await acquireCheckLock(db, waitSeconds, signal, (heldBy) => onLockWait?.('check', heldBy, waitSeconds));
   if (lock === null) return null; // the engine refuses GET_LOCK (1235): no check lock there
   if (isRunLock(lock)) {
     // The lock's connection was the last the server would give (a connection limit): the scan needs

@@ -60,11 +60,13 @@ export interface AcquireOptions {
   ttlSeconds?: number;
   /** Stops the wait (Ctrl-C, SIGTERM, a library caller's abort): rejects with its reason within about a second. */
   signal?: AbortSignal | undefined;
+  /** Called once when the lock is held and the run starts waiting for it (waitSeconds > 0), with who holds it. */
+  onWait?: ((heldBy: string) => void) | undefined;
 }
 
 /** The lock the engine needs, or who holds it when it was not free within `waitSeconds`. */
 export async function acquireRunLock(db: Database, engine: EngineProfile, options: AcquireOptions): Promise<RunLock | RunLockHeld> {
-  return runLockKind(engine) === 'lease' ? LeaseRunLock.acquire(db, engine, options) : NamedRunLock.acquire(db, options.waitSeconds, options.signal);
+  return runLockKind(engine) === 'lease' ? LeaseRunLock.acquire(db, engine, options) : NamedRunLock.acquire(db, options.waitSeconds, options.signal, 'repair', options.onWait);
 }
 
 /**
@@ -75,9 +77,9 @@ export async function acquireRunLock(db: Database, engine: EngineProfile, option
  * Galera (core/run.ts checkRun), where newer releases refuse GET_LOCK, nor where the server refuses
  * it (null). Losing it mid-scan changes nothing the check reports, so nobody watches `lost`.
  */
-export async function acquireCheckLock(db: Database, waitSeconds: number, signal?: AbortSignal): Promise<RunLock | RunLockHeld | null> {
+export async function acquireCheckLock(db: Database, waitSeconds: number, signal?: AbortSignal, onWait?: (heldBy: string) => void): Promise<RunLock | RunLockHeld | null> {
   try {
-    return await NamedRunLock.acquire(db, waitSeconds, signal, 'check');
+    return await NamedRunLock.acquire(db, waitSeconds, signal, 'check', onWait);
   } catch (error) {
     // ER_NOT_SUPPORTED_YET: an engine that refuses GET_LOCK (a wsrep node the profile did not tell).
     if (error instanceof DatabaseError && (error.cause as { errno?: number } | undefined)?.errno === 1235) return null;
@@ -144,7 +146,7 @@ class NamedRunLock extends ConnectionLock implements RunLock {
     return `the lock '${this.name}'`;
   }
 
-  static async acquire(db: Database, waitSeconds: number, signal?: AbortSignal, purpose: LockPurpose = 'repair'): Promise<RunLock | RunLockHeld> {
+  static async acquire(db: Database, waitSeconds: number, signal?: AbortSignal, purpose: LockPurpose = 'repair', onWait?: (heldBy: string) => void): Promise<RunLock | RunLockHeld> {
     const name = runLockName(db.config.database, purpose);
     const context = `taking the ${purpose === 'repair' ? 'run' : 'check'} lock`;
     const session = await db.session(context, { long: true });
@@ -164,6 +166,10 @@ class NamedRunLock extends ConnectionLock implements RunLock {
         if (signal?.aborted) throw abortReason(signal);
         const left = deadline - performance.now();
         if (left <= 0) break;
+        if (onWait !== undefined) {
+          onWait(await describeNamedHolder(session, name));
+          onWait = undefined;
+        }
         await sleep(Math.min(left, 50 + Math.random() * 100), undefined, { signal }).catch(() => undefined);
         if (signal?.aborted) throw abortReason(signal);
       }
@@ -306,6 +312,7 @@ class LeaseRunLock extends ConnectionLock implements RunLock {
           session.release();
           return { heldBy: heldBy ?? 'another repair (the lease kept changing hands)', description };
         }
+        if (heldBy !== null && attempt === 1) options.onWait?.(heldBy);
         // Gone already (released, or our conflict's winner not applied here yet): try again at once.
         await sleep(heldBy === null ? 50 * Math.min(attempt, 10) : Math.max(50, Math.min(1000, deadline - Date.now())), undefined, { signal: options.signal }).catch(() => undefined);
         if (options.signal?.aborted) throw abortReason(options.signal);

@@ -7,7 +7,7 @@ import type { DriftReport } from '../../core/detect-drift.js';
 import type { AuditScope } from '../../core/model.js';
 import { driftingCounters, scanDoubts } from '../../core/drift.js';
 import { kindSummary, planChanges, planTotals, sortChanges } from '../../core/plan.js';
-import { checkReportJson, lockHoldStats, notReached, repairReportJson } from '../../core/report.js';
+import { dryRunReportJson, lockHoldStats, notReached, repairReportJson } from '../../core/report.js';
 import type { RepairResult } from '../../core/repair.js';
 import type { PlannedRun, ScanCounts } from '../../core/run.js';
 import { changeScriptSql } from '../../db/builder.js';
@@ -216,7 +216,7 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
   warnAfterScan(terminal, report, scope);
   if (options.format === 'json') {
     const json = {
-      ...checkReportJson(report, { command: 'repair', dryRun: true }, scope.model, mappedAsWritten),
+      ...dryRunReportJson(report, scope.model, run.target?.auditProblem, mappedAsWritten),
       ...(emitted === null ? {} : { emittedSql: { file: emitted.file, statements: emitted.statements } }),
     };
     await writePieces(stdout, jsonText(json), signal);
@@ -224,7 +224,7 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
   }
   const last =
     emitted === null
-      ? dryRunLine(plan)
+      ? dryRunLine(plan, run.target?.auditProblem != null)
       : emitted.statements === 0
         ? `Wrote ${emitted.file} with no statements: nothing to change.`
         : `Wrote ${plural(emitted.statements, 'guarded UPDATE')} (${plural(emitted.settings, 'setting')}) to ${emitted.file}; nothing applied. ` +
