@@ -113,11 +113,13 @@ export interface RepairReport {
 
 /**
  * The key a child table's orphan count goes under: its name, except the built-in schema's two
- * tables, which keep the short keys (`coupons`, `uses`) that reports have always had.
+ * tables, which keep the short keys (`coupons`, `uses`) that reports have always had, unless the
+ * model also reads a table of that very name (`tables`), whose key it is then.
  */
-function orphanKey(table: string): string {
+function orphanKey(table: string, tables: ReadonlySet<string>): string {
   const builtIn: Record<string, string> = { [DEFAULT_MODEL.counters[0]!.table]: 'coupons', [DEFAULT_MODEL.counters[1]!.table]: 'uses' };
-  return builtIn[table] ?? table;
+  const short = builtIn[table];
+  return short === undefined || tables.has(short) ? table : short;
 }
 
 /**
@@ -146,11 +148,14 @@ export function checkReportJson(
   if (report.orphans !== null) {
     summary.orphans = {};
     const nulls: Record<string, number | string> = {};
-    // A table two counters read (each with its own filter) counts its orphans per counter: keyed
-    // as the table output names them, "promo_code (issued)", so that neither hides the other.
-    const shared = (table: string) => report.orphans!.filter((orphan) => orphan.table === table).length > 1;
+    // A table two counters of the model read (each with its own filter) counts its orphans per
+    // counter: keyed as the table output names them, "promo_code (issued)", so that neither hides
+    // the other, whichever of them --columns audits.
+    const counters = model?.counters ?? report.orphans;
+    const shared = (table: string) => counters.filter((counter) => counter.table === table).length > 1;
+    const tables = new Set(counters.map((counter) => counter.table));
     for (const orphan of report.orphans) {
-      const key = shared(orphan.table) ? `${orphanKey(orphan.table)} (${orphan.counter})` : orphanKey(orphan.table);
+      const key = shared(orphan.table) ? `${orphanKey(orphan.table, tables)} (${orphan.counter})` : orphanKey(orphan.table, tables);
       summary.orphans[key] = jsonInteger(orphan.rows);
       if (orphan.nullSettingId > 0n) nulls[key] = jsonInteger(orphan.nullSettingId);
     }

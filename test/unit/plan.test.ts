@@ -93,6 +93,19 @@ describe('the plan: what repair would write, from detection', () => {
     const check = checkReportJson(REPORT, { command: 'check' });
     expect('changes' in check).toBe(false);
     expect(check.summary.kinds).toBeUndefined();
+    expect(check.summary.orphans).toEqual({ coupons: 2, uses: 1 });
+  });
+
+  it("orphan keys: a table two of the model's counters read is keyed per counter whatever --columns audits; the built-in short key gives way to a table of that name", () => {
+    const orphan = (counter: string, table: string, rows: bigint) => ({ counter, table, rows, nullSettingId: 0n, namesSettings: true });
+    const shared = { ...DEFAULT_MODEL, counters: [{ ...DEFAULT_MODEL.counters[0]!, name: 'all' }, { ...DEFAULT_MODEL.counters[0]!, name: 'live', where: 'revoked = 0' }] };
+    // --columns live: only its orphans were counted, under the same key as when both are.
+    expect(checkReportJson({ ...REPORT, orphans: [orphan('live', 'g_coupons', 1n)] }, { command: 'check' }, shared).summary.orphans).toEqual({ 'coupons (live)': 1 });
+    const clash = { ...DEFAULT_MODEL, counters: [DEFAULT_MODEL.counters[0]!, { ...DEFAULT_MODEL.counters[1]!, table: 'coupons' }] };
+    expect(checkReportJson({ ...REPORT, orphans: [orphan('issuedCount', 'g_coupons', 2n), orphan('usedCount', 'coupons', 3n)] }, { command: 'check' }, clash).summary.orphans).toEqual({
+      g_coupons: 2,
+      coupons: 3,
+    });
   });
 });
 
