@@ -554,6 +554,9 @@ export const inspectSql = {
         `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`,
     ),
   /** First columns of every index of these tables. */
+  /** How the server would read a short range of a counter's keys (a view's: through its table's index or not). */
+  explainKeyRange: (counter: CounterDefinition) =>
+    tag(`EXPLAIN SELECT 1 FROM ${ident(counter.table)} WHERE ${ident(counter.foreignKey)} ${counter.keyIsText === true ? "IN ('1', '2')" : 'BETWEEN 1 AND 2'}`),
   /** These tables' types (BASE TABLE, VIEW, SYSTEM VERSIONED). */
   tableTypes: (tables: readonly string[]) =>
     tag(`SELECT TABLE_NAME AS tableName, TABLE_TYPE AS tableType FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`),
