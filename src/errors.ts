@@ -76,7 +76,7 @@ export class AbortedError extends CouponAuditError {
   readonly exitCode = EXIT.SIGINT;
   /** `cause`: the signal's reason (`controller.abort(reason)`, a TimeoutError from AbortSignal.timeout()). */
   constructor(options?: { cause?: unknown }) {
-    super('aborted: stopped after the statement or transaction in flight; a rerun finishes the work', options);
+    super('aborted: stopped after the statement or transaction in flight; a rerun finishes whatever is left', options);
   }
 }
 
