@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, startCli } from './helpers/cli.js';
 
@@ -49,9 +51,25 @@ async function demoUntil(ready: (run: ReturnType<typeof startCli>, dir: string) 
 }
 
 describe('coupon-audit demo', () => {
-  it('runs check → repair --dry-run → repair --yes → check on a throwaway server, exits 0 and leaves nothing behind', async () => {
+  it("runs check → repair --dry-run → repair --yes → check on a throwaway server, exits 0 and leaves nothing behind; the operator's password, URL and webhook in the environment are not its", async () => {
     const dir = newScratch();
-    const result = await runCli(['demo'], { env: { TMPDIR: dir }, timeoutMs: 120_000 });
+    // An operator's shell: MYSQL_PWD was sent to the throwaway root (no password: exit 3), and the
+    // webhook was posted the demo's drift.
+    const posts: string[] = [];
+    const hook = createServer((request, response) => {
+      posts.push(String(request.url));
+      response.end('ok');
+    });
+    hook.listen(0, '127.0.0.1');
+    await once(hook, 'listening');
+    const env = {
+      TMPDIR: dir,
+      MYSQL_PWD: 'the-operators-password',
+      DATABASE_URL: 'mysql://ops@127.0.0.1:1/coupons',
+      COUPON_AUDIT_NOTIFY_URL: `http://127.0.0.1:${(hook.address() as { port: number }).port}/services/T0/SECRET`,
+    };
+    const result = await runCli(['demo'], { env, timeoutMs: 120_000 }).finally(() => hook.close());
+    expect(posts).toEqual([]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const steps = [...result.stdout.matchAll(/^\$ coupon-audit (.+) --url mysql:\/\/root@127\.0\.0\.1:(\d+)\/coupon_demo$/gm)];

@@ -472,10 +472,13 @@ describe('--notify-url', () => {
     const other = await runCli(['check', '--url', db.url, '--quiet', '--notify-url', `${url}-flag`], { env: { COUPON_AUDIT_NOTIFY_URL: 'http://127.0.0.1:1/unused' } });
     expect(other.stderr).toBe('');
     expect(received).toHaveLength(2);
-    const bad = await runCli(['check', '--url', db.url], { env: { COUPON_AUDIT_NOTIFY_URL: 'hooks.example/T0/SECRET' } });
+    const metrics = join(dir, 'env-webhook.prom');
+    const bad = await runCli(['check', '--url', db.url, '--metrics-file', metrics], { env: { COUPON_AUDIT_NOTIFY_URL: 'hooks.example/T0/SECRET' } });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe('coupon-audit: COUPON_AUDIT_NOTIFY_URL: expected an http:// or https:// URL.\n');
     expect(received).toHaveLength(2);
+    // Recorded as a failed run, as a bad flag is.
+    expect(parseMetrics(readFileSync(metrics, 'utf8')).get(`coupon_audit_last_run_exit_code{command="check",database="${db.name}"}`)).toBe(2);
   });
 
   it('a user and token in the URL go as Basic authentication, and never into a message', async () => {

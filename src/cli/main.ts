@@ -34,13 +34,16 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
   const output = watchOutput(io.stdout);
   const run: Runner = (command, action) => async (parsed) => {
     verbose = parsed.verbose === true;
-    const options = withEnvDefaults(command, parsed, io.env);
-    const terminal = await loadTerminal(io, options);
+    const terminal = await loadTerminal(io, parsed);
     const outcome = newRunOutcome(command);
     const startedAt = Date.now();
     // The metrics file and the webhook: loaded with the action, after the options are parsed.
     const { publishOutcome } = await import('./reporting/publish.js');
+    // A bad COUPON_AUDIT_NOTIFY_URL fails inside the try, so that the metrics file records it as a
+    // bad flag's failure is recorded (and nothing is posted to it).
+    let options = parsed;
     try {
+      options = withEnvDefaults(command, parsed, io.env);
       exitCode = await action(terminal, options, outcome);
       // A report cut by a full disk: the run's 0 or 1 would vouch for a file that is not whole.
       if (exitCode === EXIT.OK || exitCode === EXIT.DRIFT) {
@@ -60,7 +63,9 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
   repairCommand(program, run);
   sqlCommand(program, io);
   doctorCommand(program, run);
-  demoCommand(program, run, (args) => main(args, io));
+  // The demo's own commands talk to its throwaway server alone: not with the operator's password
+  // (MYSQL_PWD would be sent to its root, which has none) nor to their webhook.
+  demoCommand(program, run, (args) => main(args, { ...io, env: withoutOperatorEnv(io.env) }));
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -189,4 +194,10 @@ function withEnvDefaults<O extends CommonOptions>(command: string, options: O, e
   } catch (error) {
     throw new UsageError(`COUPON_AUDIT_NOTIFY_URL: ${(error as Error).message}`);
   }
+}
+
+/** The environment without what points a run at the operator's own database or webhook. */
+function withoutOperatorEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { MYSQL_PWD: _password, DATABASE_URL: _url, COUPON_AUDIT_NOTIFY_URL: _webhook, ...rest } = env;
+  return rest;
 }

@@ -49,7 +49,11 @@ export interface CheckReport {
 export interface DryRunReport extends CheckReport {
   dryRun: true;
   changes: JsonChange[];
-  /** Why repair would stop before its scan and write none of `changes` (a generated counter column, an unsuitable audit table); absent when it would not. */
+  /**
+   * Why repair would stop before its scan and write none of `changes`, of what a dry run can tell
+   * without the write privileges it does not need: a generated counter column, an unsuitable audit
+   * table (only where drift was found). Missing write privileges are not looked for (doctor says).
+   */
   wouldStop?: string;
 }
 
