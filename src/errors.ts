@@ -65,8 +65,12 @@ export class OutputError extends CouponAuditError {
 /** SIGINT (130) or SIGTERM (143) stopped the run. */
 export class InterruptedError extends CouponAuditError {
   readonly exitCode: ExitCode;
-  constructor(readonly signal: 'SIGINT' | 'SIGTERM') {
-    super(`interrupted by ${signal}`);
+  /** `where`: what the run was doing, said after the signal ("at the prompt: nothing was written"). */
+  constructor(
+    readonly signal: 'SIGINT' | 'SIGTERM',
+    where?: string,
+  ) {
+    super(`interrupted by ${signal}${where === undefined ? '' : ` ${where}`}`);
     this.exitCode = signal === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM;
   }
 }

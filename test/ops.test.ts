@@ -118,6 +118,7 @@ describe('the confirmation prompt on a terminal', () => {
       const result = await runCliOnTerminal(['repair', '--url', db.url], { signalAtPrompt: signal });
       expect(result.stdout).toContain('Repair 2 settings? [y/N]');
       expect(result.stdout).toContain(`coupon-audit: SIG${signal}: stopping`);
+      expect(result.stdout.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '')).toContain(`coupon-audit: interrupted by SIG${signal} at the prompt: nothing was written`);
       expect(result.code, result.stdout).toBe(code);
       expect(performance.now() - started).toBeLessThan(30_000); // not the helper's 60 s
     }

@@ -2,6 +2,8 @@ import { createInterface } from 'node:readline';
 import { InterruptedError } from '../errors.js';
 import type { Io } from './terminal.js';
 
+const AT_PROMPT = 'at the prompt: nothing was written';
+
 /**
  * `question [y/N]` on stderr; true only for y/yes. EOF answers no; Ctrl-C is an interrupt (130).
  * The caller makes sure stdin and stderr are a terminal: a prompt on a pipe would wait forever.
@@ -12,7 +14,8 @@ export function confirm(io: Io, question: string, signal?: AbortSignal): Promise
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: io.stdin, output: io.stderr as NodeJS.WritableStream, terminal: true });
     let settled = false;
-    const onAbort = (): void => finish(() => reject(signal!.reason));
+    const atPrompt = (reason: unknown): unknown => (reason instanceof InterruptedError ? new InterruptedError(reason.signal, AT_PROMPT) : reason);
+    const onAbort = (): void => finish(() => reject(atPrompt(signal!.reason)));
     const finish = (action: () => void): void => {
       if (settled) return;
       settled = true;
@@ -24,7 +27,7 @@ export function confirm(io: Io, question: string, signal?: AbortSignal): Promise
     signal?.addEventListener('abort', onAbort, { once: true });
     rl.on('SIGINT', () => finish(() => {
       io.stderr.write('\n');
-      reject(new InterruptedError('SIGINT'));
+      reject(new InterruptedError('SIGINT', AT_PROMPT));
     }));
     rl.on('close', () => finish(() => resolve(false)));
     rl.question(`${question} [y/N] `, (answer) => finish(() => resolve(/^y(es)?$/i.test(answer.trim()))));

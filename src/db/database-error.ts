@@ -177,8 +177,12 @@ export function toDatabaseError(error: unknown, config: ConnectionConfig, contex
       if (config.ssl === undefined) message += ` If the account requires TLS (REQUIRE SSL), turn it on: ${config.urlOnly === true ? '' : '--ssl-ca FILE, or '}?ssl=true in the URL.`;
       break;
     case 'ER_DBACCESS_DENIED_ERROR':
-      // A role that holds the grants but is not the account's default is not active at login.
-      message = `User '${config.user}' has no access to database '${config.database}': ${detail}. If its privileges come from a role, make that role its default (SET DEFAULT ROLE).`;
+      // The server says the same of a database that does not exist (it does not tell an account
+      // without access which it is), and a role that holds the grants but is not the account's
+      // default is not active at login.
+      message =
+        `User '${config.user}' has no access to database '${config.database}': ${detail}. Check the database name in the URL ` +
+        `(the server says this of a database that does not exist too); if it is right and the privileges come from a role, make that role its default (SET DEFAULT ROLE).`;
       break;
     case 'ER_BAD_DB_ERROR':
       message = `Unknown database '${config.database}' on ${target}: check the database name in the URL.`;

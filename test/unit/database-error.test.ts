@@ -26,6 +26,14 @@ describe('toDatabaseError: database errors are exit 3, defects stay exit 70', ()
     expect(exitFor(Object.assign(new Error('Query inactivity timeout'), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' }))).toBe(3);
   });
 
+  it("no access to a database says to check its name first: the server says the same of one that does not exist (a typo led to roles)", () => {
+    const denied = Object.assign(new Error("Access denied for user 'app'@'%' to database 'shpo'"), { code: 'ER_DBACCESS_DENIED_ERROR', errno: 1044, sqlMessage: "Access denied for user 'app'@'%' to database 'shpo'" });
+    expect(toDatabaseError(denied, { ...config, database: 'shpo' }).message).toBe(
+      "User 'app' has no access to database 'shpo': Access denied for user 'app'@'%' to database 'shpo'. Check the database name in the URL " +
+        '(the server says this of a database that does not exist too); if it is right and the privileges come from a role, make that role its default (SET DEFAULT ROLE).',
+    );
+  });
+
   it('a statement a KILL QUERY stopped is said so, not as a lost connection; a connect timeout under a second in ms', () => {
     const killed = Object.assign(new Error('Query execution was interrupted'), { code: 'ER_QUERY_INTERRUPTED', errno: 1317, sqlMessage: 'Query execution was interrupted' });
     expect(toDatabaseError(killed, config, 'comparing settings 1…20').message).toBe(
