@@ -125,6 +125,21 @@ describe('the confirmation prompt on a terminal', () => {
     expect(await settingsSnapshot(db.conn)).toEqual(before);
   });
 
+  it('a repair waiting for a row another session holds says so on its progress line (it looked hung for seconds)', async () => {
+    const blocker = await db.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT id FROM g_coupon_settings WHERE id = 3 FOR UPDATE');
+      const release = setTimeout(() => void blocker.query('ROLLBACK'), 1500);
+      const result = await runCliOnTerminal(['repair', '--url', db.url, '--yes', '--lock-wait-timeout', '5']);
+      clearTimeout(release);
+      expect(result.code, result.stdout).toBe(0);
+      expect(result.stdout.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '')).toContain('waiting for setting 3, held by another session');
+    } finally {
+      await blocker.end();
+    }
+  });
+
   it('Enter alone is No', async () => {
     const result = await runCliOnTerminal(['repair', '--url', db.url], { answers: [''] });
     expect(result.code).toBe(1);

@@ -66,6 +66,8 @@ export interface RepairBatchOptions {
   /** A pause asked for (Ctrl-Z at a terminal: cli/pause.ts), taken when no writer holds a transaction open. */
   pauseRequests?: PauseRequests | undefined;
   onProgress?: ((progress: RepairProgress) => void) | undefined;
+  /** A setting another session held when its batch locked its rows is now waited for, alone (its id); null when that wait ended. */
+  onRowWait?: ((settingId: bigint | null) => void) | undefined;
   /**
    * The child rows the scan counted for the settings that have many (core/run.ts keeps those of
    * 1,000 or more, the rows that pass each counter's filter): a batch whose settings have
@@ -308,7 +310,11 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
               busy += 1;
             }
           }
-          const single = halted() ? 'stopped' : await attempt([settingId], 'wait');
+          // Rows SKIP LOCKED left are held by another session: said while waited for (a run quiet
+          // for seconds looks hung). Not those of a batch retried alone for another cause.
+          const heldElsewhere = !('lockError' in outcome) && !('refused' in outcome);
+          if (heldElsewhere && !halted()) options.onRowWait?.(settingId);
+          const single = halted() ? 'stopped' : await attempt([settingId], 'wait').finally(() => heldElsewhere && options.onRowWait?.(null));
           if (single === 'stopped') {
             stopped = true;
             break;

@@ -44,6 +44,8 @@ export interface RunHooks {
   onScanned?: ((scan: ScanCounts, ids: Pick<DriftReport<{ id: bigint }>, 'missingIds' | 'skippedIds'>) => void) | undefined;
   onRepairStart?: ((settings: number) => void) | undefined;
   onRepairProgress?: ((progress: RepairProgress) => void) | undefined;
+  /** Repair waits for a setting another session holds (core/repair.ts RepairBatchOptions.onRowWait). */
+  onRowWait?: ((settingId: bigint | null) => void) | undefined;
   /** Another run holds the lock this one takes (`what`), and it waits for it (waitLock): who holds it. */
   onLockWait?: ((what: 'repair' | 'check', heldBy: string, waitSeconds: number) => void) | undefined;
 }
@@ -227,6 +229,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
         throttle: () => throttle.gate(primaryOnly),
         pauseRequests: options.pauseRequests,
         onProgress: options.hooks?.onRepairProgress,
+        onRowWait: options.hooks?.onRowWait,
         childRows: planned.childRows,
       },
       result,

@@ -57,6 +57,12 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
   // What the scan found, in numbers, for the summary of a repair that fails part-way.
   let scan: ScanCounts | null = null;
   try {
+    // The repair's progress, and the setting a writer waits for while another session holds it.
+    let progressText = '';
+    let waitingFor: bigint | null = null;
+    const render = (): void => {
+      spinner.text = waitingFor === null ? progressText : `${progressText} — waiting for setting ${waitingFor}, held by another session`;
+    };
     const run = await repairRun(
       {
         ...checkRunOptions(options, connection, scope, { signal: interrupts.signal }),
@@ -74,13 +80,20 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
           },
           onRepairStart: (settings) => {
             pause.listen();
-            spinner.text = `Repairing ${plural(settings, 'setting')}`;
+            progressText = `Repairing ${plural(settings, 'setting')}`;
+            render();
             spinner.start();
           },
           onRepairProgress: ({ done, total, elapsedMs }) => {
             const rate = done / Math.max(elapsedMs / 1000, 0.001);
             const left = Math.max(0, (total - done) / Math.max(rate, 0.001));
-            spinner.text = `Repairing: ${thousands(done)}/${thousands(total)} settings, ${thousands(Math.round(rate))}/s, ~${left.toFixed(0)} s left`;
+            progressText = `Repairing: ${thousands(done)}/${thousands(total)} settings, ${thousands(Math.round(rate))}/s, ~${left.toFixed(0)} s left`;
+            render();
+          },
+          // A row the application holds: up to --lock-wait-timeout a try, a few tries, then named as locked.
+          onRowWait: (settingId) => {
+            waitingFor = settingId;
+            render();
           },
         },
         dryRun: planOnly,
