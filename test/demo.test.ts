@@ -71,6 +71,10 @@ describe('coupon-audit demo', () => {
     const result = await runCli(['demo'], { env, timeoutMs: 120_000 }).finally(() => hook.close());
     expect(posts).toEqual([]);
     expect(result.stderr).toBe('');
+    // Its introduction fits 80 columns (it was one line of 260).
+    const intro = result.stdout.split('\n$ ')[0]!.split('\n').filter((line) => line !== '');
+    expect(intro).toHaveLength(3);
+    expect(intro.filter((line) => line.length > 80)).toEqual([]);
     expect(result.code).toBe(0);
     const steps = [...result.stdout.matchAll(/^\$ coupon-audit (.+) --url mysql:\/\/root@127\.0\.0\.1:(\d+)\/coupon_demo$/gm)];
     expect(steps.map((step) => step[1])).toEqual(['check', 'repair --dry-run', 'repair --yes', 'check']);

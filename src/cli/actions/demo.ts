@@ -55,9 +55,10 @@ async function runDemo(terminal: Terminal, options: DemoOptions, cli: RunCli): P
     interrupts.signal.throwIfAborted();
     spinner.stop();
     stdout.write(
-      `${c.bold('coupon-audit demo')}: a throwaway ${server.binary.flavor} server (${server.binary.server}) on port ${server.port}, ` +
-        `database ${DATABASE} loaded from sql/schema.sql and sql/demo-data.sql: ten coupon campaigns, eight with drifted counters, ` +
-        'and codes and uses whose setting no longer exists (orphans).\n',
+      // Lines that fit 80 columns: the first screen of a new user's first command.
+      `${c.bold('coupon-audit demo')}: a throwaway ${server.binary.flavor} server, port ${server.port} (${server.binary.server}).\n` +
+        `Database ${DATABASE} (sql/schema.sql, sql/demo-data.sql): ten coupon campaigns,\n` +
+        'eight with drifted counters, and codes and uses whose setting no longer exists.\n',
     );
     for (const step of STEPS) {
       const argv = [...step.args, '--url', url, ...(options.verbose ? ['--verbose'] : [])];
