@@ -365,6 +365,19 @@ describe('statements are marked', () => {
       expect(rows.length).toBeGreaterThan(20);
       const untagged = rows.map((row) => String(row['sql_'])).filter((sql) => !sql.startsWith('/* coupon-audit */'));
       expect(untagged).toEqual([]);
+      // No trigger on the settings table (MariaDB lists them to this account): the batch's UPDATE,
+      // which changed every row it was given, is followed by its audit rows, not by a read-back.
+      const [writer] = await db.conn.query<RowDataPacket[]>(
+        "SELECT thread_id AS thread, CONVERT(argument USING utf8mb4) AS sql_ FROM mysql.general_log WHERE command_type = 'Query' AND user_host LIKE ? ORDER BY event_time",
+        [`${user}[%`],
+      );
+      // The batch's write (a CASE per counter), not the privilege probe's UPDATE … WHERE 1 = 0.
+      const update = writer.findIndex((row) => String(row['sql_']).startsWith('/* coupon-audit */ UPDATE `g_coupon_settings`') && String(row['sql_']).includes(' CASE '));
+      expect(update).toBeGreaterThan(-1);
+      const after = writer.slice(update + 1).filter((row) => row['thread'] === writer[update]!['thread']).map((row) => String(row['sql_']));
+      const audit = after.findIndex((sql) => sql.startsWith('/* coupon-audit */ INSERT INTO `coupon_audit_log`'));
+      expect(audit).toBeGreaterThan(-1);
+      expect(after.slice(0, audit).filter((sql) => sql.includes('FROM `g_coupon_settings`'))).toEqual([]);
     } finally {
       await db.query(`SET GLOBAL general_log = ${Number(before[0]!['on_']) === 1 ? 'ON' : 'OFF'}, log_output = ?`, [String(before[0]!['output'])]);
       await db.query(`DROP USER '${user}'@'%'`);

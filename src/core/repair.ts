@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RepairSession, type WriterEngine } from '../db/applier.js';
 import type { Database } from '../db/database.js';
 import { isClosedBeforeSent, isConnectionLost, isDriverError, isLockWaitTimeout, isRetryableLockError, isSignalRefusal } from '../db/database-error.js';
-import { autoUpdatedColumns } from '../db/inspector.js';
+import { autoUpdatedColumns, beforeUpdateTriggers } from '../db/inspector.js';
 import { compareIds } from '../db/rows.js';
 import { BatchSizer } from './batch-sizer.js';
 import type { CounterWrite, LockMode } from '../db/builder.js';
@@ -33,7 +33,7 @@ export interface RepairBatchOptions {
   scope: AuditScope;
   runId: string;
   /** The engine's locking flags (db/engine.ts rowLocking) and its session setup for writers. */
-  engine: Pick<EngineProfile, 'supportsSkipLocked' | 'supportsNowait'> & WriterEngine;
+  engine: Pick<EngineProfile, 'supportsSkipLocked' | 'supportsNowait' | 'listsTriggersToWriters'> & WriterEngine;
   /**
    * The run lock's fence (a lease renewal), sent in every transaction before COMMIT: it must match
    * one row, else the lock is another run's and the transaction is rolled back (`lostMessage`).
@@ -158,12 +158,24 @@ export function emptyRepairResult(runId: string): RepairResult {
  *
  * `result` is filled in as transactions commit, so a caller still has it if this throws.
  */
+/**
+ * When repair reads a batch's rows back before COMMIT (takenWrites): 'always', or, where the server
+ * lists the settings table's triggers to this account and lists no BEFORE UPDATE one
+ * (engine.ts listsTriggersToWriters), 'when-unchanged': only when the UPDATE changed fewer rows
+ * than it was given (a trigger the listing did not show).
+ */
+export type ReadBack = 'always' | 'when-unchanged';
+
 /** Settings refused one after another (a trigger's SIGNAL) after which a repair stops instead of trying each of the rest alone. */
 export const REFUSALS_BEFORE_STOP = 50;
 
 export async function repairSettings(db: Database, ids: readonly bigint[], options: RepairBatchOptions, result: RepairResult): Promise<void> {
   const plan = [...new Set(ids)].sort(compareIds);
   const preservedColumns = await autoUpdatedColumns(db, options.scope.model);
+  // Only a BEFORE UPDATE trigger can make a row hold other than what repair wrote (takenWrites).
+  // Where the server lists them to this account and lists none, a batch is read back only when its
+  // UPDATE changed fewer rows than it was given; else always.
+  const readBack: ReadBack = options.engine.listsTriggersToWriters && (await beforeUpdateTriggers(db, options.scope.model)) === 0 ? 'when-unchanged' : 'always';
   const locking = rowLocking(options.engine);
   const maxAttempts = options.maxAttempts ?? 4;
   const backoffMs = options.backoffMs ?? 100;
@@ -222,7 +234,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
       const attempts = mode === 'nowait' ? 1 : maxAttempts;
       for (let tryNo = 1; tryNo <= attempts; tryNo += 1) {
         try {
-          return await repairBatch(session, batch, mode, options, result);
+          return await repairBatch(session, batch, mode, options, result, readBack);
         } catch (caught) {
           await session.rollback();
           // The caller's beforeCommit threw: its own error, whatever it is (an fs error has a `code` too).
@@ -418,6 +430,7 @@ async function repairBatch(
   mode: LockMode,
   options: RepairBatchOptions,
   result: RepairResult,
+  readBack: ReadBack,
 ): Promise<{ notLocked: bigint[] }> {
   await session.begin();
   let lockStarted = performance.now();
@@ -466,8 +479,8 @@ async function repairBatch(
     repaired += 1;
     for (const write of writes) written.push(write);
   }
-  await afterLock(() => session.writeCounters(written));
-  const taken = await takenWrites(session, written, new Map(locked.map((row) => [row.id, row.cached])), afterLock);
+  const { changed } = await afterLock(() => session.writeCounters(written));
+  const taken = await takenWrites(session, written, new Map(locked.map((row) => [row.id, row.cached])), readBack === 'always' ? null : changed, afterLock);
   await afterLock(() => session.recordAudit(options.runId, taken.writes));
   if (options.fence != null && (await session.fence(options.fence.sql)) !== 1) throw new DatabaseError(options.fence.lostMessage);
   if (options.beforeCommit !== undefined) {
@@ -505,7 +518,8 @@ async function repairBatch(
  * it: its "Changed: n" counts a row whose other counter did change, and the account may not see
  * the triggers (information_schema.TRIGGERS needs the TRIGGER privilege). So the batch's written
  * rows are read back in the transaction, under its locks (about 2.5 ms per 500 settings, on the
- * lock hold), and every audited counter of them compared with what it should now hold: the count
+ * lock hold; not where the server lists no such trigger and the UPDATE changed every row it was
+ * given: ReadBack), and every audited counter of them compared with what it should now hold: the count
  * written, or its value `before` (as locked) where nothing was written. A change is recorded
  * (audited, reported) as the row holds it; a setting with any counter not as it should be is
  * `kept`: failed, named with what happened (a rerun would do the same, so not one for the next
@@ -515,10 +529,13 @@ async function takenWrites(
   session: RepairSession,
   written: readonly WrittenChange[],
   before: ReadonlyMap<bigint, Record<string, bigint | null>>,
+  changed: number | null,
   afterLock: <T>(step: () => Promise<T>) => Promise<T>,
 ): Promise<{ writes: WrittenChange[]; kept: { settingId: bigint; reason: string; kept: true }[] }> {
   if (written.length === 0) return { writes: [], kept: [] };
   const ids = [...new Set(written.map((write) => write.settingId))];
+  // `changed`: given where no trigger could alter a row (ReadBack 'when-unchanged'): every row changed, nothing to read.
+  if (changed !== null && changed >= ids.length) return { writes: [...written], kept: [] };
   const now = new Map((await afterLock(() => session.readBack(ids))).map((row) => [row.id, row.cached]));
   const wrote = new Map(written.map((write) => [`${write.settingId}\0${write.counter}`, write]));
   const writes: WrittenChange[] = [];

@@ -156,14 +156,15 @@ export class RepairSession {
    * refuses it (1264): the audit row would then say a count the table does not hold. So a warning about a counter column ends the batch (rolled back, exit 3). Only
    * those: the UPDATE also assigns preserved columns to themselves (a zero date there may warn).
    */
-  async writeCounters(writes: readonly CounterWrite[]): Promise<void> {
-    if (writes.length === 0) return;
-    const { warnings } = await this.session.write(writeCountersSql(this.scope.model, writes, this.preservedColumns));
+  async writeCounters(writes: readonly CounterWrite[]): Promise<{ changed: number | null }> {
+    if (writes.length === 0) return { changed: 0 };
+    const { changed, warnings } = await this.session.write(writeCountersSql(this.scope.model, writes, this.preservedColumns));
     const counters = new Set(writes.map((write) => write.counter.toLowerCase()));
     const clipped = await this.warningOn(warnings, (column) => counters.has(column.toLowerCase()));
     if (clipped !== null) {
       throw new DatabaseError(`A count does not fit its column: ${clipped.message} (warning ${clipped.code}); widen the column. Nothing of that batch was written.`);
     }
+    return { changed };
   }
 
   /**

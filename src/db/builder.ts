@@ -557,6 +557,12 @@ export const inspectSql = {
   /** How the server would read a short range of a counter's keys (a view's: through its table's index or not). */
   explainKeyRange: (counter: CounterDefinition) =>
     tag(`EXPLAIN SELECT 1 FROM ${ident(counter.table)} WHERE ${ident(counter.foreignKey)} ${counter.keyIsText === true ? "IN ('1', '2')" : 'BETWEEN 1 AND 2'}`),
+  /** The BEFORE UPDATE triggers of a table (those the account is shown: engine.ts listsTriggersToWriters). */
+  beforeUpdateTriggers: (table: string) =>
+    tag(
+      'SELECT COUNT(*) AS n FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() ' +
+        `AND EVENT_OBJECT_TABLE = ${literal(table)} AND EVENT_MANIPULATION = 'UPDATE' AND ACTION_TIMING = 'BEFORE'`,
+    ),
   /** These tables' types (BASE TABLE, VIEW, SYSTEM VERSIONED). */
   tableTypes: (tables: readonly string[]) =>
     tag(`SELECT TABLE_NAME AS tableName, TABLE_TYPE AS tableType FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`),

@@ -210,11 +210,17 @@ export class Session {
    * A write: how many rows it matched (mysql2 asks for found rows, so an unchanged match counts) and
    * how many warnings it raised.
    */
-  async write(sql: string): Promise<{ matched: number; warnings: number }> {
+  /**
+   * `matched`: the rows the statement found (the driver asks for found rows); `changed`: those whose
+   * values it changed, from the server's "Rows matched: 2  Changed: 1" (null where no such text came
+   * back: a statement other than UPDATE, or a proxy that drops it).
+   */
+  async write(sql: string): Promise<{ matched: number; changed: number | null; warnings: number }> {
     assertTagged(sql);
     return this.timed(async () => {
       const [result] = await this.connection.query<ResultSetHeader>(sql);
-      return { matched: result.affectedRows, warnings: result.warningStatus ?? 0 };
+      const changed = /\bchanged:\s*(\d+)/i.exec(result.info ?? '');
+      return { matched: result.affectedRows, changed: changed === null ? null : Number(changed[1]), warnings: result.warningStatus ?? 0 };
     });
   }
 

@@ -49,6 +49,12 @@ export interface EngineProfile {
   boundsMetadataLockWait: boolean;
   /** The server ends a transaction left idle (MariaDB 10.3+ idle_transaction_timeout): a stopped client's locks do not outlive it by hours. */
   endsIdleTransactions: boolean;
+  /**
+   * information_schema.TRIGGERS lists a table's triggers to an account that may update it, without
+   * the TRIGGER privilege (MariaDB; MySQL shows them only with it): none listed means none, so
+   * repair need not read its batches back (core/repair.ts takenWrites).
+   */
+  listsTriggersToWriters: boolean;
   /** The engine's documented behaviour that the tool works around, for doctor and the README. */
   notes: string[];
 }
@@ -157,6 +163,7 @@ export function detectEngine(answers: ServerAnswers): EngineProfile {
     writeSetup: [],
     boundsMetadataLockWait: true,
     endsIdleTransactions: flavor === 'MariaDB' && atLeast(version, 10, 3, 0),
+    listsTriggersToWriters: flavor === 'MariaDB',
     notes: [],
   };
 

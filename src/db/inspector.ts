@@ -483,6 +483,12 @@ export async function createIndexFixes(db: Database, counters: readonly CounterD
   return fixes;
 }
 
+/** How many BEFORE UPDATE triggers the settings table has, of those the account is shown. */
+export async function beforeUpdateTriggers(db: Database, model: CounterModel): Promise<number> {
+  const [row] = await db.query(inspectSql.beforeUpdateTriggers(model.settings.table), 'reading information_schema');
+  return Number(row?.['n'] ?? 0);
+}
+
 /**
  * Columns of the settings table that ON UPDATE CURRENT_TIMESTAMP would change behind our back
  * (an `updatedAt`): repair assigns them to themselves so that only the counters change.
