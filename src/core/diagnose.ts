@@ -361,7 +361,8 @@ export function lockingSummary(engine: EngineProfile): string {
 
 /** The engine line, and the advice that matters on it. */
 export function engineChecks(engine: EngineProfile, lease?: Privileges['lease']): DoctorCheck[] {
-  const size = engine.nodes === null ? '' : `, ${engine.nodes} ${engine.kind === 'group-replication' ? 'members' : 'nodes'}`;
+  const unit = engine.kind === 'group-replication' ? 'member' : 'node';
+  const size = engine.nodes === null ? '' : `, ${engine.nodes} ${unit}${engine.nodes === 1 ? '' : 's'}`;
   const state = engine.clusterState === null ? '' : ` (${engine.clusterState.description})`;
   const checks: DoctorCheck[] = [{ name: 'engine', status: 'ok', detail: `${engine.label}${size}${state}: ${lockingSummary(engine)}` }];
   const cluster = engine.clusterState;
@@ -374,7 +375,8 @@ export function engineChecks(engine: EngineProfile, lease?: Privileges['lease'])
   } else if (cluster !== null && !cluster.synced) {
     checks[0] = { ...checks[0]!, status: 'warn', fix: 'wait until the node is Synced, or connect through another node' };
   }
-  if (engine.multiPrimary) {
+  // Not on a node outside the Primary component: nothing runs through it (its engine line FAILs).
+  if (engine.multiPrimary && (cluster === null || cluster.primary)) {
     checks.push({
       name: 'where to repair',
       status: 'info',

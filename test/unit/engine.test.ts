@@ -163,8 +163,11 @@ describe('doctor prints the engine and the advice that matters', () => {
         'cluster (wsrep_sync_wait); deadlocks at COMMIT (certification) retried',
       expect.stringMatching(/^info where to repair: multi-primary: run repair through the node \(or proxy\) the application writes to\./),
     ]);
-    const partitioned = engineChecks(detectEngine({ ...galera, status: { ...galera.status, wsrep_cluster_status: 'non-Primary' } }));
+    const partitioned = engineChecks(detectEngine({ ...galera, status: { ...galera.status, wsrep_cluster_status: 'non-Primary', wsrep_cluster_size: '1' } }));
     expect(partitioned[0]).toMatchObject({ status: 'fail', fix: expect.stringMatching(/Primary component/) });
+    // One node left alone: "1 node"; no advice on where to repair through a node that refuses everything.
+    expect(partitioned[0]!.detail).toContain(', 1 node (');
+    expect(partitioned.map((check) => check.name)).not.toContain('where to repair');
     const joining = engineChecks(detectEngine({ ...galera, status: { ...galera.status, wsrep_local_state_comment: 'Joining' } }));
     expect(joining[0]?.status).toBe('warn');
   });
