@@ -557,11 +557,16 @@ export const inspectSql = {
   /** How the server would read a short range of a counter's keys (a view's: through its table's index or not). */
   explainKeyRange: (counter: CounterDefinition) =>
     tag(`EXPLAIN SELECT 1 FROM ${ident(counter.table)} WHERE ${ident(counter.foreignKey)} ${counter.keyIsText === true ? "IN ('1', '2')" : 'BETWEEN 1 AND 2'}`),
-  /** The BEFORE UPDATE triggers of a table (those the account is shown: engine.ts listsTriggersToWriters). */
+  /**
+   * The BEFORE UPDATE triggers of a table (those the account is shown: engine.ts
+   * listsTriggersToWriters), plus one where the table is a view: an UPDATE through it fires its
+   * table's triggers, which are listed under that table's name.
+   */
   beforeUpdateTriggers: (table: string) =>
     tag(
-      'SELECT COUNT(*) AS n FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() ' +
-        `AND EVENT_OBJECT_TABLE = ${literal(table)} AND EVENT_MANIPULATION = 'UPDATE' AND ACTION_TIMING = 'BEFORE'`,
+      'SELECT (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() ' +
+        `AND EVENT_OBJECT_TABLE = ${literal(table)} AND EVENT_MANIPULATION = 'UPDATE' AND ACTION_TIMING = 'BEFORE') + ` +
+        `(SELECT COUNT(*) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${literal(table)}) AS n`,
     ),
   /** These tables' types (BASE TABLE, VIEW, SYSTEM VERSIONED). */
   tableTypes: (tables: readonly string[]) =>

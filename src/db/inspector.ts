@@ -483,7 +483,7 @@ export async function createIndexFixes(db: Database, counters: readonly CounterD
   return fixes;
 }
 
-/** How many BEFORE UPDATE triggers the settings table has, of those the account is shown. */
+/** How many BEFORE UPDATE triggers the settings table has, of those the account is shown (one more where it is a view: builder.ts beforeUpdateTriggers). */
 export async function beforeUpdateTriggers(db: Database, model: CounterModel): Promise<number> {
   const [row] = await db.query(inspectSql.beforeUpdateTriggers(model.settings.table), 'reading information_schema');
   return Number(row?.['n'] ?? 0);
