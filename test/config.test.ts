@@ -869,6 +869,51 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
     );
   });
 
+  it('a trigger made while repair runs is seen from the next batch on: those settings fail with what the rows hold, the audit rows say it', async () => {
+    // A review's run: the trigger count was taken once, before the first batch, so every batch
+    // after a mid-run CREATE TRIGGER trusted "Changed: n" (a trigger's own value counts as changed).
+    await withTables(
+      {
+        midrun_settings: '(id BIGINT UNSIGNED PRIMARY KEY, status VARCHAR(16) NULL, issuedCount INT NULL)',
+        midrun_codes: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT UNSIGNED NOT NULL, KEY (settingId))',
+      },
+      async () => {
+        await revoke.query("INSERT INTO midrun_settings SELECT seq, 'ACTIVE', 5 FROM seq_1_to_6"); // no codes: each writes 0
+        const config = { settings: { table: 'midrun_settings' }, counters: { issuedCount: { table: 'midrun_codes', foreignKey: 'settingId' } }, auditTable: 'midrun_audit' };
+        const ddl = await revoke.connect();
+        let made: Promise<unknown> | null = null;
+        try {
+          const done = await repair({
+            url: revoke.url,
+            config,
+            batchSize: 2,
+            writeConcurrency: 1,
+            // Inside the first batch: the CREATE waits for its metadata lock, and is made before the next batch locks its rows.
+            beforeCommit: () => {
+              made ??= ddl.query('CREATE TRIGGER midrun_plus BEFORE UPDATE ON midrun_settings FOR EACH ROW SET NEW.issuedCount = NEW.issuedCount + 10');
+            },
+          }).then(
+            (report) => report,
+            (error: unknown) => error,
+          );
+          await made;
+          const report = done as { changes: { id: string; new: number }[]; failed: { id: string; reason: string }[]; stillDrifted: string[] };
+          expect(report.changes.map((change) => `${change.id}→${change.new}`)).toEqual(['1→0', '2→0', '3→10', '4→10', '5→10', '6→10']);
+          expect(report.failed.map((failure) => [failure.id, failure.reason.split(':')[0]])).toEqual(
+            ['3', '4', '5', '6'].map((id) => [id, 'issuedCount became 10 where repair wrote 0']),
+          );
+          expect(report.stillDrifted).toEqual([]);
+          const [audit] = await revoke.conn.query<RowDataPacket[]>('SELECT settingId, newValue FROM midrun_audit ORDER BY id');
+          expect(audit.map((row) => `${row['settingId']}→${row['newValue']}`)).toEqual(['1→0', '2→0', '3→10', '4→10', '5→10', '6→10']);
+        } finally {
+          await made?.catch(() => undefined);
+          await ddl.end();
+          await revoke.query('DROP TABLE IF EXISTS midrun_audit');
+        }
+      },
+    );
+  });
+
   it("a settings view over a table with a trigger: the trigger's own value is seen (the view lists no trigger of its own)", async () => {
     await withTables(
       {

@@ -160,9 +160,9 @@ export function emptyRepairResult(runId: string): RepairResult {
  */
 /**
  * When repair reads a batch's rows back before COMMIT (takenWrites): 'always', or, where the server
- * lists the settings table's triggers to this account and lists no BEFORE UPDATE one
- * (engine.ts listsTriggersToWriters), 'when-unchanged': only when the UPDATE changed fewer rows
- * than it was given (a trigger the listing did not show).
+ * lists the settings table's triggers to this account, lists no BEFORE UPDATE one and the table is
+ * no view (engine.ts listsTriggersToWriters), 'when-unchanged': only when the UPDATE changed fewer
+ * rows than it was given, or a trigger has been made since (asked again in each batch's transaction).
  */
 export type ReadBack = 'always' | 'when-unchanged';
 
@@ -479,8 +479,10 @@ async function repairBatch(
     repaired += 1;
     for (const write of writes) written.push(write);
   }
+  // A trigger made since the run began (asked now, under the rows' locks: see beforeUpdateTriggers).
+  const mayTrust = readBack === 'when-unchanged' && written.length > 0 && (await afterLock(() => session.beforeUpdateTriggers())) === 0;
   const { changed } = await afterLock(() => session.writeCounters(written));
-  const taken = await takenWrites(session, written, new Map(locked.map((row) => [row.id, row.cached])), readBack === 'always' ? null : changed, afterLock);
+  const taken = await takenWrites(session, written, new Map(locked.map((row) => [row.id, row.cached])), mayTrust ? changed : null, afterLock);
   await afterLock(() => session.recordAudit(options.runId, taken.writes));
   if (options.fence != null && (await session.fence(options.fence.sql)) !== 1) throw new DatabaseError(options.fence.lostMessage);
   if (options.beforeCommit !== undefined) {

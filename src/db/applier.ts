@@ -6,6 +6,7 @@ import {
   auditTableDdl,
   type CounterWrite,
   ident,
+  inspectSql,
   insertAuditSql,
   type LockMode,
   lockSettingsSql,
@@ -165,6 +166,16 @@ export class RepairSession {
       throw new DatabaseError(`A count does not fit its column: ${clipped.message} (warning ${clipped.code}); widen the column. Nothing of that batch was written.`);
     }
     return { changed };
+  }
+
+  /**
+   * The settings table's BEFORE UPDATE triggers, asked in the transaction once its rows are locked:
+   * CREATE TRIGGER waits for the metadata lock the transaction holds from then to its COMMIT, so the
+   * answer stays true for the batch (core/repair.ts ReadBack).
+   */
+  async beforeUpdateTriggers(): Promise<number> {
+    const [row] = await this.session.query(inspectSql.beforeUpdateTriggersOnly(this.scope.model.settings.table));
+    return Number(row?.['n'] ?? 0);
   }
 
   /**
