@@ -881,7 +881,8 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
         await revoke.query("INSERT INTO midrun_settings SELECT seq, 'ACTIVE', 5 FROM seq_1_to_6"); // no codes: each writes 0
         const config = { settings: { table: 'midrun_settings' }, counters: { issuedCount: { table: 'midrun_codes', foreignKey: 'settingId' } }, auditTable: 'midrun_audit' };
         const ddl = await revoke.connect();
-        let made: Promise<unknown> | null = null;
+        // Assigned in a callback: TypeScript cannot see that, hence the holder object.
+        const made: { ddl: Promise<unknown> | null } = { ddl: null };
         try {
           const done = await repair({
             url: revoke.url,
@@ -890,13 +891,13 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
             writeConcurrency: 1,
             // Inside the first batch: the CREATE waits for its metadata lock, and is made before the next batch locks its rows.
             beforeCommit: () => {
-              made ??= ddl.query('CREATE TRIGGER midrun_plus BEFORE UPDATE ON midrun_settings FOR EACH ROW SET NEW.issuedCount = NEW.issuedCount + 10');
+              made.ddl ??= ddl.query('CREATE TRIGGER midrun_plus BEFORE UPDATE ON midrun_settings FOR EACH ROW SET NEW.issuedCount = NEW.issuedCount + 10');
             },
           }).then(
             (report) => report,
             (error: unknown) => error,
           );
-          await made;
+          await made.ddl;
           const report = done as { changes: { id: string; new: number }[]; failed: { id: string; reason: string }[]; stillDrifted: string[] };
           expect(report.changes.map((change) => `${change.id}→${change.new}`)).toEqual(['1→0', '2→0', '3→10', '4→10', '5→10', '6→10']);
           expect(report.failed.map((failure) => [failure.id, failure.reason.split(':')[0]])).toEqual(
@@ -906,7 +907,7 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
           const [audit] = await revoke.conn.query<RowDataPacket[]>('SELECT settingId, newValue FROM midrun_audit ORDER BY id');
           expect(audit.map((row) => `${row['settingId']}→${row['newValue']}`)).toEqual(['1→0', '2→0', '3→10', '4→10', '5→10', '6→10']);
         } finally {
-          await made?.catch(() => undefined);
+          await made.ddl?.catch(() => undefined);
           await ddl.end();
           await revoke.query('DROP TABLE IF EXISTS midrun_audit');
         }
