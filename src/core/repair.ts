@@ -137,10 +137,22 @@ export function emptyRepairResult(runId: string): RepairResult {
 }
 
 /**
+ * When repair reads a batch's rows back before COMMIT (takenWrites): 'always', or, where the server
+ * lists the settings table's triggers to this account, lists no BEFORE UPDATE one and the table is
+ * no view (engine.ts listsTriggersToWriters), 'when-unchanged': only when the UPDATE changed fewer
+ * rows than it was given, or a trigger has been made since (asked again in each batch's transaction).
+ */
+export type ReadBack = 'always' | 'when-unchanged';
+
+/** Settings refused one after another (a trigger's SIGNAL) after which a repair stops instead of trying each of the rest alone. */
+export const REFUSALS_BEFORE_STOP = 50;
+
+/**
  * Repairs these settings batch by batch, following SPEC.md's live-repair protocol: per batch,
  * READ COMMITTED; lock the settings FOR UPDATE in ascending id order; count the children with plain
  * reads after the lock; write literal values only where they still differ, with an audit row for
- * each write in the same transaction; commit.
+ * each write in the same transaction (as the rows hold it, where a trigger could alter them:
+ * ReadBack); commit.
  *
  * The engine's flags choose the locking (db/engine.ts rowLocking). Batches lock with SKIP LOCKED
  * where the engine honours it, or with NOWAIT, so a batch never waits on the application: repair
@@ -158,17 +170,6 @@ export function emptyRepairResult(runId: string): RepairResult {
  *
  * `result` is filled in as transactions commit, so a caller still has it if this throws.
  */
-/**
- * When repair reads a batch's rows back before COMMIT (takenWrites): 'always', or, where the server
- * lists the settings table's triggers to this account, lists no BEFORE UPDATE one and the table is
- * no view (engine.ts listsTriggersToWriters), 'when-unchanged': only when the UPDATE changed fewer
- * rows than it was given, or a trigger has been made since (asked again in each batch's transaction).
- */
-export type ReadBack = 'always' | 'when-unchanged';
-
-/** Settings refused one after another (a trigger's SIGNAL) after which a repair stops instead of trying each of the rest alone. */
-export const REFUSALS_BEFORE_STOP = 50;
-
 export async function repairSettings(db: Database, ids: readonly bigint[], options: RepairBatchOptions, result: RepairResult): Promise<void> {
   const plan = [...new Set(ids)].sort(compareIds);
   const preservedColumns = await autoUpdatedColumns(db, options.scope.model);
