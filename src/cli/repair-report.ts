@@ -75,7 +75,7 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
       c.red(
         // The reason is the lock's as a rule; a table that stayed locked (repair.ts) says so.
         `Not repaired, ${locked.every((f) => f.reason === TABLE_LOCK_REASON) ? 'a table stayed locked (an ALTER TABLE or LOCK TABLES queued on it?)' : 'still locked by another session'}: ` +
-          `${ended(firstFew(locked.map((f) => f.settingId).sort(compareIds)))} A rerun finishes them.`,
+          `${ended(firstFew(locked.map((f) => f.settingId).sort(compareIds)))} A rerun finishes ${locked.length === 1 ? 'it' : 'them'}.`,
       ),
     );
   }

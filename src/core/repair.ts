@@ -313,6 +313,11 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
         // Rows the batch skipped or could not take at once, or all of a batch the server refused:
         // settled one by one, waiting for each.
         const singles = 'lockError' in outcome || 'refused' in outcome ? batch : outcome.notLocked;
+        // What the batch settled is progress already: the line must not wait for the settings
+        // taken alone (a row the application holds is waited for, seconds at a time).
+        if (singles.length > 0 && singles.length < batch.length) {
+          options.onProgress?.({ done: done + batch.length - singles.length, total: plan.length, elapsedMs: performance.now() - started - pausedMs });
+        }
         for (const [k, settingId] of singles.entries()) {
           // Each single is a transaction of its own: a pause asked for is taken between them.
           if (options.pauseRequests?.pending() === true) {

@@ -241,7 +241,7 @@ describe('tables and lines a person reads', () => {
     expect(lines.some((line) => line.includes('(one snapshot): setting 7.'))).toBe(true);
     // Settings left when a table stayed locked are not said to be held by a session.
     result.failed = [{ settingId: 2n, reason: "every try waited past --lock-wait-timeout for something other than a setting row: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)" }];
-    expect(repairSummaryLines(result, plain)).toContain('Not repaired, a table stayed locked (an ALTER TABLE or LOCK TABLES queued on it?): setting 2. A rerun finishes them.');
+    expect(repairSummaryLines(result, plain)).toContain('Not repaired, a table stayed locked (an ALTER TABLE or LOCK TABLES queued on it?): setting 2. A rerun finishes it.');
   });
 
   it("failures a rerun would not change are said setting by setting, those of one reason together, never as locked", () => {
