@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RepairSession, type WriterEngine } from '../db/applier.js';
 import type { Database } from '../db/database.js';
 import { isClosedBeforeSent, isConnectionLost, isDriverError, isLockWaitTimeout, isRetryableLockError, isSignalRefusal } from '../db/database-error.js';
-import { autoUpdatedColumns, beforeUpdateTriggers } from '../db/inspector.js';
+import { autoUpdatedColumns, viewsAmong } from '../db/inspector.js';
 import { compareIds } from '../db/rows.js';
 import { BatchSizer } from './batch-sizer.js';
 import type { CounterWrite, LockMode } from '../db/builder.js';
@@ -138,9 +138,9 @@ export function emptyRepairResult(runId: string): RepairResult {
 
 /**
  * When repair reads a batch's rows back before COMMIT (takenWrites): 'always', or, where the server
- * lists the settings table's triggers to this account, lists no BEFORE UPDATE one and the table is
- * no view (engine.ts listsTriggersToWriters), 'when-unchanged': only when the UPDATE changed fewer
- * rows than it was given, or a trigger has been made since (asked again in each batch's transaction).
+ * lists the settings table's triggers to this account (engine.ts listsTriggersToWriters) and the
+ * table is no view, 'when-unchanged': where the batch's transaction, its rows locked, finds a BEFORE
+ * UPDATE trigger, or the UPDATE changed fewer rows than it was given.
  */
 export type ReadBack = 'always' | 'when-unchanged';
 
@@ -173,10 +173,10 @@ export const REFUSALS_BEFORE_STOP = 50;
 export async function repairSettings(db: Database, ids: readonly bigint[], options: RepairBatchOptions, result: RepairResult): Promise<void> {
   const plan = [...new Set(ids)].sort(compareIds);
   const preservedColumns = await autoUpdatedColumns(db, options.scope.model);
-  // Only a BEFORE UPDATE trigger can make a row hold other than what repair wrote (takenWrites).
-  // Where the server lists them to this account and lists none, a batch is read back only when its
-  // UPDATE changed fewer rows than it was given; else always.
-  const readBack: ReadBack = options.engine.listsTriggersToWriters && (await beforeUpdateTriggers(db, options.scope.model)) === 0 ? 'when-unchanged' : 'always';
+  // Only a BEFORE UPDATE trigger can make a row hold other than what repair wrote (takenWrites): a
+  // view's are its table's, listed under that table's name, so a view's batches are always read back.
+  const { table } = options.scope.model.settings;
+  const readBack: ReadBack = options.engine.listsTriggersToWriters && !(await viewsAmong(db, [table])).has(table.toLowerCase()) ? 'when-unchanged' : 'always';
   const locking = rowLocking(options.engine);
   const maxAttempts = options.maxAttempts ?? 4;
   const backoffMs = options.backoffMs ?? 100;
@@ -485,7 +485,7 @@ async function repairBatch(
     repaired += 1;
     for (const write of writes) written.push(write);
   }
-  // A trigger made since the run began (asked now, under the rows' locks: see beforeUpdateTriggers).
+  // Asked under the rows' locks, so that a trigger made while repair runs is seen (RepairSession.beforeUpdateTriggers).
   const mayTrust = readBack === 'when-unchanged' && written.length > 0 && (await afterLock(() => session.beforeUpdateTriggers())) === 0;
   const { changed } = await afterLock(() => session.writeCounters(written));
   const taken = await takenWrites(session, written, new Map(locked.map((row) => [row.id, row.cached])), mayTrust ? changed : null, afterLock);

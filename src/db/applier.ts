@@ -174,7 +174,7 @@ export class RepairSession {
    * answer stays true for the batch (core/repair.ts ReadBack).
    */
   async beforeUpdateTriggers(): Promise<number> {
-    const [row] = await this.session.query(inspectSql.beforeUpdateTriggersOnly(this.scope.model.settings.table));
+    const [row] = await this.session.query(inspectSql.beforeUpdateTriggers(this.scope.model.settings.table));
     return Number(row?.['n'] ?? 0);
   }
 

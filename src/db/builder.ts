@@ -553,22 +553,11 @@ export const inspectSql = {
       'SELECT DISTINCT TABLE_NAME AS tableName, INDEX_NAME AS indexName FROM information_schema.STATISTICS ' +
         `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`,
     ),
-  /** First columns of every index of these tables. */
   /** How the server would read a short range of a counter's keys (a view's: through its table's index or not). */
   explainKeyRange: (counter: CounterDefinition) =>
     tag(`EXPLAIN SELECT 1 FROM ${ident(counter.table)} WHERE ${ident(counter.foreignKey)} ${counter.keyIsText === true ? "IN ('1', '2')" : 'BETWEEN 1 AND 2'}`),
-  /**
-   * The BEFORE UPDATE triggers of a table (those the account is shown: engine.ts
-   * listsTriggersToWriters), plus one where the table is a view: an UPDATE through it fires its
-   * table's triggers, which are listed under that table's name.
-   */
+  /** The BEFORE UPDATE triggers of a table, those the account is shown (engine.ts listsTriggersToWriters; core/repair.ts ReadBack). */
   beforeUpdateTriggers: (table: string) =>
-    tag(
-      `SELECT (${inspectSql.beforeUpdateTriggersOnly(table).replace(/^\/\* coupon-audit \*\/ /, '')}) + ` +
-        `(SELECT COUNT(*) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${literal(table)}) AS n`,
-    ),
-  /** beforeUpdateTriggers without the view's part: asked again in each batch's transaction (core/repair.ts ReadBack). */
-  beforeUpdateTriggersOnly: (table: string) =>
     tag(
       'SELECT COUNT(*) AS n FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() ' +
         `AND EVENT_OBJECT_TABLE = ${literal(table)} AND EVENT_MANIPULATION = 'UPDATE' AND ACTION_TIMING = 'BEFORE'`,
@@ -576,6 +565,7 @@ export const inspectSql = {
   /** These tables' types (BASE TABLE, VIEW, SYSTEM VERSIONED). */
   tableTypes: (tables: readonly string[]) =>
     tag(`SELECT TABLE_NAME AS tableName, TABLE_TYPE AS tableType FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`),
+  /** First columns of every index of these tables. */
   leadingIndexColumns: (tables: readonly string[]) =>
     tag(
       'SELECT DISTINCT TABLE_NAME AS tableName, COLUMN_NAME AS columnName FROM information_schema.STATISTICS ' +

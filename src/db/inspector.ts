@@ -423,11 +423,10 @@ export async function unindexedCounters(db: Database, scope: AuditScope): Promis
   const leading = new Set(rows.map((row) => `${String(row['tableName'])}\0${String(row['columnName']).toLowerCase()}`));
   const unindexed = scope.counters.filter((counter) => !leading.has(`${counter.table}\0${counter.foreignKey.toLowerCase()}`));
   if (unindexed.length === 0) return unindexed;
-  const types = await db.query(inspectSql.tableTypes([...new Set(unindexed.map((counter) => counter.table))]), 'reading information_schema');
-  const views = new Set(types.filter((row) => String(row['tableType']).toUpperCase() === 'VIEW').map((row) => String(row['tableName'])));
+  const views = await viewsAmong(db, unindexed.map((counter) => counter.table));
   const kept: CounterDefinition[] = [];
   for (const counter of unindexed) {
-    if (!views.has(counter.table) || !(await readsRangeByIndex(db, counter))) kept.push(counter);
+    if (!views.has(counter.table.toLowerCase()) || !(await readsRangeByIndex(db, counter))) kept.push(counter);
   }
   return kept;
 }
@@ -459,9 +458,7 @@ export async function createIndexFixes(db: Database, counters: readonly CounterD
   const tables = [...new Set(counters.map((counter) => counter.table))];
   const rows = await db.query(inspectSql.indexNames(tables), 'reading information_schema');
   // A view has no index of its own: the index goes on the table it reads, which only its definition names.
-  const views = new Set(
-    (await db.query(inspectSql.tableTypes(tables), 'reading information_schema')).filter((row) => String(row['tableType']).toUpperCase() === 'VIEW').map((row) => String(row['tableName']).toLowerCase()),
-  );
+  const views = await viewsAmong(db, tables);
   // Per table (its name as the server may fold it), the names taken: its indexes', and those
   // chosen for another key of it here (two fixes pasted one after the other must not clash).
   const taken = new Map<string, Set<string>>();
@@ -483,10 +480,10 @@ export async function createIndexFixes(db: Database, counters: readonly CounterD
   return fixes;
 }
 
-/** How many BEFORE UPDATE triggers the settings table has, of those the account is shown (one more where it is a view: builder.ts beforeUpdateTriggers). */
-export async function beforeUpdateTriggers(db: Database, model: CounterModel): Promise<number> {
-  const [row] = await db.query(inspectSql.beforeUpdateTriggers(model.settings.table), 'reading information_schema');
-  return Number(row?.['n'] ?? 0);
+/** Those of these tables that are views, their names in lower case (as the server may fold them). */
+export async function viewsAmong(db: Database, tables: readonly string[]): Promise<Set<string>> {
+  const rows = await db.query(inspectSql.tableTypes([...new Set(tables)]), 'reading information_schema');
+  return new Set(rows.filter((row) => String(row['tableType']).toUpperCase() === 'VIEW').map((row) => String(row['tableName']).toLowerCase()));
 }
 
 /**
