@@ -310,9 +310,10 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
           tableLocked(batch);
           break;
         }
-        // Rows the batch skipped or could not take at once, or all of a batch the server refused:
-        // settled one by one, waiting for each.
-        const singles = 'lockError' in outcome || 'refused' in outcome ? batch : outcome.notLocked;
+        // Rows the batch skipped or could not take at once (held by another session), or all of a
+        // batch that failed on its locks or the server refused: settled one by one, waiting for each.
+        const wholeBatchAlone = 'lockError' in outcome || 'refused' in outcome;
+        const singles = wholeBatchAlone ? batch : outcome.notLocked;
         // What the batch settled is progress already: the line must not wait for the settings
         // taken alone (a row the application holds is waited for, seconds at a time).
         if (singles.length > 0 && singles.length < batch.length) {
@@ -328,11 +329,10 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
               busy += 1;
             }
           }
-          // Rows SKIP LOCKED left are held by another session: said while waited for (a run quiet
-          // for seconds looks hung). Not those of a batch retried alone for another cause.
-          const heldElsewhere = !('lockError' in outcome) && !('refused' in outcome);
-          if (heldElsewhere && !halted()) options.onRowWait?.(settingId);
-          const single = halted() ? 'stopped' : await attempt([settingId], 'wait').finally(() => heldElsewhere && options.onRowWait?.(null));
+          // A row SKIP LOCKED left is held by another session: said while waited for (a run quiet
+          // for seconds looks hung). Not those of a whole batch retried alone for another cause.
+          if (!wholeBatchAlone && !halted()) options.onRowWait?.(settingId);
+          const single = halted() ? 'stopped' : await attempt([settingId], 'wait').finally(() => !wholeBatchAlone && options.onRowWait?.(null));
           if (single === 'stopped') {
             stopped = true;
             break;
@@ -343,11 +343,11 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
           }
           if ('lockError' in single) result.failed.push({ settingId, reason: single.lockError });
           else if ('refused' in single) {
-            result.failed.push({ settingId, reason: single.refused, refused: true });
+            result.failed.push({ settingId, reason: `${single.refused}, and a rerun would too`, refused: true });
             refusedInARow += 1;
             if (refusedInARow >= REFUSALS_BEFORE_STOP) {
               throw new DatabaseError(
-                `The server refused the writes of ${REFUSALS_BEFORE_STOP} settings in a row, each alone (${single.refused.replace(/, and a rerun would too$/, '')}): ` +
+                `The server refused the writes of ${REFUSALS_BEFORE_STOP} settings in a row, each alone (${single.refused}): ` +
                   'a trigger that refuses every write? Stopped there (those are named); nothing of them was written.',
               );
             }
@@ -356,7 +356,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
             if (single.notLocked.length > 0) result.vanished.push(settingId);
           }
         }
-        if (!('refused' in outcome) && !('lockError' in outcome)) refusedInARow = 0;
+        if (!wholeBatchAlone) refusedInARow = 0;
         done += batch.length;
         options.onProgress?.({ done, total: plan.length, elapsedMs: performance.now() - started - pausedMs });
       } finally {
@@ -523,8 +523,8 @@ async function repairBatch(
 /**
  * What the batch's UPDATE really did. A BEFORE UPDATE trigger may put a value back (a "frozen"
  * setting), set its own, or change a counter repair did not write, and the server says nothing of
- * it: its "Changed: n" counts a row whose other counter did change, and the account may not see
- * the triggers (information_schema.TRIGGERS needs the TRIGGER privilege). So the batch's written
+ * it: its "Changed: n" counts a row whose other counter did change, and MySQL shows the triggers
+ * only to an account with the TRIGGER privilege. So the batch's written
  * rows are read back in the transaction, under its locks (about 2.5 ms per 500 settings, on the
  * lock hold; not where the server lists no such trigger and the UPDATE changed every row it was
  * given: ReadBack), and every audited counter of them compared with what it should now hold: the count
@@ -601,10 +601,10 @@ class TableLockWait {
 /** Why the settings left when a table's metadata lock stopped the run are not repaired. */
 export const TABLE_LOCK_REASON = "every try waited past --lock-wait-timeout for something other than a setting row: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)";
 
-/** A setting's write a SIGNAL refused (isSignalRefusal), as its failure says it. */
+/** A setting's write a SIGNAL refused (isSignalRefusal), as its failure and the run's stop say it. */
 function refusalReason(error: unknown): string {
   const { errno, sqlMessage, message } = error as { errno?: number; sqlMessage?: string; message?: string };
-  return `the server refused its write: "${sqlMessage ?? message ?? ''}" (error ${errno ?? '?'}, a trigger's SIGNAL?), and a rerun would too`;
+  return `the server refused its write: "${sqlMessage ?? message ?? ''}" (error ${errno ?? '?'}, a trigger's SIGNAL?)`;
 }
 
 function describeLockError(error: unknown): string {

@@ -207,13 +207,10 @@ export class Session {
   }
 
   /**
-   * A write: how many rows it matched (mysql2 asks for found rows, so an unchanged match counts) and
-   * how many warnings it raised.
-   */
-  /**
-   * `matched`: the rows the statement found (the driver asks for found rows); `changed`: those whose
-   * values it changed, from the server's "Rows matched: 2  Changed: 1" (null where no such text came
-   * back: a statement other than UPDATE, or a proxy that drops it).
+   * A write: `matched`, the rows it found (mysql2 asks for found rows, so an unchanged match counts);
+   * `changed`, those whose values it changed, from the server's "Rows matched: 2  Changed: 1" (null
+   * where no such text came back: a statement other than UPDATE, or a proxy that drops it); and how
+   * many warnings it raised.
    */
   async write(sql: string): Promise<{ matched: number; changed: number | null; warnings: number }> {
     assertTagged(sql);
