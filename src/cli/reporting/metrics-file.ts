@@ -31,7 +31,7 @@ const HELP: Record<string, [type: 'gauge', help: string]> = {
   coupon_audit_drifted_settings: ['gauge', 'Settings whose cached counters differed from the real counts in the last run that scanned (kept by runs that failed before).'],
   coupon_audit_scanned_settings: ['gauge', 'Settings scanned by the last run that scanned.'],
   coupon_audit_repaired_settings: ['gauge', 'Settings repaired by the last run that scanned (0 for check and dry runs).'],
-  coupon_audit_failed_settings: ['gauge', 'Drifted settings the last repair left drifted: still locked after every retry, a count past what its column holds, or not reached when it stopped part-way.'],
+  coupon_audit_failed_settings: ['gauge', 'Drifted settings the last repair left drifted: still locked after every retry, a count past what its column holds, a write a trigger kept, changed or refused, or not reached when it stopped part-way.'],
   coupon_audit_last_run_timestamp_seconds: ['gauge', 'When the last run finished, in seconds since the epoch.'],
   coupon_audit_last_run_success: ['gauge', '1 if the last run completed (drift found counts as completed), 0 if it failed.'],
   coupon_audit_last_run_exit_code: ['gauge', 'Exit code of the last run.'],
@@ -119,11 +119,13 @@ export async function readPreviousMetrics(path: string, labels: MetricsLabels): 
   return { success: previousSuccessFor(text, known), scan: previousScanFor(text, known), database };
 }
 
+/** A sample line of a metrics file: its name, its label set (absent where it has none), its value (matchAll copies it, so one serves every read). */
+const SAMPLE = /^(coupon_audit_[a-z_]+)(\{(?:[^"}\n]|"(?:[^"\\\n]|\\.)*")*\})? (\S+)$/gm;
+
 /** The database label of the previous file's first sample written for `command`, when it names one. */
 export function previousDatabaseFor(text: string, command: string): string | null {
-  const sample = /^coupon_audit_[a-z_]+(\{(?:[^"}\n]|"(?:[^"\\\n]|\\.)*")*\}) \S+$/gm;
-  for (const match of text.matchAll(sample)) {
-    const labels = parseLabelSet(match[1]!);
+  for (const match of text.matchAll(SAMPLE)) {
+    const labels = parseLabelSet(match[2] ?? '{}');
     if (labels?.get('command') === command && (labels.get('database') ?? '') !== '') return labels.get('database')!;
   }
   return null;
@@ -138,8 +140,7 @@ export function previousScanFor(text: string, labels: MetricsLabels): Map<string
 function previousSamples(text: string, labels: MetricsLabels, names: readonly string[]): Map<string, number> {
   const kept = new Map<string, number>();
   const seen = new Set<string>();
-  const sample = /^(coupon_audit_[a-z_]+)(\{(?:[^"}\n]|"(?:[^"\\\n]|\\.)*")*\})? (\S+)$/gm;
-  for (const match of text.matchAll(sample)) {
+  for (const match of text.matchAll(SAMPLE)) {
     const name = match[1]!;
     if (!names.includes(name) || seen.has(name)) continue;
     seen.add(name);
