@@ -39,8 +39,8 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     const startedAt = Date.now();
     // The metrics file and the webhook: loaded with the action, after the options are parsed.
     const { publishOutcome } = await import('./reporting/publish.js');
-    // A bad COUPON_AUDIT_NOTIFY_URL fails inside the try, so that the metrics file records it as a
-    // bad flag's failure is recorded (and nothing is posted to it).
+    // A bad COUPON_AUDIT_NOTIFY_URL fails inside the try: the metrics file records it as it records
+    // a bad flag (and nothing is posted to it).
     let options = parsed;
     try {
       options = withEnvDefaults(command, parsed, io.env);

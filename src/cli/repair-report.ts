@@ -40,8 +40,7 @@ export function unfitLine(drifted: readonly { id: bigint; unfit?: string[] }[], 
   );
 }
 
-/** The last line of a dry run. */
-/** `stops`: repair would refuse before its scan (auditTableLine says why): the plan is what it would do once that is fixed. */
+/** The last line of a dry run; `stops`: repair would refuse before its scan (auditTableLine says why), so the plan is what it would do once that is fixed. */
 export function dryRunLine(plan: PlanTotals, stops = false): string {
   if (plan.settings === 0) return 'dry run: nothing to change; nothing written.';
   return (
@@ -67,7 +66,7 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
       `skipped ${result.skipped.length} (already right when locked), ${result.vanished.length} deleted meanwhile, ` +
       `failed ${result.failed.length}. Run id ${result.runId}.`,
   ];
-  // What a rerun does not change (a column too narrow, a row that keeps its value) is said setting by setting.
+  // What a rerun does not change (a column too narrow, a trigger keeping or refusing a write) is said setting by setting.
   const lasting = (f: RepairResult['failed'][number]): boolean => f.unfit === true || f.kept === true || f.refused === true;
   const locked = result.failed.filter((f) => !lasting(f));
   if (locked.length > 0) {
@@ -79,12 +78,12 @@ export function repairSummaryLines(result: RepairResult, c: ChalkInstance, audit
       ),
     );
   }
-  const unfit = result.failed.filter(lasting);
-  if (unfit.length > 0) {
-    // Each says its counter, count and the column's most (repair.ts unfitReason), or what the row kept (takenWrites).
-    // Settings of one reason together (a trigger refusing every decrease says the same of each).
+  const lastingFailures = result.failed.filter(lasting);
+  if (lastingFailures.length > 0) {
+    // Each says why (repair.ts unfitReason, takenWrites, refusalReason); settings of one reason
+    // together (a trigger refusing every decrease says the same of each).
     const byReason = new Map<string, bigint[]>();
-    for (const f of unfit) byReason.set(f.reason, [...(byReason.get(f.reason) ?? []), f.settingId]);
+    for (const f of lastingFailures) byReason.set(f.reason, [...(byReason.get(f.reason) ?? []), f.settingId]);
     const groups = [...byReason].map(([reason, ids]) => [reason, [...ids].sort(compareIds)] as const).sort(([, a], [, b]) => compareIds(a[0]!, b[0]!));
     // In id order, as the JSON lists them: writers on several connections fail them in any order.
     const shown = groups.slice(0, 5).map(([reason, ids]) => `${firstFew(ids)}: ${reason}`);

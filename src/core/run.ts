@@ -485,13 +485,13 @@ async function assertRepairPossible(db: Database, scope: AuditScope, server: Ser
   return granted.audit;
 }
 
-/** A readiness detail (repair-readiness.ts, lower-case for doctor's lines) as the start of a sentence. */
 /** repair-readiness.ts generatedCounterProblem as the error a repair (or --emit-sql) stops with, ending with `nothing` ('Nothing was written.'). */
 export function generatedCounterRefusal(scope: AuditScope, nothing: string): ConfigError | null {
   const problem = generatedCounterProblem(scope);
   return problem === null ? null : new ConfigError(`${capitalized(problem.detail)}: ${problem.fix}. ${nothing}`);
 }
 
+/** A readiness detail (repair-readiness.ts, lower-case for doctor's lines) as the start of a sentence. */
 function capitalized(detail: string): string {
   return `${detail[0]!.toUpperCase()}${detail.slice(1)}`;
 }

@@ -17,7 +17,7 @@ export function notificationText(outcome: RunOutcome, exitCode: number, error: s
   if (outcome.drifted !== null) {
     parts.push(`${outcome.drifted} drifted ${outcome.drifted === 1 ? 'setting' : 'settings'} of ${outcome.scanned ?? '?'} scanned`);
     if (outcome.repaired !== null) parts[parts.length - 1] += `, ${outcome.repaired} repaired`;
-    // Locked past every retry as a rule, a count past its column otherwise (the output names which).
+    // Locked past every retry, a count past its column, a write a trigger kept or refused: the report names which.
     if ((outcome.failed ?? 0) > 0) parts[parts.length - 1] += `, ${outcome.failed} not repaired`;
   }
   if (error === null) return [...parts, `(exit ${exitCode})`].join(' ');
