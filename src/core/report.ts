@@ -235,7 +235,8 @@ export function repairReportJson(
     ),
     skipped: list(byId(result.skipped, (id) => id), String),
     vanished: byId(result.vanished, (id) => id).map(String),
-    failed: byId(result.failed, (failure) => failure.settingId).map((failure) => ({ id: failure.settingId.toString(), reason: failure.reason, ...(failure.unfit === true ? { unfit: true as const } : {}), ...(failure.kept === true ? { kept: true as const } : {}), ...(failure.refused === true ? { refused: true as const } : {}) })),
+    // The reason and whichever kind flag it has (unfit, kept, refused), as the result holds them.
+    failed: byId(result.failed, (failure) => failure.settingId).map(({ settingId, ...failure }) => ({ id: settingId.toString(), ...failure })),
     uncertain: byId(result.uncertain, (id) => id).map(String),
     stillDrifted: byId(result.stillDrifted, (id) => id).map(String),
   };
