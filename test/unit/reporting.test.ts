@@ -116,6 +116,13 @@ describe('writeMetricsFile', () => {
     expect(previous.scan.get('coupon_audit_drifted_settings')).toBe(2);
   });
 
+  it('writes a file whose name is as long as the file system allows (its temporary name is not built on it)', async () => {
+    const file = join(dir, `${'m'.repeat(250)}.prom`); // 255 bytes: the usual limit of one name
+    await writeMetricsFile(file, 'x\n');
+    expect(readFileSync(file, 'utf8')).toBe('x\n');
+    expect(readdirSync(dir)).toEqual([`${'m'.repeat(250)}.prom`]);
+  });
+
   it('refuses a directory (EISDIR), and leaves nothing behind', async () => {
     mkdirSync(join(dir, 'textfile'));
     await expect(writeMetricsFile(join(dir, 'textfile'), 'x\n')).rejects.toMatchObject({ code: 'EISDIR' });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { EXIT } from '../../errors.js';
 import type { RunOutcome } from './run-outcome.js';
 
@@ -169,8 +170,11 @@ export async function writeMetricsFile(path: string, text: string): Promise<void
     await writeFile(path, text);
     return;
   }
-  // A name no one can guess, created exclusively (O_EXCL: never through a link planted at that name).
-  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  // A name no one can guess, created exclusively (O_EXCL: never through a link planted at that name),
+  // in the target's directory (rename is atomic only within one). Not the target's name plus a
+  // suffix: a name near the file system's limit (255 bytes) then had no room for one (ENAMETOOLONG).
+  // Hidden, and not *.prom: node_exporter's textfile collector reads neither.
+  const temporary = join(dirname(path), `.coupon-audit.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     await writeFile(temporary, text, { mode: 0o644, flag: 'wx' });
     await rename(temporary, path);
