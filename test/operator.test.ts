@@ -291,6 +291,13 @@ describe('writing: the plan is what repair writes, and the emitted SQL does the 
       expect(json).toMatchObject({ dryRun: true, emittedSql: { file, statements: DRIFTED_COUNT } });
       expect(json.changes).toHaveLength(DRIFTED_COUNT);
       expect(readFileSync(file, 'utf8')).toContain('<=>');
+      // Its hint for running the file asks the client to prompt for the password this run used (-p), never shows it.
+      const text = await runCli(['repair', '--url', url.toString(), '--emit-sql', file]);
+      expect(text.stdout.trimEnd().split('\n').at(-1)).toBe(
+        `Wrote ${DRIFTED_COUNT} guarded UPDATEs (${DRIFTED_COUNT} settings) to ${file}; nothing applied. Review it, then run it by hand: ` +
+          `mariadb -h ${url.hostname} -P ${url.port} -u ${user} -p ${own.name} < ${file}`,
+      );
+      expect(text.stdout + text.stderr).not.toContain('emit-pw');
       // A real repair by the same user is refused (no UPDATE) before it scans.
       expect((await runCli(['repair', '--url', url.toString(), '--yes'])).code).toBe(3);
     } finally {

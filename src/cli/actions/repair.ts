@@ -294,7 +294,11 @@ function emitChangeScript(file: string, run: PlannedRun, connection: ConnectionC
   } catch (error) {
     throw new UsageError(`--emit-sql ${file}: could not write it (${error instanceof Error ? error.message : String(error)}); nothing was applied.`);
   }
-  const runWith = ['mariadb', '-h', connection.host, '-P', String(connection.port), '-u', connection.user, connection.database].map(shellWord).join(' ');
+  // -p (the client asks for the password) where this run used one: without it the client tries
+  // none and is refused, which reads as the script's failure.
+  const runWith = ['mariadb', '-h', connection.host, '-P', String(connection.port), '-u', connection.user, ...(connection.password === undefined ? [] : ['-p']), connection.database]
+    .map(shellWord)
+    .join(' ');
   return { file, statements: changes.length, settings: new Set(changes.map((change) => change.settingId)).size, runWith };
 }
 
