@@ -948,6 +948,43 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
     });
   });
 
+  it('a CHECK constraint the true counts break refuses that setting only: the others are written, it is named with the constraint (exit 4)', async () => {
+    // A trial's CHECK (usedCount <= issuedCount), with a setting that has more uses than codes: the
+    // whole repair stopped at the first batch (exit 3, "Database error"), nothing written.
+    await withTables(
+      {
+        checked_settings: '(id BIGINT UNSIGNED PRIMARY KEY, status VARCHAR(16) NULL, issuedCount INT NULL, usedCount INT NULL, CONSTRAINT used_le_issued CHECK (usedCount <= issuedCount))',
+        checked_codes: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT UNSIGNED NOT NULL, KEY (settingId))',
+        checked_uses: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT UNSIGNED NOT NULL, KEY (settingId))',
+      },
+      async () => {
+        // 1: 1 code, 3 uses (its true counts break the constraint); 2: 20/20 cached, 2 codes and 1 use
+        // (one UPDATE writes both, so the constraint holds); 3: right.
+        await revoke.query("INSERT INTO checked_settings VALUES (1, 'ACTIVE', 5, 0), (2, 'ACTIVE', 20, 20), (3, 'ACTIVE', 1, 0)");
+        await revoke.query('INSERT INTO checked_codes (settingId) VALUES (1), (2), (2), (3)');
+        await revoke.query('INSERT INTO checked_uses (settingId) VALUES (1), (1), (1), (2)');
+        const config = writeConfig('checked.json', {
+          settings: { table: 'checked_settings' },
+          counters: { issuedCount: { table: 'checked_codes', foreignKey: 'settingId' }, usedCount: { table: 'checked_uses', foreignKey: 'settingId' } },
+          auditTable: 'checked_audit',
+        });
+        const run = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config, '--format', 'json']);
+        expect(run.code, run.stderr).toBe(4);
+        const report = JSON.parse(run.stdout) as { changes: unknown[]; failed: { id: string; reason: string; refused?: true }[] };
+        expect(report.changes).toEqual([
+          { id: '2', counter: 'issuedCount', old: 20, new: 2 },
+          { id: '2', counter: 'usedCount', old: 20, new: 1 },
+        ]);
+        expect(report.failed).toHaveLength(1);
+        expect(report.failed[0]).toMatchObject({ id: '1', refused: true });
+        expect(report.failed[0]!.reason).toMatch(/^the server refused its write: ".*used_le_issued.*" \(error 4025, its true counts break a CHECK constraint of the table; correct the data or the constraint\), and a rerun would too$/);
+        const [rows] = await revoke.conn.query<RowDataPacket[]>('SELECT id, issuedCount, usedCount FROM checked_settings ORDER BY id');
+        expect(rows.map((row) => [String(row['id']), row['issuedCount'], row['usedCount']])).toEqual([['1', 5, 0], ['2', 2, 1], ['3', 1, 0]]);
+      },
+      ['checked_audit'],
+    );
+  });
+
   it("a trigger's SIGNAL refusing some settings' writes: the batch is redone a setting at a time, the others written, the refused named (exit 4), nothing half-written", async () => {
     // A trial's trigger refused any decrease of issuedCount: the whole batch failed (exit 3), and the
     // summary said the settings were "not reached" and that a rerun would finish them.
@@ -989,7 +1026,7 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       expect(stopped.code, stopped.stderr).toBe(3);
       expect(stopped.stderr).toContain(
         `coupon-audit: The server refused the writes of ${REFUSALS_BEFORE_STOP} settings in a row, each alone (the server refused its write: "issuedCount may not decrease" (error 1644, a trigger's SIGNAL?)): ` +
-          'a trigger that refuses every write? Stopped there (those are named); nothing of them was written.',
+          'a trigger or a CHECK constraint that refuses every write? Stopped there (those are named); nothing of them was written.',
       );
       const [[{ n }]] = (await revoke.conn.query("SELECT COUNT(*) AS n FROM guarded_settings WHERE id >= 100 AND issuedCount = 1")) as unknown as [[{ n: number }]];
       expect(Number(n)).toBe(1); // setting 140 only

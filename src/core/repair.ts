@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RepairSession, type WriterEngine } from '../db/applier.js';
 import type { Database } from '../db/database.js';
-import { isClosedBeforeSent, isConnectionLost, isDriverError, isLockWaitTimeout, isRetryableLockError, isSignalRefusal } from '../db/database-error.js';
+import { isClosedBeforeSent, isConnectionLost, isDriverError, isLockWaitTimeout, isConstraintRefusal, isRetryableLockError, isWriteRefusal } from '../db/database-error.js';
 import { autoUpdatedColumns, viewsAmong } from '../db/inspector.js';
 import { compareIds } from '../db/rows.js';
 import { BatchSizer } from './batch-sizer.js';
@@ -113,7 +113,7 @@ export interface RepairResult {
    * Settings still locked by another session after every retry (a rerun finishes them), and those a
    * rerun would leave as they are: whose count their column cannot hold (`unfit`: widen it, then
    * rerun), whose row kept another value than was written (`kept`: a trigger, takenWrites), whose
-   * write the server refused (`refused`: a trigger's SIGNAL).
+   * write the server refused (`refused`: a trigger's SIGNAL, a CHECK constraint).
    */
   failed: { settingId: bigint; reason: string; unfit?: true; kept?: true; refused?: true }[];
   /**
@@ -144,7 +144,7 @@ export function emptyRepairResult(runId: string): RepairResult {
  */
 export type ReadBack = 'always' | 'when-unchanged';
 
-/** Settings refused one after another (a trigger's SIGNAL) after which a repair stops instead of trying each of the rest alone. */
+/** Settings refused one after another (a trigger's SIGNAL, a CHECK constraint) after which a repair stops instead of trying each of the rest alone. */
 export const REFUSALS_BEFORE_STOP = 50;
 
 /**
@@ -242,9 +242,10 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
           if (caught instanceof CallerError) throw caught.error;
           if (caught instanceof TableLockWait) tableWaits += 1;
           const error = caught instanceof TableLockWait ? caught.error : caught;
-          // A trigger's SIGNAL refused some setting's write: the batch is then redone a setting at a
-          // time, so that the others are written and the refused ones named (a retry refuses again).
-          if (isSignalRefusal(error)) return { refused: refusalReason(error) };
+          // A trigger's SIGNAL or a CHECK constraint refused some setting's write: the batch is then
+          // redone a setting at a time, so that the others are written and the refused ones named (a
+          // retry refuses again).
+          if (isWriteRefusal(error)) return { refused: refusalReason(error) };
           if (!isRetryableLockError(error)) {
             if (isConnectionLost(error)) session.healthy = false;
             // A bug (a TypeError, also Node's own with an ERR_* code) stays a bug, exit 70: only the
@@ -348,7 +349,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
             if (refusedInARow >= REFUSALS_BEFORE_STOP) {
               throw new DatabaseError(
                 `The server refused the writes of ${REFUSALS_BEFORE_STOP} settings in a row, each alone (${single.refused}): ` +
-                  'a trigger that refuses every write? Stopped there (those are named); nothing of them was written.',
+                  'a trigger or a CHECK constraint that refuses every write? Stopped there (those are named); nothing of them was written.',
               );
             }
           } else {
@@ -601,10 +602,11 @@ class TableLockWait {
 /** Why the settings left when a table's metadata lock stopped the run are not repaired. */
 export const TABLE_LOCK_REASON = "every try waited past --lock-wait-timeout for something other than a setting row: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)";
 
-/** A setting's write a SIGNAL refused (isSignalRefusal), as its failure and the run's stop say it. */
+/** A setting's write the server refused (isWriteRefusal), as its failure and the run's stop say it. */
 function refusalReason(error: unknown): string {
   const { errno, sqlMessage, message } = error as { errno?: number; sqlMessage?: string; message?: string };
-  return `the server refused its write: "${sqlMessage ?? message ?? ''}" (error ${errno ?? '?'}, a trigger's SIGNAL?)`;
+  const why = isConstraintRefusal(error) ? 'its true counts break a CHECK constraint of the table; correct the data or the constraint' : "a trigger's SIGNAL?";
+  return `the server refused its write: "${sqlMessage ?? message ?? ''}" (error ${errno ?? '?'}, ${why})`;
 }
 
 function describeLockError(error: unknown): string {

@@ -107,7 +107,7 @@ export interface RepairReport {
   vanished: string[];
   /**
    * `unfit`: a count past what its column holds (widen it); `kept`: the row kept another value than
-   * repair wrote (a trigger?); `refused`: the server refused its write (a trigger's SIGNAL); else
+   * repair wrote (a trigger?); `refused`: the server refused its write (a trigger's SIGNAL, a CHECK constraint); else
    * still locked after every retry (a rerun finishes it).
    */
   failed: { id: string; reason: string; unfit?: true; kept?: true; refused?: true }[];

@@ -67,13 +67,20 @@ export function isRetryableLockError(error: unknown): boolean {
 }
 
 /**
- * A refusal a SIGNAL raised (a trigger's: "issuedCount may not decrease"): 1644, or any errno a
- * SIGNAL sets with MYSQL_ERRNO under SQLSTATE class 45 (an unhandled user-defined exception). It
- * is about the rows written, not the connection or the server.
+ * A refusal of the rows written, not of the connection or the server: a SIGNAL's (a trigger's:
+ * "issuedCount may not decrease"), 1644 or any errno a SIGNAL sets with MYSQL_ERRNO under SQLSTATE
+ * class 45 (an unhandled user-defined exception); or a CHECK constraint the new values break
+ * (CHECK (usedCount <= issuedCount) where a setting has more uses than codes): MariaDB's 4025,
+ * MySQL's 3819.
  */
-export function isSignalRefusal(error: unknown): boolean {
+export function isWriteRefusal(error: unknown): boolean {
   if (!isDriverError(error)) return false;
-  return error.errno === 1644 || (typeof error.sqlState === 'string' && error.sqlState.startsWith('45'));
+  return error.errno === 1644 || isConstraintRefusal(error) || (typeof error.sqlState === 'string' && error.sqlState.startsWith('45'));
+}
+
+/** A CHECK constraint's refusal (isWriteRefusal). */
+export function isConstraintRefusal(error: unknown): boolean {
+  return isDriverError(error) && (error.errno === 4025 || error.errno === 3819);
 }
 
 /**
