@@ -661,9 +661,14 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
       {
         regional_settings: '(id BIGINT UNSIGNED NOT NULL, region CHAR(2) NOT NULL, status VARCHAR(16) NULL, issuedCount INT NULL, PRIMARY KEY (id, region))',
         regional_codes: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT UNSIGNED NOT NULL, KEY (settingId))',
+        // No index on settingId: the whole-table statement (builder.ts comparePageSql) compares, which
+        // had kept the shared id's group out of its rows (a trial's "No drift", exit 0).
+        regional_unindexed: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT UNSIGNED NOT NULL)',
       },
       async () => {
         await revoke.query("INSERT INTO regional_settings SELECT seq, 'KR', 'ACTIVE', 1 FROM seq_1_to_3000");
+        await revoke.query('INSERT INTO regional_unindexed (settingId) SELECT seq FROM seq_1_to_3000 WHERE seq NOT IN (5, 2500)');
+        const unindexed = writeConfig('regional-unindexed.json', { settings: { table: 'regional_settings' }, counters: { issuedCount: { table: 'regional_unindexed', foreignKey: 'settingId' } } });
         // The ids made shared below have no codes, and every row of them caches 0: no row of them drifts
         // whichever row a read pairs with the count, so only seeing the id twice can tell.
         await revoke.query('INSERT INTO regional_codes (settingId) SELECT seq FROM seq_1_to_3000 WHERE seq NOT IN (5, 2500)');
@@ -680,6 +685,11 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
               `coupon-audit: settings.id: regional_settings.id is ${shared} in more than one row, and a setting must be one row. ` +
                 'Name a column that is unique by itself (a PRIMARY KEY or UNIQUE index of that column alone) as settings.id.',
             );
+          }
+          for (const command of [['check'], ['repair', '--yes']]) {
+            const result = await runCli([...command, '--url', revoke.url, '--config', unindexed]);
+            expect(result.code, `${command.join(' ')} (unindexed): ${result.stderr}`).toBe(2);
+            expect(result.stderr).toContain(`coupon-audit: settings.id: regional_settings.id is ${shared} in more than one row`);
           }
           const [[after]] = await revoke.conn.query<RowDataPacket[]>('SELECT SUM(issuedCount) AS total FROM regional_settings');
           expect(after).toEqual(before);

@@ -27,7 +27,7 @@ describe('comparePageSql: one statement per page compares caches with counts fro
         'SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, COUNT(*), 0, NULL FROM `g_coupons` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId` UNION ALL ' +
         'SELECT `settingId`, 0, 0, NULL, 0, 0, NULL, NULL, 0, COUNT(*), NULL FROM `g_coupon_uses` WHERE `settingId` > 10 AND `settingId` <= 20 GROUP BY `settingId`' +
         ') u GROUP BY u.id WITH ROLLUP) g ' +
-        'WHERE g.id IS NULL OR g.known = 0 OR (g.audited = 1 AND NOT (g.cached0 <=> CASE WHEN g.zero = 1 THEN 0 ELSE g.actual0 END ' +
+        'WHERE g.id IS NULL OR g.known <> 1 OR (g.audited = 1 AND NOT (g.cached0 <=> CASE WHEN g.zero = 1 THEN 0 ELSE g.actual0 END ' +
         'AND g.cached1 <=> CASE WHEN g.zero = 1 THEN 0 ELSE g.actual1 END))',
     );
   });
