@@ -1246,6 +1246,43 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
     }
   });
 
+  it('a table without transactions (MyISAM, Aria) that repair locks, counts or writes: repair refuses before its scan (exit 2), the dry run and doctor say so, --emit-sql works', async () => {
+    // A trial's MyISAM settings table: a batch a CHECK constraint failed kept its write, and its audit
+    // row was rolled back; doctor had said "All is well" and "rows locked in batches".
+    await withTables(
+      {
+        plain_settings: '(id BIGINT UNSIGNED PRIMARY KEY, status VARCHAR(16) NULL, issuedCount INT NULL) ENGINE=MyISAM',
+        plain_codes: '(id INT AUTO_INCREMENT PRIMARY KEY, settingId BIGINT UNSIGNED NOT NULL, KEY (settingId)) ENGINE=Aria',
+      },
+      async () => {
+        await revoke.query("INSERT INTO plain_settings VALUES (1, 'ACTIVE', 5), (2, 'ACTIVE', 2)");
+        await revoke.query('INSERT INTO plain_codes (settingId) VALUES (1), (2), (2)');
+        const config = writeConfig('plain.json', { settings: { table: 'plain_settings' }, counters: { issuedCount: { table: 'plain_codes', foreignKey: 'settingId' } }, auditTable: 'plain_audit' });
+        const problem =
+          'no transactions in plain_settings (MyISAM), plain_codes (Aria): repair could not lock the settings, nor commit a batch with its audit rows whole or roll it back: ' +
+          'convert them (ALTER TABLE `plain_settings` ENGINE=InnoDB; ALTER TABLE `plain_codes` ENGINE=InnoDB;), or write the changes for a DBA with --emit-sql';
+        expect((await runCli(['check', '--url', revoke.url, '--config', config])).code).toBe(1);
+        const repaired = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config]);
+        expect(repaired.code, repaired.stderr).toBe(2);
+        expect(repaired.stderr.trim()).toBe(`coupon-audit: N${problem.slice(1)}. Nothing was written.`);
+        expect((parseJson(await runCli(['repair', '--dry-run', '--format', 'json', '--url', revoke.url, '--config', config])) as unknown as { wouldStop?: string }).wouldStop).toBe(problem);
+        const doctor = JSON.parse((await runCli(['doctor', '--url', revoke.url, '--config', config, '--format', 'json'])).stdout) as { checks: { name: string; status: string; detail: string }[] };
+        expect(doctor.checks.find((check) => check.name === 'transactions')).toMatchObject({ status: 'fail', detail: expect.stringContaining('no transactions in plain_settings (MyISAM), plain_codes (Aria)') });
+        const script = join(dir, 'plain.sql');
+        expect((await runCli(['repair', '--emit-sql', script, '--url', revoke.url, '--config', config])).code).toBe(1);
+        expect(readFileSync(script, 'utf8')).toContain('UPDATE `plain_settings` SET `issuedCount` = 1');
+        // The child table alone: its own reason.
+        await revoke.query('ALTER TABLE plain_settings ENGINE=InnoDB');
+        const child = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config]);
+        expect(child.code, child.stderr).toBe(2);
+        expect(child.stderr).toContain("coupon-audit: No transactions in plain_codes (Aria): a row the application adds is seen before its transaction adds to the setting's cache");
+        const [rows] = await revoke.conn.query<RowDataPacket[]>('SELECT id, issuedCount FROM plain_settings ORDER BY id');
+        expect(rows.map((row) => [String(row['id']), row['issuedCount']])).toEqual([['1', 5], ['2', 2]]);
+      },
+      ['plain_audit'],
+    );
+  });
+
   it('an audit table that is a table of the model, or another table of that name: repair refuses before the scan (exit 2), doctor fails it', async () => {
     await revoke.query('CREATE TABLE k (id INT PRIMARY KEY, note VARCHAR(20))');
     try {

@@ -171,6 +171,12 @@ describe('binlog_format=STATEMENT', () => {
     expect(tables).toHaveLength(0);
     const check = await runCli(['check', '--url', server.url('stmt')]);
     expect(check.code).toBe(1);
+    // The plan says so too (a trial reviewed a dry run's plan, then its cron repair failed).
+    const dry = await runCli(['repair', '--dry-run', '--url', server.url('stmt'), '--format', 'json']);
+    expect(dry.code, dry.stderr).toBe(1);
+    expect((JSON.parse(dry.stdout) as { wouldStop?: string }).wouldStop).toBe(
+      'the server logs with binlog_format=STATEMENT, which rejects the READ COMMITTED writes repair makes: set binlog_format=ROW or MIXED',
+    );
   });
 
   it('doctor names it, with the fix', async () => {

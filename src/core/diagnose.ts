@@ -2,11 +2,11 @@ import { createIndexSql } from '../db/builder.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { DatabaseError } from '../errors.js';
-import { auditCounterNameLength, createIndexFixes, grantSql, hasProblems, learnAccount, outsidePrimary, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, unindexedCounters, useEngine, withKeyTypes } from '../db/inspector.js';
+import { auditCounterNameLength, createIndexFixes, grantSql, hasProblems, learnAccount, nonTransactionalTables, outsidePrimary, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, unindexedCounters, useEngine, withKeyTypes } from '../db/inspector.js';
 import { type EngineProfile, rowLocking, runLockKind } from '../db/engine.js';
 import { LEASE_TABLE } from '../db/run-lock.js';
 import type { AuditScope, CounterDefinition } from './model.js';
-import { auditNameProblem, auditTableProblem, binlogRejectsRepair, generatedCounterProblem, missingRepairGrants } from './repair-readiness.js';
+import { auditNameProblem, auditTableProblem, binlogRejectsRepair, generatedCounterProblem, missingRepairGrants, repairedTables, transactionsProblem } from './repair-readiness.js';
 import { Replica } from './replica.js';
 import { DEFAULT_THROTTLE } from './throttle.js';
 
@@ -50,6 +50,8 @@ export interface DatabaseFacts {
   generated?: { detail: string; fix: string } | null;
   /** The longest counter name an existing audit table holds (null: none yet, or unreadable). */
   auditNameRoom?: number | null;
+  /** Of the tables repair locks, counts or writes, those without transactions (repair-readiness.ts transactionsProblem). */
+  nonTransactional?: { table: string; engine: string }[];
   /** The GRANT statement that gives this user `privileges` on a table of the database ('*': all of them). */
   grantSql: (privileges: string, table: string) => string;
 }
@@ -79,6 +81,7 @@ export async function gatherFacts(db: Database, scope: AuditScope, target: strin
     facts.createIndex = await createIndexFixes(db, facts.unindexed);
     facts.privileges = await probePrivileges(db, scope, runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null);
     facts.auditNameRoom = await auditCounterNameLength(db, scope.model.auditTable);
+    facts.nonTransactional = await nonTransactionalTables(db, repairedTables(scope.model));
   }
   return facts;
 }
@@ -182,7 +185,7 @@ export async function replicaChecks(primary: Database, config: ConnectionConfig,
 const FOR_CHECK_HINT = '; for an account that only checks, doctor --for check)';
 
 /** The lines only repair needs: a check-only account (doctor --for check) is not failed for them. */
-const REPAIR_ONLY = new Set(['privileges for repair', 'counters for repair', 'audit table', 'binlog_format', 'run lock table', 'where to repair', 'server version']);
+const REPAIR_ONLY = new Set(['privileges for repair', 'counters for repair', 'transactions', 'audit table', 'binlog_format', 'run lock table', 'where to repair', 'server version']);
 
 /**
  * The diagnosis for `check` alone (doctor --for check): repair's lines become info, their text
@@ -317,6 +320,8 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
   }
 
   if (facts.generated != null) checks.push({ name: 'counters for repair', status: 'fail', detail: `${facts.generated.detail}: repair stops before it scans (check works)`, fix: facts.generated.fix });
+  const engines = facts.nonTransactional === undefined ? null : transactionsProblem(model, facts.nonTransactional);
+  if (engines !== null) checks.push({ name: 'transactions', status: 'fail', detail: `${engines.detail}: repair stops before it scans (check works)`, fix: engines.fix });
 
   // Only when it fails: repair would stop before its scan (run.ts assertRepairPossible).
   const unsuitable = privileges === undefined ? null : auditTableProblem(model, privileges.audit.missingColumn);

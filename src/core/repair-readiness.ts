@@ -18,6 +18,13 @@ export function binlogRejectsRepair(server: ServerInfo): boolean {
   return server.logBin && server.binlogFormat?.toUpperCase() === 'STATEMENT';
 }
 
+/** binlogRejectsRepair as what is wrong and what to do; null when it does not. */
+export function binlogProblem(server: ServerInfo): { detail: string; fix: string } | null {
+  return binlogRejectsRepair(server)
+    ? { detail: 'the server logs with binlog_format=STATEMENT, which rejects the READ COMMITTED writes repair makes', fix: 'set binlog_format=ROW or MIXED' }
+    : null;
+}
+
 /**
  * The writes repair needs and this user may not make: UPDATE on the settings, INSERT into an
  * existing audit table, and the writes of the run lock's lease where the engine needs one.
@@ -85,4 +92,37 @@ export function generatedCounterProblem(scope: Pick<AuditScope, 'model' | 'count
         ? `repair the others with --columns ${writable.join(',')} (check compares every counter)`
         : `check compares ${generated.length === 1 ? 'it' : 'them'}; a generated column is fixed by its expression, not by repair`,
   };
+}
+
+/**
+ * Tables repair writes or counts whose storage engine has no transactions (`found`: inspector.ts
+ * nonTransactionalTables: MyISAM, Aria). Repair's protocol needs them (SPEC.md "Repair on a live
+ * database"): the settings' rows locked, each batch and its audit rows committed or rolled back
+ * whole (a trial's MyISAM settings table kept a write whose audit row the failed batch rolled
+ * back), and a child row counted only once the application's transaction that adds it, and adds
+ * to the cache, commits (one in a MyISAM table is seen at once: counted, then added to the cache
+ * again). Repair stops before it scans; --emit-sql's guarded statements need no transaction. Null
+ * when none is such a table.
+ */
+export function transactionsProblem(model: Pick<CounterModel, 'settings' | 'counters' | 'auditTable'>, found: readonly { table: string; engine: string }[]): { detail: string; fix: string } | null {
+  const engineOf = new Map(found.map((entry) => [entry.table, entry.engine]));
+  const settings = engineOf.has(model.settings.table);
+  const children = [...new Set(model.counters.map((counter) => counter.table))].filter((table) => engineOf.has(table));
+  const audit = engineOf.has(model.auditTable);
+  const tables = [...new Set([...(settings ? [model.settings.table] : []), ...children, ...(audit ? [model.auditTable] : [])])];
+  if (tables.length === 0) return null;
+  const why = settings
+    ? 'repair could not lock the settings, nor commit a batch with its audit rows whole or roll it back'
+    : children.length > 0
+      ? "a row the application adds is seen before its transaction adds to the setting's cache, so repair could count it and the application then add it again"
+      : 'an audit row would stay written for a batch that is rolled back';
+  return {
+    detail: `no transactions in ${tables.map((table) => `${table === model.auditTable ? 'the audit table ' : ''}${table} (${engineOf.get(table)})`).join(', ')}: ${why}`,
+    fix: `convert ${tables.length === 1 ? 'it' : 'them'} (${tables.map((table) => `ALTER TABLE ${ident(table)} ENGINE=InnoDB;`).join(' ')}), or write the changes for a DBA with --emit-sql`,
+  };
+}
+
+/** The tables repair locks, counts or writes: transactionsProblem judges their engines. */
+export function repairedTables(model: Pick<CounterModel, 'settings' | 'counters' | 'auditTable'>): string[] {
+  return [model.settings.table, ...model.counters.map((counter) => counter.table), model.auditTable];
 }

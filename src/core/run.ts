@@ -3,7 +3,7 @@ import { ensureAuditTable } from '../db/applier.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { runLockKind } from '../db/engine.js';
-import { auditCounterNameLength, auditMissingColumn, autoUpdatedColumns, connectionLimit, grantSql, learnAccount, mayInsertAudit, privileges, type Privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
+import { auditCounterNameLength, auditMissingColumn, autoUpdatedColumns, connectionLimit, grantSql, learnAccount, mayInsertAudit, nonTransactionalTables, privileges, type Privileges, type ServerInfo, tableExists, useEngine, verifySchema } from '../db/inspector.js';
 import { acquireCheckLock, acquireRunLock, isRunLock, LEASE_TABLE, leaseTakenMessage, type RunLock, type RunLockHeld } from '../db/run-lock.js';
 import { compareInOneSnapshot, estimateRows } from '../db/scanner.js';
 import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, stopIfAborted, UsageError } from '../errors.js';
@@ -15,7 +15,7 @@ import { ConfigError } from './config.js';
 import { loadSource, Replica } from './replica.js';
 import { DEFAULT_THROTTLE, type ThrottleSettings, type ThrottleState, Throttler, type ThrottleTargets } from './throttle.js';
 import { emptyRepairResult, type RepairBatchOptions, type RepairProgress, type RepairResult, repairSettings } from './repair.js';
-import { auditNameProblem, auditTableProblem, binlogRejectsRepair, generatedCounterProblem, missingRepairGrants } from './repair-readiness.js';
+import { auditNameProblem, auditTableProblem, binlogProblem, generatedCounterProblem, missingRepairGrants, repairedTables, transactionsProblem } from './repair-readiness.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_METADATA_LOCK_WAIT, DEFAULT_WRITE_CONCURRENCY } from './limits.js';
 
 /**
@@ -205,7 +205,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
       madeAuditTable = await makeAuditTableEarly(db, audit);
     }
     replica = await openReplica(db, options, server);
-    const planned = await plan(db, replica, options, throttle);
+    const planned = await plan(db, server, replica, options, throttle);
     if ('report' in planned) return planned;
     const createdAuditTable = (await ensureAuditTable(db, options.scope.model.auditTable)) || madeAuditTable;
     result.createdAuditTable = createdAuditTable;
@@ -257,6 +257,7 @@ export async function repairRun(options: RepairRunOptions, result: RepairResult 
  */
 async function plan(
   db: Database,
+  server: ServerInfo,
   replica: Replica | null,
   options: RepairRunOptions,
   throttle: Throttler,
@@ -276,7 +277,7 @@ async function plan(
   const { refusal, warnings } = writeDoubts(report, options.scope.model, written);
   const counts = scanCounts(report, warnings);
   options.hooks?.onScanned?.(counts, report);
-  const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope, options.dryRun === true);
+  const target = report.drifted.length === 0 ? null : await repairTarget(db, options.scope, server, options.dryRun === true);
   const { scope } = options;
   if (target === null) return { report: full ?? { ...report, drifted: [] }, target, result: null, declined: false, scope };
   if (full !== null && options.dryRun === true) return { report: full, target, result: null, declined: false, scope };
@@ -337,11 +338,20 @@ export function repairExitCode(run: RepairRun, dryRun: boolean): ExitCode {
   return run.result.failed.length > 0 || run.result.stillDrifted.length > 0 ? EXIT.PARTIAL : EXIT.OK;
 }
 
-/** `dryRun`: the counters' columns and the audit table are judged here (a repair that writes judged them before its scan: assertRepairPossible). */
-async function repairTarget(db: Database, scope: AuditScope, dryRun: boolean): Promise<RepairTarget> {
+/**
+ * `dryRun`: what would stop the repair before its scan is judged here (a repair that writes judged
+ * it there: assertRepairPossible): the counters' columns, the binary log's format, the tables'
+ * engines, the audit table.
+ */
+async function repairTarget(db: Database, scope: AuditScope, server: ServerInfo, dryRun: boolean): Promise<RepairTarget> {
   const { auditTable } = scope.model;
   const [auditTableExists, preservedColumns] = [await tableExists(db, auditTable), await autoUpdatedColumns(db, scope.model)];
-  const problem = dryRun ? (generatedCounterProblem(scope) ?? auditTableProblem(scope.model, auditTableExists ? await auditMissingColumn(db, auditTable) : null)) : null;
+  const problem = dryRun
+    ? (generatedCounterProblem(scope) ??
+      binlogProblem(server) ??
+      transactionsProblem(scope.model, await nonTransactionalTables(db, repairedTables(scope.model))) ??
+      auditTableProblem(scope.model, auditTableExists ? await auditMissingColumn(db, auditTable) : null))
+    : null;
   return { database: db.config.database, auditTable, auditTableExists, preservedColumns, auditProblem: problem === null ? null : `${problem.detail}: ${problem.fix}` };
 }
 
@@ -453,12 +463,10 @@ async function scan(
  * the grants say of the audit table (makeAuditTableEarly).
  */
 async function assertRepairPossible(db: Database, scope: AuditScope, server: ServerInfo): Promise<Privileges['audit']> {
-  if (binlogRejectsRepair(server)) {
-    throw new DatabaseError(
-      'The server logs with binlog_format=STATEMENT, which rejects the READ COMMITTED writes repair makes; ' +
-        'set binlog_format=ROW or MIXED (check runs fine as it is).',
-    );
-  }
+  const binlog = binlogProblem(server);
+  if (binlog !== null) throw new DatabaseError(`${capitalized(binlog.detail)}; ${binlog.fix} (check runs fine as it is).`);
+  const engines = transactionsProblem(scope.model, await nonTransactionalTables(db, repairedTables(scope.model)));
+  if (engines !== null) throw new ConfigError(`${capitalized(engines.detail)}: ${engines.fix}. Nothing was written.`);
   // Found at the first write otherwise ('Data too long for column counterName'), after the scan.
   const names = auditNameProblem(scope.model.auditTable, await auditCounterNameLength(db, scope.model.auditTable), scope.counters.map((counter) => counter.name));
   if (names !== null) throw new ConfigError(`${capitalized(names.detail)}: widen it (${names.fix}) or name another --audit-table. Nothing was written.`);

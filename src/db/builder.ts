@@ -567,6 +567,15 @@ export const inspectSql = {
   /** These tables' types (BASE TABLE, VIEW, SYSTEM VERSIONED). */
   tableTypes: (tables: readonly string[]) =>
     tag(`SELECT TABLE_NAME AS tableName, TABLE_TYPE AS tableType FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`),
+  /**
+   * These tables' storage engines that have no transactions (MyISAM, Aria, MEMORY: ENGINES says NO);
+   * a view (no engine) or a transactional table is no row.
+   */
+  nonTransactional: (tables: readonly string[]) =>
+    tag(
+      'SELECT t.TABLE_NAME AS tableName, t.ENGINE AS engine FROM information_schema.TABLES t JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE ' +
+        `WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_NAME IN (${tables.map(literal).join(', ')}) AND e.TRANSACTIONS = 'NO'`,
+    ),
   /** First columns of every index of these tables. */
   leadingIndexColumns: (tables: readonly string[]) =>
     tag(

@@ -486,6 +486,12 @@ export async function viewsAmong(db: Database, tables: readonly string[]): Promi
   return new Set(rows.filter((row) => String(row['tableType']).toUpperCase() === 'VIEW').map((row) => String(row['tableName']).toLowerCase()));
 }
 
+/** Of these tables, those whose storage engine has no transactions (MyISAM, Aria), with it: repair-readiness.ts transactionsProblem. */
+export async function nonTransactionalTables(db: Database, tables: readonly string[]): Promise<{ table: string; engine: string }[]> {
+  const rows = await db.query(inspectSql.nonTransactional([...new Set(tables)]), 'reading information_schema');
+  return rows.map((row) => ({ table: String(row['tableName']), engine: String(row['engine']) }));
+}
+
 /**
  * Columns of the settings table that ON UPDATE CURRENT_TIMESTAMP would change behind our back
  * (an `updatedAt`): repair assigns them to themselves so that only the counters change.
