@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, startCli } from './helpers/cli.js';
+import { findServerBinary } from '../src/server/server-binary.js';
 
 /**
  * `coupon-audit demo` against the locally installed server binary. Each run gets a TMPDIR of its
@@ -155,5 +156,22 @@ describe('coupon-audit demo', () => {
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/^coupon-audit: The demo needs a database server\. .*apt-get install mariadb-server.*\.\n$/);
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a server binary that cannot be run (a directory): exit 3 with one sentence, not a crash; nothing left', async () => {
+    // Beside the real install tool, so the data directory is made and the server's start is what fails
+    // (a trial's directory in /tmp found /bin/mariadb-install-db: Node's stack, exit 1).
+    const installDb = findServerBinary()?.installDb;
+    if (installDb == null) throw new Error('this test needs mariadb-install-db (the suite runs on MariaDB)');
+    const dir = newScratch();
+    mkdirSync(join(dir, 'bin'));
+    symlinkSync(installDb, join(dir, 'bin', 'mariadb-install-db'));
+    const notAProgram = join(dir, 'bin', 'mariadbd');
+    mkdirSync(notAProgram);
+    const result = await runCli(['demo', '--server-binary', notAProgram], { env: { TMPDIR: dir } });
+    expect(result.code, result.stderr).toBe(3);
+    expect(result.stderr).not.toMatch(/node:events|Unhandled/);
+    expect(result.stderr).toContain(`Could not run ${notAProgram}`);
+    expect(readdirSync(dir)).toEqual(['bin']);
   });
 });

@@ -200,11 +200,19 @@ export class ThrowawayServer {
       { stdio: 'ignore', detached: true },
     );
     this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    // A program that cannot be run (a directory, no execute permission: EACCES) is told by an
+    // 'error' event, not an exit: unheard, it ended the process with Node's stack and exit 1.
+    let spawnError: Error | null = null;
+    child.once('error', (error) => (spawnError = error));
+    this.exited = new Promise((resolve) => {
+      child.once('exit', () => resolve());
+      child.once('error', () => resolve());
+    });
     child.unref();
     const deadline = Date.now() + readyTimeoutMs;
     for (;;) {
       signal?.throwIfAborted();
+      if (spawnError !== null) throw new Error(`Could not run ${this.binary.server}: ${(spawnError as Error).message}`);
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`The throwaway server exited at start-up: ${this.errorLogTail()}`);
       }
