@@ -65,9 +65,10 @@ export function resolveConnectionConfig(inputs: ConnectionInputs): ConnectionCon
   try {
     url = new URL(trimmed);
   } catch {
-    throw new UsageError(
-      `The database URL is malformed (${maskUrl(raw)}); expected mysql://user:password@host:3306/dbname.`,
-    );
+    // Shown only as a URL (scheme://…), whose password maskUrl finds: another form (a DSN such as
+    // "host=… password=…", "user/password@host") holds its password where no mask looks.
+    const shown = /^\s*[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(raw) ? maskUrl(raw) : 'not shown: it is not a URL, and may hold a password';
+    throw new UsageError(`The database URL is malformed (${shown}); expected mysql://user:password@host:3306/dbname.`);
   }
   if (!PROTOCOLS.has(url.protocol)) {
     throw new UsageError(

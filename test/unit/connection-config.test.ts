@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { resolveConnectionConfig } from '../../src/db/connection-config.js';
+
+/** The message resolveConnectionConfig throws for `url`. */
+function refusal(url: string): string {
+  try {
+    resolveConnectionConfig({ url, env: {} });
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error(`accepted: ${url}`);
+}
+
+describe('a database URL that does not parse', () => {
+  it('is never echoed where it is no URL (a DSN holds its password where no mask looks)', () => {
+    // A trial's forms: each message had echoed the password.
+    for (const url of ['host=127.0.0.1 user=u password=secretpw dbname=d', 'Server=127.0.0.1;Uid=u;Pwd=secretpw;', 'u/secretpw@127.0.0.1', 'not a url secretpw']) {
+      const message = refusal(url);
+      expect(message).toBe('The database URL is malformed (not shown: it is not a URL, and may hold a password); expected mysql://user:password@host:3306/dbname.');
+    }
+  });
+
+  it('is shown as a URL with its password masked', () => {
+    expect(refusal('mysql://u:secret pw@host name/db')).toBe('The database URL is malformed (mysql://u:***@host name/db); expected mysql://user:password@host:3306/dbname.');
+    expect(refusal('mysql://root@127.0.0.1:3306:3306/db')).toContain('(mysql://root@127.0.0.1:3306:3306/db)');
+  });
+});
