@@ -143,6 +143,46 @@ describe('a busy server: few connections left under its max_connections', () => 
   });
 });
 
+describe('a server whose sql_mode has NO_BACKSLASH_ESCAPES', () => {
+  let server: ThrowawayServer;
+  let conn: Connection;
+  let dir: string;
+
+  beforeAll(async () => {
+    server = await ThrowawayServer.start({ args: ['--sql-mode=STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES'] });
+    conn = await createSchema(server, 'nbe');
+    await seed(conn, [
+      { id: 1, issuedCount: 1, usedCount: 0, coupons: 1 },
+      { id: 2, issuedCount: 5, usedCount: 0, coupons: 2 },
+    ]);
+    dir = mkdtempSync(join(tmpdir(), 'coupon-audit-nbe-'));
+  }, 120_000);
+  afterAll(async () => {
+    await conn?.end().catch(() => undefined);
+    await server?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("reads a filter's quotes as the check of its one expression does (a backslash escapes): one that would leave its parentheses does not compile (exit 2)", async () => {
+    const config = (where: string): string => {
+      const file = join(dir, `c${Math.random().toString(36).slice(2)}.json`);
+      writeFileSync(file, JSON.stringify({ counters: { issuedCount: { table: 'g_coupons', foreignKey: 'settingId', where } } }));
+      return file;
+    };
+    // A trial's: read with the server's mode, the string ends at the backslash and "OR (1=1" leaves
+    // the parentheses put around the filter (every code counted for every setting).
+    const escaping = await runCli(['check', '--url', server.url('nbe'), '--config', config("status <> '\\' ) OR (1=1 /*'*/")]);
+    expect(escaping.code, escaping.stderr).toBe(2);
+    expect(escaping.stderr).toContain('issuedCount');
+    // A filter with a backslash in a string means what it says, and the run is exact.
+    const plain = await runCli(['check', '--url', server.url('nbe'), '--config', config("code NOT LIKE 'x\\_%'"), '--format', 'json']);
+    expect(plain.code, plain.stderr).toBe(1);
+    expect((JSON.parse(plain.stdout) as { drifted: { id: string }[] }).drifted.map((setting) => setting.id)).toEqual(['2']);
+    const repaired = await runCli(['repair', '--yes', '--url', server.url('nbe')]);
+    expect(repaired.code, repaired.stderr).toBe(0);
+  });
+});
+
 describe('binlog_format=STATEMENT', () => {
   let server: ThrowawayServer;
   let conn: Connection;

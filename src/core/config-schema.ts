@@ -66,7 +66,8 @@ export function expressionProblem(where: string): string | null {
       const end = where.indexOf('*/', i + 2);
       if (end === -1) return 'a /* comment is not closed';
       i = end + 1;
-    } else if (c === '#' || (c === '-' && where[i + 1] === '-' && (i + 2 >= where.length || /\s/.test(where[i + 2]!)))) {
+    } else if (c === '#' || (c === '-' && where[i + 1] === '-' && (i + 2 >= where.length || where.charCodeAt(i + 2) <= 0x20))) {
+      // The server starts a -- comment before any control character as well as a space ('--\x01').
       // It would run to the end of the line, over the parenthesis every statement closes after it.
       return 'a -- or # comment would hide the parenthesis put after the filter; use /* … */';
     } else if (c === '(') depth += 1;

@@ -485,6 +485,14 @@ export const sessionSql = {
    * another collation needs a COLLATE in the filter, as in any client.
    */
   names: (collation: string) => tag(`SET NAMES utf8mb4 COLLATE ${literal(collation)}`),
+  /**
+   * The session's sql_mode without NO_BACKSLASH_ESCAPES, wherever the server's has it: a backslash
+   * in a quoted string escapes, as literal() writes strings and config-schema.ts expressionProblem
+   * reads a filter's quotes (with it, a filter the check read as one quoted string could end its
+   * string at a backslash and close the parenthesis around it: a trial's). The mode is a
+   * comma-separated list: that one name is taken out of it.
+   */
+  backslashEscapes: tag("SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))"),
   readCommitted: tag('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED'),
   /**
    * Every connection's bound on a wait for a table's metadata lock (inspector.ts useEngine): a read

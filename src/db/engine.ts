@@ -92,6 +92,8 @@ export const ENGINE_VARIABLES = [
   // The --url database's own (session) defaults: the connection collation (inspector.ts useEngine).
   'character_set_database',
   'collation_database',
+  // NO_BACKSLASH_ESCAPES in it is taken out of every session (inspector.ts useEngine).
+  'sql_mode',
 ] as const;
 
 /** wsrep status variables read when wsrep is on. */

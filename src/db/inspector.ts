@@ -22,6 +22,8 @@ export interface ServerInfo {
   engine: EngineProfile;
   /** The --url database's default collation where its character set is utf8mb4; null otherwise. */
   databaseCollation: string | null;
+  /** False where the server's sql_mode has NO_BACKSLASH_ESCAPES (each session then takes it out: builder.ts sessionSql.backslashEscapes). */
+  backslashEscapes?: boolean;
 }
 
 /** Reads what the server says about itself: version, variables, and its cluster's status. */
@@ -56,6 +58,7 @@ export function serverInfoFrom(answers: ServerAnswers): ServerInfo {
     readOnly: /^(on|1)$/i.test(v['read_only'] ?? ''),
     engine,
     databaseCollation: (v['character_set_database'] ?? '').toLowerCase() === 'utf8mb4' && /^utf8mb4_\w+$/i.test(v['collation_database'] ?? '') ? v['collation_database']! : null,
+    backslashEscapes: !/(^|,)NO_BACKSLASH_ESCAPES(,|$)/i.test(v['sql_mode'] ?? ''),
   };
 }
 
@@ -80,7 +83,12 @@ export async function useEngine(db: Database, options: { metadataLockWaitSeconds
     throw new DatabaseError(outsidePrimaryMessage(`${db.config.host}:${db.config.port}`, `wsrep_cluster_status is ${cluster.component}, the node ${cluster.state}`));
   }
   const bound = server.engine.boundsMetadataLockWait ? [sessionSql.metadataLockWait(options.metadataLockWaitSeconds)] : [];
-  db.setSessionSetup([...(server.databaseCollation === null ? [] : [sessionSql.names(server.databaseCollation)]), ...server.engine.readSetup, ...bound]);
+  db.setSessionSetup([
+    ...(server.databaseCollation === null ? [] : [sessionSql.names(server.databaseCollation)]),
+    ...(server.backslashEscapes === false ? [sessionSql.backslashEscapes] : []),
+    ...server.engine.readSetup,
+    ...bound,
+  ]);
   return server;
 }
 

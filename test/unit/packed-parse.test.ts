@@ -340,6 +340,8 @@ describe("a counter's where is one expression (config-schema expressionProblem)"
     expect(expressionProblem("1=1 /* ' */) OR (/* ' */ 1=1")).toMatch(/closes a parenthesis/);
     expect(expressionProblem('1=1 #(\n) OR (1=1')).toMatch(/-- or # comment/);
     expect(expressionProblem('1=1 -- (\n) OR (1=1')).toMatch(/-- or # comment/);
+    // A trial's: the server starts a -- comment before a control character too.
+    expect(expressionProblem("status <> 'REVOKED' --\u0001'\n) OR (1=1 --\u0001'\n AND 1=1")).toMatch(/-- or # comment/);
     expect(expressionProblem('1=1 /*! ) OR ( */')).toMatch(/\/\*! comment/);
     expect(expressionProblem('1=1 /* open')).toBe('a /* comment is not closed');
     expect(expressionProblem('(a = 1')).toBe('a "(" is not closed');
