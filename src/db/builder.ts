@@ -806,11 +806,19 @@ export interface ScriptHeader {
 }
 
 /**
+ * Text for a `--` comment line: a line break in it (a config's filter, a file name) would end the
+ * comment, and what follows would run where the file is fed to a client (a trial's filter carried
+ * a CREATE TABLE into `sql`'s output).
+ */
+export function oneLine(text: string): string {
+  return text.replace(/[\r\n]+/g, ' ');
+}
+
+/**
  * `repair --emit-sql FILE`: change-control SQL a DBA reviews and runs by hand, one guarded UPDATE
  * per change, after a header naming the database, the time and the tool version.
  */
 export function changeScriptSql(model: CounterModel, changes: readonly ScriptChange[], header: ScriptHeader, preserved: readonly string[]): string {
-  const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ');
   const settings = new Set(changes.map((change) => change.settingId)).size;
   const lines = [
     `-- coupon-audit ${oneLine(header.toolVersion)}: change-control SQL (repair --emit-sql); nothing has been applied.`,

@@ -1,5 +1,5 @@
 import type { AuditScope } from '../core/model.js';
-import { comparePageSql, ident, idList, literal, packedPageSql } from './builder.js';
+import { comparePageSql, ident, idList, literal, oneLine, packedPageSql } from './builder.js';
 import { withKeyTypes } from './inspector.js';
 import { compareIds, type IdScope } from './rows.js';
 
@@ -55,14 +55,14 @@ function explained(scope: AuditScope, options: ExplainOptions): { head: string; 
   });
   const settingsFilter = [only(`s.${ident(s.id)}`, s.idIsText === true), scope.deleted === 'skip' ? `NOT (${deleted})` : null].filter((c) => c !== null);
   const described = scope.counters
-    .map((c) => `--   ${c.name} = COUNT(*) of ${c.table} rows whose ${c.foreignKey} is the setting's ${s.id}${c.where === null ? '' : `, where ${c.where}`}`)
+    .map((c) => oneLine(`--   ${c.name} = COUNT(*) of ${c.table} rows whose ${c.foreignKey} is the setting's ${s.id}${c.where === null ? '' : `, where ${c.where}`}`))
     .join('\n');
-  const head = `-- coupon-audit: drift detection${model.source === null ? '' : ` (model from ${model.source})`}${ids === undefined ? '' : `, for the settings ${ids.join(', ')} (--ids)`}.
--- In ${s.table}, each audited counter caches a count:
+  const head = `-- coupon-audit: drift detection${model.source === null ? '' : ` (model from ${oneLine(model.source)})`}${ids === undefined ? '' : `, for the settings ${ids.join(', ')} (--ids)`}.
+-- In ${oneLine(s.table)}, each audited counter caches a count:
 ${described}
--- A setting drifts when a counter is not (NULL-safely, <=>) that count${scope.deleted === 'zero' ? `, or 0 when ${s.status} is '${s.deletedStatus}'` : ''}:
+-- A setting drifts when a counter is not (NULL-safely, <=>) that count${scope.deleted === 'zero' ? `, or 0 when ${oneLine(s.status)} is '${oneLine(s.deletedStatus)}'` : ''}:
 -- a NULL cache, a negative cache and a non-zero cache on a setting with no children are all drift.${
-    scope.deleted === 'skip' ? `\n-- Settings whose ${s.status} is '${s.deletedStatus}' are left out.` : ''
+    scope.deleted === 'skip' ? `\n-- Settings whose ${oneLine(s.status)} is '${oneLine(s.deletedStatus)}' are left out.` : ''
   }`;
 
   const statements: ExplainedStatement[] = [

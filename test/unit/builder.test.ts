@@ -437,6 +437,18 @@ describe('every statement is tagged', () => {
     // And the packed statement check sends for that page, the one a DBA finds in the processlist.
     expect(text).toContain(`${builder.packedPageSql(typed, { kind: 'range', after: null, upTo: 1000n })};`);
   });
+  it("coupon-audit sql: a line break in a filter, a name or the deleted status stays inside its comment line (a trial's filter ran a CREATE TABLE from the printed file)", () => {
+    const hostile = { ...DEFAULT_MODEL, source: 'conf\nDROP TABLE a;', settings: { ...DEFAULT_MODEL.settings, deletedStatus: 'DELETED\nDROP TABLE b;' }, counters: [{ ...DEFAULT_MODEL.counters[0]!, where: "status <> 'REVOKED' /*\nCREATE TABLE pwned (x INT);\n*/" }] };
+    for (const deleted of ['zero', 'skip'] as const) {
+      const text = explainSql(auditScope(hostile, { deleted }));
+      const comments = text.split('\n').filter((line) => line.startsWith('--'));
+      expect(comments.join('\n')).toContain("where status <> 'REVOKED' /* CREATE TABLE pwned (x INT); */");
+      // Every line of the header is a comment (in the statements the status is a quoted literal, and
+      // the filter in its place, where its /* … */ is one comment however many lines it spans).
+      const header = text.slice(0, text.indexOf('\n\n'));
+      expect(header.split('\n').filter((line) => !line.startsWith('--'))).toEqual([]);
+    }
+  });
   it('coupon-audit sql --ids / --page-size: the statements of those settings (no orphan counts), or of the page (0, N]', () => {
     const scope = auditScope(DEFAULT_MODEL);
     const typed = withKeyTypes(scope, new Set());
