@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
@@ -317,6 +317,18 @@ describe('writing: the plan is what repair writes, and the emitted SQL does the 
     expect(dash.code).toBe(2);
     expect(dash.stderr).toContain("'-' is not stdout here");
     expect(existsSync(join(dir, '-'))).toBe(false);
+    // A link planted at the name is replaced by the script, never written through (a trial's 0600
+    // victim file got the SQL); a FIFO is refused at once (writing it waited for a reader, for ever).
+    writeFileSync(join(dir, 'victim.txt'), 'keep\n', { mode: 0o600 });
+    symlinkSync('victim.txt', join(dir, 'planted.sql'));
+    expect((await runCli(['repair', '--url', own.url, '--emit-sql', join(dir, 'planted.sql')])).code).toBe(1);
+    expect(readFileSync(join(dir, 'victim.txt'), 'utf8')).toBe('keep\n');
+    expect(lstatSync(join(dir, 'planted.sql')).isFile()).toBe(true);
+    expect(readFileSync(join(dir, 'planted.sql'), 'utf8')).toContain('<=>');
+    execFileSync('mkfifo', [join(dir, 'fifo.sql')]);
+    const fifo = await runCli(['repair', '--url', own.url, '--emit-sql', join(dir, 'fifo.sql')]);
+    expect(fifo.code).toBe(2);
+    expect(fifo.stderr).toContain('it is a FIFO, not a file');
   });
 
   it('the prompt shows the plan and says the audit table will be created, and where; after writing, the same table', async () => {

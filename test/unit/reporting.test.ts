@@ -123,6 +123,18 @@ describe('writeMetricsFile', () => {
     expect(readdirSync(dir)).toEqual([`${'m'.repeat(250)}.prom`]);
   });
 
+  it('keeps the permissions of the file it replaces (0600 stayed 0644 after a run), and refuses a FIFO at once (EINVAL)', async () => {
+    const file = join(dir, 'private.prom');
+    writeFileSync(file, 'old\n', { mode: 0o600 });
+    await writeMetricsFile(file, 'new\n');
+    expect(readFileSync(file, 'utf8')).toBe('new\n');
+    expect(lstatSync(file).mode & 0o777).toBe(0o600);
+    // A cron job's run had waited for a reader of a FIFO, for ever.
+    execFileSync('mkfifo', [join(dir, 'fifo.prom')]);
+    await expect(writeMetricsFile(join(dir, 'fifo.prom'), 'x\n')).rejects.toMatchObject({ code: 'EINVAL' });
+    expect(readdirSync(dir).sort()).toEqual(['fifo.prom', 'private.prom']);
+  });
+
   it('refuses a directory (EISDIR), and leaves nothing behind', async () => {
     mkdirSync(join(dir, 'textfile'));
     await expect(writeMetricsFile(join(dir, 'textfile'), 'x\n')).rejects.toMatchObject({ code: 'EISDIR' });

@@ -1,6 +1,6 @@
 /** repair's action, loaded when repair runs (commands/repair.ts declares its options). */
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, lstatSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { ChalkInstance } from 'chalk';
 import type { DriftReport } from '../../core/detect-drift.js';
@@ -18,6 +18,7 @@ import { checkRunOptions, refuseLagWithoutReplica, resolveScope } from '../commo
 import type { RepairOptions } from '../commands/repair.js';
 import { connectionConfig, recordTarget } from '../connect.js';
 import { CHANGE_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderKinds } from '../drift-report.js';
+import { replaceFile } from '../files.js';
 import { jsonText, mappedAsWritten } from '../json-output.js';
 import { writePieces } from '../pieces.js';
 import { confirm } from '../prompt.js';
@@ -140,7 +141,7 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         if (refusal !== null) throw refusal;
         const generated = generatedCounterRefusal(run.scope, `Nothing was written to ${emitSql}.`);
         if (generated !== null) throw generated;
-        await printPlan(terminal, options, scope, run, emitChangeScript(emitSql, run, connection), interrupts.signal);
+        await printPlan(terminal, options, scope, run, await emitChangeScript(emitSql, run, connection), interrupts.signal);
       } else if (planOnly) await printPlan(terminal, options, scope, run, null, interrupts.signal);
       else if (options.format === 'json') {
         // Nothing drifted: JSON in the shape of every repair's (summary.repaired 0, changes []), as
@@ -259,19 +260,20 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
 /** --emit-sql: fails early (exit 2) when the file cannot be written, before anything is read. */
 function assertWritable(file: string): void {
   try {
-    if (existsSync(file)) {
-      if (statSync(file).isDirectory()) throw new Error('it is a directory');
-      accessSync(file, constants.W_OK);
-    } else {
-      accessSync(dirname(resolvePath(file)), constants.W_OK);
-    }
+    // As replaceFile will write it: a file or a link is replaced (its directory is written), a
+    // device written in place; a directory, a FIFO or a socket refused.
+    const stats = lstatSync(file, { throwIfNoEntry: false });
+    if (stats?.isDirectory() === true) throw new Error('it is a directory');
+    if (stats?.isFIFO() === true || stats?.isSocket() === true) throw new Error(`it is a ${stats.isFIFO() ? 'FIFO' : 'socket'}, not a file`);
+    if (stats !== undefined && !stats.isFile() && !stats.isSymbolicLink()) accessSync(file, constants.W_OK);
+    else accessSync(dirname(resolvePath(file)), constants.W_OK);
   } catch (error) {
     throw new UsageError(`--emit-sql ${file}: cannot write there (${error instanceof Error ? error.message : String(error)}); nothing was read or written.`);
   }
 }
 
-/** Writes the change-control SQL (db/builder.ts changeScriptSql) of a dry run to `file`. */
-function emitChangeScript(file: string, run: PlannedRun, connection: ConnectionConfig): EmittedScript {
+/** Writes the change-control SQL (db/builder.ts changeScriptSql) of a dry run to `file`, replacing what is there (files.ts replaceFile: a link at that name is not followed). */
+async function emitChangeScript(file: string, run: PlannedRun, connection: ConnectionConfig): Promise<EmittedScript> {
   const changes = planChanges(run.report.drifted);
   // The run's typed scope: a text settings id is matched by a quoted id (builder.ts idList).
   const text = changeScriptSql(
@@ -290,7 +292,7 @@ function emitChangeScript(file: string, run: PlannedRun, connection: ConnectionC
     run.target?.preservedColumns ?? [],
   );
   try {
-    writeFileSync(file, text);
+    await replaceFile(file, text);
   } catch (error) {
     throw new UsageError(`--emit-sql ${file}: could not write it (${error instanceof Error ? error.message : String(error)}); nothing was applied.`);
   }

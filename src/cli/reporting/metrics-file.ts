@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { lstat, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import { EXIT } from '../../errors.js';
+import { replaceFile } from '../files.js';
 import type { RunOutcome } from './run-outcome.js';
 
 export interface MetricsInput {
@@ -153,35 +152,9 @@ function previousSamples(text: string, labels: MetricsLabels, names: readonly st
   return kept;
 }
 
-/**
- * Writes beside the target and renames, so node_exporter's textfile collector never reads half a
- * file (rename is atomic within a directory). A symlink is replaced, not followed, as `mv` does: a
- * root cron job must not write through a link someone planted in a shared textfile directory into
- * a file of their choosing. What is neither a file nor a link (a device, a FIFO) is written in
- * place: a root cron job's `--metrics-file /dev/null` had replaced the device with a file.
- */
-export async function writeMetricsFile(path: string, text: string): Promise<void> {
-  const stats = await lstat(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
-    throw error;
-  });
-  if (stats?.isDirectory() === true) throw Object.assign(new Error(`${path} is a directory`), { code: 'EISDIR' });
-  if (stats !== null && !stats.isFile() && !stats.isSymbolicLink()) {
-    await writeFile(path, text);
-    return;
-  }
-  // A name no one can guess, created exclusively (O_EXCL: never through a link planted at that name),
-  // in the target's directory (rename is atomic only within one). Not the target's name plus a
-  // suffix: a name near the file system's limit (255 bytes) then had no room for one (ENAMETOOLONG).
-  // Hidden, and not *.prom: node_exporter's textfile collector reads neither.
-  const temporary = join(dirname(path), `.coupon-audit.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(temporary, text, { mode: 0o644, flag: 'wx' });
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
+/** The metrics file, written whole or not at all (files.ts replaceFile: node_exporter's textfile collector never reads half a file). */
+export function writeMetricsFile(path: string, text: string): Promise<void> {
+  return replaceFile(path, text);
 }
 
 function labelSet(labels: Record<string, string>): string {
