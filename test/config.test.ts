@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -189,6 +189,18 @@ describe('a revoke-aware model (codes with a status, uses with a cancellation ti
       expect((await runCli(['check', '--url', revoke.url, '--config', join(cwd, 'coupon-audit.json')], { cwd })).stderr).not.toContain('Counters from');
       const elsewhere = await runCli(['check', '--url', revoke.url]);
       expect(elsewhere.code).toBe(1); // the built-in model still counts the revoked code
+      // One others may write is not taken (a trial's planted file pointed repair at another table,
+      // and --quiet said nothing); named with --config it is the operator's choice. A BOM is no error.
+      writeFileSync(join(cwd, 'coupon-audit.json'), `\uFEFF${JSON.stringify(REVOKE_CONFIG)}`);
+      expect((await runCli(['check', '--url', revoke.url], { cwd })).code).toBe(0);
+      chmodSync(join(cwd, 'coupon-audit.json'), 0o666);
+      const shared = await runCli(['repair', '--yes', '--quiet', '--url', revoke.url], { cwd });
+      expect(shared.code).toBe(2);
+      expect(shared.stderr).toBe(
+        `coupon-audit: ${join(cwd, 'coupon-audit.json')} (found in the working directory) is not used: other users may write it (mode 0666), and it decides what repair writes. ` +
+          'Make it yours and writable by you alone (chown, chmod go-w), or name it with --config.\n',
+      );
+      expect((await runCli(['check', '--url', revoke.url, '--config', 'coupon-audit.json'], { cwd })).code).toBe(0);
     } finally {
       rmSync(cwd, { recursive: true, force: true });
     }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { type CounterModel, DEFAULT_MODEL } from './model.js';
@@ -23,6 +23,7 @@ export async function loadModel(config: string | CounterConfig | undefined, cwd:
   const explicit = config !== undefined;
   const path = resolve(cwd, config ?? DEFAULT_CONFIG_FILE);
   if (!explicit && !existsSync(path)) return DEFAULT_MODEL;
+  if (!explicit) refuseOthersFile(path);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -31,6 +32,8 @@ export async function loadModel(config: string | CounterConfig | undefined, cwd:
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (code ?? String(error));
     throw new ConfigError(`Cannot read the config file ${path}: ${why}.`);
   }
+  // A byte-order mark (an editor's): JSON.parse reads it as a stray character ("Unexpected token").
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -44,6 +47,35 @@ export async function loadModel(config: string | CounterConfig | undefined, cwd:
     throw new ConfigError(`${path} names ${duplicate.path === '' ? '' : `${duplicate.path}.`}${duplicate.key} twice (the second at ${lineAndColumn(text, duplicate.at)}): rename or remove one.`);
   }
   return validate(json, path);
+}
+
+/**
+ * The config found in the working directory (not named with --config) decides which table repair
+ * writes and what it counts: one that another user owns, or that group or others may write, is not
+ * used (a cron job run from a shared directory would take someone else's; as ssh treats its
+ * config). Named with --config, it is the operator's choice. Where there are no user ids (Windows),
+ * nothing is checked.
+ */
+function refuseOthersFile(path: string): void {
+  const uid = process.getuid?.();
+  if (uid === undefined) return;
+  let stats;
+  try {
+    stats = statSync(path);
+  } catch {
+    return; // unreadable: the read below says why
+  }
+  const problem =
+    stats.uid !== uid && stats.uid !== 0
+      ? `it belongs to another user (uid ${stats.uid})`
+      : (stats.mode & 0o022) !== 0
+        ? `${(stats.mode & 0o002) !== 0 ? 'other users' : 'its group'} may write it (mode ${(stats.mode & 0o777).toString(8).padStart(4, '0')})`
+        : null;
+  if (problem === null) return;
+  throw new ConfigError(
+    `${path} (found in the working directory) is not used: ${problem}, and it decides what repair writes. ` +
+      'Make it yours and writable by you alone (chown, chmod go-w), or name it with --config.',
+  );
 }
 
 /** "line 3, column 12" of a character offset (both from 1). */
