@@ -8,7 +8,7 @@ import { DEFAULT_THROTTLE, describeLimits, type LoadLimit, replicaLagOptionsProb
 import { UsageError } from '../errors.js';
 import { counterNames } from '../core/validate.js';
 import { type ConnectionConfig, resolveReplicaConfig } from '../db/connection-config.js';
-import { counterList, loadLimits, nonNegativeSeconds, replicaUrl, secondsIn, settingIds, wholeNumberIn, webhookUrl } from './options.js';
+import { counterList, loadLimits, metricsFile, nonNegativeSeconds, replicaUrl, secondsIn, settingIds, wholeNumberIn, webhookUrl } from './options.js';
 import type { ReportingOptions } from './reporting/publish.js';
 import type { Terminal } from './terminal.js';
 
@@ -116,7 +116,7 @@ export function addCommonOptions(command: Command): Command {
     .option('--pause-file <path>', 'pause between pages and repair batches while this file exists')
     .option('--check-interval <seconds>', 'how often load and lag are read, and a pause looks again, 0.05-60', secondsIn({ min: 0.05, max: 60 }), DEFAULT_THROTTLE.checkIntervalMs / 1000)
     .addOption(metadataLockWaitOption())
-    .option('--metrics-file <path>', 'write a Prometheus textfile (node_exporter textfile collector) after the run')
+    .option('--metrics-file <path>', 'write a Prometheus textfile (node_exporter textfile collector) after the run', metricsFile)
     .option(
       '--notify-url <url>',
       'POST a JSON message (Slack-style "text") here when drift is found or the run ends in exit 3, 4, 70 or 74 (not for a usage error, another run\'s lock or a signal) (default: $COUPON_AUDIT_NOTIFY_URL)',

@@ -72,10 +72,16 @@ export function outputFile(value: string): string {
   return value;
 }
 
-/** A number of seconds within `range` (fractions allowed), with the range in its message (and in --help). */
+/** `--metrics-file PATH`: a path (an empty one was taken, and every run warned that it could not write ''). */
+export function metricsFile(value: string): string {
+  if (value.trim() === '' || value.includes('\0')) throw new InvalidArgumentError('expected a file path to write.');
+  return value;
+}
+
+/** A number of seconds within `range` (fractions allowed, '.5' too), with the range in its message (and in --help). */
 export function secondsIn(range: { min: number; max: number }) {
   return (value: string): number => {
-    if (!/^\d+(\.\d+)?$/.test(value.trim()) || Number(value) < range.min || Number(value) > range.max) {
+    if (!/^(\d+(\.\d+)?|\.\d+)$/.test(value.trim()) || Number(value) < range.min || Number(value) > range.max) {
       throw new InvalidArgumentError(`expected a number of seconds from ${range.min} to ${range.max}.`);
     }
     return Number(value);

@@ -84,7 +84,11 @@ export function resolveConnectionConfig(inputs: ConnectionInputs): ConnectionCon
       `The database URL names no database (${maskUrl(raw)}); add it as the path: mysql://user@host:3306/dbname.`,
     );
   }
+  // A NUL ends the name where the server reads it: the handshake failed (exit 3) on what is a typo.
+  if (database.includes('\0')) throw new UsageError(`The database URL's database name holds a NUL character (%00) (${maskUrl(raw)}).`);
   const port = url.port === '' ? 3306 : Number(url.port);
+  // Port 0 is no port: the driver connected to 3306 and messages said ":0".
+  if (port === 0) throw new UsageError(`The database URL's port is 0 (${maskUrl(raw)}); give the server's port, or leave it out for 3306.`);
   for (const key of url.searchParams.keys()) {
     if (!URL_OPTIONS.has(key)) {
       throw new UsageError(

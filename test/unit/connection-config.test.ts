@@ -25,3 +25,10 @@ describe('a database URL that does not parse', () => {
     expect(refusal('mysql://root@127.0.0.1:3306:3306/db')).toContain('(mysql://root@127.0.0.1:3306:3306/db)');
   });
 });
+
+describe('a database URL that parses but names no server or database', () => {
+  it('refuses port 0 (the driver took 3306) and a NUL in the database name (the handshake failed, exit 3)', () => {
+    expect(refusal('mysql://root:pw@127.0.0.1:0/db')).toBe("The database URL's port is 0 (mysql://root:***@127.0.0.1:0/db); give the server's port, or leave it out for 3306.");
+    expect(refusal('mysql://root@127.0.0.1/db%00')).toContain("The database URL's database name holds a NUL character (%00)");
+  });
+});

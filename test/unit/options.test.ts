@@ -1,7 +1,7 @@
 import { WriteStream } from 'node:tty';
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { counterList, settingIds, wholeNumberIn } from '../../src/cli/options.js';
+import { counterList, metricsFile, secondsIn, settingIds, wholeNumberIn } from '../../src/cli/options.js';
 import { colorLevel } from '../../src/cli/terminal.js';
 import { maskUrl, resolveConnectionConfig } from '../../src/db/connection-config.js';
 import { UsageError } from '../../src/errors.js';
@@ -13,6 +13,14 @@ describe('option parsers', () => {
     const parse = wholeNumberIn({ min: 1, max: 100 });
     expect(parse('5')).toBe(5);
     for (const bad of ['0', '-5', 'abc', '1.5', '101', '']) expect(() => parse(bad)).toThrow(InvalidArgumentError);
+  });
+  it("seconds with a fraction ('.1' as '0.1'), and a metrics file path that is one", () => {
+    const parse = secondsIn({ min: 0.05, max: 60 });
+    expect(parse('.1')).toBe(0.1);
+    expect(parse('0.05')).toBe(0.05);
+    for (const bad of ['.', '1.', '-1', '0.01', '61', 'x', '']) expect(() => parse(bad), bad).toThrow(InvalidArgumentError);
+    expect(metricsFile('/var/lib/node_exporter/coupon.prom')).toBe('/var/lib/node_exporter/coupon.prom');
+    for (const bad of ['', ' ', 'a\0b']) expect(() => metricsFile(bad)).toThrow(InvalidArgumentError);
   });
   it('setting ids, exact past 2^53, accumulating', () => {
     expect(settingIds('1, 9007199254740993', undefined)).toEqual([1n, 9007199254740993n]);
