@@ -341,6 +341,13 @@ describe('writing: the plan is what repair writes, and the emitted SQL does the 
     expect(text(declined)).toContain(`Repair will change ${DRIFTED_COUNT} settings (${DRIFTED_COUNT} counters) in about 1 transaction`);
     expect(text(declined)).toContain(`Repair ${DRIFTED_COUNT} settings? [y/N]`);
     expect(await own.query<RowDataPacket[]>("SHOW TABLES LIKE 'coupon_audit_log'")).toHaveLength(0);
+    // --format json with stdout to a file: declined, the file holds the plan as a dry run's JSON (it was empty).
+    const planFile = join(dir, 'declined.json');
+    const declinedJson = await runCliOnTerminal(['repair', '--url', own.url, '--format', 'json'], { answers: ['n'], stdoutTo: planFile });
+    expect(declinedJson.code).toBe(1);
+    const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { dryRun: boolean; declined: boolean; changes: unknown[] };
+    expect(plan).toMatchObject({ dryRun: true, declined: true });
+    expect(plan.changes).toHaveLength(DRIFTED_COUNT);
 
     const accepted = await runCliOnTerminal(['repair', '--url', own.url, '--ids', '1,2,3', '--limit', '1'], { answers: ['y'] });
     expect(accepted.code).toBe(0);

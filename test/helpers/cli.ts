@@ -72,12 +72,14 @@ export interface JsonReport {
 /** Runs the built CLI on a pseudo-terminal (test/helpers/pty-run.py), typing `answers` at its prompts. */
 export function runCliOnTerminal(
   args: readonly string[],
-  options: { env?: Record<string, string | undefined>; answers?: readonly string[]; signalAtPrompt?: 'TERM' | 'INT' } = {},
+  options: { env?: Record<string, string | undefined>; answers?: readonly string[]; signalAtPrompt?: 'TERM' | 'INT'; stdoutTo?: string } = {},
 ): Promise<CliResult> {
   const answers = [...(options.answers ?? []).flatMap((answer) => ['--answer', answer]), ...(options.signalAtPrompt === undefined ? [] : ['--signal-at-prompt', options.signalAtPrompt])];
   const helper = new URL('./pty-run.py', import.meta.url).pathname;
   const env = cleanEnv(options.env, { TERM: 'xterm-256color' });
-  const child = spawn('python3', [helper, ...answers, '--', process.execPath, BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `stdoutTo`: stdout to that file, stderr and the prompt on the terminal (`repair --format json > plan.json`).
+  const command = options.stdoutTo === undefined ? [process.execPath, BIN, ...args] : ['sh', '-c', 'out="$1"; shift; exec "$@" > "$out"', 'sh', options.stdoutTo, process.execPath, BIN, ...args];
+  const child = spawn('python3', [helper, ...answers, '--', ...command], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   return watchChild(child, 60_000).done;
 }
 

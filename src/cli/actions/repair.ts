@@ -134,6 +134,11 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
         // so in the metrics: its exit 1 with drift counted must not pass for a repair's success.
         outcome.dryRun = true;
         terminal.io.stderr.write('Nothing written.\n');
+        // --format json: one document on stdout whatever the answer (a trial's `> plan.json` was
+        // empty, and a jq after it failed): the plan as the dry run prints it, declined.
+        if (options.format === 'json') {
+          await writePieces(terminal.io.stdout, jsonText({ ...dryRunReportJson(run.report, scope.model, run.target?.auditProblem, mappedAsWritten), declined: true }), interrupts.signal);
+        }
       }
       else if (emitSql !== undefined) {
         // The script is there to be run: it holds nothing a repair would refuse to write.
