@@ -990,6 +990,14 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
           counters: { issuedCount: { table: 'checked_codes', foreignKey: 'settingId' }, usedCount: { table: 'checked_uses', foreignKey: 'settingId' } },
           auditTable: 'checked_audit',
         });
+        // --emit-sql writes both of 2's counters in one statement: applied by hand, the constraint holds
+        // (a counter per statement was refused at 2/20 issued/used).
+        const script = join(dir, 'checked.sql');
+        expect((await runCli(['repair', '--emit-sql', script, '--ids', '2', '--url', revoke.url, '--config', config])).code).toBe(1);
+        mariadb(revoke.name, readFileSync(script, 'utf8'));
+        const [[applied]] = await revoke.conn.query<RowDataPacket[]>('SELECT issuedCount, usedCount FROM checked_settings WHERE id = 2');
+        expect([applied!['issuedCount'], applied!['usedCount']]).toEqual([2, 1]);
+        await revoke.query('UPDATE checked_settings SET issuedCount = 20, usedCount = 20 WHERE id = 2');
         const run = await runCli(['repair', '--yes', '--url', revoke.url, '--config', config, '--format', 'json']);
         expect(run.code, run.stderr).toBe(4);
         const report = JSON.parse(run.stdout) as { changes: unknown[]; failed: { id: string; reason: string; refused?: true }[] };

@@ -228,7 +228,7 @@ describe('writing: the plan is what repair writes, and the emitted SQL does the 
     expect(await own.query<RowDataPacket[]>("SHOW TABLES LIKE 'coupon_audit_log'")).toHaveLength(0);
     expect(result.stdout.trimEnd().split('\n').at(-1)).toBe(
       // The server of --url, not the client's default one.
-      `Wrote ${DRIFTED_COUNT} guarded UPDATEs (${DRIFTED_COUNT} settings) to ${file}; nothing applied. Review it, then run it by hand: ` +
+      `Wrote ${DRIFTED_COUNT} guarded UPDATEs (one per setting; ${DRIFTED_COUNT} counters) to ${file}; nothing applied. Review it, then run it by hand: ` +
         `mariadb -h ${new URL(own.url).hostname} -P ${new URL(own.url).port} -u root ${own.name} < ${file}`,
     );
 
@@ -294,7 +294,7 @@ describe('writing: the plan is what repair writes, and the emitted SQL does the 
       // Its hint for running the file asks the client to prompt for the password this run used (-p), never shows it.
       const text = await runCli(['repair', '--url', url.toString(), '--emit-sql', file]);
       expect(text.stdout.trimEnd().split('\n').at(-1)).toBe(
-        `Wrote ${DRIFTED_COUNT} guarded UPDATEs (${DRIFTED_COUNT} settings) to ${file}; nothing applied. Review it, then run it by hand: ` +
+        `Wrote ${DRIFTED_COUNT} guarded UPDATEs (one per setting; ${DRIFTED_COUNT} counters) to ${file}; nothing applied. Review it, then run it by hand: ` +
           `mariadb -h ${url.hostname} -P ${url.port} -u ${user} -p ${own.name} < ${file}`,
       );
       expect(text.stdout + text.stderr).not.toContain('emit-pw');

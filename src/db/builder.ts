@@ -778,17 +778,40 @@ export interface ScriptChange {
 }
 
 /**
- * One guarded change for a person to run: writes `to` only while the counter still holds `from`
- * (NULL-safe `<=>`), so a second run, or a run after the application moved the counter, changes
- * nothing. `preserved` columns (ON UPDATE CURRENT_TIMESTAMP) keep their value, as repair's writes do.
+ * A setting's guarded changes for a person to run, in one statement: each counter is written `to`
+ * only while it still holds `from` (NULL-safe `<=>`), so a second run, or a run after the
+ * application moved a counter, changes nothing of it. One statement for all of a setting's
+ * counters, as repair writes them: a CHECK (usedCount <= issuedCount) judges the row with both new
+ * values (a trial's script, a counter per statement, was refused at the first of a pair). One
+ * counter: `SET c = to WHERE … AND c <=> from`; several: each `c = IF(c <=> from, to, c)`, the row
+ * taken while any guard holds. `preserved` columns (ON UPDATE CURRENT_TIMESTAMP) keep their value,
+ * as repair's writes do.
  */
-export function guardedUpdateSql(model: CounterModel, change: ScriptChange, preserved: readonly string[]): string {
-  const column = ident(change.counter);
-  const assignments = [`${column} = ${value(change.to)}`, ...preserved.map((name) => `${ident(name)} = ${ident(name)}`)];
-  return tag(
-    `UPDATE ${ident(model.settings.table)} SET ${assignments.join(', ')} ` +
-      `WHERE ${ident(model.settings.id)} = ${idList([change.settingId], model.settings.idIsText)} AND ${column} <=> ${value(change.from)};`,
-  );
+export function guardedUpdateSql(model: CounterModel, changes: readonly ScriptChange[], preserved: readonly string[]): string {
+  const [first] = changes;
+  if (first === undefined || changes.some((change) => change.settingId !== first.settingId)) {
+    throw new InternalError('guardedUpdateSql: the changes of one setting, at least one');
+  }
+  const guard = (change: ScriptChange): string => `${ident(change.counter)} <=> ${value(change.from)}`;
+  const assignments = [
+    ...changes.map((change) =>
+      changes.length === 1 ? `${ident(change.counter)} = ${value(change.to)}` : `${ident(change.counter)} = IF(${guard(change)}, ${value(change.to)}, ${ident(change.counter)})`,
+    ),
+    ...preserved.map((name) => `${ident(name)} = ${ident(name)}`),
+  ];
+  const guards = changes.length === 1 ? guard(first) : `(${changes.map(guard).join(' OR ')})`;
+  return tag(`UPDATE ${ident(model.settings.table)} SET ${assignments.join(', ')} WHERE ${ident(model.settings.id)} = ${idList([first.settingId], model.settings.idIsText)} AND ${guards};`);
+}
+
+/** `changes` grouped by setting, in their order: the statements of a change script (guardedUpdateSql). */
+export function changesBySetting(changes: readonly ScriptChange[]): ScriptChange[][] {
+  const groups = new Map<bigint, ScriptChange[]>();
+  for (const change of changes) {
+    const group = groups.get(change.settingId);
+    if (group === undefined) groups.set(change.settingId, [change]);
+    else group.push(change);
+  }
+  return [...groups.values()];
 }
 
 export interface ScriptHeader {
@@ -824,9 +847,9 @@ export function changeScriptSql(model: CounterModel, changes: readonly ScriptCha
     `-- coupon-audit ${oneLine(header.toolVersion)}: change-control SQL (repair --emit-sql); nothing has been applied.`,
     `-- database: ${oneLine(header.database)} (read as ${oneLine(header.target)})`,
     `-- generated: ${header.generatedAt.toISOString()}, from one detection that scanned ${header.scanned} setting${header.scanned === 1 ? '' : 's'}`,
-    `-- changes: ${changes.length} counter${changes.length === 1 ? '' : 's'} of ${settings} setting${settings === 1 ? '' : 's'} in ${oneLine(model.settings.table)}, one UPDATE each`,
+    `-- changes: ${changes.length} counter${changes.length === 1 ? '' : 's'} of ${settings} setting${settings === 1 ? '' : 's'} in ${oneLine(model.settings.table)}, one UPDATE per setting`,
     '--',
-    '-- Each UPDATE writes the count detection found only while the counter still holds the value',
+    '-- Each UPDATE writes a count detection found only while its counter still holds the value',
     '-- detection saw (<=>, NULL-safe). A guard that no longer matches changes nothing: running this',
     '-- twice, or after the application moved on, is harmless (a counter that moved stays as it is;',
     '-- the next check shows it). Unlike `coupon-audit repair` there is no run lock, no recount under',
@@ -836,7 +859,7 @@ export function changeScriptSql(model: CounterModel, changes: readonly ScriptCha
     '',
   ];
   if (changes.length === 0) lines.push('-- No drift: nothing to change.');
-  for (const change of changes) lines.push(guardedUpdateSql(model, change, preserved));
+  for (const group of changesBySetting(changes)) lines.push(guardedUpdateSql(model, group, preserved));
   return `${lines.join('\n')}\n`;
 }
 

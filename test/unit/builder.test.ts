@@ -285,18 +285,28 @@ describe('the run lock lease (Galera, Group Replication)', () => {
 });
 
 describe('repair --emit-sql: change-control SQL', () => {
-  it('one guarded UPDATE per change, NULL-safe, exact past 2^53, ON UPDATE columns kept', () => {
-    expect(builder.guardedUpdateSql(DEFAULT_MODEL, { settingId: 42n, counter: 'issuedCount', from: 6n, to: 3n }, [])).toBe(
+  it('one guarded UPDATE per setting, NULL-safe, exact past 2^53, ON UPDATE columns kept', () => {
+    expect(builder.guardedUpdateSql(DEFAULT_MODEL, [{ settingId: 42n, counter: 'issuedCount', from: 6n, to: 3n }], [])).toBe(
       '/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = 3 WHERE `id` = 42 AND `issuedCount` <=> 6;',
     );
-    expect(builder.guardedUpdateSql(DEFAULT_MODEL, { settingId: 9007199254740993n, counter: 'usedCount', from: null, to: 0n }, ['updatedAt'])).toBe(
+    expect(builder.guardedUpdateSql(DEFAULT_MODEL, [{ settingId: 9007199254740993n, counter: 'usedCount', from: null, to: 0n }], ['updatedAt'])).toBe(
       '/* coupon-audit */ UPDATE `g_coupon_settings` SET `usedCount` = 0, `updatedAt` = `updatedAt` WHERE `id` = 9007199254740993 AND `usedCount` <=> NULL;',
     );
+    // Two counters of a setting: one statement, each guarded on its own (a CHECK sees both new values).
+    const both = [
+      { settingId: 31n, counter: 'issuedCount', from: 20n, to: 14n },
+      { settingId: 31n, counter: 'usedCount', from: 20n, to: 10n },
+    ];
+    expect(builder.guardedUpdateSql(DEFAULT_MODEL, both, ['updatedAt'])).toBe(
+      '/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = IF(`issuedCount` <=> 20, 14, `issuedCount`), `usedCount` = IF(`usedCount` <=> 20, 10, `usedCount`), ' +
+        '`updatedAt` = `updatedAt` WHERE `id` = 31 AND (`issuedCount` <=> 20 OR `usedCount` <=> 20);',
+    );
+    expect(() => builder.guardedUpdateSql(DEFAULT_MODEL, [both[0]!, { ...both[1]!, settingId: 32n }], [])).toThrow('the changes of one setting');
   });
 
   it("names come from the model, quoted", () => {
     const renamed = { ...DEFAULT_MODEL, settings: { ...DEFAULT_MODEL.settings, table: 'promo`settings', id: 'promo_id' } };
-    expect(builder.guardedUpdateSql(renamed, { settingId: 7n, counter: 'redeemed total', from: -2n, to: 0n }, [])).toBe(
+    expect(builder.guardedUpdateSql(renamed, [{ settingId: 7n, counter: 'redeemed total', from: -2n, to: 0n }], [])).toBe(
       '/* coupon-audit */ UPDATE `promo``settings` SET `redeemed total` = 0 WHERE `promo_id` = 7 AND `redeemed total` <=> -2;',
     );
   });
@@ -320,17 +330,16 @@ describe('repair --emit-sql: change-control SQL', () => {
         '-- coupon-audit 0.1.0: change-control SQL (repair --emit-sql); nothing has been applied.',
         '-- database: coupons (read as ops@db1:3306/coupons)',
         '-- generated: 2026-11-28T10:00:00.000Z, from one detection that scanned 1502 settings',
-        '-- changes: 3 counters of 2 settings in g_coupon_settings, one UPDATE each',
+        '-- changes: 3 counters of 2 settings in g_coupon_settings, one UPDATE per setting',
         '--',
-        '-- Each UPDATE writes the count detection found only while the counter still holds the value',
+        '-- Each UPDATE writes a count detection found only while its counter still holds the value',
         '-- detection saw (<=>, NULL-safe). A guard that no longer matches changes nothing: running this',
         '-- twice, or after the application moved on, is harmless (a counter that moved stays as it is;',
         '-- the next check shows it). Unlike `coupon-audit repair` there is no run lock, no recount under',
         '-- a row lock and no audit table: run it on a quiet database or in a change window, e.g.',
         '--   mariadb coupons < change-1234.sql',
         '',
-        '/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = 3 WHERE `id` = 42 AND `issuedCount` <=> 6;',
-        '/* coupon-audit */ UPDATE `g_coupon_settings` SET `usedCount` = 1 WHERE `id` = 42 AND `usedCount` <=> NULL;',
+        '/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = IF(`issuedCount` <=> 6, 3, `issuedCount`), `usedCount` = IF(`usedCount` <=> NULL, 1, `usedCount`) WHERE `id` = 42 AND (`issuedCount` <=> 6 OR `usedCount` <=> NULL);',
         '/* coupon-audit */ UPDATE `g_coupon_settings` SET `issuedCount` = 0 WHERE `id` = 9007199254740993 AND `issuedCount` <=> 9007199254740993;',
         '',
       ].join('\n'),
@@ -381,7 +390,7 @@ describe('every statement is tagged', () => {
       builder.countChildrenStackedSql(DEFAULT_MODEL, counter, [1n]),
       builder.writeCountersSql(DEFAULT_MODEL, [{ settingId: 1n, counter: 'issuedCount', from: 0n, to: 1n }], []),
       builder.insertAuditSql('t', { runId: 'r', dbUser: 'u' }, [{ settingId: 1n, counter: 'c', from: 1n, to: 2n }]),
-      builder.guardedUpdateSql(DEFAULT_MODEL, { settingId: 1n, counter: 'issuedCount', from: 2n, to: 1n }, []),
+      builder.guardedUpdateSql(DEFAULT_MODEL, [{ settingId: 1n, counter: 'issuedCount', from: 2n, to: 1n }], []),
       ...Object.entries(builder.sessionSql).map(([name, s]) =>
         name === 'writeTimeouts'
           ? builder.sessionSql.writeTimeouts(2, { metadataLock: true, idleSeconds: 10 })

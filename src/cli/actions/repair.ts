@@ -205,8 +205,9 @@ export async function runRepair(terminal: Terminal, options: RepairOptions, outc
 /** What --emit-sql wrote. */
 interface EmittedScript {
   file: string;
+  /** One per setting (builder.ts guardedUpdateSql). */
   statements: number;
-  settings: number;
+  counters: number;
   /** The client command that runs it against --url's server (host, port, user, database; no password). */
   runWith: string;
 }
@@ -246,7 +247,7 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
       ? dryRunLine(plan, run.target?.auditProblem != null)
       : emitted.statements === 0
         ? `Wrote ${emitted.file} with no statements: nothing to change.`
-        : `Wrote ${plural(emitted.statements, 'guarded UPDATE')} (${plural(emitted.settings, 'setting')}) to ${emitted.file}; nothing applied. ` +
+        : `Wrote ${plural(emitted.statements, 'guarded UPDATE')} (one per setting; ${plural(emitted.counters, 'counter')}) to ${emitted.file}; nothing applied. ` +
           `Review it, then run it by hand: ${emitted.runWith} < ${shellWord(emitted.file)}`;
   if (terminal.quiet) {
     // Nothing when all is well; one line when there is something to do.
@@ -306,7 +307,7 @@ async function emitChangeScript(file: string, run: PlannedRun, connection: Conne
   const runWith = ['mariadb', '-h', connection.host, '-P', String(connection.port), '-u', connection.user, ...(connection.password === undefined ? [] : ['-p']), connection.database]
     .map(shellWord)
     .join(' ');
-  return { file, statements: changes.length, settings: new Set(changes.map((change) => change.settingId)).size, runWith };
+  return { file, statements: new Set(changes.map((change) => change.settingId)).size, counters: changes.length, runWith };
 }
 
 /** A word as a POSIX shell reads it back: as it is when plain, else in single quotes. */

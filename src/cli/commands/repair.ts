@@ -23,7 +23,7 @@ export function repairCommand(program: Command, run: Runner): void {
       .option('--dry-run', 'show exactly what would be written (old → new per counter), and write nothing; exit 1 when there is drift')
       .option(
         '--emit-sql <file>',
-        'write one guarded UPDATE per change to FILE for a DBA to review and run, instead of repairing; like --dry-run: no lock, no writes, exit 1 when there is drift',
+        'write one guarded UPDATE per drifted setting to FILE for a DBA to review and run, instead of repairing; like --dry-run: no lock, no writes, exit 1 when there is drift',
         outputFile,
       )
       .option('-y, --yes', 'apply without asking (required when not on a terminal)')
