@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type CliResult, parseJson, runCli, runCliOnTerminal } from './helpers/cli.js';
+import { BIN, type CliResult, parseJson, runCli, runCliOnTerminal } from './helpers/cli.js';
 import {
   connectionOptions,
   createTestDatabase,
@@ -329,6 +329,13 @@ describe('writing: the plan is what repair writes, and the emitted SQL does the 
     const fifo = await runCli(['repair', '--url', own.url, '--emit-sql', join(dir, 'fifo.sql')]);
     expect(fifo.code).toBe(2);
     expect(fifo.stderr).toContain('it is a FIFO, not a file');
+    // The process's own stdout (a pipe, as in a shell) is written, not replaced: a link into /proc,
+    // which a rename would replace (root's /dev/stdout made a file) or fail on.
+    const toStdout = spawnSync('sh', ['-c', '"$0" "$1" repair --url "$2" --emit-sql /dev/stdout | cat', process.execPath, BIN, own.url], { encoding: 'utf8' });
+    expect(toStdout.stderr).not.toContain('could not write');
+    expect(toStdout.stdout).toContain('-- coupon-audit ');
+    expect(toStdout.stdout).toContain('<=>');
+    expect(lstatSync('/dev/stdout').isSymbolicLink()).toBe(true);
   });
 
   it('the prompt shows the plan and says the audit table will be created, and where; after writing, the same table', async () => {

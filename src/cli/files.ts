@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /**
@@ -10,11 +10,19 @@ import { dirname, join } from 'node:path';
  *
  * A symlink at `path` is replaced, not followed, as `mv` does: a root cron job must not write through
  * a link someone planted in a shared directory into a file of their choosing. A file already there
- * keeps its permissions (a 0600 metrics file stayed 0600; a new one is 0644). A device is written in
- * place (a root cron job's `--metrics-file /dev/null` had replaced the device with a file); a FIFO
- * or a socket is refused (EINVAL): writing one waits for a reader, and a cron job's run hung there.
+ * keeps its permissions and, written by root, its owner (a 0600 metrics file had become 0644, and
+ * then another user's file root's). Written in place instead: a device (a root cron job's
+ * `--metrics-file /dev/null` had replaced the device with a file); the process's own streams
+ * (`/dev/stdout`, `/dev/fd/1`: links into /proc/self/fd, which a rename would replace or fail on);
+ * and a file that may be written where its directory may not be (a folder of another user's, a
+ * sticky /tmp), where a rename is refused. A FIFO or a socket is refused (EINVAL): writing one
+ * waits for a reader, and a cron job's run hung there.
  */
 export async function replaceFile(path: string, text: string): Promise<void> {
+  if (await isOwnStream(path)) {
+    await writeFile(path, text);
+    return;
+  }
   const stats = await lstat(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return null;
     throw error;
@@ -32,15 +40,37 @@ export async function replaceFile(path: string, text: string): Promise<void> {
   // suffix: a name near the file system's limit (255 bytes) then had no room for one (ENAMETOOLONG).
   // Hidden, and not *.prom: node_exporter's textfile collector reads neither.
   const temporary = join(dirname(path), `.coupon-audit.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let made = false;
   try {
     await writeFile(temporary, text, { mode: 0o644, flag: 'wx' });
-    // The mode the file had (umask does not apply to chmod); a link's own mode means nothing.
-    if (stats?.isFile() === true) await chmod(temporary, stats.mode & 0o7777);
+    made = true;
+    if (stats?.isFile() === true) {
+      // umask does not apply to chmod; setuid and setgid bits are not carried over.
+      await chmod(temporary, stats.mode & 0o777);
+      if (process.getuid?.() === 0 && (stats.uid !== 0 || stats.gid !== 0)) await chown(temporary, stats.uid, stats.gid);
+    }
     await rename(temporary, path);
   } catch (error) {
     await rm(temporary, { force: true });
+    const code = (error as NodeJS.ErrnoException).code;
+    // The directory refuses a new name, or the rename (a sticky directory): the file itself, written in place.
+    if (stats?.isFile() === true && (code === 'EACCES' || code === 'EPERM')) {
+      await writeFile(path, text);
+      return;
+    }
     // Told of the file asked for ("no such file or directory, open '/x/metrics.prom'"), not of the temporary name.
-    if (error instanceof Error) error.message = error.message.split(temporary).join(path);
+    if (!made && error instanceof Error) error.message = error.message.split(temporary).join(path);
     throw error;
   }
+}
+
+/**
+ * Written in place, not replaced: a name for a stream this process has open (`/dev/stdout`,
+ * `/dev/fd/1`, `/proc/self/fd/1`: links into /proc, which a rename would replace or fail on), or a
+ * link to a character device (`/dev/null`, a terminal). A link to anything else is replaced.
+ */
+async function isOwnStream(path: string): Promise<boolean> {
+  if (/^\/(dev\/(stdout|stderr|fd\/\d+)|proc\/(self|thread-self)\/fd\/\d+)$/.test(path)) return true;
+  if ((await lstat(path).catch(() => null))?.isSymbolicLink() !== true) return false;
+  return (await stat(path).catch(() => null))?.isCharacterDevice() === true;
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -133,6 +133,20 @@ describe('writeMetricsFile', () => {
     execFileSync('mkfifo', [join(dir, 'fifo.prom')]);
     await expect(writeMetricsFile(join(dir, 'fifo.prom'), 'x\n')).rejects.toMatchObject({ code: 'EINVAL' });
     expect(readdirSync(dir).sort()).toEqual(['fifo.prom', 'private.prom']);
+  });
+
+  it('writes through a link to a device (it stays a link) and, as root, keeps the owner of the file it replaces', async () => {
+    symlinkSync('/dev/null', join(dir, 'null.prom'));
+    await writeMetricsFile(join(dir, 'null.prom'), 'x\n');
+    expect(lstatSync(join(dir, 'null.prom')).isSymbolicLink()).toBe(true);
+    if (process.getuid?.() !== 0) return;
+    // Root's run had made another user's 0600 file root's, unreadable to them.
+    const file = join(dir, 'theirs.prom');
+    writeFileSync(file, 'old\n', { mode: 0o600 });
+    chownSync(file, 65534, 65534);
+    await writeMetricsFile(file, 'new\n');
+    expect(lstatSync(file)).toMatchObject({ uid: 65534, gid: 65534 });
+    expect(lstatSync(file).mode & 0o7777).toBe(0o600);
   });
 
   it('refuses a directory (EISDIR), and leaves nothing behind', async () => {

@@ -1,6 +1,6 @@
 /** repair's action, loaded when repair runs (commands/repair.ts declares its options). */
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants, lstatSync } from 'node:fs';
+import { accessSync, constants, lstatSync, statSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { ChalkInstance } from 'chalk';
 import type { DriftReport } from '../../core/detect-drift.js';
@@ -266,13 +266,22 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
 /** --emit-sql: fails early (exit 2) when the file cannot be written, before anything is read. */
 function assertWritable(file: string): void {
   try {
-    // As replaceFile will write it: a file or a link is replaced (its directory is written), a
-    // device written in place; a directory, a FIFO or a socket refused.
+    // As replaceFile will write it: a file or a link is replaced (its directory is written; a file
+    // the directory will not take a new name beside is written in place), a device or the process's
+    // own stream written in place; a directory, a FIFO or a socket refused.
     const stats = lstatSync(file, { throwIfNoEntry: false });
+    const followed = stats?.isSymbolicLink() === true ? statSync(file, { throwIfNoEntry: false }) : stats;
     if (stats?.isDirectory() === true) throw new Error('it is a directory');
     if (stats?.isFIFO() === true || stats?.isSocket() === true) throw new Error(`it is a ${stats.isFIFO() ? 'FIFO' : 'socket'}, not a file`);
     if (stats !== undefined && !stats.isFile() && !stats.isSymbolicLink()) accessSync(file, constants.W_OK);
-    else accessSync(dirname(resolvePath(file)), constants.W_OK);
+    else if (followed?.isCharacterDevice() === true || /^\/(dev|proc)\//.test(file)) accessSync(file, constants.W_OK);
+    else if (stats?.isFile() === true) {
+      try {
+        accessSync(dirname(resolvePath(file)), constants.W_OK);
+      } catch {
+        accessSync(file, constants.W_OK);
+      }
+    } else accessSync(dirname(resolvePath(file)), constants.W_OK);
   } catch (error) {
     throw new UsageError(`--emit-sql ${file}: cannot write there (${error instanceof Error ? error.message : String(error)}); nothing was read or written.`);
   }
