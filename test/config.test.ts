@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -201,6 +201,16 @@ describe('a revoke-aware model (codes with a status, uses with a cancellation ti
           'Make it yours and writable by you alone (chown, chmod go-w), or name it with --config.\n',
       );
       expect((await runCli(['check', '--url', revoke.url, '--config', 'coupon-audit.json'], { cwd })).code).toBe(0);
+      if (process.getuid?.() === 0) {
+        // A link another user made to a file root owns (a review's: the guard had judged the target only).
+        chmodSync(join(cwd, 'coupon-audit.json'), 0o644);
+        renameSync(join(cwd, 'coupon-audit.json'), join(cwd, 'target.json'));
+        symlinkSync('target.json', join(cwd, 'coupon-audit.json'));
+        lchownSync(join(cwd, 'coupon-audit.json'), 65534, 65534);
+        const linked = await runCli(['check', '--url', revoke.url], { cwd });
+        expect(linked.code).toBe(2);
+        expect(linked.stderr).toContain('is not used: it is a link that another user made (uid 65534)');
+      }
     } finally {
       rmSync(cwd, { recursive: true, force: true });
     }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lstatSync, openSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { type CounterModel, DEFAULT_MODEL } from './model.js';
@@ -23,11 +23,11 @@ export async function loadModel(config: string | CounterConfig | undefined, cwd:
   const explicit = config !== undefined;
   const path = resolve(cwd, config ?? DEFAULT_CONFIG_FILE);
   if (!explicit && !existsSync(path)) return DEFAULT_MODEL;
-  if (!explicit) refuseOthersFile(path);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = explicit ? readFileSync(path, 'utf8') : readOwnFile(path);
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (code ?? String(error));
     throw new ConfigError(`Cannot read the config file ${path}: ${why}.`);
@@ -53,29 +53,36 @@ export async function loadModel(config: string | CounterConfig | undefined, cwd:
  * The config found in the working directory (not named with --config) decides which table repair
  * writes and what it counts: one that another user owns, or that group or others may write, is not
  * used (a cron job run from a shared directory would take someone else's; as ssh treats its
- * config). Named with --config, it is the operator's choice. Where there are no user ids (Windows),
- * nothing is checked.
+ * config), nor a link to it that another user made. What is checked is the file opened, and what
+ * is read is that file (no swap between the two). Named with --config, it is the operator's
+ * choice. Where there are no user ids (Windows), nothing is checked.
  */
-function refuseOthersFile(path: string): void {
+function readOwnFile(path: string): string {
   const uid = process.getuid?.();
-  if (uid === undefined) return;
-  let stats;
+  if (uid === undefined) return readFileSync(path, 'utf8');
+  const others = (owner: number): boolean => owner !== uid && owner !== 0;
+  const link = lstatSync(path);
+  const fd = openSync(path, 'r');
   try {
-    stats = statSync(path);
-  } catch {
-    return; // unreadable: the read below says why
+    const stats = fstatSync(fd);
+    const problem =
+      link.isSymbolicLink() && others(link.uid)
+        ? `it is a link that another user made (uid ${link.uid})`
+        : others(stats.uid)
+          ? `it belongs to another user (uid ${stats.uid})`
+          : (stats.mode & 0o022) !== 0
+            ? `${(stats.mode & 0o002) !== 0 ? 'other users' : 'its group'} may write it (mode ${(stats.mode & 0o777).toString(8).padStart(4, '0')})`
+            : null;
+    if (problem !== null) {
+      throw new ConfigError(
+        `${path} (found in the working directory) is not used: ${problem}, and it decides what repair writes. ` +
+          'Make it yours and writable by you alone (chown, chmod go-w), or name it with --config.',
+      );
+    }
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
   }
-  const problem =
-    stats.uid !== uid && stats.uid !== 0
-      ? `it belongs to another user (uid ${stats.uid})`
-      : (stats.mode & 0o022) !== 0
-        ? `${(stats.mode & 0o002) !== 0 ? 'other users' : 'its group'} may write it (mode ${(stats.mode & 0o777).toString(8).padStart(4, '0')})`
-        : null;
-  if (problem === null) return;
-  throw new ConfigError(
-    `${path} (found in the working directory) is not used: ${problem}, and it decides what repair writes. ` +
-      'Make it yours and writable by you alone (chown, chmod go-w), or name it with --config.',
-  );
 }
 
 /** "line 3, column 12" of a character offset (both from 1). */
