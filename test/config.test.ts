@@ -1017,9 +1017,17 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
         ]);
         expect(report.failed).toHaveLength(1);
         expect(report.failed[0]).toMatchObject({ id: '1', refused: true });
-        expect(report.failed[0]!.reason).toMatch(/^the server refused its write: ".*used_le_issued.*" \(error 4025, its true counts break a CHECK constraint of the table; correct the data or the constraint\), and a rerun would too$/);
+        expect(report.failed[0]!.reason).toMatch(
+          /^the server refused its write: ".*used_le_issued.*" \(error 4025, a CHECK constraint of checked_settings refused the row as repair would write it; correct the data or the constraint\), and a rerun would too$/,
+        );
         const [rows] = await revoke.conn.query<RowDataPacket[]>('SELECT id, issuedCount, usedCount FROM checked_settings ORDER BY id');
         expect(rows.map((row) => [String(row['id']), row['issuedCount'], row['usedCount']])).toEqual([['1', 5, 0], ['2', 2, 1], ['3', 1, 0]]);
+        // The audit table's own constraint is named as its (a review's: it was blamed on the true counts).
+        await revoke.query('ALTER TABLE checked_settings DROP CONSTRAINT used_le_issued');
+        await revoke.query('ALTER TABLE checked_audit ADD CONSTRAINT audit_old_nonneg CHECK (oldValue >= 0)');
+        await revoke.query('UPDATE checked_settings SET issuedCount = -1 WHERE id = 3');
+        const audited = JSON.parse((await runCli(['repair', '--yes', '--url', revoke.url, '--config', config, '--ids', '3', '--format', 'json'])).stdout) as { failed: { reason: string }[] };
+        expect(audited.failed[0]!.reason).toContain('a CHECK constraint of the audit table checked_audit refused the row recording the write; correct the constraint');
       },
       ['checked_audit'],
     );

@@ -105,7 +105,13 @@ export function generatedCounterProblem(scope: Pick<AuditScope, 'model' | 'count
  * when none is such a table.
  */
 export function transactionsProblem(model: Pick<CounterModel, 'settings' | 'counters' | 'auditTable'>, found: readonly { table: string; engine: string }[]): { detail: string; fix: string } | null {
-  const engineOf = new Map(found.map((entry) => [entry.table, entry.engine]));
+  // By name as the server matched it: where names are not case-sensitive (lower_case_table_names)
+  // information_schema may spell one otherwise than the model does.
+  const foundEngine = new Map(found.map((entry) => [entry.table.toLowerCase(), entry.engine]));
+  const engineOf = new Map([model.settings.table, ...model.counters.map((counter) => counter.table), model.auditTable].flatMap((table) => {
+    const engine = foundEngine.get(table.toLowerCase());
+    return engine === undefined ? [] : [[table, engine] as const];
+  }));
   const settings = engineOf.has(model.settings.table);
   const children = [...new Set(model.counters.map((counter) => counter.table))].filter((table) => engineOf.has(table));
   const audit = engineOf.has(model.auditTable);

@@ -9,7 +9,7 @@ import type { CounterWrite, LockMode } from '../db/builder.js';
 import { type EngineProfile, rowLocking } from '../db/engine.js';
 import { DatabaseError } from '../errors.js';
 import { counterWrites, pastColumn } from './drift.js';
-import type { AuditScope } from './model.js';
+import type { AuditScope, CounterModel } from './model.js';
 import { BATCH_SIZE_RANGE, DEFAULT_LOCK_WAIT_TIMEOUT, INITIAL_BATCH_SIZE, TARGET_TRANSACTION_MS } from './limits.js';
 export { BATCH_SIZE_RANGE, INITIAL_BATCH_SIZE };
 
@@ -245,7 +245,7 @@ export async function repairSettings(db: Database, ids: readonly bigint[], optio
           // A trigger's SIGNAL or a CHECK constraint refused some setting's write: the batch is then
           // redone a setting at a time, so that the others are written and the refused ones named (a
           // retry refuses again).
-          if (isWriteRefusal(error)) return { refused: refusalReason(error) };
+          if (isWriteRefusal(error)) return { refused: refusalReason(error, options.scope.model) };
           if (!isRetryableLockError(error)) {
             if (isConnectionLost(error)) session.healthy = false;
             // A bug (a TypeError, also Node's own with an ERR_* code) stays a bug, exit 70: only the
@@ -603,10 +603,24 @@ class TableLockWait {
 export const TABLE_LOCK_REASON = "every try waited past --lock-wait-timeout for something other than a setting row: most likely a table's metadata lock (an ALTER TABLE or LOCK TABLES queued on it?)";
 
 /** A setting's write the server refused (isWriteRefusal), as its failure and the run's stop say it. */
-function refusalReason(error: unknown): string {
+function refusalReason(error: unknown, model: CounterModel): string {
   const { errno, sqlMessage, message } = error as { errno?: number; sqlMessage?: string; message?: string };
-  const why = isConstraintRefusal(error) ? 'its true counts break a CHECK constraint of the table; correct the data or the constraint' : "a trigger's SIGNAL?";
-  return `the server refused its write: "${sqlMessage ?? message ?? ''}" (error ${errno ?? '?'}, ${why})`;
+  const text = sqlMessage ?? message ?? '';
+  const why = isConstraintRefusal(error) ? constraintCause(text, model) : "a trigger's SIGNAL?";
+  return `the server refused its write: "${text}" (error ${errno ?? '?'}, ${why})`;
+}
+
+/**
+ * Whose CHECK constraint refused a write, from the server's message ("CONSTRAINT `c` failed for
+ * `db`.`table`"): the audit table's refused the row repair records there; the settings table's (or
+ * one the server did not name) the row with its true counts, or with another of its columns.
+ */
+function constraintCause(message: string, model: CounterModel): string {
+  const table = /failed for (?:`(?:[^`]|``)*`\.)?`((?:[^`]|``)*)`/.exec(message)?.[1]?.replace(/``/g, '`');
+  if (table !== undefined && table.toLowerCase() === model.auditTable.toLowerCase()) {
+    return `a CHECK constraint of the audit table ${model.auditTable} refused the row recording the write; correct the constraint`;
+  }
+  return `a CHECK constraint of ${table ?? model.settings.table} refused the row as repair would write it; correct the data or the constraint`;
 }
 
 function describeLockError(error: unknown): string {
