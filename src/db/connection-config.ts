@@ -176,8 +176,10 @@ function decode(part: string): string {
  */
 export function maskUrl(raw: string): string {
   const span = credentialSpan(raw);
-  if (span === null) return raw;
-  return `${raw.slice(0, span.start)}***${raw.slice(span.end)}`;
+  const masked = span === null ? raw : `${raw.slice(0, span.start)}***${raw.slice(span.end)}`;
+  // A password given as a query option (?password=…, as some drivers take it): never one of ours,
+  // so the URL is refused, and echoed with its value hidden.
+  return masked.replace(/([?&;](?:password|passwd|pwd|pass|secret|token)=)[^&;#]*/gi, '$1***');
 }
 
 /**

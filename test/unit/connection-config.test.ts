@@ -23,6 +23,8 @@ describe('a database URL that does not parse', () => {
   it('is shown as a URL with its password masked', () => {
     expect(refusal('mysql://u:secret pw@host name/db')).toBe('The database URL is malformed (mysql://u:***@host name/db); expected mysql://user:password@host:3306/dbname.');
     expect(refusal('mysql://root@127.0.0.1:3306:3306/db')).toContain('(mysql://root@127.0.0.1:3306:3306/db)');
+    // A password as a query option (a review's: echoed whole).
+    expect(refusal('mysql://app@db1:99999/coupons?password=s3cret&ssl=true')).toContain('(mysql://app@db1:99999/coupons?password=***&ssl=true)');
   });
 });
 
