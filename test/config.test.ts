@@ -1316,6 +1316,16 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
         expect(child.stderr).toContain("coupon-audit: No transactions in plain_codes (Aria): a row the application adds is seen before its transaction adds to the setting's cache");
         const [rows] = await revoke.conn.query<RowDataPacket[]>('SELECT id, issuedCount FROM plain_settings ORDER BY id');
         expect(rows.map((row) => [String(row['id']), row['issuedCount']])).toEqual([['1', 5], ['2', 2]]);
+        // A view over such a table (a review's: a view has no engine, and repair wrote through it).
+        await revoke.query('ALTER TABLE plain_codes ENGINE=InnoDB');
+        await revoke.query('ALTER TABLE plain_settings ENGINE=MyISAM');
+        await revoke.query('CREATE VIEW plain_view AS SELECT s.* FROM plain_settings s');
+        const viewConfig = writeConfig('plain-view.json', { settings: { table: 'plain_view' }, counters: { issuedCount: { table: 'plain_codes', foreignKey: 'settingId' } }, auditTable: 'plain_audit' });
+        const viewed = await runCli(['repair', '--yes', '--url', revoke.url, '--config', viewConfig]);
+        expect(viewed.code, viewed.stderr).toBe(2);
+        expect(viewed.stderr).toContain('coupon-audit: No transactions in plain_view (a view of plain_settings, MyISAM): repair could not lock the settings');
+        expect(viewed.stderr).toContain('(ALTER TABLE `plain_settings` ENGINE=InnoDB;)');
+        await revoke.query('DROP VIEW plain_view');
       },
       ['plain_audit'],
     );

@@ -51,7 +51,7 @@ export interface DatabaseFacts {
   /** The longest counter name an existing audit table holds (null: none yet, or unreadable). */
   auditNameRoom?: number | null;
   /** Of the tables repair locks, counts or writes, those without transactions (repair-readiness.ts transactionsProblem). */
-  nonTransactional?: { table: string; engine: string }[];
+  nonTransactional?: { table: string; engine: string; base?: string }[];
   /** The GRANT statement that gives this user `privileges` on a table of the database ('*': all of them). */
   grantSql: (privileges: string, table: string) => string;
 }

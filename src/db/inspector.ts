@@ -494,10 +494,35 @@ export async function viewsAmong(db: Database, tables: readonly string[]): Promi
   return new Set(rows.filter((row) => String(row['tableType']).toUpperCase() === 'VIEW').map((row) => String(row['tableName']).toLowerCase()));
 }
 
-/** Of these tables, those whose storage engine has no transactions (MyISAM, Aria), with it: repair-readiness.ts transactionsProblem. */
-export async function nonTransactionalTables(db: Database, tables: readonly string[]): Promise<{ table: string; engine: string }[]> {
-  const rows = await db.query(inspectSql.nonTransactional([...new Set(tables)]), 'reading information_schema');
-  return rows.map((row) => ({ table: String(row['tableName']), engine: String(row['engine']) }));
+/**
+ * Of these tables, those whose storage engine has no transactions (MyISAM, Aria), with it:
+ * repair-readiness.ts transactionsProblem. A view (it has no engine) stands for the tables of this
+ * database it reads (its views' too, a few deep), as its definition names them (`db`.`table`); one
+ * of them without transactions is given as the view's, with its name (`base`). A view whose
+ * definition the account may not read (SHOW VIEW) is not looked through.
+ */
+export async function nonTransactionalTables(db: Database, tables: readonly string[]): Promise<{ table: string; engine: string; base?: string }[]> {
+  const under = new Map<string, string[]>(); // a view (lower case) -> the base tables it reads
+  const resolve = async (table: string, depth: number, seen: Set<string>): Promise<string[]> => {
+    if (depth > 4 || seen.has(table.toLowerCase())) return [];
+    seen.add(table.toLowerCase());
+    if (!(await viewsAmong(db, [table])).has(table.toLowerCase())) return [table];
+    const [row] = await db.query(inspectSql.viewDefinition(table), 'reading information_schema');
+    const named = [...String(row?.['definition'] ?? '').matchAll(/`((?:[^`]|``)+)`\.`((?:[^`]|``)+)`/g)]
+      .filter((match) => match[1]!.replace(/``/g, '`').toLowerCase() === db.config.database.toLowerCase())
+      .map((match) => match[2]!.replace(/``/g, '`'));
+    return (await Promise.all([...new Set(named)].map((name) => resolve(name, depth + 1, seen)))).flat();
+  };
+  for (const view of await viewsAmong(db, tables)) under.set(view, await resolve(tables.find((table) => table.toLowerCase() === view)!, 0, new Set()));
+  const all = [...new Set([...tables, ...[...under.values()].flat()])];
+  const rows = await db.query(inspectSql.nonTransactional(all), 'reading information_schema');
+  const engineOf = new Map(rows.map((row) => [String(row['tableName']).toLowerCase(), String(row['engine'])]));
+  return tables.flatMap((table) => {
+    const own = engineOf.get(table.toLowerCase());
+    if (own !== undefined) return [{ table, engine: own }];
+    const base = under.get(table.toLowerCase())?.find((name) => engineOf.has(name.toLowerCase()));
+    return base === undefined ? [] : [{ table, engine: engineOf.get(base.toLowerCase())!, base }];
+  });
 }
 
 /**
