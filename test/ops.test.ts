@@ -130,9 +130,25 @@ describe('the confirmation prompt on a terminal', () => {
     try {
       await blocker.query('BEGIN');
       await blocker.query('SELECT id FROM g_coupon_settings WHERE id = 3 FOR UPDATE');
-      const release = setTimeout(() => void blocker.query('ROLLBACK'), 1500);
-      const result = await runCliOnTerminal(['repair', '--url', db.url, '--yes', '--lock-wait-timeout', '5']);
-      clearTimeout(release);
+      // Let go once the repair has waited for the row a while (not after a fixed time: on a loaded
+      // machine the run reached the row after it was let go, and no wait was shown).
+      let done = false;
+      const release = (async () => {
+        const deadline = Date.now() + 20_000;
+        while (!done && Date.now() < deadline) {
+          const [[waiting]] = await db.conn.query<RowDataPacket[]>(
+            "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE t.trx_state = 'LOCK WAIT' AND p.DB = ?",
+            [db.name],
+          );
+          if (Number(waiting!['n']) > 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        await blocker.query('ROLLBACK');
+      })();
+      const result = await runCliOnTerminal(['repair', '--url', db.url, '--yes', '--lock-wait-timeout', '10']);
+      done = true;
+      await release;
       expect(result.code, result.stdout).toBe(0);
       // The batch's other setting counts as done while setting 3 is waited for.
       expect(result.stdout.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '')).toMatch(/Repairing: 1\/2 settings, .* — waiting for setting 3, held by another session/);
