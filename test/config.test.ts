@@ -319,6 +319,13 @@ describe('a text key column (VARCHAR)', () => {
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
     }
     expect(mariadb(textKeyed.name, 'SELECT * FROM text_settings ORDER BY ref')).toBe(before);
+    // doctor says so first (a trial's UUID ids: doctor had said "All is well").
+    const doctor = await runCli(['doctor', '--url', textKeyed.url, '--config', textIds, '--format', 'json']);
+    expect(doctor.code).toBe(3);
+    expect((JSON.parse(doctor.stdout) as { checks: { name: string; status: string; detail: string }[] }).checks.find((check) => check.name === 'settings ids')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining("text_settings.ref holds '010', which is no whole number"),
+    });
   });
 });
 

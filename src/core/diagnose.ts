@@ -2,7 +2,7 @@ import { createIndexSql } from '../db/builder.js';
 import type { ConnectionConfig } from '../db/connection-config.js';
 import { Database } from '../db/database.js';
 import { DatabaseError } from '../errors.js';
-import { auditCounterNameLength, createIndexFixes, grantSql, hasProblems, learnAccount, nonTransactionalTables, outsidePrimary, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, unindexedCounters, useEngine, withKeyTypes } from '../db/inspector.js';
+import { auditCounterNameLength, createIndexFixes, grantSql, hasProblems, learnAccount, nonIntegerSettingsId, nonTransactionalTables, outsidePrimary, privileges as probePrivileges, type Privileges, schemaProblems, type ServerInfo, unindexedCounters, useEngine, withKeyTypes } from '../db/inspector.js';
 import { type EngineProfile, rowLocking, runLockKind } from '../db/engine.js';
 import { LEASE_TABLE } from '../db/run-lock.js';
 import type { AuditScope, CounterDefinition } from './model.js';
@@ -50,6 +50,8 @@ export interface DatabaseFacts {
   generated?: { detail: string; fix: string } | null;
   /** The longest counter name an existing audit table holds (null: none yet, or unreadable). */
   auditNameRoom?: number | null;
+  /** A text settings id that is no whole number, the first found (inspector.ts nonIntegerSettingsId); null: none. */
+  nonIntegerId?: string | null;
   /** Of the tables repair locks, counts or writes, those without transactions (repair-readiness.ts transactionsProblem). */
   nonTransactional?: { table: string; engine: string; base?: string }[];
   /** The GRANT statement that gives this user `privileges` on a table of the database ('*': all of them). */
@@ -82,6 +84,7 @@ export async function gatherFacts(db: Database, scope: AuditScope, target: strin
     facts.privileges = await probePrivileges(db, scope, runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null);
     facts.auditNameRoom = await auditCounterNameLength(db, scope.model.auditTable);
     facts.nonTransactional = await nonTransactionalTables(db, repairedTables(scope.model));
+    facts.nonIntegerId = await nonIntegerSettingsId(db, withKeyTypes(scope, problems.textKeys).model);
   }
   return facts;
 }
@@ -231,6 +234,15 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
         `${model.settings.table}(${[model.settings.id, model.settings.status, ...facts.scope.counters.map((c) => c.name)].join(', ')}), ` +
         // Two counters of one table and key without filters read the same rows: named once.
         [...new Set(facts.scope.counters.map((c) => `${c.table}.${c.foreignKey}${c.where === null ? '' : ` where ${c.where}`}`))].join(', '),
+    });
+  }
+  if (facts.nonIntegerId != null) {
+    const shown = facts.nonIntegerId.length > 40 ? `${facts.nonIntegerId.slice(0, 40)}…` : facts.nonIntegerId;
+    checks.push({
+      name: 'settings ids',
+      status: 'fail',
+      detail: `${model.settings.table}.${model.settings.id} holds '${shown}', which is no whole number: check and repair read setting ids as integers written in digits, and stop at the first such row`,
+      fix: `describe an integer key column of ${model.settings.table} as settings.id in the config (README "Counters by definition")`,
     });
   }
   if (facts.missingSelect.length > 0) {

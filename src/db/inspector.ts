@@ -495,6 +495,17 @@ export async function viewsAmong(db: Database, tables: readonly string[]): Promi
 }
 
 /**
+ * A text settings id that is no whole number (a UUID): check and repair read ids as integers and
+ * stop at the first such row (exit 3, naming the value); doctor names it before (null: none). Read
+ * by the id's index, and only for a text id column.
+ */
+export async function nonIntegerSettingsId(db: Database, model: CounterModel): Promise<string | null> {
+  if (model.settings.idIsText !== true) return null;
+  const [row] = await db.query(inspectSql.nonIntegerId(model), 'reading the settings ids');
+  return row === undefined ? null : String(row['id']);
+}
+
+/**
  * Of these tables, those whose storage engine has no transactions (MyISAM, Aria), with it:
  * repair-readiness.ts transactionsProblem. A view (it has no engine) stands for the tables of this
  * database it reads (its views' too, a few deep), as its definition names them (`db`.`table`); one
