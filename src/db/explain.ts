@@ -63,6 +63,11 @@ ${described}
 -- A setting drifts when a counter is not (NULL-safely, <=>) that count${scope.deleted === 'zero' ? `, or 0 when ${oneLine(s.status)} is '${oneLine(s.deletedStatus)}'` : ''}:
 -- a NULL cache, a negative cache and a non-zero cache on a setting with no children are all drift.${
     scope.deleted === 'skip' ? `\n-- Settings whose ${oneLine(s.status)} is '${oneLine(s.deletedStatus)}' are left out.` : ''
+  }${
+    // The tool's sessions take NO_BACKSLASH_ESCAPES out of sql_mode (inspector.ts useEngine); a client's may have it.
+    scope.counters.some((counter) => counter.where?.includes('\\') === true)
+      ? "\n-- A filter holds a backslash, read as an escape: where the server's sql_mode has NO_BACKSLASH_ESCAPES, run\n-- SET SESSION sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', ''); first, as coupon-audit does."
+      : ''
   }`;
 
   const statements: ExplainedStatement[] = [

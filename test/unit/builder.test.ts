@@ -457,6 +457,10 @@ describe('every statement is tagged', () => {
       const header = text.slice(0, text.indexOf('\n\n'));
       expect(header.split('\n').filter((line) => !line.startsWith('--'))).toEqual([]);
     }
+    // A backslash in a filter: the header says how the tool's sessions read it.
+    const escaped = { ...DEFAULT_MODEL, counters: [{ ...DEFAULT_MODEL.counters[0]!, where: "code NOT LIKE 'x\\\\_%'" }] };
+    expect(explainSql(auditScope(escaped))).toContain("-- SET SESSION sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', ''); first, as coupon-audit does.");
+    expect(explainSql(auditScope(DEFAULT_MODEL))).not.toContain('NO_BACKSLASH_ESCAPES');
   });
   it('coupon-audit sql --ids / --page-size: the statements of those settings (no orphan counts), or of the page (0, N]', () => {
     const scope = auditScope(DEFAULT_MODEL);
