@@ -201,6 +201,14 @@ describe('a revoke-aware model (codes with a status, uses with a cancellation ti
           'Make it yours and writable by you alone (chown, chmod go-w), or name it with --config.\n',
       );
       expect((await runCli(['check', '--url', revoke.url, '--config', 'coupon-audit.json'], { cwd })).code).toBe(0);
+      // A FIFO at the name (a review's: the open waited for a writer, for ever) is no config.
+      rmSync(join(cwd, 'coupon-audit.json'));
+      execFileSync('mkfifo', [join(cwd, 'coupon-audit.json')]);
+      const fifo = await runCli(['check', '--url', revoke.url], { cwd });
+      expect(fifo.code).toBe(2);
+      expect(fifo.stderr).toContain('is not used: it is not a regular file');
+      rmSync(join(cwd, 'coupon-audit.json'));
+      writeFileSync(join(cwd, 'coupon-audit.json'), JSON.stringify(REVOKE_CONFIG), { mode: 0o644 });
       if (process.getuid?.() === 0) {
         // A link another user made to a file root owns (a review's: the guard had judged the target only).
         chmodSync(join(cwd, 'coupon-audit.json'), 0o644);

@@ -329,13 +329,20 @@ describe('writing: the plan is what repair writes, and the emitted SQL does the 
     const fifo = await runCli(['repair', '--url', own.url, '--emit-sql', join(dir, 'fifo.sql')]);
     expect(fifo.code).toBe(2);
     expect(fifo.stderr).toContain('it is a FIFO, not a file');
-    // The process's own stdout (a pipe, as in a shell) is written, not replaced: a link into /proc,
-    // which a rename would replace (root's /dev/stdout made a file) or fail on.
+    // The process's own stdout is written through its descriptor, where the output stands: not
+    // replaced (a link into /proc: root's /dev/stdout had become a file), not reopened (a review's
+    // `>> cron.log` lost what the log held). Through a pipe, and appended to a file.
     const toStdout = spawnSync('sh', ['-c', '"$0" "$1" repair --url "$2" --emit-sql /dev/stdout | cat', process.execPath, BIN, own.url], { encoding: 'utf8' });
     expect(toStdout.stderr).not.toContain('could not write');
     expect(toStdout.stdout).toContain('-- coupon-audit ');
     expect(toStdout.stdout).toContain('<=>');
     expect(lstatSync('/dev/stdout').isSymbolicLink()).toBe(true);
+    const log = join(dir, 'cron.log');
+    writeFileSync(log, 'PREVIOUS\n');
+    spawnSync('sh', ['-c', '"$0" "$1" repair --url "$2" --emit-sql /dev/stdout >> "$3"', process.execPath, BIN, own.url, log], { encoding: 'utf8' });
+    const logged = readFileSync(log, 'utf8');
+    expect(logged.startsWith('PREVIOUS\n-- coupon-audit ')).toBe(true);
+    expect(logged.trimEnd().split('\n').at(-1)).toMatch(/^Wrote \d+ guarded UPDATEs .* < \/dev\/stdout$/);
   });
 
   it('the prompt shows the plan and says the audit table will be created, and where; after writing, the same table', async () => {

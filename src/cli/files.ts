@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import { chmod, chown, lstat, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -11,15 +12,20 @@ import { dirname, join } from 'node:path';
  * A symlink at `path` is replaced, not followed, as `mv` does: a root cron job must not write through
  * a link someone planted in a shared directory into a file of their choosing. A file already there
  * keeps its permissions and, written by root, its owner (a 0600 metrics file had become 0644, and
- * then another user's file root's). Written in place instead: a device (a root cron job's
- * `--metrics-file /dev/null` had replaced the device with a file); the process's own streams
- * (`/dev/stdout`, `/dev/fd/1`: links into /proc/self/fd, which a rename would replace or fail on);
- * and a file that may be written where its directory may not be (a folder of another user's, a
- * sticky /tmp), where a rename is refused. A FIFO or a socket is refused (EINVAL): writing one
+ * then another user's file root's). Written in place instead: a device, or a link to one this user
+ * or root made (a root cron job's `--metrics-file /dev/null` had replaced the device with a file);
+ * the process's own streams, through their descriptors (streamDescriptor); and a file that may be
+ * written where its directory may not be (a folder of another user's, a sticky /tmp), where a
+ * rename is refused. A FIFO or a socket is refused (EINVAL): writing one
  * waits for a reader, and a cron job's run hung there.
  */
 export async function replaceFile(path: string, text: string): Promise<void> {
-  if (await isOwnStream(path)) {
+  const fd = streamDescriptor(path);
+  if (fd !== null) {
+    await writeToDescriptor(fd, text);
+    return;
+  }
+  if (await isOwnDeviceLink(path)) {
     await writeFile(path, text);
     return;
   }
@@ -65,12 +71,38 @@ export async function replaceFile(path: string, text: string): Promise<void> {
 }
 
 /**
- * Written in place, not replaced: a name for a stream this process has open (`/dev/stdout`,
- * `/dev/fd/1`, `/proc/self/fd/1`: links into /proc, which a rename would replace or fail on), or a
- * link to a character device (`/dev/null`, a terminal). A link to anything else is replaced.
+ * The descriptor a name for one of this process's streams stands for (`/dev/stdout` 1,
+ * `/dev/stderr` 2, `/dev/fd/N` and `/proc/self/fd/N` N), or null. Written through the descriptor,
+ * where the output already is: opened again by name it was truncated (`>> cron.log` lost what the
+ * log held) or written from its start, over what the run had printed before it. As a path it is a
+ * link into /proc, which a rename would replace (as root, /dev/stdout itself) or fail on.
  */
-async function isOwnStream(path: string): Promise<boolean> {
-  if (/^\/(dev\/(stdout|stderr|fd\/\d+)|proc\/(self|thread-self)\/fd\/\d+)$/.test(path)) return true;
-  if ((await lstat(path).catch(() => null))?.isSymbolicLink() !== true) return false;
+export function streamDescriptor(path: string): number | null {
+  const named = /^\/(?:dev\/(stdout|stderr|fd\/(\d+))|proc\/(?:self|thread-self)\/fd\/(\d+))$/.exec(path);
+  if (named === null) return null;
+  return named[1] === 'stdout' ? 1 : named[1] === 'stderr' ? 2 : Number(named[2] ?? named[3]);
+}
+
+/** All of `text` to `fd`, where it stands (a pipe or socket that is full is waited on). */
+async function writeToDescriptor(fd: number, text: string): Promise<void> {
+  const bytes = Buffer.from(text);
+  for (let at = 0; at < bytes.length; ) {
+    try {
+      at += writeSync(fd, bytes, at);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+}
+
+/**
+ * A link to a character device (`/dev/null`, a terminal) that this user or root made: written in
+ * place, as the device it names. One another user made is replaced like any link (planted in a
+ * shared directory, it would have root write to a device of that user's choosing).
+ */
+async function isOwnDeviceLink(path: string): Promise<boolean> {
+  const link = await lstat(path).catch(() => null);
+  if (link?.isSymbolicLink() !== true || (link.uid !== process.getuid?.() && link.uid !== 0)) return false;
   return (await stat(path).catch(() => null))?.isCharacterDevice() === true;
 }

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, lstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { type CounterModel, DEFAULT_MODEL } from './model.js';
@@ -62,13 +62,16 @@ function readOwnFile(path: string): string {
   if (uid === undefined) return readFileSync(path, 'utf8');
   const others = (owner: number): boolean => owner !== uid && owner !== 0;
   const link = lstatSync(path);
-  const fd = openSync(path, 'r');
+  // Not blocking: a FIFO planted at the name would hold the open until someone wrote to it.
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stats = fstatSync(fd);
     const problem =
       link.isSymbolicLink() && others(link.uid)
         ? `it is a link that another user made (uid ${link.uid})`
-        : others(stats.uid)
+        : !stats.isFile()
+          ? 'it is not a regular file'
+          : others(stats.uid)
           ? `it belongs to another user (uid ${stats.uid})`
           : (stats.mode & 0o022) !== 0
             ? `${(stats.mode & 0o002) !== 0 ? 'other users' : 'its group'} may write it (mode ${(stats.mode & 0o777).toString(8).padStart(4, '0')})`

@@ -620,7 +620,8 @@ function constraintCause(message: string, model: CounterModel): string {
   if (table !== undefined && table.toLowerCase() === model.auditTable.toLowerCase()) {
     return `a CHECK constraint of the audit table ${model.auditTable} refused the row recording the write; correct the constraint`;
   }
-  return `a CHECK constraint of ${table ?? model.settings.table} refused the row as repair would write it; correct the data or the constraint`;
+  if (table === undefined) return 'a CHECK constraint refused the write (the server did not say whose: the settings table, or the audit table); correct the data or the constraint';
+  return `a CHECK constraint of ${table} refused the row as repair would write it; correct the data or the constraint`;
 }
 
 function describeLockError(error: unknown): string {

@@ -584,9 +584,13 @@ export const inspectSql = {
       'SELECT t.TABLE_NAME AS tableName, t.ENGINE AS engine FROM information_schema.TABLES t JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE ' +
         `WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_NAME IN (${tables.map(literal).join(', ')}) AND e.TRANSACTIONS = 'NO'`,
     ),
-  /** A text settings id that is no whole number written in digits ('0000012C-…', '010', 'x'), the first found; no row: none. */
+  /**
+   * A text settings id that is no whole number written in digits ('0000012C-…', '010', 'x'; '-5' is
+   * one, as db/rows.ts reads ids), the first found; no row: none. Reads the ids until it finds one:
+   * where there is none, every id (by the smallest index that holds them).
+   */
   nonIntegerId: (model: CounterModel) =>
-    tag(`SELECT ${ident(model.settings.id)} AS id FROM ${ident(model.settings.table)} WHERE ${ident(model.settings.id)} NOT REGEXP '^(0|[1-9][0-9]*)$' LIMIT 1`),
+    tag(`SELECT ${ident(model.settings.id)} AS id FROM ${ident(model.settings.table)} WHERE ${ident(model.settings.id)} NOT REGEXP '^(0|-?[1-9][0-9]*)$' LIMIT 1`),
   /** A view's definition as the server keeps it (names written `db`.`table`; empty to an account without SHOW VIEW). */
   viewDefinition: (view: string) =>
     tag(`SELECT VIEW_DEFINITION AS definition FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${literal(view)}`),

@@ -496,8 +496,8 @@ export async function viewsAmong(db: Database, tables: readonly string[]): Promi
 
 /**
  * A text settings id that is no whole number (a UUID): check and repair read ids as integers and
- * stop at the first such row (exit 3, naming the value); doctor names it before (null: none). Read
- * by the id's index, and only for a text id column.
+ * stop at the first such row (exit 3, naming the value); doctor names it before (null: none). Only
+ * for a text id column; where every id is a number it reads them all (as a check reads them).
  */
 export async function nonIntegerSettingsId(db: Database, model: CounterModel): Promise<string | null> {
   if (model.settings.idIsText !== true) return null;

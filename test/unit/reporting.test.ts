@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -140,6 +140,11 @@ describe('writeMetricsFile', () => {
     await writeMetricsFile(join(dir, 'null.prom'), 'x\n');
     expect(lstatSync(join(dir, 'null.prom')).isSymbolicLink()).toBe(true);
     if (process.getuid?.() !== 0) return;
+    // One another user made is replaced (a review's link to a terminal had root write the text there).
+    symlinkSync('/dev/null', join(dir, 'planted.prom'));
+    lchownSync(join(dir, 'planted.prom'), 65534, 65534);
+    await writeMetricsFile(join(dir, 'planted.prom'), 'x\n');
+    expect(lstatSync(join(dir, 'planted.prom')).isFile()).toBe(true);
     // Root's run had made another user's 0600 file root's, unreadable to them.
     const file = join(dir, 'theirs.prom');
     writeFileSync(file, 'old\n', { mode: 0o600 });

@@ -18,7 +18,7 @@ import { checkRunOptions, refuseLagWithoutReplica, resolveScope } from '../commo
 import type { RepairOptions } from '../commands/repair.js';
 import { connectionConfig, recordTarget } from '../connect.js';
 import { CHANGE_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderKinds } from '../drift-report.js';
-import { replaceFile } from '../files.js';
+import { replaceFile, streamDescriptor } from '../files.js';
 import { jsonText, mappedAsWritten } from '../json-output.js';
 import { writePieces } from '../pieces.js';
 import { confirm } from '../prompt.js';
@@ -269,12 +269,13 @@ function assertWritable(file: string): void {
     // As replaceFile will write it: a file or a link is replaced (its directory is written; a file
     // the directory will not take a new name beside is written in place), a device or the process's
     // own stream written in place; a directory, a FIFO or a socket refused.
+    if (streamDescriptor(file) !== null) return;
     const stats = lstatSync(file, { throwIfNoEntry: false });
-    const followed = stats?.isSymbolicLink() === true ? statSync(file, { throwIfNoEntry: false }) : stats;
+    const ownLink = stats?.isSymbolicLink() === true && (stats.uid === process.getuid?.() || stats.uid === 0);
     if (stats?.isDirectory() === true) throw new Error('it is a directory');
     if (stats?.isFIFO() === true || stats?.isSocket() === true) throw new Error(`it is a ${stats.isFIFO() ? 'FIFO' : 'socket'}, not a file`);
     if (stats !== undefined && !stats.isFile() && !stats.isSymbolicLink()) accessSync(file, constants.W_OK);
-    else if (followed?.isCharacterDevice() === true || /^\/(dev|proc)\//.test(file)) accessSync(file, constants.W_OK);
+    else if (ownLink && statSync(file, { throwIfNoEntry: false })?.isCharacterDevice() === true) accessSync(file, constants.W_OK);
     else if (stats?.isFile() === true) {
       try {
         accessSync(dirname(resolvePath(file)), constants.W_OK);
