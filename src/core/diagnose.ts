@@ -53,7 +53,7 @@ export interface DatabaseFacts {
   /** A text settings id that is no whole number, the first found (inspector.ts nonIntegerSettingsId); null: none. */
   nonIntegerId?: string | null;
   /** Of the tables repair locks, counts or writes, those without transactions (repair-readiness.ts transactionsProblem). */
-  nonTransactional?: { table: string; engine: string; base?: string }[];
+  nonTransactional?: { table: string; engine: string; base?: string; baseSql?: string }[];
   /** The GRANT statement that gives this user `privileges` on a table of the database ('*': all of them). */
   grantSql: (privileges: string, table: string) => string;
 }

@@ -106,7 +106,7 @@ export function generatedCounterProblem(scope: Pick<AuditScope, 'model' | 'count
  */
 export function transactionsProblem(
   model: Pick<CounterModel, 'settings' | 'counters' | 'auditTable'>,
-  found: readonly { table: string; engine: string; base?: string }[],
+  found: readonly { table: string; engine: string; base?: string; baseSql?: string }[],
 ): { detail: string; fix: string } | null {
   // By name as the server matched it: where names are not case-sensitive (lower_case_table_names)
   // information_schema may spell one otherwise than the model does.
@@ -116,8 +116,8 @@ export function transactionsProblem(
     return entry === undefined ? [] : [[table, entry] as const];
   }));
   const engineOf = new Map([...entryOf].map(([table, entry]) => [table, entry.base === undefined ? entry.engine : `a view of ${entry.base}, ${entry.engine}`]));
-  // What to convert: the table itself, or the one a view reads.
-  const converted = (table: string): string => entryOf.get(table)?.base ?? table;
+  // What to convert: the table itself, or the one a view reads (quoted, with its database where it is another's).
+  const converted = (table: string): string => entryOf.get(table)?.baseSql ?? ident(table);
   const settings = engineOf.has(model.settings.table);
   const children = [...new Set(model.counters.map((counter) => counter.table))].filter((table) => engineOf.has(table));
   const audit = engineOf.has(model.auditTable);
@@ -130,7 +130,7 @@ export function transactionsProblem(
       : 'an audit row would stay written for a batch that is rolled back';
   return {
     detail: `no transactions in ${tables.map((table) => `${table === model.auditTable ? 'the audit table ' : ''}${table} (${engineOf.get(table)})`).join(', ')}: ${why}`,
-    fix: `convert ${tables.length === 1 ? 'it' : 'them'} (${[...new Set(tables.map(converted))].map((table) => `ALTER TABLE ${ident(table)} ENGINE=InnoDB;`).join(' ')}), or write the changes for a DBA with --emit-sql`,
+    fix: `convert ${tables.length === 1 ? 'it' : 'them'} (${[...new Set(tables.map(converted))].map((table) => `ALTER TABLE ${table} ENGINE=InnoDB;`).join(' ')}), or write the changes for a DBA with --emit-sql`,
   };
 }
 

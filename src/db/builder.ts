@@ -576,24 +576,27 @@ export const inspectSql = {
   tableTypes: (tables: readonly string[]) =>
     tag(`SELECT TABLE_NAME AS tableName, TABLE_TYPE AS tableType FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(literal).join(', ')})`),
   /**
-   * These tables' storage engines that have no transactions (MyISAM, Aria, MEMORY: ENGINES says NO);
-   * a view (no engine) or a transactional table is no row.
-   */
-  nonTransactional: (tables: readonly string[]) =>
-    tag(
-      'SELECT t.TABLE_NAME AS tableName, t.ENGINE AS engine FROM information_schema.TABLES t JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE ' +
-        `WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_NAME IN (${tables.map(literal).join(', ')}) AND e.TRANSACTIONS = 'NO'`,
-    ),
-  /**
    * A text settings id that is no whole number written in digits ('0000012C-…', '010', 'x'; '-5' is
    * one, as db/rows.ts reads ids), the first found; no row: none. Reads the ids until it finds one:
    * where there is none, every id (by the smallest index that holds them).
    */
   nonIntegerId: (model: CounterModel) =>
     tag(`SELECT ${ident(model.settings.id)} AS id FROM ${ident(model.settings.table)} WHERE ${ident(model.settings.id)} NOT REGEXP '^(0|-?[1-9][0-9]*)$' LIMIT 1`),
-  /** A view's definition as the server keeps it (names written `db`.`table`; empty to an account without SHOW VIEW). */
-  viewDefinition: (view: string) =>
-    tag(`SELECT VIEW_DEFINITION AS definition FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${literal(view)}`),
+  /** A view's definition as the server keeps it (names written `db`.`table`; empty to an account without SHOW VIEW); `schema` null: the --url database. */
+  viewDefinition: (schema: string | null, view: string) =>
+    tag(
+      `SELECT VIEW_DEFINITION AS definition FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ${schema === null ? 'DATABASE()' : literal(schema)} AND TABLE_NAME = ${literal(view)}`,
+    ),
+  /**
+   * Of these tables (schema, table), those whose storage engine has no transactions (MyISAM, Aria,
+   * MEMORY: ENGINES says NO), and the views among them (no engine: inspector.ts looks through them).
+   */
+  nonTransactionalIn: (tables: readonly { schema: string; table: string }[]) =>
+    tag(
+      'SELECT t.TABLE_SCHEMA AS tableSchema, t.TABLE_NAME AS tableName, t.ENGINE AS engine, t.TABLE_TYPE AS tableType FROM information_schema.TABLES t ' +
+        'LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE ' +
+        `WHERE (t.TABLE_SCHEMA, t.TABLE_NAME) IN (${tables.map(({ schema, table }) => `(${literal(schema)}, ${literal(table)})`).join(', ')}) AND (e.TRANSACTIONS = 'NO' OR t.TABLE_TYPE = 'VIEW')`,
+    ),
   /** First columns of every index of these tables. */
   leadingIndexColumns: (tables: readonly string[]) =>
     tag(

@@ -507,33 +507,92 @@ export async function nonIntegerSettingsId(db: Database, model: CounterModel): P
 
 /**
  * Of these tables, those whose storage engine has no transactions (MyISAM, Aria), with it:
- * repair-readiness.ts transactionsProblem. A view (it has no engine) stands for the tables of this
- * database it reads (its views' too, a few deep), as its definition names them (`db`.`table`); one
- * of them without transactions is given as the view's, with its name (`base`). A view whose
- * definition the account may not read (SHOW VIEW) is not looked through.
+ * repair-readiness.ts transactionsProblem. A view (it has no engine) stands for the tables its
+ * definition reads at its top level (after FROM and JOIN: viewTables; a subquery's only read), of
+ * any database, its views' too, a few deep; one of them without transactions is given as the
+ * view's, with its name (`base`). A view whose definition the account may not read (SHOW VIEW) is
+ * not looked through.
  */
-export async function nonTransactionalTables(db: Database, tables: readonly string[]): Promise<{ table: string; engine: string; base?: string }[]> {
-  const under = new Map<string, string[]>(); // a view (lower case) -> the base tables it reads
-  const resolve = async (table: string, depth: number, seen: Set<string>): Promise<string[]> => {
-    if (depth > 4 || seen.has(table.toLowerCase())) return [];
-    seen.add(table.toLowerCase());
-    if (!(await viewsAmong(db, [table])).has(table.toLowerCase())) return [table];
-    const [row] = await db.query(inspectSql.viewDefinition(table), 'reading information_schema');
-    const named = [...String(row?.['definition'] ?? '').matchAll(/`((?:[^`]|``)+)`\.`((?:[^`]|``)+)`/g)]
-      .filter((match) => match[1]!.replace(/``/g, '`').toLowerCase() === db.config.database.toLowerCase())
-      .map((match) => match[2]!.replace(/``/g, '`'));
-    return (await Promise.all([...new Set(named)].map((name) => resolve(name, depth + 1, seen)))).flat();
+export async function nonTransactionalTables(db: Database, tables: readonly string[]): Promise<{ table: string; engine: string; base?: string; baseSql?: string }[]> {
+  const here = db.config.database;
+  const key = (schema: string, table: string): string => `${schema.toLowerCase()}.${table.toLowerCase()}`;
+  const found: { table: string; engine: string; base?: string; baseSql?: string }[] = [];
+  for (const table of new Set(tables)) {
+    // Breadth first from the table, through the views it reads, a few levels deep.
+    let level = [{ schema: here, table }];
+    const seen = new Set<string>();
+    for (let depth = 0; depth < 5 && level.length > 0; depth += 1) {
+      level.forEach((entry) => seen.add(key(entry.schema, entry.table)));
+      const rows = await db.query(inspectSql.nonTransactionalIn(level), 'reading information_schema');
+      const plain = rows.find((row) => String(row['tableType']).toUpperCase() !== 'VIEW');
+      if (plain !== undefined) {
+        const name = String(plain['tableName']);
+        const schema = String(plain['tableSchema']);
+        const elsewhere = schema.toLowerCase() !== here.toLowerCase();
+        found.push(
+          depth === 0
+            ? { table, engine: String(plain['engine']) }
+            : { table, engine: String(plain['engine']), base: elsewhere ? `${schema}.${name}` : name, baseSql: elsewhere ? `${ident(schema)}.${ident(name)}` : ident(name) },
+        );
+        break;
+      }
+      const next: { schema: string; table: string }[] = [];
+      for (const view of rows) {
+        const [definition] = await db.query(inspectSql.viewDefinition(String(view['tableSchema']), String(view['tableName'])), 'reading information_schema');
+        for (const read of viewTables(String(definition?.['definition'] ?? ''))) {
+          if (!seen.has(key(read.schema, read.table))) next.push(read);
+        }
+      }
+      level = next;
+    }
+  }
+  return found;
+}
+
+/**
+ * The tables a view's definition reads at its top level, as the server keeps it (names written
+ * `db`.`table`; joins as `from (a join b on(…))`): those after FROM or JOIN, or opening a
+ * parenthesized join, outside other parentheses (a subquery's tables, or a condition's, are only
+ * read, never written through the view) and outside quoted strings.
+ */
+export function viewTables(definition: string): { schema: string; table: string }[] {
+  const tables: { schema: string; table: string }[] = [];
+  const name = /^\s*`((?:[^`]|``)+)`\.`((?:[^`]|``)+)`/;
+  // Per open parenthesis: whether it groups joined tables (it follows FROM, JOIN or such a group).
+  const groups: boolean[] = [];
+  const nested = (): boolean => groups.some((group) => !group);
+  let takesTable = false; // the last word was FROM or JOIN, or a group just opened
+  const take = (at: number): void => {
+    const match = name.exec(definition.slice(at));
+    if (match !== null && !nested()) tables.push({ schema: match[1]!.replace(/``/g, '`'), table: match[2]!.replace(/``/g, '`') });
   };
-  for (const view of await viewsAmong(db, tables)) under.set(view, await resolve(tables.find((table) => table.toLowerCase() === view)!, 0, new Set()));
-  const all = [...new Set([...tables, ...[...under.values()].flat()])];
-  const rows = await db.query(inspectSql.nonTransactional(all), 'reading information_schema');
-  const engineOf = new Map(rows.map((row) => [String(row['tableName']).toLowerCase(), String(row['engine'])]));
-  return tables.flatMap((table) => {
-    const own = engineOf.get(table.toLowerCase());
-    if (own !== undefined) return [{ table, engine: own }];
-    const base = under.get(table.toLowerCase())?.find((name) => engineOf.has(name.toLowerCase()));
-    return base === undefined ? [] : [{ table, engine: engineOf.get(base.toLowerCase())!, base }];
-  });
+  for (let i = 0; i < definition.length; i += 1) {
+    const c = definition[i]!;
+    if (/\s/.test(c)) continue;
+    if (c === "'" || c === '"' || c === '`') {
+      // A quoted string or name: skipped whole (a doubled quote or a backslash escapes one).
+      for (i += 1; i < definition.length; i += 1) {
+        if (c !== '`' && definition[i] === '\\') i += 1;
+        else if (definition[i] === c) {
+          if (definition[i + 1] !== c) break;
+          i += 1;
+        }
+      }
+      takesTable = false;
+    } else if (c === '(') {
+      groups.push(takesTable);
+      if (takesTable) take(i + 1);
+    } else if (c === ')') {
+      groups.pop();
+      takesTable = false;
+    } else if (/[a-z_]/i.test(c) && (i === 0 || !/[\w$]/.test(definition[i - 1]!))) {
+      const word = /^[a-z_]+/i.exec(definition.slice(i))![0];
+      takesTable = /^(from|join)$/i.test(word);
+      if (takesTable) take(i + word.length);
+      i += word.length - 1;
+    } else takesTable = false;
+  }
+  return tables;
 }
 
 /**

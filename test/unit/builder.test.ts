@@ -284,6 +284,25 @@ describe('the run lock lease (Galera, Group Replication)', () => {
   });
 });
 
+describe('the tables a view reads (inspector.ts viewTables, over definitions as MariaDB keeps them)', () => {
+  it('at its top level, after FROM and JOIN, of any database: not a subquery\'s, not a quoted string\'s', async () => {
+    const { viewTables } = await import('../../src/db/inspector.js');
+    expect(viewTables('select `d`.`s`.`id` AS `id`,`d`.`s`.`issuedCount` AS `issuedCount` from `d`.`settings_base` `s`')).toEqual([{ schema: 'd', table: 'settings_base' }]);
+    // A review's: a subquery's table and a string naming one were taken for tables written through the view.
+    expect(
+      viewTables("select `d`.`b`.`id` AS `id`,'see `d`.`hidden`' AS `note` from `d`.`base_settings` `b` where `d`.`b`.`id` not in (select `d`.`hidden`.`id` from `d`.`hidden`)"),
+    ).toEqual([{ schema: 'd', table: 'base_settings' }]);
+    expect(viewTables('select `x`.`id` AS `id` from (`o`.`settings_far` `x` join `d`.`regions` `r` on(`x`.`region` = (select `d`.`z`.`id` from `d`.`z`)))')).toEqual([
+      { schema: 'o', table: 'settings_far' },
+      { schema: 'd', table: 'regions' },
+    ]);
+    expect(viewTables('select `o`.`t`.`id` AS `id` from `o`.`t` join `d`.`u` on(1)')).toEqual([
+      { schema: 'o', table: 't' },
+      { schema: 'd', table: 'u' },
+    ]);
+  });
+});
+
 describe('repair --emit-sql: change-control SQL', () => {
   it('one guarded UPDATE per setting, NULL-safe, exact past 2^53, ON UPDATE columns kept', () => {
     expect(builder.guardedUpdateSql(DEFAULT_MODEL, [{ settingId: 42n, counter: 'issuedCount', from: 6n, to: 3n }], [])).toBe(
