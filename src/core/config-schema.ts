@@ -106,18 +106,25 @@ export type CounterConfig = z.input<typeof configSchema>;
 
 /** The model a config describes; parts it leaves out keep their defaults. Throws ConfigError. */
 export function modelFromConfig(input: unknown, source: string): CounterModel {
+  // JSON.parse makes "__proto__" an own key, which the schema's record then does not see: the
+  // counter vanished, and the error said to name one.
+  const counterKeys = typeof input === 'object' && input !== null && typeof (input as { counters?: unknown }).counters === 'object' ? Object.keys((input as { counters: object }).counters ?? {}) : [];
+  if (counterKeys.includes('__proto__')) throw new ConfigError(`${source}: counters.__proto__: a counter cannot be named __proto__.`);
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
     // An unknown key first: "foreign_key" is the cause of the missing "foreignKey" beside it.
     const issues = parsed.error.issues;
     const issue = issues.find((one) => one.code === 'unrecognized_keys') ?? issues[0]!;
-    const at = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+    // A key too long to be a name is shown cut (it was printed whole).
+    const at = issue.path.length > 0 ? issue.path.map((part) => (String(part).length > 40 ? `${String(part).slice(0, 40)}…` : String(part))).join('.') : '(top level)';
     const message =
       issue.code === 'unrecognized_keys'
         ? `unknown key ${issue.keys.map((key) => `"${key}"`).join(', ')}`
         : issue.code === 'invalid_type' && /received undefined$/.test(issue.message)
           ? `missing (expected ${issue.expected})`
-          : issue.message;
+          : issue.code === 'invalid_key'
+            ? `not a counter name: ${issue.issues[0]?.message ?? 'expected a name of 1 to 64 characters'}` // zod's own was "Invalid key in record"
+            : issue.message;
     throw new ConfigError(`${source}: ${at}: ${message}.`);
   }
   const config = parsed.data;

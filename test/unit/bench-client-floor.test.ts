@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientFloorInvocation, findClientBinary, FLOOR_STATEMENTS } from '../../src/bench/measure.js';
 
 describe('clientFloorInvocation', () => {
@@ -33,7 +33,12 @@ describe('clientFloorInvocation', () => {
 });
 
 describe('findClientBinary', () => {
-  const root = mkdtempSync(join(tmpdir(), 'ca-client-'));
+  // Made and removed by hooks: a run that filters these tests out (-t) leaves no directory behind.
+  let root = '';
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'ca-client-'));
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
   const fake = (dir: string, name: string) => {
     mkdirSync(join(root, dir), { recursive: true });
     writeFileSync(join(root, dir, name), '#!/bin/sh\n');
@@ -48,6 +53,5 @@ describe('findClientBinary', () => {
   });
   it('null when neither is on the PATH', () => {
     expect(findClientBinary({ PATH: '/nonexistent' })).toBeNull();
-    rmSync(root, { recursive: true, force: true });
   });
 });

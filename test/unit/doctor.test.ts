@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Chalk } from 'chalk';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DatabaseFacts, diagnose } from '../../src/core/diagnose.js';
 import { auditScope, DEFAULT_MODEL } from '../../src/core/model.js';
 import { serverInfoFrom } from '../../src/db/inspector.js';
@@ -117,7 +117,12 @@ describe('splitSqlScript', () => {
 });
 
 describe('findServerBinary', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ca-bin-'));
+  // Made and removed by hooks: a run that filters these tests out (-t) leaves no directory behind.
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ca-bin-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const fake = (name: string) => {
     writeFileSync(join(dir, name), '#!/bin/sh\n');
     chmodSync(join(dir, name), 0o755);
@@ -135,6 +140,5 @@ describe('findServerBinary', () => {
   });
   it('null when none is installed', () => {
     expect(findServerBinary({ PATH: '/nonexistent' }, [])).toBeNull();
-    rmSync(dir, { recursive: true, force: true });
   });
 });
