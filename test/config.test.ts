@@ -1340,6 +1340,23 @@ describe('a bad config: exit 2, one sentence naming what is wrong, nothing read 
         expect(viewed.code, viewed.stderr).toBe(2);
         expect(viewed.stderr).toContain('coupon-audit: No transactions in plain_view (a view of plain_settings, MyISAM): repair could not lock the settings');
         expect(viewed.stderr).toContain('(ALTER TABLE `plain_settings` ENGINE=InnoDB;)');
+        // An account not shown the view's definition (no SHOW VIEW): doctor warns that it cannot tell.
+        const reader = `ca_noshow_${Math.random().toString(36).slice(2, 8)}`;
+        try {
+          await revoke.query(`CREATE USER ${reader}@'%'`);
+          await revoke.query(`GRANT SELECT, UPDATE ON \`${revoke.name}\`.* TO ${reader}@'%'`);
+          const url = new URL(revoke.url);
+          url.username = reader;
+          url.password = '';
+          const unseen = JSON.parse((await runCli(['doctor', '--url', url.toString(), '--config', viewConfig, '--format', 'json'])).stdout) as { checks: { name: string; status: string; detail: string; fix?: string }[] };
+          expect(unseen.checks.find((check) => check.name === 'transactions')).toMatchObject({
+            status: 'warn',
+            detail: expect.stringContaining('the tables that plain_view reads are not shown to this account'),
+            fix: expect.stringContaining('GRANT SHOW VIEW ON'),
+          });
+        } finally {
+          await revoke.query(`DROP USER IF EXISTS ${reader}@'%'`);
+        }
         await revoke.query('DROP VIEW plain_view');
       },
       ['plain_audit'],

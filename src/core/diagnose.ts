@@ -52,6 +52,8 @@ export interface DatabaseFacts {
   auditNameRoom?: number | null;
   /** A text settings id that is no whole number, the first found (inspector.ts nonIntegerSettingsId); null: none. */
   nonIntegerId?: string | null;
+  /** Views among (or under) those tables whose definition this account is not shown (SHOW VIEW): their tables' engines are not known. */
+  unseenViews?: string[];
   /** Of the tables repair locks, counts or writes, those without transactions (repair-readiness.ts transactionsProblem). */
   nonTransactional?: { table: string; engine: string; base?: string; baseSql?: string }[];
   /** The GRANT statement that gives this user `privileges` on a table of the database ('*': all of them). */
@@ -83,7 +85,8 @@ export async function gatherFacts(db: Database, scope: AuditScope, target: strin
     facts.createIndex = await createIndexFixes(db, facts.unindexed);
     facts.privileges = await probePrivileges(db, scope, runLockKind(server.engine) === 'lease' ? LEASE_TABLE : null);
     facts.auditNameRoom = await auditCounterNameLength(db, scope.model.auditTable);
-    facts.nonTransactional = await nonTransactionalTables(db, repairedTables(scope.model));
+    facts.unseenViews = [];
+    facts.nonTransactional = await nonTransactionalTables(db, repairedTables(scope.model), facts.unseenViews);
     facts.nonIntegerId = await nonIntegerSettingsId(db, withKeyTypes(scope, problems.textKeys).model);
   }
   return facts;
@@ -334,6 +337,14 @@ export function diagnose(facts: DatabaseFacts): Diagnosis {
   if (facts.generated != null) checks.push({ name: 'counters for repair', status: 'fail', detail: `${facts.generated.detail}: repair stops before it scans (check works)`, fix: facts.generated.fix });
   const engines = facts.nonTransactional === undefined ? null : transactionsProblem(model, facts.nonTransactional);
   if (engines !== null) checks.push({ name: 'transactions', status: 'fail', detail: `${engines.detail}: repair stops before it scans (check works)`, fix: engines.fix });
+  else if (facts.unseenViews !== undefined && facts.unseenViews.length > 0) {
+    checks.push({
+      name: 'transactions',
+      status: 'warn',
+      detail: `the tables that ${facts.unseenViews.join(', ')} ${facts.unseenViews.length === 1 ? 'reads' : 'read'} are not shown to this account (its definition needs SHOW VIEW), so repair cannot tell whether they have transactions (MyISAM, Aria have none; it needs them)`,
+      fix: `${facts.grantSql('SHOW VIEW', '*')} (or make sure those tables are InnoDB)`,
+    });
+  }
 
   // Only when it fails: repair would stop before its scan (run.ts assertRepairPossible).
   const unsuitable = privileges === undefined ? null : auditTableProblem(model, privileges.audit.missingColumn);

@@ -511,9 +511,13 @@ export async function nonIntegerSettingsId(db: Database, model: CounterModel): P
  * definition reads at its top level (after FROM and JOIN: viewTables; a subquery's only read), of
  * any database, its views' too, a few deep; one of them without transactions is given as the
  * view's, with its name (`base`). A view whose definition the account may not read (SHOW VIEW) is
- * not looked through.
+ * not looked through: its name is added to `unseen`.
  */
-export async function nonTransactionalTables(db: Database, tables: readonly string[]): Promise<{ table: string; engine: string; base?: string; baseSql?: string }[]> {
+export async function nonTransactionalTables(
+  db: Database,
+  tables: readonly string[],
+  unseen: string[] = [],
+): Promise<{ table: string; engine: string; base?: string; baseSql?: string }[]> {
   const here = db.config.database;
   const key = (schema: string, table: string): string => `${schema.toLowerCase()}.${table.toLowerCase()}`;
   const found: { table: string; engine: string; base?: string; baseSql?: string }[] = [];
@@ -539,7 +543,10 @@ export async function nonTransactionalTables(db: Database, tables: readonly stri
       const next: { schema: string; table: string }[] = [];
       for (const view of rows) {
         const [definition] = await db.query(inspectSql.viewDefinition(String(view['tableSchema']), String(view['tableName'])), 'reading information_schema');
-        for (const read of viewTables(String(definition?.['definition'] ?? ''))) {
+        const text = String(definition?.['definition'] ?? '');
+        // Not shown to this account (SHOW VIEW): noted in `unseen`, for doctor to say.
+        if (text === '') unseen.push(String(view['tableSchema']).toLowerCase() === here.toLowerCase() ? String(view['tableName']) : `${String(view['tableSchema'])}.${String(view['tableName'])}`);
+        for (const read of viewTables(text)) {
           if (!seen.has(key(read.schema, read.table))) next.push(read);
         }
       }
