@@ -208,7 +208,14 @@ export function describeTarget(config: ConnectionConfig): string {
  */
 export function resolveReplicaConfig(raw: string, primary: ConnectionConfig, inputs: { sslCa?: string | undefined } = {}): ConnectionConfig {
   if (raw.trim() === '') throw new UsageError('--replica-url is empty; expected mysql://user:password@replica-host:3306/dbname.');
-  const replica = resolveConnectionConfig({ url: raw, env: {}, sslCa: inputs.sslCa, connectTimeoutMs: primary.connectTimeoutMs, urlOnly: primary.urlOnly });
+  let replica: ConnectionConfig;
+  try {
+    replica = resolveConnectionConfig({ url: raw, env: {}, sslCa: inputs.sslCa, connectTimeoutMs: primary.connectTimeoutMs, urlOnly: primary.urlOnly });
+  } catch (error) {
+    // Its messages say "The database URL …": which of the two, the run's own or the replica's?
+    if (error instanceof UsageError) throw new UsageError(`--replica-url: ${error.message}`);
+    throw error;
+  }
   // A replica holds the primary's database under its name: another name is a typo that would
   // scan some other database and report it clean.
   // Compared without case: where the servers fold names (lower_case_table_names), case is no typo.

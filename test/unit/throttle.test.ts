@@ -120,6 +120,8 @@ describe('option parsers', () => {
     expect(resolveReplicaConfig('mysql://db2/coupons', primary)).toMatchObject({ host: 'db2', port: 3306, user: 'ops', password: 'secret', ssl: { rejectUnauthorized: true } });
     expect(resolveReplicaConfig('mysql://ro:pw@db2:3307/coupons?ssl=false', primary)).toMatchObject({ user: 'ro', password: 'pw', port: 3307, ssl: undefined });
     expect(() => resolveReplicaConfig('http://db2/coupons', primary)).toThrow(UsageError);
+    // Which URL is wrong is said (both had read "The database URL …").
+    expect(() => resolveReplicaConfig('mysql://db2:0/coupons', primary)).toThrow(/^--replica-url: The database URL's port is 0/);
     expect(() => resolveReplicaConfig('', primary)).toThrow(UsageError);
   });
 });
