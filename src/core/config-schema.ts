@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { closingQuote } from '../db/builder.js';
 import { type CounterDefinition, type CounterModel, DEFAULT_MODEL } from './model.js';
 import { ConfigError } from './config.js';
 import { auditTableNameProblem } from './validate.js';
@@ -43,23 +44,17 @@ const counterSchema = z.strictObject({
  * so does the probe that has the server compile it (db/inspector.ts): `1=1) OR (1=1` compiles there
  * and then counts rows of every setting. So its parentheses must pair up outside quotes ('…', "…",
  * `…`, with their doubled or backslashed quotes) and comments; a line comment (`-- `, `#`) is
- * refused. Backslashes escape as in the default sql_mode (not NO_BACKSLASH_ESCAPES: there a filter
- * with `'C:\'` is refused, never let through wrongly paired).
+ * refused. Backslashes escape, as the server reads them in every session of the tool (which takes
+ * NO_BACKSLASH_ESCAPES out of its sql_mode: db/inspector.ts useEngine).
  */
 export function expressionProblem(where: string): string | null {
   let depth = 0;
   for (let i = 0; i < where.length; i++) {
     const c = where[i]!;
     if (c === "'" || c === '"' || c === '`') {
-      // To the closing quote: a doubled one, or (not in a backtick name) a backslashed character, is inside.
-      for (i += 1; ; i += 1) {
-        if (i >= where.length) return `a ${c} quote is not closed`;
-        if (c !== '`' && where[i] === '\\') i += 1;
-        else if (where[i] === c) {
-          if (where[i + 1] !== c) break;
-          i += 1;
-        }
-      }
+      const end = closingQuote(where, i);
+      if (end === -1) return `a ${c} quote is not closed`;
+      i = end;
     } else if (c === '/' && where[i + 1] === '*') {
       // A comment is skipped, as the server skips it; one the server runs (/*! … */, /*M! … */) is refused.
       if (where[i + 2] === '!' || (where[i + 2] === 'M' && where[i + 3] === '!')) return 'a /*! comment is not supported in a filter';

@@ -24,6 +24,24 @@ export function literal(value: string): string {
   return `'${value.replace(/[\0\n\r\b\t\x1a'"\\]/g, (char) => ESCAPES[char] ?? char)}'`;
 }
 
+/**
+ * Where the quoted string or name that opens at `at` (`'`, `"` or `` ` ``) closes, as the server
+ * reads it with backslash escapes (every session of the tool: inspector.ts useEngine): the index of
+ * its closing quote, a doubled quote and (not in a backtick name) a backslashed character being
+ * inside; -1 when it is not closed.
+ */
+export function closingQuote(text: string, at: number): number {
+  const quote = text[at];
+  for (let i = at + 1; i < text.length; i += 1) {
+    if (quote !== '`' && text[i] === '\\') i += 1;
+    else if (text[i] === quote) {
+      if (text[i + 1] !== quote) return i;
+      i += 1;
+    }
+  }
+  return -1;
+}
+
 const ESCAPES: Record<string, string> = {
   '\0': '\\0',
   '\n': '\\n',

@@ -1,7 +1,7 @@
 import { ConfigError } from '../core/config.js';
 import type { AuditScope, CounterDefinition, CounterModel } from '../core/model.js';
 import { DatabaseError } from '../errors.js';
-import { AUDIT_COLUMNS, createIndexSql, ident, indexName, inspectSql, leaseSql, literal, probeSql, sessionSql } from './builder.js';
+import { AUDIT_COLUMNS, closingQuote, createIndexSql, ident, indexName, inspectSql, leaseSql, literal, probeSql, sessionSql } from './builder.js';
 import type { Database, Row } from './database.js';
 import { detectEngine, ENGINE_VARIABLES, type EngineProfile, type ServerAnswers, WSREP_STATUS } from './engine.js';
 import { isPrivilegeError, isRetryableLockError, isServerError, isStatementStopped, outsidePrimaryMessage, toDatabaseError } from './database-error.js';
@@ -577,14 +577,9 @@ export function viewTables(definition: string): { schema: string; table: string 
     const c = definition[i]!;
     if (/\s/.test(c)) continue;
     if (c === "'" || c === '"' || c === '`') {
-      // A quoted string or name: skipped whole (a doubled quote or a backslash escapes one).
-      for (i += 1; i < definition.length; i += 1) {
-        if (c !== '`' && definition[i] === '\\') i += 1;
-        else if (definition[i] === c) {
-          if (definition[i + 1] !== c) break;
-          i += 1;
-        }
-      }
+      // A quoted string or name: skipped whole (one not closed runs to the end).
+      const end = closingQuote(definition, i);
+      i = end === -1 ? definition.length : end;
       takesTable = false;
     } else if (c === '(') {
       groups.push(takesTable);
