@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { writeSync } from 'node:fs';
-import { chmod, chown, lstat, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstatSync, type Stats, statSync, writeSync } from 'node:fs';
+import { chmod, chown, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /**
@@ -12,35 +12,17 @@ import { dirname, join } from 'node:path';
  * A symlink at `path` is replaced, not followed, as `mv` does: a root cron job must not write through
  * a link someone planted in a shared directory into a file of their choosing. A file already there
  * keeps its permissions and, written by root, its owner (a 0600 metrics file had become 0644, and
- * then another user's file root's). Written in place instead: a device, or a link to one this user
- * or root made (a root cron job's `--metrics-file /dev/null` had replaced the device with a file);
- * the process's own streams, through their descriptors (streamDescriptor); and a file that may be
- * written where its directory may not be (a folder of another user's, a sticky /tmp), where a
- * rename is refused. A FIFO or a socket is refused (EINVAL): writing one
- * waits for a reader, and a cron job's run hung there.
+ * then another user's file root's). Written in place instead (placeOf): a device or a link to one
+ * (a root cron job's `--metrics-file /dev/null` had replaced the device with a file), the
+ * process's own streams through their descriptors, and a file that may be written where its
+ * directory may not be (a folder of another user's, a sticky /tmp), where a rename is refused. A
+ * FIFO or a socket is refused: writing one waits for a reader, and a cron job's run hung there.
  */
 export async function replaceFile(path: string, text: string): Promise<void> {
-  const fd = streamDescriptor(path);
-  if (fd !== null) {
-    await writeToDescriptor(fd, text);
-    return;
-  }
-  if (await isOwnDeviceLink(path)) {
-    await writeFile(path, text);
-    return;
-  }
-  const stats = await lstat(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
-    throw error;
-  });
-  if (stats?.isDirectory() === true) throw Object.assign(new Error(`${path} is a directory`), { code: 'EISDIR' });
-  if (stats?.isFIFO() === true || stats?.isSocket() === true) {
-    throw Object.assign(new Error(`${path} is a ${stats.isFIFO() ? 'FIFO' : 'socket'}, not a file (writing it would wait for a reader)`), { code: 'EINVAL' });
-  }
-  if (stats !== null && !stats.isFile() && !stats.isSymbolicLink()) {
-    await writeFile(path, text);
-    return;
-  }
+  const place = placeOf(path);
+  if (place.how === 'descriptor') return writeToDescriptor(place.fd, text);
+  if (place.how === 'in-place') return writeFile(path, text);
+  const stats = place.existing;
   // A name no one can guess, created exclusively (O_EXCL: never through a link planted at that name),
   // in the target's directory (rename is atomic only within one). Not the target's name plus a
   // suffix: a name near the file system's limit (255 bytes) then had no room for one (ENAMETOOLONG).
@@ -50,7 +32,7 @@ export async function replaceFile(path: string, text: string): Promise<void> {
   try {
     await writeFile(temporary, text, { mode: 0o644, flag: 'wx' });
     made = true;
-    if (stats?.isFile() === true) {
+    if (stats !== null) {
       // umask does not apply to chmod; setuid and setgid bits are not carried over.
       await chmod(temporary, stats.mode & 0o777);
       if (process.getuid?.() === 0 && (stats.uid !== 0 || stats.gid !== 0)) await chown(temporary, stats.uid, stats.gid);
@@ -60,7 +42,7 @@ export async function replaceFile(path: string, text: string): Promise<void> {
     await rm(temporary, { force: true });
     const code = (error as NodeJS.ErrnoException).code;
     // The directory refuses a new name, or the rename (a sticky directory): the file itself, written in place.
-    if (stats?.isFile() === true && (code === 'EACCES' || code === 'EPERM')) {
+    if (stats !== null && (code === 'EACCES' || code === 'EPERM')) {
       await writeFile(path, text);
       return;
     }
@@ -97,12 +79,25 @@ async function writeToDescriptor(fd: number, text: string): Promise<void> {
 }
 
 /**
- * A link to a character device (`/dev/null`, a terminal) that this user or root made: written in
- * place, as the device it names. One another user made is replaced like any link (planted in a
- * shared directory, it would have root write to a device of that user's choosing).
+ * How replaceFile writes `path` (and what repair --emit-sql checks before its scan): through its
+ * descriptor, a stream of this process's (streamDescriptor); in place, a device or a link to a
+ * character device (`/dev/null`, a terminal) that this user or root made (one another user made,
+ * planted in a shared directory, would have root write to a device of that user's choosing: it is
+ * replaced like any link); else replaced, the regular file there (`existing`) or nothing, or a link.
+ * A directory (EISDIR), a FIFO or a socket (EINVAL) is refused.
  */
-async function isOwnDeviceLink(path: string): Promise<boolean> {
-  const link = await lstat(path).catch(() => null);
-  if (link?.isSymbolicLink() !== true || (link.uid !== process.getuid?.() && link.uid !== 0)) return false;
-  return (await stat(path).catch(() => null))?.isCharacterDevice() === true;
+export type Place = { how: 'descriptor'; fd: number } | { how: 'in-place' } | { how: 'replace'; existing: Stats | null };
+
+export function placeOf(path: string): Place {
+  const fd = streamDescriptor(path);
+  if (fd !== null) return { how: 'descriptor', fd };
+  const stats = lstatSync(path, { throwIfNoEntry: false }) ?? null;
+  if (stats?.isDirectory() === true) throw Object.assign(new Error('it is a directory'), { code: 'EISDIR' });
+  if (stats?.isFIFO() === true || stats?.isSocket() === true) {
+    throw Object.assign(new Error(`it is a ${stats.isFIFO() ? 'FIFO' : 'socket'}, not a file: writing it would wait for a reader`), { code: 'EINVAL' });
+  }
+  if (stats !== null && !stats.isFile() && !stats.isSymbolicLink()) return { how: 'in-place' };
+  const madeHere = stats?.isSymbolicLink() === true && (stats.uid === process.getuid?.() || stats.uid === 0);
+  if (madeHere && statSync(path, { throwIfNoEntry: false })?.isCharacterDevice() === true) return { how: 'in-place' };
+  return { how: 'replace', existing: stats?.isFile() === true ? stats : null };
 }

@@ -1,6 +1,6 @@
 /** repair's action, loaded when repair runs (commands/repair.ts declares its options). */
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants, lstatSync, statSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { ChalkInstance } from 'chalk';
 import type { DriftReport } from '../../core/detect-drift.js';
@@ -18,7 +18,7 @@ import { checkRunOptions, refuseLagWithoutReplica, resolveScope } from '../commo
 import type { RepairOptions } from '../commands/repair.js';
 import { connectionConfig, recordTarget } from '../connect.js';
 import { CHANGE_DELTA_LEGEND, driftSummaryLine, limitRows, moreLine, plural, renderKinds } from '../drift-report.js';
-import { replaceFile, streamDescriptor } from '../files.js';
+import { placeOf, replaceFile } from '../files.js';
 import { jsonText, mappedAsWritten } from '../json-output.js';
 import { writePieces } from '../pieces.js';
 import { confirm } from '../prompt.js';
@@ -266,23 +266,18 @@ async function printPlan(terminal: Terminal, options: RepairOptions, scope: Audi
 /** --emit-sql: fails early (exit 2) when the file cannot be written, before anything is read. */
 function assertWritable(file: string): void {
   try {
-    // As replaceFile will write it: a file or a link is replaced (its directory is written; a file
-    // the directory will not take a new name beside is written in place), a device or the process's
-    // own stream written in place; a directory, a FIFO or a socket refused.
-    if (streamDescriptor(file) !== null) return;
-    const stats = lstatSync(file, { throwIfNoEntry: false });
-    const ownLink = stats?.isSymbolicLink() === true && (stats.uid === process.getuid?.() || stats.uid === 0);
-    if (stats?.isDirectory() === true) throw new Error('it is a directory');
-    if (stats?.isFIFO() === true || stats?.isSocket() === true) throw new Error(`it is a ${stats.isFIFO() ? 'FIFO' : 'socket'}, not a file`);
-    if (stats !== undefined && !stats.isFile() && !stats.isSymbolicLink()) accessSync(file, constants.W_OK);
-    else if (ownLink && statSync(file, { throwIfNoEntry: false })?.isCharacterDevice() === true) accessSync(file, constants.W_OK);
-    else if (stats?.isFile() === true) {
+    // As replaceFile will write it (files.ts placeOf): in place, the file itself; replaced, its
+    // directory takes a new name (or, where it will not, the file there is written in place).
+    const place = placeOf(file);
+    if (place.how === 'in-place') accessSync(file, constants.W_OK);
+    else if (place.how === 'replace') {
       try {
         accessSync(dirname(resolvePath(file)), constants.W_OK);
-      } catch {
+      } catch (error) {
+        if (place.existing === null) throw error;
         accessSync(file, constants.W_OK);
       }
-    } else accessSync(dirname(resolvePath(file)), constants.W_OK);
+    }
   } catch (error) {
     throw new UsageError(`--emit-sql ${file}: cannot write there (${error instanceof Error ? error.message : String(error)}); nothing was read or written.`);
   }
