@@ -10,7 +10,7 @@ import { abortReason, DatabaseError, EXIT, type ExitCode, RunLockedError, stopIf
 import { isPrivilegeError } from '../db/database-error.js';
 import { type DetectOptions, type DetectProgress, type DriftReport, detectDrift, UnfitTally } from './detect-drift.js';
 import { type DriftedSetting, driftingCounters, foreignKeyDoubts, noteDriftingCounters, unfitDoubts } from './drift.js';
-import type { AuditScope } from './model.js';
+import type { AuditScope, CounterModel } from './model.js';
 import { ConfigError } from './config.js';
 import { loadSource, Replica } from './replica.js';
 import { DEFAULT_THROTTLE, type ThrottleSettings, type ThrottleState, Throttler, type ThrottleTargets } from './throttle.js';
@@ -349,10 +349,15 @@ async function repairTarget(db: Database, scope: AuditScope, server: ServerInfo,
   const problem = dryRun
     ? (generatedCounterProblem(scope) ??
       binlogProblem(server) ??
-      transactionsProblem(scope.model, await nonTransactionalTables(db, repairedTables(scope.model))) ??
+      (await engineProblem(db, scope.model)) ??
       auditTableProblem(scope.model, auditTableExists ? await auditMissingColumn(db, auditTable) : null))
     : null;
   return { database: db.config.database, auditTable, auditTableExists, preservedColumns, auditProblem: problem === null ? null : `${problem.detail}: ${problem.fix}` };
+}
+
+/** repair-readiness.ts transactionsProblem of the tables repair uses, as the server has them (the dry run's plan and assertRepairPossible). */
+async function engineProblem(db: Database, model: CounterModel): Promise<{ detail: string; fix: string } | null> {
+  return transactionsProblem(model, await nonTransactionalTables(db, repairedTables(model)));
 }
 
 /**
@@ -465,7 +470,7 @@ async function scan(
 async function assertRepairPossible(db: Database, scope: AuditScope, server: ServerInfo): Promise<Privileges['audit']> {
   const binlog = binlogProblem(server);
   if (binlog !== null) throw new DatabaseError(`${capitalized(binlog.detail)}; ${binlog.fix} (check runs fine as it is).`);
-  const engines = transactionsProblem(scope.model, await nonTransactionalTables(db, repairedTables(scope.model)));
+  const engines = await engineProblem(db, scope.model);
   if (engines !== null) throw new ConfigError(`${capitalized(engines.detail)}: ${engines.fix}. Nothing was written.`);
   // Found at the first write otherwise ('Data too long for column counterName'), after the scan.
   const names = auditNameProblem(scope.model.auditTable, await auditCounterNameLength(db, scope.model.auditTable), scope.counters.map((counter) => counter.name));

@@ -600,11 +600,9 @@ export const inspectSql = {
    */
   nonIntegerId: (model: CounterModel) =>
     tag(`SELECT ${ident(model.settings.id)} AS id FROM ${ident(model.settings.table)} WHERE ${ident(model.settings.id)} NOT REGEXP '^(0|-?[1-9][0-9]*)$' LIMIT 1`),
-  /** A view's definition as the server keeps it (names written `db`.`table`; empty to an account without SHOW VIEW); `schema` null: the --url database. */
-  viewDefinition: (schema: string | null, view: string) =>
-    tag(
-      `SELECT VIEW_DEFINITION AS definition FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ${schema === null ? 'DATABASE()' : literal(schema)} AND TABLE_NAME = ${literal(view)}`,
-    ),
+  /** A view's definition as the server keeps it (names written `db`.`table`; empty to an account without SHOW VIEW). */
+  viewDefinition: (schema: string, view: string) =>
+    tag(`SELECT VIEW_DEFINITION AS definition FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ${literal(schema)} AND TABLE_NAME = ${literal(view)}`),
   /**
    * Of these tables (schema, table), those whose storage engine has no transactions (MyISAM, Aria,
    * MEMORY: ENGINES says NO), and the views among them (no engine: inspector.ts looks through them).

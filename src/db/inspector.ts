@@ -520,6 +520,8 @@ export async function nonTransactionalTables(
 ): Promise<{ table: string; engine: string; base?: string; baseSql?: string }[]> {
   const here = db.config.database;
   const key = (schema: string, table: string): string => `${schema.toLowerCase()}.${table.toLowerCase()}`;
+  // As messages name a table: with its database where that is another one.
+  const shown = (schema: string, table: string): string => (schema.toLowerCase() === here.toLowerCase() ? table : `${schema}.${table}`);
   const found: { table: string; engine: string; base?: string; baseSql?: string }[] = [];
   for (const table of new Set(tables)) {
     // Breadth first from the table, through the views it reads, a few levels deep.
@@ -532,20 +534,21 @@ export async function nonTransactionalTables(
       if (plain !== undefined) {
         const name = String(plain['tableName']);
         const schema = String(plain['tableSchema']);
-        const elsewhere = schema.toLowerCase() !== here.toLowerCase();
+        const base = shown(schema, name);
         found.push(
           depth === 0
             ? { table, engine: String(plain['engine']) }
-            : { table, engine: String(plain['engine']), base: elsewhere ? `${schema}.${name}` : name, baseSql: elsewhere ? `${ident(schema)}.${ident(name)}` : ident(name) },
+            : { table, engine: String(plain['engine']), base, baseSql: base === name ? ident(name) : `${ident(schema)}.${ident(name)}` },
         );
         break;
       }
       const next: { schema: string; table: string }[] = [];
       for (const view of rows) {
-        const [definition] = await db.query(inspectSql.viewDefinition(String(view['tableSchema']), String(view['tableName'])), 'reading information_schema');
+        const [schema, name] = [String(view['tableSchema']), String(view['tableName'])];
+        const [definition] = await db.query(inspectSql.viewDefinition(schema, name), 'reading information_schema');
         const text = String(definition?.['definition'] ?? '');
         // Not shown to this account (SHOW VIEW): noted in `unseen`, for doctor to say.
-        if (text === '') unseen.push(String(view['tableSchema']).toLowerCase() === here.toLowerCase() ? String(view['tableName']) : `${String(view['tableSchema'])}.${String(view['tableName'])}`);
+        if (text === '') unseen.push(shown(schema, name));
         for (const read of viewTables(text)) {
           if (!seen.has(key(read.schema, read.table))) next.push(read);
         }
